@@ -1,0 +1,1 @@
+# bench: see top-level Makefile.am

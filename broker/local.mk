@@ -1,0 +1,1 @@
+# broker: see top-level Makefile.am

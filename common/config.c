@@ -1,0 +1,252 @@
+/* Config parser: pure (no I/O in config_parse) so it can be fuzzed; strict, table-driven.
+ * Never "invalid value, ignoring": an unknown key or bad value rejects the whole file. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define CONFIG_MAX_BYTES (1u << 20)
+#define CONFIG_MAX_LINE 4096
+
+typedef enum { T_PATH, T_STRING, T_UINT, T_LOGLEVEL, T_ACCEL } KeyType;
+
+static const struct {
+        const char *key;
+        KeyType type;
+        size_t offset;
+        unsigned max;
+} keys[] = {
+        { "state-dir", T_PATH, offsetof(SlateConfig, state_dir), 0 },
+        { "run-dir", T_PATH, offsetof(SlateConfig, run_dir), 0 },
+        { "ram-dir", T_PATH, offsetof(SlateConfig, ram_dir), 0 },
+        { "control-socket", T_PATH, offsetof(SlateConfig, control_socket), 0 },
+        { "listen", T_STRING, offsetof(SlateConfig, listen), 0 },
+        { "log-level", T_LOGLEVEL, offsetof(SlateConfig, log_level), 0 },
+        { "admin-group", T_STRING, offsetof(SlateConfig, admin_group), 0 },
+        { "vm-user", T_STRING, offsetof(SlateConfig, vm_user), 0 },
+        { "accel", T_ACCEL, offsetof(SlateConfig, accel), 0 },
+        { "probe-kernel", T_PATH, offsetof(SlateConfig, probe_kernel), 0 },
+        { "probe-initrd", T_PATH, offsetof(SlateConfig, probe_initrd), 0 },
+        { "qemu", T_PATH, offsetof(SlateConfig, qemu), 0 },
+        { "qemu-img", T_PATH, offsetof(SlateConfig, qemu_img), 0 },
+        { "boot-parallel", T_UINT, offsetof(SlateConfig, boot_parallel), 256 },
+        { "boot-timeout", T_UINT, offsetof(SlateConfig, boot_timeout), 3600 },
+        { "heartbeat-interval", T_UINT, offsetof(SlateConfig, heartbeat_interval), 3600 },
+        { "heartbeat-misses", T_UINT, offsetof(SlateConfig, heartbeat_misses), 1000 },
+};
+
+void config_init_defaults(SlateConfig *c)
+{
+        *c = (SlateConfig){
+                .state_dir = xstrdup("/var/lib/slate"),
+                .run_dir = xstrdup("/run/slate"),
+                .ram_dir = xstrdup("/dev/shm/slate"),
+                .listen = xstrdup("0.0.0.0:3389,[::]:3389"),
+                .log_level = LOG_LVL_INFO,
+                .admin_group = xstrdup("slate-admin"),
+                .vm_user = xstrdup("slate-vm"),
+                .accel = xstrdup("auto"),
+                .probe_kernel = xstrdup(SLATE_PKGLIBDIR "/guest/vmlinux"),
+                .probe_initrd = xstrdup(SLATE_PKGLIBDIR "/guest/initrd.img"),
+                .qemu = xstrdup(QEMU_SYSTEM_PATH),
+                .qemu_img = xstrdup(QEMU_IMG_PATH),
+                .heartbeat_interval = 2,
+                .heartbeat_misses = 5,
+        };
+}
+
+void config_free(SlateConfig *c)
+{
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                if (keys[i].type == T_PATH || keys[i].type == T_STRING || keys[i].type == T_ACCEL) {
+                        char **p = (char **)((char *)c + keys[i].offset);
+                        free(*p);
+                        *p = NULL;
+                }
+        free(c->control_socket);
+        c->control_socket = NULL;
+}
+
+typedef struct {
+        char *buf;
+        size_t len, cap;
+        int count;
+} Errors;
+
+static void err_add(Errors *e, const char *file, unsigned line, const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        char *l = xasprintf("%s:%u: %s\n", file, line, msg);
+        size_t n = strlen(l);
+        if (e->len + n + 1 > e->cap) {
+                e->cap = (e->len + n + 1) * 2;
+                e->buf = realloc(e->buf, e->cap);
+                if (!e->buf)
+                        abort();
+        }
+        memcpy(e->buf + e->len, l, n + 1);
+        e->len += n;
+        e->count++;
+        free(l);
+}
+
+static char *trim(char *s)
+{
+        while (*s == ' ' || *s == '\t')
+                s++;
+        size_t n = strlen(s);
+        while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+                s[--n] = 0;
+        return s;
+}
+
+static void set_value(SlateConfig *c, size_t k, const char *val, const char *file, unsigned ln, Errors *e)
+{
+        void *field = (char *)c + keys[k].offset;
+        switch (keys[k].type) {
+        case T_PATH:
+                if (val[0] != '/') {
+                        err_add(e, file, ln, "%s: must be an absolute path, got \"%s\"", keys[k].key, val);
+                        return;
+                }
+                /* fall through */
+        case T_STRING:
+                if (!*val) {
+                        err_add(e, file, ln, "%s: empty value", keys[k].key);
+                        return;
+                }
+                free(*(char **)field);
+                *(char **)field = xstrdup(val);
+                return;
+        case T_ACCEL:
+                if (strcmp(val, "auto") && strcmp(val, "kvm") && strcmp(val, "tcg")) {
+                        err_add(e, file, ln, "accel: expected auto, kvm or tcg, got \"%s\"", val);
+                        return;
+                }
+                free(*(char **)field);
+                *(char **)field = xstrdup(val);
+                return;
+        case T_UINT: {
+                unsigned v;
+                int r = parse_uint(val, keys[k].max, &v);
+                if (r < 0) {
+                        err_add(e, file, ln, "%s: expected a number from 0 to %u, got \"%s\"", keys[k].key,
+                                keys[k].max, val);
+                        return;
+                }
+                *(unsigned *)field = v;
+                return;
+        }
+        case T_LOGLEVEL: {
+                int l = log_level_from_string(val);
+                if (l < 0) {
+                        err_add(e, file, ln, "log-level: expected error, warning, info or debug, got \"%s\"", val);
+                        return;
+                }
+                *(int *)field = l;
+                return;
+        }
+        }
+}
+
+int config_parse(SlateConfig *c, const char *filename, const char *text, size_t len, char **ret_errors)
+{
+        Errors e = { 0 };
+        bool seen[ELEMENTSOF(keys)] = { 0 };
+        unsigned ln = 0;
+        size_t off = 0;
+
+        *ret_errors = NULL;
+        if (len > CONFIG_MAX_BYTES) {
+                err_add(&e, filename, 0, "file larger than %u bytes", CONFIG_MAX_BYTES);
+                *ret_errors = e.buf;
+                return -EINVAL;
+        }
+        while (off < len) {
+                const char *nl = memchr(text + off, '\n', len - off);
+                size_t n = nl ? (size_t)(nl - (text + off)) : len - off;
+                ln++;
+                if (n >= CONFIG_MAX_LINE) {
+                        err_add(&e, filename, ln, "line longer than %d bytes", CONFIG_MAX_LINE);
+                        off += n + 1;
+                        continue;
+                }
+                char raw[CONFIG_MAX_LINE];
+                memcpy(raw, text + off, n);
+                raw[n] = 0;
+                off += n + 1;
+                if (memchr(raw, 0, n)) {
+                        err_add(&e, filename, ln, "NUL byte in line");
+                        continue;
+                }
+                char *line = trim(raw);
+                if (!*line || *line == '#' || *line == ';')
+                        continue;
+                if (*line == '[') {
+                        if (strcmp(line, "[slated]") != 0)
+                                err_add(&e, filename, ln, "unknown section %s (only [slated] is allowed)", line);
+                        continue;
+                }
+                char *eq = strchr(line, '=');
+                if (!eq) {
+                        err_add(&e, filename, ln, "expected key = value, got \"%s\"", line);
+                        continue;
+                }
+                *eq = 0;
+                char *key = trim(line), *val = trim(eq + 1);
+                size_t vn = strlen(val);
+                if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
+                        val[vn - 1] = 0;
+                        val++;
+                }
+                size_t k;
+                for (k = 0; k < ELEMENTSOF(keys); k++)
+                        if (strcmp(keys[k].key, key) == 0)
+                                break;
+                if (k == ELEMENTSOF(keys)) {
+                        err_add(&e, filename, ln, "unknown key \"%s\"", key);
+                        continue;
+                }
+                if (seen[k]) {
+                        err_add(&e, filename, ln, "%s: set twice", key);
+                        continue;
+                }
+                seen[k] = true;
+                set_value(c, k, val, filename, ln, &e);
+        }
+        if (e.count) {
+                *ret_errors = e.buf;
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int config_load(SlateConfig *c, const char *path)
+{
+        _cleanup_free_ char *text = NULL, *errors = NULL;
+        size_t len;
+        int r = read_file_max(path, CONFIG_MAX_BYTES, &text, &len);
+        if (r < 0) {
+                fprintf(stderr, "%s: %s\n", path, strerror(-r));
+                return r;
+        }
+        r = config_parse(c, path, text, len, &errors);
+        if (r < 0)
+                fputs(errors, stderr);
+        return r;
+}
+
+void config_finish(SlateConfig *c)
+{
+        if (!c->control_socket)
+                c->control_socket = xasprintf("%s/control.sock", c->run_dir);
+}

@@ -1,0 +1,29 @@
+/* Small helpers shared by every program: paths, files, randomness, secrets, time.
+ * Nothing here logs; errors come back as negative errno. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* aborts on OOM */
+void *xmalloc0(size_t n);
+char *xstrdup(const char *s);
+
+int mkdir_p(const char *path, mode_t mode);
+int rm_rf(const char *path);                    /* no error if missing */
+int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len);
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+int random_bytes(void *buf, size_t n);          /* getrandom(), never fails short */
+void hex_encode(const uint8_t *in, size_t n, char *out);   /* out: 2n+1 bytes */
+/* Wipe a secret so the compiler cannot elide it. */
+void secret_wipe(void *p, size_t n);
+
+uint64_t now_ms(void);                          /* CLOCK_MONOTONIC */
+uint64_t now_realtime_s(void);
+
+bool string_is_name(const char *s, size_t max); /* [A-Za-z0-9][A-Za-z0-9._-]*, for image/pool names */
+int parse_size(const char *s, uint64_t *ret);   /* "512M", "2G", "1048576" → bytes */
+int parse_uint(const char *s, unsigned max, unsigned *ret);
+int fs_is_tmpfs(const char *path);              /* 1 yes, 0 no, <0 error */

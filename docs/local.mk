@@ -1,0 +1,1 @@
+# docs: see top-level Makefile.am

@@ -1,0 +1,1 @@
+# imaging: see top-level Makefile.am
