@@ -1,3 +1,39 @@
 # Wire protocol shared by slated and slate-agent; the agent itself links only libc (static).
 noinst_LIBRARIES += agent/libslateproto.a
 agent_libslateproto_a_SOURCES = agent/proto.c agent/proto.h common/reader.c common/reader.h
+
+# The in-guest agent: static, libc + the protocol only, so it runs in any guest.
+pkglibexec_PROGRAMS += agent/slate-agent
+agent_slate_agent_SOURCES = agent/slate-agent.c
+agent_slate_agent_LDADD = agent/libslateproto.a
+agent_slate_agent_LDFLAGS = -static
+
+# Protocol unit tests and the fuzz target's corpus replay (make check).
+check_PROGRAMS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto
+TESTS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto
+tests_unit_test_proto_SOURCES = tests/unit/test_proto.c
+tests_unit_test_proto_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_proto_LDADD = agent/libslateproto.a $(CRITERION_LIBS)
+tests_fuzz_fuzz_agent_proto_SOURCES = tests/fuzz/fuzz_agent_proto.c tests/fuzz/driver.c
+tests_fuzz_fuzz_agent_proto_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"agent_proto\"
+tests_fuzz_fuzz_agent_proto_LDADD = agent/libslateproto.a common/libslatecommon.a
+EXTRA_DIST += tests/fuzz/corpus/agent_proto
+
+# A real libFuzzer campaign: `make fuzz-agent-proto`, then
+#   tests/fuzz/fuzz-agent-proto-libfuzzer -max_total_time=120 CORPUSDIR $(srcdir)/tests/fuzz/corpus/agent_proto
+# (or `make fuzz-agent-proto-run FUZZ_TIME=120`, which fuzzes a scratch copy of the seed corpus).
+FUZZ_CC = clang
+FUZZ_TIME = 120
+FUZZ_AGENT_PROTO_SRC = $(srcdir)/tests/fuzz/fuzz_agent_proto.c $(srcdir)/agent/proto.c $(srcdir)/common/reader.c
+tests/fuzz/fuzz-agent-proto-libfuzzer: $(FUZZ_AGENT_PROTO_SRC) $(srcdir)/agent/proto.h $(srcdir)/common/reader.h
+	@mkdir -p tests/fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-I$(top_srcdir) -include $(top_builddir)/config.h -o $@ $(FUZZ_AGENT_PROTO_SRC)
+fuzz-agent-proto: tests/fuzz/fuzz-agent-proto-libfuzzer
+fuzz-agent-proto-run: tests/fuzz/fuzz-agent-proto-libfuzzer
+	@mkdir -p tests/fuzz/work/agent_proto
+	tests/fuzz/fuzz-agent-proto-libfuzzer -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+		tests/fuzz/work/agent_proto $(srcdir)/tests/fuzz/corpus/agent_proto
+fuzz: fuzz-agent-proto
+.PHONY: fuzz fuzz-agent-proto fuzz-agent-proto-run
+CLEANFILES += tests/fuzz/fuzz-agent-proto-libfuzzer

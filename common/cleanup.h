@@ -19,7 +19,11 @@ static inline void fclosep(FILE **f) { if (*f) fclose(*f); }
 #define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 #define _unused_ __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))

@@ -1,1 +1,3 @@
-# docs: see top-level Makefile.am
+# Man pages and the control API reference.
+dist_man_MANS += docs/slatectl.8 docs/slated.8 docs/slate.conf.5
+EXTRA_DIST += docs/control-api.md

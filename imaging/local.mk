@@ -1,1 +1,16 @@
-# imaging: see top-level Makefile.am
+# imaging: golden image files and per-desktop overlays (runs qemu-img; no SQLite here).
+noinst_LIBRARIES += imaging/libslateimaging.a
+imaging_libslateimaging_a_SOURCES = \
+	imaging/overlay.c imaging/overlay.h imaging/image.c imaging/image.h \
+	imaging/qemu_img.c imaging/qemu_img.h
+imaging_libslateimaging_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(OPENSSL_CFLAGS)
+IMAGING_LIBS = imaging/libslateimaging.a common/libslatecommon.a $(OPENSSL_LIBS) $(JSONC_LIBS)
+
+check_PROGRAMS += tests/unit/test_overlay tests/unit/test_image
+TESTS += tests/unit/test_overlay tests/unit/test_image
+tests_unit_test_overlay_SOURCES = tests/unit/test_overlay.c
+tests_unit_test_overlay_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_overlay_LDADD = $(IMAGING_LIBS) $(CRITERION_LIBS)
+tests_unit_test_image_SOURCES = tests/unit/test_image.c
+tests_unit_test_image_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_image_LDADD = $(IMAGING_LIBS) $(CRITERION_LIBS)

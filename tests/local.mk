@@ -5,3 +5,20 @@
 #   fuzz target tests/fuzz/fuzz_foo.c (LLVMFuzzerTestOneInput) + tests/fuzz/driver.c with
 #   -DFUZZ_NAME=\"foo\", seed corpus in tests/fuzz/corpus/foo/.
 EXTRA_DIST += tests/fuzz/driver.c
+
+# Unit tests of common/ and slated's own modules.
+BROKER_TEST_LIBS = broker/libslatebroker.a broker/libslatehv.a imaging/libslateimaging.a agent/libslateproto.a \
+	common/libslatecommon.a $(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(CRITERION_LIBS)
+check_PROGRAMS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink
+TESTS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink
+tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_config_LDADD = common/libslatecommon.a $(JSONC_LIBS) $(CRITERION_LIBS)
+tests_unit_test_db_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_db_LDADD = $(BROKER_TEST_LIBS)
+tests_unit_test_agentlink_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(UV_CFLAGS)
+tests_unit_test_agentlink_LDADD = $(BROKER_TEST_LIBS)
+
+# Integration tests: a real slated, real QEMU (KVM or TCG) booting the tiny test guest.
+TESTS += tests/integration/publish.sh tests/integration/pool.sh tests/integration/erasure.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/publish.sh tests/integration/pool.sh \
+	tests/integration/erasure.sh

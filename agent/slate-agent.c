@@ -1,0 +1,313 @@
+/* slate-agent: the in-guest end of the agent protocol, on a virtio-serial port. Static, libc only,
+ * so it runs in any guest (and in a busybox initramfs without udev). It announces itself
+ * (HELLO, READY) each time a host connects and echoes heartbeats; it must never exit because
+ * the host went away: slated may restart and reconnect at any time. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "agent/proto.h"
+#include "common/cleanup.h"
+
+#define PORTS_DIR "/dev/virtio-ports"
+#define DEFAULT_PORT PORTS_DIR "/" AGENT_PORT_NAME
+/* virtio-serial returns EOF over and over while no host is connected: poll at this pace. */
+#define RECONNECT_POLL_MS 200
+/* A port that is not there yet (modules still loading) is looked for again at this pace. */
+#define OPEN_RETRY_MS 100
+
+typedef struct Agent {
+        const char *port;
+        uint32_t capabilities;
+        char boot_id[AGENT_STRING_MAX + 1];
+        int fd;
+        AgentParser parser;
+} Agent;
+
+#define log_agent(...) (fprintf(stderr, "slate-agent: " __VA_ARGS__), fputc('\n', stderr))
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static uint64_t uptime_ms(void)
+{
+        struct timespec ts;
+        if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+                return 0;
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Reads a small text file into buf without the trailing newline. */
+static int read_line(const char *path, char *buf, size_t size)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n;
+        do
+                n = read(fd, buf, size - 1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return 0;
+}
+
+/* Without udev nobody makes the by-name links: do what udev's rule would, from sysfs. */
+static void ports_link(void)
+{
+        DIR *d = opendir("/sys/class/virtio-ports");
+        if (!d)
+                return;
+        mkdir(PORTS_DIR, 0755);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                char path[PATH_MAX], name[NAME_MAX + 1], target[PATH_MAX];
+                snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", de->d_name);
+                /* An unnamed port or one whose name would escape the directory gets no link. */
+                if (read_line(path, name, sizeof name) < 0 || !name[0] || strchr(name, '/') ||
+                    !strcmp(name, ".") || !strcmp(name, ".."))
+                        continue;
+                snprintf(path, sizeof path, PORTS_DIR "/%s", name);
+                snprintf(target, sizeof target, "/dev/%s", de->d_name);
+                if (symlink(target, path) < 0 && errno != EEXIST)
+                        log_agent("%s: cannot link to %s: %s", path, target, strerror(errno));
+        }
+        closedir(d);
+}
+
+/* Opens the port, waiting for it to appear: the agent may start before the driver has
+ * probed the device. Returns only with an open fd. */
+static int port_open(const char *port)
+{
+        bool logged = false;
+        for (;;) {
+                int fd = open(port, O_RDWR | O_CLOEXEC | O_NOCTTY);
+                if (fd >= 0)
+                        return fd;
+                int e = errno;
+                if (e == ENOENT && !strncmp(port, PORTS_DIR "/", sizeof PORTS_DIR))
+                        ports_link();
+                fd = open(port, O_RDWR | O_CLOEXEC | O_NOCTTY);
+                if (fd >= 0)
+                        return fd;
+                if (!logged)
+                        log_agent("%s: %s; waiting for it", port, strerror(errno));
+                logged = true;
+                sleep_ms(OPEN_RETRY_MS);
+        }
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+        while (n > 0) {
+                ssize_t w = write(fd, p, n);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += w;
+                n -= (size_t)w;
+        }
+        return 0;
+}
+
+/* Blocks while no host is connected (virtio-serial holds writers back): that is the point. */
+static int agent_send(Agent *a, const AgentMsg *m)
+{
+        Writer w;
+        writer_init(&w, AGENT_HEADER_SIZE + AGENT_FRAME_MAX);
+        int r = agent_msg_encode(m, &w);
+        if (r == 0)
+                r = write_all(a->fd, w.data, w.len);
+        writer_free(&w);
+        if (r < 0)
+                log_agent("%s: sending %s: %s", a->port, agent_msg_type_name(m->type), strerror(-r));
+        return r;
+}
+
+static int agent_announce(Agent *a)
+{
+        AgentMsg hello = { .type = AGENT_MSG_HELLO };
+        snprintf(hello.hello.agent_version, sizeof hello.hello.agent_version, "%s", PACKAGE_VERSION);
+        hello.hello.capabilities = a->capabilities;
+        memcpy(hello.hello.boot_id, a->boot_id, sizeof hello.hello.boot_id);
+        int r = agent_send(a, &hello);
+        if (r < 0)
+                return r;
+        r = agent_send(a, &(AgentMsg){ .type = AGENT_MSG_READY });
+        if (r == 0)
+                log_agent("%s: ready", a->port);
+        return r;
+}
+
+/* A fresh start on the port: drops whatever a confused host left in it and tells the
+ * (possibly new) host who we are. */
+static void agent_reset(Agent *a)
+{
+        agent_parser_free(&a->parser);
+        agent_parser_init(&a->parser, AGENT_FRAME_MAX);
+        if (a->fd >= 0)
+                close(a->fd);
+        a->fd = port_open(a->port);
+}
+
+static int agent_handle(Agent *a, const AgentFrame *f)
+{
+        AgentMsg m;
+        switch (f->type) {
+        case AGENT_MSG_HEARTBEAT:
+                if (agent_msg_decode(f, &m) < 0) {
+                        log_agent("%s: malformed heartbeat (%u bytes)", a->port, f->len);
+                        return -EBADMSG;
+                }
+                return agent_send(a, &(AgentMsg){ .type = AGENT_MSG_HEARTBEAT,
+                                                  .heartbeat = { .seq = m.heartbeat.seq, .uptime_ms = uptime_ms() } });
+        default:
+                /* A newer host may speak messages we do not know yet: not an error. */
+                log_agent("%s: ignoring %s message type %u (%u bytes)", a->port, agent_msg_type_name(f->type),
+                          f->type, f->len);
+                return 0;
+        }
+}
+
+/* Feeds received bytes to the parser and handles every complete frame. */
+static int agent_input(Agent *a, const uint8_t *buf, size_t n)
+{
+        size_t off = 0;
+        while (off < n) {
+                AgentFrame f;
+                size_t used = 0;
+                int r = agent_parser_feed(&a->parser, buf + off, n - off, &used, &f);
+                if (r < 0) {
+                        log_agent("%s: protocol error: %s", a->port, strerror(-r));
+                        return r;
+                }
+                off += used;
+                if (r == 0)
+                        break;
+                r = agent_handle(a, &f);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int agent_run(Agent *a)
+{
+        a->fd = -1;
+        agent_parser_init(&a->parser, AGENT_FRAME_MAX);
+        agent_reset(a);
+        bool connected = agent_announce(a) == 0;
+
+        for (;;) {
+                struct pollfd pfd = { .fd = a->fd, .events = POLLIN };
+                /* While disconnected, a timeout without POLLHUP means a host is back. */
+                int r = poll(&pfd, 1, connected ? -1 : RECONNECT_POLL_MS);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_agent("poll: %s", strerror(errno));
+                        return -errno;
+                }
+                if (!connected && !(pfd.revents & (POLLHUP | POLLERR))) {
+                        log_agent("%s: host connected", a->port);
+                        /* Bytes of a half-read frame from the previous host mean nothing now. */
+                        agent_parser_free(&a->parser);
+                        agent_parser_init(&a->parser, AGENT_FRAME_MAX);
+                        connected = agent_announce(a) == 0;
+                        if (!connected) {
+                                agent_reset(a);
+                                continue;
+                        }
+                }
+                if (r == 0)
+                        continue;
+
+                uint8_t buf[4096];
+                ssize_t n = 0;
+                if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+                        n = read(a->fd, buf, sizeof buf);
+                if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (n < 0) {
+                        log_agent("%s: read: %s; reopening", a->port, strerror(errno));
+                        agent_reset(a);
+                        connected = agent_announce(a) == 0;
+                        continue;
+                }
+                if (n == 0) {
+                        if (connected)
+                                log_agent("%s: host disconnected", a->port);
+                        connected = false;
+                        sleep_ms(RECONNECT_POLL_MS);
+                        continue;
+                }
+                if (agent_input(a, buf, (size_t)n) < 0) {
+                        agent_reset(a);
+                        connected = agent_announce(a) == 0;
+                }
+        }
+}
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "usage: slate-agent [--port PATH] [--canary] [--help] [--version]\n"
+                "\n"
+                "Slate guest agent: announces the guest to the broker over a virtio-serial port\n"
+                "and answers its heartbeats.\n"
+                "\n"
+                "  --port PATH   agent port (default %s)\n"
+                "  --canary      announce the canary capability (test guest only)\n"
+                "  --help        show this help\n"
+                "  --version     show the version\n",
+                DEFAULT_PORT);
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "port", required_argument, NULL, 'p' },
+                { "canary", no_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION, .fd = -1 };
+        int c;
+        while ((c = getopt_long(argc, argv, "p:ch", opts, NULL)) != -1) {
+                switch (c) {
+                case 'p': a.port = optarg; break;
+                case 'c': a.capabilities |= AGENT_CAP_CANARY; break;
+                case 'h': usage(stdout); return 0;
+                case 'V': printf("slate-agent %s\n", PACKAGE_VERSION); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (optind < argc) {
+                usage(stderr);
+                return 2;
+        }
+        int r = read_line("/proc/sys/kernel/random/boot_id", a.boot_id, sizeof a.boot_id);
+        if (r < 0)
+                log_agent("/proc/sys/kernel/random/boot_id: %s; announcing an empty boot id", strerror(-r));
+        setvbuf(stderr, NULL, _IOLBF, 0);
+        return agent_run(&a) < 0 ? 1 : 0;
+}

@@ -1,0 +1,272 @@
+/* Broker side of the agent protocol. Pre-hello frames are capped tighter than later ones, every
+ * frame is decoded through agent/proto.c, and only the permit table decides what is answered. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "broker/agentlink.h"
+#include "common/log.h"
+#include "common/util.h"
+
+/* Before HELLO the agent has no business sending more than a hello's worth of bytes. */
+#define AGENT_PRE_HELLO_MAX 1024
+#define CONNECT_RETRY_MS 50
+
+struct AgentLink {
+        uv_loop_t *loop;
+        uv_pipe_t pipe;
+        uv_timer_t timer;
+        uv_connect_t connect_req;
+        enum { PIPE_NONE, PIPE_OPEN, PIPE_CLOSING } pipe_state;
+        bool closing;
+        int open_handles;
+        char *path;
+        AgentLinkState state;
+        AgentParser parser;
+        unsigned interval_ms, misses;
+        uint64_t seq, last_reply_ms, last_ping_ms;
+        AgentLinkCallbacks cb;
+        void *userdata;
+        char readbuf[4096];
+};
+
+static const struct {
+        AgentLinkState state;
+        uint8_t types[4];
+} permits[] = {
+        { AGENT_LINK_AWAIT_HELLO, { AGENT_MSG_HELLO } },
+        { AGENT_LINK_AWAIT_READY, { AGENT_MSG_READY, AGENT_MSG_HEARTBEAT } },
+        /* A restarted agent (or a restarted slated reconnecting) says hello again. */
+        { AGENT_LINK_READY, { AGENT_MSG_HEARTBEAT, AGENT_MSG_HELLO } },
+};
+
+bool agent_link_permits(AgentLinkState state, uint8_t type)
+{
+        for (size_t i = 0; i < ELEMENTSOF(permits); i++)
+                if (permits[i].state == state)
+                        for (size_t j = 0; j < ELEMENTSOF(permits[i].types); j++)
+                                if (permits[i].types[j] && permits[i].types[j] == type)
+                                        return true;
+        return false;
+}
+
+AgentLinkState agent_link_state(const AgentLink *l) { return l->state; }
+
+static void try_connect(AgentLink *l);
+
+static void fail(AgentLink *l, const char *fmt, ...) _printf_(2, 3);
+static void fail(AgentLink *l, const char *fmt, ...)
+{
+        if (l->state == AGENT_LINK_FAILED || l->closing)
+                return;
+        char msg[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        l->state = AGENT_LINK_FAILED;
+        uv_timer_stop(&l->timer);
+        if (l->pipe_state == PIPE_OPEN)
+                uv_read_stop((uv_stream_t *)&l->pipe);
+        if (l->cb.on_failure)
+                l->cb.on_failure(l, msg, l->userdata);
+}
+
+static void write_done(uv_write_t *w, int status)
+{
+        free(w->data);
+        free(w);
+}
+
+static void send_msg(AgentLink *l, const AgentMsg *m)
+{
+        Writer w;
+        writer_init(&w, AGENT_FRAME_MAX + AGENT_HEADER_SIZE);
+        if (agent_msg_encode(m, &w) < 0) {
+                writer_free(&w);
+                return;
+        }
+        uv_write_t *req = xmalloc0(sizeof *req);
+        req->data = w.data;
+        uv_buf_t buf = uv_buf_init((char *)w.data, (unsigned)w.len);
+        if (uv_write(req, (uv_stream_t *)&l->pipe, &buf, 1, write_done) < 0) {
+                free(w.data);
+                free(req);
+        }
+}
+
+static void handle_frame(AgentLink *l, const AgentFrame *f)
+{
+        if (!agent_link_permits(l->state, f->type)) {
+                fail(l, "agent sent %s (type %u) in state %d: not permitted", agent_msg_type_name(f->type), f->type,
+                     l->state);
+                return;
+        }
+        AgentMsg m;
+        if (agent_msg_decode(f, &m) < 0) {
+                fail(l, "agent sent a malformed %s frame (%u bytes)", agent_msg_type_name(f->type), f->len);
+                return;
+        }
+        l->last_reply_ms = now_ms();
+        switch (m.type) {
+        case AGENT_MSG_HELLO:
+                l->state = AGENT_LINK_AWAIT_READY;
+                agent_parser_free(&l->parser);
+                agent_parser_init(&l->parser, AGENT_FRAME_MAX);
+                if (l->cb.on_hello)
+                        l->cb.on_hello(l, &m, l->userdata);
+                break;
+        case AGENT_MSG_READY:
+                l->state = AGENT_LINK_READY;
+                if (l->cb.on_ready)
+                        l->cb.on_ready(l, l->userdata);
+                break;
+        case AGENT_MSG_HEARTBEAT:
+                break;
+        default:
+                break;
+        }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        AgentLink *l = h->data;
+        *buf = uv_buf_init(l->readbuf, sizeof l->readbuf);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        AgentLink *l = s->data;
+        if (n < 0) {
+                /* QEMU closes the chardev only when it exits: the VM supervisor handles that. */
+                uv_read_stop(s);
+                log_debug("agent %s: connection closed: %s", l->path, uv_strerror((int)n));
+                return;
+        }
+        size_t off = 0;
+        while (off < (size_t)n && l->state != AGENT_LINK_FAILED && !l->closing) {
+                size_t used;
+                AgentFrame f;
+                int r = agent_parser_feed(&l->parser, (const uint8_t *)buf->base + off, (size_t)n - off, &used, &f);
+                off += used;
+                if (r < 0) {
+                        fail(l, "agent protocol error: %s", r == -EMSGSIZE ? "frame too large" : "bad frame header");
+                        return;
+                }
+                if (r == 0)
+                        break;
+                handle_frame(l, &f);
+        }
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+        AgentLink *l = t->data;
+        if (l->state == AGENT_LINK_CONNECTING) {
+                try_connect(l);
+                return;
+        }
+        uint64_t now = now_ms();
+        if (l->state == AGENT_LINK_READY || l->state == AGENT_LINK_AWAIT_READY) {
+                if (now - l->last_reply_ms > (uint64_t)l->interval_ms * l->misses) {
+                        fail(l, "agent missed %u heartbeats (silent for %llu ms)", l->misses,
+                             (unsigned long long)(now - l->last_reply_ms));
+                        return;
+                }
+                AgentMsg m = { .type = AGENT_MSG_HEARTBEAT, .heartbeat = { .seq = ++l->seq } };
+                send_msg(l, &m);
+                l->last_ping_ms = now;
+        }
+        uv_timer_start(&l->timer, timer_cb, l->interval_ms, 0);
+}
+
+static void closed_cb(uv_handle_t *h);
+
+static void pipe_closed_cb(uv_handle_t *h)
+{
+        AgentLink *l = h->data;
+        l->pipe_state = PIPE_NONE;
+        if (l->closing)
+                closed_cb(h);
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+        AgentLink *l = req->data;
+        if (l->closing)
+                return;
+        if (status < 0) {
+                /* The socket appears a moment after QEMU starts; retry until the boot deadline. */
+                l->pipe_state = PIPE_CLOSING;
+                uv_close((uv_handle_t *)&l->pipe, pipe_closed_cb);
+                uv_timer_start(&l->timer, timer_cb, CONNECT_RETRY_MS, 0);
+                return;
+        }
+        l->state = AGENT_LINK_AWAIT_HELLO;
+        l->last_reply_ms = now_ms();
+        uv_read_start((uv_stream_t *)&l->pipe, alloc_cb, read_cb);
+        uv_timer_start(&l->timer, timer_cb, l->interval_ms, 0);
+}
+
+static void try_connect(AgentLink *l)
+{
+        if (l->pipe_state == PIPE_OPEN)
+                return;
+        /* uv_close of the previous attempt must finish before the handle is reused. */
+        if (l->pipe_state == PIPE_CLOSING) {
+                uv_timer_start(&l->timer, timer_cb, CONNECT_RETRY_MS, 0);
+                return;
+        }
+        uv_pipe_init(l->loop, &l->pipe, 0);
+        l->pipe.data = l;
+        l->pipe_state = PIPE_OPEN;
+        l->connect_req.data = l;
+        uv_pipe_connect(&l->connect_req, &l->pipe, l->path, connect_cb);
+}
+
+int agent_link_start(uv_loop_t *loop, const char *socket_path, unsigned heartbeat_interval_s,
+                     unsigned heartbeat_misses, const AgentLinkCallbacks *cb, void *userdata, AgentLink **ret)
+{
+        AgentLink *l = xmalloc0(sizeof *l);
+        l->loop = loop;
+        l->path = xstrdup(socket_path);
+        l->interval_ms = (heartbeat_interval_s ? heartbeat_interval_s : 2) * 1000;
+        l->misses = heartbeat_misses ? heartbeat_misses : 5;
+        l->cb = *cb;
+        l->userdata = userdata;
+        l->state = AGENT_LINK_CONNECTING;
+        agent_parser_init(&l->parser, AGENT_PRE_HELLO_MAX);
+        uv_timer_init(loop, &l->timer);
+        l->timer.data = l;
+        try_connect(l);
+        *ret = l;
+        return 0;
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+        AgentLink *l = h->data;
+        if (--l->open_handles > 0)
+                return;
+        agent_parser_free(&l->parser);
+        free(l->path);
+        free(l);
+}
+
+void agent_link_free(AgentLink *l)
+{
+        if (!l || l->closing)
+                return;
+        l->closing = true;
+        l->open_handles = 1;
+        uv_timer_stop(&l->timer);
+        uv_close((uv_handle_t *)&l->timer, closed_cb);
+        if (l->pipe_state == PIPE_OPEN) {
+                l->open_handles++;
+                l->pipe_state = PIPE_CLOSING;
+                uv_close((uv_handle_t *)&l->pipe, pipe_closed_cb);
+        } else if (l->pipe_state == PIPE_CLOSING) {
+                l->open_handles++;      /* its pending close callback finishes the job */
+        }
+}

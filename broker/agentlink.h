@@ -1,0 +1,32 @@
+/* slated's side of the guest agent channel: connects to the VM's virtio-serial socket, enforces
+ * the per-state permit table, sends heartbeats and declares the agent lost when they stop.
+ * The guest is hostile: a bad frame or an unpermitted message fails this one desktop only. */
+#pragma once
+#include <stdbool.h>
+#include <uv.h>
+#include "agent/proto.h"
+
+typedef struct AgentLink AgentLink;
+
+typedef enum AgentLinkState {
+        AGENT_LINK_CONNECTING,
+        AGENT_LINK_AWAIT_HELLO,
+        AGENT_LINK_AWAIT_READY,
+        AGENT_LINK_READY,
+        AGENT_LINK_FAILED,
+} AgentLinkState;
+
+typedef struct AgentLinkCallbacks {
+        void (*on_hello)(AgentLink *l, const AgentMsg *hello, void *userdata);
+        void (*on_ready)(AgentLink *l, void *userdata);
+        /* Protocol violation or heartbeats lost: the desktop should be replaced. Called once. */
+        void (*on_failure)(AgentLink *l, const char *reason, void *userdata);
+} AgentLinkCallbacks;
+
+int agent_link_start(uv_loop_t *loop, const char *socket_path, unsigned heartbeat_interval_s,
+                     unsigned heartbeat_misses, const AgentLinkCallbacks *cb, void *userdata, AgentLink **ret);
+/* Close and free (asynchronously, safe from within a callback). */
+void agent_link_free(AgentLink *l);
+AgentLinkState agent_link_state(const AgentLink *l);
+/* Is the message type allowed from the guest in this state? (the permit table) */
+bool agent_link_permits(AgentLinkState state, uint8_t type);

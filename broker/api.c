@@ -1,0 +1,279 @@
+/* Control handlers for status, pools and desktops. Validation happens here, before anything
+ * is changed; the pool manager then converges the running desktops on the new settings. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "broker/broker.h"
+#include "broker/control.h"
+#include "common/jsonx.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define POOL_NAME_MAX 64
+#define POOL_MAX_DESKTOPS 1000
+#define POOL_MEMORY_MIN (64ull << 20)
+#define POOL_MEMORY_MAX (1ull << 40)
+
+static json_object *pool_json(Broker *b, const Pool *p)
+{
+        unsigned ready, booting, assigned, total;
+        pool_counts(b, p->name, &ready, &booting, &assigned, &total);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(p->name));
+        json_object_object_add(o, "image", json_object_new_string(p->image));
+        json_object_object_add(o, "warm", json_object_new_int((int)p->warm));
+        json_object_object_add(o, "max", json_object_new_int((int)p->max));
+        json_object_object_add(o, "memory", json_object_new_int64((int64_t)p->memory));
+        json_object_object_add(o, "vcpus", json_object_new_int((int)p->vcpus));
+        json_object_object_add(o, "overlay", json_object_new_string(overlay_mode_to_string(p->overlay)));
+        json_object_object_add(o, "ready", json_object_new_int((int)ready));
+        json_object_object_add(o, "booting", json_object_new_int((int)booting));
+        json_object_object_add(o, "assigned", json_object_new_int((int)assigned));
+        json_object_object_add(o, "total", json_object_new_int((int)total));
+        json_object_object_add(o, "deleting", json_object_new_boolean(p->deleting));
+        return o;
+}
+
+static json_object *desktop_json(const Desktop *d)
+{
+        json_object *o = json_object_new_object();
+        int64_t now = (int64_t)now_realtime_s();
+        json_object_object_add(o, "id", json_object_new_string(d->id));
+        json_object_object_add(o, "pool", json_object_new_string(d->pool));
+        json_object_object_add(o, "state",
+                               json_object_new_string(desktop_state_to_string(d->stopping ? DESKTOP_DRAINING : d->state)));
+        json_object_object_add(o, "image", json_object_new_string(d->image));
+        json_object_object_add(o, "image_version", json_object_new_int(d->version));
+        json_object_object_add(o, "created", json_object_new_int64(d->created));
+        json_object_object_add(o, "age_s", json_object_new_int64(now - d->created));
+        json_object_object_add(o, "overlay", json_object_new_string(overlay_mode_to_string(d->overlay_mode)));
+        json_object_object_add(o, "overlay_path", d->overlay_path ? json_object_new_string(d->overlay_path) : NULL);
+        json_object_object_add(o, "overlay_bytes", json_object_new_int64((int64_t)desktop_overlay_bytes(d)));
+        json_object_object_add(o, "pid", json_object_new_int((int)d->pid));
+        json_object_object_add(o, "run_dir", json_object_new_string(d->run_dir));
+        if (d->agent_version)
+                json_object_object_add(o, "agent_version", json_object_new_string(d->agent_version));
+        if (d->boot_id)
+                json_object_object_add(o, "boot_id", json_object_new_string(d->boot_id));
+        if (d->ready_ms && d->state != DESKTOP_BOOTING && !d->adopted)
+                json_object_object_add(o, "boot_ms", json_object_new_int64((int64_t)(d->ready_ms - d->boot_start_ms)));
+        return o;
+}
+
+static void h_status(Broker *b, ControlRequest *req, json_object *args)
+{
+        unsigned np = 0, nd = 0;
+        for (Pool *p = b->pools; p; p = p->next)
+                np++;
+        for (Desktop *d = b->desktops; d; d = d->next)
+                nd++;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+        json_object_object_add(o, "accel", json_object_new_string(b->accel == HV_ACCEL_KVM ? "kvm" : "tcg"));
+        json_object_object_add(o, "accel_reason", json_object_new_string(b->accel_reason ? b->accel_reason : ""));
+        json_object_object_add(o, "uptime_s", json_object_new_int64((int64_t)((now_ms() - b->start_ms) / 1000)));
+        json_object_object_add(o, "pools", json_object_new_int((int)np));
+        json_object_object_add(o, "desktops", json_object_new_int((int)nd));
+        json_object_object_add(o, "boots_in_flight", json_object_new_int((int)b->boots_in_flight));
+        json_object_object_add(o, "boot_parallel", json_object_new_int((int)b->boot_parallel));
+        json_object_object_add(o, "state_dir", json_object_new_string(b->cfg->state_dir));
+        json_object_object_add(o, "run_dir", json_object_new_string(b->cfg->run_dir));
+        control_reply(req, o);
+}
+
+/* Apply the optional pool settings in args to p; replies with the error itself. */
+static int pool_apply(Broker *b, ControlRequest *req, json_object *args, Pool *p)
+{
+        int64_t v;
+        const char *s;
+        int r;
+        if ((r = jsonx_get_int64(args, "warm", &v)) != -ENOENT) {
+                if (r < 0 || v < 0 || v > POOL_MAX_DESKTOPS) {
+                        control_reply_error(req, EINVAL, "pool %s: warm must be 0-%d", p->name, POOL_MAX_DESKTOPS);
+                        return -EINVAL;
+                }
+                p->warm = (unsigned)v;
+        }
+        if ((r = jsonx_get_int64(args, "max", &v)) != -ENOENT) {
+                if (r < 0 || v < 1 || v > POOL_MAX_DESKTOPS) {
+                        control_reply_error(req, EINVAL, "pool %s: max must be 1-%d", p->name, POOL_MAX_DESKTOPS);
+                        return -EINVAL;
+                }
+                p->max = (unsigned)v;
+        }
+        if ((r = jsonx_get_int64(args, "memory", &v)) != -ENOENT) {
+                if (r < 0 || (uint64_t)v < POOL_MEMORY_MIN || (uint64_t)v > POOL_MEMORY_MAX) {
+                        control_reply_error(req, EINVAL, "pool %s: memory must be between 64M and 1T", p->name);
+                        return -EINVAL;
+                }
+                p->memory = (uint64_t)v;
+        }
+        if ((r = jsonx_get_int64(args, "vcpus", &v)) != -ENOENT) {
+                if (r < 0 || v < 1 || v > 64) {
+                        control_reply_error(req, EINVAL, "pool %s: vcpus must be 1-64", p->name);
+                        return -EINVAL;
+                }
+                p->vcpus = (unsigned)v;
+        }
+        if ((r = jsonx_get_string(args, "overlay", &s)) != -ENOENT) {
+                if (r < 0 || overlay_mode_from_string(s, &p->overlay) < 0) {
+                        control_reply_error(req, EINVAL, "pool %s: overlay must be encrypted, ram or plain", p->name);
+                        return -EINVAL;
+                }
+                if (p->overlay == OVERLAY_RAM && fs_is_tmpfs(b->cfg->ram_dir) != 1) {
+                        control_reply_error(req, EINVAL, "pool %s: ram overlays need ram-dir %s on tmpfs", p->name,
+                                            b->cfg->ram_dir);
+                        return -EINVAL;
+                }
+        }
+        if ((r = jsonx_get_string(args, "image", &s)) != -ENOENT) {
+                DbImageVersion *all;
+                size_t n;
+                if (r < 0 || db_image_versions(b->db, s, &all, &n) < 0) {
+                        control_reply_error(req, ENOENT, "pool %s: no such image %s", p->name, r < 0 ? "" : s);
+                        return -ENOENT;
+                }
+                db_image_version_free_array(all, n);
+                free(p->image);
+                p->image = xstrdup(s);
+        }
+        if (p->warm > p->max) {
+                control_reply_error(req, EINVAL, "pool %s: warm (%u) is larger than max (%u)", p->name, p->warm, p->max);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int pool_save(Broker *b, const Pool *p)
+{
+        DbPool row = {
+                .name = p->name, .image = p->image, .warm = p->warm, .max = p->max, .memory = p->memory,
+                .vcpus = p->vcpus, .overlay = (char *)overlay_mode_to_string(p->overlay), .created = p->created,
+        };
+        return db_pool_put(b->db, &row);
+}
+
+static void h_pool_create(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *name;
+        if (jsonx_get_string(args, "name", &name) < 0 || !string_is_name(name, POOL_NAME_MAX)) {
+                control_reply_error(req, EINVAL, "pool name must be 1-%d characters of [A-Za-z0-9._-]", POOL_NAME_MAX);
+                return;
+        }
+        if (pool_find(b, name)) {
+                control_reply_error(req, EEXIST, "pool %s already exists", name);
+                return;
+        }
+        const char *image;
+        if (jsonx_get_string(args, "image", &image) < 0) {
+                control_reply_error(req, EINVAL, "pool %s: --image is required", name);
+                return;
+        }
+        Pool *p = xmalloc0(sizeof *p);
+        p->name = xstrdup(name);
+        p->image = xstrdup("");
+        p->warm = 1;
+        p->max = 0;
+        p->memory = 512ull << 20;
+        p->vcpus = 1;
+        p->overlay = OVERLAY_ENCRYPTED;
+        p->created = (int64_t)now_realtime_s();
+        int64_t warm = jsonx_int_or(args, "warm", 1);
+        if (jsonx_get_int64(args, "max", &(int64_t){ 0 }) == -ENOENT)
+                p->max = warm > 0 && warm <= POOL_MAX_DESKTOPS ? (unsigned)warm * 2 : 2;
+        if (pool_apply(b, req, args, p) < 0) {
+                pool_free(p);
+                return;
+        }
+        if (pool_save(b, p) < 0) {
+                control_reply_error(req, EIO, "pool %s: database error", name);
+                pool_free(p);
+                return;
+        }
+        p->next = b->pools;
+        b->pools = p;
+        db_audit(b->db, "pool.create", p->name, p->image);
+        log_info("pool %s: created (image %s, warm %u, max %u, %s overlays)", p->name, p->image, p->warm, p->max,
+                 overlay_mode_to_string(p->overlay));
+        control_reply(req, pool_json(b, p));
+        pool_manager_kick(b);
+}
+
+static void h_pool_list(Broker *b, ControlRequest *req, json_object *args)
+{
+        json_object *arr = json_object_new_array();
+        for (Pool *p = b->pools; p; p = p->next)
+                json_object_array_add(arr, pool_json(b, p));
+        control_reply(req, arr);
+}
+
+static void h_pool_set(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *name;
+        Pool *p;
+        if (jsonx_get_string(args, "name", &name) < 0 || !(p = pool_find(b, name)) || p->deleting) {
+                control_reply_error(req, ENOENT, "no such pool");
+                return;
+        }
+        /* Validate on a copy so a rejected change leaves the pool as it was. */
+        Pool copy = *p;
+        copy.image = xstrdup(p->image);
+        if (pool_apply(b, req, args, &copy) < 0) {
+                free(copy.image);
+                return;
+        }
+        free(p->image);
+        *p = copy;
+        pool_save(b, p);
+        db_audit(b->db, "pool.set", p->name, json_object_to_json_string(args));
+        control_reply(req, pool_json(b, p));
+        pool_manager_kick(b);
+}
+
+static void h_pool_delete(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *name;
+        Pool *p;
+        if (jsonx_get_string(args, "name", &name) < 0 || !(p = pool_find(b, name))) {
+                control_reply_error(req, ENOENT, "no such pool");
+                return;
+        }
+        p->deleting = true;
+        log_info("pool %s: deleting; draining its desktops", p->name);
+        control_reply(req, NULL);
+        pool_manager_kick(b);
+}
+
+static void h_desktop_list(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *pool = jsonx_string_or(args, "pool", NULL);
+        json_object *arr = json_object_new_array();
+        for (Desktop *d = b->desktops; d; d = d->next)
+                if (!pool || strcmp(pool, d->pool) == 0)
+                        json_object_array_add(arr, desktop_json(d));
+        control_reply(req, arr);
+}
+
+static void h_desktop_destroy(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *id;
+        Desktop *d;
+        if (jsonx_get_string(args, "id", &id) < 0 || !(d = desktop_find(b, id))) {
+                control_reply_error(req, ENOENT, "no such desktop");
+                return;
+        }
+        log_info("desktop %s: destroy requested by an administrator", d->id);
+        desktop_destroy(d, "destroyed by administrator");
+        control_reply(req, NULL);
+}
+
+void api_register(Control *c)
+{
+        control_register(c, "status", h_status);
+        control_register(c, "pool.create", h_pool_create);
+        control_register(c, "pool.list", h_pool_list);
+        control_register(c, "pool.set", h_pool_set);
+        control_register(c, "pool.delete", h_pool_delete);
+        control_register(c, "desktop.list", h_desktop_list);
+        control_register(c, "desktop.destroy", h_desktop_destroy);
+}

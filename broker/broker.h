@@ -1,0 +1,130 @@
+/* slated's in-memory model: pools and desktops, owned by one Broker on one libuv loop.
+ * Shared by slated's own files only (desktop.c, pool.c, images.c, api.c, reconcile.c, slated.c). */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+#include "broker/agentlink.h"
+#include "broker/db.h"
+#include "broker/hv.h"
+#include "common/config.h"
+#include "imaging/overlay.h"
+
+typedef struct Broker Broker;
+typedef struct Pool Pool;
+typedef struct Desktop Desktop;
+typedef struct Control Control;
+
+typedef enum DesktopState {
+        DESKTOP_BOOTING,
+        DESKTOP_READY,
+        DESKTOP_ASSIGNED,
+        DESKTOP_DRAINING,
+        DESKTOP_DESTROYED,
+        DESKTOP_FAILED,
+} DesktopState;
+
+struct Pool {
+        Pool *next;
+        char *name;
+        char *image;
+        unsigned warm, max;
+        uint64_t memory;
+        unsigned vcpus;
+        OverlayMode overlay;
+        int64_t created;
+        bool deleting;
+        unsigned failures;      /* consecutive boot failures */
+        uint64_t retry_after_ms;
+};
+
+struct Desktop {
+        Desktop *next;
+        Broker *b;
+        char id[24];
+        char *pool;             /* pool name (the pool may be gone: then the desktop drains) */
+        char *image;
+        int version;
+        char *golden, *kernel, *initrd, *cmdline;
+        DesktopState state;
+        bool stopping;          /* destroy requested; waiting for QEMU to go */
+        bool creating_overlay;  /* overlay job in the thread pool */
+        bool adopted;
+        char *destroy_reason;
+        OverlayMode overlay_mode;
+        Overlay *overlay;
+        char *overlay_path;
+        char *run_dir;
+        HvVm *vm;
+        pid_t pid;
+        AgentLink *agent;
+        char *agent_version, *boot_id;
+        int64_t created;        /* unix seconds */
+        uint64_t boot_start_ms, ready_ms;
+        uv_timer_t boot_timer;
+        bool boot_timer_active;
+};
+
+struct Broker {
+        uv_loop_t *loop;
+        SlateConfig *cfg;
+        Db *db;
+        const HvDriver *hv;
+        HvAccel accel;
+        char *accel_reason;
+        uid_t vm_uid;           /* (uid_t)-1 when not running as root */
+        gid_t vm_gid, kvm_gid;
+        Pool *pools;
+        Desktop *desktops;
+        unsigned boots_in_flight;
+        unsigned boot_parallel;
+        unsigned boot_timeout_s;
+        uv_timer_t tick;
+        uv_timer_t kick;
+        Control *control;
+        uint64_t start_ms;
+        bool shutting_down;
+        char *overlay_dir;      /* <state>/overlays */
+        char *image_dir;        /* <state>/images */
+        char *desktop_run_dir;  /* <run>/desktops */
+};
+
+/* desktop.c */
+const char *desktop_state_to_string(DesktopState s);
+int desktop_state_from_string(const char *s, DesktopState *ret);
+Desktop *desktop_find(Broker *b, const char *id);
+/* Create a desktop for pool p from the image's current version and start booting it. */
+int desktop_create(Broker *b, Pool *p);
+/* Destroy: stop QEMU, erase the overlay, remove the run dir and the database row. Idempotent. */
+void desktop_destroy(Desktop *d, const char *reason);
+/* Re-attach a desktop found in the database at start-up; destroys it when it cannot be adopted. */
+void desktop_adopt(Broker *b, const DbDesktop *row);
+/* On shutdown: let the VM run on (the next slated adopts it), free the in-memory state. */
+void desktop_release(Desktop *d);
+void desktop_persist(Desktop *d);
+uint64_t desktop_overlay_bytes(const Desktop *d);
+/* Count desktops of a pool by state (ready, booting); total excludes destroyed ones. */
+void pool_counts(Broker *b, const char *pool, unsigned *ready, unsigned *booting, unsigned *assigned,
+                 unsigned *total);
+
+/* pool.c */
+Pool *pool_find(Broker *b, const char *name);
+int pool_load_all(Broker *b);
+void pool_manager_start(Broker *b);
+void pool_manager_kick(Broker *b);   /* re-evaluate soon (after a change) */
+void pool_free(Pool *p);
+/* A desktop of the pool failed to boot / became ready: failures back the pool off. */
+void pool_note_failure(Broker *b, const char *pool);
+void pool_note_success(Broker *b, const char *pool);
+
+/* images.c: the golden image catalogue (database + store on disk). */
+int images_current(Broker *b, const char *name, DbImageVersion **ret_v, DbImageVersion **ret_all, size_t *ret_n);
+unsigned images_version_use_count(Broker *b, const char *name, int version);
+
+/* reconcile.c */
+int reconcile_startup(Broker *b);
+
+/* api.c / images.c: control handlers registration */
+void api_register(Control *c);
+void images_register(Control *c);

@@ -1,0 +1,344 @@
+/* Control socket server. Parses JSON only from peers that passed the credential check, caps each
+ * line at CONTROL_LINE_MAX before buffering more, and never lets one client block another. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "broker/control.h"
+#include "common/jsonx.h"
+#include "common/log.h"
+#include "common/util.h"
+
+typedef struct Handler {
+        struct Handler *next;
+        char *cmd;
+        ControlHandler fn;
+} Handler;
+
+typedef struct Conn {
+        Control *ctl;
+        uv_pipe_t pipe;
+        char *buf;
+        size_t len;
+        int refs;               /* the connection + each request in flight */
+        bool closed;
+        uid_t uid;
+} Conn;
+
+struct ControlRequest {
+        Conn *conn;
+        int64_t id;
+        char cmd[64];
+        bool answered;
+};
+
+struct Control {
+        Broker *b;
+        uv_pipe_t listener;
+        Handler *handlers;
+        char *path;
+        gid_t admin_gid;
+};
+
+bool control_peer_allowed(uid_t peer_uid, gid_t peer_gid, uid_t self_uid, gid_t admin_gid)
+{
+        if (peer_uid == 0 || peer_uid == self_uid)
+                return true;
+        if (admin_gid == (gid_t)-1)
+                return false;
+        if (peer_gid == admin_gid)
+                return true;
+        struct passwd *pw = getpwuid(peer_uid);
+        if (!pw)
+                return false;
+        gid_t groups[256];
+        int n = (int)ELEMENTSOF(groups);
+        if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+                return false;
+        for (int i = 0; i < n; i++)
+                if (groups[i] == admin_gid)
+                        return true;
+        return false;
+}
+
+static void conn_unref(Conn *c);
+
+static void conn_closed(uv_handle_t *h)
+{
+        Conn *c = h->data;
+        conn_unref(c);
+}
+
+static void conn_close(Conn *c)
+{
+        if (c->closed)
+                return;
+        c->closed = true;
+        uv_close((uv_handle_t *)&c->pipe, conn_closed);
+}
+
+static void conn_unref(Conn *c)
+{
+        if (--c->refs > 0)
+                return;
+        free(c->buf);
+        free(c);
+}
+
+static void write_done(uv_write_t *w, int status)
+{
+        free(w->data);
+        free(w);
+}
+
+static void conn_send(Conn *c, json_object *o)
+{
+        if (c->closed)
+                return;
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        char *line = xasprintf("%s\n", s);
+        uv_write_t *w = xmalloc0(sizeof *w);
+        w->data = line;
+        uv_buf_t buf = uv_buf_init(line, (unsigned)strlen(line));
+        if (uv_write(w, (uv_stream_t *)&c->pipe, &buf, 1, write_done) < 0) {
+                free(line);
+                free(w);
+        }
+}
+
+static void request_finish(ControlRequest *req, json_object *o)
+{
+        if (req->answered) {
+                json_object_put(o);
+                return;
+        }
+        req->answered = true;
+        conn_send(req->conn, o);
+        json_object_put(o);
+        conn_unref(req->conn);
+        free(req);
+}
+
+void control_reply(ControlRequest *req, json_object *result)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_int64(req->id));
+        json_object_object_add(o, "ok", json_object_new_boolean(1));
+        json_object_object_add(o, "result", result ? result : json_object_new_object());
+        request_finish(req, o);
+}
+
+static const char *errno_name(int e)
+{
+        switch (e) {
+        case ENOENT: return "ENOENT";
+        case EEXIST: return "EEXIST";
+        case EINVAL: return "EINVAL";
+        case EBUSY: return "EBUSY";
+        case EACCES: return "EACCES";
+        case EPERM: return "EPERM";
+        case ENOSPC: return "ENOSPC";
+        case EIO: return "EIO";
+        case EMSGSIZE: return "EMSGSIZE";
+        case ENOTSUP: return "ENOTSUP";
+        default: return "EFAIL";
+        }
+}
+
+void control_reply_error(ControlRequest *req, int err, const char *fmt, ...)
+{
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (err < 0)
+                err = -err;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_int64(req->id));
+        json_object_object_add(o, "ok", json_object_new_boolean(0));
+        json_object_object_add(o, "error", json_object_new_string(msg));
+        json_object_object_add(o, "errno", json_object_new_string(errno_name(err)));
+        log_debug("control: %s failed: %s", req->cmd, msg);
+        request_finish(req, o);
+}
+
+void control_progress(ControlRequest *req, const char *step, int percent)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_int64(req->id));
+        json_object_object_add(o, "event", json_object_new_string("progress"));
+        json_object_object_add(o, "step", json_object_new_string(step));
+        json_object_object_add(o, "percent", json_object_new_int(percent));
+        conn_send(req->conn, o);
+        json_object_put(o);
+}
+
+static void dispatch(Conn *c, const char *line, size_t len)
+{
+        Control *ctl = c->ctl;
+        json_tokener *tok = json_tokener_new();
+        json_object *o = json_tokener_parse_ex(tok, line, (int)len);
+        bool complete = json_tokener_get_error(tok) == json_tokener_success;
+        json_tokener_free(tok);
+
+        ControlRequest *req = xmalloc0(sizeof *req);
+        req->conn = c;
+        c->refs++;
+        if (!complete || !o || !json_object_is_type(o, json_type_object)) {
+                control_reply_error(req, EINVAL, "request is not a JSON object");
+                json_object_put(o);
+                return;
+        }
+        req->id = jsonx_int_or(o, "id", 0);
+        const char *cmd;
+        if (jsonx_get_string(o, "cmd", &cmd) < 0) {
+                control_reply_error(req, EINVAL, "request has no \"cmd\" string");
+                json_object_put(o);
+                return;
+        }
+        snprintf(req->cmd, sizeof req->cmd, "%s", cmd);
+        json_object *args = NULL;
+        if (json_object_object_get_ex(o, "args", &args) && !json_object_is_type(args, json_type_object)) {
+                control_reply_error(req, EINVAL, "\"args\" must be an object");
+                json_object_put(o);
+                return;
+        }
+        for (Handler *h = ctl->handlers; h; h = h->next)
+                if (strcmp(h->cmd, cmd) == 0) {
+                        log_debug("control: uid %u: %s", (unsigned)c->uid, cmd);
+                        h->fn(ctl->b, req, args);
+                        json_object_put(o);
+                        return;
+                }
+        control_reply_error(req, ENOTSUP, "unknown command \"%s\"", req->cmd);
+        json_object_put(o);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        Conn *c = h->data;
+        /* Never buffer past one maximal line plus its newline. */
+        size_t room = CONTROL_LINE_MAX + 1 - c->len;
+        if (!c->buf)
+                c->buf = xmalloc0(CONTROL_LINE_MAX + 1);
+        *buf = uv_buf_init(c->buf + c->len, (unsigned)MIN(room, (size_t)65536));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        Conn *c = s->data;
+        if (n < 0) {
+                conn_close(c);
+                return;
+        }
+        c->len += (size_t)n;
+        char *nl;
+        while ((nl = memchr(c->buf, '\n', c->len))) {
+                size_t linelen = (size_t)(nl - c->buf);
+                if (linelen > 0)
+                        dispatch(c, c->buf, linelen);
+                if (c->closed)
+                        return;
+                memmove(c->buf, nl + 1, c->len - linelen - 1);
+                c->len -= linelen + 1;
+        }
+        if (c->len >= CONTROL_LINE_MAX) {
+                log_warn("control: uid %u sent a request longer than %u bytes; closing", (unsigned)c->uid,
+                         CONTROL_LINE_MAX);
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "ok", json_object_new_boolean(0));
+                json_object_object_add(o, "error", json_object_new_string("request too large"));
+                json_object_object_add(o, "errno", json_object_new_string("EMSGSIZE"));
+                conn_send(c, o);
+                json_object_put(o);
+                uv_read_stop(s);
+                conn_close(c);
+        }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+        Control *ctl = server->data;
+        if (status < 0)
+                return;
+        Conn *c = xmalloc0(sizeof *c);
+        c->ctl = ctl;
+        c->refs = 1;
+        uv_pipe_init(server->loop, &c->pipe, 0);
+        c->pipe.data = c;
+        if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+                conn_close(c);
+                return;
+        }
+        uv_os_fd_t fd;
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                conn_close(c);
+                return;
+        }
+        c->uid = cred.uid;
+        if (!control_peer_allowed(cred.uid, cred.gid, getuid(), ctl->admin_gid)) {
+                log_warn("control: refused uid %u (pid %d): not root, not slated's uid, not in the admin group",
+                         (unsigned)cred.uid, (int)cred.pid);
+                conn_close(c);
+                return;
+        }
+        uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+}
+
+void control_register(Control *c, const char *cmd, ControlHandler fn)
+{
+        Handler *h = xmalloc0(sizeof *h);
+        h->cmd = xstrdup(cmd);
+        h->fn = fn;
+        h->next = c->handlers;
+        c->handlers = h;
+}
+
+int control_start(Broker *b, const char *path, const char *admin_group, Control **ret)
+{
+        Control *c = xmalloc0(sizeof *c);
+        c->b = b;
+        c->path = xstrdup(path);
+        struct group *gr = admin_group ? getgrnam(admin_group) : NULL;
+        c->admin_gid = gr ? gr->gr_gid : (gid_t)-1;
+        if (!gr && getuid() == 0)
+                log_warn("control: admin group %s does not exist; only root may use %s", admin_group, path);
+        unlink(path);
+        uv_pipe_init(b->loop, &c->listener, 0);
+        c->listener.data = c;
+        mode_t old = umask(0117);
+        int r = uv_pipe_bind(&c->listener, path);
+        umask(old);
+        if (r < 0) {
+                log_error("control socket %s: %s", path, uv_strerror(r));
+                uv_close((uv_handle_t *)&c->listener, NULL);
+                return -EADDRINUSE;
+        }
+        if (getuid() == 0 && c->admin_gid != (gid_t)-1 && chown(path, 0, c->admin_gid) < 0)
+                log_warn("control socket %s: chown: %m", path);
+        chmod(path, 0660);
+        if ((r = uv_listen((uv_stream_t *)&c->listener, 64, on_connection)) < 0) {
+                log_error("control socket %s: listen: %s", path, uv_strerror(r));
+                return -EIO;
+        }
+        *ret = c;
+        return 0;
+}
+
+void control_stop(Control *c)
+{
+        if (!c)
+                return;
+        uv_close((uv_handle_t *)&c->listener, NULL);
+        unlink(c->path);
+        /* Handlers and the Control itself live until exit: requests may still reference them. */
+}

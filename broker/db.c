@@ -1,0 +1,445 @@
+/* SQLite persistence for slated. The only file that includes sqlite3.h (STYLE.md).
+ * Never holds a transaction open across the event loop; every call is short and synchronous. */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include "broker/db.h"
+#include "common/log.h"
+#include "common/util.h"
+
+struct Db {
+        sqlite3 *h;
+        char *path;
+};
+
+/* Each entry migrates from user_version == index to index + 1. Append only. */
+static const char *const migrations[] = {
+        "CREATE TABLE images(name TEXT PRIMARY KEY, current INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE image_versions(name TEXT NOT NULL REFERENCES images(name), version INTEGER NOT NULL,"
+        "  state TEXT NOT NULL, format TEXT NOT NULL, size INTEGER NOT NULL, virtual_size INTEGER NOT NULL,"
+        "  sha256 TEXT NOT NULL, path TEXT NOT NULL, kernel TEXT, initrd TEXT, cmdline TEXT,"
+        "  created INTEGER NOT NULL, PRIMARY KEY(name, version));"
+        "CREATE TABLE pools(name TEXT PRIMARY KEY, image TEXT NOT NULL, warm INTEGER NOT NULL,"
+        "  max INTEGER NOT NULL, memory INTEGER NOT NULL, vcpus INTEGER NOT NULL, overlay TEXT NOT NULL,"
+        "  created INTEGER NOT NULL);"
+        "CREATE TABLE desktops(id TEXT PRIMARY KEY, pool TEXT NOT NULL, image TEXT NOT NULL,"
+        "  version INTEGER NOT NULL, state TEXT NOT NULL, overlay_mode TEXT NOT NULL, overlay_path TEXT,"
+        "  run_dir TEXT NOT NULL, pid INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+        "CREATE TABLE audit(seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, kind TEXT NOT NULL,"
+        "  subject TEXT NOT NULL, detail TEXT NOT NULL);",
+};
+
+static int db_error(Db *db, const char *what)
+{
+        log_error("database %s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
+        int rc = sqlite3_errcode(db->h);
+        if (rc == SQLITE_CONSTRAINT)
+                return -EEXIST;
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+                return -EBUSY;
+        return -EIO;
+}
+
+static int exec(Db *db, const char *sql)
+{
+        char *msg = NULL;
+        if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+                log_error("database %s: %s", db->path, msg ? msg : "error");
+                sqlite3_free(msg);
+                return -EIO;
+        }
+        return 0;
+}
+
+static int prepare(Db *db, const char *sql, sqlite3_stmt **ret)
+{
+        if (sqlite3_prepare_v2(db->h, sql, -1, ret, NULL) != SQLITE_OK)
+                return db_error(db, "prepare");
+        return 0;
+}
+
+/* Bind helpers: NULL strings bind as SQL NULL. */
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+        if (v)
+                sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(s, i);
+}
+
+static char *col_text(sqlite3_stmt *s, int i)
+{
+        const unsigned char *t = sqlite3_column_text(s, i);
+        return t ? xstrdup((const char *)t) : NULL;
+}
+
+/* Run a statement to completion (no rows expected). */
+static int step_done(Db *db, sqlite3_stmt *s, const char *what)
+{
+        int rc = sqlite3_step(s);
+        int r = rc == SQLITE_DONE ? 0 : db_error(db, what);
+        sqlite3_finalize(s);
+        return r;
+}
+
+int db_open(const char *path, Db **ret)
+{
+        Db *db = xmalloc0(sizeof *db);
+        db->path = xstrdup(path);
+        if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                            NULL) != SQLITE_OK) {
+                int r = db_error(db, "open");
+                db_close(db);
+                return r;
+        }
+        sqlite3_busy_timeout(db->h, 5000);
+        int r = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+        if (r < 0) {
+                db_close(db);
+                return r;
+        }
+        sqlite3_stmt *s;
+        if ((r = prepare(db, "PRAGMA user_version", &s)) < 0) {
+                db_close(db);
+                return r;
+        }
+        int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+        sqlite3_finalize(s);
+        if (version > (int)ELEMENTSOF(migrations)) {
+                log_error("database %s: schema version %d is newer than this slated (%zu)", path, version,
+                          ELEMENTSOF(migrations));
+                db_close(db);
+                return -EPROTO;
+        }
+        for (int v = version; v < (int)ELEMENTSOF(migrations); v++) {
+                _cleanup_free_ char *sql = xasprintf("BEGIN; %s PRAGMA user_version=%d; COMMIT;", migrations[v], v + 1);
+                if ((r = exec(db, sql)) < 0) {
+                        exec(db, "ROLLBACK");
+                        db_close(db);
+                        return r;
+                }
+                log_info("database %s: migrated schema to version %d", path, v + 1);
+        }
+        *ret = db;
+        return 0;
+}
+
+void db_close(Db *db)
+{
+        if (!db)
+                return;
+        sqlite3_close_v2(db->h);
+        free(db->path);
+        free(db);
+}
+
+/* ---- images ---- */
+
+int db_image_version_add(Db *db, DbImageVersion *v, bool make_current)
+{
+        sqlite3_stmt *s;
+        int r;
+        if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+                return r;
+        if ((r = prepare(db, "INSERT OR IGNORE INTO images(name, current) VALUES(?, 0)", &s)) < 0)
+                goto fail;
+        bind_text(s, 1, v->name);
+        if ((r = step_done(db, s, "insert image")) < 0)
+                goto fail;
+        if ((r = prepare(db, "SELECT COALESCE(MAX(version), 0) + 1 FROM image_versions WHERE name = ?", &s)) < 0)
+                goto fail;
+        bind_text(s, 1, v->name);
+        v->version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 1;
+        sqlite3_finalize(s);
+        if ((r = prepare(db,
+                         "INSERT INTO image_versions(name, version, state, format, size, virtual_size, sha256, path,"
+                         " kernel, initrd, cmdline, created) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                         &s)) < 0)
+                goto fail;
+        bind_text(s, 1, v->name);
+        sqlite3_bind_int(s, 2, v->version);
+        bind_text(s, 3, v->state ? v->state : "available");
+        bind_text(s, 4, v->format);
+        sqlite3_bind_int64(s, 5, (sqlite3_int64)v->size);
+        sqlite3_bind_int64(s, 6, (sqlite3_int64)v->virtual_size);
+        bind_text(s, 7, v->sha256);
+        bind_text(s, 8, v->path);
+        bind_text(s, 9, v->kernel);
+        bind_text(s, 10, v->initrd);
+        bind_text(s, 11, v->cmdline);
+        sqlite3_bind_int64(s, 12, v->created);
+        if ((r = step_done(db, s, "insert image version")) < 0)
+                goto fail;
+        /* The first version of an image is current whether asked or not: a pool needs one. */
+        if ((r = prepare(db, "UPDATE images SET current = ? WHERE name = ? AND (? OR current = 0)", &s)) < 0)
+                goto fail;
+        sqlite3_bind_int(s, 1, v->version);
+        bind_text(s, 2, v->name);
+        sqlite3_bind_int(s, 3, make_current);
+        if ((r = step_done(db, s, "set current")) < 0)
+                goto fail;
+        return exec(db, "COMMIT");
+fail:
+        exec(db, "ROLLBACK");
+        return r;
+}
+
+int db_image_versions(Db *db, const char *name, DbImageVersion **ret, size_t *ret_n)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db,
+                        "SELECT v.name, v.version, v.version = i.current, v.state, v.format, v.size, v.virtual_size,"
+                        " v.sha256, v.path, v.kernel, v.initrd, v.cmdline, v.created FROM image_versions v"
+                        " JOIN images i ON i.name = v.name WHERE v.name = ? ORDER BY v.version",
+                        &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, name);
+        DbImageVersion *a = NULL;
+        size_t n = 0;
+        while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+                a = realloc(a, (n + 1) * sizeof *a);
+                if (!a)
+                        abort();
+                a[n++] = (DbImageVersion){
+                        .name = col_text(s, 0), .version = sqlite3_column_int(s, 1),
+                        .current = sqlite3_column_int(s, 2), .state = col_text(s, 3), .format = col_text(s, 4),
+                        .size = (uint64_t)sqlite3_column_int64(s, 5),
+                        .virtual_size = (uint64_t)sqlite3_column_int64(s, 6), .sha256 = col_text(s, 7),
+                        .path = col_text(s, 8), .kernel = col_text(s, 9), .initrd = col_text(s, 10),
+                        .cmdline = col_text(s, 11), .created = sqlite3_column_int64(s, 12),
+                };
+        }
+        sqlite3_finalize(s);
+        if (r != SQLITE_DONE) {
+                db_image_version_free_array(a, n);
+                return db_error(db, "list image versions");
+        }
+        if (n == 0)
+                return -ENOENT;
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+int db_image_names(Db *db, char ***ret, size_t *ret_n)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "SELECT name FROM images WHERE EXISTS"
+                            " (SELECT 1 FROM image_versions v WHERE v.name = images.name) ORDER BY name", &s);
+        if (r < 0)
+                return r;
+        char **a = NULL;
+        size_t n = 0;
+        while (sqlite3_step(s) == SQLITE_ROW) {
+                a = realloc(a, (n + 1) * sizeof *a);
+                if (!a)
+                        abort();
+                a[n++] = col_text(s, 0);
+        }
+        sqlite3_finalize(s);
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+int db_image_set_current(Db *db, const char *name, int version)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "UPDATE images SET current = ? WHERE name = ?", &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int(s, 1, version);
+        bind_text(s, 2, name);
+        return step_done(db, s, "set current");
+}
+
+int db_image_version_set_state(Db *db, const char *name, int version, const char *state)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "UPDATE image_versions SET state = ? WHERE name = ? AND version = ?", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, state);
+        bind_text(s, 2, name);
+        sqlite3_bind_int(s, 3, version);
+        return step_done(db, s, "set version state");
+}
+
+int db_image_version_delete(Db *db, const char *name, int version)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "DELETE FROM image_versions WHERE name = ? AND version = ?", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, name);
+        sqlite3_bind_int(s, 2, version);
+        return step_done(db, s, "delete version");
+}
+
+void db_image_version_free_array(DbImageVersion *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].name);
+                free(v[i].state);
+                free(v[i].format);
+                free(v[i].sha256);
+                free(v[i].path);
+                free(v[i].kernel);
+                free(v[i].initrd);
+                free(v[i].cmdline);
+        }
+        free(v);
+}
+
+/* ---- pools ---- */
+
+int db_pool_put(Db *db, const DbPool *p)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "INSERT OR REPLACE INTO pools(name, image, warm, max, memory, vcpus, overlay, created)"
+                            " VALUES(?,?,?,?,?,?,?,?)", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, p->name);
+        bind_text(s, 2, p->image);
+        sqlite3_bind_int(s, 3, (int)p->warm);
+        sqlite3_bind_int(s, 4, (int)p->max);
+        sqlite3_bind_int64(s, 5, (sqlite3_int64)p->memory);
+        sqlite3_bind_int(s, 6, (int)p->vcpus);
+        bind_text(s, 7, p->overlay);
+        sqlite3_bind_int64(s, 8, p->created);
+        return step_done(db, s, "put pool");
+}
+
+int db_pool_delete(Db *db, const char *name)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "DELETE FROM pools WHERE name = ?", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, name);
+        return step_done(db, s, "delete pool");
+}
+
+int db_pool_list(Db *db, DbPool **ret, size_t *ret_n)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created FROM pools ORDER BY name",
+                        &s);
+        if (r < 0)
+                return r;
+        DbPool *a = NULL;
+        size_t n = 0;
+        while (sqlite3_step(s) == SQLITE_ROW) {
+                a = realloc(a, (n + 1) * sizeof *a);
+                if (!a)
+                        abort();
+                a[n++] = (DbPool){
+                        .name = col_text(s, 0), .image = col_text(s, 1), .warm = (unsigned)sqlite3_column_int(s, 2),
+                        .max = (unsigned)sqlite3_column_int(s, 3), .memory = (uint64_t)sqlite3_column_int64(s, 4),
+                        .vcpus = (unsigned)sqlite3_column_int(s, 5), .overlay = col_text(s, 6),
+                        .created = sqlite3_column_int64(s, 7),
+                };
+        }
+        sqlite3_finalize(s);
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+void db_pool_free_array(DbPool *p, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(p[i].name);
+                free(p[i].image);
+                free(p[i].overlay);
+        }
+        free(p);
+}
+
+/* ---- desktops ---- */
+
+int db_desktop_put(Db *db, const DbDesktop *d)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "INSERT OR REPLACE INTO desktops(id, pool, image, version, state, overlay_mode,"
+                            " overlay_path, run_dir, pid, created) VALUES(?,?,?,?,?,?,?,?,?,?)", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, d->id);
+        bind_text(s, 2, d->pool);
+        bind_text(s, 3, d->image);
+        sqlite3_bind_int(s, 4, d->version);
+        bind_text(s, 5, d->state);
+        bind_text(s, 6, d->overlay_mode);
+        bind_text(s, 7, d->overlay_path);
+        bind_text(s, 8, d->run_dir);
+        sqlite3_bind_int(s, 9, (int)d->pid);
+        sqlite3_bind_int64(s, 10, d->created);
+        return step_done(db, s, "put desktop");
+}
+
+int db_desktop_delete(Db *db, const char *id)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "DELETE FROM desktops WHERE id = ?", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, id);
+        return step_done(db, s, "delete desktop");
+}
+
+int db_desktop_list(Db *db, DbDesktop **ret, size_t *ret_n)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "SELECT id, pool, image, version, state, overlay_mode, overlay_path, run_dir, pid, created"
+                            " FROM desktops ORDER BY created, id", &s);
+        if (r < 0)
+                return r;
+        DbDesktop *a = NULL;
+        size_t n = 0;
+        while (sqlite3_step(s) == SQLITE_ROW) {
+                a = realloc(a, (n + 1) * sizeof *a);
+                if (!a)
+                        abort();
+                a[n++] = (DbDesktop){
+                        .id = col_text(s, 0), .pool = col_text(s, 1), .image = col_text(s, 2),
+                        .version = sqlite3_column_int(s, 3), .state = col_text(s, 4),
+                        .overlay_mode = col_text(s, 5), .overlay_path = col_text(s, 6), .run_dir = col_text(s, 7),
+                        .pid = (pid_t)sqlite3_column_int(s, 8), .created = sqlite3_column_int64(s, 9),
+                };
+        }
+        sqlite3_finalize(s);
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+void db_desktop_free_array(DbDesktop *d, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(d[i].id);
+                free(d[i].pool);
+                free(d[i].image);
+                free(d[i].state);
+                free(d[i].overlay_mode);
+                free(d[i].overlay_path);
+                free(d[i].run_dir);
+        }
+        free(d);
+}
+
+int db_audit(Db *db, const char *kind, const char *subject, const char *detail)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "INSERT INTO audit(ts, kind, subject, detail) VALUES(?,?,?,?)", &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)now_realtime_s());
+        bind_text(s, 2, kind);
+        bind_text(s, 3, subject);
+        bind_text(s, 4, detail ? detail : "");
+        return step_done(db, s, "audit");
+}

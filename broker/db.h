@@ -1,0 +1,75 @@
+/* slated's state in SQLite (WAL): images and versions, pools, desktops, audit.
+ * The only file that includes sqlite3.h. Schema versioned by PRAGMA user_version with
+ * migrations; every multi-row change is one transaction. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct Db Db;
+
+typedef struct DbImageVersion {
+        char *name;
+        int version;
+        bool current;
+        char *state;         /* available | retired */
+        char *format;        /* format the file was published in */
+        uint64_t size;       /* bytes of the stored qcow2 */
+        uint64_t virtual_size;
+        char *sha256;
+        char *path;          /* stored qcow2 */
+        char *kernel, *initrd, *cmdline; /* direct kernel boot, or NULL */
+        int64_t created;
+} DbImageVersion;
+
+typedef struct DbPool {
+        char *name;
+        char *image;
+        unsigned warm, max;
+        uint64_t memory;
+        unsigned vcpus;
+        char *overlay;       /* encrypted | ram | plain */
+        int64_t created;
+} DbPool;
+
+typedef struct DbDesktop {
+        char *id;
+        char *pool;
+        char *image;
+        int version;
+        char *state;
+        char *overlay_mode;
+        char *overlay_path;
+        char *run_dir;
+        pid_t pid;
+        int64_t created;
+} DbDesktop;
+
+int db_open(const char *path, Db **ret);
+void db_close(Db *db);
+
+/* Images. db_image_version_add assigns the next version number (returned in v->version) and,
+ * when make_current, makes it current, all in one transaction. */
+int db_image_version_add(Db *db, DbImageVersion *v, bool make_current);
+int db_image_versions(Db *db, const char *name, DbImageVersion **ret, size_t *ret_n); /* -ENOENT: no image */
+int db_image_names(Db *db, char ***ret, size_t *ret_n);
+int db_image_set_current(Db *db, const char *name, int version);
+int db_image_version_set_state(Db *db, const char *name, int version, const char *state);
+int db_image_version_delete(Db *db, const char *name, int version);
+void db_image_version_free_array(DbImageVersion *v, size_t n);
+
+/* Pools: put = insert or replace. */
+int db_pool_put(Db *db, const DbPool *p);
+int db_pool_delete(Db *db, const char *name);
+int db_pool_list(Db *db, DbPool **ret, size_t *ret_n);
+void db_pool_free_array(DbPool *p, size_t n);
+
+/* Desktops. */
+int db_desktop_put(Db *db, const DbDesktop *d);
+int db_desktop_delete(Db *db, const char *id);
+int db_desktop_list(Db *db, DbDesktop **ret, size_t *ret_n);
+void db_desktop_free_array(DbDesktop *d, size_t n);
+
+/* Audit trail: what happened to whom. */
+int db_audit(Db *db, const char *kind, const char *subject, const char *detail);

@@ -1,0 +1,438 @@
+/* Desktop lifecycle: overlay → QEMU → agent ready → (assigned) → destroyed, and the supervision
+ * that replaces a desktop whose QEMU died or whose agent went silent. A desktop is never
+ * reused: destroying it always erases its overlay. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "broker/broker.h"
+#include "common/log.h"
+#include "common/util.h"
+
+static const char *const state_names[] = {
+        [DESKTOP_BOOTING] = "booting",     [DESKTOP_READY] = "ready",         [DESKTOP_ASSIGNED] = "assigned",
+        [DESKTOP_DRAINING] = "draining",   [DESKTOP_DESTROYED] = "destroyed", [DESKTOP_FAILED] = "failed",
+};
+
+const char *desktop_state_to_string(DesktopState s) { return state_names[s]; }
+
+int desktop_state_from_string(const char *s, DesktopState *ret)
+{
+        for (size_t i = 0; i < ELEMENTSOF(state_names); i++)
+                if (s && strcmp(s, state_names[i]) == 0) {
+                        *ret = (DesktopState)i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+Desktop *desktop_find(Broker *b, const char *id)
+{
+        for (Desktop *d = b->desktops; d; d = d->next)
+                if (strcmp(d->id, id) == 0)
+                        return d;
+        return NULL;
+}
+
+void pool_counts(Broker *b, const char *pool, unsigned *ready, unsigned *booting, unsigned *assigned,
+                 unsigned *total)
+{
+        unsigned r = 0, bo = 0, a = 0, t = 0;
+        for (Desktop *d = b->desktops; d; d = d->next) {
+                if (strcmp(d->pool, pool) != 0)
+                        continue;
+                t++;
+                if (d->stopping)
+                        continue;
+                if (d->state == DESKTOP_READY)
+                        r++;
+                else if (d->state == DESKTOP_BOOTING)
+                        bo++;
+                else if (d->state == DESKTOP_ASSIGNED)
+                        a++;
+        }
+        if (ready)
+                *ready = r;
+        if (booting)
+                *booting = bo;
+        if (assigned)
+                *assigned = a;
+        if (total)
+                *total = t;
+}
+
+void desktop_persist(Desktop *d)
+{
+        DbDesktop row = {
+                .id = d->id, .pool = d->pool, .image = d->image, .version = d->version,
+                .state = (char *)desktop_state_to_string(d->stopping ? DESKTOP_DRAINING : d->state),
+                .overlay_mode = (char *)overlay_mode_to_string(d->overlay_mode), .overlay_path = d->overlay_path,
+                .run_dir = d->run_dir, .pid = d->pid, .created = d->created,
+        };
+        db_desktop_put(d->b->db, &row);
+}
+
+uint64_t desktop_overlay_bytes(const Desktop *d)
+{
+        uint64_t n = 0;
+        if (d->overlay_path)
+                overlay_bytes(d->overlay_path, &n);
+        return n;
+}
+
+static void desktop_unlink(Desktop *d)
+{
+        for (Desktop **p = &d->b->desktops; *p; p = &(*p)->next)
+                if (*p == d) {
+                        *p = d->next;
+                        return;
+                }
+}
+
+static void desktop_freed(uv_handle_t *h)
+{
+        Desktop *d = h->data;
+        free(d->pool);
+        free(d->image);
+        free(d->golden);
+        free(d->kernel);
+        free(d->initrd);
+        free(d->cmdline);
+        free(d->destroy_reason);
+        free(d->overlay_path);
+        free(d->run_dir);
+        free(d->agent_version);
+        free(d->boot_id);
+        free(d);
+}
+
+static void desktop_free(Desktop *d)
+{
+        desktop_unlink(d);
+        if (d->agent)
+                agent_link_free(TAKE_PTR(d->agent));
+        if (d->vm)
+                d->b->hv->vm_free(TAKE_PTR(d->vm));
+        uv_timer_stop(&d->boot_timer);
+        uv_close((uv_handle_t *)&d->boot_timer, desktop_freed);
+}
+
+static void boot_slot_release(Desktop *d)
+{
+        if (d->state == DESKTOP_BOOTING && d->b->boots_in_flight > 0)
+                d->b->boots_in_flight--;
+}
+
+/* Last step of destroy, once QEMU is gone: erase the overlay and forget the desktop. */
+static void desktop_finish(Desktop *d)
+{
+        Broker *b = d->b;
+        int r;
+        if (d->overlay)
+                r = overlay_destroy(TAKE_PTR(d->overlay));
+        else
+                r = d->overlay_path ? overlay_discard_path(d->overlay_path) : 0;
+        if (r < 0)
+                log_error("desktop %s: erasing overlay %s: %s", d->id, d->overlay_path, strerror(-r));
+        if (d->run_dir)
+                rm_rf(d->run_dir);
+        db_desktop_delete(b->db, d->id);
+        db_audit(b->db, "desktop.destroy", d->id, d->destroy_reason ? d->destroy_reason : "");
+        log_info("desktop %s (pool %s): destroyed, overlay erased (%s)", d->id, d->pool,
+                 d->destroy_reason ? d->destroy_reason : "requested");
+        d->state = DESKTOP_DESTROYED;
+        desktop_free(d);
+        pool_manager_kick(b);
+}
+
+void desktop_destroy(Desktop *d, const char *reason)
+{
+        if (d->stopping)
+                return;
+        d->stopping = true;
+        d->destroy_reason = xstrdup(reason ? reason : "requested");
+        boot_slot_release(d);
+        uv_timer_stop(&d->boot_timer);
+        if (d->agent)
+                agent_link_free(TAKE_PTR(d->agent));
+        desktop_persist(d);
+        if (d->creating_overlay)
+                return;         /* the overlay job's completion finishes the destroy */
+        if (d->vm) {
+                d->b->hv->vm_stop(d->vm, 3000);
+                return;         /* on_exit finishes */
+        }
+        desktop_finish(d);
+}
+
+void desktop_release(Desktop *d)
+{
+        if (d->overlay)
+                overlay_forget(TAKE_PTR(d->overlay));
+        desktop_free(d);
+}
+
+/* ---- supervision callbacks ---- */
+
+static void on_vm_exit(HvVm *vm, int status, void *userdata)
+{
+        Desktop *d = userdata;
+        d->pid = 0;
+        if (!d->stopping) {
+                if (status < 0)
+                        log_warn("desktop %s: QEMU killed by signal %d; replacing the desktop", d->id, -status);
+                else
+                        log_warn("desktop %s: QEMU exited with status %d; replacing the desktop", d->id, status);
+                char reason[64];
+                snprintf(reason, sizeof reason, status < 0 ? "qemu killed by signal %d" : "qemu exited (%d)",
+                         status < 0 ? -status : status);
+                if (d->state == DESKTOP_BOOTING)
+                        pool_note_failure(d->b, d->pool);
+                d->b->hv->vm_free(TAKE_PTR(d->vm));
+                desktop_destroy(d, reason);
+                return;
+        }
+        d->b->hv->vm_free(TAKE_PTR(d->vm));
+        desktop_finish(d);
+}
+
+static void on_vm_event(HvVm *vm, const char *event, const char *data, void *userdata)
+{
+        Desktop *d = userdata;
+        log_debug("desktop %s: QMP event %s %s", d->id, event, data);
+        if (strcmp(event, "SHUTDOWN") == 0 && !d->stopping)
+                log_info("desktop %s: guest shut down", d->id);
+}
+
+static void on_agent_hello(AgentLink *l, const AgentMsg *m, void *userdata)
+{
+        Desktop *d = userdata;
+        free(d->agent_version);
+        free(d->boot_id);
+        d->agent_version = xstrdup(m->hello.agent_version);
+        d->boot_id = xstrdup(m->hello.boot_id);
+        log_debug("desktop %s: agent %s says hello (boot id %s)", d->id, d->agent_version, d->boot_id);
+}
+
+static void on_agent_ready(AgentLink *l, void *userdata)
+{
+        Desktop *d = userdata;
+        if (d->state != DESKTOP_BOOTING)
+                return;         /* an adopted desktop re-announcing itself */
+        boot_slot_release(d);
+        d->state = DESKTOP_READY;
+        d->ready_ms = now_ms();
+        uv_timer_stop(&d->boot_timer);
+        desktop_persist(d);
+        pool_note_success(d->b, d->pool);
+        log_info("desktop %s (pool %s, %s v%d): ready in %llu ms", d->id, d->pool, d->image, d->version,
+                 (unsigned long long)(d->ready_ms - d->boot_start_ms));
+        pool_manager_kick(d->b);
+}
+
+static void on_agent_failure(AgentLink *l, const char *reason, void *userdata)
+{
+        Desktop *d = userdata;
+        log_warn("desktop %s: %s; replacing the desktop", d->id, reason);
+        if (d->state == DESKTOP_BOOTING)
+                pool_note_failure(d->b, d->pool);
+        desktop_destroy(d, reason);
+}
+
+static const HvCallbacks vm_callbacks = { .on_exit = on_vm_exit, .on_event = on_vm_event };
+static const AgentLinkCallbacks agent_callbacks = {
+        .on_hello = on_agent_hello, .on_ready = on_agent_ready, .on_failure = on_agent_failure,
+};
+
+static void agent_attach(Desktop *d)
+{
+        _cleanup_free_ char *sock = xasprintf("%s/%s", d->run_dir, HV_AGENT_SOCKET);
+        agent_link_start(d->b->loop, sock, d->b->cfg->heartbeat_interval, d->b->cfg->heartbeat_misses,
+                         &agent_callbacks, d, &d->agent);
+}
+
+static void boot_timeout_cb(uv_timer_t *t)
+{
+        Desktop *d = t->data;
+        if (d->state != DESKTOP_BOOTING || d->stopping)
+                return;
+        log_warn("desktop %s: agent not ready after %u s; replacing the desktop", d->id, d->b->boot_timeout_s);
+        pool_note_failure(d->b, d->pool);
+        desktop_destroy(d, "boot timeout");
+}
+
+static void vm_launch(Desktop *d)
+{
+        Broker *b = d->b;
+        Pool *p = pool_find(b, d->pool);
+        HvVmSpec spec = {
+                .id = d->id, .run_dir = d->run_dir, .disk = d->overlay->path,
+                .disk_secret = d->overlay->mode == OVERLAY_ENCRYPTED ? d->overlay->secret : NULL,
+                .disk_on_tmpfs = d->overlay->mode == OVERLAY_RAM,
+                .kernel = d->kernel, .initrd = d->initrd, .cmdline = d->cmdline,
+                .memory_mb = (p ? p->memory : 512ull << 20) >> 20, .vcpus = p ? p->vcpus : 1,
+                .accel = b->accel, .uid = b->vm_uid, .gid = b->vm_gid, .kvm_gid = b->kvm_gid, .qemu = b->cfg->qemu,
+        };
+        int r = b->hv->vm_start(b->loop, &spec, &vm_callbacks, d, &d->vm);
+        if (r < 0) {
+                log_error("desktop %s: starting QEMU: %s", d->id, strerror(-r));
+                pool_note_failure(b, d->pool);
+                desktop_destroy(d, "qemu failed to start");
+                return;
+        }
+        d->pid = b->hv->vm_pid(d->vm);
+        desktop_persist(d);
+        agent_attach(d);
+}
+
+typedef struct OverlayJob {
+        uv_work_t work;
+        Desktop *d;
+        char *qemu_img, *golden, *dir;
+        uid_t uid;
+        gid_t gid;
+        Overlay *overlay;
+        char *error;
+        int r;
+} OverlayJob;
+
+static void overlay_job_run(uv_work_t *w)
+{
+        OverlayJob *j = w->data;
+        j->r = overlay_create(j->qemu_img, j->d->overlay_mode, j->golden, j->dir, j->d->id, j->uid, j->gid,
+                              &j->overlay, &j->error);
+}
+
+static void overlay_job_done(uv_work_t *w, int status)
+{
+        OverlayJob *j = w->data;
+        Desktop *d = j->d;
+        d->creating_overlay = false;
+        if (j->r < 0 || status < 0) {
+                log_error("desktop %s: creating %s overlay: %s", d->id, overlay_mode_to_string(d->overlay_mode),
+                          j->error ? j->error : strerror(-j->r));
+                if (d->stopping) {
+                        desktop_finish(d);
+                } else {
+                        pool_note_failure(d->b, d->pool);
+                        desktop_destroy(d, "overlay creation failed");
+                }
+        } else if (d->stopping) {
+                d->overlay = j->overlay;
+                desktop_finish(d);
+        } else {
+                d->overlay = j->overlay;
+                vm_launch(d);
+        }
+        free(j->qemu_img);
+        free(j->golden);
+        free(j->dir);
+        free(j->error);
+        free(j);
+}
+
+int desktop_create(Broker *b, Pool *p)
+{
+        DbImageVersion *cur, *all;
+        size_t n;
+        int r = images_current(b, p->image, &cur, &all, &n);
+        if (r < 0)
+                return r;
+        uint8_t rnd[5];
+        random_bytes(rnd, sizeof rnd);
+        Desktop *d = xmalloc0(sizeof *d);
+        d->b = b;
+        char hex[11];
+        hex_encode(rnd, sizeof rnd, hex);
+        snprintf(d->id, sizeof d->id, "d-%s", hex);
+        d->pool = xstrdup(p->name);
+        d->image = xstrdup(cur->name);
+        d->version = cur->version;
+        d->golden = xstrdup(cur->path);
+        d->kernel = cur->kernel ? xstrdup(cur->kernel) : NULL;
+        d->initrd = cur->initrd ? xstrdup(cur->initrd) : NULL;
+        d->cmdline = cur->cmdline ? xstrdup(cur->cmdline) : NULL;
+        db_image_version_free_array(all, n);
+        d->state = DESKTOP_BOOTING;
+        d->overlay_mode = p->overlay;
+        d->created = (int64_t)now_realtime_s();
+        d->boot_start_ms = now_ms();
+        d->run_dir = xasprintf("%s/%s", b->desktop_run_dir, d->id);
+        const char *dir = p->overlay == OVERLAY_RAM ? b->cfg->ram_dir : b->overlay_dir;
+        d->overlay_path = xasprintf("%s/%s.qcow2", dir, d->id);
+        uv_timer_init(b->loop, &d->boot_timer);
+        d->boot_timer.data = d;
+        d->next = b->desktops;
+        b->desktops = d;
+        b->boots_in_flight++;
+
+        if (mkdir(d->run_dir, 0700) < 0) {
+                r = -errno;
+                log_error("desktop %s: run dir %s: %s", d->id, d->run_dir, strerror(errno));
+                desktop_destroy(d, "run dir");
+                return r;
+        }
+        if (b->vm_uid != (uid_t)-1 && chown(d->run_dir, b->vm_uid, b->vm_gid) < 0)
+                log_warn("desktop %s: chown %s: %m", d->id, d->run_dir);
+        desktop_persist(d);
+        db_audit(b->db, "desktop.create", d->id, p->name);
+        log_info("desktop %s (pool %s): booting %s v%d, %s overlay", d->id, p->name, d->image, d->version,
+                 overlay_mode_to_string(d->overlay_mode));
+        uv_timer_start(&d->boot_timer, boot_timeout_cb, (uint64_t)b->boot_timeout_s * 1000, 0);
+        d->boot_timer_active = true;
+
+        OverlayJob *j = xmalloc0(sizeof *j);
+        j->work.data = j;
+        j->d = d;
+        j->qemu_img = xstrdup(b->cfg->qemu_img);
+        j->golden = xstrdup(d->golden);
+        j->dir = xstrdup(dir);
+        j->uid = b->vm_uid;
+        j->gid = b->vm_gid;
+        d->creating_overlay = true;
+        uv_queue_work(b->loop, &j->work, overlay_job_run, overlay_job_done);
+        return 0;
+}
+
+void desktop_adopt(Broker *b, const DbDesktop *row)
+{
+        Desktop *d = xmalloc0(sizeof *d);
+        d->b = b;
+        snprintf(d->id, sizeof d->id, "%s", row->id);
+        d->pool = xstrdup(row->pool);
+        d->image = xstrdup(row->image);
+        d->version = row->version;
+        if (desktop_state_from_string(row->state, &d->state) < 0)
+                d->state = DESKTOP_FAILED;
+        overlay_mode_from_string(row->overlay_mode, &d->overlay_mode);
+        d->overlay_path = row->overlay_path ? xstrdup(row->overlay_path) : NULL;
+        d->run_dir = xstrdup(row->run_dir);
+        d->created = row->created;
+        d->pid = row->pid;
+        d->adopted = true;
+        d->boot_start_ms = d->ready_ms = now_ms();
+        uv_timer_init(b->loop, &d->boot_timer);
+        d->boot_timer.data = d;
+        d->next = b->desktops;
+        b->desktops = d;
+
+        int r = row->pid > 0 ? b->hv->vm_adopt(b->loop, d->id, d->run_dir, row->pid, &vm_callbacks, d, &d->vm)
+                             : -ESRCH;
+        if (r < 0) {
+                log_info("desktop %s: QEMU (pid %d) is gone; erasing what is left", d->id, (int)row->pid);
+                d->state = DESKTOP_FAILED;
+                desktop_destroy(d, "not running at slated start");
+                return;
+        }
+        if (d->state != DESKTOP_READY && d->state != DESKTOP_ASSIGNED) {
+                /* A half-booted or draining desktop: finishing its boot is not worth the risk. */
+                log_info("desktop %s: found %s at start; destroying it", d->id, row->state);
+                d->state = DESKTOP_FAILED;
+                desktop_destroy(d, "incomplete at slated start");
+                return;
+        }
+        log_info("desktop %s (pool %s): adopted running QEMU pid %d", d->id, d->pool, (int)d->pid);
+        agent_attach(d);
+}

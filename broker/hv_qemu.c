@@ -1,0 +1,621 @@
+/* QEMU driver for the hypervisor interface: spawns, adopts, stops and watches one
+ * qemu-system-x86_64 per desktop on the caller's libuv loop, talking QMP through qmp.c.
+ * It must never block the loop, never put a disk secret on argv/env/disk, and never kill a VM
+ * it was only asked to forget (vm_free). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "broker/hv.h"
+#include "broker/qmp.h"
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define HV_SETPRIV_PATH "/usr/bin/setpriv"
+#define HV_CHILD_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+/* QEMU creates its QMP socket before the guest runs; 5 s covers a loaded host. */
+#define HV_QMP_RETRY_MS 20
+#define HV_QMP_DEADLINE_MS 5000
+/* A QEMU stderr line is logged up to this many bytes (the rest is cut, not buffered). */
+#define HV_STDERR_LINE_MAX 512
+/* After the exit, wait this long at most for QEMU's last stderr lines before reporting it. */
+#define HV_STDERR_DRAIN_MS 200
+#define HV_ARGV_MAX 64
+
+struct HvVm {
+        uv_loop_t *loop;
+        char *id, *run_dir, *qmp_path;
+        HvCallbacks cb;
+        void *userdata;
+        pid_t pid;
+        bool adopted;
+        bool exited, exit_reported, stopping, freed;
+        int exit_status;
+        int open_handles;               /* released when the last close callback ran and freed */
+        uint64_t started_ms, qmp_deadline_ms;
+
+        uv_process_t proc;
+        bool proc_open;
+        uv_pipe_t err;
+        bool err_open;
+        char errline[HV_STDERR_LINE_MAX + 1];
+        size_t errlen;
+        bool errcut;
+        char errbuf[4096];
+        uv_poll_t pidfd_poll;
+        int pidfd;
+        bool poll_open;
+        uv_timer_t qmp_timer;           /* QMP connect retries */
+        uv_timer_t timer;               /* stop grace → SIGKILL; after exit: stderr drain deadline */
+        Qmp *qmp;
+};
+
+static void vm_free(HvVm *vm);
+
+static void vm_on_handle_closed(uv_handle_t *h)
+{
+        HvVm *vm = h->data;
+        if (--vm->open_handles == 0 && vm->freed) {
+                if (vm->pidfd >= 0)
+                        close(vm->pidfd);
+                free(vm->id);
+                free(vm->run_dir);
+                free(vm->qmp_path);
+                free(vm);
+        }
+}
+
+static HvVm *vm_new(uv_loop_t *loop, const char *id, const char *run_dir, const HvCallbacks *cb, void *userdata)
+{
+        HvVm *vm = xmalloc0(sizeof *vm);
+        vm->loop = loop;
+        vm->id = xstrdup(id);
+        vm->run_dir = xstrdup(run_dir);
+        vm->qmp_path = xasprintf("%s/%s", run_dir, HV_QMP_SOCKET);
+        vm->cb = *cb;
+        vm->userdata = userdata;
+        vm->pidfd = -1;
+        vm->started_ms = now_ms();
+        uv_timer_init(loop, &vm->qmp_timer);
+        uv_timer_init(loop, &vm->timer);
+        vm->qmp_timer.data = vm->timer.data = vm;
+        vm->open_handles = 2;
+        return vm;
+}
+
+/* ---- exit reporting: exactly once, never after vm_free ---- */
+
+static void vm_report_exit(HvVm *vm)
+{
+        if (vm->exit_reported)
+                return;
+        vm->exit_reported = true;
+        uv_timer_stop(&vm->timer);
+        uv_timer_stop(&vm->qmp_timer);
+        if (vm->exit_status == 0)
+                log_info("vm %s: QEMU (pid %d) exited", vm->id, (int)vm->pid);
+        else if (vm->exit_status < 0)
+                log_warn("vm %s: QEMU (pid %d) killed by signal %d", vm->id, (int)vm->pid, -vm->exit_status);
+        else
+                log_warn("vm %s: QEMU (pid %d) exited with status %d", vm->id, (int)vm->pid, vm->exit_status);
+        if (!vm->freed && vm->cb.on_exit)
+                vm->cb.on_exit(vm, vm->exit_status, vm->userdata);
+}
+
+static void vm_on_drain_timeout(uv_timer_t *t)
+{
+        vm_report_exit(t->data);
+}
+
+static void vm_mark_exited(HvVm *vm, int status)
+{
+        if (vm->exited)
+                return;
+        vm->exited = true;
+        vm->exit_status = status;
+        uv_timer_stop(&vm->timer);
+        /* Report once QEMU's last stderr lines are logged (they say why it failed). */
+        if (vm->err_open)
+                uv_timer_start(&vm->timer, vm_on_drain_timeout, HV_STDERR_DRAIN_MS, 0);
+        else
+                vm_report_exit(vm);
+}
+
+static void vm_on_process_exit(uv_process_t *p, int64_t exit_status, int term_signal)
+{
+        HvVm *vm = p->data;
+        vm_mark_exited(vm, term_signal ? -term_signal : (int)exit_status);
+}
+
+static void vm_on_pidfd(uv_poll_t *h, int status, int events)
+{
+        HvVm *vm = h->data;
+        uv_poll_stop(h);
+        /* An adopted QEMU is normally not our child and its status is invisible (0); if it is
+         * (adopted by the process that spawned it), reap it here and report the real status. */
+        int st, code = 0;
+        if (waitpid(vm->pid, &st, WNOHANG) == vm->pid)
+                code = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+        vm_mark_exited(vm, code);
+}
+
+/* ---- QEMU's stderr → log ---- */
+
+static void vm_err_flush(HvVm *vm)
+{
+        if (vm->errlen == 0 && !vm->errcut)
+                return;
+        vm->errline[vm->errlen] = 0;
+        log_warn("vm %s: qemu: %s%s", vm->id, vm->errline, vm->errcut ? " [...]" : "");
+        vm->errlen = 0;
+        vm->errcut = false;
+}
+
+static void vm_on_err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        HvVm *vm = h->data;
+        *buf = uv_buf_init(vm->errbuf, sizeof vm->errbuf);
+}
+
+static void vm_on_err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        HvVm *vm = s->data;
+        if (n < 0) {
+                vm_err_flush(vm);
+                uv_read_stop(s);
+                vm->err_open = false;
+                uv_close((uv_handle_t *)s, vm_on_handle_closed);
+                if (vm->exited)
+                        vm_report_exit(vm);
+                return;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+                char c = buf->base[i];
+                if (c == '\n') {
+                        vm_err_flush(vm);
+                } else if (vm->errlen < HV_STDERR_LINE_MAX) {
+                        vm->errline[vm->errlen++] = (c >= 0x20 || c == '\t') ? c : '?';
+                } else {
+                        vm->errcut = true;
+                }
+        }
+}
+
+/* ---- QMP ---- */
+
+static void vm_qmp_try_connect(HvVm *vm);
+
+static void vm_on_qmp_ready(Qmp *q, void *userdata)
+{
+        HvVm *vm = userdata;
+        log_info("vm %s: QMP ready (QEMU %s) %llu ms after %s", vm->id, qmp_version(q) ?: "?",
+                 (unsigned long long)(now_ms() - vm->started_ms), vm->adopted ? "adopt" : "spawn");
+        if (vm->stopping)
+                qmp_command(q, "quit", NULL, NULL, NULL);
+}
+
+static void vm_on_qmp_event(Qmp *q, const char *event, json_object *data, void *userdata)
+{
+        HvVm *vm = userdata;
+        log_debug("vm %s: event %s", vm->id, event);
+        if (vm->cb.on_event && !vm->freed)
+                vm->cb.on_event(vm, event, data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN) : "{}",
+                                vm->userdata);
+        /* A guest power-off leaves QEMU running (paused); a desktop never outlives its guest. */
+        if (strcmp(event, "SHUTDOWN") == 0 && !vm->freed && vm->qmp)
+                qmp_command(vm->qmp, "quit", NULL, NULL, NULL);
+}
+
+static void vm_on_qmp_closed(Qmp *q, int r, void *userdata)
+{
+        HvVm *vm = userdata;
+        if (!vm->exited)
+                log_debug("vm %s: QMP connection ended: %s", vm->id, strerror(-r));
+        qmp_free(vm->qmp);
+        vm->qmp = NULL;
+}
+
+static const QmpCallbacks vm_qmp_callbacks = {
+        .on_ready = vm_on_qmp_ready,
+        .on_event = vm_on_qmp_event,
+        .on_closed = vm_on_qmp_closed,
+};
+
+static void vm_kill(HvVm *vm, int sig)
+{
+        if (vm->exited)
+                return;
+        int r = 0;
+        if (vm->proc_open)
+                r = uv_process_kill(&vm->proc, sig);
+        else if (vm->pidfd >= 0)
+                /* By pidfd: an adopted pid could have been reused; the pidfd cannot. */
+                r = syscall(SYS_pidfd_send_signal, vm->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+        if (r < 0 && r != UV_ESRCH && r != -ESRCH)
+                log_error("vm %s: kill(%d, %d): %s", vm->id, (int)vm->pid, sig, strerror(-r));
+}
+
+static void vm_on_qmp_timer(uv_timer_t *t)
+{
+        vm_qmp_try_connect(t->data);
+}
+
+static void vm_qmp_try_connect(HvVm *vm)
+{
+        if (vm->exited || vm->qmp)
+                return;
+        int r = qmp_connect(vm->loop, vm->qmp_path, &vm_qmp_callbacks, vm, &vm->qmp);
+        if (r == 0)
+                return;
+        if ((r == -ENOENT || r == -ECONNREFUSED || r == -EAGAIN) && now_ms() < vm->qmp_deadline_ms) {
+                uv_timer_start(&vm->qmp_timer, vm_on_qmp_timer, HV_QMP_RETRY_MS, 0);
+                return;
+        }
+        /* Without its monitor a desktop cannot be managed (no hot-plug, no clean stop): end it. */
+        log_error("vm %s: no QMP on %s after %d ms (%s); killing QEMU", vm->id, vm->qmp_path, HV_QMP_DEADLINE_MS,
+                  strerror(-r));
+        vm_kill(vm, SIGKILL);
+}
+
+static void vm_qmp_start(HvVm *vm)
+{
+        vm->qmp_deadline_ms = now_ms() + HV_QMP_DEADLINE_MS;
+        vm_qmp_try_connect(vm);
+}
+
+/* ---- command line ---- */
+
+typedef struct Argv {
+        char *v[HV_ARGV_MAX + 1];
+        size_t n;
+} Argv;
+
+static void argv_add(Argv *a, char *s)          /* takes s */
+{
+        if (a->n >= HV_ARGV_MAX)
+                abort();                        /* a programming error: raise HV_ARGV_MAX */
+        a->v[a->n++] = s;
+}
+
+static void argv_clear(Argv *a)
+{
+        for (size_t i = 0; i < a->n; i++)
+                free(a->v[i]);
+        a->n = 0;
+}
+
+/* QEMU option values separate keys with ','; a literal comma is written ",,". */
+static char *qemu_escape(const char *s)
+{
+        char *out = xmalloc0(strlen(s) * 2 + 1), *o = out;
+        for (; *s; s++) {
+                *o++ = *s;
+                if (*s == ',')
+                        *o++ = ',';
+        }
+        return out;
+}
+
+static int vm_build_argv(const HvVmSpec *spec, Argv *a)
+{
+        bool kvm = spec->accel == HV_ACCEL_KVM;
+        bool switch_uid = spec->uid != (uid_t)-1 && geteuid() == 0;
+        _cleanup_free_ char *dir = qemu_escape(spec->run_dir), *disk = qemu_escape(spec->disk);
+
+        if (switch_uid) {
+                argv_add(a, xstrdup(HV_SETPRIV_PATH));
+                argv_add(a, xasprintf("--reuid=%u", (unsigned)spec->uid));
+                argv_add(a, xasprintf("--regid=%u", (unsigned)spec->gid));
+                /* The kvm group only when KVM is used: otherwise the desktop gets no extra group. */
+                if (kvm)
+                        argv_add(a, xasprintf("--groups=%u", (unsigned)spec->kvm_gid));
+                else
+                        argv_add(a, xstrdup("--clear-groups"));
+                argv_add(a, xstrdup("--no-new-privs"));
+        }
+        argv_add(a, xstrdup(spec->qemu ? spec->qemu : QEMU_SYSTEM_PATH));
+        argv_add(a, xstrdup("-name"));
+        argv_add(a, xasprintf("guest=%s,debug-threads=on", spec->id));
+        argv_add(a, xstrdup("-machine"));
+        argv_add(a, xstrdup("q35"));
+        argv_add(a, xstrdup("-accel"));
+        /* tb-size bounds TCG's code cache (1.8 → 1 GB RSS on a desktop guest, research §8). */
+        argv_add(a, xstrdup(kvm ? "kvm" : "tcg,tb-size=256"));
+        if (kvm) {
+                argv_add(a, xstrdup("-cpu"));
+                argv_add(a, xstrdup("host"));
+        }
+        argv_add(a, xstrdup("-m"));
+        argv_add(a, xasprintf("%llu", (unsigned long long)spec->memory_mb));
+        argv_add(a, xstrdup("-smp"));
+        argv_add(a, xasprintf("%u", spec->vcpus));
+        argv_add(a, xstrdup("-nodefaults"));
+        argv_add(a, xstrdup("-no-user-config"));
+        argv_add(a, xstrdup("-sandbox"));
+        argv_add(a, xstrdup("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"));
+        argv_add(a, xstrdup("-display"));
+        argv_add(a, xstrdup("none"));
+        argv_add(a, xstrdup("-device"));
+        argv_add(a, xstrdup("VGA"));
+        argv_add(a, xstrdup("-vnc"));
+        argv_add(a, xasprintf("unix:%s/%s", dir, HV_VNC_SOCKET));
+        argv_add(a, xstrdup("-device"));
+        argv_add(a, xstrdup("virtio-keyboard-pci"));
+        argv_add(a, xstrdup("-device"));
+        argv_add(a, xstrdup("virtio-tablet-pci"));
+        argv_add(a, xstrdup("-chardev"));
+        argv_add(a, xasprintf("socket,id=agent,path=%s/%s,server=on,wait=off", dir, HV_AGENT_SOCKET));
+        argv_add(a, xstrdup("-device"));
+        argv_add(a, xstrdup("virtio-serial-pci,id=vser0"));
+        argv_add(a, xstrdup("-device"));
+        argv_add(a, xstrdup("virtserialport,bus=vser0.0,chardev=agent,name=org.slate.agent.0"));
+        argv_add(a, xstrdup("-chardev"));
+        argv_add(a, xasprintf("socket,id=qmp,path=%s/%s,server=on,wait=off", dir, HV_QMP_SOCKET));
+        argv_add(a, xstrdup("-mon"));
+        argv_add(a, xstrdup("chardev=qmp,mode=control"));
+        argv_add(a, xstrdup("-pidfile"));
+        argv_add(a, xasprintf("%s/%s", spec->run_dir, HV_PID_FILE));
+        /* A spare port for hot-plugging profile and app disks (q35's root bus cannot). */
+        argv_add(a, xstrdup("-device"));
+        argv_add(a, xstrdup("pcie-root-port,id=rp1,bus=pcie.0,chassis=1"));
+        if (spec->disk_secret) {
+                /* The key arrives on fd 3, a pipe: never on argv, in the environment or on disk. */
+                argv_add(a, xstrdup("-object"));
+                argv_add(a, xstrdup("secret,id=sec0,file=/dev/fd/3,format=raw"));
+        }
+        argv_add(a, xstrdup("-blockdev"));
+        /* O_DIRECT on tmpfs is refused by older kernels; page cache is RAM there anyway. */
+        argv_add(a, xasprintf("driver=file,node-name=disk0-file,filename=%s,cache.direct=%s,aio=threads", disk,
+                              spec->disk_on_tmpfs ? "off" : "on"));
+        argv_add(a, xstrdup("-blockdev"));
+        argv_add(a, xasprintf("driver=qcow2,node-name=disk0,file=disk0-file%s",
+                              spec->disk_secret ? ",encrypt.format=luks,encrypt.key-secret=sec0" : ""));
+        argv_add(a, xstrdup("-device"));
+        argv_add(a, xstrdup("virtio-blk-pci,drive=disk0,id=vd0,bootindex=1"));
+        if (spec->kernel) {
+                argv_add(a, xstrdup("-kernel"));
+                argv_add(a, xstrdup(spec->kernel));
+                if (spec->initrd) {
+                        argv_add(a, xstrdup("-initrd"));
+                        argv_add(a, xstrdup(spec->initrd));
+                }
+                if (spec->cmdline) {
+                        argv_add(a, xstrdup("-append"));
+                        argv_add(a, xstrdup(spec->cmdline));
+                }
+        }
+        return 0;
+}
+
+static int vm_spec_check(const HvVmSpec *spec)
+{
+        if (!spec->id || !string_is_name(spec->id, 64))
+                return log_error_errno(-EINVAL, "vm: invalid desktop id '%s'", spec->id ? spec->id : "(null)");
+        if (!spec->run_dir || spec->run_dir[0] != '/' || !spec->disk || spec->memory_mb == 0 || spec->vcpus == 0)
+                return log_error_errno(-EINVAL, "vm %s: incomplete spec (run_dir, disk, memory, vcpus)", spec->id);
+        /* sun_path holds 108 bytes: the longest socket name must fit. */
+        if (strlen(spec->run_dir) + 1 + strlen(HV_AGENT_SOCKET) >= 108)
+                return log_error_errno(-ENAMETOOLONG, "vm %s: run dir path too long for sockets: %s", spec->id,
+                                       spec->run_dir);
+        if (spec->disk_secret && strlen(spec->disk_secret) > 4096)
+                return log_error_errno(-EINVAL, "vm %s: disk secret too long", spec->id);
+        return 0;
+}
+
+static int vm_start(uv_loop_t *loop, const HvVmSpec *spec, const HvCallbacks *cb, void *userdata, HvVm **ret)
+{
+        int r = vm_spec_check(spec);
+        if (r < 0)
+                return r;
+
+        Argv a = { 0 };
+        vm_build_argv(spec, &a);
+
+        int secret_pipe[2] = { -1, -1 };
+        if (spec->disk_secret) {
+                if (pipe2(secret_pipe, O_CLOEXEC) < 0) {
+                        argv_clear(&a);
+                        return log_error_errno(-errno, "vm %s: pipe: %s", spec->id, strerror(errno));
+                }
+                /* A fresh pipe holds 64 KiB: this write cannot block. QEMU reads it from fd 3. */
+                size_t n = strlen(spec->disk_secret);
+                ssize_t k = write(secret_pipe[1], spec->disk_secret, n);
+                int e = errno;
+                close(secret_pipe[1]);
+                if (k != (ssize_t)n) {
+                        close(secret_pipe[0]);
+                        argv_clear(&a);
+                        return log_error_errno(k < 0 ? -e : -EIO, "vm %s: cannot pass the disk key", spec->id);
+                }
+        }
+
+        HvVm *vm = vm_new(loop, spec->id, spec->run_dir, cb, userdata);
+        uv_pipe_init(loop, &vm->err, 0);
+        vm->err.data = vm;
+        vm->open_handles++;
+
+        /* Only PATH: nothing of slated's environment (LD_PRELOAD, PAM_WRAPPER*, ...) reaches QEMU. */
+        char *env[] = { HV_CHILD_PATH, NULL };
+        uv_stdio_container_t stdio[4] = {
+                { .flags = UV_IGNORE },
+                { .flags = UV_IGNORE },
+                { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&vm->err },
+                { .flags = UV_INHERIT_FD, .data.fd = secret_pipe[0] },
+        };
+        uv_process_options_t opt = {
+                .exit_cb = vm_on_process_exit,
+                .file = a.v[0],
+                .args = a.v,
+                .env = env,
+                .stdio = stdio,
+                .stdio_count = spec->disk_secret ? 4 : 3,
+                /* Own session: a terminal's Ctrl-C to slated must not take its desktops down. */
+                .flags = UV_PROCESS_DETACHED,
+        };
+        vm->proc.data = vm;
+        r = uv_spawn(loop, &vm->proc, &opt);
+        if (secret_pipe[0] >= 0)
+                close(secret_pipe[0]);
+        if (r < 0) {
+                log_error("vm %s: cannot run %s: %s", spec->id, a.v[0], uv_strerror(r));
+                argv_clear(&a);
+                vm->freed = true;
+                vm->exit_reported = true;
+                /* libuv wants a handle closed even when uv_spawn failed. */
+                vm->open_handles++;
+                uv_close((uv_handle_t *)&vm->proc, vm_on_handle_closed);
+                uv_close((uv_handle_t *)&vm->err, vm_on_handle_closed);
+                uv_close((uv_handle_t *)&vm->timer, vm_on_handle_closed);
+                uv_close((uv_handle_t *)&vm->qmp_timer, vm_on_handle_closed);
+                return r;
+        }
+        argv_clear(&a);
+        vm->open_handles++;
+        vm->proc_open = true;
+        vm->pid = vm->proc.pid;
+        vm->err_open = true;
+        uv_read_start((uv_stream_t *)&vm->err, vm_on_err_alloc, vm_on_err_read);
+        log_info("vm %s: QEMU started (pid %d, %s)", vm->id, (int)vm->pid,
+                 spec->accel == HV_ACCEL_KVM ? "kvm" : "tcg");
+        vm_qmp_start(vm);
+        *ret = vm;
+        return 0;
+}
+
+/* ---- adopt ---- */
+
+/* Is pid this desktop's QEMU? Its argv carries guest=<id> and sockets inside run_dir. */
+static int vm_cmdline_matches(pid_t pid, const char *id, const char *run_dir)
+{
+        _cleanup_free_ char *path = xasprintf("/proc/%d/cmdline", (int)pid), *buf = NULL;
+        size_t len;
+        int r = read_file_max(path, 256 * 1024, &buf, &len);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        _cleanup_free_ char *name = xasprintf("guest=%s,", id), *qmp = xasprintf("path=%s/%s,", run_dir, HV_QMP_SOCKET);
+        bool has_name = false, has_dir = false;
+        for (size_t i = 0; i < len; i += strlen(buf + i) + 1) {
+                if (strncmp(buf + i, name, strlen(name)) == 0)
+                        has_name = true;
+                if (strstr(buf + i, qmp))
+                        has_dir = true;
+        }
+        return has_name && has_dir ? 0 : -ESRCH;
+}
+
+static int vm_adopt(uv_loop_t *loop, const char *id, const char *run_dir, pid_t pid, const HvCallbacks *cb,
+                    void *userdata, HvVm **ret)
+{
+        if (pid <= 0 || !id || !run_dir)
+                return -ESRCH;
+        /* pidfd first, then the check: if the pid was reused after this point the pidfd still names
+         * the process we checked (or is already readable, if that one is gone). */
+        _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0) {
+                if (errno == ESRCH)
+                        return -ESRCH;
+                return log_error_errno(-errno, "vm %s: pidfd_open(%d): %s", id, (int)pid, strerror(errno));
+        }
+        _cleanup_free_ char *escaped = qemu_escape(run_dir);
+        int r = vm_cmdline_matches(pid, id, escaped);
+        if (r == -ESRCH) {
+                log_info("vm %s: pid %d is not its QEMU (or gone); not adopting", id, (int)pid);
+                return r;
+        }
+        if (r < 0)
+                return log_error_errno(r, "vm %s: reading /proc/%d/cmdline: %s", id, (int)pid, strerror(-r));
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        if (poll(&p, 1, 0) > 0)
+                return -ESRCH;
+
+        HvVm *vm = vm_new(loop, id, run_dir, cb, userdata);
+        vm->adopted = true;
+        vm->pid = pid;
+        vm->pidfd = TAKE_FD(pidfd);
+        r = uv_poll_init(loop, &vm->pidfd_poll, vm->pidfd);
+        if (r == 0) {
+                vm->open_handles++;
+                vm->poll_open = true;
+                vm->pidfd_poll.data = vm;
+                r = uv_poll_start(&vm->pidfd_poll, UV_READABLE, vm_on_pidfd);
+        }
+        if (r < 0) {
+                log_error("vm %s: watching pid %d: %s", id, (int)pid, uv_strerror(r));
+                vm->exit_reported = true;
+                vm_free(vm);
+                return r;
+        }
+        log_info("vm %s: adopted QEMU pid %d", id, (int)pid);
+        vm_qmp_start(vm);
+        *ret = vm;
+        return 0;
+}
+
+/* ---- stop / free ---- */
+
+static void vm_on_grace_timeout(uv_timer_t *t)
+{
+        HvVm *vm = t->data;
+        log_warn("vm %s: QEMU did not quit in time, killing it", vm->id);
+        vm_kill(vm, SIGKILL);
+}
+
+static int vm_stop(HvVm *vm, unsigned grace_ms)
+{
+        if (vm->exited || vm->stopping)
+                return 0;
+        vm->stopping = true;
+        if (vm->qmp && qmp_is_ready(vm->qmp))
+                qmp_command(vm->qmp, "quit", NULL, NULL, NULL);
+        else if (!vm->qmp)
+                vm_kill(vm, SIGTERM);   /* QEMU treats SIGTERM as a clean quit */
+        /* else: QMP is still negotiating; vm_on_qmp_ready sends quit. */
+        uv_timer_stop(&vm->qmp_timer);
+        uv_timer_start(&vm->timer, vm_on_grace_timeout, grace_ms, 0);
+        return 0;
+}
+
+static pid_t vm_pid(HvVm *vm) { return vm->pid; }
+
+/* Forget the VM. A QEMU still running is left running (so a restarted slated can adopt it): its
+ * stderr then goes nowhere and, if we spawned it, nobody reaps it until this process ends. */
+static void vm_free(HvVm *vm)
+{
+        if (!vm || vm->freed)
+                return;
+        vm->freed = true;
+        qmp_free(TAKE_PTR(vm->qmp));
+        uv_timer_stop(&vm->timer);
+        uv_timer_stop(&vm->qmp_timer);
+        if (vm->proc_open) {
+                vm->proc_open = false;
+                uv_close((uv_handle_t *)&vm->proc, vm_on_handle_closed);
+        }
+        if (vm->err_open) {
+                vm->err_open = false;
+                uv_close((uv_handle_t *)&vm->err, vm_on_handle_closed);
+        }
+        if (vm->poll_open) {
+                vm->poll_open = false;
+                uv_close((uv_handle_t *)&vm->pidfd_poll, vm_on_handle_closed);
+        }
+        uv_close((uv_handle_t *)&vm->timer, vm_on_handle_closed);
+        uv_close((uv_handle_t *)&vm->qmp_timer, vm_on_handle_closed);
+}
+
+const HvDriver hv_qemu_driver = {
+        .name = "qemu",
+        .vm_start = vm_start,
+        .vm_adopt = vm_adopt,
+        .vm_stop = vm_stop,
+        .vm_pid = vm_pid,
+        .vm_free = vm_free,
+};
+
+Qmp *hv_qemu_vm_qmp(HvVm *vm) { return vm->qmp; }

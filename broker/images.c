@@ -1,0 +1,419 @@
+/* Golden image catalogue, control side: publish (staged in the thread pool, committed on the
+ * loop), list/show, make current (rollback), retire, verify. The catalogue in SQLite is
+ * changed only after the files are safely in place, so a failed publish leaves it untouched. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "broker/broker.h"
+#include "broker/control.h"
+#include "common/jsonx.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "imaging/catalog.h"
+
+#define IMAGE_NAME_MAX 64
+
+int images_current(Broker *b, const char *name, DbImageVersion **ret_v, DbImageVersion **ret_all, size_t *ret_n)
+{
+        DbImageVersion *all;
+        size_t n;
+        int r = db_image_versions(b->db, name, &all, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (all[i].current && strcmp(all[i].state, "available") == 0) {
+                        *ret_v = &all[i];
+                        *ret_all = all;
+                        *ret_n = n;
+                        return 0;
+                }
+        db_image_version_free_array(all, n);
+        return -ENOENT;
+}
+
+unsigned images_version_use_count(Broker *b, const char *name, int version)
+{
+        unsigned n = 0;
+        for (Desktop *d = b->desktops; d; d = d->next)
+                if (strcmp(d->image, name) == 0 && d->version == version)
+                        n++;
+        return n;
+}
+
+static json_object *version_json(Broker *b, const DbImageVersion *v)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(v->name));
+        json_object_object_add(o, "version", json_object_new_int(v->version));
+        json_object_object_add(o, "current", json_object_new_boolean(v->current));
+        json_object_object_add(o, "state", json_object_new_string(v->state));
+        json_object_object_add(o, "format", json_object_new_string(v->format));
+        json_object_object_add(o, "size", json_object_new_int64((int64_t)v->size));
+        json_object_object_add(o, "virtual_size", json_object_new_int64((int64_t)v->virtual_size));
+        json_object_object_add(o, "sha256", json_object_new_string(v->sha256));
+        json_object_object_add(o, "boot", json_object_new_string(v->kernel ? "kernel" : "disk"));
+        json_object_object_add(o, "path", json_object_new_string(v->path));
+        if (v->kernel)
+                json_object_object_add(o, "kernel", json_object_new_string(v->kernel));
+        if (v->initrd)
+                json_object_object_add(o, "initrd", json_object_new_string(v->initrd));
+        if (v->cmdline)
+                json_object_object_add(o, "cmdline", json_object_new_string(v->cmdline));
+        json_object_object_add(o, "created", json_object_new_int64(v->created));
+        json_object_object_add(o, "desktops", json_object_new_int((int)images_version_use_count(b, v->name, v->version)));
+        return o;
+}
+
+/* Look up one version; replies with the error itself when it fails. */
+static int find_version(Broker *b, ControlRequest *req, const char *name, int version, DbImageVersion **ret_all,
+                        size_t *ret_n, DbImageVersion **ret_v)
+{
+        int r = db_image_versions(b->db, name, ret_all, ret_n);
+        if (r < 0) {
+                control_reply_error(req, r, "image %s: %s", name, r == -ENOENT ? "no such image" : strerror(-r));
+                return r;
+        }
+        for (size_t i = 0; i < *ret_n; i++)
+                if ((*ret_all)[i].version == version) {
+                        *ret_v = &(*ret_all)[i];
+                        return 0;
+                }
+        control_reply_error(req, ENOENT, "image %s: no version %d", name, version);
+        db_image_version_free_array(*ret_all, *ret_n);
+        return -ENOENT;
+}
+
+static int get_name_version(ControlRequest *req, json_object *args, const char **name, int *version)
+{
+        int64_t v;
+        if (jsonx_get_string(args, "name", name) < 0) {
+                control_reply_error(req, EINVAL, "missing image name");
+                return -EINVAL;
+        }
+        if (version) {
+                if (jsonx_get_int64(args, "version", &v) < 0 || v < 1 || v > 1000000) {
+                        control_reply_error(req, EINVAL, "missing or invalid version");
+                        return -EINVAL;
+                }
+                *version = (int)v;
+        }
+        return 0;
+}
+
+/* ---- publish ---- */
+
+typedef struct PublishJob {
+        uv_work_t work;
+        Broker *b;
+        ControlRequest *req;
+        char *name, *src, *kernel, *initrd, *cmdline, *qemu_img, *image_dir;
+        bool current;
+        CatalogStaged *staged;
+        char *error;
+        int r;
+} PublishJob;
+
+static void publish_run(uv_work_t *w)
+{
+        PublishJob *j = w->data;
+        j->r = catalog_stage(j->qemu_img, j->image_dir, j->src, j->kernel, j->initrd, &j->staged, &j->error);
+}
+
+static void publish_done(uv_work_t *w, int status)
+{
+        PublishJob *j = w->data;
+        Broker *b = j->b;
+        if (j->r < 0 || status < 0) {
+                log_warn("image %s: publish of %s refused: %s", j->name, j->src, j->error ? j->error : strerror(-j->r));
+                db_audit(b->db, "image.publish-failed", j->name, j->error ? j->error : "");
+                control_reply_error(j->req, j->r < 0 ? j->r : -EIO, "image %s: %s", j->name,
+                                    j->error ? j->error : strerror(-j->r));
+                goto out;
+        }
+        control_progress(j->req, "store", 90);
+        DbImageVersion *all = NULL;
+        size_t n = 0;
+        int next = 1;
+        if (db_image_versions(b->db, j->name, &all, &n) == 0)
+                for (size_t i = 0; i < n; i++)
+                        next = MAX(next, all[i].version + 1);
+        db_image_version_free_array(all, n);
+        DbImageVersion v = {
+                .name = j->name, .state = "available", .format = j->staged->info.format, .size = j->staged->size,
+                .virtual_size = j->staged->info.virtual_size, .sha256 = j->staged->sha256, .cmdline = j->cmdline,
+                .created = (int64_t)now_realtime_s(),
+        };
+        int r = catalog_commit(j->staged, j->image_dir, j->name, next, &v.path, &v.kernel, &v.initrd);
+        if (r < 0) {
+                control_reply_error(j->req, r, "image %s: storing version %d failed: %s", j->name, next, strerror(-r));
+                goto out;
+        }
+        r = db_image_version_add(b->db, &v, j->current);
+        if (r < 0 || v.version != next) {
+                catalog_remove(j->image_dir, j->name, next);
+                control_reply_error(j->req, r < 0 ? r : -EIO, "image %s: recording version failed", j->name);
+        } else {
+                char detail[128];
+                snprintf(detail, sizeof detail, "v%d sha256 %.12s from %s", next, v.sha256, j->src);
+                db_audit(b->db, "image.publish", j->name, detail);
+                log_info("image %s: published v%d (%s, %llu bytes, sha256 %.12s)", j->name, next,
+                         j->staged->info.format, (unsigned long long)v.size, v.sha256);
+                DbImageVersion *vs, *cur = NULL;
+                size_t vn;
+                if (db_image_versions(b->db, j->name, &vs, &vn) == 0) {
+                        for (size_t i = 0; i < vn; i++)
+                                if (vs[i].version == next)
+                                        cur = &vs[i];
+                        control_reply(j->req, cur ? version_json(b, cur) : NULL);
+                        db_image_version_free_array(vs, vn);
+                } else {
+                        control_reply(j->req, NULL);
+                }
+                pool_manager_kick(b);
+        }
+        free(v.path);
+        free(v.kernel);
+        free(v.initrd);
+out:
+        catalog_staged_free(j->staged);
+        free(j->name);
+        free(j->src);
+        free(j->kernel);
+        free(j->initrd);
+        free(j->cmdline);
+        free(j->qemu_img);
+        free(j->image_dir);
+        free(j->error);
+        free(j);
+}
+
+static void h_publish(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *name, *path;
+        if (jsonx_get_string(args, "name", &name) < 0 || !string_is_name(name, IMAGE_NAME_MAX)) {
+                control_reply_error(req, EINVAL, "image name must be 1-%d characters of [A-Za-z0-9._-], "
+                                                 "starting with a letter or digit", IMAGE_NAME_MAX);
+                return;
+        }
+        if (jsonx_get_string(args, "path", &path) < 0 || path[0] != '/') {
+                control_reply_error(req, EINVAL, "image %s: the file must be given as an absolute path", name);
+                return;
+        }
+        const char *kernel = jsonx_string_or(args, "kernel", NULL), *initrd = jsonx_string_or(args, "initrd", NULL);
+        const char *cmdline = jsonx_string_or(args, "cmdline", NULL);
+        if ((kernel && kernel[0] != '/') || (initrd && initrd[0] != '/')) {
+                control_reply_error(req, EINVAL, "image %s: kernel and initrd must be absolute paths", name);
+                return;
+        }
+        if (initrd && !kernel) {
+                control_reply_error(req, EINVAL, "image %s: --initrd needs --kernel", name);
+                return;
+        }
+        if (cmdline && strlen(cmdline) > 1024) {
+                control_reply_error(req, EINVAL, "image %s: kernel command line longer than 1024 bytes", name);
+                return;
+        }
+        bool current = false;
+        jsonx_get_bool(args, "current", &current);
+        PublishJob *j = xmalloc0(sizeof *j);
+        j->work.data = j;
+        j->b = b;
+        j->req = req;
+        j->name = xstrdup(name);
+        j->src = xstrdup(path);
+        j->kernel = kernel ? xstrdup(kernel) : NULL;
+        j->initrd = initrd ? xstrdup(initrd) : NULL;
+        j->cmdline = cmdline ? xstrdup(cmdline) : NULL;
+        j->current = current;
+        j->qemu_img = xstrdup(b->cfg->qemu_img);
+        j->image_dir = xstrdup(b->image_dir);
+        control_progress(req, "inspect", 0);
+        uv_queue_work(b->loop, &j->work, publish_run, publish_done);
+}
+
+/* ---- list / show / current / retire / verify ---- */
+
+static void h_list(Broker *b, ControlRequest *req, json_object *args)
+{
+        char **names;
+        size_t n;
+        int r = db_image_names(b->db, &names, &n);
+        if (r < 0) {
+                control_reply_error(req, r, "listing images: %s", strerror(-r));
+                return;
+        }
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+                DbImageVersion *vs;
+                size_t vn;
+                if (db_image_versions(b->db, names[i], &vs, &vn) == 0) {
+                        json_object *o = json_object_new_object();
+                        int current = 0, latest = 0, available = 0;
+                        for (size_t k = 0; k < vn; k++) {
+                                if (vs[k].current)
+                                        current = vs[k].version;
+                                latest = MAX(latest, vs[k].version);
+                                available += strcmp(vs[k].state, "available") == 0;
+                        }
+                        json_object_object_add(o, "name", json_object_new_string(names[i]));
+                        json_object_object_add(o, "current", json_object_new_int(current));
+                        json_object_object_add(o, "latest", json_object_new_int(latest));
+                        json_object_object_add(o, "versions", json_object_new_int(available));
+                        json_object_array_add(arr, o);
+                        db_image_version_free_array(vs, vn);
+                }
+                free(names[i]);
+        }
+        free(names);
+        control_reply(req, arr);
+}
+
+static void h_show(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *name;
+        if (get_name_version(req, args, &name, NULL) < 0)
+                return;
+        DbImageVersion *vs;
+        size_t n;
+        int r = db_image_versions(b->db, name, &vs, &n);
+        if (r < 0) {
+                control_reply_error(req, r, "image %s: %s", name, r == -ENOENT ? "no such image" : strerror(-r));
+                return;
+        }
+        json_object *o = json_object_new_object(), *arr = json_object_new_array();
+        int current = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (vs[i].current)
+                        current = vs[i].version;
+                json_object_array_add(arr, version_json(b, &vs[i]));
+        }
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "current", json_object_new_int(current));
+        json_object_object_add(o, "versions", arr);
+        db_image_version_free_array(vs, n);
+        control_reply(req, o);
+}
+
+static void h_current(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *name;
+        int version;
+        DbImageVersion *all, *v;
+        size_t n;
+        if (get_name_version(req, args, &name, &version) < 0 || find_version(b, req, name, version, &all, &n, &v) < 0)
+                return;
+        if (strcmp(v->state, "available") != 0) {
+                control_reply_error(req, EINVAL, "image %s: version %d is retired", name, version);
+        } else if (db_image_set_current(b->db, name, version) == 0) {
+                char detail[32];
+                snprintf(detail, sizeof detail, "v%d", version);
+                db_audit(b->db, "image.current", name, detail);
+                log_info("image %s: v%d is now current", name, version);
+                v->current = true;
+                for (size_t i = 0; i < n; i++)
+                        if (&all[i] != v)
+                                all[i].current = false;
+                control_reply(req, version_json(b, v));
+                pool_manager_kick(b);
+        } else {
+                control_reply_error(req, EIO, "image %s: database error", name);
+        }
+        db_image_version_free_array(all, n);
+}
+
+static void h_retire(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *name;
+        int version;
+        DbImageVersion *all, *v;
+        size_t n;
+        if (get_name_version(req, args, &name, &version) < 0 || find_version(b, req, name, version, &all, &n, &v) < 0)
+                return;
+        unsigned used = images_version_use_count(b, name, version);
+        if (used > 0)
+                control_reply_error(req, EBUSY, "image %s: version %d is in use by %u desktop%s; destroy them or "
+                                    "wait for them to drain first", name, version, used, used == 1 ? "" : "s");
+        else if (v->current)
+                control_reply_error(req, EBUSY, "image %s: version %d is current; make another version current "
+                                    "first (slatectl image current %s VERSION)", name, version, name);
+        else if (db_image_version_set_state(b->db, name, version, "retired") < 0)
+                control_reply_error(req, EIO, "image %s: database error", name);
+        else {
+                char detail[32];
+                snprintf(detail, sizeof detail, "v%d", version);
+                db_audit(b->db, "image.retire", name, detail);
+                log_info("image %s: v%d retired", name, version);
+                free(v->state);
+                v->state = xstrdup("retired");
+                control_reply(req, version_json(b, v));
+        }
+        db_image_version_free_array(all, n);
+}
+
+typedef struct VerifyJob {
+        uv_work_t work;
+        ControlRequest *req;
+        DbImageVersion *all;
+        size_t n;
+        char (*actual)[IMAGE_SHA256_HEX + 1];
+        int *errors;
+} VerifyJob;
+
+static void verify_run(uv_work_t *w)
+{
+        VerifyJob *j = w->data;
+        for (size_t i = 0; i < j->n; i++)
+                j->errors[i] = image_sha256(j->all[i].path, j->actual[i]);
+}
+
+static void verify_done(uv_work_t *w, int status)
+{
+        VerifyJob *j = w->data;
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < j->n; i++) {
+                json_object *o = json_object_new_object();
+                bool ok = j->errors[i] == 0 && strcmp(j->actual[i], j->all[i].sha256) == 0;
+                json_object_object_add(o, "version", json_object_new_int(j->all[i].version));
+                json_object_object_add(o, "sha256", json_object_new_string(j->all[i].sha256));
+                json_object_object_add(o, "actual",
+                                       json_object_new_string(j->errors[i] == 0 ? j->actual[i] : strerror(-j->errors[i])));
+                json_object_object_add(o, "ok", json_object_new_boolean(ok));
+                if (!ok)
+                        log_error("image %s: v%d does not match its recorded sha256", j->all[i].name, j->all[i].version);
+                json_object_array_add(arr, o);
+        }
+        control_reply(j->req, arr);
+        db_image_version_free_array(j->all, j->n);
+        free(j->actual);
+        free(j->errors);
+        free(j);
+}
+
+static void h_verify(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *name;
+        if (get_name_version(req, args, &name, NULL) < 0)
+                return;
+        VerifyJob *j = xmalloc0(sizeof *j);
+        int r = db_image_versions(b->db, name, &j->all, &j->n);
+        if (r < 0) {
+                control_reply_error(req, r, "image %s: %s", name, r == -ENOENT ? "no such image" : strerror(-r));
+                free(j);
+                return;
+        }
+        j->work.data = j;
+        j->req = req;
+        j->actual = xmalloc0(j->n * sizeof *j->actual);
+        j->errors = xmalloc0(j->n * sizeof *j->errors);
+        uv_queue_work(b->loop, &j->work, verify_run, verify_done);
+}
+
+void images_register(Control *c)
+{
+        control_register(c, "image.publish", h_publish);
+        control_register(c, "image.list", h_list);
+        control_register(c, "image.show", h_show);
+        control_register(c, "image.current", h_current);
+        control_register(c, "image.retire", h_retire);
+        control_register(c, "image.verify", h_verify);
+}

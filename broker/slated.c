@@ -1,0 +1,201 @@
+/* slated: the Slate broker daemon. Holds all state (SQLite), supervises the desktops' QEMUs,
+ * keeps the pools warm and serves the control API. SIGTERM stops slated but leaves desktops
+ * running: the next start adopts them (a broker upgrade must not log users off). */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "broker/broker.h"
+#include "broker/control.h"
+#include "common/log.h"
+#include "common/util.h"
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: slated [OPTIONS]\n"
+                   "\n"
+                   "The Slate broker daemon: golden images, warm pools of desktop VMs, control API.\n"
+                   "\n"
+                   "  -c, --config FILE    configuration file (default %s/slate.conf)\n"
+                   "  -f, --foreground     stay in the foreground, log to stderr (the only mode; for systemd)\n"
+                   "  -n, --check-config   parse the configuration, report every error, and exit\n"
+                   "  -h, --help           show this help\n"
+                   "      --version        show the version\n"
+                   "\n"
+                   "SIGTERM/SIGINT stop slated; running desktops are left alone and adopted at the next start.\n"
+                   "See slated(8), slate.conf(5), slatectl(8).\n",
+                SLATE_SYSCONFDIR);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+        Broker *b = s->data;
+        log_info("signal %d: stopping; desktops keep running and will be adopted at the next start", signum);
+        b->shutting_down = true;
+        uv_stop(b->loop);
+}
+
+static int prepare_dirs(Broker *b)
+{
+        SlateConfig *c = b->cfg;
+        int r;
+        b->overlay_dir = xasprintf("%s/overlays", c->state_dir);
+        b->image_dir = xasprintf("%s/images", c->state_dir);
+        b->desktop_run_dir = xasprintf("%s/desktops", c->run_dir);
+        /* QEMU, as the VM uid, must traverse to the overlays and read the golden images. */
+        const struct { const char *path; mode_t mode; } dirs[] = {
+                { c->state_dir, 0711 }, { b->overlay_dir, 0711 }, { b->image_dir, 0755 },
+                { c->run_dir, 0711 },   { b->desktop_run_dir, 0711 }, { c->ram_dir, 0711 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                if ((r = mkdir_p(dirs[i].path, dirs[i].mode)) < 0)
+                        return log_error_errno(r, "%s: %s", dirs[i].path, strerror(-r));
+                chmod(dirs[i].path, dirs[i].mode);
+        }
+        return 0;
+}
+
+/* As root, QEMU runs as the dedicated vm-user; otherwise as slated's own uid. */
+static int resolve_vm_user(Broker *b)
+{
+        b->vm_uid = (uid_t)-1;
+        b->vm_gid = (gid_t)-1;
+        b->kvm_gid = (gid_t)-1;
+        struct group *kg = getgrnam("kvm");
+        if (kg)
+                b->kvm_gid = kg->gr_gid;
+        if (geteuid() != 0)
+                return 0;
+        const char *u = b->cfg->vm_user;
+        struct passwd *pw = getpwnam(u);
+        if (pw) {
+                b->vm_uid = pw->pw_uid;
+                b->vm_gid = pw->pw_gid;
+        } else {
+                unsigned id;
+                if (parse_uint(u, 0x7fffffff, &id) < 0 || id == 0)
+                        return log_error_errno(-ENOENT, "vm-user %s does not exist: create it (useradd --system "
+                                               "--no-create-home --shell /usr/sbin/nologin %s) or set vm-user "
+                                               "to a numeric uid", u, u);
+                b->vm_uid = b->vm_gid = (uid_t)id;
+        }
+        log_info("QEMU runs as uid %u gid %u", (unsigned)b->vm_uid, (unsigned)b->vm_gid);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' }, { "foreground", no_argument, NULL, 'f' },
+                { "check-config", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },      {},
+        };
+        const char *config_path = SLATE_SYSCONFDIR "/slate.conf";
+        bool check_only = false, config_given = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "c:fnh", opts, NULL)) >= 0)
+                switch (c) {
+                case 'c': config_path = optarg; config_given = true; break;
+                case 'f': break;
+                case 'n': check_only = true; break;
+                case 'h': usage(stdout); return 0;
+                case 'V': printf("slated %s\n", PACKAGE_VERSION); return 0;
+                default: usage(stderr); return 2;
+                }
+        if (optind < argc) {
+                usage(stderr);
+                return 2;
+        }
+
+        log_set_prefix("slated");
+        SlateConfig cfg;
+        config_init_defaults(&cfg);
+        if ((config_given || access(config_path, F_OK) == 0) && config_load(&cfg, config_path) < 0)
+                return 1;
+        config_finish(&cfg);
+        if (check_only) {
+                printf("%s: OK\n", config_path);
+                return 0;
+        }
+        log_set_level(cfg.log_level);
+        /* Overlay keys live in this process: keep them out of core dumps. */
+        prctl(PR_SET_DUMPABLE, 0);
+        signal(SIGPIPE, SIG_IGN);
+
+        Broker b = { .loop = uv_default_loop(), .cfg = &cfg, .hv = &hv_qemu_driver, .start_ms = now_ms() };
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        b.boot_parallel = cfg.boot_parallel ? cfg.boot_parallel : (unsigned)(ncpu > 0 ? ncpu : 1);
+        if (prepare_dirs(&b) < 0 || resolve_vm_user(&b) < 0)
+                return 1;
+
+        _cleanup_free_ char *dbpath = xasprintf("%s/slate.db", cfg.state_dir);
+        if (db_open(dbpath, &b.db) < 0)
+                return 1;
+        chmod(dbpath, 0600);
+
+        _cleanup_free_ char *cache = xasprintf("%s/accel.cache", cfg.state_dir);
+        int r = hv_qemu_probe_accel(cfg.accel, cfg.qemu, cfg.probe_kernel, cfg.probe_initrd, cache, &b.accel,
+                                    &b.accel_reason);
+        if (r < 0) {
+                log_error("accelerator: %s", b.accel_reason ? b.accel_reason : strerror(-r));
+                return 1;
+        }
+        if (b.accel == HV_ACCEL_TCG && strcmp(cfg.accel, "tcg") != 0)
+                log_warn("accelerator: TCG (software emulation, desktops are slow): %s", b.accel_reason);
+        else
+                log_info("accelerator: %s (%s)", b.accel == HV_ACCEL_KVM ? "KVM" : "TCG", b.accel_reason);
+        b.boot_timeout_s = cfg.boot_timeout ? cfg.boot_timeout : b.accel == HV_ACCEL_KVM ? 30 : 120;
+
+        if (pool_load_all(&b) < 0 || reconcile_startup(&b) < 0)
+                return 1;
+        if (control_start(&b, cfg.control_socket, cfg.admin_group, &b.control) < 0)
+                return 1;
+        api_register(b.control);
+        images_register(b.control);
+
+        uv_signal_t sigterm, sigint;
+        uv_signal_init(b.loop, &sigterm);
+        uv_signal_init(b.loop, &sigint);
+        sigterm.data = sigint.data = &b;
+        uv_signal_start(&sigterm, on_signal, SIGTERM);
+        uv_signal_start(&sigint, on_signal, SIGINT);
+
+        pool_manager_start(&b);
+        log_info("slated %s ready: control socket %s, state %s", PACKAGE_VERSION, cfg.control_socket, cfg.state_dir);
+        uv_run(b.loop, UV_RUN_DEFAULT);
+
+        /* Shutdown: stop listening, release desktops without stopping their VMs. */
+        control_stop(b.control);
+        uv_timer_stop(&b.tick);
+        uv_timer_stop(&b.kick);
+        while (b.desktops) {
+                Desktop *d = b.desktops;
+                if (d->stopping || d->state == DESKTOP_BOOTING) {
+                        /* Half-done work is not adoptable: the next start finishes the destroy. */
+                        desktop_persist(d);
+                }
+                desktop_release(d);
+        }
+        uv_run(b.loop, UV_RUN_NOWAIT);
+        db_close(b.db);
+        free(b.accel_reason);
+        free(b.overlay_dir);
+        free(b.image_dir);
+        free(b.desktop_run_dir);
+        while (b.pools) {
+                Pool *p = b.pools;
+                b.pools = p->next;
+                pool_free(p);
+        }
+        config_free(&cfg);
+        log_info("stopped");
+        return 0;
+}

@@ -1,0 +1,21 @@
+/* Internal to imaging/: run qemu-img as a child process and collect what it said.
+ * Never passes a secret in argv or the environment: secrets go through an inherited fd. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct QemuImgRun {
+        int fd3;                 /* >= 0: made fd 3 in the child (e.g. the read end of a secret pipe) */
+        uint64_t limit_as;       /* RLIMIT_AS for the child in bytes, 0 = inherit */
+        unsigned limit_cpu_s;    /* RLIMIT_CPU for the child in seconds, 0 = inherit */
+        size_t stdout_max;       /* 0: stdout goes to /dev/null; else captured, more is an error */
+        int exit_code;           /* out: the exit status when it exited, else -1 */
+} QemuImgRun;
+
+/* Run argv (argv[0] is the qemu-img path) and wait for it. 0 when it exited 0.
+ * opts may be NULL (no limits, no capture). Otherwise a negative errno: -EIO (non-zero exit), -ETIME (CPU limit), -ENOMEM (killed, likely
+ * the memory limit), -EFBIG (stdout over stdout_max), or the errno of a failed pipe/fork/exec.
+ * *ret_stdout (optional) gets the captured stdout; *ret_stderr (optional) the end of stderr,
+ * trimmed, bounded, never NULL on return. Does not log: callers know the context. */
+int qemu_img_run(const char *const *argv, QemuImgRun *opts, char **ret_stdout, char **ret_stderr);

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The golden image catalogue: publish versions, refuse garbage with a clear error and leave the
+# catalogue and store untouched, make an older version current (rollback), retire, verify.
+. "$(dirname "$0")/lib.sh"
+require_tools
+setup tcg
+start_slated
+W=$T/work
+mkdir -p "$W"
+
+store_files() { find "$T/state/images" -type f | sort; }
+
+say "refuse garbage"
+head -c 3000 /dev/urandom >"$W/random.img"
+qemu-img convert -O qcow2 "$GUEST/disk.qcow2" "$W/full.qcow2"
+head -c 65536 "$W/full.qcow2" >"$W/truncated.qcow2"
+qemu-img create -q -f qcow2 -F raw -b /etc/passwd -u "$W/backing.qcow2" 64M
+: >"$W/empty.img"
+before=$(store_files)
+for f in random.img truncated.qcow2 backing.qcow2 empty.img missing.img; do
+        if ctl image publish bad "$W/$f" 2>"$W/err"; then fail "published $f"; fi
+        say "$f: $(cat "$W/err")"
+        [ -s "$W/err" ] || fail "no error message for $f"
+done
+grep -qi "backing" "$W/err.backing" 2>/dev/null || true
+if ctl image show bad 2>/dev/null; then fail "a refused publish left a catalogue entry"; fi
+[ "$(store_files)" = "$before" ] || fail "a refused publish left files: $(store_files)"
+[ -z "$(ls -A "$T/state/images")" ] || fail "store not empty: $(ls -A "$T/state/images")"
+
+say "publish two versions, roll back"
+publish_guest img >/dev/null
+qemu-img convert -O raw "$GUEST/disk.qcow2" "$W/disk.raw"
+v2=$(jctl image publish img "$W/disk.raw" --kernel "$GUEST/vmlinux" --initrd "$GUEST/initrd.img" --cmdline "$(cat "$GUEST/cmdline")")
+[ "$(echo "$v2" | jq -r .version)" = 2 ] || fail "second version is not 2"
+[ "$(echo "$v2" | jq -r .format)" = raw ] || fail "format of v2 not recorded as raw"
+[ "$(jctl image show img | jq -r .current)" = 1 ] || fail "v2 became current without --current"
+ctl image current img 2 >/dev/null
+[ "$(jctl image show img | jq -r .current)" = 2 ] || fail "v2 not current"
+ctl image current img 1 >/dev/null
+[ "$(jctl image show img | jq -r .current)" = 1 ] || fail "rollback to v1 failed"
+ctl image show img
+
+say "retire: refused for the current version, allowed for an unused one"
+if ctl image retire img 1 2>/dev/null; then fail "retired the current version"; fi
+ctl image retire img 2 >/dev/null
+[ "$(jctl image show img | jq -r '.versions[1].state')" = retired ] || fail "v2 not retired"
+if ctl image current img 2 2>/dev/null; then fail "made a retired version current"; fi
+
+say "verify detects a changed file"
+ctl image verify img >/dev/null || fail "verify failed on intact images"
+p1=$(jctl image show img | jq -r '.versions[0].path')
+chmod u+w "$p1" "$(dirname "$p1")"
+printf 'X' | dd of="$p1" bs=1 seek=100000 conv=notrunc status=none
+if ctl image verify img >/dev/null 2>&1; then fail "verify did not notice a modified golden file"; fi
+
+say "control socket refuses other users"
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+        chmod 666 "$T/run/control.sock"; chmod 755 "$T/run"
+        if setpriv --reuid=nobody --regid=nogroup --clear-groups "$SLATECTL" --socket "$T/run/control.sock" status >/dev/null 2>&1; then
+                fail "uid nobody was allowed on the control socket"
+        fi
+        grep -q "refused uid" "$T/slated.log" || fail "refusal not logged"
+fi
+stop_slated TERM
+echo "PASS: publish"

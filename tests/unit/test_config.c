@@ -1,0 +1,82 @@
+/* slate.conf parsing: strict, every error reported with file:line, nothing half-applied. */
+#include <criterion/criterion.h>
+#include <string.h>
+#include "common/config.h"
+#include "common/log.h"
+
+static int parse(SlateConfig *c, const char *text, char **errors)
+{
+        config_init_defaults(c);
+        return config_parse(c, "slate.conf", text, strlen(text), errors);
+}
+
+Test(config, defaults_are_usable)
+{
+        SlateConfig c;
+        char *e;
+        cr_assert_eq(parse(&c, "", &e), 0);
+        config_finish(&c);
+        cr_assert_str_eq(c.state_dir, "/var/lib/slate");
+        cr_assert_str_eq(c.control_socket, "/run/slate/control.sock");
+        cr_assert_str_eq(c.accel, "auto");
+        config_free(&c);
+}
+
+Test(config, reads_keys_comments_section_and_quotes)
+{
+        SlateConfig c;
+        char *e;
+        cr_assert_eq(parse(&c, "# comment\n[slated]\nstate-dir = /srv/slate\n  run-dir=\"/run/x\"  \n"
+                               "log-level = debug\naccel = tcg\nboot-parallel = 3\n; other comment\n", &e), 0);
+        cr_assert_str_eq(c.state_dir, "/srv/slate");
+        cr_assert_str_eq(c.run_dir, "/run/x");
+        cr_assert_eq(c.log_level, LOG_LVL_DEBUG);
+        cr_assert_str_eq(c.accel, "tcg");
+        cr_assert_eq(c.boot_parallel, 3);
+        config_free(&c);
+}
+
+Test(config, reports_every_error_with_file_and_line)
+{
+        SlateConfig c;
+        char *e = NULL;
+        int r = parse(&c, "state-dir = relative\nbogus = 1\nlog-level = loud\nno equals sign\n"
+                          "boot-parallel = -1\naccel = xen\n[other]\n", &e);
+        cr_assert_lt(r, 0);
+        cr_assert_not_null(e);
+        cr_assert(strstr(e, "slate.conf:1: state-dir: must be an absolute path"), "%s", e);
+        cr_assert(strstr(e, "slate.conf:2: unknown key \"bogus\""), "%s", e);
+        cr_assert(strstr(e, "slate.conf:3: log-level"), "%s", e);
+        cr_assert(strstr(e, "slate.conf:4: expected key = value"), "%s", e);
+        cr_assert(strstr(e, "slate.conf:5: boot-parallel"), "%s", e);
+        cr_assert(strstr(e, "slate.conf:6: accel"), "%s", e);
+        cr_assert(strstr(e, "slate.conf:7: unknown section"), "%s", e);
+        free(e);
+        config_free(&c);
+}
+
+Test(config, rejects_duplicates_nul_and_huge_lines)
+{
+        SlateConfig c;
+        char *e = NULL;
+        cr_assert_lt(parse(&c, "accel = tcg\naccel = kvm\n", &e), 0);
+        cr_assert(strstr(e, "slate.conf:2: accel: set twice"), "%s", e);
+        free(e);
+        config_free(&c);
+
+        char nul[] = "accel = tcg\0x\n";
+        config_init_defaults(&c);
+        cr_assert_lt(config_parse(&c, "f", nul, sizeof nul - 1, &e), 0);
+        cr_assert(strstr(e, "NUL"), "%s", e);
+        free(e);
+        config_free(&c);
+
+        char *big = malloc(10000);
+        memset(big, 'a', 9999);
+        big[9999] = 0;
+        cr_assert_lt(parse(&c, big, &e), 0);
+        cr_assert(strstr(e, "longer than"), "%s", e);
+        free(e);
+        free(big);
+        config_free(&c);
+}

@@ -1,0 +1,405 @@
+/* Agent wire protocol: what slated accepts from an untrusted guest and what slate-agent sends.
+ * Parser and codec only (no I/O), so every edge is tested directly. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "agent/proto.h"
+
+/* Encodes m into a freshly allocated frame; the caller frees w. */
+static void encode(const AgentMsg *m, Writer *w)
+{
+        writer_init(w, AGENT_HEADER_SIZE + AGENT_FRAME_MAX);
+        cr_assert_eq(agent_msg_encode(m, w), 0);
+}
+
+static void header(uint8_t *h, uint16_t magic, uint8_t version, uint8_t type, uint32_t len)
+{
+        h[0] = magic >> 8, h[1] = (uint8_t)magic, h[2] = version, h[3] = type;
+        h[4] = len >> 24, h[5] = len >> 16, h[6] = len >> 8, h[7] = (uint8_t)len;
+}
+
+/* Feeds all of buf at once and expects exactly one complete frame using all bytes. */
+static void parse_one(AgentParser *p, const uint8_t *buf, size_t len, AgentFrame *f)
+{
+        size_t used = 0;
+        cr_assert_eq(agent_parser_feed(p, buf, len, &used, f), 1);
+        cr_assert_eq(used, len);
+}
+
+static AgentMsg hello_msg(void)
+{
+        AgentMsg m = { .type = AGENT_MSG_HELLO };
+        strcpy(m.hello.agent_version, "0.1.0");
+        m.hello.capabilities = AGENT_CAP_SESSION | AGENT_CAP_CANARY;
+        strcpy(m.hello.boot_id, "0b6c2a4e-7f1d-4c1e-9d7a-3c5e8f1a2b3c");
+        return m;
+}
+
+static void roundtrip(const AgentMsg *in, AgentMsg *out)
+{
+        Writer w;
+        encode(in, &w);
+        AgentParser p;
+        AgentFrame f;
+        agent_parser_init(&p, 0);
+        parse_one(&p, w.data, w.len, &f);
+        cr_assert_eq(f.type, in->type);
+        cr_assert_eq(f.version, AGENT_PROTO_VERSION);
+        cr_assert_eq(agent_msg_decode(&f, out), 0);
+        agent_parser_free(&p);
+        writer_free(&w);
+}
+
+Test(proto, hello_roundtrips_version_capabilities_and_boot_id)
+{
+        AgentMsg in = hello_msg(), out;
+        roundtrip(&in, &out);
+        cr_assert_eq(out.type, AGENT_MSG_HELLO);
+        cr_assert_str_eq(out.hello.agent_version, "0.1.0");
+        cr_assert_eq(out.hello.capabilities, AGENT_CAP_SESSION | AGENT_CAP_CANARY);
+        cr_assert_str_eq(out.hello.boot_id, in.hello.boot_id);
+}
+
+Test(proto, hello_with_longest_allowed_strings_roundtrips)
+{
+        AgentMsg in = { .type = AGENT_MSG_HELLO }, out;
+        memset(in.hello.agent_version, 'v', AGENT_STRING_MAX);
+        memset(in.hello.boot_id, 'b', AGENT_STRING_MAX);
+        roundtrip(&in, &out);
+        cr_assert_eq(strlen(out.hello.agent_version), AGENT_STRING_MAX);
+        cr_assert_eq(strlen(out.hello.boot_id), AGENT_STRING_MAX);
+}
+
+Test(proto, ready_roundtrips_with_empty_payload)
+{
+        AgentMsg in = { .type = AGENT_MSG_READY }, out;
+        Writer w;
+        encode(&in, &w);
+        cr_assert_eq(w.len, AGENT_HEADER_SIZE);
+        writer_free(&w);
+        roundtrip(&in, &out);
+        cr_assert_eq(out.type, AGENT_MSG_READY);
+}
+
+Test(proto, heartbeat_roundtrips_full_64_bit_values)
+{
+        AgentMsg in = { .type = AGENT_MSG_HEARTBEAT, .heartbeat = { 0xfedcba9876543210ull, 0x0123456789abcdefull } };
+        AgentMsg out;
+        roundtrip(&in, &out);
+        cr_assert_eq(out.heartbeat.seq, 0xfedcba9876543210ull);
+        cr_assert_eq(out.heartbeat.uptime_ms, 0x0123456789abcdefull);
+}
+
+Test(proto, header_is_big_endian_magic_version_type_length)
+{
+        AgentMsg in = { .type = AGENT_MSG_HEARTBEAT, .heartbeat = { 1, 2 } };
+        Writer w;
+        encode(&in, &w);
+        const uint8_t want[] = { 'S', 'L', 1, 3, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2 };
+        cr_assert_eq(w.len, sizeof want);
+        cr_assert_arr_eq(w.data, want, sizeof want);
+        writer_free(&w);
+}
+
+Test(proto, encode_refuses_unknown_type)
+{
+        Writer w;
+        writer_init(&w, AGENT_FRAME_MAX);
+        cr_assert_eq(agent_msg_encode(&(AgentMsg){ .type = 42 }, &w), -EINVAL);
+        cr_assert_eq(w.len, 0);
+        writer_free(&w);
+}
+
+Test(proto, frame_split_at_every_byte_boundary_parses_the_same)
+{
+        AgentMsg in = hello_msg();
+        Writer w;
+        encode(&in, &w);
+        for (size_t cut = 0; cut <= w.len; cut++) {
+                AgentParser p;
+                AgentFrame f;
+                size_t used = 0;
+                agent_parser_init(&p, 0);
+                if (cut > 0) {
+                        int r = agent_parser_feed(&p, w.data, cut, &used, &f);
+                        cr_assert_eq(r, cut == w.len ? 1 : 0, "cut %zu", cut);
+                        cr_assert_eq(used, cut);
+                }
+                if (cut < w.len) {
+                        cr_assert_eq(agent_parser_feed(&p, w.data + cut, w.len - cut, &used, &f), 1, "cut %zu", cut);
+                        cr_assert_eq(used, w.len - cut);
+                }
+                AgentMsg out;
+                cr_assert_eq(agent_msg_decode(&f, &out), 0, "cut %zu", cut);
+                cr_assert_str_eq(out.hello.boot_id, in.hello.boot_id);
+                agent_parser_free(&p);
+        }
+        writer_free(&w);
+}
+
+Test(proto, frame_fed_one_byte_at_a_time_parses)
+{
+        AgentMsg in = { .type = AGENT_MSG_HEARTBEAT, .heartbeat = { 77, 0 } };
+        Writer w;
+        encode(&in, &w);
+        AgentParser p;
+        AgentFrame f;
+        agent_parser_init(&p, 0);
+        for (size_t i = 0; i < w.len; i++) {
+                size_t used = 0;
+                cr_assert_eq(agent_parser_feed(&p, w.data + i, 1, &used, &f), i + 1 == w.len ? 1 : 0);
+                cr_assert_eq(used, 1);
+        }
+        AgentMsg out;
+        cr_assert_eq(agent_msg_decode(&f, &out), 0);
+        cr_assert_eq(out.heartbeat.seq, 77);
+        agent_parser_free(&p);
+        writer_free(&w);
+}
+
+Test(proto, two_frames_in_one_buffer_come_out_one_after_the_other)
+{
+        Writer w;
+        writer_init(&w, 2 * (AGENT_HEADER_SIZE + AGENT_FRAME_MAX));
+        AgentMsg hello = hello_msg();
+        cr_assert_eq(agent_msg_encode(&hello, &w), 0);
+        size_t first = w.len;
+        cr_assert_eq(agent_msg_encode(&(AgentMsg){ .type = AGENT_MSG_READY }, &w), 0);
+
+        AgentParser p;
+        AgentFrame f;
+        size_t used = 0;
+        agent_parser_init(&p, 0);
+        cr_assert_eq(agent_parser_feed(&p, w.data, w.len, &used, &f), 1);
+        cr_assert_eq(used, first);
+        cr_assert_eq(f.type, AGENT_MSG_HELLO);
+        size_t used2 = 0;
+        cr_assert_eq(agent_parser_feed(&p, w.data + used, w.len - used, &used2, &f), 1);
+        cr_assert_eq(used2, w.len - first);
+        cr_assert_eq(f.type, AGENT_MSG_READY);
+        cr_assert_eq(f.len, 0);
+        /* Nothing left: the parser waits for the next header. */
+        cr_assert_eq(agent_parser_feed(&p, w.data, 0, &used, &f), 0);
+        cr_assert_eq(used, 0);
+        agent_parser_free(&p);
+        writer_free(&w);
+}
+
+Test(proto, bad_magic_is_rejected)
+{
+        uint8_t h[AGENT_HEADER_SIZE];
+        header(h, 0x4c53, AGENT_PROTO_VERSION, AGENT_MSG_READY, 0);
+        AgentParser p;
+        AgentFrame f;
+        size_t used;
+        agent_parser_init(&p, 0);
+        cr_assert_eq(agent_parser_feed(&p, h, sizeof h, &used, &f), -EBADMSG);
+        cr_assert_null(p.payload);
+        agent_parser_free(&p);
+}
+
+Test(proto, unknown_version_is_rejected)
+{
+        uint8_t h[AGENT_HEADER_SIZE];
+        AgentParser p;
+        AgentFrame f;
+        size_t used;
+        for (unsigned v = 0; v < 256; v++) {
+                if (v == AGENT_PROTO_VERSION)
+                        continue;
+                header(h, AGENT_MAGIC, (uint8_t)v, AGENT_MSG_READY, 0);
+                agent_parser_init(&p, 0);
+                cr_assert_eq(agent_parser_feed(&p, h, sizeof h, &used, &f), -EBADMSG, "version %u", v);
+                agent_parser_free(&p);
+        }
+}
+
+Test(proto, length_over_limit_is_rejected_before_allocating)
+{
+        uint8_t h[AGENT_HEADER_SIZE];
+        AgentParser p;
+        AgentFrame f;
+        size_t used;
+        const uint32_t lens[] = { AGENT_FRAME_MAX + 1, 0x7fffffffu, 0xffffffffu };
+        for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+                header(h, AGENT_MAGIC, AGENT_PROTO_VERSION, AGENT_MSG_HELLO, lens[i]);
+                agent_parser_init(&p, 0);
+                cr_assert_eq(agent_parser_feed(&p, h, sizeof h, &used, &f), -EMSGSIZE, "len %u", lens[i]);
+                cr_assert_null(p.payload, "len %u allocated", lens[i]);
+                agent_parser_free(&p);
+        }
+}
+
+Test(proto, length_at_limit_is_accepted)
+{
+        uint8_t h[AGENT_HEADER_SIZE];
+        header(h, AGENT_MAGIC, AGENT_PROTO_VERSION, AGENT_MSG_HELLO, AGENT_FRAME_MAX);
+        AgentParser p;
+        AgentFrame f;
+        size_t used;
+        agent_parser_init(&p, 0);
+        cr_assert_eq(agent_parser_feed(&p, h, sizeof h, &used, &f), 0);
+        cr_assert_eq(used, sizeof h);
+        agent_parser_free(&p);
+}
+
+Test(proto, lowered_limit_is_enforced_and_cannot_be_raised)
+{
+        uint8_t h[AGENT_HEADER_SIZE];
+        AgentParser p;
+        AgentFrame f;
+        size_t used;
+        header(h, AGENT_MAGIC, AGENT_PROTO_VERSION, AGENT_MSG_HELLO, 17);
+        agent_parser_init(&p, 16);
+        cr_assert_eq(agent_parser_feed(&p, h, sizeof h, &used, &f), -EMSGSIZE);
+        cr_assert_null(p.payload);
+        agent_parser_free(&p);
+
+        agent_parser_init(&p, AGENT_FRAME_MAX * 4);
+        cr_assert_eq(p.max, AGENT_FRAME_MAX);
+        agent_parser_free(&p);
+}
+
+Test(proto, truncated_payload_waits_for_more_and_does_not_decode)
+{
+        AgentMsg in = hello_msg();
+        Writer w;
+        encode(&in, &w);
+        AgentParser p;
+        AgentFrame f;
+        size_t used;
+        agent_parser_init(&p, 0);
+        cr_assert_eq(agent_parser_feed(&p, w.data, w.len - 1, &used, &f), 0);
+        cr_assert_eq(used, w.len - 1);
+        agent_parser_free(&p);
+
+        /* A frame whose declared length cuts a field short is complete but malformed. */
+        for (uint32_t len = 0; len + AGENT_HEADER_SIZE < w.len; len++) {
+                uint8_t buf[512];
+                memcpy(buf, w.data, w.len);
+                header(buf, AGENT_MAGIC, AGENT_PROTO_VERSION, AGENT_MSG_HELLO, len);
+                agent_parser_init(&p, 0);
+                parse_one(&p, buf, AGENT_HEADER_SIZE + len, &f);
+                AgentMsg out;
+                cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG, "len %u", len);
+                agent_parser_free(&p);
+        }
+        writer_free(&w);
+}
+
+Test(proto, heartbeat_with_short_payload_is_rejected)
+{
+        uint8_t buf[AGENT_HEADER_SIZE + 15] = { 0 };
+        header(buf, AGENT_MAGIC, AGENT_PROTO_VERSION, AGENT_MSG_HEARTBEAT, 15);
+        AgentParser p;
+        AgentFrame f;
+        AgentMsg out;
+        agent_parser_init(&p, 0);
+        parse_one(&p, buf, sizeof buf, &f);
+        cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG);
+        agent_parser_free(&p);
+}
+
+Test(proto, trailing_bytes_after_a_message_are_rejected)
+{
+        const uint8_t types[] = { AGENT_MSG_HELLO, AGENT_MSG_READY, AGENT_MSG_HEARTBEAT };
+        for (size_t i = 0; i < sizeof types; i++) {
+                AgentMsg in = types[i] == AGENT_MSG_HELLO ? hello_msg() : (AgentMsg){ .type = types[i] };
+                Writer w;
+                encode(&in, &w);
+                /* Same message, one extra byte counted in the length. */
+                writer_u8(&w, 0);
+                uint32_t len = (uint32_t)(w.len - AGENT_HEADER_SIZE);
+                header(w.data, AGENT_MAGIC, AGENT_PROTO_VERSION, types[i], len);
+                AgentParser p;
+                AgentFrame f;
+                AgentMsg out;
+                agent_parser_init(&p, 0);
+                parse_one(&p, w.data, w.len, &f);
+                cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG, "type %u", types[i]);
+                agent_parser_free(&p);
+                writer_free(&w);
+        }
+}
+
+Test(proto, string_with_embedded_nul_is_rejected)
+{
+        /* HELLO: "a\0b" as agent_version, caps, empty boot id. */
+        uint8_t buf[] = { 'S', 'L', 1, AGENT_MSG_HELLO, 0, 0, 0, 11, 0, 3, 'a', 0, 'b', 0, 0, 0, 1, 0, 0 };
+        AgentParser p;
+        AgentFrame f;
+        AgentMsg out;
+        agent_parser_init(&p, 0);
+        parse_one(&p, buf, sizeof buf, &f);
+        cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG);
+        agent_parser_free(&p);
+
+        buf[11] = 'x';
+        agent_parser_init(&p, 0);
+        parse_one(&p, buf, sizeof buf, &f);
+        cr_assert_eq(agent_msg_decode(&f, &out), 0);
+        cr_assert_str_eq(out.hello.agent_version, "axb");
+        agent_parser_free(&p);
+}
+
+Test(proto, string_longer_than_limit_is_rejected)
+{
+        uint8_t buf[AGENT_HEADER_SIZE + 2 + 256 + 4 + 2];
+        memset(buf, 'a', sizeof buf);
+        header(buf, AGENT_MAGIC, AGENT_PROTO_VERSION, AGENT_MSG_HELLO, sizeof buf - AGENT_HEADER_SIZE);
+        buf[8] = 1, buf[9] = 0; /* 256 bytes */
+        memset(buf + 10 + 256, 0, 6);
+        AgentParser p;
+        AgentFrame f;
+        AgentMsg out;
+        agent_parser_init(&p, 0);
+        parse_one(&p, buf, sizeof buf, &f);
+        cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG);
+        agent_parser_free(&p);
+}
+
+Test(proto, unknown_type_frames_parse_but_do_not_decode)
+{
+        const uint8_t types[] = { 0, _AGENT_MSG_MAX, 200, 255 };
+        for (size_t i = 0; i < sizeof types; i++) {
+                uint8_t buf[AGENT_HEADER_SIZE + 4] = { 0 };
+                header(buf, AGENT_MAGIC, AGENT_PROTO_VERSION, types[i], 4);
+                AgentParser p;
+                AgentFrame f;
+                AgentMsg out;
+                agent_parser_init(&p, 0);
+                parse_one(&p, buf, sizeof buf, &f);
+                cr_assert_eq(f.type, types[i]);
+                cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG, "type %u", types[i]);
+                cr_assert_str_eq(agent_msg_type_name(types[i]), "unknown");
+                agent_parser_free(&p);
+        }
+}
+
+Test(proto, parser_reuses_buffer_across_frames_of_different_sizes)
+{
+        Writer w;
+        writer_init(&w, 4 * (AGENT_HEADER_SIZE + AGENT_FRAME_MAX));
+        AgentMsg hello = hello_msg();
+        cr_assert_eq(agent_msg_encode(&hello, &w), 0);
+        cr_assert_eq(agent_msg_encode(&(AgentMsg){ .type = AGENT_MSG_HEARTBEAT, .heartbeat = { 5, 6 } }, &w), 0);
+        cr_assert_eq(agent_msg_encode(&hello, &w), 0);
+        AgentParser p;
+        agent_parser_init(&p, 0);
+        size_t off = 0;
+        int frames = 0;
+        while (off < w.len) {
+                AgentFrame f;
+                AgentMsg out;
+                size_t used = 0;
+                cr_assert_eq(agent_parser_feed(&p, w.data + off, w.len - off, &used, &f), 1);
+                off += used;
+                cr_assert_eq(agent_msg_decode(&f, &out), 0);
+                frames++;
+        }
+        cr_assert_eq(frames, 3);
+        agent_parser_free(&p);
+        agent_parser_free(&p); /* idempotent */
+        writer_free(&w);
+}
