@@ -50,8 +50,10 @@ int agent_parser_feed(AgentParser *p, const uint8_t *data, size_t len, size_t *c
                 }
                 if (plen > 0) {
                         uint8_t *b = realloc(p->payload, plen);
-                        if (!b)
+                        if (!b) {
+                                *consumed = used;
                                 return -ENOMEM;
+                        }
                         p->payload = b;
                 }
                 p->payload_len = plen;

@@ -218,8 +218,8 @@ static int agent_run(Agent *a)
 
         for (;;) {
                 struct pollfd pfd = { .fd = a->fd, .events = POLLIN };
-                /* While disconnected, a timeout without POLLHUP means a host is back. */
-                int r = poll(&pfd, 1, connected ? -1 : RECONNECT_POLL_MS);
+                /* While disconnected (we slept after the last EOF), no POLLHUP means a host is back. */
+                int r = poll(&pfd, 1, connected ? -1 : 0);
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;

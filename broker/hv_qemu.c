@@ -207,9 +207,12 @@ static void vm_on_qmp_event(Qmp *q, const char *event, json_object *data, void *
         if (vm->cb.on_event && !vm->freed)
                 vm->cb.on_event(vm, event, data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN) : "{}",
                                 vm->userdata);
-        /* A guest power-off leaves QEMU running (paused); a desktop never outlives its guest. */
-        if (strcmp(event, "SHUTDOWN") == 0 && !vm->freed && vm->qmp)
+        /* A guest power-off leaves QEMU running (paused); a desktop never outlives its guest.
+         * (QMP quit itself also emits SHUTDOWN: then there is nothing more to do.) */
+        if (strcmp(event, "SHUTDOWN") == 0 && !vm->freed && !vm->stopping && vm->qmp) {
+                vm->stopping = true;
                 qmp_command(vm->qmp, "quit", NULL, NULL, NULL);
+        }
 }
 
 static void vm_on_qmp_closed(Qmp *q, int r, void *userdata)

@@ -397,7 +397,7 @@ static void qmp_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         Qmp *q = s->data;
         if (q->state == QMP_CLOSED)
                 return;
-        if (nread == UV_EOF) {
+        if (nread == UV_EOF || nread == UV_ECONNRESET) {
                 log_debug("qmp %s: connection closed by QEMU", q->name);
                 qmp_shutdown(q, -EPIPE, true);
                 return;

@@ -31,6 +31,8 @@ typedef struct QmpCallbacks {
         void (*on_closed)(Qmp *q, int r, void *userdata);
 } QmpCallbacks;
 
+/* The process must ignore SIGPIPE (a daemon does anyway): a write racing QEMU's exit would kill it. */
+
 /* Connect to the QMP unix socket at path. Fails at once with -ENOENT / -ECONNREFUSED while QEMU has
  * not created or is not yet listening on the socket (callers retry); no callback runs then. */
 int qmp_connect(uv_loop_t *loop, const char *path, const QmpCallbacks *cb, void *userdata, Qmp **ret);

@@ -16,9 +16,12 @@
 #include "imaging/qemu_img.h"
 
 #define OVERLAY_ID_MAX 128
-/* qemu-img's PBKDF2 benchmark fails now and then with this message (research/qemu.md §3). */
+/* qemu-img times 32768 PBKDF2 iterations (a few ms here) with per-thread CPU time before it
+ * creates a LUKS header; when that reads 0 ms it fails with this message (research/qemu.md §3).
+ * Measured: 5/30 creates serially, 24/60 with two in parallel. A failed attempt costs ~15 ms,
+ * so retry generously: 0.4^8 leaves about 1 in 1,500 under load. */
 #define LUKS_CPU_USAGE_ERROR "Unable to get accurate CPU usage"
-#define LUKS_CREATE_ATTEMPTS 3
+#define LUKS_CREATE_ATTEMPTS 8
 /* The passphrase is 256 random bits, so PBKDF2 stretching adds nothing; 10 ms keeps the
  * overlay cheap to open (3.3 s → 19 ms). Create still pays qemu-img's benchmark. */
 #define LUKS_CREATE_OPTIONS "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"
@@ -195,12 +198,13 @@ int overlay_create(const char *qemu_img, OverlayMode mode, const char *golden, c
                 if (r < 0)
                         *ret_error = xasprintf("getrandom: %s", strerror(-r));
         }
-        if (r == 0) {
-                r = overlay_file_precreate(o->path, owner, group);
-                if (r < 0)
-                        *ret_error = xasprintf("creating %s: %s", o->path, strerror(-r));
-        }
         for (int attempt = 1; r == 0; attempt++) {
+                /* Again on each attempt: a failed qemu-img create deletes the file. */
+                r = overlay_file_precreate(o->path, owner, group);
+                if (r < 0) {
+                        *ret_error = xasprintf("creating %s: %s", o->path, strerror(-r));
+                        break;
+                }
                 _cleanup_free_ char *err = NULL;
                 r = overlay_qemu_img_create(qemu_img, o, golden, &err);
                 if (r == 0)

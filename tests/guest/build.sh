@@ -94,10 +94,12 @@ modules() { # list-file module...
         list=$1
         shift
         : >"$list"
+        : >"$tmp/deps"
         for m in "$@"; do
-                modprobe -C /dev/null -d "$kroot" -S "$kver" --show-depends "$m" ||
+                modprobe -C /dev/null -d "$kroot" -S "$kver" --show-depends "$m" >>"$tmp/deps" ||
                         die "module $m not found in $kpkg"
-        done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
+        done
+        awk '$1 == "insmod" && !seen[$2]++ { print $2 }' "$tmp/deps" | while read -r ko; do
                 name=${ko##*/}
                 # crc32c-intel needs SSE4.2, which TCG's default CPU lacks; crc32c_generic serves.
                 [ "$name" = crc32c-intel.ko ] && continue
