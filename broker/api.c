@@ -69,7 +69,7 @@ static void h_status(Broker *b, ControlRequest *req, json_object *args)
                 nd++;
         json_object *o = json_object_new_object();
         json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
-        json_object_object_add(o, "accel", json_object_new_string(b->accel == HV_ACCEL_KVM ? "kvm" : "tcg"));
+        json_object_object_add(o, "accel", json_object_new_string(hv_accel_name(b->accel)));
         json_object_object_add(o, "accel_reason", json_object_new_string(b->accel_reason ? b->accel_reason : ""));
         json_object_object_add(o, "uptime_s", json_object_new_int64((int64_t)((now_ms() - b->start_ms) / 1000)));
         json_object_object_add(o, "pools", json_object_new_int((int)np));

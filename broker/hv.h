@@ -9,7 +9,8 @@
 
 typedef struct HvVm HvVm;
 
-typedef enum HvAccel { HV_ACCEL_TCG = 0, HV_ACCEL_KVM = 1 } HvAccel;
+/* KVM_COMPAT: KVM boots guests only with a generic CPU model (-cpu qemu64). */
+typedef enum HvAccel { HV_ACCEL_TCG = 0, HV_ACCEL_KVM = 1, HV_ACCEL_KVM_COMPAT = 2 } HvAccel;
 
 typedef struct HvVmSpec {
         const char *id;            /* desktop id, appears in the QEMU -name (guards pid reuse) */
@@ -63,5 +64,6 @@ extern const HvDriver hv_qemu_driver;
 /* Decide KVM or TCG with a real boot of the probe guest (its init prints SLATE-PROBE-OK on the
  * serial console and powers off). mode: "auto", "kvm" or "tcg". The result is cached in
  * cache_file keyed by host boot id + QEMU version. Blocking: call before the loop runs. */
+const char *hv_accel_name(HvAccel a);   /* "kvm", "kvm-compat", "tcg" */
 int hv_qemu_probe_accel(const char *mode, const char *qemu, const char *kernel, const char *initrd,
                         const char *cache_file, HvAccel *ret, char **ret_reason);

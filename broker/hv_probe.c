@@ -160,6 +160,8 @@ static int probe_cache_read(const char *file, const char *boot_id, const char *v
         const char *accel = s + bl + 1 + vl + 1;
         if (strcmp(accel, "kvm") == 0)
                 *ret = HV_ACCEL_KVM;
+        else if (strcmp(accel, "kvm-compat") == 0)
+                *ret = HV_ACCEL_KVM_COMPAT;
         else if (strcmp(accel, "tcg") == 0)
                 *ret = HV_ACCEL_TCG;
         else
@@ -171,7 +173,7 @@ static void probe_cache_write(const char *file, const char *boot_id, const char 
 {
         if (!file)
                 return;
-        _cleanup_free_ char *s = xasprintf("%s %s %s\n", boot_id, version, accel == HV_ACCEL_KVM ? "kvm" : "tcg");
+        _cleanup_free_ char *s = xasprintf("%s %s %s\n", boot_id, version, hv_accel_name(accel));
         int r = write_file_atomic(file, s, strlen(s), 0644);
         if (r < 0)
                 log_warn("probe: cannot write cache %s: %s (the next start probes again)", file, strerror(-r));
@@ -262,7 +264,7 @@ static int probe_auto(const char *qemu, const char *kernel, const char *initrd, 
                         if (r < 0)
                                 return r;
                         if (ok) {
-                                *ret = HV_ACCEL_KVM;
+                                *ret = i == 0 ? HV_ACCEL_KVM : HV_ACCEL_KVM_COMPAT;
                                 *ret_reason = xasprintf("KVM boot probe with -cpu %s %s; using KVM", cpus[i], kvm_why[i]);
                                 return 0;
                         }
@@ -314,7 +316,7 @@ int hv_qemu_probe_accel(const char *mode, const char *qemu, const char *kernel, 
                 return log_error_errno(r, "probe: cannot read the boot id: %s", strerror(-r));
         if (probe_cache_read(cache_file, boot_id, version, ret) == 0) {
                 *ret_reason = xasprintf("%s, from the probe cached for this boot and QEMU version (%s)",
-                                        *ret == HV_ACCEL_KVM ? "KVM" : "TCG", cache_file);
+                                        hv_accel_name(*ret), cache_file);
                 return 0;
         }
         uint64_t t0 = now_ms();
@@ -324,4 +326,13 @@ int hv_qemu_probe_accel(const char *mode, const char *qemu, const char *kernel, 
         log_debug("probe: decided in %llu ms", (unsigned long long)(now_ms() - t0));
         probe_cache_write(cache_file, boot_id, version, *ret);
         return 0;
+}
+
+const char *hv_accel_name(HvAccel a)
+{
+        switch (a) {
+        case HV_ACCEL_KVM: return "kvm";
+        case HV_ACCEL_KVM_COMPAT: return "kvm-compat";
+        default: return "tcg";
+        }
 }

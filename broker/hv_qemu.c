@@ -307,7 +307,7 @@ static char *qemu_escape(const char *s)
 
 static int vm_build_argv(const HvVmSpec *spec, Argv *a)
 {
-        bool kvm = spec->accel == HV_ACCEL_KVM;
+        bool kvm = spec->accel != HV_ACCEL_TCG;
         bool switch_uid = spec->uid != (uid_t)-1 && geteuid() == 0;
         _cleanup_free_ char *dir = qemu_escape(spec->run_dir), *disk = qemu_escape(spec->disk);
 
@@ -332,8 +332,10 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
         argv_add(a, xstrdup(kvm ? "kvm" : "tcg,tb-size=256"));
         if (kvm) {
                 argv_add(a, xstrdup("-cpu"));
-                argv_add(a, xstrdup("host"));
+                argv_add(a, xstrdup(spec->accel == HV_ACCEL_KVM_COMPAT ? "qemu64" : "host"));
         }
+        /* A guest that panics or reboots ends its QEMU: desktops are never reused. */
+        argv_add(a, xstrdup("-no-reboot"));
         argv_add(a, xstrdup("-m"));
         argv_add(a, xasprintf("%llu", (unsigned long long)spec->memory_mb));
         argv_add(a, xstrdup("-smp"));
@@ -431,6 +433,10 @@ static int vm_start(uv_loop_t *loop, const HvVmSpec *spec, const HvCallbacks *cb
                 ssize_t k = write(secret_pipe[1], spec->disk_secret, n);
                 int e = errno;
                 close(secret_pipe[1]);
+                /* QEMU opens /dev/fd/3, which checks the pipe's owner: give it to the VM uid. */
+                if (k == (ssize_t)n && spec->uid != (uid_t)-1 && geteuid() == 0 &&
+                    fchown(secret_pipe[0], spec->uid, spec->gid) < 0)
+                        k = -1, e = errno;
                 if (k != (ssize_t)n) {
                         close(secret_pipe[0]);
                         argv_clear(&a);
@@ -478,6 +484,15 @@ static int vm_start(uv_loop_t *loop, const HvVmSpec *spec, const HvCallbacks *cb
                 uv_close((uv_handle_t *)&vm->qmp_timer, vm_on_handle_closed);
                 return r;
         }
+        if (log_get_level() >= LOG_LVL_DEBUG) {         /* argv carries no secret: see vm_build_argv */
+                _cleanup_free_ char *line = xstrdup("");
+                for (size_t i = 0; i < a.n; i++) {
+                        char *l = xasprintf("%s%s%s", line, i ? " " : "", a.v[i]);
+                        free(line);
+                        line = l;
+                }
+                log_debug("vm %s: %s", spec->id, line);
+        }
         argv_clear(&a);
         vm->open_handles++;
         vm->proc_open = true;
@@ -485,7 +500,7 @@ static int vm_start(uv_loop_t *loop, const HvVmSpec *spec, const HvCallbacks *cb
         vm->err_open = true;
         uv_read_start((uv_stream_t *)&vm->err, vm_on_err_alloc, vm_on_err_read);
         log_info("vm %s: QEMU started (pid %d, %s)", vm->id, (int)vm->pid,
-                 spec->accel == HV_ACCEL_KVM ? "kvm" : "tcg");
+                 hv_accel_name(spec->accel));
         vm_qmp_start(vm);
         *ret = vm;
         return 0;

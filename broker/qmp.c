@@ -97,7 +97,7 @@ int qmp_msg_parse(const char *line, size_t len, QmpMsg *ret)
         *ret = (QmpMsg){ 0 };
         if (len > QMP_MESSAGE_MAX || len > INT32_MAX)
                 return -EMSGSIZE;
-        json_tokener *tok = json_tokener_new_ex(32);
+        json_tokener *tok = json_tokener_new_ex(64);
         if (!tok)
                 return -ENOMEM;
         json_object *o = json_tokener_parse_ex(tok, line, (int)len);

@@ -151,8 +151,8 @@ int main(int argc, char **argv)
         if (b.accel == HV_ACCEL_TCG && strcmp(cfg.accel, "tcg") != 0)
                 log_warn("accelerator: TCG (software emulation, desktops are slow): %s", b.accel_reason);
         else
-                log_info("accelerator: %s (%s)", b.accel == HV_ACCEL_KVM ? "KVM" : "TCG", b.accel_reason);
-        b.boot_timeout_s = cfg.boot_timeout ? cfg.boot_timeout : b.accel == HV_ACCEL_KVM ? 30 : 120;
+                log_info("accelerator: %s (%s)", hv_accel_name(b.accel), b.accel_reason);
+        b.boot_timeout_s = cfg.boot_timeout ? cfg.boot_timeout : b.accel != HV_ACCEL_TCG ? 30 : 120;
 
         if (pool_load_all(&b) < 0 || reconcile_startup(&b) < 0)
                 return 1;

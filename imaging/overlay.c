@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -17,11 +18,13 @@
 
 #define OVERLAY_ID_MAX 128
 /* qemu-img times 32768 PBKDF2 iterations (a few ms here) with per-thread CPU time before it
- * creates a LUKS header; when that reads 0 ms it fails with this message (research/qemu.md §3).
- * Measured: 5/30 creates serially, 24/60 with two in parallel. A failed attempt costs ~15 ms,
- * so retry generously: 0.4^8 leaves about 1 in 1,500 under load. */
+ * writes a LUKS header, and fails with this message when that reads 0 ms (research/qemu.md §3).
+ * Measured here: 5/30 creates failed serially; with two creates in parallel 40 % failed, in runs of
+ * up to 7 in a row. A failed attempt costs ~15 ms, so retry by time, with a pause to let the load
+ * shift, rather than a small fixed count that a busy host (a cold boot of many desktops) exhausts. */
 #define LUKS_CPU_USAGE_ERROR "Unable to get accurate CPU usage"
-#define LUKS_CREATE_ATTEMPTS 8
+#define LUKS_RETRY_BUDGET_MS 10000
+#define LUKS_RETRY_PAUSE_MS 25
 /* The passphrase is 256 random bits, so PBKDF2 stretching adds nothing; 10 ms keeps the
  * overlay cheap to open (3.3 s → 19 ms). Create still pays qemu-img's benchmark. */
 #define LUKS_CREATE_OPTIONS "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"
@@ -198,6 +201,7 @@ int overlay_create(const char *qemu_img, OverlayMode mode, const char *golden, c
                 if (r < 0)
                         *ret_error = xasprintf("getrandom: %s", strerror(-r));
         }
+        uint64_t deadline = now_ms() + LUKS_RETRY_BUDGET_MS;
         for (int attempt = 1; r == 0; attempt++) {
                 /* Again on each attempt: a failed qemu-img create deletes the file. */
                 r = overlay_file_precreate(o->path, owner, group);
@@ -209,12 +213,14 @@ int overlay_create(const char *qemu_img, OverlayMode mode, const char *golden, c
                 r = overlay_qemu_img_create(qemu_img, o, golden, &err);
                 if (r == 0)
                         break;
-                if (mode == OVERLAY_ENCRYPTED && attempt < LUKS_CREATE_ATTEMPTS && strstr(err, LUKS_CPU_USAGE_ERROR)) {
+                if (mode == OVERLAY_ENCRYPTED && strstr(err, LUKS_CPU_USAGE_ERROR) && now_ms() < deadline) {
                         log_debug("overlay %s: qemu-img create attempt %d: %s; retrying", o->path, attempt, err);
+                        nanosleep(&(struct timespec){ .tv_nsec = LUKS_RETRY_PAUSE_MS * 1000000L }, NULL);
                         r = 0;
                         continue;
                 }
-                *ret_error = xasprintf("qemu-img create: %s", err);
+                *ret_error = attempt > 1 ? xasprintf("qemu-img create (%d attempts): %s", attempt, err)
+                                         : xasprintf("qemu-img create: %s", err);
         }
         if (r < 0) {
                 log_error("overlay %s (%s over %s): %s", o->path, mode_names[mode], golden, *ret_error);

@@ -59,6 +59,30 @@ static void on_event_cb(HvVm *vm, const char *event, const char *data, void *ud)
 
 static const HvCallbacks callbacks = { on_exit_cb, on_event_cb };
 
+/* A failed assertion skips ctx_done; QEMU runs in its own session and would outlive the test. */
+static pid_t live_pid;
+static char live_dir[64];
+
+static void teardown(void)
+{
+        if (live_pid > 0 && waitpid(live_pid, NULL, WNOHANG) == 0) {
+                kill(live_pid, SIGKILL);
+                waitpid(live_pid, NULL, 0);
+        }
+        if (live_dir[0])
+                rm_rf(live_dir);
+}
+
+TestSuite(hv_qemu, .fini = teardown);
+
+static int vm_start_tracked(Ctx *c, const HvVmSpec *spec)
+{
+        int r = hv_qemu_driver.vm_start(&c->loop, spec, &callbacks, c, &c->vm);
+        if (r == 0)
+                live_pid = hv_qemu_driver.vm_pid(c->vm);
+        return r;
+}
+
 static bool run_until(Ctx *c, bool (*cond)(Ctx *), unsigned timeout_ms)
 {
         uint64_t deadline = now_ms() + timeout_ms;
@@ -84,6 +108,7 @@ static void ctx_init(Ctx *c)
         cr_assert_eq(uv_loop_init(&c->loop), 0);
         snprintf(c->dir, sizeof c->dir, "/tmp/slate-hvtest.XXXXXX");
         cr_assert_not_null(mkdtemp(c->dir));
+        snprintf(live_dir, sizeof live_dir, "%s", c->dir);
         snprintf(c->run_dir, sizeof c->run_dir, "%s/run", c->dir);
         cr_assert_eq(mkdir(c->run_dir, 0700), 0);
         snprintf(c->overlay, sizeof c->overlay, "%s/overlay.qcow2", c->dir);
@@ -138,8 +163,11 @@ static void overlay_luks(Ctx *c)
                                              c->golden, key, c->overlay);
         /* qemu-img fails now and then with "Unable to get accurate CPU usage" (research §3): retry. */
         int r = -1;
-        for (int i = 0; i < 5 && r != 0; i++)
+        for (int i = 0; i < 10 && r != 0; i++) {
+                if (i)
+                        usleep(100 * 1000);
                 r = sh(cmd);
+        }
         cr_assert_eq(r, 0, "%s", cmd);
         unlink(key);
 }
@@ -173,7 +201,7 @@ static void on_reply(Qmp *q, int r, json_object *ret, const char *cls, const cha
 static void start_and_wait_qmp(Ctx *c, const HvVmSpec *spec)
 {
         uint64_t t0 = now_ms();
-        cr_assert_eq(hv_qemu_driver.vm_start(&c->loop, spec, &callbacks, c, &c->vm), 0);
+        cr_assert_eq(vm_start_tracked(c, spec), 0);
         cr_assert_gt(hv_qemu_driver.vm_pid(c->vm), 0);
         cr_assert(run_until(c, cond_qmp_ready, 10000), "QMP not ready 10 s after spawn");
         cr_log_info("start -> QMP ready: %llu ms", (unsigned long long)(now_ms() - t0));
@@ -249,7 +277,7 @@ Test(hv_qemu, wrong_luks_key_fails_with_on_exit, .timeout = 90)
         overlay_luks(&c);
         HvVmSpec spec = spec_for(&c);
         spec.disk_secret = "0000000000000000000000000000000000000000000000000000000000000000";
-        cr_assert_eq(hv_qemu_driver.vm_start(&c.loop, &spec, &callbacks, &c, &c.vm), 0);
+        cr_assert_eq(vm_start_tracked(&c, &spec), 0);
         cr_assert(run_until(&c, cond_exited, 10000));
         cr_assert_eq(c.status, 1);
         ctx_done(&c);
@@ -276,12 +304,44 @@ Test(hv_qemu, vm_stop_quits_and_on_exit_comes_once, .timeout = 60)
         ctx_done(&c);
 }
 
+Test(hv_qemu, stop_kills_a_qemu_that_ignores_quit_after_grace, .timeout = 60)
+{
+        Ctx c;
+        ctx_init(&c);
+        overlay_plain(&c);
+        HvVmSpec spec = spec_for(&c);
+        start_and_wait_qmp(&c, &spec);
+        pid_t pid = hv_qemu_driver.vm_pid(c.vm);
+        cr_assert_eq(kill(pid, SIGSTOP), 0);    /* a wedged QEMU: QMP quit goes unanswered */
+        uint64_t t0 = now_ms();
+        cr_assert_eq(hv_qemu_driver.vm_stop(c.vm, 500), 0);
+        cr_assert(run_until(&c, cond_exited, 5000));
+        cr_assert_eq(c.status, -SIGKILL);
+        cr_assert_geq(c.exit_at - t0, 450);
+        cr_assert_lt(c.exit_at - t0, 2000);
+        ctx_done(&c);
+}
+
+Test(hv_qemu, guest_poweroff_gives_shutdown_event_and_exit, .timeout = 60)
+{
+        Ctx c;
+        ctx_init(&c);
+        overlay_plain(&c);
+        HvVmSpec spec = spec_for(&c);
+        spec.cmdline = "console=ttyS0 slate.probe quiet";     /* the test guest powers off at once */
+        start_and_wait_qmp(&c, &spec);
+        cr_assert(run_until(&c, cond_exited, 30000), "guest did not power off");
+        cr_assert_str_eq(c.last_event, "SHUTDOWN");
+        cr_assert_eq(c.status, 0);
+        ctx_done(&c);
+}
+
 Test(hv_qemu, qemu_failing_at_start_reports_exit, .timeout = 30)
 {
         Ctx c;
         ctx_init(&c);
         HvVmSpec spec = spec_for(&c);   /* no overlay created: QEMU cannot open the disk */
-        cr_assert_eq(hv_qemu_driver.vm_start(&c.loop, &spec, &callbacks, &c, &c.vm), 0);
+        cr_assert_eq(vm_start_tracked(&c, &spec), 0);
         cr_assert(run_until(&c, cond_exited, 10000));
         cr_assert_eq(c.status, 1);
         ctx_done(&c);
@@ -393,7 +453,8 @@ Test(hv_probe, auto_picks_a_working_accelerator_and_caches_it, .timeout = 120)
         HvAccel a;
         char *why = NULL;
         uint64_t t0 = now_ms();
-        cr_assert_eq(hv_qemu_probe_accel("auto", NULL, kernel, initrd, cache, &a, &why), 0);
+        int r = hv_qemu_probe_accel("auto", NULL, kernel, initrd, cache, &a, &why);
+        cr_assert_eq(r, 0, "probe failed: %s", strerror(-r));
         uint64_t dt = now_ms() - t0;
         cr_log_info("probe: %s after %llu ms: %s", a == HV_ACCEL_KVM ? "kvm" : "tcg", (unsigned long long)dt, why);
         cr_assert_not_null(why);
@@ -405,7 +466,8 @@ Test(hv_probe, auto_picks_a_working_accelerator_and_caches_it, .timeout = 120)
 
         HvAccel b;
         t0 = now_ms();
-        cr_assert_eq(hv_qemu_probe_accel("auto", NULL, kernel, initrd, cache, &b, &why), 0);
+        r = hv_qemu_probe_accel("auto", NULL, kernel, initrd, cache, &b, &why);
+        cr_assert_eq(r, 0, "cached probe failed: %s", strerror(-r));
         cr_assert_eq(b, a);
         cr_assert_lt(now_ms() - t0, 2000, "cached result not used");
         cr_assert(strstr(why, "cached"), "%s", why);
