@@ -1,6 +1,6 @@
 # Wire protocol shared by slated and slate-agent; the agent itself links only libc (static).
 noinst_LIBRARIES += agent/libslateproto.a
-agent_libslateproto_a_SOURCES = agent/proto.c agent/proto.h common/reader.c common/reader.h
+agent_libslateproto_a_SOURCES = agent/proto.c agent/proto.h common/reader.c common/reader.h common/frame.c common/frame.h
 
 # The in-guest agent: static, libc + the protocol only, so it runs in any guest.
 pkglibexec_PROGRAMS += agent/slate-agent
@@ -24,7 +24,7 @@ EXTRA_DIST += tests/fuzz/corpus/agent_proto
 # (or `make fuzz-agent-proto-run FUZZ_TIME=120`, which fuzzes a scratch copy of the seed corpus).
 FUZZ_CC = clang
 FUZZ_TIME = 120
-FUZZ_AGENT_PROTO_SRC = $(srcdir)/tests/fuzz/fuzz_agent_proto.c $(srcdir)/agent/proto.c $(srcdir)/common/reader.c
+FUZZ_AGENT_PROTO_SRC = $(srcdir)/tests/fuzz/fuzz_agent_proto.c $(srcdir)/agent/proto.c $(srcdir)/common/reader.c $(srcdir)/common/frame.c
 tests/fuzz/fuzz-agent-proto-libfuzzer: $(FUZZ_AGENT_PROTO_SRC) $(srcdir)/agent/proto.h $(srcdir)/common/reader.h
 	@mkdir -p tests/fuzz
 	$(AM_V_CCLD)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -8,66 +8,14 @@
 
 void agent_parser_init(AgentParser *p, uint32_t max)
 {
-        *p = (AgentParser){ .max = max && max < AGENT_FRAME_MAX ? max : AGENT_FRAME_MAX };
+        frame_parser_init(p, AGENT_MAGIC, AGENT_PROTO_VERSION, max && max < AGENT_FRAME_MAX ? max : AGENT_FRAME_MAX);
 }
 
-void agent_parser_free(AgentParser *p)
-{
-        free(p->payload);
-        p->payload = NULL;
-}
+void agent_parser_free(AgentParser *p) { frame_parser_free(p); }
 
 int agent_parser_feed(AgentParser *p, const uint8_t *data, size_t len, size_t *consumed, AgentFrame *ret)
 {
-        size_t used = 0;
-
-        /* A completed frame is released on the next call. */
-        if (p->hdr_len == AGENT_HEADER_SIZE && p->got == p->payload_len) {
-                p->hdr_len = 0;
-                p->got = p->payload_len = 0;
-        }
-        while (p->hdr_len < AGENT_HEADER_SIZE && used < len)
-                p->hdr[p->hdr_len++] = data[used++];
-        if (p->hdr_len < AGENT_HEADER_SIZE) {
-                *consumed = used;
-                return 0;
-        }
-        if (p->got == 0 && p->payload_len == 0) {
-                Reader r = reader_init(p->hdr, AGENT_HEADER_SIZE);
-                uint16_t magic;
-                uint32_t plen;
-                reader_u16(&r, &magic);
-                reader_u8(&r, &p->version);
-                reader_u8(&r, &p->type);
-                reader_u32(&r, &plen);
-                if (magic != AGENT_MAGIC || p->version != AGENT_PROTO_VERSION) {
-                        *consumed = used;
-                        return -EBADMSG;
-                }
-                if (plen > p->max) {
-                        *consumed = used;
-                        return -EMSGSIZE;
-                }
-                if (plen > 0) {
-                        uint8_t *b = realloc(p->payload, plen);
-                        if (!b) {
-                                *consumed = used;
-                                return -ENOMEM;
-                        }
-                        p->payload = b;
-                }
-                p->payload_len = plen;
-        }
-        size_t take = MIN((size_t)(p->payload_len - p->got), len - used);
-        if (take)
-                memcpy(p->payload + p->got, data + used, take);
-        p->got += (uint32_t)take;
-        used += take;
-        *consumed = used;
-        if (p->got < p->payload_len)
-                return 0;
-        *ret = (AgentFrame){ .type = p->type, .version = p->version, .payload = p->payload, .len = p->payload_len };
-        return 1;
+        return frame_parser_feed(p, data, len, consumed, ret);
 }
 
 int agent_msg_decode(const AgentFrame *f, AgentMsg *ret)
@@ -86,6 +34,22 @@ int agent_msg_decode(const AgentFrame *f, AgentMsg *ret)
                 break;
         case AGENT_MSG_HEARTBEAT:
                 if (reader_u64(&r, &m.heartbeat.seq) < 0 || reader_u64(&r, &m.heartbeat.uptime_ms) < 0)
+                        return -EBADMSG;
+                break;
+        case AGENT_MSG_SESSION_START:
+                if (reader_string(&r, m.session_start.user, AGENT_STRING_MAX) < 0 ||
+                    reader_u32(&r, &m.session_start.uid) < 0 || reader_u16(&r, &m.session_start.width) < 0 ||
+                    reader_u16(&r, &m.session_start.height) < 0)
+                        return -EBADMSG;
+                break;
+        case AGENT_MSG_SESSION_STOP:
+                if (reader_string(&r, m.session_stop.reason, AGENT_STRING_MAX) < 0)
+                        return -EBADMSG;
+                break;
+        case AGENT_MSG_SESSION_STATE:
+                if (reader_u8(&r, &m.session_state.state) < 0 ||
+                    m.session_state.state < AGENT_SESSION_STARTED || m.session_state.state > AGENT_SESSION_FAILED ||
+                    reader_string(&r, m.session_state.detail, AGENT_STRING_MAX) < 0)
                         return -EBADMSG;
                 break;
         default:
@@ -114,19 +78,24 @@ int agent_msg_encode(const AgentMsg *m, Writer *w)
                 writer_u64(&body, m->heartbeat.seq);
                 writer_u64(&body, m->heartbeat.uptime_ms);
                 break;
+        case AGENT_MSG_SESSION_START:
+                writer_string(&body, m->session_start.user);
+                writer_u32(&body, m->session_start.uid);
+                writer_u16(&body, m->session_start.width);
+                writer_u16(&body, m->session_start.height);
+                break;
+        case AGENT_MSG_SESSION_STOP:
+                writer_string(&body, m->session_stop.reason);
+                break;
+        case AGENT_MSG_SESSION_STATE:
+                writer_u8(&body, m->session_state.state);
+                writer_string(&body, m->session_state.detail);
+                break;
         default:
                 writer_free(&body);
                 return -EINVAL;
         }
-        int r = body.error;
-        if (r == 0) {
-                writer_u16(w, AGENT_MAGIC);
-                writer_u8(w, AGENT_PROTO_VERSION);
-                writer_u8(w, (uint8_t)m->type);
-                writer_u32(w, (uint32_t)body.len);
-                writer_bytes(w, body.data, body.len);
-                r = w->error;
-        }
+        int r = frame_write(w, AGENT_MAGIC, AGENT_PROTO_VERSION, (uint8_t)m->type, &body);
         writer_free(&body);
         return r;
 }
@@ -137,6 +106,9 @@ const char *agent_msg_type_name(uint8_t type)
         case AGENT_MSG_HELLO: return "hello";
         case AGENT_MSG_READY: return "ready";
         case AGENT_MSG_HEARTBEAT: return "heartbeat";
+        case AGENT_MSG_SESSION_START: return "session-start";
+        case AGENT_MSG_SESSION_STOP: return "session-stop";
+        case AGENT_MSG_SESSION_STATE: return "session-state";
         default: return "unknown";
         }
 }

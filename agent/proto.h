@@ -6,11 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "common/frame.h"
 #include "common/reader.h"
 
 #define AGENT_MAGIC 0x534c          /* "SL" */
 #define AGENT_PROTO_VERSION 1
-#define AGENT_HEADER_SIZE 8
+#define AGENT_HEADER_SIZE FRAME_HEADER_SIZE
 /* Largest payload either side accepts; session messages (user, apps) fit easily. */
 #define AGENT_FRAME_MAX (64u * 1024)
 #define AGENT_STRING_MAX 255
@@ -20,6 +21,9 @@ typedef enum AgentMsgType {
         AGENT_MSG_HELLO = 1,        /* agent → host: version, capabilities, boot id */
         AGENT_MSG_READY = 2,        /* agent → host: desktop can take a session */
         AGENT_MSG_HEARTBEAT = 3,    /* host → agent ping; agent echoes seq back */
+        AGENT_MSG_SESSION_START = 4, /* host → agent: a user logged on to this desktop */
+        AGENT_MSG_SESSION_STOP = 5, /* host → agent: end the session (logout, timeout, admin) */
+        AGENT_MSG_SESSION_STATE = 6, /* agent → host: session started / stopped / user logged out */
         _AGENT_MSG_MAX,
 } AgentMsgType;
 
@@ -27,6 +31,13 @@ typedef enum AgentMsgType {
 enum {
         AGENT_CAP_SESSION = 1u << 0,
         AGENT_CAP_CANARY = 1u << 1, /* test guest: writes a canary derived from boot id */
+};
+
+enum {
+        AGENT_SESSION_STARTED = 1,  /* the user's session is live on the console */
+        AGENT_SESSION_STOPPED = 2,  /* answer to SESSION_STOP: flushed and ended */
+        AGENT_SESSION_LOGOUT = 3,   /* the user logged out from inside the desktop */
+        AGENT_SESSION_FAILED = 4,   /* the session could not be started */
 };
 
 typedef struct AgentMsg {
@@ -41,27 +52,24 @@ typedef struct AgentMsg {
                         uint64_t seq;
                         uint64_t uptime_ms; /* agent side only; 0 from the host */
                 } heartbeat;
+                struct {
+                        char user[AGENT_STRING_MAX + 1];
+                        uint32_t uid;
+                        uint16_t width, height;
+                } session_start;
+                struct {
+                        char reason[AGENT_STRING_MAX + 1];
+                } session_stop;
+                struct {
+                        uint8_t state;      /* AGENT_SESSION_* */
+                        char detail[AGENT_STRING_MAX + 1];
+                } session_state;
         };
 } AgentMsg;
 
-/* Incremental frame parser: feed bytes as they arrive. */
-typedef struct AgentParser {
-        uint8_t hdr[AGENT_HEADER_SIZE];
-        size_t hdr_len;
-        uint8_t type;
-        uint8_t version;
-        uint8_t *payload;
-        uint32_t payload_len;
-        uint32_t got;
-        uint32_t max;               /* payload limit; AGENT_FRAME_MAX unless lowered */
-} AgentParser;
-
-typedef struct AgentFrame {
-        uint8_t type;
-        uint8_t version;
-        const uint8_t *payload;     /* valid until the next agent_parser_feed */
-        uint32_t len;
-} AgentFrame;
+/* The generic frame parser (common/frame.h) with the agent's magic and version. */
+typedef FrameParser AgentParser;
+typedef Frame AgentFrame;
 
 void agent_parser_init(AgentParser *p, uint32_t max);
 void agent_parser_free(AgentParser *p);
