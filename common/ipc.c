@@ -1,0 +1,253 @@
+/* slated ⇄ slate-session IPC codec and fd passing. The decoder is fuzzed
+ * (tests/fuzz/fuzz_ipc.c); every field is read through common/reader with a size bound. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "common/cleanup.h"
+#include "common/ipc.h"
+#include "common/util.h"
+
+void ipc_parser_init(FrameParser *p, uint32_t max)
+{
+        frame_parser_init(p, IPC_MAGIC, IPC_VERSION, MIN(max, IPC_FRAME_MAX));
+}
+
+/* A u32-length-prefixed blob of at most max bytes, NUL-terminated copy, no NUL inside. */
+static int read_blob(Reader *r, size_t max, char **ret)
+{
+        uint32_t n;
+        const uint8_t *p;
+        if (reader_u32(r, &n) < 0 || n > max || reader_bytes(r, n, &p) < 0 || memchr(p, 0, n))
+                return -EBADMSG;
+        char *s = malloc((size_t)n + 1);
+        if (!s)
+                return -ENOMEM;
+        memcpy(s, p, n);
+        s[n] = 0;
+        *ret = s;
+        return 0;
+}
+
+static void write_blob(Writer *w, const char *s)
+{
+        size_t n = s ? strlen(s) : 0;
+        writer_u32(w, (uint32_t)n);
+        writer_bytes(w, s, n);
+}
+
+/* Strings longer than a u16 can carry go through write_blob; these are short by contract. */
+static int read_str(Reader *r, char *buf, size_t max) { return reader_string(r, buf, max); }
+
+int ipc_msg_decode(const Frame *f, IpcMsg *ret)
+{
+        Reader r = reader_init(f->payload, f->len);
+        IpcMsg m = { .type = f->type };
+        int bad = 0;
+        uint8_t b;
+
+        switch (f->type) {
+        case IPC_CONFIG:
+                bad = read_blob(&r, IPC_PEM_MAX, &m.config.cert_pem) < 0 ||
+                      read_blob(&r, IPC_PEM_MAX, &m.config.key_pem) < 0 ||
+                      reader_u16(&r, &m.config.max_width) < 0 || reader_u16(&r, &m.config.max_height) < 0 ||
+                      reader_u32(&r, &m.config.handshake_timeout_ms) < 0;
+                break;
+        case IPC_AUTH:
+                bad = read_str(&r, m.auth.user, IPC_NAME_MAX) < 0 || read_str(&r, m.auth.domain, IPC_NAME_MAX) < 0 ||
+                      read_str(&r, m.auth.password, IPC_PASSWORD_MAX) < 0 ||
+                      read_str(&r, m.auth.client_host, IPC_NAME_MAX) < 0 || reader_u16(&r, &m.auth.width) < 0 ||
+                      reader_u16(&r, &m.auth.height) < 0;
+                break;
+        case IPC_AUTH_RESULT:
+                bad = reader_u8(&r, &m.auth_result.status) < 0 || m.auth_result.status > IPC_AUTH_INTERNAL ||
+                      read_str(&r, m.auth_result.message, IPC_TEXT_MAX) < 0;
+                break;
+        case IPC_ATTACH:
+                bad = read_str(&r, m.attach.desktop_id, IPC_NAME_MAX) < 0 ||
+                      read_str(&r, m.attach.session_id, IPC_NAME_MAX) < 0 || reader_u16(&r, &m.attach.width) < 0 ||
+                      reader_u16(&r, &m.attach.height) < 0 || reader_u8(&r, &b) < 0 || b > 1;
+                m.attach.reconnect = b == 1;
+                break;
+        case IPC_FIRST_FRAME:
+                bad = reader_u32(&r, &m.first_frame.ms_since_accept) < 0 || reader_u32(&r, &m.first_frame.width) < 0 ||
+                      reader_u32(&r, &m.first_frame.height) < 0;
+                break;
+        case IPC_END:
+                bad = read_str(&r, m.end.reason, IPC_TEXT_MAX) < 0;
+                break;
+        case IPC_LOGOUT:
+                break;
+        case IPC_PHASE:
+                bad = read_str(&r, m.phase.name, sizeof m.phase.name - 1) < 0 || reader_u32(&r, &m.phase.ms) < 0;
+                break;
+        default:
+                bad = 1;
+        }
+        /* Trailing bytes mean the peer speaks something else: refuse rather than guess. */
+        if (bad || reader_remaining(&r) != 0) {
+                ipc_msg_clear(&m);
+                return -EBADMSG;
+        }
+        *ret = m;
+        return 0;
+}
+
+int ipc_msg_encode(const IpcMsg *m, Writer *w)
+{
+        Writer body;
+        writer_init(&body, IPC_FRAME_MAX);
+        switch (m->type) {
+        case IPC_CONFIG:
+                write_blob(&body, m->config.cert_pem);
+                write_blob(&body, m->config.key_pem);
+                writer_u16(&body, m->config.max_width);
+                writer_u16(&body, m->config.max_height);
+                writer_u32(&body, m->config.handshake_timeout_ms);
+                break;
+        case IPC_AUTH:
+                writer_string(&body, m->auth.user);
+                writer_string(&body, m->auth.domain);
+                writer_string(&body, m->auth.password);
+                writer_string(&body, m->auth.client_host);
+                writer_u16(&body, m->auth.width);
+                writer_u16(&body, m->auth.height);
+                break;
+        case IPC_AUTH_RESULT:
+                writer_u8(&body, m->auth_result.status);
+                writer_string(&body, m->auth_result.message);
+                break;
+        case IPC_ATTACH:
+                writer_string(&body, m->attach.desktop_id);
+                writer_string(&body, m->attach.session_id);
+                writer_u16(&body, m->attach.width);
+                writer_u16(&body, m->attach.height);
+                writer_u8(&body, m->attach.reconnect);
+                break;
+        case IPC_FIRST_FRAME:
+                writer_u32(&body, m->first_frame.ms_since_accept);
+                writer_u32(&body, m->first_frame.width);
+                writer_u32(&body, m->first_frame.height);
+                break;
+        case IPC_END:
+                writer_string(&body, m->end.reason);
+                break;
+        case IPC_LOGOUT:
+                break;
+        case IPC_PHASE:
+                writer_string(&body, m->phase.name);
+                writer_u32(&body, m->phase.ms);
+                break;
+        default:
+                writer_free(&body);
+                return -EINVAL;
+        }
+        int r = frame_write(w, IPC_MAGIC, IPC_VERSION, (uint8_t)m->type, &body);
+        /* The body may hold a password or a private key. */
+        secret_wipe(body.data, body.cap);
+        writer_free(&body);
+        return r;
+}
+
+void ipc_msg_clear(IpcMsg *m)
+{
+        if (m->type == IPC_CONFIG) {
+                if (m->config.key_pem)
+                        secret_wipe(m->config.key_pem, strlen(m->config.key_pem));
+                free(m->config.cert_pem);
+                free(m->config.key_pem);
+                m->config.cert_pem = m->config.key_pem = NULL;
+        }
+        if (m->type == IPC_AUTH)
+                secret_wipe(m->auth.password, sizeof m->auth.password);
+}
+
+const char *ipc_type_name(uint8_t type)
+{
+        static const char *const names[] = {
+                [IPC_CONFIG] = "config", [IPC_AUTH] = "auth", [IPC_AUTH_RESULT] = "auth-result",
+                [IPC_ATTACH] = "attach", [IPC_FIRST_FRAME] = "first-frame", [IPC_END] = "end",
+                [IPC_LOGOUT] = "logout", [IPC_PHASE] = "phase",
+        };
+        return type < ELEMENTSOF(names) && names[type] ? names[type] : "unknown";
+}
+
+int ipc_send(int sock, const IpcMsg *m, int fd)
+{
+        Writer w;
+        writer_init(&w, IPC_FRAME_MAX + FRAME_HEADER_SIZE);
+        int r = ipc_msg_encode(m, &w);
+        if (r < 0) {
+                writer_free(&w);
+                return r;
+        }
+        size_t off = 0;
+        while (off < w.len) {
+                struct iovec iov = { .iov_base = w.data + off, .iov_len = w.len - off };
+                union {
+                        char buf[CMSG_SPACE(sizeof(int))];
+                        struct cmsghdr align;
+                } u;
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+                if (fd >= 0 && off == 0) {
+                        memset(&u, 0, sizeof u);
+                        mh.msg_control = u.buf;
+                        mh.msg_controllen = sizeof u.buf;
+                        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                        c->cmsg_level = SOL_SOCKET;
+                        c->cmsg_type = SCM_RIGHTS;
+                        c->cmsg_len = CMSG_LEN(sizeof(int));
+                        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+                }
+                ssize_t k = sendmsg(sock, &mh, MSG_NOSIGNAL);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                off += (size_t)k;
+        }
+        secret_wipe(w.data, w.cap);
+        writer_free(&w);
+        return r;
+}
+
+ssize_t ipc_recv(int sock, uint8_t *buf, size_t len, int *ret_fd)
+{
+        struct iovec iov = { .iov_base = buf, .iov_len = len };
+        union {
+                char buf[CMSG_SPACE(sizeof(int) * 4)];
+                struct cmsghdr align;
+        } u;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+        *ret_fd = -1;
+        ssize_t k;
+        do
+                k = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < n; i++) {
+                        int fd;
+                        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                        /* Keep the first; a peer sending more gets them closed. */
+                        if (*ret_fd < 0)
+                                *ret_fd = fd;
+                        else
+                                close(fd);
+                }
+        }
+        if (mh.msg_flags & MSG_CTRUNC) {
+                if (*ret_fd >= 0)
+                        close(*ret_fd);
+                *ret_fd = -1;
+                return -EBADMSG;
+        }
+        return k;
+}

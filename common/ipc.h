@@ -1,0 +1,96 @@
+/* Typed IPC between slated and slate-session over a socketpair (after OpenBSD imsg and the
+ * OpenSSH monitor): frames from common/frame.h, a payload limit checked before allocation
+ * (tighter before authentication), one encoder/decoder per message, and SCM_RIGHTS for the
+ * desktop console fd. slated permits each message only in the right phase (broker/session.c). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/frame.h"
+
+#define IPC_MAGIC 0x5349            /* "SI" */
+#define IPC_VERSION 1
+#define IPC_FRAME_MAX (64u * 1024)  /* TLS cert + key fit; nothing else comes close */
+#define IPC_PREAUTH_MAX 2048        /* what slate-session may send before authentication */
+#define IPC_NAME_MAX 256            /* user, domain, host names */
+#define IPC_PASSWORD_MAX 512
+#define IPC_TEXT_MAX 1024
+#define IPC_PEM_MAX (16u * 1024)
+
+typedef enum IpcType {
+        /* slated → slate-session */
+        IPC_CONFIG = 1,       /* TLS certificate and key (PEM), limits; first message */
+        IPC_AUTH_RESULT = 3,  /* logon accepted or refused, with the reason the user sees */
+        IPC_ATTACH = 4,       /* + fd: the desktop's VNC console */
+        IPC_END = 6,          /* the session ended (logout, admin, VM died): disconnect the client */
+        /* slate-session → slated */
+        IPC_AUTH = 2,         /* credentials from the RDP client info */
+        IPC_FIRST_FRAME = 5,  /* the first real frame reached the client: the logon is done */
+        IPC_LOGOUT = 7,       /* the client asked to log off (not merely disconnect) */
+        IPC_PHASE = 8,        /* timing of a connection phase (tls, ...) for the logon record */
+        _IPC_TYPE_MAX,
+} IpcType;
+
+typedef enum IpcAuthStatus {
+        IPC_AUTH_OK = 0,
+        IPC_AUTH_BAD_CREDENTIALS = 1,
+        IPC_AUTH_LOCKED_OUT = 2,      /* rate limit: too many failures, try later */
+        IPC_AUTH_NOT_ENTITLED = 3,    /* valid user, no pool for them */
+        IPC_AUTH_NO_DESKTOP = 4,      /* pool full and nothing could be booted */
+        IPC_AUTH_INTERNAL = 5,
+} IpcAuthStatus;
+
+typedef struct IpcMsg {
+        IpcType type;
+        union {
+                struct {
+                        char *cert_pem, *key_pem;   /* owned; key wiped by ipc_msg_clear */
+                        uint16_t max_width, max_height;
+                        uint32_t handshake_timeout_ms;
+                } config;
+                struct {
+                        char user[IPC_NAME_MAX + 1];
+                        char domain[IPC_NAME_MAX + 1];
+                        char password[IPC_PASSWORD_MAX + 1]; /* wiped by ipc_msg_clear */
+                        char client_host[IPC_NAME_MAX + 1];
+                        uint16_t width, height;
+                } auth;
+                struct {
+                        uint8_t status;             /* IpcAuthStatus */
+                        char message[IPC_TEXT_MAX + 1];
+                } auth_result;
+                struct {
+                        char desktop_id[IPC_NAME_MAX + 1];
+                        char session_id[IPC_NAME_MAX + 1];
+                        uint16_t width, height;     /* the guest console size when known, else 0 */
+                        bool reconnect;
+                } attach;
+                struct {
+                        uint32_t ms_since_accept;
+                        uint32_t width, height;
+                } first_frame;
+                struct {
+                        char reason[IPC_TEXT_MAX + 1];
+                } end;
+                struct {
+                        char name[64];
+                        uint32_t ms;
+                } phase;
+        };
+} IpcMsg;
+
+/* Parser with the IPC magic/version and the given payload limit. */
+void ipc_parser_init(FrameParser *p, uint32_t max);
+/* Decode a frame; -EBADMSG on a malformed payload or unknown type. Call ipc_msg_clear after. */
+int ipc_msg_decode(const Frame *f, IpcMsg *ret);
+/* Encode as one complete frame appended to w. */
+int ipc_msg_encode(const IpcMsg *m, Writer *w);
+/* Wipe secrets and free owned strings. */
+void ipc_msg_clear(IpcMsg *m);
+const char *ipc_type_name(uint8_t type);
+
+/* Blocking send of one message on a socket, with an optional fd (SCM_RIGHTS; -1 = none). */
+int ipc_send(int sock, const IpcMsg *m, int fd);
+/* Read what is available from sock (non-blocking friendly) into buf; returns bytes read,
+ * 0 on EOF, -EAGAIN, or -errno. A received fd (at most one per call) goes to *ret_fd, else -1. */
+ssize_t ipc_recv(int sock, uint8_t *buf, size_t len, int *ret_fd);
