@@ -1,19 +1,22 @@
 /* slate-agent: the in-guest end of the agent protocol, on a virtio-serial port. Static, libc only,
  * so it runs in any guest (and in a busybox initramfs without udev). It announces itself
- * (HELLO, READY) each time a host connects and echoes heartbeats; it must never exit because
- * the host went away: slated may restart and reconnect at any time. */
+ * (HELLO, READY) each time a host connects, echoes heartbeats and starts and stops sessions (in
+ * the test guest: the framebuffer desktop of desk.c); it must never exit because the host went
+ * away: slated may restart and reconnect at any time, and a session outlives the connection. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "agent/desk.h"
 #include "agent/proto.h"
 #include "common/cleanup.h"
 
@@ -30,7 +33,14 @@ typedef struct Agent {
         char boot_id[AGENT_STRING_MAX + 1];
         int fd;
         AgentParser parser;
+        bool test_desktop;          /* --test-desktop: sessions are desk.c's framebuffer desktop */
+        Desk desk;
+        /* A LOGOUT that happened while no host was connected, told to the next one after READY. */
+        bool logout_pending;
 } Agent;
+
+/* Set by SIGTERM/SIGINT: give the console back and exit. */
+static volatile sig_atomic_t stop_signal;
 
 #define log_agent(...) (fprintf(stderr, "slate-agent: " __VA_ARGS__), fputc('\n', stderr))
 
@@ -142,6 +152,13 @@ static int agent_send(Agent *a, const AgentMsg *m)
         return r;
 }
 
+static int agent_send_state(Agent *a, uint8_t state, const char *detail)
+{
+        AgentMsg m = { .type = AGENT_MSG_SESSION_STATE, .session_state.state = state };
+        snprintf(m.session_state.detail, sizeof m.session_state.detail, "%s", detail);
+        return agent_send(a, &m);
+}
+
 static int agent_announce(Agent *a)
 {
         AgentMsg hello = { .type = AGENT_MSG_HELLO };
@@ -154,6 +171,10 @@ static int agent_announce(Agent *a)
         r = agent_send(a, &(AgentMsg){ .type = AGENT_MSG_READY });
         if (r == 0)
                 log_agent("%s: ready", a->port);
+        if (r == 0 && a->logout_pending) {
+                r = agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out (F12) while no host was connected");
+                a->logout_pending = r < 0;
+        }
         return r;
 }
 
@@ -168,10 +189,64 @@ static void agent_reset(Agent *a)
         a->fd = port_open(a->port);
 }
 
+static int agent_session_start(Agent *a, const AgentMsg *m)
+{
+        const char *user = m->session_start.user;
+        char detail[AGENT_STRING_MAX + 1];
+        int r;
+        uint64_t t0 = uptime_ms();
+        if (!a->test_desktop) {
+                snprintf(detail, sizeof detail, "no session backend in this agent (test guest: --test-desktop)");
+                r = -ENOTSUP;
+        } else
+                r = desk_session_start(&a->desk, user, m->session_start.width, m->session_start.height, detail,
+                                       sizeof detail);
+        /* The name goes to the log only once it is known to be harmless. */
+        if (r < 0)
+                log_agent("session start refused: %s", detail);
+        else
+                log_agent("session for %s (uid %u) started in %llu ms: %s", user, m->session_start.uid,
+                          (unsigned long long)(uptime_ms() - t0), detail);
+        return agent_send_state(a, r < 0 ? AGENT_SESSION_FAILED : AGENT_SESSION_STARTED, detail);
+}
+
+static int agent_session_stop(Agent *a, const AgentMsg *m)
+{
+        /* Always answered, session or not: the host's stop must be idempotent. */
+        bool was = a->desk.active;
+        if (a->test_desktop)
+                desk_session_stop(&a->desk);
+        else
+                sync();
+        a->logout_pending = false;
+        log_agent("session stop (%zu-byte reason): %s", strlen(m->session_stop.reason),
+                  was ? "ended" : "none was running");
+        return agent_send_state(a, AGENT_SESSION_STOPPED, was ? "ended" : "no session");
+}
+
+/* The user logged out inside the desktop: end the session here, then tell the host (now, or
+ * when one connects). */
+static void agent_logout(Agent *a, bool connected)
+{
+        char user[DESK_USER_MAX + 1];
+        snprintf(user, sizeof user, "%s", a->desk.user);
+        desk_session_stop(&a->desk);
+        log_agent("%s logged out", user);
+        if (!connected || agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out (F12)") < 0)
+                a->logout_pending = true;
+}
+
 static int agent_handle(Agent *a, const AgentFrame *f)
 {
         AgentMsg m;
         switch (f->type) {
+        case AGENT_MSG_SESSION_START:
+        case AGENT_MSG_SESSION_STOP:
+                if (agent_msg_decode(f, &m) < 0) {
+                        log_agent("%s: malformed %s (%u bytes)", a->port, agent_msg_type_name(f->type), f->len);
+                        return -EBADMSG;
+                }
+                return f->type == AGENT_MSG_SESSION_START ? agent_session_start(a, &m) : agent_session_stop(a, &m);
         case AGENT_MSG_HEARTBEAT:
                 if (agent_msg_decode(f, &m) < 0) {
                         log_agent("%s: malformed heartbeat (%u bytes)", a->port, f->len);
@@ -216,16 +291,26 @@ static int agent_run(Agent *a)
         agent_reset(a);
         bool connected = agent_announce(a) == 0;
 
-        for (;;) {
-                struct pollfd pfd = { .fd = a->fd, .events = POLLIN };
+        while (!stop_signal) {
+                struct pollfd pfds[1 + DESK_INPUT_MAX];
+                pfds[0] = (struct pollfd){ .fd = a->fd, .events = POLLIN };
+                unsigned nfds = 1 + desk_pollfds(&a->desk, pfds + 1, DESK_INPUT_MAX);
                 /* While disconnected (we slept after the last EOF), no POLLHUP means a host is back. */
-                int r = poll(&pfd, 1, connected ? -1 : 0);
+                int r = poll(pfds, nfds, connected ? -1 : 0);
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
                         log_agent("poll: %s", strerror(errno));
                         return -errno;
                 }
+                /* Keyboards first: the fds are only valid until the session changes. */
+                bool logout = false;
+                for (unsigned i = 1; i < nfds; i++)
+                        if (pfds[i].revents && desk_input(&a->desk, pfds[i].fd) > 0)
+                                logout = true;
+                if (logout && a->desk.active)
+                        agent_logout(a, connected);
+                struct pollfd pfd = pfds[0];
                 if (!connected && !(pfd.revents & (POLLHUP | POLLERR))) {
                         log_agent("%s: host connected", a->port);
                         /* Bytes of a half-read frame from the previous host mean nothing now. */
@@ -237,7 +322,7 @@ static int agent_run(Agent *a)
                                 continue;
                         }
                 }
-                if (r == 0)
+                if (r == 0 || !pfd.revents)
                         continue;
 
                 uint8_t buf[4096];
@@ -264,21 +349,29 @@ static int agent_run(Agent *a)
                         connected = agent_announce(a) == 0;
                 }
         }
+        log_agent("signal %d: exiting", (int)stop_signal);
+        return 0;
+}
+
+static void on_stop_signal(int sig)
+{
+        stop_signal = sig;
 }
 
 static void usage(FILE *f)
 {
         fprintf(f,
-                "usage: slate-agent [--port PATH] [--canary] [--help] [--version]\n"
+                "usage: slate-agent [--port PATH] [--canary] [--test-desktop] [--help] [--version]\n"
                 "\n"
                 "Slate guest agent: announces the guest to the broker over a virtio-serial port\n"
-                "and answers its heartbeats.\n"
+                "and answers its heartbeats and session requests.\n"
                 "\n"
                 "  --port PATH   agent port (default %s)\n"
                 "  --canary      announce the canary capability (test guest only)\n"
+                "  --test-desktop  sessions draw the test desktop on %s (test guest only)\n"
                 "  --help        show this help\n"
                 "  --version     show the version\n",
-                DEFAULT_PORT);
+                DEFAULT_PORT, DESK_FB_PATH);
 }
 
 int main(int argc, char **argv)
@@ -286,6 +379,7 @@ int main(int argc, char **argv)
         static const struct option opts[] = {
                 { "port", required_argument, NULL, 'p' },
                 { "canary", no_argument, NULL, 'c' },
+                { "test-desktop", no_argument, NULL, 'd' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
@@ -296,6 +390,7 @@ int main(int argc, char **argv)
                 switch (c) {
                 case 'p': a.port = optarg; break;
                 case 'c': a.capabilities |= AGENT_CAP_CANARY; break;
+                case 'd': a.test_desktop = true; break;
                 case 'h': usage(stdout); return 0;
                 case 'V': printf("slate-agent %s\n", PACKAGE_VERSION); return 0;
                 default: usage(stderr); return 2;
@@ -309,5 +404,14 @@ int main(int argc, char **argv)
         if (r < 0)
                 log_agent("/proc/sys/kernel/random/boot_id: %s; announcing an empty boot id", strerror(-r));
         setvbuf(stderr, NULL, _IOLBF, 0);
-        return agent_run(&a) < 0 ? 1 : 0;
+        /* No SA_RESTART: the signal must interrupt poll so the console is given back. */
+        struct sigaction sa = { .sa_handler = on_stop_signal };
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        a.desk = (Desk){ .fb = { .fd = -1 }, .tty_fd = -1 };
+        if (a.test_desktop)
+                desk_init(&a.desk);
+        r = agent_run(&a);
+        desk_done(&a.desk);
+        return r < 0 ? 1 : 0;
 }

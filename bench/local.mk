@@ -1,1 +1,12 @@
-# bench: see top-level Makefile.am
+# Benchmarks: `make bench` builds the helper programs and runs bench/run, which prints the tables
+# and records them in bench/results/<date>-<host>.md. A new benchmark = a script in bench/sections/
+# (and, if it needs one, a program added to BENCH_TOOLS).
+BENCH_TOOLS = bench/bench_overlay
+noinst_PROGRAMS += $(BENCH_TOOLS)
+bench_bench_overlay_SOURCES =
+bench_bench_overlay_LDADD = $(IMAGING_LIBS) -lm
+EXTRA_DIST += bench/run bench/README.md bench/sections/10-overlay.sh
+
+bench: $(BENCH_TOOLS)
+	SLATE_BUILDDIR=$(abs_top_builddir) SLATE_SRCDIR=$(abs_top_srcdir) $(SHELL) $(srcdir)/bench/run $(BENCH_ARGS)
+.PHONY: bench

@@ -38,7 +38,7 @@ static const struct {
         { AGENT_LINK_AWAIT_HELLO, { AGENT_MSG_HELLO } },
         { AGENT_LINK_AWAIT_READY, { AGENT_MSG_READY, AGENT_MSG_HEARTBEAT } },
         /* A restarted agent (or a restarted slated reconnecting) says hello again. */
-        { AGENT_LINK_READY, { AGENT_MSG_HEARTBEAT, AGENT_MSG_HELLO } },
+        { AGENT_LINK_READY, { AGENT_MSG_HEARTBEAT, AGENT_MSG_HELLO, AGENT_MSG_SESSION_STATE } },
 };
 
 bool agent_link_permits(AgentLinkState state, uint8_t type)
@@ -124,9 +124,21 @@ static void handle_frame(AgentLink *l, const AgentFrame *f)
                 break;
         case AGENT_MSG_HEARTBEAT:
                 break;
+        case AGENT_MSG_SESSION_STATE:
+                if (l->cb.on_session_state)
+                        l->cb.on_session_state(l, &m, l->userdata);
+                break;
         default:
                 break;
         }
+}
+
+int agent_link_send(AgentLink *l, const AgentMsg *m)
+{
+        if (l->state != AGENT_LINK_READY || l->pipe_state != PIPE_OPEN)
+                return -ENOTCONN;
+        send_msg(l, m);
+        return 0;
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

@@ -19,6 +19,8 @@ typedef enum AgentLinkState {
 typedef struct AgentLinkCallbacks {
         void (*on_hello)(AgentLink *l, const AgentMsg *hello, void *userdata);
         void (*on_ready)(AgentLink *l, void *userdata);
+        /* SESSION_STATE from the guest (started, stopped, user logged out, failed). */
+        void (*on_session_state)(AgentLink *l, const AgentMsg *m, void *userdata);
         /* Protocol violation or heartbeats lost: the desktop should be replaced. Called once. */
         void (*on_failure)(AgentLink *l, const char *reason, void *userdata);
 } AgentLinkCallbacks;
@@ -28,5 +30,7 @@ int agent_link_start(uv_loop_t *loop, const char *socket_path, unsigned heartbea
 /* Close and free (asynchronously, safe from within a callback). */
 void agent_link_free(AgentLink *l);
 AgentLinkState agent_link_state(const AgentLink *l);
+/* Send a host → agent message (SESSION_START, SESSION_STOP). -ENOTCONN unless ready. */
+int agent_link_send(AgentLink *l, const AgentMsg *m);
 /* Is the message type allowed from the guest in this state? (the permit table) */
 bool agent_link_permits(AgentLinkState state, uint8_t type);

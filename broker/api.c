@@ -31,6 +31,11 @@ static json_object *pool_json(Broker *b, const Pool *p)
         json_object_object_add(o, "assigned", json_object_new_int((int)assigned));
         json_object_object_add(o, "total", json_object_new_int((int)total));
         json_object_object_add(o, "deleting", json_object_new_boolean(p->deleting));
+        json_object_object_add(o, "disconnect_timeout", json_object_new_int((int)p->disconnect_timeout));
+        json_object *ents = json_object_new_array();
+        for (size_t i = 0; i < p->n_entitlements; i++)
+                json_object_array_add(ents, json_object_new_string(p->entitlements[i]));
+        json_object_object_add(o, "entitlements", ents);
         return o;
 }
 
@@ -53,6 +58,8 @@ static json_object *desktop_json(const Desktop *d)
         json_object_object_add(o, "run_dir", json_object_new_string(d->run_dir));
         if (d->agent_version)
                 json_object_object_add(o, "agent_version", json_object_new_string(d->agent_version));
+        if (d->session)
+                json_object_object_add(o, "session", json_object_new_string(session_id(d->session)));
         if (d->boot_id)
                 json_object_object_add(o, "boot_id", json_object_new_string(d->boot_id));
         if (d->ready_ms && d->state != DESKTOP_BOOTING && !d->adopted)
@@ -115,6 +122,13 @@ static int pool_apply(Broker *b, ControlRequest *req, json_object *args, Pool *p
                 }
                 p->vcpus = (unsigned)v;
         }
+        if ((r = jsonx_get_int64(args, "disconnect_timeout", &v)) != -ENOENT) {
+                if (r < 0 || v < 0 || v > 7 * 86400) {
+                        control_reply_error(req, EINVAL, "pool %s: disconnect timeout must be 0-604800 s", p->name);
+                        return -EINVAL;
+                }
+                p->disconnect_timeout = (unsigned)v;
+        }
         if ((r = jsonx_get_string(args, "overlay", &s)) != -ENOENT) {
                 if (r < 0 || overlay_mode_from_string(s, &p->overlay) < 0) {
                         control_reply_error(req, EINVAL, "pool %s: overlay must be encrypted, ram or plain", p->name);
@@ -149,6 +163,7 @@ static int pool_save(Broker *b, const Pool *p)
         DbPool row = {
                 .name = p->name, .image = p->image, .warm = p->warm, .max = p->max, .memory = p->memory,
                 .vcpus = p->vcpus, .overlay = (char *)overlay_mode_to_string(p->overlay), .created = p->created,
+                .disconnect_timeout = p->disconnect_timeout,
         };
         return db_pool_put(b->db, &row);
 }
@@ -177,6 +192,7 @@ static void h_pool_create(Broker *b, ControlRequest *req, json_object *args)
         p->memory = 512ull << 20;
         p->vcpus = 1;
         p->overlay = OVERLAY_ENCRYPTED;
+        p->disconnect_timeout = 300;
         p->created = (int64_t)now_realtime_s();
         int64_t warm = jsonx_int_or(args, "warm", 1);
         if (jsonx_get_int64(args, "max", &(int64_t){ 0 }) == -ENOENT)
@@ -218,6 +234,7 @@ static void h_pool_set(Broker *b, ControlRequest *req, json_object *args)
         /* Validate on a copy so a rejected change leaves the pool as it was. */
         Pool copy = *p;
         copy.image = xstrdup(p->image);
+        copy.name = p->name;
         if (pool_apply(b, req, args, &copy) < 0) {
                 free(copy.image);
                 return;
@@ -243,6 +260,43 @@ static void h_pool_delete(Broker *b, ControlRequest *req, json_object *args)
         control_reply(req, NULL);
         pool_manager_kick(b);
 }
+
+static bool principal_ok(const char *s)
+{
+        if (strcmp(s, "all") == 0)
+                return true;
+        const char *name = strncmp(s, "user:", 5) == 0 ? s + 5 : strncmp(s, "group:", 6) == 0 ? s + 6 : NULL;
+        if (!name || !*name || strlen(name) > 64)
+                return false;
+        for (const char *c = name; *c; c++)
+                if ((unsigned char)*c <= ' ' || *c == ':' || *c == '/' || *c == 0x7f)
+                        return false;
+        return true;
+}
+
+static void entitle(Broker *b, ControlRequest *req, json_object *args, bool on)
+{
+        const char *name, *principal;
+        Pool *p;
+        if (jsonx_get_string(args, "name", &name) < 0 || !(p = pool_find(b, name)) || p->deleting) {
+                control_reply_error(req, ENOENT, "no such pool");
+                return;
+        }
+        if (jsonx_get_string(args, "principal", &principal) < 0 || !principal_ok(principal)) {
+                control_reply_error(req, EINVAL, "principal must be user:NAME, group:NAME or all");
+                return;
+        }
+        if (db_entitlement_set(b->db, p->name, principal, on) < 0) {
+                control_reply_error(req, EIO, "database error");
+                return;
+        }
+        pool_load_entitlements(b, p);
+        db_audit(b->db, on ? "pool.entitle" : "pool.unentitle", p->name, principal);
+        control_reply(req, pool_json(b, p));
+}
+
+static void h_pool_entitle(Broker *b, ControlRequest *req, json_object *args) { entitle(b, req, args, true); }
+static void h_pool_unentitle(Broker *b, ControlRequest *req, json_object *args) { entitle(b, req, args, false); }
 
 static void h_desktop_list(Broker *b, ControlRequest *req, json_object *args)
 {
@@ -274,6 +328,8 @@ void api_register(Control *c)
         control_register(c, "pool.list", h_pool_list);
         control_register(c, "pool.set", h_pool_set);
         control_register(c, "pool.delete", h_pool_delete);
+        control_register(c, "pool.entitle", h_pool_entitle);
+        control_register(c, "pool.unentitle", h_pool_unentitle);
         control_register(c, "desktop.list", h_desktop_list);
         control_register(c, "desktop.destroy", h_desktop_destroy);
 }

@@ -15,6 +15,10 @@ typedef struct Broker Broker;
 typedef struct Pool Pool;
 typedef struct Desktop Desktop;
 typedef struct Control Control;
+typedef struct Session Session;
+typedef struct Conn Conn;
+typedef struct AuthLimiter AuthLimiter;
+struct IpcMsg;
 
 typedef enum DesktopState {
         DESKTOP_BOOTING,
@@ -35,6 +39,9 @@ struct Pool {
         OverlayMode overlay;
         int64_t created;
         bool deleting;
+        unsigned disconnect_timeout; /* seconds a disconnected session keeps its desktop */
+        char **entitlements;    /* "user:NAME", "group:NAME", "all" */
+        size_t n_entitlements;
         unsigned failures;      /* consecutive boot failures */
         uint64_t retry_after_ms;
 };
@@ -59,6 +66,7 @@ struct Desktop {
         HvVm *vm;
         pid_t pid;
         AgentLink *agent;
+        Session *session;       /* the session using (or waiting for) this desktop */
         char *agent_version, *boot_id;
         int64_t created;        /* unix seconds */
         uint64_t boot_start_ms, ready_ms;
@@ -85,6 +93,15 @@ struct Broker {
         Control *control;
         uint64_t start_ms;
         bool shutting_down;
+        Session *sessions;
+        Conn *conns;
+        unsigned preauth;       /* connections not yet past authentication */
+        AuthLimiter *limiter;
+        char *tls_cert_pem, *tls_key_pem;
+        uid_t session_uid;      /* slate-session runs as this when slated is root */
+        gid_t session_gid;
+        uv_tcp_t listeners[8];
+        unsigned n_listeners;
         char *overlay_dir;      /* <state>/overlays */
         char *image_dir;        /* <state>/images */
         char *desktop_run_dir;  /* <run>/desktops */
@@ -121,6 +138,43 @@ void pool_note_success(Broker *b, const char *pool);
 /* images.c: the golden image catalogue (database + store on disk). */
 int images_current(Broker *b, const char *name, DbImageVersion **ret_v, DbImageVersion **ret_all, size_t *ret_n);
 unsigned images_version_use_count(Broker *b, const char *name, int version);
+
+/* Take an idle ready desktop of the pool for a session, or NULL. */
+Desktop *pool_desktop_take(Broker *b, Pool *p);
+bool pool_entitles(const Pool *p, const char *user, gid_t *groups, int ngroups);
+void pool_load_entitlements(Broker *b, Pool *p);
+/* desktop.c: start/stop a session in the guest */
+int desktop_session_start(Desktop *d, const char *user, uint32_t uid, uint16_t w, uint16_t h);
+int desktop_session_stop(Desktop *d, const char *reason);
+bool desktop_agent_ready(const Desktop *d);
+
+/* listener.c: RDP listeners and slate-session children */
+int listener_start(Broker *b);
+void listener_stop(Broker *b);
+int conn_send(Conn *c, const struct IpcMsg *m, int fd);
+void conn_end(Conn *c, const char *reason);     /* IPC_END, then the child disconnects its client */
+void conn_set_state_authed(Conn *c, Session *s);
+void conn_set_state_attached(Conn *c);
+const char *conn_addr(const Conn *c);
+Broker *conn_broker(const Conn *c);
+uint64_t conn_accept_ms(const Conn *c);
+void conn_ref(Conn *c);
+void conn_unref(Conn *c);
+bool conn_alive(const Conn *c);
+
+/* session.c */
+void session_conn_auth(Conn *c, struct IpcMsg *auth);
+void session_conn_first_frame(Conn *c, Session *s, uint32_t ms);
+void session_conn_logout(Conn *c, Session *s);
+void session_conn_closed(Conn *c, Session *s);
+void session_on_desktop_ready(Session *s);
+void session_on_desktop_gone(Session *s);
+void session_on_agent_state(Session *s, uint8_t state, const char *detail);
+void session_end(Session *s, const char *reason);
+const char *session_id(const Session *s);
+int session_load_all(Broker *b);
+void session_release_all(Broker *b);
+void session_register(Control *c);
 
 /* reconcile.c */
 int reconcile_startup(Broker *b);

@@ -20,7 +20,7 @@ typedef struct Handler {
         ControlHandler fn;
 } Handler;
 
-typedef struct Conn {
+typedef struct CtlConn {
         Control *ctl;
         uv_pipe_t pipe;
         char *buf;
@@ -28,10 +28,10 @@ typedef struct Conn {
         int refs;               /* the connection + each request in flight */
         bool closed;
         uid_t uid;
-} Conn;
+} CtlConn;
 
 struct ControlRequest {
-        Conn *conn;
+        CtlConn *conn;
         int64_t id;
         char cmd[64];
         bool answered;
@@ -66,23 +66,23 @@ bool control_peer_allowed(uid_t peer_uid, gid_t peer_gid, uid_t self_uid, gid_t 
         return false;
 }
 
-static void conn_unref(Conn *c);
+static void ctlconn_unref(CtlConn *c);
 
-static void conn_closed(uv_handle_t *h)
+static void ctlconn_closed(uv_handle_t *h)
 {
-        Conn *c = h->data;
-        conn_unref(c);
+        CtlConn *c = h->data;
+        ctlconn_unref(c);
 }
 
-static void conn_close(Conn *c)
+static void ctlconn_close(CtlConn *c)
 {
         if (c->closed)
                 return;
         c->closed = true;
-        uv_close((uv_handle_t *)&c->pipe, conn_closed);
+        uv_close((uv_handle_t *)&c->pipe, ctlconn_closed);
 }
 
-static void conn_unref(Conn *c)
+static void ctlconn_unref(CtlConn *c)
 {
         if (--c->refs > 0)
                 return;
@@ -96,7 +96,7 @@ static void write_done(uv_write_t *w, int status)
         free(w);
 }
 
-static void conn_send(Conn *c, json_object *o)
+static void ctlconn_send(CtlConn *c, json_object *o)
 {
         if (c->closed)
                 return;
@@ -118,9 +118,9 @@ static void request_finish(ControlRequest *req, json_object *o)
                 return;
         }
         req->answered = true;
-        conn_send(req->conn, o);
+        ctlconn_send(req->conn, o);
         json_object_put(o);
-        conn_unref(req->conn);
+        ctlconn_unref(req->conn);
         free(req);
 }
 
@@ -175,11 +175,11 @@ void control_progress(ControlRequest *req, const char *step, int percent)
         json_object_object_add(o, "event", json_object_new_string("progress"));
         json_object_object_add(o, "step", json_object_new_string(step));
         json_object_object_add(o, "percent", json_object_new_int(percent));
-        conn_send(req->conn, o);
+        ctlconn_send(req->conn, o);
         json_object_put(o);
 }
 
-static void dispatch(Conn *c, const char *line, size_t len)
+static void dispatch(CtlConn *c, const char *line, size_t len)
 {
         Control *ctl = c->ctl;
         json_tokener *tok = json_tokener_new();
@@ -222,7 +222,7 @@ static void dispatch(Conn *c, const char *line, size_t len)
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-        Conn *c = h->data;
+        CtlConn *c = h->data;
         /* Never buffer past one maximal line plus its newline. */
         size_t room = CONTROL_LINE_MAX + 1 - c->len;
         if (!c->buf)
@@ -232,9 +232,9 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-        Conn *c = s->data;
+        CtlConn *c = s->data;
         if (n < 0) {
-                conn_close(c);
+                ctlconn_close(c);
                 return;
         }
         c->len += (size_t)n;
@@ -255,10 +255,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 json_object_object_add(o, "ok", json_object_new_boolean(0));
                 json_object_object_add(o, "error", json_object_new_string("request too large"));
                 json_object_object_add(o, "errno", json_object_new_string("EMSGSIZE"));
-                conn_send(c, o);
+                ctlconn_send(c, o);
                 json_object_put(o);
                 uv_read_stop(s);
-                conn_close(c);
+                ctlconn_close(c);
         }
 }
 
@@ -267,13 +267,13 @@ static void on_connection(uv_stream_t *server, int status)
         Control *ctl = server->data;
         if (status < 0)
                 return;
-        Conn *c = xmalloc0(sizeof *c);
+        CtlConn *c = xmalloc0(sizeof *c);
         c->ctl = ctl;
         c->refs = 1;
         uv_pipe_init(server->loop, &c->pipe, 0);
         c->pipe.data = c;
         if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
-                conn_close(c);
+                ctlconn_close(c);
                 return;
         }
         uv_os_fd_t fd;
@@ -281,14 +281,14 @@ static void on_connection(uv_stream_t *server, int status)
         socklen_t len = sizeof cred;
         if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-                conn_close(c);
+                ctlconn_close(c);
                 return;
         }
         c->uid = cred.uid;
         if (!control_peer_allowed(cred.uid, cred.gid, getuid(), ctl->admin_gid)) {
                 log_warn("control: refused uid %u (pid %d): not root, not slated's uid, not in the admin group",
                          (unsigned)cred.uid, (int)cred.pid);
-                conn_close(c);
+                ctlconn_close(c);
                 return;
         }
         uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);

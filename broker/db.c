@@ -28,6 +28,12 @@ static const char *const migrations[] = {
         "  run_dir TEXT NOT NULL, pid INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
         "CREATE TABLE audit(seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, kind TEXT NOT NULL,"
         "  subject TEXT NOT NULL, detail TEXT NOT NULL);",
+        /* 2: logon over RDP */
+        "ALTER TABLE pools ADD COLUMN disconnect_timeout INTEGER NOT NULL DEFAULT 300;"
+        "CREATE TABLE entitlements(pool TEXT NOT NULL, principal TEXT NOT NULL, PRIMARY KEY(pool, principal));"
+        "CREATE TABLE sessions(id TEXT PRIMARY KEY, user TEXT NOT NULL, uid INTEGER NOT NULL, pool TEXT NOT NULL,"
+        "  desktop TEXT NOT NULL, client TEXT NOT NULL, since INTEGER NOT NULL, width INTEGER NOT NULL,"
+        "  height INTEGER NOT NULL);",
 };
 
 static int db_error(Db *db, const char *what)
@@ -298,8 +304,8 @@ void db_image_version_free_array(DbImageVersion *v, size_t n)
 int db_pool_put(Db *db, const DbPool *p)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "INSERT OR REPLACE INTO pools(name, image, warm, max, memory, vcpus, overlay, created)"
-                            " VALUES(?,?,?,?,?,?,?,?)", &s);
+        int r = prepare(db, "INSERT OR REPLACE INTO pools(name, image, warm, max, memory, vcpus, overlay, created,"
+                            " disconnect_timeout) VALUES(?,?,?,?,?,?,?,?,?)", &s);
         if (r < 0)
                 return r;
         bind_text(s, 1, p->name);
@@ -310,23 +316,163 @@ int db_pool_put(Db *db, const DbPool *p)
         sqlite3_bind_int(s, 6, (int)p->vcpus);
         bind_text(s, 7, p->overlay);
         sqlite3_bind_int64(s, 8, p->created);
+        sqlite3_bind_int(s, 9, (int)p->disconnect_timeout);
         return step_done(db, s, "put pool");
 }
 
 int db_pool_delete(Db *db, const char *name)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "DELETE FROM pools WHERE name = ?", &s);
+        int r = prepare(db, "DELETE FROM entitlements WHERE pool = ?", &s);
         if (r < 0)
+                return r;
+        bind_text(s, 1, name);
+        if ((r = step_done(db, s, "delete entitlements")) < 0)
+                return r;
+        if ((r = prepare(db, "DELETE FROM pools WHERE name = ?", &s)) < 0)
                 return r;
         bind_text(s, 1, name);
         return step_done(db, s, "delete pool");
 }
 
+int db_entitlement_set(Db *db, const char *pool, const char *principal, bool on)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, on ? "INSERT OR IGNORE INTO entitlements(pool, principal) VALUES(?, ?)"
+                               : "DELETE FROM entitlements WHERE pool = ? AND principal = ?", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, pool);
+        bind_text(s, 2, principal);
+        return step_done(db, s, "entitlement");
+}
+
+int db_entitlement_list(Db *db, const char *pool, char ***ret, size_t *ret_n)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "SELECT principal FROM entitlements WHERE pool = ? ORDER BY principal", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, pool);
+        char **a = NULL;
+        size_t n = 0;
+        while (sqlite3_step(s) == SQLITE_ROW) {
+                a = realloc(a, (n + 1) * sizeof *a);
+                if (!a)
+                        abort();
+                a[n++] = col_text(s, 0);
+        }
+        sqlite3_finalize(s);
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+int db_session_put(Db *db, const DbSession *x)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "INSERT OR REPLACE INTO sessions(id, user, uid, pool, desktop, client, since, width, height)"
+                            " VALUES(?,?,?,?,?,?,?,?,?)", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, x->id);
+        bind_text(s, 2, x->user);
+        sqlite3_bind_int64(s, 3, x->uid);
+        bind_text(s, 4, x->pool);
+        bind_text(s, 5, x->desktop);
+        bind_text(s, 6, x->client);
+        sqlite3_bind_int64(s, 7, x->since);
+        sqlite3_bind_int(s, 8, x->width);
+        sqlite3_bind_int(s, 9, x->height);
+        return step_done(db, s, "put session");
+}
+
+int db_session_delete(Db *db, const char *id)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "DELETE FROM sessions WHERE id = ?", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, id);
+        return step_done(db, s, "delete session");
+}
+
+int db_session_list(Db *db, DbSession **ret, size_t *ret_n)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "SELECT id, user, uid, pool, desktop, client, since, width, height FROM sessions", &s);
+        if (r < 0)
+                return r;
+        DbSession *a = NULL;
+        size_t n = 0;
+        while (sqlite3_step(s) == SQLITE_ROW) {
+                a = realloc(a, (n + 1) * sizeof *a);
+                if (!a)
+                        abort();
+                a[n++] = (DbSession){
+                        .id = col_text(s, 0), .user = col_text(s, 1), .uid = (uint32_t)sqlite3_column_int64(s, 2),
+                        .pool = col_text(s, 3), .desktop = col_text(s, 4), .client = col_text(s, 5),
+                        .since = sqlite3_column_int64(s, 6), .width = (unsigned)sqlite3_column_int(s, 7),
+                        .height = (unsigned)sqlite3_column_int(s, 8),
+                };
+        }
+        sqlite3_finalize(s);
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+void db_session_free_array(DbSession *a, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(a[i].id);
+                free(a[i].user);
+                free(a[i].pool);
+                free(a[i].desktop);
+                free(a[i].client);
+        }
+        free(a);
+}
+
+int db_audit_list(Db *db, const char *kind_prefix, unsigned limit, DbAudit **ret, size_t *ret_n)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "SELECT seq, ts, kind, subject, detail FROM audit WHERE substr(kind, 1, length(?1)) = ?1"
+                            " ORDER BY seq DESC LIMIT ?2", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, kind_prefix ? kind_prefix : "");
+        sqlite3_bind_int(s, 2, (int)limit);
+        DbAudit *a = NULL;
+        size_t n = 0;
+        while (sqlite3_step(s) == SQLITE_ROW) {
+                a = realloc(a, (n + 1) * sizeof *a);
+                if (!a)
+                        abort();
+                a[n++] = (DbAudit){ .seq = sqlite3_column_int64(s, 0), .ts = sqlite3_column_int64(s, 1),
+                                    .kind = col_text(s, 2), .subject = col_text(s, 3), .detail = col_text(s, 4) };
+        }
+        sqlite3_finalize(s);
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+void db_audit_free_array(DbAudit *a, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(a[i].kind);
+                free(a[i].subject);
+                free(a[i].detail);
+        }
+        free(a);
+}
+
 int db_pool_list(Db *db, DbPool **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created FROM pools ORDER BY name",
+        int r = prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created, disconnect_timeout"
+                            " FROM pools ORDER BY name",
                         &s);
         if (r < 0)
                 return r;
@@ -341,6 +487,7 @@ int db_pool_list(Db *db, DbPool **ret, size_t *ret_n)
                         .max = (unsigned)sqlite3_column_int(s, 3), .memory = (uint64_t)sqlite3_column_int64(s, 4),
                         .vcpus = (unsigned)sqlite3_column_int(s, 5), .overlay = col_text(s, 6),
                         .created = sqlite3_column_int64(s, 7),
+                        .disconnect_timeout = (unsigned)sqlite3_column_int(s, 8),
                 };
         }
         sqlite3_finalize(s);

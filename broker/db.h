@@ -31,7 +31,21 @@ typedef struct DbPool {
         unsigned vcpus;
         char *overlay;       /* encrypted | ram | plain */
         int64_t created;
+        unsigned disconnect_timeout; /* seconds a disconnected session is kept */
 } DbPool;
+
+typedef struct DbSession {
+        char *id, *user;
+        uint32_t uid;
+        char *pool, *desktop, *client;
+        int64_t since;
+        unsigned width, height;
+} DbSession;
+
+typedef struct DbAudit {
+        int64_t seq, ts;
+        char *kind, *subject, *detail;
+} DbAudit;
 
 typedef struct DbDesktop {
         char *id;
@@ -64,6 +78,19 @@ int db_pool_put(Db *db, const DbPool *p);
 int db_pool_delete(Db *db, const char *name);
 int db_pool_list(Db *db, DbPool **ret, size_t *ret_n);
 void db_pool_free_array(DbPool *p, size_t n);
+
+/* Entitlements: principal is "user:NAME", "group:NAME" or "all". */
+int db_entitlement_set(Db *db, const char *pool, const char *principal, bool on);
+int db_entitlement_list(Db *db, const char *pool, char ***ret, size_t *ret_n);
+
+/* Sessions (so a restarted slated keeps them, as disconnected). */
+int db_session_put(Db *db, const DbSession *s);
+int db_session_delete(Db *db, const char *id);
+int db_session_list(Db *db, DbSession **ret, size_t *ret_n);
+void db_session_free_array(DbSession *a, size_t n);
+
+int db_audit_list(Db *db, const char *kind_prefix, unsigned limit, DbAudit **ret, size_t *ret_n);
+void db_audit_free_array(DbAudit *a, size_t n);
 
 /* Desktops. */
 int db_desktop_put(Db *db, const DbDesktop *d);

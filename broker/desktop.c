@@ -46,12 +46,12 @@ void pool_counts(Broker *b, const char *pool, unsigned *ready, unsigned *booting
                 t++;
                 if (d->stopping)
                         continue;
-                if (d->state == DESKTOP_READY)
+                if (d->session || d->state == DESKTOP_ASSIGNED)
+                        a++;
+                else if (d->state == DESKTOP_READY)
                         r++;
                 else if (d->state == DESKTOP_BOOTING)
                         bo++;
-                else if (d->state == DESKTOP_ASSIGNED)
-                        a++;
         }
         if (ready)
                 *ready = r;
@@ -130,6 +130,10 @@ static void desktop_finish(Desktop *d)
 {
         Broker *b = d->b;
         int r;
+        if (d->session) {
+                Session *s = TAKE_PTR(d->session);
+                session_on_desktop_gone(s);
+        }
         if (d->overlay)
                 r = overlay_destroy(TAKE_PTR(d->overlay));
         else
@@ -222,13 +226,15 @@ static void on_agent_ready(AgentLink *l, void *userdata)
         if (d->state != DESKTOP_BOOTING)
                 return;         /* an adopted desktop re-announcing itself */
         boot_slot_release(d);
-        d->state = DESKTOP_READY;
+        d->state = d->session ? DESKTOP_ASSIGNED : DESKTOP_READY;
         d->ready_ms = now_ms();
         uv_timer_stop(&d->boot_timer);
         desktop_persist(d);
         pool_note_success(d->b, d->pool);
         log_info("desktop %s (pool %s, %s v%d): ready in %llu ms", d->id, d->pool, d->image, d->version,
                  (unsigned long long)(d->ready_ms - d->boot_start_ms));
+        if (d->session)
+                session_on_desktop_ready(d->session);
         pool_manager_kick(d->b);
 }
 
@@ -241,9 +247,43 @@ static void on_agent_failure(AgentLink *l, const char *reason, void *userdata)
         desktop_destroy(d, reason);
 }
 
+static void on_agent_session_state(AgentLink *l, const AgentMsg *m, void *userdata)
+{
+        Desktop *d = userdata;
+        if (!d->session) {
+                log_debug("desktop %s: agent session state %u with no session; ignored", d->id,
+                          m->session_state.state);
+                return;
+        }
+        session_on_agent_state(d->session, m->session_state.state, m->session_state.detail);
+}
+
+bool desktop_agent_ready(const Desktop *d)
+{
+        return d->agent && agent_link_state(d->agent) == AGENT_LINK_READY && !d->stopping;
+}
+
+int desktop_session_start(Desktop *d, const char *user, uint32_t uid, uint16_t w, uint16_t h)
+{
+        AgentMsg m = { .type = AGENT_MSG_SESSION_START };
+        snprintf(m.session_start.user, sizeof m.session_start.user, "%s", user);
+        m.session_start.uid = uid;
+        m.session_start.width = w;
+        m.session_start.height = h;
+        return d->agent ? agent_link_send(d->agent, &m) : -ENOTCONN;
+}
+
+int desktop_session_stop(Desktop *d, const char *reason)
+{
+        AgentMsg m = { .type = AGENT_MSG_SESSION_STOP };
+        snprintf(m.session_stop.reason, sizeof m.session_stop.reason, "%s", reason);
+        return d->agent ? agent_link_send(d->agent, &m) : -ENOTCONN;
+}
+
 static const HvCallbacks vm_callbacks = { .on_exit = on_vm_exit, .on_event = on_vm_event };
 static const AgentLinkCallbacks agent_callbacks = {
         .on_hello = on_agent_hello, .on_ready = on_agent_ready, .on_failure = on_agent_failure,
+        .on_session_state = on_agent_session_state,
 };
 
 static void agent_attach(Desktop *d)

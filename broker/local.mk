@@ -6,13 +6,14 @@ noinst_LIBRARIES += broker/libslatebroker.a
 broker_libslatebroker_a_SOURCES = \
 	broker/broker.h broker/db.c broker/db.h broker/agentlink.c broker/agentlink.h \
 	broker/control.c broker/control.h broker/desktop.c broker/pool.c broker/images.c \
-	broker/api.c broker/reconcile.c broker/hv.h \
+	broker/api.c broker/reconcile.c broker/hv.h broker/auth.c broker/auth.h broker/tls.c broker/tls.h \
+	broker/listener.c broker/session.c \
 	imaging/catalog.c imaging/catalog.h
-broker_libslatebroker_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS) $(SQLITE_CFLAGS)
+broker_libslatebroker_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS) $(SQLITE_CFLAGS) $(PAM_CFLAGS) $(OPENSSL_CFLAGS)
 
 sbin_PROGRAMS += broker/slated
 broker_slated_SOURCES = broker/slated.c
 broker_slated_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
 broker_slated_LDADD = broker/libslatebroker.a broker/libslatehv.a imaging/libslateimaging.a \
 	agent/libslateproto.a common/libslatecommon.a \
-	$(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS)
+	$(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS)

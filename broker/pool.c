@@ -2,6 +2,7 @@
  * parallelism (a boot storm must not starve the host), backs off a pool whose desktops keep
  * failing, and drains pools being deleted. Never touches an assigned desktop. */
 #include <errno.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "broker/broker.h"
@@ -19,10 +20,52 @@ Pool *pool_find(Broker *b, const char *name)
         return NULL;
 }
 
+Desktop *pool_desktop_take(Broker *b, Pool *p)
+{
+        Desktop *best = NULL;
+        /* The longest-ready desktop first: it has settled the most. */
+        for (Desktop *d = b->desktops; d; d = d->next)
+                if (strcmp(d->pool, p->name) == 0 && d->state == DESKTOP_READY && !d->stopping && !d->session &&
+                    (!best || d->ready_ms < best->ready_ms))
+                        best = d;
+        return best;
+}
+
+bool pool_entitles(const Pool *p, const char *user, gid_t *groups, int ngroups)
+{
+        for (size_t i = 0; i < p->n_entitlements; i++) {
+                const char *e = p->entitlements[i];
+                if (strcmp(e, "all") == 0)
+                        return true;
+                if (strncmp(e, "user:", 5) == 0 && strcmp(e + 5, user) == 0)
+                        return true;
+                if (strncmp(e, "group:", 6) == 0) {
+                        struct group *g = getgrnam(e + 6);
+                        for (int k = 0; g && k < ngroups; k++)
+                                if (groups[k] == g->gr_gid)
+                                        return true;
+                }
+        }
+        return false;
+}
+
+void pool_load_entitlements(Broker *b, Pool *p)
+{
+        for (size_t i = 0; i < p->n_entitlements; i++)
+                free(p->entitlements[i]);
+        free(p->entitlements);
+        p->entitlements = NULL;
+        p->n_entitlements = 0;
+        db_entitlement_list(b->db, p->name, &p->entitlements, &p->n_entitlements);
+}
+
 void pool_free(Pool *p)
 {
         if (!p)
                 return;
+        for (size_t i = 0; i < p->n_entitlements; i++)
+                free(p->entitlements[i]);
+        free(p->entitlements);
         free(p->name);
         free(p->image);
         free(p);
@@ -45,6 +88,8 @@ int pool_load_all(Broker *b)
                 p->vcpus = rows[i].vcpus;
                 overlay_mode_from_string(rows[i].overlay, &p->overlay);
                 p->created = rows[i].created;
+                p->disconnect_timeout = rows[i].disconnect_timeout;
+                pool_load_entitlements(b, p);
                 p->next = b->pools;
                 b->pools = p;
         }

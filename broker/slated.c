@@ -13,7 +13,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/tls.h"
 #include "broker/control.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -91,6 +93,25 @@ static int resolve_vm_user(Broker *b)
         return 0;
 }
 
+/* As root, each slate-session runs as the unprivileged session-user. */
+static int resolve_session_user(Broker *b)
+{
+        b->session_uid = (uid_t)-1;
+        b->session_gid = (gid_t)-1;
+        if (geteuid() != 0)
+                return 0;
+        const char *u = b->cfg->session_user;
+        struct passwd *pw = getpwnam(u);
+        if (!pw)
+                return log_error_errno(-ENOENT, "session-user %s does not exist: create it (useradd --system "
+                                       "--no-create-home --shell /usr/sbin/nologin %s)", u, u);
+        if (pw->pw_uid == 0)
+                return log_error_errno(-EPERM, "session-user %s is root: slate-session must not run as root", u);
+        b->session_uid = pw->pw_uid;
+        b->session_gid = pw->pw_gid;
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -133,8 +154,11 @@ int main(int argc, char **argv)
         Broker b = { .loop = uv_default_loop(), .cfg = &cfg, .hv = &hv_qemu_driver, .start_ms = now_ms() };
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         b.boot_parallel = cfg.boot_parallel ? cfg.boot_parallel : (unsigned)(ncpu > 0 ? ncpu : 1);
-        if (prepare_dirs(&b) < 0 || resolve_vm_user(&b) < 0)
+        if (prepare_dirs(&b) < 0 || resolve_vm_user(&b) < 0 || resolve_session_user(&b) < 0)
                 return 1;
+        if (tls_identity_load(cfg.tls_cert, cfg.tls_key, &b.tls_cert_pem, &b.tls_key_pem) < 0)
+                return 1;
+        b.limiter = auth_limiter_new(cfg.auth_free_failures, cfg.auth_lockout_failures, cfg.auth_lockout_time);
 
         _cleanup_free_ char *dbpath = xasprintf("%s/slate.db", cfg.state_dir);
         if (db_open(dbpath, &b.db) < 0)
@@ -154,12 +178,15 @@ int main(int argc, char **argv)
                 log_info("accelerator: %s (%s)", hv_accel_name(b.accel), b.accel_reason);
         b.boot_timeout_s = cfg.boot_timeout ? cfg.boot_timeout : b.accel != HV_ACCEL_TCG ? 30 : 120;
 
-        if (pool_load_all(&b) < 0 || reconcile_startup(&b) < 0)
+        if (pool_load_all(&b) < 0 || reconcile_startup(&b) < 0 || session_load_all(&b) < 0)
                 return 1;
         if (control_start(&b, cfg.control_socket, cfg.admin_group, &b.control) < 0)
                 return 1;
         api_register(b.control);
         images_register(b.control);
+        session_register(b.control);
+        if (listener_start(&b) < 0)
+                return 1;
 
         uv_signal_t sigterm, sigint;
         uv_signal_init(b.loop, &sigterm);
@@ -174,6 +201,8 @@ int main(int argc, char **argv)
 
         /* Shutdown: stop listening, release desktops without stopping their VMs. */
         control_stop(b.control);
+        listener_stop(&b);
+        session_release_all(&b);
         uv_timer_stop(&b.tick);
         uv_timer_stop(&b.kick);
         while (b.desktops) {
@@ -186,6 +215,9 @@ int main(int argc, char **argv)
         }
         uv_run(b.loop, UV_RUN_NOWAIT);
         db_close(b.db);
+        auth_limiter_free(b.limiter);
+        free(b.tls_cert_pem);
+        tls_key_free(b.tls_key_pem);
         free(b.accel_reason);
         free(b.overlay_dir);
         free(b.image_dir);

@@ -38,6 +38,16 @@ static const struct {
         { "boot-timeout", T_UINT, offsetof(SlateConfig, boot_timeout), 3600 },
         { "heartbeat-interval", T_UINT, offsetof(SlateConfig, heartbeat_interval), 3600 },
         { "heartbeat-misses", T_UINT, offsetof(SlateConfig, heartbeat_misses), 1000 },
+        { "pam-service", T_STRING, offsetof(SlateConfig, pam_service), 0 },
+        { "tls-cert", T_PATH, offsetof(SlateConfig, tls_cert), 0 },
+        { "tls-key", T_PATH, offsetof(SlateConfig, tls_key), 0 },
+        { "session-user", T_STRING, offsetof(SlateConfig, session_user), 0 },
+        { "session-program", T_PATH, offsetof(SlateConfig, session_program), 0 },
+        { "handshake-timeout", T_UINT, offsetof(SlateConfig, handshake_timeout), 3600 },
+        { "max-preauth", T_UINT, offsetof(SlateConfig, max_preauth), 100000 },
+        { "auth-free-failures", T_UINT, offsetof(SlateConfig, auth_free_failures), 1000 },
+        { "auth-lockout-failures", T_UINT, offsetof(SlateConfig, auth_lockout_failures), 100000 },
+        { "auth-lockout-time", T_UINT, offsetof(SlateConfig, auth_lockout_time), 86400 * 7 },
 };
 
 void config_init_defaults(SlateConfig *c)
@@ -57,6 +67,14 @@ void config_init_defaults(SlateConfig *c)
                 .qemu_img = xstrdup(QEMU_IMG_PATH),
                 .heartbeat_interval = 2,
                 .heartbeat_misses = 5,
+                .pam_service = xstrdup("slate"),
+                .session_user = xstrdup("slate-session"),
+                .session_program = xstrdup(SLATE_LIBEXECDIR "/slate-session"),
+                .handshake_timeout = 15,
+                .max_preauth = 32,
+                .auth_free_failures = 3,
+                .auth_lockout_failures = 10,
+                .auth_lockout_time = 300,
         };
 }
 
@@ -249,4 +267,8 @@ void config_finish(SlateConfig *c)
 {
         if (!c->control_socket)
                 c->control_socket = xasprintf("%s/control.sock", c->run_dir);
+        if (!c->tls_cert)
+                c->tls_cert = xasprintf("%s/tls/cert.pem", c->state_dir);
+        if (!c->tls_key)
+                c->tls_key = xasprintf("%s/tls/key.pem", c->state_dir);
 }

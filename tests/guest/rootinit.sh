@@ -50,7 +50,7 @@ trap 'down "powering off"' USR1 USR2 TERM INT
 
 (
         while :; do
-                /usr/libexec/slate/slate-agent --canary
+                /usr/libexec/slate/slate-agent --canary --test-desktop
                 echo "init: slate-agent exited ($?), restarting"
                 sleep 1
         done

@@ -2,6 +2,7 @@
  * Parser and codec only (no I/O), so every edge is tested directly. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "agent/proto.h"
@@ -402,4 +403,107 @@ Test(proto, parser_reuses_buffer_across_frames_of_different_sizes)
         agent_parser_free(&p);
         agent_parser_free(&p); /* idempotent */
         writer_free(&w);
+}
+
+Test(proto, session_start_roundtrips_user_uid_and_resolution)
+{
+        AgentMsg in = { .type = AGENT_MSG_SESSION_START,
+                        .session_start = { .user = "alice", .uid = 0xfedcba98u, .width = 1280, .height = 800 } };
+        AgentMsg out;
+        roundtrip(&in, &out);
+        cr_assert_eq(out.type, AGENT_MSG_SESSION_START);
+        cr_assert_str_eq(out.session_start.user, "alice");
+        cr_assert_eq(out.session_start.uid, 0xfedcba98u);
+        cr_assert_eq(out.session_start.width, 1280);
+        cr_assert_eq(out.session_start.height, 800);
+}
+
+Test(proto, session_start_wire_layout_is_string_u32_u16_u16)
+{
+        AgentMsg in = { .type = AGENT_MSG_SESSION_START,
+                        .session_start = { .user = "bob", .uid = 1000, .width = 0xffff, .height = 1 } };
+        Writer w;
+        encode(&in, &w);
+        const uint8_t want[] = { 'S', 'L', 1, AGENT_MSG_SESSION_START, 0, 0, 0, 13, 0, 3, 'b', 'o', 'b',
+                                 0, 0, 0x03, 0xe8, 0xff, 0xff, 0, 1 };
+        cr_assert_eq(w.len, sizeof want);
+        cr_assert_arr_eq(w.data, want, sizeof want);
+        writer_free(&w);
+}
+
+Test(proto, session_stop_roundtrips_reason_including_empty)
+{
+        AgentMsg in = { .type = AGENT_MSG_SESSION_STOP, .session_stop = { .reason = "idle timeout" } }, out;
+        roundtrip(&in, &out);
+        cr_assert_eq(out.type, AGENT_MSG_SESSION_STOP);
+        cr_assert_str_eq(out.session_stop.reason, "idle timeout");
+
+        in.session_stop.reason[0] = 0;
+        roundtrip(&in, &out);
+        cr_assert_str_eq(out.session_stop.reason, "");
+}
+
+Test(proto, session_state_roundtrips_every_state)
+{
+        const uint8_t states[] = { AGENT_SESSION_STARTED, AGENT_SESSION_STOPPED, AGENT_SESSION_LOGOUT,
+                                   AGENT_SESSION_FAILED };
+        for (size_t i = 0; i < sizeof states; i++) {
+                AgentMsg in = { .type = AGENT_MSG_SESSION_STATE, .session_state = { .state = states[i] } }, out;
+                snprintf(in.session_state.detail, sizeof in.session_state.detail, "state %u", states[i]);
+                roundtrip(&in, &out);
+                cr_assert_eq(out.type, AGENT_MSG_SESSION_STATE);
+                cr_assert_eq(out.session_state.state, states[i]);
+                cr_assert_str_eq(out.session_state.detail, in.session_state.detail);
+        }
+}
+
+Test(proto, session_state_outside_the_known_states_is_rejected)
+{
+        /* The guest is hostile: a state the broker does not know must not reach its state machine. */
+        const uint8_t bad[] = { 0, AGENT_SESSION_FAILED + 1, 0x80, 0xff };
+        for (size_t i = 0; i < sizeof bad; i++) {
+                uint8_t buf[] = { 'S', 'L', 1, AGENT_MSG_SESSION_STATE, 0, 0, 0, 3, bad[i], 0, 0 };
+                AgentParser p;
+                AgentFrame f;
+                AgentMsg out;
+                agent_parser_init(&p, 0);
+                parse_one(&p, buf, sizeof buf, &f);
+                cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG, "state %u", bad[i]);
+                agent_parser_free(&p);
+        }
+}
+
+Test(proto, session_messages_cut_short_or_with_trailing_bytes_are_rejected)
+{
+        AgentMsg msgs[] = {
+                { .type = AGENT_MSG_SESSION_START, .session_start = { .user = "alice", .uid = 1000, .width = 1280, .height = 800 } },
+                { .type = AGENT_MSG_SESSION_STOP, .session_stop = { .reason = "admin" } },
+                { .type = AGENT_MSG_SESSION_STATE, .session_state = { .state = AGENT_SESSION_LOGOUT, .detail = "F12" } },
+        };
+        for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+                Writer w;
+                encode(&msgs[i], &w);
+                writer_u8(&w, 0); /* one byte more than the message, for the trailing-byte case */
+                uint32_t full = (uint32_t)(w.len - 1 - AGENT_HEADER_SIZE);
+                for (uint32_t len = 0; len <= full + 1; len++) {
+                        if (len == full)
+                                continue;
+                        header(w.data, AGENT_MAGIC, AGENT_PROTO_VERSION, (uint8_t)msgs[i].type, len);
+                        AgentParser p;
+                        AgentFrame f;
+                        AgentMsg out;
+                        agent_parser_init(&p, 0);
+                        parse_one(&p, w.data, AGENT_HEADER_SIZE + len, &f);
+                        cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG, "type %u len %u", msgs[i].type, len);
+                        agent_parser_free(&p);
+                }
+                writer_free(&w);
+        }
+}
+
+Test(proto, session_type_names)
+{
+        cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_START), "session-start");
+        cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_STOP), "session-stop");
+        cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_STATE), "session-state");
 }

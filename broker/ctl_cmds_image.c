@@ -1,0 +1,216 @@
+/* slatectl image ...: golden images and their versions (publish, list, show, current, retire,
+ * verify). Local paths are made absolute here; slated reads the files itself. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "broker/ctl_cmds.h"
+#include "broker/ctl_format.h"
+#include "common/util.h"
+
+static void print_version_line(json_object *v, const char *what, bool say_current)
+{
+        _cleanup_free_ char *name = cell(v, "name"), *ver = cell(v, "version"), *fmt = cell(v, "format"),
+                            *size = cell_bytes(v, "size"), *sha = cell_prefix(v, "sha256", 12);
+        bool cur = false;
+        if (say_current)
+                jsonx_get_bool(v, "current", &cur);
+        printf("%s:v%s %s (%s, %s, sha256 %s)%s\n", name, ver, what, fmt, size, sha, cur ? ", current" : "");
+}
+
+static int abs_path(const char *opt, const char *in, char **ret)
+{
+        char *p = realpath(in, NULL);
+        if (!p) {
+                errorf("%s%s%s: %s", opt ? opt : "", opt ? " " : "", in, strerror(errno));
+                return EXIT_FAIL;
+        }
+        *ret = p;
+        return EXIT_OK;
+}
+
+static int cmd_image_publish(Ctl *c, int argc, char **argv)
+{
+        const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
+        bool current = false;
+        const Opt opts[] = {
+                { "--kernel", &kernel, NULL },
+                { "--initrd", &initrd, NULL },
+                { "--cmdline", &cmdline, NULL },
+                { "--current", NULL, &current },
+                {},
+        };
+        char *pos[2];
+        PARSE_OR_RETURN(c, argc, argv, opts, pos, 2, 2);
+        if ((initrd || cmdline) && !kernel)
+                return usage_error(c, "--initrd and --cmdline need --kernel");
+
+        _cleanup_free_ char *path = NULL, *k = NULL, *i = NULL;
+        int r;
+        if ((r = abs_path(NULL, pos[1], &path)) != EXIT_OK ||
+            (kernel && (r = abs_path("--kernel", kernel, &k)) != EXIT_OK) ||
+            (initrd && (r = abs_path("--initrd", initrd, &i)) != EXIT_OK))
+                return r;
+        json_object *args = args_name(pos[0]);
+        json_object_object_add(args, "path", json_object_new_string(path));
+        if (k)
+                json_object_object_add(args, "kernel", json_object_new_string(k));
+        if (i)
+                json_object_object_add(args, "initrd", json_object_new_string(i));
+        if (cmdline)
+                json_object_object_add(args, "cmdline", json_object_new_string(cmdline));
+        if (current)
+                json_object_object_add(args, "current", json_object_new_boolean(true));
+
+        _cleanup_json_ json_object *res = NULL;
+        r = ctl_call(c, "image.publish", args, &res);
+        if (r != EXIT_OK)
+                return r;
+        if (c->json)
+                print_json(res);
+        else
+                print_version_line(res, "published", true);
+        return EXIT_OK;
+}
+
+static int cmd_image_list(Ctl *c, int argc, char **argv)
+{
+        PARSE_OR_RETURN(c, argc, argv, NULL, NULL, 0, 0);
+        _cleanup_json_ json_object *res = NULL;
+        int r = ctl_call(c, "image.list", NULL, &res);
+        if (r != EXIT_OK)
+                return r;
+        if (c->json) {
+                print_json(res);
+                return EXIT_OK;
+        }
+        static const char *const hdr[] = { "NAME", "CURRENT", "VERSIONS", "LATEST" };
+        Table t = { .ncols = ELEMENTSOF(hdr), .header = hdr };
+        size_t n = json_object_is_type(res, json_type_array) ? json_object_array_length(res) : 0;
+        for (size_t j = 0; j < n; j++) {
+                json_object *o = json_object_array_get_idx(res, j);
+                table_row(&t, cell(o, "name"), cell(o, "current"), cell(o, "versions"), cell(o, "latest"));
+        }
+        table_print(&t, stdout);
+        table_free(&t);
+        return EXIT_OK;
+}
+
+static int cmd_image_show(Ctl *c, int argc, char **argv)
+{
+        char *pos[1];
+        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
+        _cleanup_json_ json_object *res = NULL;
+        int r = ctl_call(c, "image.show", args_name(pos[0]), &res);
+        if (r != EXIT_OK)
+                return r;
+        if (c->json) {
+                print_json(res);
+                return EXIT_OK;
+        }
+        static const char *const hdr[] = { "VER",    "CURRENT", "STATE",   "FORMAT",  "SIZE",
+                                           "SHA256", "BOOT",    "CREATED", "DESKTOPS" };
+        Table t = { .ncols = ELEMENTSOF(hdr), .header = hdr };
+        json_object *vs = NULL;
+        json_object_object_get_ex(res, "versions", &vs);
+        size_t n = json_object_is_type(vs, json_type_array) ? json_object_array_length(vs) : 0;
+        for (size_t j = 0; j < n; j++) {
+                json_object *v = json_object_array_get_idx(vs, j);
+                table_row(&t, cell(v, "version"), cell(v, "current"), cell(v, "state"), cell(v, "format"),
+                          cell_bytes(v, "size"), cell_prefix(v, "sha256", 12), cell(v, "boot"),
+                          fmt_time(jsonx_int_or(v, "created", 0)), cell(v, "desktops"));
+        }
+        table_print(&t, stdout);
+        table_free(&t);
+        return EXIT_OK;
+}
+
+static int image_version_cmd(Ctl *c, int argc, char **argv, const char *api, const char *what)
+{
+        char *pos[2];
+        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 2, 2);
+        json_object *args = args_name(pos[0]);
+        if (parse_version(c, pos[1], args) != 0) {
+                json_object_put(args);
+                return EXIT_USAGE;
+        }
+        _cleanup_json_ json_object *res = NULL;
+        int r = ctl_call(c, api, args, &res);
+        if (r != EXIT_OK)
+                return r;
+        if (c->json)
+                print_json(res);
+        else
+                print_version_line(res, what, strcmp(api, "image.current") != 0);
+        return EXIT_OK;
+}
+
+static int cmd_image_current(Ctl *c, int argc, char **argv)
+{
+        return image_version_cmd(c, argc, argv, "image.current", "is now current");
+}
+
+static int cmd_image_retire(Ctl *c, int argc, char **argv)
+{
+        return image_version_cmd(c, argc, argv, "image.retire", "retired");
+}
+
+static int cmd_image_verify(Ctl *c, int argc, char **argv)
+{
+        char *pos[1];
+        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
+        _cleanup_json_ json_object *res = NULL;
+        int r = ctl_call(c, "image.verify", args_name(pos[0]), &res);
+        if (r != EXIT_OK)
+                return r;
+        static const char *const hdr[] = { "VER", "SHA256", "RESULT" };
+        Table t = { .ncols = ELEMENTSOF(hdr), .header = hdr };
+        size_t n = json_object_is_type(res, json_type_array) ? json_object_array_length(res) : 0, bad = 0;
+        for (size_t j = 0; j < n; j++) {
+                json_object *v = json_object_array_get_idx(res, j);
+                bool ok = false;
+                jsonx_get_bool(v, "ok", &ok);   /* missing or not a bool counts as a mismatch */
+                bad += !ok;
+                table_row(&t, cell(v, "version"), cell_prefix(v, "sha256", 12), xstrdup(ok ? "ok" : "MISMATCH"));
+        }
+        if (c->json)
+                print_json(res);
+        else
+                table_print(&t, stdout);
+        table_free(&t);
+        if (bad) {
+                _cleanup_free_ char *name = sanitize(pos[0]);
+                fflush(stdout);
+                errorf("image %s: %zu of %zu versions do not match their checksum", name, bad, n);
+                return EXIT_FAIL;
+        }
+        return EXIT_OK;
+}
+
+const Command ctl_cmds_image[] = {
+        { "image", "publish", "NAME FILE [--kernel FILE [--initrd FILE] [--cmdline TEXT]] [--current]",
+          "\nPublish FILE (qcow2, raw, vmdk, vdi or vhdx) as the next version of golden image NAME.\n"
+          "slated converts, seals and checksums it; progress is shown on stderr.\n\n"
+          "Options:\n"
+          "  --kernel FILE   boot desktops of this version with this kernel (direct boot)\n"
+          "  --initrd FILE   initial ramdisk for --kernel\n"
+          "  --cmdline TEXT  kernel command line for --kernel\n"
+          "  --current       make the new version current at once\n" COMMON_OPTS,
+          cmd_image_publish },
+        { "image", "list", "", "\nList golden images with their current and latest version.\n\nOptions:\n" COMMON_OPTS,
+          cmd_image_list },
+        { "image", "show", "NAME", "\nShow every version of image NAME.\n\nOptions:\n" COMMON_OPTS, cmd_image_show },
+        { "image", "current", "NAME VERSION",
+          "\nMake VERSION (3 or v3) the current version of NAME: new desktops boot from it,\n"
+          "running ones keep theirs. Making an older version current is a rollback.\n\nOptions:\n" COMMON_OPTS,
+          cmd_image_current },
+        { "image", "retire", "NAME VERSION",
+          "\nRetire VERSION of NAME; refused while a desktop or pool uses it.\n\nOptions:\n" COMMON_OPTS,
+          cmd_image_retire },
+        { "image", "verify", "NAME",
+          "\nRecompute the checksum of every version of NAME. Exits 1 if any does not match.\n\n"
+          "Options:\n" COMMON_OPTS,
+          cmd_image_verify },
+        {},
+};
