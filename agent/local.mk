@@ -11,7 +11,9 @@ agent_slate_agent_LDFLAGS = -static
 # Protocol unit tests and the fuzz target's corpus replay (make check).
 check_PROGRAMS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto
 TESTS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto
-tests_unit_test_proto_SOURCES = tests/unit/test_proto.c
+# The test desktop's pure parts (user names, colours) are tested here too: they are what the
+# broker's end-to-end tests rely on, and test_proto is the agent's test binary.
+tests_unit_test_proto_SOURCES = tests/unit/test_proto.c agent/desk.c agent/fbdraw.c
 tests_unit_test_proto_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_proto_LDADD = agent/libslateproto.a $(CRITERION_LIBS)
 tests_fuzz_fuzz_agent_proto_SOURCES = tests/fuzz/fuzz_agent_proto.c tests/fuzz/driver.c

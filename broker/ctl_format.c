@@ -218,7 +218,7 @@ void table_free(Table *t)
 
 void kv(const char *key, char *value)
 {
-        printf("%-10s %s\n", key, value);
+        printf("%-11s %s\n", key, value);
         free(value);
 }
 

@@ -362,9 +362,16 @@ static void on_connection(uv_stream_t *server, int status)
         }
         uv_os_fd_t fd;
         int sock = -1;
+        unsigned from_addr = 0;
+        for (Conn *c = b->conns; c; c = c->next)
+                from_addr += c->counted_preauth && strcmp(c->addr, addr) == 0;
         if (b->preauth >= b->cfg->max_preauth) {
                 /* Bounded pre-auth work: a flood of half-open logons cannot exhaust slated. */
                 log_warn("connection %s refused: %u connections already waiting to authenticate", addr, b->preauth);
+        } else if (from_addr >= b->cfg->max_preauth_per_source) {
+                /* ...and one address cannot take all the pre-auth slots from everyone else. */
+                log_warn("connection %s refused: %u connections from this address are waiting to authenticate",
+                         addr, from_addr);
         } else if (uv_fileno((uv_handle_t *)client, &fd) == 0) {
                 sock = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         }

@@ -17,3 +17,15 @@ broker_slated_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
 broker_slated_LDADD = broker/libslatebroker.a broker/libslatehv.a imaging/libslateimaging.a \
 	agent/libslateproto.a common/libslatecommon.a \
 	$(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS)
+
+# The PAM service file: installed unless one exists (an administrator's stack wins).
+EXTRA_DIST += docs/pam.d/slate
+install-data-local: install-pam
+install-pam:
+	@if [ -e "$(DESTDIR)$(sysconfdir)/pam.d/slate" ]; then \
+		echo "keeping existing $(DESTDIR)$(sysconfdir)/pam.d/slate"; \
+	else \
+		$(MKDIR_P) "$(DESTDIR)$(sysconfdir)/pam.d" && \
+		$(INSTALL_DATA) $(srcdir)/docs/pam.d/slate "$(DESTDIR)$(sysconfdir)/pam.d/slate"; \
+	fi
+.PHONY: install-pam

@@ -22,3 +22,10 @@ tests_unit_test_agentlink_LDADD = $(BROKER_TEST_LIBS)
 TESTS += tests/integration/publish.sh tests/integration/pool.sh tests/integration/erasure.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/publish.sh tests/integration/pool.sh \
 	tests/integration/erasure.sh
+
+# PAM, through pam_wrapper (test_auth.sh sets it up, then runs the Criterion binary).
+check_PROGRAMS += tests/unit/test_auth
+TESTS += tests/unit/test_auth.sh
+EXTRA_DIST += tests/unit/test_auth.sh
+tests_unit_test_auth_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_auth_LDADD = $(BROKER_TEST_LIBS)

@@ -21,6 +21,56 @@ require_tools() {
         done
 }
 
+# Free TCP port on loopback for the RDP listener.
+free_port() {
+        local p
+        for p in $(shuf -i 20000-60000 -n 50); do
+                (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
+        done
+        echo 33891
+}
+
+# setup_pam USER:PASSWORD...: pam_wrapper + pam_matrix for slated (the real PAM library and
+# stack with a private password file; research: pam-testing.md). Call after setup.
+setup_pam() {
+        PAM_MOD=$(pkg-config --variable=modules pam_wrapper 2>/dev/null || true)
+        PAM_LIB=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -1 || true)
+        [ -n "$PAM_MOD" ] && [ -f "$PAM_MOD/pam_matrix.so" ] && [ -n "$PAM_LIB" ] ||
+                skip "pam_wrapper not installed (apt-get install libpam-wrapper)"
+        mkdir -p "$T/pam.d"
+        : >"$T/passdb"
+        for up in "$@"; do echo "$up:slate" >>"$T/passdb"; done
+        for t in auth account; do echo "$t required $PAM_MOD/pam_matrix.so passdb=$T/passdb"; done >"$T/pam.d/slate"
+        for t in auth account password session; do echo "$t required pam_deny.so"; done >"$T/pam.d/other"
+        SLATED_ENV=(LD_PRELOAD="$PAM_LIB" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d")
+}
+
+# setup_rdp: an RDP listener on a free loopback port and the built slate-session.
+setup_rdp() {
+        [ -x "$B/rdp/slate-session" ] || skip "slate-session not built"
+        [ -x "$B/tests/e2e/rdp-client" ] || skip "tests/e2e/rdp-client not built"
+        RDP_PORT=$(free_port)
+        cat >>"$CONF" <<CONF
+listen = 127.0.0.1:$RDP_PORT
+session-program = $B/rdp/slate-session
+handshake-timeout = 5
+CONF
+}
+
+RDP_CLIENT="$B/tests/e2e/rdp-client"
+rdp() { "$RDP_CLIENT" --host 127.0.0.1 --port "$RDP_PORT" --timeout 60 "$@"; }
+
+# The test guest paints the session background from the user name (tests/guest/README.md):
+# FNV-1a 32-bit of the name, each channel 0x40 + (c & 0x7f).
+user_color() {
+        local h=2166136261 c i
+        for ((i = 0; i < ${#1}; i++)); do
+                printf -v c '%d' "'${1:i:1}"
+                h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
+        done
+        printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
+}
+
 # setup [accel]: temp dirs and a config; exports T, CONF.
 setup() {
         T=$(mktemp -d /var/tmp/slate-it.XXXXXX)
@@ -37,6 +87,8 @@ probe-kernel = $GUEST/vmlinux
 probe-initrd = $GUEST/initrd.img
 heartbeat-interval = 1
 heartbeat-misses = 10
+tls-cert = $T/tls/cert.pem
+tls-key = $T/tls/key.pem
 CONF
         trap teardown EXIT
 }
@@ -49,8 +101,10 @@ teardown() {
         rm -rf "$T" "$RAM"
 }
 
+SLATED_ENV=()
 start_slated() {
-        "$SLATED" --config "$CONF" --foreground >>"$T/slated.log" 2>&1 &
+        grep -q '^listen' "$CONF" || echo "listen = none" >>"$CONF"
+        env "${SLATED_ENV[@]}" "$SLATED" --config "$CONF" --foreground >>"$T/slated.log" 2>&1 &
         SLATED_PID=$!
         for _ in $(seq 1 300); do
                 ctl status >/dev/null 2>&1 && return 0

@@ -332,16 +332,16 @@ Test(slatectl, entitle_sends_the_principal_and_shows_the_pool, .init = cr_redire
         waitpid(pid, &st, 0);
         cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fake slated exit %d", WEXITSTATUS(st));
         unlink(path);
-        cr_expect_stdout_eq_str("name:      office\n"
-                                "image:     debian\n"
-                                "warm:      2\n"
-                                "max:       4\n"
-                                "memory:    2G\n"
-                                "vcpus:     2\n"
-                                "overlay:   ram\n"
+        cr_expect_stdout_eq_str("name:       office\n"
+                                "image:      debian\n"
+                                "warm:       2\n"
+                                "max:        4\n"
+                                "memory:     2G\n"
+                                "vcpus:      2\n"
+                                "overlay:    ram\n"
                                 "disconnect: session ends 5m after its client disconnects\n"
-                                "entitled:  group:staff, user:alice\n"
-                                "desktops:  2 ready, 0 booting, 1 assigned, 3 total\n");
+                                "entitled:   group:staff, user:alice\n"
+                                "desktops:   2 ready, 0 booting, 1 assigned, 3 total\n");
 }
 
 Test(slatectl, bad_principal_is_a_usage_error_before_connecting)

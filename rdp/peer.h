@@ -1,0 +1,44 @@
+/* The RDP side of slate-session: a FreeRDP 2 peer on the accepted socket, TLS only, with the
+ * callbacks turned into plain events for the main loop. The only place (with encoder.c) that
+ * talks to FreeRDP. Never keeps the password: it is handed over once and wiped here. */
+#pragma once
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <freerdp/freerdp.h>
+
+typedef struct PeerCallbacks {
+        /* Client Info arrived. password is NULL when the client sent none; the callee may
+         * read it but must not keep it: it is wiped right after the call. */
+        void (*credentials)(void *ud, const char *user, const char *domain, char *password, const char *host,
+                            uint32_t width, uint32_t height);
+        /* The client (re)activated at width×height: frames may flow. */
+        void (*activated)(void *ud, uint32_t width, uint32_t height);
+        void (*key)(void *ud, uint16_t flags, uint16_t code);
+        void (*unicode)(void *ud, uint16_t flags, uint16_t code);
+        void (*pointer)(void *ud, bool extended, uint16_t flags, uint16_t x, uint16_t y);
+        void (*refresh)(void *ud);
+        void (*suppress)(void *ud, bool allow);
+        void (*frame_ack)(void *ud, uint32_t frame_id);
+} PeerCallbacks;
+
+typedef struct Peer Peer;
+
+/* Take ownership of fd. cert/key are PEM text; FreeRDP copies them (the caller wipes its own). */
+int peer_new(int fd, const char *cert_pem, const char *key_pem, const PeerCallbacks *cb, void *ud, Peer **ret);
+/* Disconnect (if still connected) and free everything. */
+Peer *peer_free(Peer *p);
+/* Fill up to max pollfds with what FreeRDP waits on; returns the count. */
+int peer_pollfds(Peer *p, struct pollfd *pfd, int max);
+/* Let FreeRDP process input; 0, or -ECONNRESET when the client left or broke the protocol. */
+int peer_check(Peer *p);
+bool peer_is_active(const Peer *p);
+rdpContext *peer_context(Peer *p);
+void peer_size(const Peer *p, uint32_t *ret_w, uint32_t *ret_h);
+/* Make the client's desktop width×height (a reactivation: wait for activated again).
+ * 0 when already that size or started, -ENOTSUP when the client cannot resize. */
+int peer_resize(Peer *p, uint32_t width, uint32_t height);
+/* Tell the client why its logon failed (logon error info + error info), then close. */
+void peer_refuse(Peer *p, uint32_t logon_error, uint32_t errinfo);
+/* Close the connection with the given error info (0 = none). */
+void peer_close(Peer *p, uint32_t errinfo);

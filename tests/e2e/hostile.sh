@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Hostile clients: connections that stall mid-handshake or send garbage hold no desktop, do not
+# block another user's logon, and do not crash slated; a flood from one address is capped.
+. "$(dirname "$0")/../integration/lib.sh"
+require_tools
+command -v nc >/dev/null || skip "nc not installed (apt-get install netcat-openbsd)"
+setup tcg
+setup_pam alice:secret
+setup_rdp
+echo "max-preauth-per-source = 4" >>"$CONF"
+start_slated
+publish_guest tiny >/dev/null
+ctl pool create desk --image tiny --warm 1 --max 2 --memory 256M >/dev/null
+ctl pool entitle desk all >/dev/null
+wait_for 180 "a ready desktop" pool_ready desk 1
+ready=$(jctl desktop list | jq -r '.[0].id')
+
+say "12 stalled connections from 127.0.0.2, garbage from 127.0.0.3"
+stall_pids=()
+for _ in $(seq 1 12); do
+        sleep 30 | nc -s 127.0.0.2 127.0.0.1 "$RDP_PORT" >/dev/null 2>&1 &
+        stall_pids+=($!)
+done
+for _ in $(seq 1 5); do
+        head -c 5000 /dev/urandom | nc -s 127.0.0.3 -q 2 127.0.0.1 "$RDP_PORT" >/dev/null 2>&1 || true
+done
+printf '\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x0b\x00\x00\x00' |
+        nc -s 127.0.0.3 -q 2 127.0.0.1 "$RDP_PORT" >/dev/null 2>&1 || true
+
+say "alice logs on meanwhile"
+rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$(user_color alice)" >"$T/out" 2>&1 ||
+        fail "alice could not log on during the attack: $(cat "$T/out")"
+grep -q "from this address are waiting" "$T/slated.log" || fail "the per-address pre-auth cap did not trigger"
+wait_for 20 "stalled connections dropped at the handshake timeout" \
+        sh -c "! grep -c 'handshake timeout' '$T/slated.log' | grep -qx 0"
+kill "${stall_pids[@]}" 2>/dev/null || true
+kill -0 "$SLATED_PID" || fail "slated died"
+[ "$(jctl session list | jq length)" -eq 1 ] || fail "garbage created sessions"
+assigned=$(jctl desktop list | jq '[.[] | select(.state == "assigned")] | length')
+[ "$assigned" -eq 1 ] || fail "expected only alice's desktop assigned, found $assigned"
+stop_slated TERM
+echo "PASS: hostile"

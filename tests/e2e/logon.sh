@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# End to end with a real RDP client (tests/e2e/rdp-client on libfreerdp): a wrong password is
+# refused and consumes no desktop; alice logs on and sees her own desktop (pixels), a key
+# changes the screen; she disconnects and reconnects to the same desktop; she logs out from
+# inside the desktop (F12 in the test guest) and the desktop is erased and the pool refilled;
+# bob's session is ended by the administrator.
+. "$(dirname "$0")/../integration/lib.sh"
+require_tools
+setup tcg
+setup_pam alice:secret bob:hunter2
+setup_rdp
+start_slated
+publish_guest tiny >/dev/null
+ctl pool create desk --image tiny --warm 1 --max 3 --memory 256M --disconnect-timeout 120 >/dev/null
+ctl pool entitle desk user:alice >/dev/null
+ctl pool entitle desk user:bob >/dev/null
+wait_for 180 "a ready desktop" pool_ready desk 1
+ready_id() { jctl desktop list --pool desk | jq -r '[.[] | select(.state == "ready")][0].id'; }
+
+say "wrong password: refused, no desktop consumed"
+before=$(ready_id)
+set +e
+rdp --user alice --password wrong --wait-frame >"$T/out" 2>&1
+rc=$?
+set -e
+[ $rc -eq 10 ] || fail "wrong password: rdp-client exit $rc, expected 10 (refused): $(cat "$T/out")"
+[ "$(ready_id)" = "$before" ] || fail "a refused logon consumed desktop $before"
+[ "$(jctl session list | jq length)" -eq 0 ] || fail "a refused logon created a session"
+jctl audit --kind logon.failed | jq -e '.[0].subject == "alice"' >/dev/null || fail "failure not audited"
+
+say "alice logs on"
+color=$(user_color alice)
+rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" --key a --expect-change \
+        --screenshot "$T/alice.ppm" >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
+say "$(tail -1 "$T/out")"
+s=$(jctl session list --user alice | jq '.[0]')
+desk=$(echo "$s" | jq -r .desktop)
+[ "$desk" = "$before" ] || fail "alice did not get the warm desktop $before (got $desk)"
+wait_for 10 "alice disconnected" sh -c "$SLATECTL --socket $T/run/control.sock --json session list --user alice | jq -e '.[0].state == \"disconnected\"' >/dev/null"
+wait_for 180 "pool refilled" pool_ready desk 1
+
+say "alice reconnects to the same desktop"
+rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" >"$T/out" 2>&1 || fail "reconnect: $(cat "$T/out")"
+[ "$(jctl session list --user alice | jq -r '.[0].desktop')" = "$desk" ] || fail "reconnect landed on another desktop"
+
+say "alice logs out from inside the desktop (F12): desktop erased, pool refilled"
+rdp --user alice --password secret --wait-frame --key F12 --hold 2 >"$T/out" 2>&1 || true
+gone() { ! jctl desktop list | jq -e --arg id "$desk" '.[] | select(.id == $id)' >/dev/null; }
+wait_for 30 "alice's desktop erased" gone
+[ "$(jctl session list --user alice | jq length)" -eq 0 ] || fail "alice's session survived her logout"
+wait_for 180 "pool refilled" pool_ready desk 1
+jctl audit --kind logout | jq -e '.[0].subject == "alice"' >/dev/null || fail "logout not audited"
+
+say "bob logs on; the administrator ends his session"
+rdp --user bob --password hunter2 --wait-frame --expect-pixel "20,20,$(user_color bob)" --hold 1 >"$T/out" 2>&1 ||
+        fail "bob logon: $(cat "$T/out")"
+sid=$(jctl session list --user bob | jq -r '.[0].id')
+bdesk=$(jctl session list --user bob | jq -r '.[0].desktop')
+ctl session end "$sid" >/dev/null
+desk=$bdesk
+wait_for 30 "bob's desktop erased" gone
+ctl audit --limit 20
+stop_slated TERM
+echo "PASS: logon"
