@@ -3,7 +3,7 @@
 # (and, if it needs one, a program added to BENCH_TOOLS).
 BENCH_TOOLS = bench/bench_overlay
 noinst_PROGRAMS += $(BENCH_TOOLS)
-bench_bench_overlay_SOURCES =
+bench_bench_overlay_SOURCES = bench/bench_overlay.c
 bench_bench_overlay_LDADD = $(IMAGING_LIBS) -lm
 EXTRA_DIST += bench/run bench/README.md bench/sections/10-overlay.sh
 

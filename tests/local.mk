@@ -29,3 +29,26 @@ TESTS += tests/unit/test_auth.sh
 EXTRA_DIST += tests/unit/test_auth.sh
 tests_unit_test_auth_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_auth_LDADD = $(BROKER_TEST_LIBS)
+
+# IPC codec: unit tests and the fuzz target's corpus replay.
+check_PROGRAMS += tests/unit/test_ipc tests/fuzz/fuzz_ipc
+TESTS += tests/unit/test_ipc tests/fuzz/fuzz_ipc
+tests_unit_test_ipc_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_ipc_LDADD = common/libslatecommon.a $(CRITERION_LIBS)
+tests_fuzz_fuzz_ipc_SOURCES = tests/fuzz/fuzz_ipc.c tests/fuzz/driver.c
+tests_fuzz_fuzz_ipc_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"ipc\"
+tests_fuzz_fuzz_ipc_LDADD = common/libslatecommon.a
+EXTRA_DIST += tests/fuzz/corpus/ipc
+# `make fuzz-ipc-run FUZZ_TIME=120`: a libFuzzer campaign on a scratch copy of the corpus.
+FUZZ_IPC_SRC = $(srcdir)/tests/fuzz/fuzz_ipc.c $(srcdir)/common/ipc.c $(srcdir)/common/frame.c \
+	$(srcdir)/common/reader.c $(srcdir)/common/util.c
+tests/fuzz/fuzz-ipc-libfuzzer: $(FUZZ_IPC_SRC)
+	@mkdir -p tests/fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-I$(top_srcdir) -include $(top_builddir)/config.h -o $@ $(FUZZ_IPC_SRC)
+fuzz-ipc-run: tests/fuzz/fuzz-ipc-libfuzzer
+	@mkdir -p tests/fuzz/work/ipc
+	tests/fuzz/fuzz-ipc-libfuzzer -max_total_time=$(FUZZ_TIME) tests/fuzz/work/ipc $(srcdir)/tests/fuzz/corpus/ipc
+fuzz: tests/fuzz/fuzz-ipc-libfuzzer
+.PHONY: fuzz-ipc-run
+CLEANFILES += tests/fuzz/fuzz-ipc-libfuzzer

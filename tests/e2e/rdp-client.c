@@ -648,8 +648,8 @@ static void usage(FILE *f)
 	      "  --click X,Y            move the pointer to X,Y and click before the keys\n"
 	      "  --key NAME|SCANCODE    press and release a key; repeatable. NAME: a letter,\n"
 	      "                         digit, enter, space, tab, esc, backspace, up, down,\n"
-	      "                         left, right, or a winpr VK name (VK_F1). SCANCODE: a\n"
-	      "                         set-1 make code (0x1e), 0xe0NN for extended keys\n"
+	      "                         left, right, F1..F24, or a winpr name (VK_PRIOR). SCANCODE\n"
+	      "                         a set-1 make code (0x1e), 0xe0NN for extended keys\n"
 	      "  --expect-change        after the keys, the screen must change\n"
 	      "  --screenshot FILE.ppm  write the last frame as a binary PPM\n"
 	      "  --hold S               stay connected S seconds before leaving\n"
@@ -737,11 +737,22 @@ static int parse_key(const char *s, UINT16 *ret)
 	for (size_t i = 0; !vk && i < sizeof(aliases) / sizeof(aliases[0]); i++)
 		if (strcasecmp(s, aliases[i].alias) == 0)
 			vk = GetVirtualKeyCodeFromName(aliases[i].vk);
-	if (!vk)
+	/* winpr answers VK_NONE, not 0, for a name it does not know. */
+	if (!vk || vk == VK_NONE)
 		vk = GetVirtualKeyCodeFromName(s);
+	if ((!vk || vk == VK_NONE) && strlen(s) < 28) {
+		/* "F12" or "prior" for winpr's "VK_F12", "VK_PRIOR". */
+		char name[32] = "VK_";
+		for (size_t i = 0; s[i]; i++)
+			name[3 + i] = (char)((s[i] >= 'a' && s[i] <= 'z') ? s[i] - 32 : s[i]);
+		vk = GetVirtualKeyCodeFromName(name);
+	}
 	if (!vk || vk == VK_NONE)
 		return -EINVAL;
+	/* Extended keys (arrows, Home, ...) are only in winpr's table under vk|KBDEXT. */
 	sc = GetVirtualScanCodeFromVirtualKeyCode(vk, 4);
+	if (!RDP_SCANCODE_CODE(sc))
+		sc = GetVirtualScanCodeFromVirtualKeyCode(vk | KBDEXT, 4);
 	if (!RDP_SCANCODE_CODE(sc))
 		return -EINVAL;
 	*ret = (UINT16)sc;
