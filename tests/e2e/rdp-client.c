@@ -48,6 +48,8 @@ enum {
 /* Lets a blocking library call past its phase deadline finish on its own before
  * the watchdog gives up and exits the process. */
 #define BACKSTOP_GRACE_MS 10000
+/* How long --connect-only listens for a refusal sent right after activation. */
+#define CONNECT_GRACE_MS 1000
 
 typedef enum { CODEC_LEGACY, CODEC_RFX, CODEC_GFX } Codec;
 
@@ -507,6 +509,11 @@ static bool pred_first_frame(Client *c, void *arg)
 	return atomic_load(&c->first_frame_ns) != 0;
 }
 
+static bool pred_any_paint(Client *c, void *arg)
+{
+	return atomic_load(&c->frames) > 0;
+}
+
 static bool pred_settled(Client *c, void *arg)
 {
 	uint64_t last = atomic_load(&c->last_paint_ns);
@@ -953,9 +960,14 @@ static int session_run(Client *c, Watchdog *w, Report *r)
 	uint64_t deadline = c->t0_ns + span;
 	int st = EXIT_OK, k;
 
-	if (o->connect_only)
-		return EXIT_OK;
 	watchdog_set(w, 0, deadline + (uint64_t)BACKSTOP_GRACE_MS * 1000000u);
+	if (o->connect_only) {
+		/* freerdp_connect returns TRUE even when the server refuses right after
+		 * activation: give it until the first paint or CONNECT_GRACE_MS to say so. */
+		uint64_t end = now_ns() + (uint64_t)CONNECT_GRACE_MS * 1000000u;
+		k = pump(c, end < deadline ? end : deadline, pred_any_paint, NULL);
+		return k == -ECONNRESET ? classify_failure(c, r) : EXIT_OK;
+	}
 
 	if (o->wait_frame) {
 		k = pump(c, deadline, pred_first_frame, NULL);

@@ -1,0 +1,548 @@
+/* The slate-session state machine (see session.h). Phases follow slated's permit table:
+ * config → handshake (until Client Info) → auth → attach → running, with refusal and end
+ * reachable from anywhere. slated's messages are trusted only in the phase that expects them;
+ * anything else ends the process. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <freerdp/error.h>
+#include <freerdp/settings.h>
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "rdp/bridge.h"
+#include "rdp/encoder.h"
+#include "rdp/input.h"
+#include "rdp/peer.h"
+#include "rdp/session.h"
+
+#define MAX_IN_FLIGHT 3                 /* frames sent but not acknowledged by the client */
+#define SEND_STALL_MS 30000             /* one frame may take this long to reach the kernel */
+#define REFUSAL_MS 15000                /* a refused client must activate within this to be told why */
+#define HANDSHAKE_DEFAULT_MS 30000
+#define HANDSHAKE_MAX_MS 300000
+#define DIM_DEFAULT_W 4096
+#define DIM_DEFAULT_H 2160
+#define DIM_MAX 8192
+
+typedef enum Phase { PH_CONFIG, PH_HANDSHAKE, PH_AUTH, PH_REFUSED, PH_ATTACH, PH_RUNNING, PH_END } Phase;
+
+typedef struct Session {
+        uint64_t t0;
+        int sock, ipc_fd, pending_fd;
+        FrameParser parser;
+        Phase phase;
+        int exit_code;
+        uint32_t end_errinfo;           /* error info for the client when we close */
+        uint32_t max_w, max_h;
+        Peer *peer;
+        Bridge *bridge;
+        Encoder *enc;
+        uint32_t enc_w, enc_h;
+        InputState in;
+        const char *codec_pref;
+        uint32_t refuse_logon, refuse_errinfo;
+        bool reactivated, suppressed, full_pending, acks;
+        uint32_t resize_tried_w, resize_tried_h;
+        uint32_t last_sent, last_acked;
+        uint32_t first_frame_id;
+        bool first_sent, first_reported;
+        uint32_t bench_left;            /* extra full frames to measure the codec */
+        EncoderStats full_stats;
+        uint32_t full_frames;
+} Session;
+
+static void session_end(Session *s, int code, uint32_t errinfo)
+{
+        if (s->phase == PH_END)
+                return;
+        s->phase = PH_END;
+        s->exit_code = code;
+        s->end_errinfo = errinfo;
+}
+
+static void send_phase(Session *s, const char *name)
+{
+        IpcMsg m = { .type = IPC_PHASE };
+        snprintf(m.phase.name, sizeof m.phase.name, "%s", name);
+        m.phase.ms = (uint32_t)(now_ms() - s->t0);
+        if (ipc_send(s->ipc_fd, &m, -1) < 0)
+                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+}
+
+static void refuse(Session *s, uint32_t logon_error, uint32_t errinfo)
+{
+        s->phase = PH_REFUSED;
+        s->refuse_logon = logon_error;
+        s->refuse_errinfo = errinfo;
+        /* The reason can only be shown once the client is activated; do not wait forever. */
+        session_alarm(SESSION_ALARM_REFUSAL, REFUSAL_MS);
+}
+
+/* ---- FreeRDP events (called from inside peer_check) ---- */
+
+static void on_credentials(void *ud, const char *user, const char *domain, char *password, const char *host,
+                           uint32_t width, uint32_t height)
+{
+        Session *s = ud;
+        if (s->phase != PH_HANDSHAKE)
+                return;
+        session_alarm(SESSION_ALARM_HANDSHAKE, 0);
+        send_phase(s, "rdp-handshake");
+        if (!password || !*password) {
+                /* xfreerdp /u:x without /p: sends no password and never prompts. */
+                log_warn("client %s: user '%s' sent no password; refusing (the client must pass one, e.g. /p:)",
+                         host, user);
+                refuse(s, LOGON_FAILED_OTHER, ERRINFO_SERVER_FRESH_CREDENTIALS_REQUIRED);
+                return;
+        }
+        if (!*user || strlen(user) > IPC_NAME_MAX || strlen(domain) > IPC_NAME_MAX ||
+            strlen(password) > IPC_PASSWORD_MAX) {
+                log_warn("client %s: empty or oversized user name, domain or password; refusing", host);
+                refuse(s, LOGON_FAILED_BAD_PASSWORD, ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES);
+                return;
+        }
+        IpcMsg m = { .type = IPC_AUTH };
+        snprintf(m.auth.user, sizeof m.auth.user, "%s", user);
+        snprintf(m.auth.domain, sizeof m.auth.domain, "%s", domain);
+        snprintf(m.auth.password, sizeof m.auth.password, "%s", password);
+        /* A host name is informative only: truncate rather than refuse. */
+        snprintf(m.auth.client_host, sizeof m.auth.client_host, "%s", host);
+        m.auth.width = (uint16_t)input_clamp_dim(width, 1, s->max_w);
+        m.auth.height = (uint16_t)input_clamp_dim(height, 1, s->max_h);
+        int r = ipc_send(s->ipc_fd, &m, -1);
+        ipc_msg_clear(&m);
+        if (r < 0) {
+                log_error("IPC: cannot send auth: %s", strerror(-r));
+                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                return;
+        }
+        log_info("client %s: logon as '%s%s%s' (%ux%u), asking slated", host, domain, *domain ? "\\" : "", user,
+                 width, height);
+        s->phase = PH_AUTH;
+}
+
+static void on_activated(void *ud, uint32_t width, uint32_t height)
+{
+        Session *s = ud;
+        log_info("rdp: client active at %ux%u", width, height);
+        s->reactivated = true;
+}
+
+static void on_key(void *ud, uint16_t flags, uint16_t code)
+{
+        Session *s = ud;
+        InputKey k[2];
+        if (s->phase != PH_RUNNING)
+                return;
+        int n = input_key_translate(&s->in, flags, code, k);
+        for (int i = 0; i < n; i++)
+                bridge_key(s->bridge, k[i].keysym, k[i].qnum, k[i].down);
+}
+
+static void on_unicode(void *ud, uint16_t flags, uint16_t code)
+{
+        Session *s = ud;
+        uint32_t sym = input_unicode_to_keysym(code);
+        if (s->phase == PH_RUNNING && sym)
+                bridge_key(s->bridge, sym, 0, !(flags & INPUT_KBD_RELEASE));
+}
+
+static void on_pointer(void *ud, bool extended, uint16_t flags, uint16_t x, uint16_t y)
+{
+        Session *s = ud;
+        InputPointer p[2];
+        uint32_t stride, w, h;
+        if (s->phase != PH_RUNNING)
+                return;
+        bridge_framebuffer(s->bridge, &stride, &w, &h);
+        int n = input_pointer_translate(&s->in, extended, flags, x, y, (int)w, (int)h, p);
+        for (int i = 0; i < n; i++)
+                bridge_pointer(s->bridge, p[i].x, p[i].y, p[i].mask);
+}
+
+static void on_refresh(void *ud)
+{
+        Session *s = ud;
+        s->full_pending = true;
+}
+
+static void on_suppress(void *ud, bool allow)
+{
+        Session *s = ud;
+        s->suppressed = !allow;
+        if (allow)
+                s->full_pending = true;
+}
+
+static void report_first_frame(Session *s, uint32_t w, uint32_t h)
+{
+        IpcMsg m = { .type = IPC_FIRST_FRAME };
+        m.first_frame.ms_since_accept = (uint32_t)(now_ms() - s->t0);
+        m.first_frame.width = w;
+        m.first_frame.height = h;
+        s->first_reported = true;
+        log_info("first frame %ux%u on the client after %u ms", w, h, m.first_frame.ms_since_accept);
+        if (ipc_send(s->ipc_fd, &m, -1) < 0)
+                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+}
+
+static void on_frame_ack(void *ud, uint32_t id)
+{
+        Session *s = ud;
+        /* Only ids we sent count: a client cannot open the window by acking the future. */
+        if (id > s->last_acked && id <= s->last_sent)
+                s->last_acked = id;
+        if (s->first_sent && !s->first_reported && s->last_acked >= s->first_frame_id)
+                report_first_frame(s, s->enc_w, s->enc_h);
+}
+
+static const PeerCallbacks peer_callbacks = {
+        .credentials = on_credentials, .activated = on_activated, .key = on_key, .unicode = on_unicode,
+        .pointer = on_pointer, .refresh = on_refresh, .suppress = on_suppress, .frame_ack = on_frame_ack,
+};
+
+/* ---- IPC from slated ---- */
+
+static void auth_refusal(uint8_t status, uint32_t *logon, uint32_t *errinfo)
+{
+        *logon = LOGON_FAILED_OTHER;
+        *errinfo = ERRINFO_SERVER_DENIED_CONNECTION;
+        if (status == IPC_AUTH_BAD_CREDENTIALS) {
+                *logon = LOGON_FAILED_BAD_PASSWORD;
+                *errinfo = ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES;
+        } else if (status == IPC_AUTH_NOT_ENTITLED) {
+                *errinfo = ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES;
+        }
+}
+
+/* IPC_END carries only text: pick the closest RDP disconnect reason the client can explain. */
+static uint32_t end_errinfo(const char *reason)
+{
+        if (strcasestr(reason, "logout") || strcasestr(reason, "logoff") || strcasestr(reason, "log out"))
+                return ERRINFO_LOGOFF_BY_USER;
+        if (strcasestr(reason, "idle"))
+                return ERRINFO_IDLE_TIMEOUT;
+        if (strcasestr(reason, "another connection") || strcasestr(reason, "reconnect"))
+                return ERRINFO_DISCONNECTED_BY_OTHER_CONNECTION;
+        return ERRINFO_RPC_INITIATED_LOGOFF;
+}
+
+static int on_config(Session *s, IpcMsg *m)
+{
+        s->max_w = m->config.max_width ? MIN(m->config.max_width, DIM_MAX) : DIM_DEFAULT_W;
+        s->max_h = m->config.max_height ? MIN(m->config.max_height, DIM_MAX) : DIM_DEFAULT_H;
+        uint32_t hs = m->config.handshake_timeout_ms ? MIN(m->config.handshake_timeout_ms, HANDSHAKE_MAX_MS)
+                                                     : HANDSHAKE_DEFAULT_MS;
+        if (!m->config.cert_pem || !*m->config.cert_pem || !m->config.key_pem || !*m->config.key_pem)
+                return log_error_errno(-EINVAL, "IPC: config without a TLS certificate and key");
+        /* The handshake clock restarts now that slated gave the real limit. */
+        session_alarm(SESSION_ALARM_HANDSHAKE, hs);
+        int r = peer_new(s->sock, m->config.cert_pem, m->config.key_pem, &peer_callbacks, s, &s->peer);
+        s->sock = -1;
+        if (r < 0)
+                return r;
+        s->phase = PH_HANDSHAKE;
+        log_debug("config: max %ux%u, handshake timeout %u ms", s->max_w, s->max_h, hs);
+        return 0;
+}
+
+static int on_attach(Session *s, IpcMsg *m)
+{
+        int fd = TAKE_FD(s->pending_fd);
+        int r = bridge_new(fd, s->max_w, s->max_h, &s->bridge);
+        if (r < 0) {
+                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                return 0;
+        }
+        uint32_t stride, w, h;
+        bridge_framebuffer(s->bridge, &stride, &w, &h);
+        log_info("desktop %s (session %s) attached: console %ux%u%s", m->attach.desktop_id, m->attach.session_id, w,
+                 h, m->attach.reconnect ? ", reconnect" : "");
+        s->phase = PH_RUNNING;
+        s->full_pending = true;
+        send_phase(s, "attach");
+        return 0;
+}
+
+static int handle_msg(Session *s, IpcMsg *m)
+{
+        /* An fd may only travel with IPC_ATTACH. */
+        if (s->pending_fd >= 0 && m->type != IPC_ATTACH)
+                return log_error_errno(-EBADMSG, "IPC: file descriptor with a %s message", ipc_type_name(m->type));
+        switch (m->type) {
+        case IPC_CONFIG:
+                if (s->phase != PH_CONFIG)
+                        break;
+                return on_config(s, m);
+        case IPC_AUTH_RESULT:
+                if (s->phase != PH_AUTH)
+                        break;
+                if (m->auth_result.status == IPC_AUTH_OK) {
+                        log_info("logon accepted%s%s", *m->auth_result.message ? ": " : "", m->auth_result.message);
+                        s->phase = PH_ATTACH;
+                        send_phase(s, "auth");
+                } else {
+                        uint32_t logon, errinfo;
+                        log_info("logon refused (%u): %s", m->auth_result.status, m->auth_result.message);
+                        auth_refusal(m->auth_result.status, &logon, &errinfo);
+                        refuse(s, logon, errinfo);
+                }
+                return 0;
+        case IPC_ATTACH:
+                if (s->phase != PH_ATTACH)
+                        break;
+                if (s->pending_fd < 0)
+                        return log_error_errno(-EBADMSG, "IPC: attach without the console fd");
+                return on_attach(s, m);
+        case IPC_END:
+                log_info("session ended by slated: %s", m->end.reason);
+                session_end(s, 0, end_errinfo(m->end.reason));
+                return 0;
+        default:
+                break;
+        }
+        return log_error_errno(-EBADMSG, "IPC: unexpected %s message in phase %d", ipc_type_name(m->type), s->phase);
+}
+
+/* Read and handle what slated sent. -EPIPE on EOF, other negatives on protocol errors. */
+static int ipc_pump(Session *s)
+{
+        uint8_t buf[8192];
+        for (;;) {
+                int fd = -1;
+                ssize_t n = ipc_recv(s->ipc_fd, buf, sizeof buf, &fd);
+                if (fd >= 0) {
+                        if (s->pending_fd >= 0) {
+                                close(fd);
+                                return log_error_errno(-EBADMSG, "IPC: two file descriptors");
+                        }
+                        s->pending_fd = fd;
+                }
+                if (n == -EAGAIN)
+                        return 0;
+                if (n == 0)
+                        return -EPIPE;
+                if (n < 0)
+                        return log_error_errno((int)n, "IPC: read: %s", strerror((int)-n));
+                size_t off = 0;
+                int r = 0;
+                while (off < (size_t)n && r == 0 && s->phase != PH_END) {
+                        size_t used = 0;
+                        Frame f;
+                        int k = frame_parser_feed(&s->parser, buf + off, (size_t)n - off, &used, &f);
+                        off += used;
+                        if (k < 0) {
+                                r = log_error_errno(-EBADMSG, "IPC: bad frame from slated (%s)", strerror(-k));
+                                break;
+                        }
+                        if (k == 0)
+                                break;
+                        IpcMsg m;
+                        if (ipc_msg_decode(&f, &m) < 0) {
+                                r = log_error_errno(-EBADMSG, "IPC: malformed message type %u", f.type);
+                        } else {
+                                r = handle_msg(s, &m);
+                                ipc_msg_clear(&m);
+                        }
+                        /* The parser's buffer may hold the TLS private key. */
+                        secret_wipe((void *)f.payload, f.len);
+                }
+                secret_wipe(buf, (size_t)n);
+                if (r < 0)
+                        return r;
+                if (s->phase == PH_END)
+                        return 0;
+        }
+}
+
+/* ---- frames ---- */
+
+static int pump_frame(Session *s)
+{
+        if (s->phase != PH_RUNNING || !peer_is_active(s->peer) || s->suppressed || !bridge_has_content(s->bridge))
+                return 0;
+        uint32_t stride, fw, fh, pw, ph;
+        const uint8_t *fb = bridge_framebuffer(s->bridge, &stride, &fw, &fh);
+        peer_size(s->peer, &pw, &ph);
+
+        /* The client's desktop follows the guest console; try once per console size. */
+        if ((fw != pw || fh != ph) && (s->resize_tried_w != fw || s->resize_tried_h != fh)) {
+                s->resize_tried_w = fw;
+                s->resize_tried_h = fh;
+                int r = peer_resize(s->peer, fw, fh);
+                if (r == -ENOTSUP)
+                        log_warn("client cannot resize its desktop: showing %ux%u of the %ux%u console", MIN(pw, fw),
+                                 MIN(ph, fh), fw, fh);
+                else if (r < 0)
+                        return r;
+                if (!peer_is_active(s->peer))
+                        return 0;
+                peer_size(s->peer, &pw, &ph);
+        }
+        uint32_t W = MIN(fw, pw), H = MIN(fh, ph);
+        if (!s->enc || s->enc_w != W || s->enc_h != H) {
+                s->enc = encoder_free(s->enc);
+                int r = encoder_new(peer_context(s->peer), W, H, s->codec_pref, &s->enc);
+                if (r < 0)
+                        return r;
+                s->enc_w = W;
+                s->enc_h = H;
+                s->acks = encoder_has_frame_acks(s->enc);
+                s->last_acked = s->last_sent;
+                s->full_pending = true;
+        }
+        if (s->acks && s->last_sent - s->last_acked >= MAX_IN_FLIGHT)
+                return 0;
+        if (!s->full_pending && !bridge_has_damage(s->bridge))
+                return 0;
+
+        EncoderRect rects[BRIDGE_DAMAGE_MAX];
+        BridgeRect dmg[BRIDGE_DAMAGE_MAX];
+        size_t n = bridge_take_damage(s->bridge, dmg, BRIDGE_DAMAGE_MAX), k = 0;
+        bool full = s->full_pending;
+        if (full) {
+                rects[k++] = (EncoderRect){ 0, 0, (int)W, (int)H };
+        } else {
+                for (size_t i = 0; i < n; i++) {
+                        EncoderRect r = { dmg[i].x, dmg[i].y, dmg[i].w, dmg[i].h };
+                        if (input_rect_clamp(&r.x, &r.y, &r.w, &r.h, (int)W, (int)H))
+                                rects[k++] = r;
+                }
+        }
+        s->full_pending = false;
+        if (k == 0)
+                return 0;
+
+        uint32_t id = s->last_sent + 1;
+        EncoderStats st = { 0 };
+        session_alarm(SESSION_ALARM_SEND_STALL, SEND_STALL_MS);
+        int r = encoder_send_frame(s->enc, fb, stride, rects, k, id, &st);
+        session_alarm(SESSION_ALARM_SEND_STALL, 0);
+        if (r < 0)
+                return r;
+        s->last_sent = id;
+        if (!s->acks)
+                s->last_acked = id;
+        if (full) {
+                s->full_frames++;
+                s->full_stats.bytes += st.bytes;
+                s->full_stats.cpu_us += st.cpu_us;
+                s->full_stats.encode_us += st.encode_us;
+                s->full_stats.send_us += st.send_us;
+                log_info("frame %u: full %ux%u %s: %llu bytes in %u PDUs, encode %.1f ms (cpu %.1f ms), send %.1f ms",
+                         id, W, H, encoder_codec_name(encoder_codec(s->enc)), (unsigned long long)st.bytes, st.pdus,
+                         st.encode_us / 1000.0, st.cpu_us / 1000.0, st.send_us / 1000.0);
+                /* Logon is done when the whole guest screen (not a crop, not black) reached the client. */
+                if (!s->first_sent && W == fw && H == fh) {
+                        s->first_sent = true;
+                        s->first_frame_id = id;
+                        if (!s->acks)
+                                report_first_frame(s, W, H);
+                }
+                if (s->first_sent && s->bench_left > 0) {
+                        s->bench_left--;
+                        s->full_pending = true;
+                }
+        } else {
+                log_debug("frame %u: %zu rects, %llu bytes, encode %.2f ms", id, k, (unsigned long long)st.bytes,
+                          st.encode_us / 1000.0);
+        }
+        return 0;
+}
+
+/* ---- the loop ---- */
+
+int session_run(int sock, int ipc)
+{
+        Session s = { .t0 = now_ms(), .sock = sock, .ipc_fd = ipc, .pending_fd = -1, .phase = PH_CONFIG };
+        s.codec_pref = getenv("SLATE_SESSION_CODEC");
+        const char *bench = getenv("SLATE_SESSION_BENCH_FRAMES");
+        unsigned nb;
+        if (bench && parse_uint(bench, 1000, &nb) == 0)
+                s.bench_left = nb;
+        ipc_parser_init(&s.parser, IPC_FRAME_MAX);
+        /* slated sends the config right after exec; the same limit covers waiting for it. */
+        session_alarm(SESSION_ALARM_HANDSHAKE, HANDSHAKE_DEFAULT_MS);
+
+        while (s.phase != PH_END) {
+                struct pollfd pfd[48];
+                int n = 0;
+                pfd[n++] = (struct pollfd){ .fd = s.ipc_fd, .events = POLLIN };
+                int peer0 = n;
+                if (s.peer)
+                        n += peer_pollfds(s.peer, pfd + n, 40);
+                int peer1 = n, vnc = -1;
+                if (s.bridge) {
+                        vnc = n;
+                        pfd[n++] = (struct pollfd){ .fd = bridge_fd(s.bridge), .events = POLLIN };
+                }
+                if (poll(pfd, (nfds_t)n, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error("poll: %m");
+                        session_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                        break;
+                }
+                if (pfd[0].revents) {
+                        int r = ipc_pump(&s);
+                        if (r == -EPIPE) {
+                                log_info("slated closed the IPC: disconnecting the client");
+                                session_end(&s, 0, ERRINFO_RPC_INITIATED_DISCONNECT);
+                        } else if (r < 0) {
+                                session_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                        }
+                }
+                bool peer_ready = false;
+                for (int i = peer0; i < peer1; i++)
+                        peer_ready |= pfd[i].revents != 0;
+                if (s.phase != PH_END && s.peer && peer_ready && peer_check(s.peer) < 0) {
+                        log_info("client disconnected");
+                        session_end(&s, 0, 0);
+                        peer_close(s.peer, 0);
+                }
+                if (s.phase != PH_END && vnc >= 0 && pfd[vnc].revents && bridge_process(s.bridge) < 0) {
+                        log_error("desktop console closed");
+                        session_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                }
+                if (s.phase == PH_END)
+                        break;
+                if (s.reactivated) {
+                        s.reactivated = false;
+                        /* After (re)activation the client decoder starts fresh and old acks are void. */
+                        s.enc = encoder_free(s.enc);
+                        s.last_acked = s.last_sent;
+                        s.full_pending = true;
+                }
+                if (s.phase == PH_REFUSED && peer_is_active(s.peer)) {
+                        peer_refuse(s.peer, s.refuse_logon, s.refuse_errinfo);
+                        session_end(&s, 0, 0);
+                        break;
+                }
+                if (s.phase == PH_RUNNING && pump_frame(&s) < 0) {
+                        log_info("client connection lost while sending");
+                        peer_close(s.peer, 0);
+                        session_end(&s, 0, 0);
+                }
+        }
+
+        if (s.full_frames > 0 && s.enc)
+                log_info("%u full frames with %s: avg %llu bytes, encode cpu %.1f ms, send %.1f ms", s.full_frames,
+                         encoder_codec_name(encoder_codec(s.enc)),
+                         (unsigned long long)(s.full_stats.bytes / s.full_frames),
+                         s.full_stats.cpu_us / 1000.0 / s.full_frames, s.full_stats.send_us / 1000.0 / s.full_frames);
+        if (s.peer)
+                peer_close(s.peer, s.end_errinfo);
+        s.enc = encoder_free(s.enc);
+        s.bridge = bridge_free(s.bridge);
+        s.peer = peer_free(s.peer);
+        if (s.pending_fd >= 0)
+                close(s.pending_fd);
+        if (s.sock >= 0)
+                close(s.sock);
+        frame_parser_free(&s.parser);
+        return s.exit_code;
+}

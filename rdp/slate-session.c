@@ -1,0 +1,118 @@
+/* slate-session: one RDP connection, unprivileged. Takes the accepted socket (fd 3) and an IPC
+ * socketpair to slated (fd 4), terminates TLS/RDP with FreeRDP, asks slated to authenticate, then
+ * bridges the desktop's VNC console (an fd from slated) to the client. Loads nothing from disk
+ * and never keeps a password. Exit: 0 normal end, 1 IPC/internal error, 2 client timed out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <freerdp/error.h>
+#include <freerdp/settings.h>
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "rdp/session.h"
+
+static volatile sig_atomic_t alarm_kind;     /* what the armed timer guards, for the handler */
+
+static void on_alarm(int sig)
+{
+        static const char *const msg[] = {
+                "slate-session: error: client did not finish the RDP handshake in time, dropping it\n",
+                "slate-session: error: client stopped reading (send stalled), dropping it\n",
+                "slate-session: error: refused client did not take the refusal in time, dropping it\n",
+        };
+        const char *m = msg[alarm_kind < 3 ? alarm_kind : 0];
+        ssize_t k = write(2, m, strlen(m));
+        (void)k;
+        /* FreeRDP's TLS accept loops without a way out: only the process can end it. */
+        _exit(2);
+}
+
+void session_alarm(int kind, uint32_t ms)
+{
+        alarm_kind = kind;
+        struct itimerval it = { .it_value = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 } };
+        setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: slate-session [--socket-fd N] [--ipc-fd M]\n"
+                "\n"
+                "The per-connection RDP front end of Slate. It is started by slated for each accepted\n"
+                "RDP connection, already unprivileged, with the client socket on fd 3 and an IPC\n"
+                "socketpair to slated on fd 4; it is not meant to be run by hand (for development,\n"
+                "tests/e2e/session-harness plays slated's part).\n"
+                "\n"
+                "  --socket-fd N   the accepted RDP client socket (default 3)\n"
+                "  --ipc-fd M      the IPC socketpair to slated (default 4)\n"
+                "  -h, --help      show this text\n"
+                "\n"
+                "Environment: SLATE_LOG_LEVEL (error|warning|info|debug or 3..7),\n"
+                "SLATE_SESSION_CODEC (rfx|nsc|planar: prefer this codec when the client has it).\n");
+}
+
+static int parse_fd(const char *s, int *ret)
+{
+        unsigned v;
+        if (parse_uint(s, 65535, &v) < 0)
+                return -EINVAL;
+        *ret = (int)v;
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "socket-fd", required_argument, NULL, 's' },
+                { "ipc-fd", required_argument, NULL, 'i' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        int sock = 3, ipc = 4, c;
+        log_set_prefix("slate-session");
+        const char *lvl = getenv("SLATE_LOG_LEVEL");
+        if (lvl) {
+                unsigned n;
+                int l = parse_uint(lvl, 7, &n) == 0 ? (int)n : log_level_from_string(lvl);
+                if (l >= 0)
+                        log_set_level(l);
+        }
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        if (parse_fd(optarg, &sock) < 0)
+                                goto bad;
+                        break;
+                case 'i':
+                        if (parse_fd(optarg, &ipc) < 0)
+                                goto bad;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        goto bad;
+                }
+        }
+        if (optind != argc)
+                goto bad;
+        if (fcntl(sock, F_GETFD) < 0 || fcntl(ipc, F_GETFD) < 0) {
+                fprintf(stderr, "slate-session: fds %d/%d are not open: this program is started by slated, "
+                                "not by hand (see --help)\n", sock, ipc);
+                return 1;
+        }
+        struct sigaction sa = { .sa_handler = on_alarm };
+        sigaction(SIGALRM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        return session_run(sock, ipc);
+bad:
+        usage(stderr);
+        return 1;
+}
