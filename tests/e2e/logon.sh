@@ -45,6 +45,7 @@ rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" >"
 
 say "alice logs out from inside the desktop (F12): desktop erased, pool refilled"
 rdp --user alice --password secret --wait-frame --key F12 --hold 2 >"$T/out" 2>&1 || true
+say "$(tail -1 "$T/out")"
 gone() { ! jctl desktop list | jq -e --arg id "$desk" '.[] | select(.id == $id)' >/dev/null; }
 wait_for 30 "alice's desktop erased" gone
 [ "$(jctl session list --user alice | jq length)" -eq 0 ] || fail "alice's session survived her logout"

@@ -9,7 +9,14 @@ SLATED=$B/broker/slated
 SLATECTL=$B/broker/slatectl
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; [ -n "${T:-}" ] && [ -f "$T/slated.log" ] && tail -n 40 "$T/slated.log" >&2; exit 1; }
+fail() {
+        echo "FAIL: $*" >&2
+        if [ -n "${T:-}" ] && [ -f "$T/slated.log" ]; then
+                echo "--- last lines of slated's log:" >&2
+                grep -v -e 'control: uid' -e '^<7>.*qmp ' "$T/slated.log" | tail -n 60 >&2
+        fi
+        exit 1
+}
 say() { echo "# $*"; }
 
 require_tools() {
@@ -98,6 +105,7 @@ teardown() {
         # Kill anything of ours still alive, then remove the dirs.
         pkill -KILL -f "$T/run/desktops/" 2>/dev/null || true
         sleep 0.2
+        if [ -n "${SLATE_TEST_KEEP:-}" ]; then echo "# kept $T" >&2; return; fi
         rm -rf "$T" "$RAM"
 }
 

@@ -1,0 +1,257 @@
+/* session-harness: plays slated's part for one RDP connection so slate-session can be run and
+ * measured without slated. Listens on 127.0.0.1:PORT, accepts one client, execs slate-session
+ * with the socket on fd 3 and an IPC socketpair on fd 4, sends IPC_CONFIG, answers IPC_AUTH
+ * (accepted iff user and password match), hands over a connection to the VNC unix socket with
+ * IPC_ATTACH and prints the first-frame timing. For development and benchmarks only. */
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/util.h"
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: session-harness --port P --vnc PATH --cert C --key K [options]\n"
+                   "  --user U --password PW   credentials to accept (default alice / secret)\n"
+                   "  --session PATH           slate-session binary (default: ../../rdp/slate-session next to this)\n"
+                   "  --handshake-ms N         handshake timeout sent in IPC_CONFIG (default 10000)\n"
+                   "  --end-after-ms N         send IPC_END N ms after the first frame (default: never)\n"
+                   "  --refuse STATUS          answer every logon with this IpcAuthStatus (2..5)\n"
+                   "Prints 'harness: first-frame ms=… width=… height=…' and the child's exit status.\n");
+}
+
+static int64_t t_accept;
+
+static int connect_unix(const char *path)
+{
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof a.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(a.sun_path, path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+                int e = -errno;
+                if (fd >= 0)
+                        close(fd);
+                return e;
+        }
+        return fd;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "port", required_argument, NULL, 'p' }, { "vnc", required_argument, NULL, 'v' },
+                { "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
+                { "user", required_argument, NULL, 'u' }, { "password", required_argument, NULL, 'w' },
+                { "session", required_argument, NULL, 's' }, { "handshake-ms", required_argument, NULL, 't' },
+                { "end-after-ms", required_argument, NULL, 'e' }, { "refuse", required_argument, NULL, 'r' },
+                { "help", no_argument, NULL, 'h' }, {},
+        };
+        const char *vnc = NULL, *certf = NULL, *keyf = NULL, *user = "alice", *pw = "secret", *session = NULL;
+        unsigned port = 0, hs = 10000, end_after = 0, refuse = 0;
+        int c;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'p': if (parse_uint(optarg, 65535, &port) < 0) goto bad; break;
+                case 'v': vnc = optarg; break;
+                case 'c': certf = optarg; break;
+                case 'k': keyf = optarg; break;
+                case 'u': user = optarg; break;
+                case 'w': pw = optarg; break;
+                case 's': session = optarg; break;
+                case 't': if (parse_uint(optarg, 3600000, &hs) < 0) goto bad; break;
+                case 'e': if (parse_uint(optarg, 3600000, &end_after) < 0) goto bad; break;
+                case 'r': if (parse_uint(optarg, IPC_AUTH_INTERNAL, &refuse) < 0) goto bad; break;
+                case 'h': usage(stdout); return 0;
+                default: goto bad;
+                }
+        }
+        if (!port || !vnc || !certf || !keyf)
+                goto bad;
+        log_set_prefix("harness");
+        char self[4096];
+        static char defsession[4200];
+        if (!session) {
+                ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+                if (k < 0)
+                        return 1;
+                self[k] = 0;
+                *strrchr(self, '/') = 0;
+                snprintf(defsession, sizeof defsession, "%s/../../rdp/slate-session", self);
+                session = defsession;
+        }
+        char *cert = NULL, *key = NULL;
+        size_t len;
+        if (read_file_max(certf, IPC_PEM_MAX, &cert, &len) < 0 || read_file_max(keyf, IPC_PEM_MAX, &key, &len) < 0) {
+                fprintf(stderr, "harness: cannot read %s / %s\n", certf, keyf);
+                return 1;
+        }
+
+        int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+        setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        if (bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(ls, 1) < 0) {
+                fprintf(stderr, "harness: cannot listen on 127.0.0.1:%u: %m\n", port);
+                return 1;
+        }
+        printf("harness: listening on 127.0.0.1:%u\n", port);
+        fflush(stdout);
+        int cs = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+        if (cs < 0)
+                return 1;
+        t_accept = (int64_t)now_ms();
+        close(ls);
+
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+                return 1;
+        pid_t pid = fork();
+        if (pid == 0) {
+                /* fds 3 and 4 exactly, as slated's uv_spawn gives them. */
+                int a = dup(cs), b = dup(sp[1]);
+                dup2(a, 3);
+                dup2(b, 4);
+                execl(session, session, (char *)NULL);
+                fprintf(stderr, "harness: exec %s: %m\n", session);
+                _exit(127);
+        }
+        close(cs);
+        close(sp[1]);
+        int ipc = sp[0];
+
+        IpcMsg m = { .type = IPC_CONFIG };
+        m.config.cert_pem = cert;
+        m.config.key_pem = key;
+        m.config.max_width = 4096;
+        m.config.max_height = 2160;
+        m.config.handshake_timeout_ms = hs;
+        if (ipc_send(ipc, &m, -1) < 0)
+                fprintf(stderr, "harness: cannot send config\n");
+        secret_wipe(key, strlen(key));
+
+        FrameParser p;
+        ipc_parser_init(&p, IPC_PREAUTH_MAX);
+        int64_t first_frame_at = -1;
+        for (;;) {
+                struct pollfd pfd = { .fd = ipc, .events = POLLIN };
+                int timeout = -1;
+                if (end_after && first_frame_at >= 0) {
+                        int64_t left = first_frame_at + end_after - (int64_t)now_ms();
+                        timeout = left > 0 ? (int)left : 0;
+                }
+                int r = poll(&pfd, 1, timeout);
+                if (r == 0) {
+                        IpcMsg e = { .type = IPC_END };
+                        snprintf(e.end.reason, sizeof e.end.reason, "administrator ended the session");
+                        ipc_send(ipc, &e, -1);
+                        printf("harness: sent end\n");
+                        end_after = 0;
+                        continue;
+                }
+                uint8_t buf[4096];
+                int fd;
+                ssize_t n = ipc_recv(ipc, buf, sizeof buf, &fd);
+                if (n == -EAGAIN)
+                        continue;
+                if (n <= 0)
+                        break;
+                size_t off = 0;
+                while (off < (size_t)n) {
+                        size_t used;
+                        Frame f;
+                        int k = frame_parser_feed(&p, buf + off, (size_t)n - off, &used, &f);
+                        off += used;
+                        if (k < 0) {
+                                fprintf(stderr, "harness: bad frame from slate-session\n");
+                                goto out;
+                        }
+                        if (k == 0)
+                                break;
+                        IpcMsg in;
+                        if (ipc_msg_decode(&f, &in) < 0) {
+                                fprintf(stderr, "harness: malformed message\n");
+                                goto out;
+                        }
+                        int64_t ms = (int64_t)now_ms() - t_accept;
+                        switch (in.type) {
+                        case IPC_AUTH: {
+                                bool ok = !refuse && !strcmp(in.auth.user, user) && !strcmp(in.auth.password, pw);
+                                printf("harness: +%lld ms auth user=%s domain=%s host=%s size=%ux%u → %s\n", (long long)ms,
+                                       in.auth.user, in.auth.domain, in.auth.client_host, in.auth.width,
+                                       in.auth.height, ok ? "ok" : "refused");
+                                IpcMsg a = { .type = IPC_AUTH_RESULT };
+                                a.auth_result.status = ok ? IPC_AUTH_OK : refuse ? refuse : IPC_AUTH_BAD_CREDENTIALS;
+                                snprintf(a.auth_result.message, sizeof a.auth_result.message, "%s",
+                                         ok ? "welcome" : "the user name or password is incorrect");
+                                ipc_send(ipc, &a, -1);
+                                frame_parser_set_max(&p, IPC_FRAME_MAX);
+                                if (ok) {
+                                        int vfd = connect_unix(vnc);
+                                        if (vfd < 0) {
+                                                fprintf(stderr, "harness: cannot connect to %s: %s\n", vnc, strerror(-vfd));
+                                                IpcMsg e = { .type = IPC_END };
+                                                snprintf(e.end.reason, sizeof e.end.reason, "desktop unavailable");
+                                                ipc_send(ipc, &e, -1);
+                                                break;
+                                        }
+                                        IpcMsg at = { .type = IPC_ATTACH };
+                                        snprintf(at.attach.desktop_id, sizeof at.attach.desktop_id, "harness-desktop");
+                                        snprintf(at.attach.session_id, sizeof at.attach.session_id, "harness-session");
+                                        ipc_send(ipc, &at, vfd);
+                                        close(vfd);
+                                }
+                                break;
+                        }
+                        case IPC_FIRST_FRAME:
+                                first_frame_at = (int64_t)now_ms();
+                                printf("harness: first-frame ms=%lld (session says %u) width=%u height=%u\n",
+                                       (long long)ms, in.first_frame.ms_since_accept, in.first_frame.width,
+                                       in.first_frame.height);
+                                break;
+                        case IPC_PHASE:
+                                printf("harness: +%lld ms phase %s=%u ms\n", (long long)ms, in.phase.name, in.phase.ms);
+                                break;
+                        case IPC_LOGOUT:
+                                printf("harness: logout requested\n");
+                                break;
+                        default:
+                                printf("harness: unexpected %s\n", ipc_type_name(in.type));
+                        }
+                        ipc_msg_clear(&in);
+                        fflush(stdout);
+                }
+                if (fd >= 0) {
+                        fprintf(stderr, "harness: slate-session sent an fd\n");
+                        close(fd);
+                }
+        }
+out:
+        close(ipc);
+        int st;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st))
+                printf("harness: slate-session exited %d after %lld ms\n", WEXITSTATUS(st),
+                       (long long)((int64_t)now_ms() - t_accept));
+        else
+                printf("harness: slate-session killed by signal %d\n", WTERMSIG(st));
+        free(cert);
+        free(key);
+        frame_parser_free(&p);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+bad:
+        usage(stderr);
+        return 1;
+}
