@@ -3,6 +3,9 @@
  * through logon error info. FreeRDP callbacks only record events; all decisions happen in the
  * main loop through PeerCallbacks. */
 #include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <freerdp/channels/channels.h>
@@ -14,6 +17,7 @@
 #include <freerdp/session.h>
 #include <freerdp/update.h>
 #include <winpr/ssl.h>
+#include <winpr/wlog.h>
 #include <winpr/wtsapi.h>
 #include "common/log.h"
 #include "common/util.h"
@@ -190,6 +194,9 @@ int peer_new(int fd, const char *cert_pem, const char *key_pem, const PeerCallba
                 winpr_InitializeSSL(WINPR_SSL_INIT_DEFAULT);
                 /* Without this WTSOpenServerA tries to dlopen libfreerds-fdsapi.so. */
                 WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi());
+                /* FreeRDP's INFO chatter per connection is noise in slated's log; keep its
+                 * warnings, and everything when debugging. */
+                WLog_SetLogLevel(WLog_GetRoot(), log_get_level() >= LOG_LVL_DEBUG ? WLOG_INFO : WLOG_WARN);
                 initialized = true;
         }
         Peer *p = calloc(1, sizeof *p);
@@ -331,6 +338,24 @@ void peer_refuse(Peer *p, uint32_t logon_error, uint32_t errinfo)
         peer_close(p, errinfo);
 }
 
+/* Closing a socket with unread input makes the kernel send a reset, and the client then
+ * drops our last PDUs (the error info) unread. Half-close and let the client hang up first. */
+static void linger_until_client_closes(int fd, int ms)
+{
+        uint64_t deadline = now_ms() + (uint64_t)ms;
+        char buf[4096];
+        shutdown(fd, SHUT_WR);
+        for (;;) {
+                int64_t left = (int64_t)(deadline - now_ms());
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+                        return;
+                ssize_t k = read(fd, buf, sizeof buf);
+                if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
+                        return;
+        }
+}
+
 void peer_close(Peer *p, uint32_t errinfo)
 {
         if (p->disconnected)
@@ -339,7 +364,8 @@ void peer_close(Peer *p, uint32_t errinfo)
         if (p->ever_active) {
                 if (errinfo)
                         freerdp_set_error_info(p->fp->context->rdp, errinfo);
-                p->fp->Close(p->fp);
+                if (p->fp->Close(p->fp))
+                        linger_until_client_closes(p->fp->sockfd, 2000);
         }
         p->fp->Disconnect(p->fp);
         p->disconnected = true;

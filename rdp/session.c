@@ -270,9 +270,8 @@ static int on_attach(Session *s, IpcMsg *m)
 
 static int handle_msg(Session *s, IpcMsg *m)
 {
-        /* An fd may only travel with IPC_ATTACH. */
-        if (s->pending_fd >= 0 && m->type != IPC_ATTACH)
-                return log_error_errno(-EBADMSG, "IPC: file descriptor with a %s message", ipc_type_name(m->type));
+        /* The console fd rides on the first bytes of IPC_ATTACH, but a stream read may return
+         * it together with earlier messages: it stays pending until that ATTACH completes. */
         switch (m->type) {
         case IPC_CONFIG:
                 if (s->phase != PH_CONFIG)

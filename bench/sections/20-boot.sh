@@ -33,6 +33,7 @@ SLATED_PID=
 SAMPLER_PID=
 
 cleanup() {
+        set +e
         [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null
         if [ -n "$SLATED_PID" ]; then
                 kill -KILL "$SLATED_PID" 2>/dev/null
@@ -189,7 +190,7 @@ done
 echo
 if [ -s "$T/summary" ]; then
         awk 'BEGIN { printf "Reading: " }
-             { d = $2 - $3; printf "%s%s: Slate %+d ms (%+.0f %%) vs plain QEMU", NR > 1 ? "; " : "", $1, d, 100 * d / $3 }
+             { d = $2 - $3; printf "%s%s: Slate %+d ms (%+.0f %%) vs plain QEMU", (NR > 1 ? "; " : ""), $1, d, 100 * d / $3 }
              END { print ". Differences under ~20 % are noise on this shared machine (bench/README.md); the encrypted rows are dominated by qemu-img'"'"'s LUKS create (see the overlay section)." }' \
                 "$T/summary"
         echo
