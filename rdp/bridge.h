@@ -29,8 +29,7 @@ const uint8_t *bridge_framebuffer(const Bridge *b, uint32_t *ret_stride, uint32_
 bool bridge_has_content(const Bridge *b);
 /* Set when the size changed since the last call (and cleared by it). */
 bool bridge_take_resized(Bridge *b);
-/* Damaged rects since the last take, at most max; *ret_complete says a whole server update
- * ended (so a frame boundary is known). Returns the count. */
+/* Damaged rects (clamped to the framebuffer) since the last take, at most max; returns the count. */
 size_t bridge_take_damage(Bridge *b, BridgeRect *out, size_t max);
 bool bridge_has_damage(const Bridge *b);
 /* Mark the whole screen damaged (client refresh request, codec reset). */

@@ -47,6 +47,7 @@ typedef struct Session {
         uint32_t refuse_logon, refuse_errinfo;
         bool reactivated, suppressed, full_pending, acks;
         uint32_t resize_tried_w, resize_tried_h;
+        bool cropped;                   /* the client cannot resize: it sees the top-left part */
         uint32_t last_sent, last_acked;
         uint32_t first_frame_id;
         bool first_sent, first_reported;
@@ -373,6 +374,7 @@ static int pump_frame(Session *s)
                 s->resize_tried_w = fw;
                 s->resize_tried_h = fh;
                 int r = peer_resize(s->peer, fw, fh);
+                s->cropped = r == -ENOTSUP;
                 if (r == -ENOTSUP)
                         log_warn("client cannot resize its desktop: showing %ux%u of the %ux%u console", MIN(pw, fw),
                                  MIN(ph, fh), fw, fh);
@@ -436,7 +438,7 @@ static int pump_frame(Session *s)
                          id, W, H, encoder_codec_name(encoder_codec(s->enc)), (unsigned long long)st.bytes, st.pdus,
                          st.encode_us / 1000.0, st.cpu_us / 1000.0, st.send_us / 1000.0);
                 /* Logon is done when the whole guest screen (not a crop, not black) reached the client. */
-                if (!s->first_sent && W == fw && H == fh) {
+                if (!s->first_sent && ((W == fw && H == fh) || s->cropped)) {
                         s->first_sent = true;
                         s->first_frame_id = id;
                         if (!s->acks)
