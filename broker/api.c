@@ -32,6 +32,7 @@ static json_object *pool_json(Broker *b, const Pool *p)
         json_object_object_add(o, "total", json_object_new_int((int)total));
         json_object_object_add(o, "deleting", json_object_new_boolean(p->deleting));
         json_object_object_add(o, "disconnect_timeout", json_object_new_int((int)p->disconnect_timeout));
+        json_object_object_add(o, "idle_timeout", json_object_new_int((int)p->idle_timeout));
         json_object *ents = json_object_new_array();
         for (size_t i = 0; i < p->n_entitlements; i++)
                 json_object_array_add(ents, json_object_new_string(p->entitlements[i]));
@@ -129,6 +130,13 @@ static int pool_apply(Broker *b, ControlRequest *req, json_object *args, Pool *p
                 }
                 p->disconnect_timeout = (unsigned)v;
         }
+        if ((r = jsonx_get_int64(args, "idle_timeout", &v)) != -ENOENT) {
+                if (r < 0 || v < 0 || v > 7 * 86400) {
+                        control_reply_error(req, EINVAL, "pool %s: idle timeout must be 0-604800 s", p->name);
+                        return -EINVAL;
+                }
+                p->idle_timeout = (unsigned)v;
+        }
         if ((r = jsonx_get_string(args, "overlay", &s)) != -ENOENT) {
                 if (r < 0 || overlay_mode_from_string(s, &p->overlay) < 0) {
                         control_reply_error(req, EINVAL, "pool %s: overlay must be encrypted, ram or plain", p->name);
@@ -163,7 +171,7 @@ static int pool_save(Broker *b, const Pool *p)
         DbPool row = {
                 .name = p->name, .image = p->image, .warm = p->warm, .max = p->max, .memory = p->memory,
                 .vcpus = p->vcpus, .overlay = (char *)overlay_mode_to_string(p->overlay), .created = p->created,
-                .disconnect_timeout = p->disconnect_timeout,
+                .disconnect_timeout = p->disconnect_timeout, .idle_timeout = p->idle_timeout,
         };
         return db_pool_put(b->db, &row);
 }

@@ -40,6 +40,7 @@ struct Pool {
         int64_t created;
         bool deleting;
         unsigned disconnect_timeout; /* seconds a disconnected session keeps its desktop */
+        unsigned idle_timeout;  /* seconds without user input before the session ends; 0 = never */
         char **entitlements;    /* "user:NAME", "group:NAME", "all" */
         size_t n_entitlements;
         unsigned failures;      /* consecutive boot failures */
@@ -167,6 +168,8 @@ void session_conn_auth(Conn *c, struct IpcMsg *auth);
 void session_conn_first_frame(Conn *c, Session *s, uint32_t ms);
 void session_conn_logout(Conn *c, Session *s);
 void session_conn_closed(Conn *c, Session *s);
+void session_conn_activity(Conn *c, Session *s);
+void session_idle_sweep(Broker *b);
 void session_on_desktop_ready(Session *s);
 void session_on_desktop_gone(Session *s);
 void session_on_agent_state(Session *s, uint8_t state, const char *detail);

@@ -39,7 +39,7 @@ static void print_pool(json_object *p)
 }
 
 typedef struct PoolOpts {
-        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout;
+        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout;
 } PoolOpts;
 
 static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
@@ -49,7 +49,8 @@ static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
         if (add_uint(c, args, "warm", "--warm", o->warm) || add_uint(c, args, "max", "--max", o->max) ||
             add_size(c, args, "memory", "--memory", o->memory) || add_uint(c, args, "vcpus", "--vcpus", o->vcpus) ||
             add_overlay(c, args, o->overlay) ||
-            add_duration(c, args, "disconnect_timeout", "--disconnect-timeout", o->disconnect_timeout))
+            add_duration(c, args, "disconnect_timeout", "--disconnect-timeout", o->disconnect_timeout) ||
+            add_duration(c, args, "idle_timeout", "--idle-timeout", o->idle_timeout))
                 return EXIT_USAGE;
         return EXIT_OK;
 }
@@ -65,6 +66,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
                 { "--vcpus", &o.vcpus, NULL },
                 { "--overlay", &o.overlay, NULL },
                 { "--disconnect-timeout", &o.disconnect_timeout, NULL },
+                { "--idle-timeout", &o.idle_timeout, NULL },
                 {},
         };
         char *pos[1];
@@ -72,7 +74,8 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
         PARSE_OR_RETURN(c, argc, argv, create ? create_opts : create_opts + 1, pos, 1, 1);
         if (create && (!o.image || !o.warm))
                 return usage_error(c, "--image and --warm are required");
-        if (!create && !o.warm && !o.max && !o.memory && !o.vcpus && !o.overlay && !o.disconnect_timeout)
+        if (!create && !o.warm && !o.max && !o.memory && !o.vcpus && !o.overlay && !o.disconnect_timeout &&
+            !o.idle_timeout)
                 return usage_error(c, "nothing to change");
 
         _cleanup_json_ json_object *args = args_name(pos[0]);
@@ -193,7 +196,7 @@ static int cmd_pool_delete(Ctl *c, int argc, char **argv)
 const Command ctl_cmds_pool[] = {
         { "pool", "create",
           "NAME --image IMAGE --warm N [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] "
-          "[--disconnect-timeout TIME]",
+          "[--disconnect-timeout TIME] [--idle-timeout TIME]",
           "\nCreate a desktop pool booting the current version of IMAGE.\n\n"
           "Options:\n"
           "  --image IMAGE   golden image\n"
@@ -205,7 +208,10 @@ const Command ctl_cmds_pool[] = {
           "  --disconnect-timeout TIME\n"
           "                  how long a session outlives its client's disconnection before it\n"
           "                  ends and its desktop is erased: seconds, or with units s, m, h, d\n"
-          "                  (300, 5m, 1h30m); 0 ends it at once\n" COMMON_OPTS,
+          "                  (300, 5m, 1h30m); 0 ends it at once\n"
+          "  --idle-timeout TIME\n"
+          "                  end a session after this long without keyboard or pointer input\n"
+          "                  (same units); 0, the default, never\n" COMMON_OPTS,
           cmd_pool_create },
         { "pool", "list", "",
           "\nList pools with their settings, desktop counts, disconnect timeout and who is\n"
@@ -213,7 +219,8 @@ const Command ctl_cmds_pool[] = {
           cmd_pool_list },
         { "pool", "show", "NAME", "\nShow one pool, with its entitlements.\n\nOptions:\n" COMMON_OPTS, cmd_pool_show },
         { "pool", "set",
-          "NAME [--warm N] [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] [--disconnect-timeout TIME]",
+          "NAME [--warm N] [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] [--disconnect-timeout TIME]"
+          " [--idle-timeout TIME]",
           "\nChange a pool's settings; new desktops get them, running ones keep theirs.\n\n"
           "Options: as for pool create, plus:\n" COMMON_OPTS,
           cmd_pool_set },

@@ -32,6 +32,7 @@ typedef struct DbPool {
         char *overlay;       /* encrypted | ram | plain */
         int64_t created;
         unsigned disconnect_timeout; /* seconds a disconnected session is kept */
+        unsigned idle_timeout;       /* seconds without input before a session ends; 0 = never */
 } DbPool;
 
 typedef struct DbSession {

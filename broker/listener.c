@@ -45,12 +45,12 @@ struct Conn {
 /* What slate-session may send in each phase. */
 static const struct {
         ConnState state;
-        uint8_t types[4];
+        uint8_t types[5];
 } permits[] = {
         { CONN_PREAUTH, { IPC_AUTH, IPC_PHASE } },
         { CONN_AUTHENTICATING, { IPC_PHASE } },
         { CONN_AUTHED, { IPC_PHASE, IPC_LOGOUT } },
-        { CONN_ATTACHED, { IPC_FIRST_FRAME, IPC_LOGOUT, IPC_PHASE } },
+        { CONN_ATTACHED, { IPC_FIRST_FRAME, IPC_LOGOUT, IPC_PHASE, IPC_ACTIVITY } },
 };
 
 static bool conn_permits(ConnState st, uint8_t type)
@@ -183,6 +183,10 @@ static void handle_msg(Conn *c, IpcMsg *m)
                 break;
         case IPC_PHASE:
                 log_debug("connection %s: phase %s took %u ms", c->addr, m->phase.name, m->phase.ms);
+                break;
+        case IPC_ACTIVITY:
+                if (c->session)
+                        session_conn_activity(c, c->session);
                 break;
         default:
                 break;

@@ -89,6 +89,7 @@ int pool_load_all(Broker *b)
                 overlay_mode_from_string(rows[i].overlay, &p->overlay);
                 p->created = rows[i].created;
                 p->disconnect_timeout = rows[i].disconnect_timeout;
+                p->idle_timeout = rows[i].idle_timeout;
                 pool_load_entitlements(b, p);
                 p->next = b->pools;
                 b->pools = p;
@@ -197,6 +198,7 @@ static void pool_tick(uv_timer_t *t)
                 next = p->next;
                 pool_evaluate(b, p);
         }
+        session_idle_sweep(b);
 }
 
 void pool_manager_kick(Broker *b)

@@ -49,6 +49,7 @@ struct Session {
         char *end_reason;
         uint64_t t_auth_start, t_authed, t_desktop, t_agent;
         uint32_t auth_ms, desktop_ms, agent_ms, first_frame_ms;
+        uint64_t last_activity_ms;
 };
 
 const char *session_id(const Session *s) { return s->id; }
@@ -194,6 +195,7 @@ static void session_attach(Session *s, bool reconnect)
                 return;         /* conn_send closed the connection: the session is now disconnected */
         conn_set_state_attached(c);
         s->state = SESSION_ACTIVE;
+        s->last_activity_ms = now_ms();
         uv_timer_stop(&s->timer);
         log_info("session %s (%s): desktop %s attached for %s%s", s->id, s->user, s->desktop->id, conn_addr(c),
                  reconnect ? " (reconnect)" : "");
@@ -271,6 +273,24 @@ void session_conn_first_frame(Conn *c, Session *s, uint32_t ms)
         audit(s->b, "logon", s->user, "session %s desktop %s pool %s from %s in %u ms (auth %u, desktop %u, agent %u)",
               s->id, s->desktop ? s->desktop->id : "?", s->pool, conn_addr(c), ms, s->auth_ms, s->desktop_ms,
               s->agent_ms);
+}
+
+void session_conn_activity(Conn *c, Session *s) { s->last_activity_ms = now_ms(); }
+
+void session_idle_sweep(Broker *b)
+{
+        uint64_t now = now_ms();
+        for (Session *s = b->sessions, *next; s; s = next) {
+                next = s->next;
+                Pool *p = pool_find(b, s->pool);
+                if (!p || !p->idle_timeout || !s->last_activity_ms || s->state == SESSION_ENDING ||
+                    s->state == SESSION_STARTING)
+                        continue;
+                if (now - s->last_activity_ms > (uint64_t)p->idle_timeout * 1000) {
+                        log_info("session %s (%s): idle for %u s; ending it", s->id, s->user, p->idle_timeout);
+                        session_end(s, "idle timeout");
+                }
+        }
 }
 
 void session_conn_logout(Conn *c, Session *s)
@@ -589,6 +609,7 @@ int session_load_all(Broker *b)
                 s->height = (uint16_t)rows[i].height;
                 s->agent_started = true;
                 s->logged_on = true;
+                s->last_activity_ms = now_ms();
                 s->desktop = d;
                 d->session = s;
                 uv_timer_init(b->loop, &s->timer);

@@ -78,6 +78,7 @@ int ipc_msg_decode(const Frame *f, IpcMsg *ret)
                 bad = read_str(&r, m.end.reason, IPC_TEXT_MAX) < 0;
                 break;
         case IPC_LOGOUT:
+        case IPC_ACTIVITY:
                 break;
         case IPC_PHASE:
                 bad = read_str(&r, m.phase.name, sizeof m.phase.name - 1) < 0 || reader_u32(&r, &m.phase.ms) < 0;
@@ -134,6 +135,7 @@ int ipc_msg_encode(const IpcMsg *m, Writer *w)
                 writer_string(&body, m->end.reason);
                 break;
         case IPC_LOGOUT:
+        case IPC_ACTIVITY:
                 break;
         case IPC_PHASE:
                 writer_string(&body, m->phase.name);
@@ -168,7 +170,7 @@ const char *ipc_type_name(uint8_t type)
         static const char *const names[] = {
                 [IPC_CONFIG] = "config", [IPC_AUTH] = "auth", [IPC_AUTH_RESULT] = "auth-result",
                 [IPC_ATTACH] = "attach", [IPC_FIRST_FRAME] = "first-frame", [IPC_END] = "end",
-                [IPC_LOGOUT] = "logout", [IPC_PHASE] = "phase",
+                [IPC_LOGOUT] = "logout", [IPC_PHASE] = "phase", [IPC_ACTIVITY] = "activity",
         };
         return type < ELEMENTSOF(names) && names[type] ? names[type] : "unknown";
 }

@@ -28,6 +28,7 @@ typedef enum IpcType {
         IPC_FIRST_FRAME = 5,  /* the first real frame reached the client: the logon is done */
         IPC_LOGOUT = 7,       /* the client asked to log off (not merely disconnect) */
         IPC_PHASE = 8,        /* timing of a connection phase (tls, ...) for the logon record */
+        IPC_ACTIVITY = 9,     /* the user typed or moved the pointer (at most every 10 s) */
         _IPC_TYPE_MAX,
 } IpcType;
 
@@ -89,7 +90,9 @@ int ipc_msg_encode(const IpcMsg *m, Writer *w);
 void ipc_msg_clear(IpcMsg *m);
 const char *ipc_type_name(uint8_t type);
 
-/* Blocking send of one message on a socket, with an optional fd (SCM_RIGHTS; -1 = none). */
+/* Blocking send of one message on a socket, with an optional fd (SCM_RIGHTS; -1 = none).
+ * The fd may arrive with the bytes of an earlier message in the same read: receivers keep a
+ * received fd until the message that carries it (IPC_ATTACH) is complete. */
 int ipc_send(int sock, const IpcMsg *m, int fd);
 /* Read what is available from sock (non-blocking friendly) into buf; returns bytes read,
  * 0 on EOF, -EAGAIN, or -errno. A received fd (at most one per call) goes to *ret_fd, else -1. */

@@ -54,6 +54,7 @@ typedef struct Session {
         uint32_t bench_left;            /* extra full frames to measure the codec */
         EncoderStats full_stats;
         uint32_t full_frames;
+        uint64_t last_activity_ms;      /* when slated last heard the user is active */
 } Session;
 
 static void session_end(Session *s, int code, uint32_t errinfo)
@@ -133,12 +134,26 @@ static void on_activated(void *ud, uint32_t width, uint32_t height)
         s->reactivated = true;
 }
 
+/* Tell slated the user is active (for the idle timeout), at most every ACTIVITY_EVERY_MS. */
+#define ACTIVITY_EVERY_MS 10000
+static void note_activity(Session *s)
+{
+        uint64_t now = now_ms();
+        if (s->last_activity_ms && now - s->last_activity_ms < ACTIVITY_EVERY_MS)
+                return;
+        s->last_activity_ms = now;
+        IpcMsg m = { .type = IPC_ACTIVITY };
+        if (ipc_send(s->ipc_fd, &m, -1) < 0)
+                session_end(s, 0, 0);
+}
+
 static void on_key(void *ud, uint16_t flags, uint16_t code)
 {
         Session *s = ud;
         InputKey k[2];
         if (s->phase != PH_RUNNING)
                 return;
+        note_activity(s);
         int n = input_key_translate(&s->in, flags, code, k);
         for (int i = 0; i < n; i++)
                 bridge_key(s->bridge, k[i].keysym, k[i].qnum, k[i].down);
@@ -148,6 +163,8 @@ static void on_unicode(void *ud, uint16_t flags, uint16_t code)
 {
         Session *s = ud;
         uint32_t sym = input_unicode_to_keysym(code);
+        if (s->phase == PH_RUNNING)
+                note_activity(s);
         if (s->phase == PH_RUNNING && sym)
                 bridge_key(s->bridge, sym, 0, !(flags & INPUT_KBD_RELEASE));
 }
@@ -159,6 +176,7 @@ static void on_pointer(void *ud, bool extended, uint16_t flags, uint16_t x, uint
         uint32_t stride, w, h;
         if (s->phase != PH_RUNNING)
                 return;
+        note_activity(s);
         bridge_framebuffer(s->bridge, &stride, &w, &h);
         int n = input_pointer_translate(&s->in, extended, flags, x, y, (int)w, (int)h, p);
         for (int i = 0; i < n; i++)

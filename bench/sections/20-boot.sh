@@ -114,7 +114,7 @@ accel_reason=$(jq -r .accel_reason <<<"$status")
 boot_parallel=$(jq -r .boot_parallel <<<"$status")
 
 jctl image publish tiny "$GUEST/disk.qcow2" --kernel "$GUEST/vmlinux" --initrd "$GUEST/initrd.img" \
-        --cmdline "$(cat "$GUEST/cmdline")" --current >"$T/publish.json" || fail "image publish failed"
+        --cmdline "$(cat "$GUEST/cmdline")" --current >"$T/publish.json" 2>"$T/publish.err" || fail "image publish failed: $(tail -3 "$T/publish.err")"
 golden=$(jq -r .path "$T/publish.json")
 
 # ---- 1. one desktop's boot, Slate vs the same QEMU line by hand ----
@@ -196,7 +196,7 @@ echo
 if [ -s "$T/summary" ]; then
         awk 'BEGIN { printf "Reading: " }
              { d = $2 - $3; printf "%s%s: Slate %+d ms (%+.0f %%) vs plain QEMU", (NR > 1 ? "; " : ""), $1, d, 100 * d / $3 }
-             END { printf ". Differences under ~20 %% are noise on this shared machine (bench/README.md); encrypted boots pay qemu-img'"'"'s LUKS create (%d ms of them here, see the overlay section).\n", c }' \
+             END { printf ". Differences under ~20 %% are noise on this shared machine (bench/README.md); encrypted boots pay qemu-img'"'"'s LUKS create (%d ms of them here, see the overlay section); the reference boots run beside the pool'"'"'s idle desktop, the Slate ones beside the dying one.\n", c }' \
                 c="$(awk '$1 == "encrypted" { print $4 }' "$T/summary")" "$T/summary"
         echo
 fi
@@ -269,7 +269,7 @@ create (whole host: includes tmpfs overlays, page cache and anything else runnin
 
 \`pool delete storm\`: all drained in $(sec "$t_gone") s; QEMU processes left: **$left**, ram overlays left: **$overlays_left** (peak QEMU count seen: $qemu_max). At the end of the section: $busy_end.
 
-Reading: with boot-parallel $boot_parallel the storm runs in ~$(( (STORM + boot_parallel - 1) / boot_parallel )) waves, so the wall time is about $(( (STORM + boot_parallel - 1) / boot_parallel )) × one boot under contention ($(sec "$t_ready") s for $STORM ≈ $(awk -v t="$t_ready" -v n="$STORM" -v p="$boot_parallel" 'BEGIN { printf "%.1f", t / ((n + p - 1) / p) / 1000 }') s per wave, against a median boot_ms of $boot_med ms here and $single_ram ms for one ram desktop booting alone above: the cores are shared by the boots in flight and the desktops already up); memory per idle $([ "$accel" = tcg ] && echo TCG || echo "$accel") desktop at 128M is ~$(mib $((rss_end / STORM))) MiB RSS.
+Reading: with boot-parallel $boot_parallel the storm runs in ~$(( (STORM + boot_parallel - 1) / boot_parallel )) waves, so the wall time is about $(( (STORM + boot_parallel - 1) / boot_parallel )) × one boot under contention ($(sec "$t_ready") s for $STORM ≈ $(awk -v t="$t_ready" -v n="$STORM" -v p="$boot_parallel" 'BEGIN { printf "%.1f", t / ((n + p - 1) / p) / 1000 }') s per wave, against a median boot_ms of $boot_med ms here and $single_ram ms for one ram desktop booting alone above: the cores are shared by the boots in flight and the desktops already up); an idle $([ "$accel" = tcg ] && echo TCG || echo "$accel") desktop at 128M costs the host ~$(mib $((drop_end / STORM))) MiB (MemAvailable drop / $STORM); the RSS sum (~$(mib $((rss_end / STORM))) MiB each) is higher because it counts the pages the QEMUs share (binary, libraries, kernel and initrd in the page cache) once per process.
 
 MD
 [ "$left" -eq 0 ] || fail "$left QEMU processes left after pool delete"

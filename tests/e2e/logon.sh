@@ -43,6 +43,13 @@ say "alice reconnects to the same desktop"
 rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" >"$T/out" 2>&1 || fail "reconnect: $(cat "$T/out")"
 [ "$(jctl session list --user alice | jq -r '.[0].desktop')" = "$desk" ] || fail "reconnect landed on another desktop"
 
+say "slated restarts: alice's disconnected session survives and she reconnects to it"
+stop_slated TERM
+start_slated
+[ "$(jctl session list --user alice | jq -r '.[0].desktop')" = "$desk" ] || fail "alice's session was lost across a restart"
+rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" >"$T/out" 2>&1 || fail "reconnect after restart: $(cat "$T/out")"
+[ "$(jctl session list --user alice | jq -r '.[0].desktop')" = "$desk" ] || fail "reconnect after restart landed elsewhere"
+
 say "alice logs out from inside the desktop (F12): desktop erased, pool refilled"
 rdp --user alice --password secret --wait-frame --key F12 --hold 2 >"$T/out" 2>&1 || true
 say "$(tail -1 "$T/out")"
@@ -50,7 +57,8 @@ gone() { ! jctl desktop list | jq -e --arg id "$desk" '.[] | select(.id == $id)'
 wait_for 30 "alice's desktop erased" gone
 [ "$(jctl session list --user alice | jq length)" -eq 0 ] || fail "alice's session survived her logout"
 wait_for 180 "pool refilled" pool_ready desk 1
-jctl audit --kind logout | jq -e '.[0].subject == "alice"' >/dev/null || fail "logout not audited"
+alice_out() { jctl audit --kind logout | jq -e '.[0].subject == "alice"' >/dev/null; }
+wait_for 10 "alice's logout in the audit trail" alice_out
 
 say "bob logs on; the administrator ends his session"
 rdp --user bob --password hunter2 --wait-frame --expect-pixel "20,20,$(user_color bob)" --hold 1 >"$T/out" 2>&1 ||
@@ -60,6 +68,27 @@ bdesk=$(jctl session list --user bob | jq -r '.[0].desktop')
 ctl session end "$sid" >/dev/null
 desk=$bdesk
 wait_for 30 "bob's desktop erased" gone
+
+say "idle timeout: a session without input ends"
+ctl pool set desk --idle-timeout 4 >/dev/null
+wait_for 180 "a ready desktop" pool_ready desk 1
+start=$(date +%s)
+rdp --user bob --password hunter2 --wait-frame --hold 30 >"$T/out" 2>&1 || true
+[ $(($(date +%s) - start)) -lt 25 ] || fail "the idle session was not ended: $(cat "$T/out")"
+idle_audited() { jctl audit --kind logout | jq -e '.[0].subject == "bob" and (.[0].detail | test("idle timeout"))' >/dev/null; }
+wait_for 10 "the idle logout in the audit trail" idle_audited
+ctl pool set desk --idle-timeout 0 >/dev/null
+
+say "cold logon: no warm desktop, carol waits for one to boot"
+ctl pool set desk --warm 0 >/dev/null
+no_ready() { [ "$(count_state desk ready)" -eq 0 ] && [ "$(count_state desk booting)" -eq 0 ]; }
+wait_for 30 "no ready desktop" no_ready
+echo "carol:pw3:slate" >>"$T/passdb"
+ctl pool entitle desk user:carol >/dev/null
+rdp --user carol --password pw3 --wait-frame --expect-pixel "20,20,$(user_color carol)" >"$T/out" 2>&1 ||
+        fail "cold logon: $(cat "$T/out")"
+say "cold: $(tail -1 "$T/out")"
+grep -q "waiting for .* to boot" "$T/slated.log" || fail "the wait for a cold desktop is not in the log"
 ctl audit --limit 20
 stop_slated TERM
 echo "PASS: logon"
