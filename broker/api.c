@@ -33,6 +33,7 @@ static json_object *pool_json(Broker *b, const Pool *p)
         json_object_object_add(o, "deleting", json_object_new_boolean(p->deleting));
         json_object_object_add(o, "disconnect_timeout", json_object_new_int((int)p->disconnect_timeout));
         json_object_object_add(o, "idle_timeout", json_object_new_int((int)p->idle_timeout));
+        json_object_object_add(o, "max_age", json_object_new_int((int)p->max_age));
         json_object *ents = json_object_new_array();
         for (size_t i = 0; i < p->n_entitlements; i++)
                 json_object_array_add(ents, json_object_new_string(p->entitlements[i]));
@@ -137,6 +138,13 @@ static int pool_apply(Broker *b, ControlRequest *req, json_object *args, Pool *p
                 }
                 p->idle_timeout = (unsigned)v;
         }
+        if ((r = jsonx_get_int64(args, "max_age", &v)) != -ENOENT) {
+                if (r < 0 || v < 0 || v > 365 * 86400) {
+                        control_reply_error(req, EINVAL, "pool %s: max age must be 0-31536000 s", p->name);
+                        return -EINVAL;
+                }
+                p->max_age = (unsigned)v;
+        }
         if ((r = jsonx_get_string(args, "overlay", &s)) != -ENOENT) {
                 if (r < 0 || overlay_mode_from_string(s, &p->overlay) < 0) {
                         control_reply_error(req, EINVAL, "pool %s: overlay must be encrypted, ram or plain", p->name);
@@ -171,7 +179,7 @@ static int pool_save(Broker *b, const Pool *p)
         DbPool row = {
                 .name = p->name, .image = p->image, .warm = p->warm, .max = p->max, .memory = p->memory,
                 .vcpus = p->vcpus, .overlay = (char *)overlay_mode_to_string(p->overlay), .created = p->created,
-                .disconnect_timeout = p->disconnect_timeout, .idle_timeout = p->idle_timeout,
+                .disconnect_timeout = p->disconnect_timeout, .idle_timeout = p->idle_timeout, .max_age = p->max_age,
         };
         return db_pool_put(b->db, &row);
 }
@@ -332,6 +340,7 @@ static void h_desktop_destroy(Broker *b, ControlRequest *req, json_object *args)
 void api_register(Control *c)
 {
         control_register(c, "status", h_status);
+        images_gc_register(c);
         control_register(c, "pool.create", h_pool_create);
         control_register(c, "pool.list", h_pool_list);
         control_register(c, "pool.set", h_pool_set);

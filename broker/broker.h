@@ -41,6 +41,7 @@ struct Pool {
         bool deleting;
         unsigned disconnect_timeout; /* seconds a disconnected session keeps its desktop */
         unsigned idle_timeout;  /* seconds without user input before the session ends; 0 = never */
+        unsigned max_age;       /* idle desktops older than this are replaced (nightly re-image); 0 = never */
         char **entitlements;    /* "user:NAME", "group:NAME", "all" */
         size_t n_entitlements;
         unsigned failures;      /* consecutive boot failures */
@@ -139,6 +140,7 @@ void pool_note_success(Broker *b, const char *pool);
 /* images.c: the golden image catalogue (database + store on disk). */
 int images_current(Broker *b, const char *name, DbImageVersion **ret_v, DbImageVersion **ret_all, size_t *ret_n);
 unsigned images_version_use_count(Broker *b, const char *name, int version);
+int images_current_version(Broker *b, const char *name);   /* 0 when none */
 
 /* Take an idle ready desktop of the pool for a session, or NULL. */
 Desktop *pool_desktop_take(Broker *b, Pool *p);
@@ -185,3 +187,4 @@ int reconcile_startup(Broker *b);
 /* api.c / images.c: control handlers registration */
 void api_register(Control *c);
 void images_register(Control *c);
+void images_gc_register(Control *c);

@@ -188,6 +188,30 @@ static int cmd_image_verify(Ctl *c, int argc, char **argv)
         return EXIT_OK;
 }
 
+static int cmd_image_gc(Ctl *c, int argc, char **argv)
+{
+        PARSE_OR_RETURN(c, argc, argv, NULL, NULL, 0, 0);
+        _cleanup_json_ json_object *res = NULL;
+        int r = ctl_call(c, "image.gc", json_object_new_object(), &res);
+        if (r != EXIT_OK)
+                return r;
+        if (c->json) {
+                print_json(res);
+                return EXIT_OK;
+        }
+        json_object *removed = NULL;
+        json_object_object_get_ex(res, "removed", &removed);
+        size_t n = removed && json_object_is_type(removed, json_type_array) ? json_object_array_length(removed) : 0;
+        for (size_t j = 0; j < n; j++) {
+                json_object *v = json_object_array_get_idx(removed, j);
+                _cleanup_free_ char *name = cell(v, "name"), *ver = cell(v, "version"), *size = cell_bytes(v, "size");
+                printf("removed %s:v%s (%s)\n", name, ver, size);
+        }
+        if (n == 0)
+                printf("nothing to remove: no retired version is unused\n");
+        return EXIT_OK;
+}
+
 const Command ctl_cmds_image[] = {
         { "image", "publish", "NAME FILE [--kernel FILE [--initrd FILE] [--cmdline TEXT]] [--current]",
           "\nPublish FILE (qcow2, raw, vmdk, vdi or vhdx) as the next version of golden image NAME.\n"
@@ -208,6 +232,10 @@ const Command ctl_cmds_image[] = {
         { "image", "retire", "NAME VERSION",
           "\nRetire VERSION of NAME; refused while a desktop or pool uses it.\n\nOptions:\n" COMMON_OPTS,
           cmd_image_retire },
+        { "image", "gc", "",
+          "\nRemove retired versions that no desktop uses any more (files and catalogue entries).\n\n"
+          "Options:\n" COMMON_OPTS,
+          cmd_image_gc },
         { "image", "verify", "NAME",
           "\nRecompute the checksum of every version of NAME. Exits 1 if any does not match.\n\n"
           "Options:\n" COMMON_OPTS,

@@ -39,7 +39,7 @@ static void print_pool(json_object *p)
 }
 
 typedef struct PoolOpts {
-        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout;
+        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age;
 } PoolOpts;
 
 static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
@@ -50,7 +50,8 @@ static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
             add_size(c, args, "memory", "--memory", o->memory) || add_uint(c, args, "vcpus", "--vcpus", o->vcpus) ||
             add_overlay(c, args, o->overlay) ||
             add_duration(c, args, "disconnect_timeout", "--disconnect-timeout", o->disconnect_timeout) ||
-            add_duration(c, args, "idle_timeout", "--idle-timeout", o->idle_timeout))
+            add_duration(c, args, "idle_timeout", "--idle-timeout", o->idle_timeout) ||
+            add_duration(c, args, "max_age", "--max-age", o->max_age))
                 return EXIT_USAGE;
         return EXIT_OK;
 }
@@ -67,6 +68,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
                 { "--overlay", &o.overlay, NULL },
                 { "--disconnect-timeout", &o.disconnect_timeout, NULL },
                 { "--idle-timeout", &o.idle_timeout, NULL },
+                { "--max-age", &o.max_age, NULL },
                 {},
         };
         char *pos[1];
@@ -75,7 +77,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
         if (create && (!o.image || !o.warm))
                 return usage_error(c, "--image and --warm are required");
         if (!create && !o.warm && !o.max && !o.memory && !o.vcpus && !o.overlay && !o.disconnect_timeout &&
-            !o.idle_timeout)
+            !o.idle_timeout && !o.max_age)
                 return usage_error(c, "nothing to change");
 
         _cleanup_json_ json_object *args = args_name(pos[0]);
@@ -196,7 +198,7 @@ static int cmd_pool_delete(Ctl *c, int argc, char **argv)
 const Command ctl_cmds_pool[] = {
         { "pool", "create",
           "NAME --image IMAGE --warm N [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] "
-          "[--disconnect-timeout TIME] [--idle-timeout TIME]",
+          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME]",
           "\nCreate a desktop pool booting the current version of IMAGE.\n\n"
           "Options:\n"
           "  --image IMAGE   golden image\n"
@@ -211,7 +213,9 @@ const Command ctl_cmds_pool[] = {
           "                  (300, 5m, 1h30m); 0 ends it at once\n"
           "  --idle-timeout TIME\n"
           "                  end a session after this long without keyboard or pointer input\n"
-          "                  (same units); 0, the default, never\n" COMMON_OPTS,
+          "                  (same units); 0, the default, never\n"
+          "  --max-age TIME  replace idle desktops older than this (the nightly re-image);\n"
+          "                  desktops in use are replaced when their session ends; 0 = never\n" COMMON_OPTS,
           cmd_pool_create },
         { "pool", "list", "",
           "\nList pools with their settings, desktop counts, disconnect timeout and who is\n"
@@ -220,7 +224,7 @@ const Command ctl_cmds_pool[] = {
         { "pool", "show", "NAME", "\nShow one pool, with its entitlements.\n\nOptions:\n" COMMON_OPTS, cmd_pool_show },
         { "pool", "set",
           "NAME [--warm N] [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] [--disconnect-timeout TIME]"
-          " [--idle-timeout TIME]",
+          " [--idle-timeout TIME] [--max-age TIME]",
           "\nChange a pool's settings; new desktops get them, running ones keep theirs.\n\n"
           "Options: as for pool create, plus:\n" COMMON_OPTS,
           cmd_pool_set },

@@ -31,6 +31,7 @@ static const char *const migrations[] = {
         /* 2: logon over RDP */
         "ALTER TABLE pools ADD COLUMN disconnect_timeout INTEGER NOT NULL DEFAULT 300;"
         "ALTER TABLE pools ADD COLUMN idle_timeout INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE pools ADD COLUMN max_age INTEGER NOT NULL DEFAULT 0;"
         "CREATE TABLE entitlements(pool TEXT NOT NULL, principal TEXT NOT NULL, PRIMARY KEY(pool, principal));"
         "CREATE TABLE sessions(id TEXT PRIMARY KEY, user TEXT NOT NULL, uid INTEGER NOT NULL, pool TEXT NOT NULL,"
         "  desktop TEXT NOT NULL, client TEXT NOT NULL, since INTEGER NOT NULL, width INTEGER NOT NULL,"
@@ -306,7 +307,7 @@ int db_pool_put(Db *db, const DbPool *p)
 {
         sqlite3_stmt *s;
         int r = prepare(db, "INSERT OR REPLACE INTO pools(name, image, warm, max, memory, vcpus, overlay, created,"
-                            " disconnect_timeout, idle_timeout) VALUES(?,?,?,?,?,?,?,?,?,?)", &s);
+                            " disconnect_timeout, idle_timeout, max_age) VALUES(?,?,?,?,?,?,?,?,?,?,?)", &s);
         if (r < 0)
                 return r;
         bind_text(s, 1, p->name);
@@ -319,6 +320,7 @@ int db_pool_put(Db *db, const DbPool *p)
         sqlite3_bind_int64(s, 8, p->created);
         sqlite3_bind_int(s, 9, (int)p->disconnect_timeout);
         sqlite3_bind_int(s, 10, (int)p->idle_timeout);
+        sqlite3_bind_int(s, 11, (int)p->max_age);
         return step_done(db, s, "put pool");
 }
 
@@ -473,7 +475,7 @@ void db_audit_free_array(DbAudit *a, size_t n)
 int db_pool_list(Db *db, DbPool **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created, disconnect_timeout, idle_timeout"
+        int r = prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created, disconnect_timeout, idle_timeout, max_age"
                             " FROM pools ORDER BY name",
                         &s);
         if (r < 0)
@@ -491,6 +493,7 @@ int db_pool_list(Db *db, DbPool **ret, size_t *ret_n)
                         .created = sqlite3_column_int64(s, 7),
                         .disconnect_timeout = (unsigned)sqlite3_column_int(s, 8),
                         .idle_timeout = (unsigned)sqlite3_column_int(s, 9),
+                        .max_age = (unsigned)sqlite3_column_int(s, 10),
                 };
         }
         sqlite3_finalize(s);

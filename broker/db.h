@@ -33,6 +33,7 @@ typedef struct DbPool {
         int64_t created;
         unsigned disconnect_timeout; /* seconds a disconnected session is kept */
         unsigned idle_timeout;       /* seconds without input before a session ends; 0 = never */
+        unsigned max_age;            /* seconds after which an idle desktop is replaced; 0 = never */
 } DbPool;
 
 typedef struct DbSession {

@@ -31,6 +31,17 @@ int images_current(Broker *b, const char *name, DbImageVersion **ret_v, DbImageV
         return -ENOENT;
 }
 
+int images_current_version(Broker *b, const char *name)
+{
+        DbImageVersion *cur, *all;
+        size_t n;
+        if (images_current(b, name, &cur, &all, &n) < 0)
+                return 0;
+        int v = cur->version;
+        db_image_version_free_array(all, n);
+        return v;
+}
+
 unsigned images_version_use_count(Broker *b, const char *name, int version)
 {
         unsigned n = 0;

@@ -2,6 +2,7 @@
  * parallelism (a boot storm must not starve the host), backs off a pool whose desktops keep
  * failing, and drains pools being deleted. Never touches an assigned desktop. */
 #include <errno.h>
+#include <stdio.h>
 #include <grp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,7 @@ int pool_load_all(Broker *b)
                 p->created = rows[i].created;
                 p->disconnect_timeout = rows[i].disconnect_timeout;
                 p->idle_timeout = rows[i].idle_timeout;
+                p->max_age = rows[i].max_age;
                 pool_load_entitlements(b, p);
                 p->next = b->pools;
                 b->pools = p;
@@ -162,6 +164,24 @@ static void pool_evaluate(Broker *b, Pool *p)
                 if (!any)
                         pool_remove(b, p);
                 return;
+        }
+        /* Rolling refresh and max age: idle desktops of an outdated version, or too old, are
+         * replaced at once; desktops in use finish their sessions first (they are never reused). */
+        int current = images_current_version(b, p->image);
+        int64_t now = (int64_t)now_realtime_s();
+        for (Desktop *d = b->desktops; d; d = d->next) {
+                if (strcmp(d->pool, p->name) != 0 || d->stopping || d->session || d->state != DESKTOP_READY)
+                        continue;
+                if (current > 0 && d->version != current) {
+                        char why[64];
+                        snprintf(why, sizeof why, "image %s v%d is now current", p->image, current);
+                        log_info("pool %s: replacing idle desktop %s (v%d): %s", p->name, d->id, d->version, why);
+                        desktop_destroy(d, why);
+                } else if (p->max_age && now - d->created > (int64_t)p->max_age) {
+                        log_info("pool %s: replacing idle desktop %s: older than max age %u s", p->name, d->id,
+                                 p->max_age);
+                        desktop_destroy(d, "max age reached");
+                }
         }
         pool_counts(b, p->name, &ready, &booting, &assigned, &total);
         if (ready > p->warm) {

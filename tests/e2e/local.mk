@@ -8,5 +8,5 @@ tests_e2e_rdp_client_LDADD = $(FREERDP_LIBS) -lpthread
 EXTRA_DIST += tests/e2e/xfreerdp-smoke.sh tests/e2e/README.md
 
 # The scripts: real slated, real QEMU, real PAM (pam_wrapper), real RDP clients.
-TESTS += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh
-EXTRA_DIST += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh
+TESTS += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh
+EXTRA_DIST += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh
