@@ -1,0 +1,46 @@
+/* slate.conf: strict key = value lines, '#' comments, optional [slated] section header.
+ * Any error rejects the whole file; every error is reported as "file:line: message". */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct SlateConfig {
+        char *state_dir;          /* SQLite db, golden images, encrypted/plain overlays */
+        char *run_dir;            /* sockets, per-desktop run dirs */
+        char *ram_dir;            /* tmpfs for ram overlays */
+        char *control_socket;     /* default: <run_dir>/control.sock */
+        char *listen;             /* RDP listen addresses, comma-separated host:port */
+        int log_level;
+        char *admin_group;        /* members may use the control socket */
+        char *vm_user;            /* uid QEMU runs as when slated is root */
+        char *accel;              /* auto | kvm | tcg */
+        char *probe_kernel;       /* accelerator probe guest */
+        char *probe_initrd;
+        char *qemu;               /* qemu-system-x86_64 */
+        char *qemu_img;
+        unsigned boot_parallel;   /* desktops booting at once; 0 = number of CPUs */
+        unsigned boot_timeout;    /* seconds to agent ready; 0 = by accelerator (KVM 30, TCG 120) */
+        unsigned heartbeat_interval; /* seconds between agent heartbeats */
+        unsigned heartbeat_misses;   /* missed heartbeats before a desktop is replaced */
+        char *pam_service;        /* PAM service name (default "slate") */
+        char *tls_cert;           /* RDP server certificate (PEM); created on first start if absent */
+        char *tls_key;            /* its private key (PEM, 0600) */
+        char *session_user;       /* uid slate-session runs as when slated is root */
+        char *session_program;    /* path of slate-session */
+        unsigned handshake_timeout;  /* seconds from TCP accept to credentials */
+        unsigned max_preauth;     /* connections not yet authenticated, at once */
+        unsigned max_preauth_per_source; /* the same, from one client address */
+        unsigned auth_free_failures; /* failed logons per user before delays start */
+        unsigned auth_lockout_failures; /* failed logons per user before a lockout */
+        unsigned auth_lockout_time;  /* seconds a lockout lasts */
+} SlateConfig;
+
+void config_init_defaults(SlateConfig *c);
+void config_free(SlateConfig *c);
+/* Parse text into c (defaults must already be set). Returns 0, or -EINVAL with
+ * *ret_errors holding one "file:line: message\n" per error (caller frees). Does no I/O. */
+int config_parse(SlateConfig *c, const char *filename, const char *text, size_t len, char **ret_errors);
+/* Read and parse a file (at most 1 MiB). Errors are printed to stderr. */
+int config_load(SlateConfig *c, const char *path);
+/* Fill in values derived from others (control socket under run_dir, ...). */
+void config_finish(SlateConfig *c);
