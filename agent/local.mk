@@ -7,6 +7,9 @@ pkglibexec_PROGRAMS += agent/slate-agent
 agent_slate_agent_SOURCES = agent/slate-agent.c agent/desk.c agent/desk.h agent/fbdraw.c agent/fbdraw.h
 agent_slate_agent_LDADD = agent/libslateproto.a
 agent_slate_agent_LDFLAGS = -static
+# The session script for real desktops (slate-agent --session-script; contract at its top). The
+# images carry it as /usr/libexec/slate/session (imaging/recipes/debian-desktop, publish).
+dist_pkglibexec_SCRIPTS = agent/session-script
 
 # Protocol unit tests and the fuzz target's corpus replay (make check).
 check_PROGRAMS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto

@@ -1,8 +1,9 @@
 /* slate-agent: the in-guest end of the agent protocol, on a virtio-serial port. Static, libc only,
  * so it runs in any guest (and in a busybox initramfs without udev). It announces itself
  * (HELLO, READY) each time a host connects, echoes heartbeats and starts and stops sessions (in
- * the test guest: the framebuffer desktop of desk.c); it must never exit because the host went
- * away: slated may restart and reconnect at any time, and a session outlives the connection. */
+ * the test guest: the framebuffer desktop of desk.c; in a real desktop: the session script, run
+ * without blocking the heartbeats); it must never exit because the host went away: slated may
+ * restart and reconnect at any time, and a session outlives the connection. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "agent/desk.h"
@@ -26,6 +29,34 @@
 #define RECONNECT_POLL_MS 200
 /* A port that is not there yet (modules still loading) is looked for again at this pace. */
 #define OPEN_RETRY_MS 100
+/* --session-script (agent/session-script documents the contract): a start or stop that takes
+ * longer than this is killed (its whole process group) and counts as failed. */
+#define SCRIPT_TIMEOUT_MS 60000
+/* Written by `SCRIPT start`: the pid of the session's leader, and the user it belongs to. When
+ * that process exits the user has logged out inside the desktop. */
+#define SESSION_PID_FILE "/run/slate/session.pid"
+#define SESSION_USER_FILE "/run/slate/session.user"
+
+typedef enum ScriptJobKind {
+        SCRIPT_JOB_NONE,
+        SCRIPT_JOB_START,           /* answered STARTED / FAILED */
+        SCRIPT_JOB_CLEANUP,         /* `stop` after a failed start: answered by nobody */
+        SCRIPT_JOB_STOP,            /* answered STOPPED */
+        SCRIPT_JOB_LOGOUT,          /* `stop` after the session ended by itself: LOGOUT */
+} ScriptJobKind;
+
+/* One run of the session script at a time, watched from the main loop. */
+typedef struct ScriptJob {
+        ScriptJobKind kind;
+        pid_t pid;
+        int pidfd;                  /* readable when the script exited */
+        int err_fd;                 /* its stderr: logged, last line kept for FAILED */
+        uint64_t deadline_ms;
+        char user[DESK_USER_MAX + 1];
+        char partial[AGENT_STRING_MAX + 1];
+        size_t partial_len;
+        char last[AGENT_STRING_MAX + 1];
+} ScriptJob;
 
 typedef struct Agent {
         const char *port;
@@ -37,6 +68,13 @@ typedef struct Agent {
         Desk desk;
         /* A LOGOUT that happened while no host was connected, told to the next one after READY. */
         bool logout_pending;
+        bool connected;             /* a host answered our HELLO on the port */
+        const char *session_script; /* --session-script: sessions are the script's */
+        ScriptJob job;
+        bool script_active;         /* the script's session runs, for script_user */
+        char script_user[DESK_USER_MAX + 1];
+        int session_pidfd;          /* the session leader from SESSION_PID_FILE, or -1 */
+        unsigned stops_waiting;     /* SESSION_STOPs to answer when the running job ends */
 } Agent;
 
 /* Set by SIGTERM/SIGINT: give the console back and exit. */
@@ -172,7 +210,8 @@ static int agent_announce(Agent *a)
         if (r == 0)
                 log_agent("%s: ready", a->port);
         if (r == 0 && a->logout_pending) {
-                r = agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out (F12) while no host was connected");
+                r = agent_send_state(a, AGENT_SESSION_LOGOUT, a->session_script ? "user logged out while no host was connected"
+                                                                                : "user logged out (F12) while no host was connected");
                 a->logout_pending = r < 0;
         }
         return r;
@@ -189,12 +228,17 @@ static void agent_reset(Agent *a)
         a->fd = port_open(a->port);
 }
 
+static int script_session_start(Agent *a, const AgentMsg *m);
+static int script_session_stop(Agent *a);
+
 static int agent_session_start(Agent *a, const AgentMsg *m)
 {
         const char *user = m->session_start.user;
         char detail[AGENT_STRING_MAX + 1];
         int r;
         uint64_t t0 = uptime_ms();
+        if (a->session_script)
+                return script_session_start(a, m);
         if (!a->test_desktop) {
                 snprintf(detail, sizeof detail, "no session backend in this agent (test guest: --test-desktop)");
                 r = -ENOTSUP;
@@ -213,6 +257,10 @@ static int agent_session_start(Agent *a, const AgentMsg *m)
 static int agent_session_stop(Agent *a, const AgentMsg *m)
 {
         /* Always answered, session or not: the host's stop must be idempotent. */
+        if (a->session_script) {
+                log_agent("session stop (%zu-byte reason)", strlen(m->session_stop.reason));
+                return script_session_stop(a);
+        }
         bool was = a->desk.active;
         if (a->test_desktop)
                 desk_session_stop(&a->desk);
@@ -234,6 +282,329 @@ static void agent_logout(Agent *a, bool connected)
         log_agent("%s logged out", user);
         if (!connected || agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out (F12)") < 0)
                 a->logout_pending = true;
+}
+
+/* ---- --session-script backend: the desktop's session is agent/session-script's business ---- */
+
+/* The script's stderr, line by line: each line to our log, the last non-empty one kept for the
+ * host. Only printable ASCII is kept: the detail ends up in the broker's log. */
+static void script_job_read(ScriptJob *j, bool flush)
+{
+        char buf[1024];
+        ssize_t n;
+        while (j->err_fd >= 0 && (n = read(j->err_fd, buf, sizeof buf)) > 0) {
+                for (ssize_t i = 0; i < n; i++) {
+                        char c = buf[i];
+                        if (c != '\n') {
+                                if (j->partial_len < sizeof j->partial - 1)
+                                        j->partial[j->partial_len++] = (c >= 0x20 && c < 0x7f) ? c : '?';
+                                continue;
+                        }
+                        j->partial[j->partial_len] = 0;
+                        if (j->partial_len) {
+                                log_agent("session script: %s", j->partial);
+                                memcpy(j->last, j->partial, j->partial_len + 1);
+                        }
+                        j->partial_len = 0;
+                }
+        }
+        if (flush && j->partial_len) {
+                j->partial[j->partial_len] = 0;
+                log_agent("session script: %s", j->partial);
+                memcpy(j->last, j->partial, j->partial_len + 1);
+                j->partial_len = 0;
+        }
+}
+
+/* Runs `SCRIPT ARGS...` in its own session and process group (a timeout kills all of it),
+ * stdin /dev/null, stdout shared with ours (the journal), stderr into a pipe we read. */
+static int script_job_spawn(Agent *a, ScriptJobKind kind, const char *user, char *const argv[])
+{
+        ScriptJob *j = &a->job;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(p[0]);
+                close(p[1]);
+                return -e;
+        }
+        if (pid == 0) {
+                setsid();
+                int null = open("/dev/null", O_RDONLY);
+                if (null >= 0)
+                        dup2(null, 0);
+                dup2(p[1], 2);
+                struct sigaction dfl = { .sa_handler = SIG_DFL };
+                sigaction(SIGTERM, &dfl, NULL);
+                sigaction(SIGINT, &dfl, NULL);
+                sigaction(SIGPIPE, &dfl, NULL);
+                char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", NULL };
+                execve(argv[0], argv, envp);
+                dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+                _exit(127);
+        }
+        close(p[1]);
+        fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+        *j = (ScriptJob){ .kind = kind, .pid = pid, .err_fd = p[0], .deadline_ms = uptime_ms() + SCRIPT_TIMEOUT_MS };
+        j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        snprintf(j->user, sizeof j->user, "%s", user);
+        log_agent("session script: %s %s (pid %d)", argv[1], user[0] ? user : "-", (int)pid);
+        return 0;
+}
+
+static int script_job_run(Agent *a, ScriptJobKind kind, const char *user, unsigned uid, unsigned w, unsigned h)
+{
+        char suid[16], sw[8], sh[8];
+        snprintf(suid, sizeof suid, "%u", uid);
+        snprintf(sw, sizeof sw, "%u", w);
+        snprintf(sh, sizeof sh, "%u", h);
+        char *start[] = { (char *)a->session_script, "start", (char *)user, suid, sw, sh, NULL };
+        char *stop[] = { (char *)a->session_script, "stop", (char *)user, NULL };
+        int r = script_job_spawn(a, kind, user, kind == SCRIPT_JOB_START ? start : stop);
+        if (r < 0)
+                log_agent("%s: cannot run: %s", a->session_script, strerror(-r));
+        return r;
+}
+
+static void script_unwatch(Agent *a)
+{
+        if (a->session_pidfd >= 0)
+                close(a->session_pidfd);
+        a->session_pidfd = -1;
+}
+
+/* Watches the session leader named in the pid file; without one, a logout inside the desktop
+ * goes unnoticed until the host ends the session (logged, not an error). */
+static void script_watch(Agent *a)
+{
+        char buf[32];
+        script_unwatch(a);
+        int r = read_line(SESSION_PID_FILE, buf, sizeof buf);
+        char *end;
+        long pid = r < 0 ? 0 : strtol(buf, &end, 10);
+        if (r < 0 || pid <= 1 || pid > INT32_MAX || *end) {
+                log_agent("%s: %s; a logout inside the session will not be noticed", SESSION_PID_FILE,
+                          r < 0 ? strerror(-r) : "no pid");
+                return;
+        }
+        a->session_pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        if (a->session_pidfd < 0)
+                log_agent("%s: pid %ld: %s", SESSION_PID_FILE, pid, strerror(errno));
+}
+
+static int script_stopped(Agent *a, const char *detail)
+{
+        int r = 0;
+        for (; a->stops_waiting > 0; a->stops_waiting--)
+                if (agent_send_state(a, AGENT_SESSION_STOPPED, detail) < 0)
+                        r = -EIO;
+        return r;
+}
+
+/* A job ended (status as from waitpid, or -1 on timeout): answer the host and start whatever
+ * was waiting for it. */
+static void script_job_done(Agent *a, int status)
+{
+        ScriptJob j = a->job;
+        a->job = (ScriptJob){ .pidfd = -1, .err_fd = -1 };
+        bool ok = status == 0;
+        char detail[AGENT_STRING_MAX + 1];
+        if (status < 0)
+                snprintf(detail, sizeof detail, "session script timed out after %u s", SCRIPT_TIMEOUT_MS / 1000);
+        else if (!ok && j.last[0])
+                snprintf(detail, sizeof detail, "%s", j.last);
+        else if (WIFSIGNALED(status))
+                snprintf(detail, sizeof detail, "session script killed by signal %d", WTERMSIG(status));
+        else if (!ok)
+                snprintf(detail, sizeof detail, "session script exited with status %d", WEXITSTATUS(status));
+        else
+                snprintf(detail, sizeof detail, "%s", j.last[0] ? j.last : "started");
+        if (j.pidfd >= 0)
+                close(j.pidfd);
+        if (j.err_fd >= 0)
+                close(j.err_fd);
+
+        switch (j.kind) {
+        case SCRIPT_JOB_START:
+                if (ok) {
+                        a->script_active = true;
+                        snprintf(a->script_user, sizeof a->script_user, "%s", j.user);
+                        script_watch(a);
+                        log_agent("session for %s started: %s", j.user, detail);
+                        agent_send_state(a, AGENT_SESSION_STARTED, detail);
+                } else {
+                        log_agent("session for %s failed: %s", j.user, detail);
+                        agent_send_state(a, AGENT_SESSION_FAILED, detail);
+                        /* Whatever the start left behind (an X server) goes before the next one. */
+                        script_job_run(a, SCRIPT_JOB_CLEANUP, j.user, 0, 0, 0);
+                        return;
+                }
+                break;
+        case SCRIPT_JOB_CLEANUP:
+                sync();
+                break;
+        case SCRIPT_JOB_STOP:
+                sync();
+                a->script_active = false;
+                script_unwatch(a);
+                if (!ok)
+                        log_agent("session stop for %s: %s", j.user, detail);
+                script_stopped(a, "ended");
+                return;
+        case SCRIPT_JOB_LOGOUT:
+                sync();
+                a->script_active = false;
+                script_unwatch(a);
+                log_agent("%s logged out", j.user);
+                if (!a->connected || agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out") < 0)
+                        a->logout_pending = true;
+                break;
+        case SCRIPT_JOB_NONE:
+                break;
+        }
+        /* A stop that arrived while this job ran. */
+        if (a->stops_waiting > 0 && a->job.kind == SCRIPT_JOB_NONE) {
+                if (a->script_active) {
+                        if (script_job_run(a, SCRIPT_JOB_STOP, a->script_user, 0, 0, 0) < 0)
+                                script_stopped(a, "ended");
+                } else {
+                        sync();
+                        script_stopped(a, "no session");
+                }
+        }
+}
+
+/* Called on every turn of the main loop: reads the script's stderr, reaps it, enforces the
+ * deadline, notices the session leader's exit. Never blocks. */
+static void script_poll(Agent *a)
+{
+        ScriptJob *j = &a->job;
+        if (j->kind != SCRIPT_JOB_NONE) {
+                script_job_read(j, false);
+                int status;
+                pid_t r = waitpid(j->pid, &status, WNOHANG);
+                if (r == j->pid) {
+                        script_job_read(j, true);
+                        script_job_done(a, status);
+                } else if (uptime_ms() >= j->deadline_ms) {
+                        log_agent("session script (pid %d): no answer in %u s; killing it", (int)j->pid,
+                                  SCRIPT_TIMEOUT_MS / 1000);
+                        kill(-j->pid, SIGKILL);
+                        kill(j->pid, SIGKILL);
+                        while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR)
+                                ;
+                        script_job_read(j, true);
+                        script_job_done(a, -1);
+                }
+        }
+        if (a->session_pidfd >= 0 && a->job.kind == SCRIPT_JOB_NONE) {
+                struct pollfd p = { .fd = a->session_pidfd, .events = POLLIN };
+                if (poll(&p, 1, 0) > 0) {
+                        script_unwatch(a);
+                        if (a->script_active && script_job_run(a, SCRIPT_JOB_LOGOUT, a->script_user, 0, 0, 0) < 0) {
+                                a->script_active = false;
+                                if (!a->connected || agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out") < 0)
+                                        a->logout_pending = true;
+                        }
+                }
+        }
+}
+
+/* The fds script_poll wants to be woken for, and how long poll may sleep at most. */
+static unsigned script_pollfds(const Agent *a, struct pollfd *pfd, int *timeout_ms)
+{
+        unsigned n = 0;
+        const ScriptJob *j = &a->job;
+        if (j->kind != SCRIPT_JOB_NONE) {
+                if (j->err_fd >= 0)
+                        pfd[n++] = (struct pollfd){ .fd = j->err_fd, .events = POLLIN };
+                if (j->pidfd >= 0)
+                        pfd[n++] = (struct pollfd){ .fd = j->pidfd, .events = POLLIN };
+                /* Without a pidfd (old kernel) the exit is polled for. */
+                uint64_t now = uptime_ms();
+                int left = j->deadline_ms > now ? (int)(j->deadline_ms - now) : 0;
+                if (j->pidfd < 0 && left > 100)
+                        left = 100;
+                if (*timeout_ms < 0 || left < *timeout_ms)
+                        *timeout_ms = left;
+        }
+        if (a->session_pidfd >= 0)
+                pfd[n++] = (struct pollfd){ .fd = a->session_pidfd, .events = POLLIN };
+        return n;
+}
+
+static int script_session_start(Agent *a, const AgentMsg *m)
+{
+        const char *user = m->session_start.user;
+        char detail[AGENT_STRING_MAX + 1];
+        if (!desk_user_valid(user)) {
+                log_agent("session start refused: invalid user name");
+                return agent_send_state(a, AGENT_SESSION_FAILED, "invalid user name");
+        }
+        if (a->job.kind == SCRIPT_JOB_START && !strcmp(a->job.user, user))
+                return 0;   /* the start under way answers both */
+        if (a->job.kind != SCRIPT_JOB_NONE) {
+                snprintf(detail, sizeof detail, "busy: the session script is still running (%s)",
+                         a->job.kind == SCRIPT_JOB_START ? "start" : "stop");
+                log_agent("session start for %s refused: %s", user, detail);
+                return agent_send_state(a, AGENT_SESSION_FAILED, detail);
+        }
+        if (a->script_active) {
+                if (!strcmp(a->script_user, user))
+                        return agent_send_state(a, AGENT_SESSION_STARTED, "already running");
+                snprintf(detail, sizeof detail, "a session for %s is running", a->script_user);
+                log_agent("session start for %s refused: %s", user, detail);
+                return agent_send_state(a, AGENT_SESSION_FAILED, detail);
+        }
+        a->logout_pending = false;
+        log_agent("session start for %s (uid %u, %ux%u)", user, m->session_start.uid, m->session_start.width,
+                  m->session_start.height);
+        int r = script_job_run(a, SCRIPT_JOB_START, user, m->session_start.uid, m->session_start.width,
+                               m->session_start.height);
+        if (r < 0) {
+                snprintf(detail, sizeof detail, "cannot run the session script: %s", strerror(-r));
+                return agent_send_state(a, AGENT_SESSION_FAILED, detail);
+        }
+        return 0;
+}
+
+static int script_session_stop(Agent *a)
+{
+        a->logout_pending = false;
+        a->stops_waiting++;
+        if (a->job.kind != SCRIPT_JOB_NONE)
+                return 0;   /* answered when the running job ends */
+        if (!a->script_active) {
+                sync();
+                return script_stopped(a, "no session");
+        }
+        if (script_job_run(a, SCRIPT_JOB_STOP, a->script_user, 0, 0, 0) < 0) {
+                sync();
+                return script_stopped(a, "ended");
+        }
+        return 0;
+}
+
+/* An agent restarted while a session ran (Restart=always) takes the session over. */
+static void script_adopt(Agent *a)
+{
+        char user[DESK_USER_MAX + 2];
+        if (read_line(SESSION_USER_FILE, user, sizeof user) < 0 || !desk_user_valid(user))
+                return;
+        script_watch(a);
+        if (a->session_pidfd < 0)
+                return;
+        struct pollfd p = { .fd = a->session_pidfd, .events = POLLIN };
+        if (poll(&p, 1, 0) > 0) {
+                script_unwatch(a);
+                return;
+        }
+        a->script_active = true;
+        memcpy(a->script_user, user, strlen(user) + 1);     /* valid names are at most DESK_USER_MAX */
+        log_agent("adopted the running session of %s", user);
 }
 
 static int agent_handle(Agent *a, const AgentFrame *f)
@@ -289,14 +660,16 @@ static int agent_run(Agent *a)
         a->fd = -1;
         agent_parser_init(&a->parser, AGENT_FRAME_MAX);
         agent_reset(a);
-        bool connected = agent_announce(a) == 0;
+        a->connected = agent_announce(a) == 0;
 
         while (!stop_signal) {
-                struct pollfd pfds[1 + DESK_INPUT_MAX];
+                struct pollfd pfds[1 + DESK_INPUT_MAX + 3];
                 pfds[0] = (struct pollfd){ .fd = a->fd, .events = POLLIN };
-                unsigned nfds = 1 + desk_pollfds(&a->desk, pfds + 1, DESK_INPUT_MAX);
+                unsigned ndesk = desk_pollfds(&a->desk, pfds + 1, DESK_INPUT_MAX);
+                int timeout = -1;
+                unsigned nfds = 1 + ndesk + script_pollfds(a, pfds + 1 + ndesk, &timeout);
                 /* While disconnected (we slept after the last EOF), no POLLHUP means a host is back. */
-                int r = poll(pfds, nfds, connected ? -1 : 0);
+                int r = poll(pfds, nfds, a->connected ? timeout : 0);
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -305,19 +678,20 @@ static int agent_run(Agent *a)
                 }
                 /* Keyboards first: the fds are only valid until the session changes. */
                 bool logout = false;
-                for (unsigned i = 1; i < nfds; i++)
+                for (unsigned i = 1; i < 1 + ndesk; i++)
                         if (pfds[i].revents && desk_input(&a->desk, pfds[i].fd) > 0)
                                 logout = true;
                 if (logout && a->desk.active)
-                        agent_logout(a, connected);
+                        agent_logout(a, a->connected);
+                script_poll(a);
                 struct pollfd pfd = pfds[0];
-                if (!connected && !(pfd.revents & (POLLHUP | POLLERR))) {
+                if (!a->connected && !(pfd.revents & (POLLHUP | POLLERR))) {
                         log_agent("%s: host connected", a->port);
                         /* Bytes of a half-read frame from the previous host mean nothing now. */
                         agent_parser_free(&a->parser);
                         agent_parser_init(&a->parser, AGENT_FRAME_MAX);
-                        connected = agent_announce(a) == 0;
-                        if (!connected) {
+                        a->connected = agent_announce(a) == 0;
+                        if (!a->connected) {
                                 agent_reset(a);
                                 continue;
                         }
@@ -334,19 +708,19 @@ static int agent_run(Agent *a)
                 if (n < 0) {
                         log_agent("%s: read: %s; reopening", a->port, strerror(errno));
                         agent_reset(a);
-                        connected = agent_announce(a) == 0;
+                        a->connected = agent_announce(a) == 0;
                         continue;
                 }
                 if (n == 0) {
-                        if (connected)
+                        if (a->connected)
                                 log_agent("%s: host disconnected", a->port);
-                        connected = false;
+                        a->connected = false;
                         sleep_ms(RECONNECT_POLL_MS);
                         continue;
                 }
                 if (agent_input(a, buf, (size_t)n) < 0) {
                         agent_reset(a);
-                        connected = agent_announce(a) == 0;
+                        a->connected = agent_announce(a) == 0;
                 }
         }
         log_agent("signal %d: exiting", (int)stop_signal);
@@ -361,7 +735,8 @@ static void on_stop_signal(int sig)
 static void usage(FILE *f)
 {
         fprintf(f,
-                "usage: slate-agent [--port PATH] [--canary] [--test-desktop] [--help] [--version]\n"
+                "usage: slate-agent [--port PATH] [--canary] [--test-desktop | --session-script PATH] [--help]\n"
+                "                   [--version]\n"
                 "\n"
                 "Slate guest agent: announces the guest to the broker over a virtio-serial port\n"
                 "and answers its heartbeats and session requests.\n"
@@ -369,6 +744,10 @@ static void usage(FILE *f)
                 "  --port PATH   agent port (default %s)\n"
                 "  --canary      announce the canary capability (test guest only)\n"
                 "  --test-desktop  sessions draw the test desktop on %s (test guest only)\n"
+                "  --session-script PATH\n"
+                "                sessions are started and stopped by running PATH start USER UID WIDTH HEIGHT\n"
+                "                and PATH stop USER (contract: agent/session-script); the session ends\n"
+                "                when the process in " SESSION_PID_FILE " exits\n"
                 "  --help        show this help\n"
                 "  --version     show the version\n",
                 DEFAULT_PORT, DESK_FB_PATH);
@@ -380,17 +759,20 @@ int main(int argc, char **argv)
                 { "port", required_argument, NULL, 'p' },
                 { "canary", no_argument, NULL, 'c' },
                 { "test-desktop", no_argument, NULL, 'd' },
+                { "session-script", required_argument, NULL, 's' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
         };
-        Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION, .fd = -1 };
+        Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION, .fd = -1, .session_pidfd = -1,
+                    .job = { .pidfd = -1, .err_fd = -1 } };
         int c;
         while ((c = getopt_long(argc, argv, "p:ch", opts, NULL)) != -1) {
                 switch (c) {
                 case 'p': a.port = optarg; break;
                 case 'c': a.capabilities |= AGENT_CAP_CANARY; break;
                 case 'd': a.test_desktop = true; break;
+                case 's': a.session_script = optarg; break;
                 case 'h': usage(stdout); return 0;
                 case 'V': printf("slate-agent %s\n", PACKAGE_VERSION); return 0;
                 default: usage(stderr); return 2;
@@ -398,6 +780,15 @@ int main(int argc, char **argv)
         }
         if (optind < argc) {
                 usage(stderr);
+                return 2;
+        }
+        if (a.test_desktop && a.session_script) {
+                fprintf(stderr, "slate-agent: --test-desktop and --session-script exclude each other\n");
+                return 2;
+        }
+        if (a.session_script && (a.session_script[0] != '/' || access(a.session_script, X_OK) < 0)) {
+                fprintf(stderr, "slate-agent: --session-script %s: %s\n", a.session_script,
+                        a.session_script[0] != '/' ? "must be an absolute path" : strerror(errno));
                 return 2;
         }
         int r = read_line("/proc/sys/kernel/random/boot_id", a.boot_id, sizeof a.boot_id);
@@ -411,6 +802,8 @@ int main(int argc, char **argv)
         a.desk = (Desk){ .fb = { .fd = -1 }, .tty_fd = -1 };
         if (a.test_desktop)
                 desk_init(&a.desk);
+        if (a.session_script)
+                script_adopt(&a);
         r = agent_run(&a);
         desk_done(&a.desk);
         return r < 0 ? 1 : 0;

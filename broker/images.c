@@ -10,6 +10,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "imaging/catalog.h"
+#include "imaging/image_diff.h"
+#include "imaging/publish.h"
 
 #define IMAGE_NAME_MAX 64
 
@@ -51,6 +53,32 @@ unsigned images_version_use_count(Broker *b, const char *name, int version)
         return n;
 }
 
+/* What the publishing pipeline recorded (publish.json next to the disk): the OS, its init
+ * system, how many files sealing removed and what was done with the agent. Versions published
+ * before the pipeline have no such file and show none of these. */
+static void version_add_publish_info(json_object *o, const DbImageVersion *v)
+{
+        static const char *const keys[] = { "os", "distro", "os_version", "product", "arch", "init", "bootloader" };
+        _cleanup_free_ char *dir = xstrdup(v->path);
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+                return;
+        *slash = 0;
+        _cleanup_json_ json_object *info = NULL;
+        if (publish_info_load(dir, &info) < 0)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                const char *val = jsonx_string_or(info, keys[i], NULL);
+                if (val)
+                        json_object_object_add(o, keys[i], json_object_new_string(val));
+        }
+        json_object *seal, *agent;
+        if (json_object_object_get_ex(info, "seal", &seal))
+                json_object_object_add(o, "sealed", json_object_new_int64(jsonx_int_or(seal, "count", 0)));
+        if (json_object_object_get_ex(info, "agent", &agent))
+                json_object_object_add(o, "agent", json_object_new_string(jsonx_string_or(agent, "action", "")));
+}
+
 static json_object *version_json(Broker *b, const DbImageVersion *v)
 {
         json_object *o = json_object_new_object();
@@ -72,6 +100,7 @@ static json_object *version_json(Broker *b, const DbImageVersion *v)
                 json_object_object_add(o, "cmdline", json_object_new_string(v->cmdline));
         json_object_object_add(o, "created", json_object_new_int64(v->created));
         json_object_object_add(o, "desktops", json_object_new_int((int)images_version_use_count(b, v->name, v->version)));
+        version_add_publish_info(o, v);
         return o;
 }
 
@@ -113,27 +142,91 @@ static int get_name_version(ControlRequest *req, json_object *args, const char *
 
 /* ---- publish ---- */
 
+/* Progress events from the worker thread, forwarded on the loop (control_progress is not
+ * thread-safe). Steps are few; a full queue drops the event rather than block the worker. */
+#define PUBLISH_EVENTS_MAX 16
+
 typedef struct PublishJob {
         uv_work_t work;
+        uv_async_t async;
+        uv_mutex_t lock;
+        struct {
+                char step[16];
+                int percent;
+        } events[PUBLISH_EVENTS_MAX];
+        size_t nevents;
         Broker *b;
         ControlRequest *req;
         char *name, *src, *kernel, *initrd, *cmdline, *qemu_img, *image_dir;
+        char *agent_binary, *session_script;
+        ApplianceConfig appliance;
         bool current;
         CatalogStaged *staged;
         char *error;
         int r;
 } PublishJob;
 
+static void publish_progress(void *userdata, const char *step, int percent)
+{
+        PublishJob *j = userdata;
+        uv_mutex_lock(&j->lock);
+        if (j->nevents < PUBLISH_EVENTS_MAX) {
+                snprintf(j->events[j->nevents].step, sizeof j->events[0].step, "%s", step);
+                j->events[j->nevents].percent = percent;
+                j->nevents++;
+        }
+        uv_mutex_unlock(&j->lock);
+        uv_async_send(&j->async);
+}
+
+static void publish_forward(uv_async_t *a)
+{
+        PublishJob *j = a->data;
+        uv_mutex_lock(&j->lock);
+        size_t n = j->nevents;
+        __typeof__(j->events) ev;
+        memcpy(ev, j->events, n * sizeof ev[0]);
+        j->nevents = 0;
+        uv_mutex_unlock(&j->lock);
+        for (size_t i = 0; i < n; i++)
+                control_progress(j->req, ev[i].step, ev[i].percent);
+}
+
 static void publish_run(uv_work_t *w)
 {
         PublishJob *j = w->data;
-        j->r = catalog_stage(j->qemu_img, j->image_dir, j->src, j->kernel, j->initrd, &j->staged, &j->error);
+        PublishRequest p = {
+                .qemu_img = j->qemu_img, .image_dir = j->image_dir, .src = j->src, .kernel = j->kernel,
+                .initrd = j->initrd, .agent_binary = j->agent_binary, .session_script = j->session_script,
+                .appliance = j->appliance, .progress = publish_progress, .userdata = j,
+        };
+        j->r = publish_stage(&p, &j->staged, &j->error);
+}
+
+static void publish_free(uv_handle_t *h)
+{
+        PublishJob *j = h->data;
+        uv_mutex_destroy(&j->lock);
+        free(j->name);
+        free(j->src);
+        free(j->kernel);
+        free(j->initrd);
+        free(j->cmdline);
+        free(j->qemu_img);
+        free(j->image_dir);
+        free(j->agent_binary);
+        free(j->session_script);
+        free((char *)j->appliance.kernel);
+        free((char *)j->appliance.modules);
+        free(j->error);
+        free(j);
 }
 
 static void publish_done(uv_work_t *w, int status)
 {
         PublishJob *j = w->data;
         Broker *b = j->b;
+        publish_forward(&j->async);     /* events still queued go out before the reply */
         if (j->r < 0 || status < 0) {
                 log_warn("image %s: publish of %s refused: %s", j->name, j->src, j->error ? j->error : strerror(-j->r));
                 db_audit(b->db, "image.publish-failed", j->name, j->error ? j->error : "");
@@ -175,7 +268,13 @@ static void publish_done(uv_work_t *w, int status)
                         for (size_t i = 0; i < vn; i++)
                                 if (vs[i].version == next)
                                         cur = &vs[i];
-                        control_reply(j->req, cur ? version_json(b, cur) : NULL);
+                        json_object *res = cur ? version_json(b, cur) : NULL, *info = NULL;
+                        /* The publish reply carries the whole record (seal list, timings). */
+                        _cleanup_free_ char *dir = xstrdup(v.path);
+                        char *slash = strrchr(dir, '/');
+                        if (res && slash && (*slash = 0, publish_info_load(dir, &info) == 0))
+                                json_object_object_add(res, "publish", info);
+                        control_reply(j->req, res);
                         db_image_version_free_array(vs, vn);
                 } else {
                         control_reply(j->req, NULL);
@@ -187,15 +286,27 @@ static void publish_done(uv_work_t *w, int status)
         free(v.initrd);
 out:
         catalog_staged_free(j->staged);
-        free(j->name);
-        free(j->src);
-        free(j->kernel);
-        free(j->initrd);
-        free(j->cmdline);
-        free(j->qemu_img);
-        free(j->image_dir);
-        free(j->error);
-        free(j);
+        j->staged = NULL;
+        uv_close((uv_handle_t *)&j->async, publish_free);
+}
+
+/* libguestfs' appliance settings from slate.conf and the accelerator slated chose. Sets the
+ * SUPERMIN_* environment here, on the loop thread, before any worker can launch one. */
+static int appliance_config(Broker *b, ControlRequest *req, ApplianceConfig *ret)
+{
+        *ret = (ApplianceConfig){
+                .kernel = b->cfg->guestfs_kernel ? xstrdup(b->cfg->guestfs_kernel) : NULL,
+                .modules = b->cfg->guestfs_modules ? xstrdup(b->cfg->guestfs_modules) : NULL,
+                .force_tcg = b->accel == HV_ACCEL_TCG,
+        };
+        _cleanup_free_ char *err = NULL;
+        int r = appliance_env_apply(ret, &err);
+        if (r < 0) {
+                control_reply_error(req, r, "libguestfs: %s", err);
+                free((char *)ret->kernel);
+                free((char *)ret->modules);
+        }
+        return r;
 }
 
 static void h_publish(Broker *b, ControlRequest *req, json_object *args)
@@ -226,8 +337,12 @@ static void h_publish(Broker *b, ControlRequest *req, json_object *args)
         }
         bool current = false;
         jsonx_get_bool(args, "current", &current);
+        ApplianceConfig ac;
+        if (appliance_config(b, req, &ac) < 0)
+                return;
         PublishJob *j = xmalloc0(sizeof *j);
         j->work.data = j;
+        j->async.data = j;
         j->b = b;
         j->req = req;
         j->name = xstrdup(name);
@@ -238,8 +353,95 @@ static void h_publish(Broker *b, ControlRequest *req, json_object *args)
         j->current = current;
         j->qemu_img = xstrdup(b->cfg->qemu_img);
         j->image_dir = xstrdup(b->image_dir);
-        control_progress(req, "inspect", 0);
+        j->agent_binary = xstrdup(b->cfg->agent_binary);
+        j->session_script = b->cfg->agent_session_script ? xstrdup(b->cfg->agent_session_script) : NULL;
+        j->appliance = ac;
+        uv_mutex_init(&j->lock);
+        uv_async_init(b->loop, &j->async, publish_forward);
         uv_queue_work(b->loop, &j->work, publish_run, publish_done);
+}
+
+/* ---- diff ---- */
+
+typedef struct DiffJob {
+        uv_work_t work;
+        ControlRequest *req;
+        char *name, *path1, *path2;
+        int v1, v2;
+        ApplianceConfig appliance;
+        json_object *result;
+        char *error;
+        int r;
+} DiffJob;
+
+static void diff_run(uv_work_t *w)
+{
+        DiffJob *j = w->data;
+        j->r = image_diff(&j->appliance, j->path1, j->path2, &j->result, &j->error);
+}
+
+static void diff_done(uv_work_t *w, int status)
+{
+        DiffJob *j = w->data;
+        if (j->r < 0 || status < 0) {
+                log_warn("image %s: diff v%d v%d failed: %s", j->name, j->v1, j->v2, j->error ? j->error : strerror(-j->r));
+                control_reply_error(j->req, j->r < 0 ? j->r : -EIO, "image %s: %s", j->name,
+                                    j->error ? j->error : strerror(-j->r));
+        } else {
+                json_object_object_add(j->result, "name", json_object_new_string(j->name));
+                json_object_object_add(j->result, "v1", json_object_new_int(j->v1));
+                json_object_object_add(j->result, "v2", json_object_new_int(j->v2));
+                control_reply(j->req, j->result);
+        }
+        free(j->name);
+        free(j->path1);
+        free(j->path2);
+        free((char *)j->appliance.kernel);
+        free((char *)j->appliance.modules);
+        free(j->error);
+        free(j);
+}
+
+static void h_diff(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *name;
+        int64_t v[2];
+        if (jsonx_get_string(args, "name", &name) < 0) {
+                control_reply_error(req, EINVAL, "missing image name");
+                return;
+        }
+        if (jsonx_get_int64(args, "v1", &v[0]) < 0 || jsonx_get_int64(args, "v2", &v[1]) < 0 || v[0] < 1 ||
+            v[1] < 1 || v[0] > 1000000 || v[1] > 1000000) {
+                control_reply_error(req, EINVAL, "image %s: diff needs two versions (v1, v2)", name);
+                return;
+        }
+        char *paths[2] = { NULL, NULL };
+        for (int i = 0; i < 2; i++) {
+                DbImageVersion *all, *ver;
+                size_t n;
+                if (find_version(b, req, name, (int)v[i], &all, &n, &ver) < 0) {
+                        free(paths[0]);
+                        return;
+                }
+                paths[i] = xstrdup(ver->path);
+                db_image_version_free_array(all, n);
+        }
+        ApplianceConfig ac;
+        if (appliance_config(b, req, &ac) < 0) {
+                free(paths[0]);
+                free(paths[1]);
+                return;
+        }
+        DiffJob *j = xmalloc0(sizeof *j);
+        j->work.data = j;
+        j->req = req;
+        j->name = xstrdup(name);
+        j->path1 = paths[0];
+        j->path2 = paths[1];
+        j->v1 = (int)v[0];
+        j->v2 = (int)v[1];
+        j->appliance = ac;
+        uv_queue_work(b->loop, &j->work, diff_run, diff_done);
 }
 
 /* ---- list / show / current / retire / verify ---- */
@@ -427,4 +629,5 @@ void images_register(Control *c)
         control_register(c, "image.current", h_current);
         control_register(c, "image.retire", h_retire);
         control_register(c, "image.verify", h_verify);
+        control_register(c, "image.diff", h_diff);
 }

@@ -16,7 +16,7 @@ broker_slated_SOURCES = broker/slated.c
 broker_slated_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
 broker_slated_LDADD = broker/libslatebroker.a broker/libslatehv.a imaging/libslateimaging.a \
 	agent/libslateproto.a common/libslatecommon.a \
-	$(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS)
+	$(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(GUESTFS_LIBS)
 
 # The PAM service file: installed unless one exists (an administrator's stack wins).
 EXTRA_DIST += docs/pam.d/slate

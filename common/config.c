@@ -49,6 +49,10 @@ static const struct {
         { "auth-free-failures", T_UINT, offsetof(SlateConfig, auth_free_failures), 1000 },
         { "auth-lockout-failures", T_UINT, offsetof(SlateConfig, auth_lockout_failures), 100000 },
         { "auth-lockout-time", T_UINT, offsetof(SlateConfig, auth_lockout_time), 86400 * 7 },
+        { "guestfs-kernel", T_PATH, offsetof(SlateConfig, guestfs_kernel), 0 },
+        { "guestfs-modules", T_PATH, offsetof(SlateConfig, guestfs_modules), 0 },
+        { "agent-binary", T_PATH, offsetof(SlateConfig, agent_binary), 0 },
+        { "agent-session-script", T_PATH, offsetof(SlateConfig, agent_session_script), 0 },
 };
 
 void config_init_defaults(SlateConfig *c)
@@ -77,6 +81,8 @@ void config_init_defaults(SlateConfig *c)
                 .auth_free_failures = 3,
                 .auth_lockout_failures = 10,
                 .auth_lockout_time = 300,
+                .agent_binary = xstrdup(SLATE_LIBEXECDIR "/slate-agent"),
+                .agent_session_script = xstrdup(SLATE_LIBEXECDIR "/session-script"),
         };
 }
 

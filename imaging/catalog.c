@@ -68,55 +68,78 @@ void catalog_staged_free(CatalogStaged *s)
         free(s);
 }
 
-int catalog_stage(const char *qemu_img, const char *image_dir, const char *src, const char *kernel,
-                  const char *initrd, CatalogStaged **ret, char **ret_error)
+int catalog_staging_new(const char *image_dir, CatalogStaged **ret, char **ret_error)
 {
         uint8_t rnd[6];
         char hex[13];
-        int r;
         random_bytes(rnd, sizeof rnd);
         hex_encode(rnd, sizeof rnd, hex);
         CatalogStaged *s = xmalloc0(sizeof *s);
         s->dir = xasprintf("%s/.staging-%s", image_dir, hex);
         if (mkdir(s->dir, 0755) < 0) {
-                r = -errno;
+                int r = -errno;
                 *ret_error = xasprintf("%s: %s", s->dir, strerror(errno));
                 free(s->dir);
                 free(s);
                 return r;
         }
-        _cleanup_free_ char *disk = xasprintf("%s/disk.qcow2", s->dir);
-        if ((r = image_probe(qemu_img, src, &s->info, ret_error)) < 0 ||
-            (r = image_import(qemu_img, src, &s->info, disk, ret_error)) < 0)
-                goto fail;
+        *ret = s;
+        return 0;
+}
+
+int catalog_staged_add_boot(CatalogStaged *s, const char *kernel, const char *initrd, char **ret_error)
+{
+        int r;
         if (kernel) {
                 _cleanup_free_ char *k = xasprintf("%s/vmlinux", s->dir);
                 if ((r = copy_boot_file(kernel, k, ret_error)) < 0)
-                        goto fail;
+                        return r;
                 s->has_kernel = true;
         }
         if (initrd) {
                 _cleanup_free_ char *i = xasprintf("%s/initrd", s->dir);
                 if ((r = copy_boot_file(initrd, i, ret_error)) < 0)
-                        goto fail;
+                        return r;
                 s->has_initrd = true;
         }
+        return 0;
+}
+
+int catalog_staged_finish(CatalogStaged *s, char **ret_error)
+{
+        _cleanup_free_ char *disk = xasprintf("%s/disk.qcow2", s->dir);
         struct stat st;
+        int r;
         if (stat(disk, &st) < 0) {
                 r = -errno;
                 *ret_error = xasprintf("%s: %s", disk, strerror(errno));
-                goto fail;
+                return r;
         }
         s->size = (uint64_t)st.st_size;
         if ((r = image_sha256(disk, s->sha256)) < 0) {
                 *ret_error = xasprintf("hashing %s: %s", disk, strerror(-r));
-                goto fail;
+                return r;
+        }
+        return 0;
+}
+
+int catalog_stage(const char *qemu_img, const char *image_dir, const char *src, const char *kernel,
+                  const char *initrd, CatalogStaged **ret, char **ret_error)
+{
+        CatalogStaged *s;
+        int r = catalog_staging_new(image_dir, &s, ret_error);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *disk = xasprintf("%s/disk.qcow2", s->dir);
+        if ((r = image_probe(qemu_img, src, &s->info, ret_error)) < 0 ||
+            (r = image_import(qemu_img, src, &s->info, disk, ret_error)) < 0 ||
+            (r = catalog_staged_add_boot(s, kernel, initrd, ret_error)) < 0 ||
+            (r = catalog_staged_finish(s, ret_error)) < 0) {
+                catalog_staged_free(s);
+                return r;
         }
         *ret = s;
         return 0;
-fail:
-        catalog_staged_free(s);
-        return r;
 }
 
 int catalog_commit(CatalogStaged *s, const char *image_dir, const char *name, int version, char **ret_disk,

@@ -18,6 +18,11 @@ typedef struct CatalogStaged {
  * nothing is left under image_dir and *ret_error says why. */
 int catalog_stage(const char *qemu_img, const char *image_dir, const char *src, const char *kernel,
                   const char *initrd, CatalogStaged **ret, char **ret_error);
+/* The same in pieces, for the publishing pipeline (imaging/publish.c): a new empty staging dir;
+ * kernel/initrd copied in (either may be NULL); size and sha256 of its disk.qcow2. */
+int catalog_staging_new(const char *image_dir, CatalogStaged **ret, char **ret_error);
+int catalog_staged_add_boot(CatalogStaged *s, const char *kernel, const char *initrd, char **ret_error);
+int catalog_staged_finish(CatalogStaged *s, char **ret_error);
 /* Move the staged files to <image_dir>/<name>/v<version>; fills the final paths. */
 int catalog_commit(CatalogStaged *s, const char *image_dir, const char *name, int version, char **ret_disk,
                    char **ret_kernel, char **ret_initrd);

@@ -8,7 +8,7 @@ EXTRA_DIST += tests/fuzz/driver.c
 
 # Unit tests of common/ and slated's own modules.
 BROKER_TEST_LIBS = broker/libslatebroker.a broker/libslatehv.a imaging/libslateimaging.a agent/libslateproto.a \
-	common/libslatecommon.a $(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(CRITERION_LIBS)
+	common/libslatecommon.a $(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(GUESTFS_LIBS) $(CRITERION_LIBS)
 check_PROGRAMS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink
 TESTS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)

@@ -119,24 +119,44 @@ modules "$tmp/initrd/lib/modules/core.order" virtio_pci virtio_blk virtio_consol
 modules "$tmp/initrd/lib/modules/display.order" bochs virtio_input evdev
 (cd "$tmp/initrd" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$tmp/initrd.img"
 
-# Disk: ext4 root with busybox, slate-agent and /sbin/init; 64 MiB, as qcow2.
+# Disk: ext4 root with busybox, slate-agent and /sbin/init; 64 MiB, as qcow2. /etc/os-release and
+# /etc/fstab make libguestfs' inspection recognise it as a Linux root (image publishing needs that).
 r="$tmp/root"
-mkdir -p "$r/dev" "$r/proc" "$r/sys" "$r/tmp" "$r/var" "$r/etc" "$r/root" "$r/usr/libexec/slate"
+mkdir -p "$r/dev" "$r/proc" "$r/sys" "$r/tmp" "$r/var/log" "$r/etc/default" "$r/root" "$r/usr/libexec/slate"
 install_busybox "$r"
 rm -f "$r/sbin/init"
 cp "$here/rootinit.sh" "$r/sbin/init"
 chmod 755 "$r/sbin/init"
-cp "$agent" "$r/usr/libexec/slate/slate-agent"
-strip "$r/usr/libexec/slate/slate-agent" 2>/dev/null || true
 echo slate-test >"$r/etc/hostname"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"
 printf 'root:x:0:\n' >"$r/etc/group"
+printf 'ID=slate-test\nNAME="Slate test guest"\nVERSION_ID=1\nPRETTY_NAME="Slate test guest 1"\n' >"$r/etc/os-release"
+printf '/dev/vda / ext4 rw 0 1\n' >"$r/etc/fstab"
+printf '127.0.0.1 localhost slate-test\n' >"$r/etc/hosts"
+# The agent's flags for this guest; /etc/init.d/slate-agent (installed by image publishing) reads it.
+printf 'SLATE_AGENT_ARGS="--canary --test-desktop"\n' >"$r/etc/default/slate-agent"
+# disk-noagent.qcow2: the same root without the agent, so a test can prove publishing installs it.
+mkfs.ext4 -q -F -L slate-test -E root_owner=0:0 -d "$r" "$tmp/disk-noagent.img" 64M >/dev/null ||
+        die "mkfs.ext4 -d failed"
+cp "$agent" "$r/usr/libexec/slate/slate-agent"
+strip "$r/usr/libexec/slate/slate-agent" 2>/dev/null || true
 mkfs.ext4 -q -F -L slate-test -E root_owner=0:0 -d "$r" "$tmp/disk.img" 64M >/dev/null ||
         die "mkfs.ext4 -d failed"
 qemu-img convert -q -f raw -O qcow2 "$tmp/disk.img" "$tmp/disk.qcow2"
+qemu-img convert -q -f raw -O qcow2 "$tmp/disk-noagent.img" "$tmp/disk-noagent.qcow2"
+
+# libguestfs needs a kernel for its appliance and the host may have none in /boot: the same
+# Debian kernel serves (slate.conf: guestfs-kernel, guestfs-modules).
+chmod 644 "$kroot/boot/vmlinuz-$kver"
+{
+        echo "SLATE_GUESTFS_KERNEL=$kroot/boot/vmlinuz-$kver"
+        echo "SLATE_GUESTFS_MODULES=$kroot/lib/modules/$kver"
+} >"$tmp/guestfs-kernel.env"
 
 echo "console=tty0 root=/dev/vda rw quiet panic=-1 cryptomgr.notests" >"$tmp/cmdline"
 mv "$tmp/initrd.img" "$out/initrd.img"
 mv "$tmp/disk.qcow2" "$out/disk.qcow2"
+mv "$tmp/disk-noagent.qcow2" "$out/disk-noagent.qcow2"
+mv "$tmp/guestfs-kernel.env" "$out/guestfs-kernel.env"
 mv "$tmp/cmdline" "$out/cmdline"
 echo "guest: $out ($kpkg, initrd $(du -k "$out/initrd.img" | cut -f1) KiB)"

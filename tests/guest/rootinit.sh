@@ -38,24 +38,35 @@ while [ $i -lt 100 ]; do
 done >/var/canary
 sync
 
+# Image publishing installs /etc/init.d/slate-agent (respawning, flags from
+# /etc/default/slate-agent): use it when present, so a published disk runs the agent it got.
+# A disk used as built (agent-check.py) runs the agent here in the same respawn loop.
+agent_loop=
+if [ -x /etc/init.d/slate-agent ]; then
+        /etc/init.d/slate-agent start
+elif [ -x /usr/libexec/slate/slate-agent ]; then
+        (
+                while :; do
+                        /usr/libexec/slate/slate-agent --canary --test-desktop
+                        echo "init: slate-agent exited ($?), restarting"
+                        sleep 1
+                done
+        ) &
+        agent_loop=$!
+else
+        echo "init: no slate-agent on this disk"
+fi
+
 down() {
         echo "init: $1"
-        kill $agent_loop 2>/dev/null
+        [ -n "$agent_loop" ] && kill $agent_loop 2>/dev/null
+        [ -x /etc/init.d/slate-agent ] && /etc/init.d/slate-agent stop
         sync
         umount -a -r 2>/dev/null
         poweroff -f
 }
 # busybox poweroff/halt signal PID 1 with USR2/USR1; reboot with TERM.
 trap 'down "powering off"' USR1 USR2 TERM INT
-
-(
-        while :; do
-                /usr/libexec/slate/slate-agent --canary --test-desktop
-                echo "init: slate-agent exited ($?), restarting"
-                sleep 1
-        done
-) &
-agent_loop=$!
 
 # Reap orphans for ever; wait returns early when a signal runs a trap.
 while :; do

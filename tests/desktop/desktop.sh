@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Opt-in (make check-desktop; minutes under TCG, not part of make check): the Debian Xfce golden
+# image of imaging/recipes/debian-desktop in a real pool. It boots to READY, alice logs on over
+# RDP and sees the Xfce desktop drawn by Xorg (not the text console), the administrator ends her
+# session and the desktop is erased. Prints boot-to-ready and logon-to-first-frame times and
+# keeps the screenshot as tests/desktop/alice.png (and .ppm) in the build tree.
+. "$(dirname "$0")/../integration/lib.sh"
+OUT=${SLATE_DESKTOP_IMAGE:-$B/imaging/recipes/debian-desktop/out}
+require_tools
+for f in disk.qcow2 vmlinuz initrd.img cmdline; do
+        [ -s "$OUT/$f" ] || skip "desktop image not built ($OUT/$f missing; run make desktop-image)"
+done
+command -v python3 >/dev/null || skip "python3 not installed"
+KEEP_DIR=$B/tests/desktop
+mkdir -p "$KEEP_DIR"
+BOOT_TIMEOUT=${SLATE_DESKTOP_BOOT_TIMEOUT:-600}
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
+setup tcg
+# A desktop boots in tens of seconds under TCG and its agent answers more slowly while Xfce
+# starts on two busy vCPUs: generous bounds.
+cat >>"$CONF" <<CONF
+boot-timeout = $BOOT_TIMEOUT
+CONF
+sed -i 's/^heartbeat-misses = .*/heartbeat-misses = 30/' "$CONF"
+setup_pam alice:secret
+setup_rdp
+start_slated
+
+say "publish the desktop image ($(du -h "$OUT/disk.qcow2" | cut -f1))"
+jctl image publish desktop "$OUT/disk.qcow2" --kernel "$OUT/vmlinuz" --initrd "$OUT/initrd.img" \
+        --cmdline "$(cat "$OUT/cmdline")" --current >"$T/publish.json" || fail "publish failed"
+t_pool=$(date +%s.%N)
+ctl pool create desk --image desktop --warm 1 --max 1 --memory 2G --vcpus 2 >/dev/null
+ctl pool entitle desk user:alice >/dev/null
+wait_for "$BOOT_TIMEOUT" "a ready desktop" pool_ready desk 1
+boot_s=$(since $t_pool)
+say "boot to ready: $boot_s s (pool create → desktop ready, includes QEMU start)"
+desk=$(jctl desktop list --pool desk | jq -r '[.[] | select(.state == "ready")][0].id')
+
+say "alice logs on: the Xfce desktop, not a text console"
+t_logon=$(date +%s.%N)
+# --hold: the first non-black frame is Xorg's first paint; the screenshot is taken after Xfce
+# (panel, desktop background) had time to draw itself.
+rdp --user alice --password secret --timeout 180 --width 1280 --height 800 --wait-frame --expect-not-black \
+        --hold "${SLATE_DESKTOP_HOLD:-30}" --screenshot "$KEEP_DIR/alice.ppm" >"$T/out" 2>&1 ||
+        fail "alice logon: $(cat "$T/out")"
+say "$(tail -1 "$T/out")"
+first_frame_ms=$(tail -1 "$T/out" | tr ' ' '\n' | sed -n 's/^first_frame_ms=//p')
+say "logon to first frame: ${first_frame_ms:-?} ms (rdp-client, from connect); whole logon incl. hold: $(since $t_logon) s"
+s=$(jctl session list --user alice | jq '.[0]')
+[ "$(echo "$s" | jq -r .desktop)" = "$desk" ] || fail "alice did not get the warm desktop $desk"
+
+# A text console (VGA text or fbcon) has at most 16 colours, mostly black. Xfce's default
+# backdrop is a gradient with thousands of colours; its panel is a band across the top whose
+# rows are one colour and differ from the backdrop below.
+python3 - "$KEEP_DIR/alice.ppm" "$KEEP_DIR/alice.png" >"$T/verdict" <<'PY' || fail "screenshot is not an Xfce desktop: $(cat "$T/verdict")"
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+parts = data.split(maxsplit=4)
+assert parts[0] == b"P6", "not a P6 PPM"
+w, h = int(parts[1]), int(parts[2])
+px = data[len(data) - w * h * 3:]
+at = lambda x, y: px[(y * w + x) * 3:(y * w + x) * 3 + 3]
+colours = {px[i:i + 3] for i in range(0, len(px), 3)}
+black = sum(1 for i in range(0, len(px), 3) if px[i:i + 3] == b"\0\0\0") / (w * h)
+# The panel: rows 2..20 at the top are each (nearly) one colour over 90% of the width.
+def row_uniform(y):
+    c = {}
+    for x in range(0, w, 4):
+        c[at(x, y)] = c.get(at(x, y), 0) + 1
+    return max(c.values()) / len(range(0, w, 4)) >= 0.9, max(c, key=c.get)
+band = [row_uniform(y) for y in range(2, 20)]
+panel = sum(1 for ok, _ in band if ok) >= 12
+mid = at(w // 2, h // 2)
+print(f"{w}x{h}, {len(colours)} colours, {black:.0%} black, panel band at top: {panel} "
+      f"(colour #{band[5][1].hex()}), centre #{mid.hex()}")
+raw = b"".join(b"\0" + px[y * w * 3:(y + 1) * w * 3] for y in range(h))
+chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+                              chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+sys.exit(0 if len(colours) >= 256 and black < 0.5 and panel else 1)
+PY
+say "screenshot: $(cat "$T/verdict"); kept as $KEEP_DIR/alice.png"
+
+say "the administrator ends alice's session: desktop erased"
+sid=$(echo "$s" | jq -r .id)
+t_end=$(date +%s.%N)
+ctl session end "$sid" >/dev/null || fail "session end $sid failed"
+gone() { ! jctl desktop list | jq -e --arg id "$desk" '.[] | select(.id == $id)' >/dev/null; }
+wait_for 60 "alice's desktop erased" gone
+say "session end to desktop erased: $(since $t_end) s"
+[ "$(jctl session list --user alice | jq length)" -eq 0 ] || fail "alice's session survived session end"
+grep -q "did not answer\|STOP.*timed out\|stop timed out" "$T/slated.log" && say "note: the agent's STOPPED came late (see slated.log)"
+jctl audit --kind logout | jq -e '.[0].subject == "alice"' >/dev/null || fail "logout not audited"
+stop_slated TERM
+echo "PASS: desktop (boot to ready $boot_s s, first frame ${first_frame_ms:-?} ms)"
