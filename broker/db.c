@@ -91,6 +91,83 @@ static int step_done(Db *db, sqlite3_stmt *s, const char *what)
         return r;
 }
 
+/* Collect every row of a prepared statement into a growing array of elem_size elements,
+ * each filled by fn. Finalizes the statement. */
+typedef void (*RowFn)(sqlite3_stmt *s, void *elem);
+
+static int collect_rows(Db *db, sqlite3_stmt *s, size_t elem_size, RowFn fn, void **ret, size_t *ret_n)
+{
+        uint8_t *a = NULL;
+        size_t n = 0;
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                a = realloc(a, (n + 1) * elem_size);
+                if (!a)
+                        abort();
+                memset(a + n * elem_size, 0, elem_size);
+                fn(s, a + n * elem_size);
+                n++;
+        }
+        sqlite3_finalize(s);
+        if (rc != SQLITE_DONE) {
+                free(a);
+                return db_error(db, "read rows");
+        }
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+static void row_text(sqlite3_stmt *s, void *e) { *(char **)e = col_text(s, 0); }
+
+static void row_image_version(sqlite3_stmt *s, void *e)
+{
+        *(DbImageVersion *)e = (DbImageVersion){
+                .name = col_text(s, 0), .version = sqlite3_column_int(s, 1), .current = sqlite3_column_int(s, 2),
+                .state = col_text(s, 3), .format = col_text(s, 4), .size = (uint64_t)sqlite3_column_int64(s, 5),
+                .virtual_size = (uint64_t)sqlite3_column_int64(s, 6), .sha256 = col_text(s, 7),
+                .path = col_text(s, 8), .kernel = col_text(s, 9), .initrd = col_text(s, 10),
+                .cmdline = col_text(s, 11), .created = sqlite3_column_int64(s, 12),
+        };
+}
+
+static void row_pool(sqlite3_stmt *s, void *e)
+{
+        *(DbPool *)e = (DbPool){
+                .name = col_text(s, 0), .image = col_text(s, 1), .warm = (unsigned)sqlite3_column_int(s, 2),
+                .max = (unsigned)sqlite3_column_int(s, 3), .memory = (uint64_t)sqlite3_column_int64(s, 4),
+                .vcpus = (unsigned)sqlite3_column_int(s, 5), .overlay = col_text(s, 6),
+                .created = sqlite3_column_int64(s, 7), .disconnect_timeout = (unsigned)sqlite3_column_int(s, 8),
+                .idle_timeout = (unsigned)sqlite3_column_int(s, 9), .max_age = (unsigned)sqlite3_column_int(s, 10),
+        };
+}
+
+static void row_desktop(sqlite3_stmt *s, void *e)
+{
+        *(DbDesktop *)e = (DbDesktop){
+                .id = col_text(s, 0), .pool = col_text(s, 1), .image = col_text(s, 2),
+                .version = sqlite3_column_int(s, 3), .state = col_text(s, 4), .overlay_mode = col_text(s, 5),
+                .overlay_path = col_text(s, 6), .run_dir = col_text(s, 7), .pid = (pid_t)sqlite3_column_int(s, 8),
+                .created = sqlite3_column_int64(s, 9),
+        };
+}
+
+static void row_session(sqlite3_stmt *s, void *e)
+{
+        *(DbSession *)e = (DbSession){
+                .id = col_text(s, 0), .user = col_text(s, 1), .uid = (uint32_t)sqlite3_column_int64(s, 2),
+                .pool = col_text(s, 3), .desktop = col_text(s, 4), .client = col_text(s, 5),
+                .since = sqlite3_column_int64(s, 6), .width = (unsigned)sqlite3_column_int(s, 7),
+                .height = (unsigned)sqlite3_column_int(s, 8),
+        };
+}
+
+static void row_audit(sqlite3_stmt *s, void *e)
+{
+        *(DbAudit *)e = (DbAudit){ .seq = sqlite3_column_int64(s, 0), .ts = sqlite3_column_int64(s, 1),
+                                   .kind = col_text(s, 2), .subject = col_text(s, 3), .detail = col_text(s, 4) };
+}
+
 int db_open(const char *path, Db **ret)
 {
         Db *db = xmalloc0(sizeof *db);
@@ -206,26 +283,12 @@ int db_image_versions(Db *db, const char *name, DbImageVersion **ret, size_t *re
         bind_text(s, 1, name);
         DbImageVersion *a = NULL;
         size_t n = 0;
-        while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-                a = realloc(a, (n + 1) * sizeof *a);
-                if (!a)
-                        abort();
-                a[n++] = (DbImageVersion){
-                        .name = col_text(s, 0), .version = sqlite3_column_int(s, 1),
-                        .current = sqlite3_column_int(s, 2), .state = col_text(s, 3), .format = col_text(s, 4),
-                        .size = (uint64_t)sqlite3_column_int64(s, 5),
-                        .virtual_size = (uint64_t)sqlite3_column_int64(s, 6), .sha256 = col_text(s, 7),
-                        .path = col_text(s, 8), .kernel = col_text(s, 9), .initrd = col_text(s, 10),
-                        .cmdline = col_text(s, 11), .created = sqlite3_column_int64(s, 12),
-                };
-        }
-        sqlite3_finalize(s);
-        if (r != SQLITE_DONE) {
-                db_image_version_free_array(a, n);
-                return db_error(db, "list image versions");
-        }
-        if (n == 0)
+        if ((r = collect_rows(db, s, sizeof *a, row_image_version, (void **)&a, &n)) < 0)
+                return r;
+        if (n == 0) {
+                free(a);
                 return -ENOENT;
+        }
         *ret = a;
         *ret_n = n;
         return 0;
@@ -236,20 +299,7 @@ int db_image_names(Db *db, char ***ret, size_t *ret_n)
         sqlite3_stmt *s;
         int r = prepare(db, "SELECT name FROM images WHERE EXISTS"
                             " (SELECT 1 FROM image_versions v WHERE v.name = images.name) ORDER BY name", &s);
-        if (r < 0)
-                return r;
-        char **a = NULL;
-        size_t n = 0;
-        while (sqlite3_step(s) == SQLITE_ROW) {
-                a = realloc(a, (n + 1) * sizeof *a);
-                if (!a)
-                        abort();
-                a[n++] = col_text(s, 0);
-        }
-        sqlite3_finalize(s);
-        *ret = a;
-        *ret_n = n;
-        return 0;
+        return r < 0 ? r : collect_rows(db, s, sizeof(char *), row_text, (void **)ret, ret_n);
 }
 
 int db_image_set_current(Db *db, const char *name, int version)
@@ -358,18 +408,7 @@ int db_entitlement_list(Db *db, const char *pool, char ***ret, size_t *ret_n)
         if (r < 0)
                 return r;
         bind_text(s, 1, pool);
-        char **a = NULL;
-        size_t n = 0;
-        while (sqlite3_step(s) == SQLITE_ROW) {
-                a = realloc(a, (n + 1) * sizeof *a);
-                if (!a)
-                        abort();
-                a[n++] = col_text(s, 0);
-        }
-        sqlite3_finalize(s);
-        *ret = a;
-        *ret_n = n;
-        return 0;
+        return collect_rows(db, s, sizeof(char *), row_text, (void **)ret, ret_n);
 }
 
 int db_session_put(Db *db, const DbSession *x)
@@ -405,25 +444,7 @@ int db_session_list(Db *db, DbSession **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
         int r = prepare(db, "SELECT id, user, uid, pool, desktop, client, since, width, height FROM sessions", &s);
-        if (r < 0)
-                return r;
-        DbSession *a = NULL;
-        size_t n = 0;
-        while (sqlite3_step(s) == SQLITE_ROW) {
-                a = realloc(a, (n + 1) * sizeof *a);
-                if (!a)
-                        abort();
-                a[n++] = (DbSession){
-                        .id = col_text(s, 0), .user = col_text(s, 1), .uid = (uint32_t)sqlite3_column_int64(s, 2),
-                        .pool = col_text(s, 3), .desktop = col_text(s, 4), .client = col_text(s, 5),
-                        .since = sqlite3_column_int64(s, 6), .width = (unsigned)sqlite3_column_int(s, 7),
-                        .height = (unsigned)sqlite3_column_int(s, 8),
-                };
-        }
-        sqlite3_finalize(s);
-        *ret = a;
-        *ret_n = n;
-        return 0;
+        return r < 0 ? r : collect_rows(db, s, sizeof(DbSession), row_session, (void **)ret, ret_n);
 }
 
 void db_session_free_array(DbSession *a, size_t n)
@@ -447,19 +468,7 @@ int db_audit_list(Db *db, const char *kind_prefix, unsigned limit, DbAudit **ret
                 return r;
         bind_text(s, 1, kind_prefix ? kind_prefix : "");
         sqlite3_bind_int(s, 2, (int)limit);
-        DbAudit *a = NULL;
-        size_t n = 0;
-        while (sqlite3_step(s) == SQLITE_ROW) {
-                a = realloc(a, (n + 1) * sizeof *a);
-                if (!a)
-                        abort();
-                a[n++] = (DbAudit){ .seq = sqlite3_column_int64(s, 0), .ts = sqlite3_column_int64(s, 1),
-                                    .kind = col_text(s, 2), .subject = col_text(s, 3), .detail = col_text(s, 4) };
-        }
-        sqlite3_finalize(s);
-        *ret = a;
-        *ret_n = n;
-        return 0;
+        return collect_rows(db, s, sizeof(DbAudit), row_audit, (void **)ret, ret_n);
 }
 
 void db_audit_free_array(DbAudit *a, size_t n)
@@ -475,31 +484,9 @@ void db_audit_free_array(DbAudit *a, size_t n)
 int db_pool_list(Db *db, DbPool **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created, disconnect_timeout, idle_timeout, max_age"
-                            " FROM pools ORDER BY name",
-                        &s);
-        if (r < 0)
-                return r;
-        DbPool *a = NULL;
-        size_t n = 0;
-        while (sqlite3_step(s) == SQLITE_ROW) {
-                a = realloc(a, (n + 1) * sizeof *a);
-                if (!a)
-                        abort();
-                a[n++] = (DbPool){
-                        .name = col_text(s, 0), .image = col_text(s, 1), .warm = (unsigned)sqlite3_column_int(s, 2),
-                        .max = (unsigned)sqlite3_column_int(s, 3), .memory = (uint64_t)sqlite3_column_int64(s, 4),
-                        .vcpus = (unsigned)sqlite3_column_int(s, 5), .overlay = col_text(s, 6),
-                        .created = sqlite3_column_int64(s, 7),
-                        .disconnect_timeout = (unsigned)sqlite3_column_int(s, 8),
-                        .idle_timeout = (unsigned)sqlite3_column_int(s, 9),
-                        .max_age = (unsigned)sqlite3_column_int(s, 10),
-                };
-        }
-        sqlite3_finalize(s);
-        *ret = a;
-        *ret_n = n;
-        return 0;
+        int r = prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created, disconnect_timeout,"
+                            " idle_timeout, max_age FROM pools ORDER BY name", &s);
+        return r < 0 ? r : collect_rows(db, s, sizeof(DbPool), row_pool, (void **)ret, ret_n);
 }
 
 void db_pool_free_array(DbPool *p, size_t n)
@@ -549,25 +536,7 @@ int db_desktop_list(Db *db, DbDesktop **ret, size_t *ret_n)
         sqlite3_stmt *s;
         int r = prepare(db, "SELECT id, pool, image, version, state, overlay_mode, overlay_path, run_dir, pid, created"
                             " FROM desktops ORDER BY created, id", &s);
-        if (r < 0)
-                return r;
-        DbDesktop *a = NULL;
-        size_t n = 0;
-        while (sqlite3_step(s) == SQLITE_ROW) {
-                a = realloc(a, (n + 1) * sizeof *a);
-                if (!a)
-                        abort();
-                a[n++] = (DbDesktop){
-                        .id = col_text(s, 0), .pool = col_text(s, 1), .image = col_text(s, 2),
-                        .version = sqlite3_column_int(s, 3), .state = col_text(s, 4),
-                        .overlay_mode = col_text(s, 5), .overlay_path = col_text(s, 6), .run_dir = col_text(s, 7),
-                        .pid = (pid_t)sqlite3_column_int(s, 8), .created = sqlite3_column_int64(s, 9),
-                };
-        }
-        sqlite3_finalize(s);
-        *ret = a;
-        *ret_n = n;
-        return 0;
+        return r < 0 ? r : collect_rows(db, s, sizeof(DbDesktop), row_desktop, (void **)ret, ret_n);
 }
 
 void db_desktop_free_array(DbDesktop *d, size_t n)
