@@ -212,10 +212,64 @@ static int cmd_image_gc(Ctl *c, int argc, char **argv)
         return EXIT_OK;
 }
 
+/* v1 and v2 from two version arguments (parse_version writes "version": rename it). */
+static int diff_versions(Ctl *c, char **pos, json_object *args)
+{
+        static const char *const keys[2] = { "v1", "v2" };
+        for (int i = 0; i < 2; i++) {
+                if (parse_version(c, pos[i], args) != 0)
+                        return -1;
+                json_object *v = NULL;
+                json_object_object_get_ex(args, "version", &v);
+                json_object_object_add(args, keys[i], json_object_get(v));
+                json_object_object_del(args, "version");
+        }
+        return 0;
+}
+
+static int cmd_image_diff(Ctl *c, int argc, char **argv)
+{
+        char *pos[3];
+        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 3, 3);
+        json_object *args = args_name(pos[0]);
+        if (diff_versions(c, pos + 1, args) != 0) {
+                json_object_put(args);
+                return EXIT_USAGE;
+        }
+        _cleanup_json_ json_object *res = NULL;
+        int r = ctl_call(c, "image.diff", args, &res);
+        if (r != EXIT_OK)
+                return r;
+        if (c->json) {
+                print_json(res);
+                return EXIT_OK;
+        }
+        /* One line per path, like diff --brief: "+ added", "- removed", "M changed". */
+        static const struct {
+                const char *key, *mark;
+        } lists[] = { { "added", "+" }, { "removed", "-" }, { "changed", "M" } };
+        for (size_t k = 0; k < ELEMENTSOF(lists); k++) {
+                json_object *l = NULL;
+                json_object_object_get_ex(res, lists[k].key, &l);
+                size_t n = json_object_is_type(l, json_type_array) ? json_object_array_length(l) : 0;
+                for (size_t i = 0; i < n; i++) {
+                        _cleanup_free_ char *p = sanitize(json_object_get_string(json_object_array_get_idx(l, i)));
+                        printf("%s %s\n", lists[k].mark, p);
+                }
+        }
+        bool truncated = false;
+        jsonx_get_bool(res, "truncated", &truncated);
+        if (truncated)
+                printf("(lists truncated; see --json counts)\n");
+        return EXIT_OK;
+}
+
 const Command ctl_cmds_image[] = {
-        { "image", "publish", "NAME FILE [--kernel FILE [--initrd FILE] [--cmdline TEXT]] [--current]",
+        { "image", "publish", "NAME FILE|DIR [--kernel FILE [--initrd FILE] [--cmdline TEXT]] [--current]",
           "\nPublish FILE (qcow2, raw, vmdk, vdi or vhdx) as the next version of golden image NAME.\n"
-          "slated converts, seals and checksums it; progress is shown on stderr.\n\n"
+          "FILE may also be a directory holding a root filesystem (packed into ext4).\n"
+          "slated converts, inspects (OS, bootability), seals (machine-id, host keys, logs, histories,\n"
+          "temp files), installs slate-agent and checksums it; progress is shown on stderr.\n\n"
           "Options:\n"
           "  --kernel FILE   boot desktops of this version with this kernel (direct boot)\n"
           "  --initrd FILE   initial ramdisk for --kernel\n"
@@ -240,5 +294,12 @@ const Command ctl_cmds_image[] = {
           "\nRecompute the checksum of every version of NAME. Exits 1 if any does not match.\n\n"
           "Options:\n" COMMON_OPTS,
           cmd_image_verify },
+        { "image", "diff", "NAME V1 V2",
+          "\nList the files added (+), removed (-) and changed (M) from version V1 to V2 of NAME.\n"
+          "Both disks are read in a libguestfs appliance; /proc, /sys and /dev contents are skipped.\n"
+          "A regular file counts as changed when its size, type, mode or owner differ, or when only\n"
+          "its mtime differs and its sha256 does too.\n\n"
+          "Options:\n" COMMON_OPTS,
+          cmd_image_diff },
         {},
 };

@@ -87,7 +87,7 @@ static int write_file(guestfs_h *g, const char *path, const char *content, size_
         return 0;
 }
 
-static int mkdir_p(guestfs_h *g, const char *dir, char **ret_error)
+static int guest_mkdir_p(guestfs_h *g, const char *dir, char **ret_error)
 {
         if (guestfs_mkdir_p(g, dir) < 0)
                 return gfs_fail(g, ret_error, "agent: creating %s", dir);
@@ -108,7 +108,7 @@ static int install_systemd(guestfs_h *g, char **ret_error)
         const char *path = "/etc/systemd/system/slate-agent.service",
                    *wants = "/etc/systemd/system/multi-user.target.wants";
         int r;
-        if ((r = mkdir_p(g, wants, ret_error)) < 0 ||
+        if ((r = guest_mkdir_p(g, wants, ret_error)) < 0 ||
             (r = write_file(g, path, unit, sizeof unit - 1, 0644, ret_error)) < 0)
                 return r;
         _cleanup_free_ char *link = xasprintf("%s/slate-agent.service", wants);
@@ -170,7 +170,7 @@ int agent_install(guestfs_h *g, const char *init, const char *agent_binary, cons
         }
         bool had = guestfs_exists(g, AGENT_GUEST_PATH) > 0;
         int r;
-        if ((r = mkdir_p(g, "/usr/libexec/slate", ret_error)) < 0 ||
+        if ((r = guest_mkdir_p(g, "/usr/libexec/slate", ret_error)) < 0 ||
             (r = upload(g, agent_binary, AGENT_GUEST_PATH, ret_error)) < 0)
                 return r;
         bool script = session_script && access(session_script, R_OK) == 0;
@@ -180,7 +180,7 @@ int agent_install(guestfs_h *g, const char *init, const char *agent_binary, cons
         if (systemd) {
                 r = install_systemd(g, ret_error);
         } else {
-                if ((r = mkdir_p(g, "/etc/init.d", ret_error)) == 0 &&
+                if ((r = guest_mkdir_p(g, "/etc/init.d", ret_error)) == 0 &&
                     (r = write_file(g, "/etc/init.d/slate-agent", initscript, sizeof initscript - 1, 0755,
                                     ret_error)) == 0 &&
                     (r = add_rc_local_hook(g, ret_error)) == 0)

@@ -106,8 +106,13 @@ int gfs_mount_os(guestfs_h *g, const char *root, const char *prefix, bool readon
         qsort(mps, n, 2 * sizeof *mps, cmp_mountpoint);
         int r = 0;
         for (size_t i = 0; i < n; i++) {
-                const char *mp = mps[2 * i], *dev = mps[2 * i + 1];
+                const char *mp = mps[2 * i];
+                char *dev = mps[2 * i + 1];
                 bool is_root = strcmp(mp, "/") == 0;
+                if (is_root)
+                        dev = (char *)root;
+                else if (strncmp(dev, "/dev/sd", 7) == 0 && strncmp(root, "/dev/sd", 7) == 0 && dev[7] && root[7])
+                        dev[7] = root[7];
                 _cleanup_free_ char *where = xasprintf("%s%s", prefix, is_root && *prefix ? "" : mp);
                 if (!is_root && *prefix && guestfs_is_dir(g, where) <= 0)
                         continue;

@@ -18,7 +18,10 @@ void gfs_closep(guestfs_h **g);
 /* *ret_error = "<what>: <libguestfs' last error>"; returns -EIO. */
 int gfs_fail(guestfs_h *g, char **ret_error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Mount root and the filesystems its fstab names (shortest mountpoint first) under prefix
- * ("" = /). A failure to mount the root is an error; other mountpoints are skipped. */
+ * ("" = /). A failure to mount the root is an error; other mountpoints are skipped. With
+ * several disks in the appliance, fstab's names (/dev/vda1, or a UUID two versions share) may
+ * resolve to another disk: the root is always the inspected device, and /dev/sdX names are
+ * moved to root's disk. */
 int gfs_mount_os(guestfs_h *g, const char *root, const char *prefix, bool readonly, char **ret_error);
 void gfs_free_strings(char **l);
 size_t gfs_count(char *const *l);

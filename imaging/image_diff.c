@@ -1,7 +1,6 @@
 /* image diff: both versions in one appliance, mounted read-only under /a and /b; every entry's
  * metadata is fetched per directory (lstatnslist, readlinklist) and the two sorted lists are
  * merged. Guest paths and counts are capped (GFS_PATH_MAX, GFS_ENTRIES_MAX). */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "imaging/gfs.h"
 #include "imaging/image_diff.h"
@@ -90,6 +90,11 @@ static int list_paths(guestfs_h *g, const char *top, Tree *t, char **ret_error)
                 size_t len = strnlen(buf + off, (size_t)size - off);
                 const char *p = buf + off;
                 off += len + 1;
+                /* find0's names are relative but start with a slash ("/etc"). */
+                if (len > 0 && p[0] == '/') {
+                        p++;
+                        len--;
+                }
                 if (len == 0 || skipped(p))
                         continue;
                 if (len >= GFS_PATH_MAX || t->n >= GFS_ENTRIES_MAX) {
@@ -251,9 +256,12 @@ int image_diff(const ApplianceConfig *cfg, const char *disk1, const char *disk2,
                 if (guestfs_add_drive_opts(g, disks[i], GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2",
                                            GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1) < 0)
                         return gfs_fail(g, ret_error, "diff: adding %s", disks[i]);
+        uint64_t t0 = now_ms();
         if (guestfs_launch(g) < 0)
                 return gfs_fail(g, ret_error, "diff: starting the libguestfs appliance");
+        uint64_t t1 = now_ms();
         char **roots = guestfs_inspect_os(g);
+        uint64_t t2 = now_ms();
         if (!roots)
                 return gfs_fail(g, ret_error, "diff: inspecting the disks");
         const char *r1 = root_on_disk(roots, 0), *r2 = root_on_disk(roots, 1);
@@ -292,6 +300,8 @@ int image_diff(const ApplianceConfig *cfg, const char *disk1, const char *disk2,
                 }
         }
         size_t na = ta.n, nb = tb.n;
+        log_debug("image diff: launch %llu ms, inspect %llu ms, walk and compare %llu ms", (unsigned long long)(t1 - t0),
+                  (unsigned long long)(t2 - t1), (unsigned long long)(now_ms() - t2));
         tree_free(&ta);
         tree_free(&tb);
         if (r < 0) {

@@ -63,11 +63,11 @@ static void fill_from_os_release(guestfs_h *g, InspectInfo *info)
                 if (id && *id)
                         copy_str(info->distro, sizeof info->distro, id);
         }
-        if (!info->version[0]) {
-                _cleanup_free_ char *v = os_release_get(text, len, "VERSION_ID");
-                if (v && *v)
-                        copy_str(info->version, sizeof info->version, v);
-        }
+        /* VERSION_ID is what the vendor calls the release ("12", "22.04"); libguestfs' major.minor
+         * says "1.0" for "1". */
+        _cleanup_free_ char *v = os_release_get(text, len, "VERSION_ID");
+        if (v && *v)
+                copy_str(info->version, sizeof info->version, v);
         if (!info->product[0] || strcmp(info->product, "unknown") == 0) {
                 _cleanup_free_ char *p = os_release_get(text, len, "PRETTY_NAME");
                 if (!p)

@@ -19,3 +19,13 @@ tests_unit_test_overlay_LDADD = $(IMAGING_LIBS) $(CRITERION_LIBS)
 tests_unit_test_image_SOURCES = tests/unit/test_image.c
 tests_unit_test_image_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_test_image_LDADD = $(IMAGING_LIBS) $(CRITERION_LIBS)
+
+# The publishing pipeline against a real libguestfs appliance and the tiny test guest.
+TESTS += tests/integration/pipeline.sh
+EXTRA_DIST += tests/integration/pipeline.sh
+
+check_PROGRAMS += tests/unit/test_guestfs
+TESTS += tests/unit/test_guestfs
+tests_unit_test_guestfs_SOURCES = tests/unit/test_guestfs.c
+tests_unit_test_guestfs_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_guestfs_LDADD = $(IMAGING_LIBS) $(CRITERION_LIBS)

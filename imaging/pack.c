@@ -1,6 +1,5 @@
 /* Directory → ext4 for publishing. The tree is read on the host by tar (an administrator's
  * directory, not guest data) and unpacked inside the appliance. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -60,7 +59,7 @@ int pack_fill(guestfs_h *g, const char *device, const char *dir, uint64_t entrie
 {
         /* Twice the entries (and at least ext4's usual ratio) so the copy never runs out of inodes. */
         int64_t inodes = (int64_t)(entries * 2 + 4096);
-        if (guestfs_mke2fs(g, device, GUESTFS_MKE2FS_FSTYPE, "ext4", GUESTFS_MKE2FS_INODECOUNT, inodes,
+        if (guestfs_mke2fs(g, device, GUESTFS_MKE2FS_FSTYPE, "ext4", GUESTFS_MKE2FS_NUMBEROFINODES, inodes,
                            GUESTFS_MKE2FS_LABEL, "slate-root", -1) < 0)
                 return gfs_fail(g, ret_error, "creating the ext4 filesystem");
         if (guestfs_mount(g, device, "/") < 0)

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include "common/cleanup.h"
 #include "common/jsonx.h"
@@ -25,13 +24,6 @@ typedef struct Run {
         const char *step;
         uint64_t step_start;
 } Run;
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void step(Run *run, const char *name, int percent)
 {
@@ -127,6 +119,13 @@ int publish_stage(const PublishRequest *p, CatalogStaged **ret, char **ret_error
                 return r;
         }
         bool is_dir = S_ISDIR(st.st_mode);
+        /* Checked before the slow part: a missing agent would only show after the launch. */
+        if (access(p->agent_binary, R_OK) < 0) {
+                r = -errno;
+                *ret_error = xasprintf("agent: %s: %s (slate.conf agent-binary)", p->agent_binary, strerror(errno));
+                json_object_put(run.timings);
+                return r;
+        }
         if ((r = catalog_staging_new(p->image_dir, &s, ret_error)) < 0) {
                 json_object_put(run.timings);
                 return r;

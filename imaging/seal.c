@@ -124,7 +124,8 @@ static int clear_logs(Seal *s)
                 r = -E2BIG;
         }
         for (size_t i = 0; i < n && r == 0; i++) {
-                _cleanup_free_ char *p = xasprintf("/var/log/%s", l[i]);
+                /* find's names are relative but start with a slash ("/syslog"). */
+                _cleanup_free_ char *p = xasprintf("/var/log/%s", l[i] + (l[i][0] == '/'));
                 if (strlen(p) >= GFS_PATH_MAX)
                         continue;
                 bool k = false;
