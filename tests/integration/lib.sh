@@ -113,6 +113,7 @@ teardown() {
         pkill -KILL -f "$T/run/desktops/" 2>/dev/null || true
         sleep 0.2
         if [ -n "${SLATE_TEST_KEEP:-}" ]; then echo "# kept $T" >&2; return; fi
+        chmod -R u+w "$T" 2>/dev/null || true
         rm -rf "$T" "$RAM"
 }
 
