@@ -786,11 +786,13 @@ int main(int argc, char **argv)
                 fprintf(stderr, "slate-agent: --test-desktop and --session-script exclude each other\n");
                 return 2;
         }
-        if (a.session_script && (a.session_script[0] != '/' || access(a.session_script, X_OK) < 0)) {
-                fprintf(stderr, "slate-agent: --session-script %s: %s\n", a.session_script,
-                        a.session_script[0] != '/' ? "must be an absolute path" : strerror(errno));
+        if (a.session_script && a.session_script[0] != '/') {
+                fprintf(stderr, "slate-agent: --session-script %s: must be an absolute path\n", a.session_script);
                 return 2;
         }
+        /* Still announced: the host then sees each start fail with the reason, not a silent guest. */
+        if (a.session_script && access(a.session_script, X_OK) < 0)
+                log_agent("--session-script %s: %s; session starts will fail", a.session_script, strerror(errno));
         int r = read_line("/proc/sys/kernel/random/boot_id", a.boot_id, sizeof a.boot_id);
         if (r < 0)
                 log_agent("/proc/sys/kernel/random/boot_id: %s; announcing an empty boot id", strerror(-r));

@@ -245,7 +245,7 @@ img_size=$(identify -format '%wx%h' "$T/alice.ppm")
 # ---- the live reference: freerdp-shadow-cli on an Xvfb showing the same image ----
 exec 5>"$T/xvfb.display"
 Xvfb -displayfd 5 -screen 0 ${W}x${H}x24 -nolisten tcp -ac >"$T/xvfb.log" 2>&1 &
-PIDS+=($!)
+PIDS+=("$!")
 exec 5>&-
 for _ in $(seq 1 100); do [ -s "$T/xvfb.display" ] && break; sleep 0.1; done
 [ -s "$T/xvfb.display" ] || fail "Xvfb did not start: $(tail -3 "$T/xvfb.log")"
@@ -261,7 +261,7 @@ mkdir -p "$T/shadow-home"
 HOME=$T/shadow-home XDG_CONFIG_HOME=$T/shadow-home/.config DISPLAY=$XD \
         freerdp-shadow-cli /port:$SH_PORT /bind-address:127.0.0.1 -auth /sec:tls >"$T/shadow.log" 2>&1 &
 SHADOW_PID=$!
-PIDS+=($SHADOW_PID)
+PIDS+=("$SHADOW_PID")
 shadow_up() {
         kill -0 "$SHADOW_PID" 2>/dev/null || fail "freerdp-shadow-cli exited: $(tail -5 "$T/shadow.log")"
         (exec 3<>/dev/tcp/127.0.0.1/$SH_PORT) 2>/dev/null
@@ -367,8 +367,9 @@ vnc=$(jctl desktop list | jq -r --arg d "$adesk" '.[] | select(.id == $d) | .run
 refilled() { jctl desktop list --pool desk | jq -e '([.[] | select(.state == "ready")] | length >= 1) and all(.state == "ready" or .state == "assigned")' >/dev/null; }
 wait_for 300 "the pool refilled" refilled
 
-# One slate-session through the harness: CODEC, BENCH frames. Prints the bytes slate-session's socket
-# sent once the connection went quiet, and leaves its log in $T/h.CODEC.BENCH.log.
+# One slate-session through the harness: CODEC, BENCH frames. Sets HR_BYTES to what slate-session's
+# socket sent once the connection went quiet, and leaves its log in $T/h.CODEC.BENCH.log. Runs in
+# this shell (not in $(...)) so that its processes are in PIDS for the cleanup.
 harness_run() { # codec bench client-args...
         local codec=$1 bench=$2 port hp cp log=$T/h.$1.$2.log
         shift 2
@@ -377,15 +378,15 @@ harness_run() { # codec bench client-args...
                 "$HARNESS" --port "$port" --vnc "$vnc" --cert "$T/tls/cert.pem" --key "$T/tls/key.pem" \
                 --user alice --password secret --session "$SESSION" >"$log" 2>&1 &
         hp=$!
-        PIDS+=($hp)
+        PIDS+=("$hp")
         for _ in $(seq 1 100); do grep -q listening "$log" && break; sleep 0.05; done
         "$@" --host 127.0.0.1 --port "$port" >"$log.client" 2>&1 &
         cp=$!
-        PIDS+=($cp)
+        PIDS+=("$cp")
         for _ in $(seq 1 600); do grep -q 'first-frame' "$log" && break; sleep 0.05; done
         grep -q 'first-frame' "$log" || fail "harness $codec: no first frame: $(tail -5 "$log") $(tail -3 "$log.client")"
         wait_quiet "$port" 700 60 || fail "harness $codec: the connection never went quiet"
-        tcp_sent "$port"
+        HR_BYTES=$(tcp_sent "$port")
         kill -TERM "$cp" 2>/dev/null || true
         wait "$cp" 2>/dev/null || true
         wait "$hp" 2>/dev/null || true
@@ -399,7 +400,7 @@ frame_lines() { grep -E 'frame [0-9]+: full ' "$1" | tail -n +2; }
 # It needs a display of its own (not the shadow's).
 exec 5>"$T/xvfb2.display"
 Xvfb -displayfd 5 -screen 0 ${W}x${H}x24 -nolisten tcp -ac >"$T/xvfb2.log" 2>&1 &
-PIDS+=($!)
+PIDS+=("$!")
 exec 5>&-
 for _ in $(seq 1 100); do [ -s "$T/xvfb2.display" ] && break; sleep 0.1; done
 [ -s "$T/xvfb2.display" ] || fail "second Xvfb did not start"
@@ -419,8 +420,12 @@ client_for() {
 }
 declare -A s_enc_bytes s_enc_cpu s_tcp s_first s_name
 for codec in rfx nsc planar; do
-        b0=$(harness_run "$codec" 0 $(client_for $codec))
-        b1=$(harness_run "$codec" $NFRAMES $(client_for $codec))
+        # shellcheck disable=SC2046 # the client command line is split on purpose
+        harness_run "$codec" 0 $(client_for $codec)
+        b0=$HR_BYTES
+        # shellcheck disable=SC2046
+        harness_run "$codec" $NFRAMES $(client_for $codec)
+        b1=$HR_BYTES
         frame_lines "$T/h.$codec.$NFRAMES.log" >"$T/frames.$codec"
         nf=$(wc -l <"$T/frames.$codec")
         [ "$nf" -ge $NFRAMES ] || fail "slate-session $codec logged $nf extra full frames, expected $NFRAMES: $(tail -5 "$T/h.$codec.$NFRAMES.log")"
@@ -440,7 +445,7 @@ for codec in rfx planar; do
         case $codec in rfx) copt=rfx ;; planar) copt=legacy ;; esac
         shadow_rdp --codec "$copt" --wait-frame --hold 300 >"$T/shadow-$codec.json" 2>>"$T/shadow-client.err" &
         cp=$!
-        PIDS+=($cp)
+        PIDS+=("$cp")
         has_conn() { [ "$(tcp_sent "$SH_PORT")" -gt 0 ]; }
         wait_for 60 "the shadow connection" has_conn
         sleep 2
@@ -479,7 +484,7 @@ read -r wallp50 wallmax < <(stats <"$T/conc.wall")
 wallmax=$(sort -n "$T/conc.wall" | tail -1)
 wc50=$(median <"$T/warm.conn"); cc50=$(median <"$T/cold.conn"); kc50=$(median <"$T/conc.conn"); sc50=$(median <"$T/shadow.conn")
 nw=$(wc -l <"$T/warm.ff"); nco=$(wc -l <"$T/cold.ff"); nk=$(wc -l <"$T/conc.ff"); ns=$(wc -l <"$T/shadow.ff")
-busy_end="load $(cut -d' ' -f1-3 /proc/loadavg), $(foreign_qemu) other QEMU processes running"
+busy_end="load $(cut -d' ' -f1-3 /proc/loadavg), $(( $(foreign_qemu) - $(our_qemus | wc -l) )) other QEMU processes running"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "–" }'; }
 
 cat <<MD

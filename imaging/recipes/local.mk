@@ -15,5 +15,6 @@ check-desktop: all tests/e2e/rdp-client desktop-image
 		timeout --kill-after=10 3600 bash $(srcdir)/tests/desktop/desktop.sh
 .PHONY: desktop-image desktop-image-clean check-desktop
 EXTRA_DIST += imaging/recipes/debian-desktop/build.sh imaging/recipes/debian-desktop/README.md \
-	imaging/recipes/debian-desktop/slate-agent.service imaging/recipes/debian-desktop/xorg-slate.conf \
+	imaging/recipes/debian-desktop/slate-agent.service imaging/recipes/debian-desktop/slate-session-prepare.service \
+	imaging/recipes/debian-desktop/xorg-slate.conf \
 	tests/desktop/desktop.sh

@@ -55,6 +55,10 @@ wait_for "$BOOT_TIMEOUT" "a ready desktop" pool_ready desk 1
 boot_s=$(since $t_pool)
 say "boot to ready: $boot_s s (pool create → desktop ready, includes QEMU start)"
 desk=$(jctl desktop list --pool desk | jq -r '[.[] | select(.state == "ready")][0].id')
+# A warm desktop waits in the pool before someone logs on; meanwhile it finishes booting and
+# its X server comes up (session-script prepare). 0 measures a logon right at READY.
+settle=${SLATE_DESKTOP_SETTLE:-20}
+[ "$settle" -eq 0 ] || { say "desktop warm in the pool for $settle s"; sleep "$settle"; }
 
 say "alice logs on: the Xfce desktop, not a text console"
 # The first non-black frame is the backdrop colour the session script paints as soon as X
