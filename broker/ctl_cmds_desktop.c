@@ -8,6 +8,18 @@
 #include "broker/ctl_format.h"
 #include "common/util.h"
 
+static void desktop_row(Table *t, json_object *d)
+{
+        _cleanup_free_ char *img = cell(d, "image"), *ver = cell(d, "image_version");
+        int64_t age, created;
+        if (jsonx_get_int64(d, "age_s", &age) < 0)
+                age = jsonx_get_int64(d, "created", &created) == 0 ? (int64_t)now_realtime_s() - created : -1;
+        int64_t pid = jsonx_int_or(d, "pid", 0);
+        table_row(t, cell(d, "id"), cell(d, "pool"), cell(d, "state"), xasprintf("%s:v%s", img, ver),
+                  age >= 0 ? fmt_age(age) : xstrdup("-"), cell_bytes(d, "overlay_bytes"),
+                  pid > 0 ? xasprintf("%" PRId64, pid) : xstrdup("-"));
+}
+
 static int cmd_desktop_list(Ctl *c, int argc, char **argv)
 {
         const char *pool = NULL;
@@ -16,51 +28,28 @@ static int cmd_desktop_list(Ctl *c, int argc, char **argv)
         json_object *args = json_object_new_object();
         if (pool)
                 json_object_object_add(args, "pool", json_object_new_string(pool));
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "desktop.list", args, &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json) {
-                print_json(res);
-                return EXIT_OK;
-        }
         static const char *const hdr[] = { "ID", "POOL", "STATE", "IMAGE", "AGE", "OVERLAY", "PID" };
-        Table t = { .ncols = ELEMENTSOF(hdr), .header = hdr };
-        size_t n = json_object_is_type(res, json_type_array) ? json_object_array_length(res) : 0;
-        int64_t now = (int64_t)now_realtime_s();
-        for (size_t j = 0; j < n; j++) {
-                json_object *d = json_object_array_get_idx(res, j);
-                _cleanup_free_ char *img = cell(d, "image"), *ver = cell(d, "image_version");
-                int64_t age, created;
-                if (jsonx_get_int64(d, "age_s", &age) < 0)
-                        age = jsonx_get_int64(d, "created", &created) == 0 ? now - created : -1;
-                int64_t pid = jsonx_int_or(d, "pid", 0);
-                table_row(&t, cell(d, "id"), cell(d, "pool"), cell(d, "state"), xasprintf("%s:v%s", img, ver),
-                          age >= 0 ? fmt_age(age) : xstrdup("-"), cell_bytes(d, "overlay_bytes"),
-                          pid > 0 ? xasprintf("%" PRId64, pid) : xstrdup("-"));
-        }
-        table_print(&t, stdout);
-        table_free(&t);
-        return EXIT_OK;
+        return ctl_cmd_list(c, "desktop.list", args, NULL, hdr, ELEMENTSOF(hdr), desktop_row);
+}
+
+static json_object *args_id(const char *id)
+{
+        json_object *args = json_object_new_object();
+        json_object_object_add(args, "id", json_object_new_string(id));
+        return args;
 }
 
 static int cmd_desktop_destroy(Ctl *c, int argc, char **argv)
 {
         char *pos[1];
         PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
-        json_object *args = json_object_new_object();
-        json_object_object_add(args, "id", json_object_new_string(pos[0]));
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "desktop.destroy", args, &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json)
-                print_json(res);
-        else {
-                _cleanup_free_ char *id = sanitize(pos[0]);
-                printf("desktop %s destroyed\n", id);
-        }
-        return EXIT_OK;
+        return ctl_cmd_done(c, "desktop.destroy", args_id(pos[0]), "desktop", pos[0], "destroyed");
+}
+
+static void session_row(Table *t, json_object *s)
+{
+        table_row(t, cell(s, "id"), cell(s, "user"), cell(s, "pool"), cell(s, "desktop"), cell(s, "state"),
+                  cell(s, "client"), fmt_time(jsonx_int_or(s, "since", 0)), cell(s, "logon_ms"));
 }
 
 static int cmd_session_list(Ctl *c, int argc, char **argv)
@@ -73,44 +62,16 @@ static int cmd_session_list(Ctl *c, int argc, char **argv)
                 json_object_object_add(args, "user", json_object_new_string(user));
         if (pool)
                 json_object_object_add(args, "pool", json_object_new_string(pool));
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "session.list", args, &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json) {
-                print_json(res);
-                return EXIT_OK;
-        }
         static const char *const hdr[] = { "ID", "USER", "POOL", "DESKTOP", "STATE", "CLIENT", "SINCE", "LOGON(ms)" };
-        Table t = { .ncols = ELEMENTSOF(hdr), .header = hdr };
-        size_t n = json_object_is_type(res, json_type_array) ? json_object_array_length(res) : 0;
-        for (size_t j = 0; j < n; j++) {
-                json_object *s = json_object_array_get_idx(res, j);
-                table_row(&t, cell(s, "id"), cell(s, "user"), cell(s, "pool"), cell(s, "desktop"), cell(s, "state"),
-                          cell(s, "client"), fmt_time(jsonx_int_or(s, "since", 0)), cell(s, "logon_ms"));
-        }
-        table_print(&t, stdout);
-        table_free(&t);
-        return EXIT_OK;
+        return ctl_cmd_list(c, "session.list", args, NULL, hdr, ELEMENTSOF(hdr), session_row);
 }
 
 static int cmd_session_end(Ctl *c, int argc, char **argv)
 {
         char *pos[1];
         PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
-        json_object *args = json_object_new_object();
-        json_object_object_add(args, "id", json_object_new_string(pos[0]));
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "session.end", args, &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json)
-                print_json(res);
-        else {
-                _cleanup_free_ char *id = sanitize(pos[0]);
-                printf("session %s ended; its desktop is erased and the pool refills\n", id);
-        }
-        return EXIT_OK;
+        return ctl_cmd_done(c, "session.end", args_id(pos[0]), "session", pos[0],
+                            "ended; its desktop is erased and the pool refills");
 }
 
 const Command ctl_cmds_desktop[] = {

@@ -74,56 +74,32 @@ static int cmd_image_publish(Ctl *c, int argc, char **argv)
         return EXIT_OK;
 }
 
+static void image_row(Table *t, json_object *o)
+{
+        table_row(t, cell(o, "name"), cell(o, "current"), cell(o, "versions"), cell(o, "latest"));
+}
+
 static int cmd_image_list(Ctl *c, int argc, char **argv)
 {
         PARSE_OR_RETURN(c, argc, argv, NULL, NULL, 0, 0);
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "image.list", NULL, &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json) {
-                print_json(res);
-                return EXIT_OK;
-        }
         static const char *const hdr[] = { "NAME", "CURRENT", "VERSIONS", "LATEST" };
-        Table t = { .ncols = ELEMENTSOF(hdr), .header = hdr };
-        size_t n = json_object_is_type(res, json_type_array) ? json_object_array_length(res) : 0;
-        for (size_t j = 0; j < n; j++) {
-                json_object *o = json_object_array_get_idx(res, j);
-                table_row(&t, cell(o, "name"), cell(o, "current"), cell(o, "versions"), cell(o, "latest"));
-        }
-        table_print(&t, stdout);
-        table_free(&t);
-        return EXIT_OK;
+        return ctl_cmd_list(c, "image.list", NULL, NULL, hdr, ELEMENTSOF(hdr), image_row);
+}
+
+static void version_row(Table *t, json_object *v)
+{
+        table_row(t, cell(v, "version"), cell(v, "current"), cell(v, "state"), cell(v, "format"),
+                  cell_bytes(v, "size"), cell_prefix(v, "sha256", 12), cell(v, "boot"),
+                  fmt_time(jsonx_int_or(v, "created", 0)), cell(v, "desktops"));
 }
 
 static int cmd_image_show(Ctl *c, int argc, char **argv)
 {
         char *pos[1];
         PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "image.show", args_name(pos[0]), &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json) {
-                print_json(res);
-                return EXIT_OK;
-        }
         static const char *const hdr[] = { "VER",    "CURRENT", "STATE",   "FORMAT",  "SIZE",
                                            "SHA256", "BOOT",    "CREATED", "DESKTOPS" };
-        Table t = { .ncols = ELEMENTSOF(hdr), .header = hdr };
-        json_object *vs = NULL;
-        json_object_object_get_ex(res, "versions", &vs);
-        size_t n = json_object_is_type(vs, json_type_array) ? json_object_array_length(vs) : 0;
-        for (size_t j = 0; j < n; j++) {
-                json_object *v = json_object_array_get_idx(vs, j);
-                table_row(&t, cell(v, "version"), cell(v, "current"), cell(v, "state"), cell(v, "format"),
-                          cell_bytes(v, "size"), cell_prefix(v, "sha256", 12), cell(v, "boot"),
-                          fmt_time(jsonx_int_or(v, "created", 0)), cell(v, "desktops"));
-        }
-        table_print(&t, stdout);
-        table_free(&t);
-        return EXIT_OK;
+        return ctl_cmd_list(c, "image.show", args_name(pos[0]), "versions", hdr, ELEMENTSOF(hdr), version_row);
 }
 
 static int image_version_cmd(Ctl *c, int argc, char **argv, const char *api, const char *what)

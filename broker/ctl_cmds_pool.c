@@ -38,6 +38,20 @@ static void print_pool(json_object *p)
                 kv("state:", xstrdup("being deleted"));
 }
 
+/* Call cmd, which answers with the pool, and print it. */
+static int pool_call(Ctl *c, const char *cmd, json_object *args)
+{
+        _cleanup_json_ json_object *res = NULL;
+        int r = ctl_call(c, cmd, args, &res);
+        if (r != EXIT_OK)
+                return r;
+        if (c->json)
+                print_json(res);
+        else
+                print_pool(res);
+        return EXIT_OK;
+}
+
 typedef struct PoolOpts {
         const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age;
 } PoolOpts;
@@ -83,46 +97,26 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
         _cleanup_json_ json_object *args = args_name(pos[0]);
         if (pool_opts_to_args(c, args, &o) != EXIT_OK)
                 return EXIT_USAGE;
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, create ? "pool.create" : "pool.set", json_object_get(args), &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json)
-                print_json(res);
-        else
-                print_pool(res);
-        return EXIT_OK;
+        return pool_call(c, create ? "pool.create" : "pool.set", json_object_get(args));
 }
 
 static int cmd_pool_create(Ctl *c, int argc, char **argv) { return pool_write_cmd(c, argc, argv, true); }
 static int cmd_pool_set(Ctl *c, int argc, char **argv) { return pool_write_cmd(c, argc, argv, false); }
 
+static void pool_row(Table *t, json_object *p)
+{
+        table_row(t, cell(p, "name"), cell(p, "image"), cell(p, "warm"), cell(p, "max"), cell_bytes(p, "memory"),
+                  cell(p, "vcpus"), cell(p, "overlay"), cell(p, "ready"), cell(p, "booting"), cell(p, "assigned"),
+                  cell(p, "total"), cell_seconds(p, "disconnect_timeout"), cell_list(p, "entitlements", ",", "nobody"));
+}
+
 static int cmd_pool_list(Ctl *c, int argc, char **argv)
 {
         PARSE_OR_RETURN(c, argc, argv, NULL, NULL, 0, 0);
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "pool.list", NULL, &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json) {
-                print_json(res);
-                return EXIT_OK;
-        }
         /* ENTITLED last: it is the one column of unbounded width */
         static const char *const hdr[] = { "NAME",  "IMAGE",   "WARM",     "MAX",   "MEMORY",     "VCPUS",   "OVERLAY",
                                            "READY", "BOOTING", "ASSIGNED", "TOTAL", "DISCONNECT", "ENTITLED" };
-        Table t = { .ncols = ELEMENTSOF(hdr), .header = hdr };
-        size_t n = json_object_is_type(res, json_type_array) ? json_object_array_length(res) : 0;
-        for (size_t j = 0; j < n; j++) {
-                json_object *p = json_object_array_get_idx(res, j);
-                table_row(&t, cell(p, "name"), cell(p, "image"), cell(p, "warm"), cell(p, "max"),
-                          cell_bytes(p, "memory"), cell(p, "vcpus"), cell(p, "overlay"), cell(p, "ready"),
-                          cell(p, "booting"), cell(p, "assigned"), cell(p, "total"),
-                          cell_seconds(p, "disconnect_timeout"), cell_list(p, "entitlements", ",", "nobody"));
-        }
-        table_print(&t, stdout);
-        table_free(&t);
-        return EXIT_OK;
+        return ctl_cmd_list(c, "pool.list", NULL, NULL, hdr, ELEMENTSOF(hdr), pool_row);
 }
 
 static int cmd_pool_show(Ctl *c, int argc, char **argv)
@@ -160,15 +154,7 @@ static int entitle_cmd(Ctl *c, int argc, char **argv, const char *api)
         }
         json_object *args = args_name(pos[0]);
         json_object_object_add(args, "principal", json_object_new_string(pos[1]));
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, api, args, &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json)
-                print_json(res);
-        else
-                print_pool(res);
-        return EXIT_OK;
+        return pool_call(c, api, args);
 }
 
 static int cmd_pool_entitle(Ctl *c, int argc, char **argv) { return entitle_cmd(c, argc, argv, "pool.entitle"); }
@@ -178,17 +164,8 @@ static int cmd_pool_delete(Ctl *c, int argc, char **argv)
 {
         char *pos[1];
         PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "pool.delete", args_name(pos[0]), &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json)
-                print_json(res);
-        else {
-                _cleanup_free_ char *name = sanitize(pos[0]);
-                printf("pool %s deleted; its desktops are being destroyed\n", name);
-        }
-        return EXIT_OK;
+        return ctl_cmd_done(c, "pool.delete", args_name(pos[0]), "pool", pos[0],
+                            "deleted; its desktops are being destroyed");
 }
 
 #define PRINCIPAL_HELP \

@@ -47,6 +47,11 @@ static char *audit_time(json_object *e)
         return cell(e, "ts");
 }
 
+static void audit_row(Table *t, json_object *e)
+{
+        table_row(t, audit_time(e), cell(e, "kind"), cell(e, "subject"), cell(e, "detail"));
+}
+
 static int cmd_audit(Ctl *c, int argc, char **argv)
 {
         const char *limit = NULL, *kind = NULL;
@@ -62,24 +67,8 @@ static int cmd_audit(Ctl *c, int argc, char **argv)
                 json_object_object_add(args, "limit", json_object_new_int64(n));
         if (kind)
                 json_object_object_add(args, "kind", json_object_new_string(kind));
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "audit", args, &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json) {
-                print_json(res);
-                return EXIT_OK;
-        }
         static const char *const hdr[] = { "TIME", "KIND", "SUBJECT", "DETAIL" };
-        Table t = { .ncols = ELEMENTSOF(hdr), .header = hdr };
-        size_t len = json_object_is_type(res, json_type_array) ? json_object_array_length(res) : 0;
-        for (size_t j = 0; j < len; j++) {
-                json_object *e = json_object_array_get_idx(res, j);
-                table_row(&t, audit_time(e), cell(e, "kind"), cell(e, "subject"), cell(e, "detail"));
-        }
-        table_print(&t, stdout);
-        table_free(&t);
-        return EXIT_OK;
+        return ctl_cmd_list(c, "audit", args, NULL, hdr, ELEMENTSOF(hdr), audit_row);
 }
 
 const Command ctl_cmds_status[] = {

@@ -38,47 +38,52 @@ char *fmt_bytes(uint64_t v)
         return xasprintf("%.0f%c", d, units[u]);
 }
 
+/* Largest first: fmt_age, fmt_duration and fmt_seconds count in the same units. */
+static const struct {
+        int64_t secs;
+        char name;
+} time_units[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' } };
+
+/* The largest unit s holds at least once; seconds for s < 60. */
+static size_t time_unit(int64_t s)
+{
+        size_t u = 0;
+        while (time_units[u].secs > s && time_units[u].secs > 1)
+                u++;
+        return u;
+}
+
 char *fmt_age(int64_t s)
 {
         if (s < 0)
                 s = 0;
-        if (s < 60)
-                return xasprintf("%" PRId64 "s", s);
-        if (s < 3600)
-                return xasprintf("%" PRId64 "m", s / 60);
-        if (s < 86400)
-                return xasprintf("%" PRId64 "h", s / 3600);
-        return xasprintf("%" PRId64 "d", s / 86400);
+        size_t u = time_unit(s);
+        return xasprintf("%" PRId64 "%c", s / time_units[u].secs, time_units[u].name);
 }
 
 char *fmt_duration(int64_t s)
 {
         if (s < 0)
                 s = 0;
-        if (s < 60)
+        size_t u = time_unit(s);
+        if (time_units[u].secs == 1)
                 return xasprintf("%" PRId64 "s", s);
-        if (s < 3600)
-                return xasprintf("%" PRId64 "m %" PRId64 "s", s / 60, s % 60);
-        if (s < 86400)
-                return xasprintf("%" PRId64 "h %" PRId64 "m", s / 3600, s % 3600 / 60);
-        return xasprintf("%" PRId64 "d %" PRId64 "h", s / 86400, s % 86400 / 3600);
+        return xasprintf("%" PRId64 "%c %" PRId64 "%c", s / time_units[u].secs, time_units[u].name,
+                         s % time_units[u].secs / time_units[u + 1].secs, time_units[u + 1].name);
 }
 
 char *fmt_seconds(int64_t s)
 {
         if (s <= 0)
                 return xstrdup("0s");
-        int64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60, sec = s % 60;
         char buf[96];
         size_t n = 0;
-        if (d)
-                n += (size_t)snprintf(buf + n, sizeof buf - n, "%" PRId64 "d", d);
-        if (h)
-                n += (size_t)snprintf(buf + n, sizeof buf - n, "%" PRId64 "h", h);
-        if (m)
-                n += (size_t)snprintf(buf + n, sizeof buf - n, "%" PRId64 "m", m);
-        if (sec)
-                snprintf(buf + n, sizeof buf - n, "%" PRId64 "s", sec);
+        for (size_t u = 0; u < ELEMENTSOF(time_units); u++) {
+                int64_t v = s / time_units[u].secs;
+                s %= time_units[u].secs;
+                if (v)
+                        n += (size_t)snprintf(buf + n, sizeof buf - n, "%" PRId64 "%c", v, time_units[u].name);
+        }
         return xstrdup(buf);
 }
 

@@ -140,6 +140,16 @@ static int get_name_version(ControlRequest *req, json_object *args, const char *
         return 0;
 }
 
+/* The name and version a request names, looked up; replies with the error itself when it fails. */
+static int find_version_of_args(Broker *b, ControlRequest *req, json_object *args, const char **ret_name,
+                                int *ret_version, DbImageVersion **ret_all, size_t *ret_n, DbImageVersion **ret_v)
+{
+        int r = get_name_version(req, args, ret_name, ret_version);
+        if (r < 0)
+                return r;
+        return find_version(b, req, *ret_name, *ret_version, ret_all, ret_n, ret_v);
+}
+
 /* ---- publish ---- */
 
 /* Progress events from the worker thread, forwarded on the loop (control_progress is not
@@ -513,7 +523,7 @@ static void h_current(Broker *b, ControlRequest *req, json_object *args)
         int version;
         DbImageVersion *all, *v;
         size_t n;
-        if (get_name_version(req, args, &name, &version) < 0 || find_version(b, req, name, version, &all, &n, &v) < 0)
+        if (find_version_of_args(b, req, args, &name, &version, &all, &n, &v) < 0)
                 return;
         if (strcmp(v->state, "available") != 0) {
                 control_reply_error(req, EINVAL, "image %s: version %d is retired", name, version);
@@ -540,7 +550,7 @@ static void h_retire(Broker *b, ControlRequest *req, json_object *args)
         int version;
         DbImageVersion *all, *v;
         size_t n;
-        if (get_name_version(req, args, &name, &version) < 0 || find_version(b, req, name, version, &all, &n, &v) < 0)
+        if (find_version_of_args(b, req, args, &name, &version, &all, &n, &v) < 0)
                 return;
         unsigned used = images_version_use_count(b, name, version);
         if (used > 0)

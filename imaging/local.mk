@@ -13,10 +13,10 @@ IMAGING_LIBS = imaging/libslateimaging.a common/libslatecommon.a $(OPENSSL_LIBS)
 
 check_PROGRAMS += tests/unit/test_overlay tests/unit/test_image
 TESTS += tests/unit/test_overlay tests/unit/test_image
-tests_unit_test_overlay_SOURCES = tests/unit/test_overlay.c
+tests_unit_test_overlay_SOURCES = tests/unit/test_overlay.c tests/unit/qemu_test.c tests/unit/qemu_test.h
 tests_unit_test_overlay_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_test_overlay_LDADD = $(IMAGING_LIBS) $(CRITERION_LIBS)
-tests_unit_test_image_SOURCES = tests/unit/test_image.c
+tests_unit_test_image_SOURCES = tests/unit/test_image.c tests/unit/qemu_test.c tests/unit/qemu_test.h
 tests_unit_test_image_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_test_image_LDADD = $(IMAGING_LIBS) $(CRITERION_LIBS)
 

@@ -24,26 +24,29 @@ static int bridge_tag;
 
 static Bridge *bridge_of(rfbClient *cl) { return rfbClientGetClientData(cl, &bridge_tag); }
 
-static void vnc_log(const char *fmt, ...)
+/* libvncclient's messages end in a newline and may hold several lines: keep the first. */
+static _printf_(2, 0) void vnc_vlog(int level, const char *fmt, va_list ap)
 {
         char buf[512];
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        buf[strcspn(buf, "\n")] = 0;
+        log_msg(level, "vnc: %s", buf);
+}
+
+static void vnc_log(const char *fmt, ...)
+{
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
+        vnc_vlog(LOG_LVL_DEBUG, fmt, ap);
         va_end(ap);
-        buf[strcspn(buf, "\n")] = 0;
-        log_debug("vnc: %s", buf);
 }
 
 static void vnc_err(const char *fmt, ...)
 {
-        char buf[512];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
+        vnc_vlog(LOG_LVL_WARN, fmt, ap);
         va_end(ap);
-        buf[strcspn(buf, "\n")] = 0;
-        log_warn("vnc: %s", buf);
 }
 
 static void damage_add(Bridge *b, int x, int y, int w, int h)

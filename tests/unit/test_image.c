@@ -15,22 +15,10 @@
 #include "common/util.h"
 #include "imaging/image.h"
 #include "imaging/qemu_img.h"
+#include "tests/unit/qemu_test.h"
 
 static char tmpdir[256];
 static char base[300];          /* a 16 MiB qcow2 with 4 MiB of data */
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        char *cmd;
-        cr_assert(vasprintf(&cmd, fmt, ap) >= 0);
-        va_end(ap);
-        int st = system(cmd);
-        free(cmd);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static char *tmp(const char *name)
 {
@@ -318,14 +306,5 @@ Test(image, runner_enforces_cpu_limit_and_output_bound)
 
 int main(int argc, char *argv[])
 {
-        if (access(QEMU_IMG_PATH, X_OK) < 0 || system("command -v qemu-io >/dev/null") != 0) {
-                fprintf(stderr, "SKIP: %s or qemu-io missing (apt-get install qemu-utils)\n", QEMU_IMG_PATH);
-                return 77;
-        }
-        struct criterion_test_set *tests = criterion_initialize();
-        int result = 0;
-        if (criterion_handle_args(argc, argv, true))
-                result = !criterion_run_all_tests(tests);
-        criterion_finalize(tests);
-        return result;
+        return qemu_test_main(argc, argv);
 }

@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "imaging/image.h"
 #include "imaging/overlay.h"
+#include "tests/unit/qemu_test.h"
 
 static char tmpdir[256];
 static char golden[300];
@@ -28,19 +29,6 @@ void overlay_test_hook_release(const Overlay *o)
 {
         memcpy(released_secret, o->secret, sizeof released_secret);
         released = true;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        char *cmd;
-        cr_assert(vasprintf(&cmd, fmt, ap) >= 0);
-        va_end(ap);
-        int st = system(cmd);
-        free(cmd);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static json_object *qemu_img_info(const char *path)
@@ -346,14 +334,5 @@ Test(overlay, canary_is_readable_in_plain_and_absent_from_encrypted_file)
 
 int main(int argc, char *argv[])
 {
-        if (access(QEMU_IMG_PATH, X_OK) < 0 || system("command -v qemu-io >/dev/null") != 0) {
-                fprintf(stderr, "SKIP: %s or qemu-io missing (apt-get install qemu-utils)\n", QEMU_IMG_PATH);
-                return 77;
-        }
-        struct criterion_test_set *tests = criterion_initialize();
-        int result = 0;
-        if (criterion_handle_args(argc, argv, true))
-                result = !criterion_run_all_tests(tests);
-        criterion_finalize(tests);
-        return result;
+        return qemu_test_main(argc, argv);
 }

@@ -1,0 +1,90 @@
+/* Private to rdp-client: the options, the client context and the few functions its
+ * three files share. Never included outside tests/e2e. */
+#ifndef SLATE_TESTS_E2E_RDP_CLIENT_H
+#define SLATE_TESTS_E2E_RDP_CLIENT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <freerdp/client.h>
+#include <freerdp/freerdp.h>
+
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 2,
+	EXIT_REFUSED = 10,
+	EXIT_NETWORK = 11,
+	EXIT_TIMEOUT = 12,
+	EXIT_MISMATCH = 13,
+};
+
+#define MAX_PIXELS 64
+#define MAX_KEYS 256
+/* A frame counts as settled after this long without a paint: the first EndPaint
+ * can be a partial update. */
+#define SETTLE_MS 300
+/* Lets a blocking library call past its phase deadline finish on its own before
+ * the watchdog gives up and exits the process. */
+#define BACKSTOP_GRACE_MS 10000
+/* How long --connect-only listens for a refusal sent right after activation. */
+#define CONNECT_GRACE_MS 1000
+
+typedef enum { CODEC_LEGACY, CODEC_RFX, CODEC_GFX } Codec;
+
+typedef struct {
+	unsigned x, y;
+	uint8_t r, g, b;
+	unsigned tol;
+} PixelExpect;
+
+typedef struct {
+	const char *host, *user, *password, *domain;
+	unsigned port, width, height, timeout_s, hold_s;
+	Codec codec;
+	bool connect_only, wait_frame, expect_not_black, expect_change, logoff, json, verbose;
+	PixelExpect pixels[MAX_PIXELS];
+	size_t n_pixels;
+	UINT16 keys[MAX_KEYS];
+	size_t n_keys;
+	bool click;
+	unsigned click_x, click_y;
+	const char *screenshot;
+} Options;
+
+/* Our context: rdpClientContext must come first (the library allocates ContextSize). */
+typedef struct {
+	rdpClientContext common;
+	const Options *opt;
+	HANDLE frame_event;                /* manual reset, set by every counted EndPaint */
+	atomic_uint frames;                /* EndPaints that drew something */
+	atomic_uint_fast64_t last_paint_ns;
+	atomic_uint_fast64_t first_frame_ns; /* first non-black paint, 0 until then */
+	uint64_t t0_ns;
+	bool logon_error_seen;             /* LOGON_FAILED_BAD_PASSWORD is 0: a flag, not the data */
+	UINT32 logon_error_data, logon_error_type;
+} Client;
+
+void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* rdp-client-options.c: the command line, including the key-name table. */
+int parse_options(int argc, char **argv, Options *o);
+
+/* rdp-client-frame.c: checks on the software-gdi frame and screenshots. Callers that
+ * may race a paint take update->mux, except where a function says it does. */
+bool buffer_is_black(const rdpGdi *gdi);
+/* Copies the frame as packed RGB under update->mux; the caller frees. */
+uint8_t *frame_snapshot(rdpContext *ctx, unsigned *ret_w, unsigned *ret_h);
+int ppm_write(const char *path, const uint8_t *rgb, unsigned w, unsigned h);
+
+typedef struct {
+	const uint8_t *before;
+	unsigned w, h;
+} ChangeArg;
+
+/* Predicates for pump(); each takes update->mux. */
+bool pred_pixels(Client *c, void *arg);
+bool pred_changed(Client *c, void *arg);
+void pixels_explain(Client *c);
+
+#endif
