@@ -6,7 +6,7 @@ noinst_PROGRAMS += $(BENCH_TOOLS)
 bench_bench_overlay_SOURCES = bench/bench_overlay.c
 bench_bench_overlay_LDADD = $(IMAGING_LIBS) -lm
 EXTRA_DIST += bench/run bench/README.md bench/sections/10-overlay.sh bench/sections/20-boot.sh \
-	bench/sections/boot-ref.py bench/sections/30-rdp.sh
+	bench/sections/boot-ref.py bench/sections/30-rdp.sh bench/sections/40-desktop.sh
 
 bench: $(BENCH_TOOLS)
 	SLATE_BUILDDIR=$(abs_top_builddir) SLATE_SRCDIR=$(abs_top_srcdir) $(SHELL) $(srcdir)/bench/run $(BENCH_ARGS)
