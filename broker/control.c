@@ -179,36 +179,58 @@ void control_progress(ControlRequest *req, const char *step, int percent)
         json_object_put(o);
 }
 
-static void dispatch(CtlConn *c, const char *line, size_t len)
+int control_request_parse(const char *line, size_t len, ControlParsed *ret, const char **ret_error)
 {
-        Control *ctl = c->ctl;
-        json_tokener *tok = json_tokener_new();
+        *ret = (ControlParsed){ 0 };
+        if (len > CONTROL_LINE_MAX) {
+                *ret_error = "request too large";
+                return -EMSGSIZE;
+        }
+        json_tokener *tok = json_tokener_new_ex(CONTROL_JSON_DEPTH);
+        if (!tok)
+                return -ENOMEM;
         json_object *o = json_tokener_parse_ex(tok, line, (int)len);
         bool complete = json_tokener_get_error(tok) == json_tokener_success;
         json_tokener_free(tok);
+        if (!complete || !o || !json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                *ret_error = "request is not a JSON object";
+                return -EINVAL;
+        }
+        ret->root = o;
+        ret->id = jsonx_int_or(o, "id", 0);
+        const char *cmd;
+        if (jsonx_get_string(o, "cmd", &cmd) < 0 || !*cmd || strlen(cmd) >= sizeof ret->cmd) {
+                *ret_error = "request has no \"cmd\" string";
+                return -EINVAL;
+        }
+        snprintf(ret->cmd, sizeof ret->cmd, "%s", cmd);
+        if (json_object_object_get_ex(o, "args", &ret->args) && !json_object_is_type(ret->args, json_type_object)) {
+                ret->args = NULL;
+                *ret_error = "\"args\" must be an object";
+                return -EINVAL;
+        }
+        return 0;
+}
 
+static void dispatch(CtlConn *c, const char *line, size_t len)
+{
+        Control *ctl = c->ctl;
         ControlRequest *req = xmalloc0(sizeof *req);
         req->conn = c;
         c->refs++;
-        if (!complete || !o || !json_object_is_type(o, json_type_object)) {
-                control_reply_error(req, EINVAL, "request is not a JSON object");
-                json_object_put(o);
+        ControlParsed p;
+        const char *err = NULL;
+        int r = control_request_parse(line, len, &p, &err);
+        req->id = p.id;
+        snprintf(req->cmd, sizeof req->cmd, "%s", p.cmd);
+        if (r < 0) {
+                control_reply_error(req, r, "%s", err ? err : strerror(-r));
+                json_object_put(p.root);
                 return;
         }
-        req->id = jsonx_int_or(o, "id", 0);
-        const char *cmd;
-        if (jsonx_get_string(o, "cmd", &cmd) < 0) {
-                control_reply_error(req, EINVAL, "request has no \"cmd\" string");
-                json_object_put(o);
-                return;
-        }
-        snprintf(req->cmd, sizeof req->cmd, "%s", cmd);
-        json_object *args = NULL;
-        if (json_object_object_get_ex(o, "args", &args) && !json_object_is_type(args, json_type_object)) {
-                control_reply_error(req, EINVAL, "\"args\" must be an object");
-                json_object_put(o);
-                return;
-        }
+        json_object *o = p.root, *args = p.args;
+        const char *cmd = p.cmd;
         for (Handler *h = ctl->handlers; h; h = h->next)
                 if (strcmp(h->cmd, cmd) == 0) {
                         log_debug("control: uid %u: %s", (unsigned)c->uid, cmd);

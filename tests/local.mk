@@ -52,3 +52,12 @@ fuzz-ipc-run: tests/fuzz/fuzz-ipc-libfuzzer
 fuzz: tests/fuzz/fuzz-ipc-libfuzzer
 .PHONY: fuzz-ipc-run
 CLEANFILES += tests/fuzz/fuzz-ipc-libfuzzer
+
+# Control API request parser: fuzz target (corpus replay in make check).
+check_PROGRAMS += tests/fuzz/fuzz_control
+TESTS += tests/fuzz/fuzz_control
+tests_fuzz_fuzz_control_SOURCES = tests/fuzz/fuzz_control.c tests/fuzz/driver.c
+tests_fuzz_fuzz_control_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"control\"
+tests_fuzz_fuzz_control_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
+tests_fuzz_fuzz_control_LDADD = $(BROKER_TEST_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/control
