@@ -12,6 +12,8 @@
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define CONFIG_MAX_LINE 4096
+/* A broken file is reported in full up to here; past it one more line says so. */
+#define CONFIG_MAX_ERRORS 100
 
 typedef enum { T_PATH, T_STRING, T_UINT, T_LOGLEVEL, T_ACCEL } KeyType;
 
@@ -106,6 +108,12 @@ typedef struct {
 
 static void err_add(Errors *e, const char *file, unsigned line, const char *fmt, ...)
 {
+        if (e->count > CONFIG_MAX_ERRORS)
+                return;
+        if (e->count == CONFIG_MAX_ERRORS) {
+                e->count++;
+                fmt = "too many errors, stopping";
+        }
         char msg[512];
         va_list ap;
         va_start(ap, fmt);

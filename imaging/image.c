@@ -21,7 +21,6 @@
  * honest image needs and stop a crafted one from eating the host. */
 #define PROBE_LIMIT_AS (1ULL << 30)
 #define PROBE_LIMIT_CPU_S 30
-#define INFO_JSON_MAX (1U << 20)
 /* convert runs up to 64 I/O threads whose stacks and malloc arenas count against RLIMIT_AS: a
  * vmdk→qcow2 convert aborted at 1 GiB ("qemu_thread_create"), so it gets 4 GiB. No CPU limit:
  * its time grows with the image, and probe has already parsed the file under limits. */
@@ -57,9 +56,38 @@ static int probe_fail(int r, const char *path, char **ret_error, char *msg)
         return r;
 }
 
+/* A string qemu-img copied from the file, for an error message: control bytes escaped (it goes
+ * to the log and to the admin's terminal) and cut to about NAME_SHOW_MAX bytes. */
+#define NAME_SHOW_MAX 256
+static char *hostile_name(json_object *s)
+{
+        const char *p = json_object_get_string(s);
+        size_t n = (size_t)json_object_get_string_len(s), i;
+        char *out = xmalloc0(NAME_SHOW_MAX + sizeof "\\xff..."), *o = out;
+        for (i = 0; i < n && o - out < NAME_SHOW_MAX; i++) {
+                unsigned char c = (unsigned char)p[i];
+                if (c < 0x20 || c == 0x7f)
+                        o += sprintf(o, "\\x%02x", c);
+                else
+                        *o++ = (char)c;
+        }
+        strcpy(o, i < n ? "..." : "");
+        return out;
+}
+
+/* The string value of key, or NULL when absent, null or not a string. */
+static json_object *get_string_obj(json_object *o, const char *key)
+{
+        json_object *v;
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return v;
+}
+
 /* Every part of the image must live in the file itself: a vmdk descriptor can name any host
- * file as a flat extent, and qemu-img would read it as disk content. */
-static const char *vmdk_foreign_extent(json_object *info, const char *abs)
+ * file as a flat extent, and qemu-img would read it as disk content. Returns the message's
+ * name for the first foreign extent, or NULL. */
+static char *vmdk_foreign_extent(json_object *info, const char *abs)
 {
         json_object *fs, *data, *extents;
         if (!json_object_object_get_ex(info, "format-specific", &fs) ||
@@ -67,24 +95,109 @@ static const char *vmdk_foreign_extent(json_object *info, const char *abs)
             !json_object_object_get_ex(data, "extents", &extents) ||
             !json_object_is_type(extents, json_type_array))
                 return NULL;
+        size_t abs_len = strlen(abs);
         for (size_t i = 0; i < json_object_array_length(extents); i++) {
-                const char *f;
-                if (jsonx_get_string(json_object_array_get_idx(extents, i), "filename", &f) < 0)
-                        return "(unnamed extent)";
-                if (strcmp(f, abs) != 0)
-                        return f;
+                json_object *f = get_string_obj(json_object_array_get_idx(extents, i), "filename");
+                if (!f)
+                        return xstrdup("(unnamed extent)");
+                /* By length too: "\u0000" in a JSON string must not cut the comparison short. */
+                if ((size_t)json_object_get_string_len(f) != abs_len ||
+                    memcmp(json_object_get_string(f), abs, abs_len) != 0)
+                        return hostile_name(f);
         }
         return NULL;
 }
 
-static const char *qcow2_data_file(json_object *info)
+static json_object *qcow2_data_file(json_object *info)
 {
         json_object *fs, *data;
-        const char *f;
         if (!json_object_object_get_ex(info, "format-specific", &fs) ||
-            !json_object_object_get_ex(fs, "data", &data) || jsonx_get_string(data, "data-file", &f) < 0)
+            !json_object_object_get_ex(fs, "data", &data))
                 return NULL;
-        return f;
+        return get_string_obj(data, "data-file");
+}
+
+static int info_fail(int r, char **ret_error, char *msg)
+{
+        if (ret_error)
+                *ret_error = msg;
+        else
+                free(msg);
+        return r;
+}
+
+int image_info_check(const char *json, size_t len, const char *abs_path, uint64_t file_size, ImageInfo *ret,
+                     char **ret_error)
+{
+        if (ret_error)
+                *ret_error = NULL;
+        /* qemu-img writes one JSON object and a newline, never a NUL byte. */
+        if (len > IMAGE_INFO_JSON_MAX || memchr(json, '\0', len))
+                return info_fail(-EBADMSG, ret_error, xasprintf("qemu-img info gave unexpected output"));
+        /* Parsed with an explicit nesting limit: the nesting qemu-img writes is shallow, and junk
+         * nested deeper is refused before it costs anything. */
+        json_tokener *tok = json_tokener_new_ex(32);
+        if (!tok)
+                return info_fail(-ENOMEM, ret_error, xasprintf("out of memory"));
+        _cleanup_json_ json_object *info = json_tokener_parse_ex(tok, json, (int)len);
+        size_t end = json_tokener_get_parse_end(tok);
+        bool complete = json_tokener_get_error(tok) == json_tokener_success;
+        json_tokener_free(tok);
+        /* Nothing but whitespace may follow the object. */
+        if (complete)
+                for (size_t i = end; i < len; i++)
+                        if (!strchr(" \t\r\n", json[i]))
+                                complete = false;
+
+        const char *format;
+        int64_t vsize;
+        if (!info || !complete || !json_object_is_type(info, json_type_object) ||
+            jsonx_get_string(info, "format", &format) < 0 || jsonx_get_int64(info, "virtual-size", &vsize) < 0)
+                return info_fail(-EBADMSG, ret_error, xasprintf("qemu-img info gave unexpected output"));
+
+        if (!format_supported(format)) {
+                _cleanup_free_ char *name = hostile_name(get_string_obj(info, "format"));
+                return info_fail(-EINVAL, ret_error,
+                                 xasprintf("unsupported image format %s (use qcow2, raw, vmdk, vdi or vhdx)", name));
+        }
+        /* Any backing-filename, even one that is not a string, means QEMU would open another file. */
+        json_object *backing;
+        if (json_object_object_get_ex(info, "backing-filename", &backing) &&
+            !json_object_is_type(backing, json_type_null)) {
+                _cleanup_free_ char *name = json_object_is_type(backing, json_type_string) ?
+                        hostile_name(backing) : xstrdup("?");
+                return info_fail(-EINVAL, ret_error,
+                                 xasprintf("refusing an image with a backing file (%s): publish a flattened image",
+                                           name));
+        }
+        bool encrypted = false;
+        if (jsonx_get_bool(info, "encrypted", &encrypted) == 0 && encrypted)
+                return info_fail(-EINVAL, ret_error, xasprintf("refusing an encrypted image: publish it decrypted"));
+        json_object *df = qcow2_data_file(info);
+        if (df) {
+                _cleanup_free_ char *name = hostile_name(df);
+                return info_fail(-EINVAL, ret_error,
+                                 xasprintf("refusing a qcow2 with an external data file (%s): publish a "
+                                           "self-contained image", name));
+        }
+        _cleanup_free_ char *ext = vmdk_foreign_extent(info, abs_path);
+        if (ext)
+                return info_fail(-EINVAL, ret_error,
+                                 xasprintf("refusing a vmdk that refers to another file (%s): publish a "
+                                           "single-file image", ext));
+        if (strcmp(format, "raw") == 0 && (file_size % 512 != 0 || file_size < RAW_MIN_SIZE))
+                return info_fail(-EINVAL, ret_error,
+                                 xasprintf("not a disk image: no known format, and at %ju bytes it is not "
+                                           "sized like a raw disk (a multiple of 512, at least 1 MiB)",
+                                           (uintmax_t)file_size));
+        if (vsize <= 0)
+                return info_fail(-EINVAL, ret_error, xasprintf("not a disk image: virtual size is 0"));
+
+        memset(ret, 0, sizeof *ret);
+        snprintf(ret->format, sizeof ret->format, "%s", format);
+        ret->virtual_size = (uint64_t)vsize;
+        ret->file_size = file_size;
+        return 0;
 }
 
 static int qcow2_check(const char *qemu_img, const char *abs, char **ret_error)
@@ -132,7 +245,7 @@ int image_probe(const char *qemu_img, const char *path, ImageInfo *ret, char **r
 
         const char *argv[] = { qemu_img, "info", "--output=json", abs, NULL };
         QemuImgRun opts = { .fd3 = -1, .limit_as = PROBE_LIMIT_AS, .limit_cpu_s = PROBE_LIMIT_CPU_S,
-                            .stdout_max = INFO_JSON_MAX };
+                            .stdout_max = IMAGE_INFO_JSON_MAX };
         _cleanup_free_ char *out = NULL, *err = NULL;
         int r = qemu_img_run(argv, &opts, &out, &err);
         if (r < 0) {
@@ -140,52 +253,17 @@ int image_probe(const char *qemu_img, const char *path, ImageInfo *ret, char **r
                 return probe_fail(r == -EIO ? -EINVAL : r, path, ret_error, xasprintf("not a disk image: %s", line));
         }
 
-        _cleanup_json_ json_object *info = json_tokener_parse(out);
-        const char *format;
-        int64_t vsize;
-        if (!info || !json_object_is_type(info, json_type_object) || jsonx_get_string(info, "format", &format) < 0 ||
-            jsonx_get_int64(info, "virtual-size", &vsize) < 0)
-                return probe_fail(-EBADMSG, path, ret_error, xasprintf("qemu-img info gave unexpected output"));
-
-        if (!format_supported(format))
-                return probe_fail(-EINVAL, path, ret_error,
-                                  xasprintf("unsupported image format %s (use qcow2, raw, vmdk, vdi or vhdx)", format));
-        const char *backing;
-        if (jsonx_get_string(info, "backing-filename", &backing) == 0)
-                return probe_fail(-EINVAL, path, ret_error,
-                                  xasprintf("refusing an image with a backing file (%s): publish a flattened image",
-                                            backing));
-        bool encrypted = false;
-        if (jsonx_get_bool(info, "encrypted", &encrypted) == 0 && encrypted)
-                return probe_fail(-EINVAL, path, ret_error,
-                                  xasprintf("refusing an encrypted image: publish it decrypted"));
-        const char *ext = qcow2_data_file(info);
-        if (ext)
-                return probe_fail(-EINVAL, path, ret_error,
-                                  xasprintf("refusing a qcow2 with an external data file (%s): publish a "
-                                            "self-contained image", ext));
-        ext = vmdk_foreign_extent(info, abs);
-        if (ext)
-                return probe_fail(-EINVAL, path, ret_error,
-                                  xasprintf("refusing a vmdk that refers to another file (%s): publish a "
-                                            "single-file image", ext));
-        if (strcmp(format, "raw") == 0 && ((uint64_t)st.st_size % 512 != 0 || (uint64_t)st.st_size < RAW_MIN_SIZE))
-                return probe_fail(-EINVAL, path, ret_error,
-                                  xasprintf("not a disk image: no known format, and at %jd bytes it is not "
-                                            "sized like a raw disk (a multiple of 512, at least 1 MiB)",
-                                            (intmax_t)st.st_size));
-        if (vsize <= 0)
-                return probe_fail(-EINVAL, path, ret_error, xasprintf("not a disk image: virtual size is 0"));
-        if (strcmp(format, "qcow2") == 0) {
+        ImageInfo info;
+        _cleanup_free_ char *msg = NULL;
+        r = image_info_check(out, out ? strlen(out) : 0, abs, (uint64_t)st.st_size, &info, &msg);
+        if (r < 0)
+                return probe_fail(r, path, ret_error, TAKE_PTR(msg));
+        if (strcmp(info.format, "qcow2") == 0) {
                 r = qcow2_check(qemu_img, abs, ret_error);
                 if (r < 0)
                         return r;
         }
-
-        memset(ret, 0, sizeof *ret);
-        snprintf(ret->format, sizeof ret->format, "%s", format);
-        ret->virtual_size = (uint64_t)vsize;
-        ret->file_size = (uint64_t)st.st_size;
+        *ret = info;
         return 0;
 }
 

@@ -61,3 +61,24 @@ tests_fuzz_fuzz_control_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"control\"
 tests_fuzz_fuzz_control_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
 tests_fuzz_fuzz_control_LDADD = $(BROKER_TEST_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/control
+
+# slate.conf parser: the fuzz target's corpus replay, and `make fuzz-config-run FUZZ_TIME=120`.
+check_PROGRAMS += tests/fuzz/fuzz_config
+TESTS += tests/fuzz/fuzz_config
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c tests/fuzz/driver.c
+tests_fuzz_fuzz_config_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"config\"
+tests_fuzz_fuzz_config_LDADD = common/libslatecommon.a
+EXTRA_DIST += tests/fuzz/corpus/config
+FUZZ_CONFIG_SRC = $(srcdir)/tests/fuzz/fuzz_config.c $(srcdir)/common/config.c $(srcdir)/common/util.c \
+	$(srcdir)/common/log.c
+tests/fuzz/fuzz-config-libfuzzer: $(FUZZ_CONFIG_SRC) $(srcdir)/common/config.h
+	@mkdir -p tests/fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		$(AM_CPPFLAGS) -o $@ $(FUZZ_CONFIG_SRC)
+fuzz-config-run: tests/fuzz/fuzz-config-libfuzzer
+	@mkdir -p tests/fuzz/work/config
+	tests/fuzz/fuzz-config-libfuzzer -max_total_time=$(FUZZ_TIME) tests/fuzz/work/config \
+		$(srcdir)/tests/fuzz/corpus/config
+fuzz: tests/fuzz/fuzz-config-libfuzzer
+.PHONY: fuzz-config-run
+CLEANFILES += tests/fuzz/fuzz-config-libfuzzer

@@ -304,6 +304,184 @@ Test(image, runner_enforces_cpu_limit_and_output_bound)
         free(err);
 }
 
+/* image_info_check: the pure check of `qemu-img info --output=json`, on hand-written replies. */
+TestSuite(image_info, .timeout = 30);
+
+#define ABS "/srv/images/disk.img"
+
+static int check(const char *json, uint64_t file_size, ImageInfo *info, char **err)
+{
+        return image_info_check(json, strlen(json), ABS, file_size, info, err);
+}
+
+static void info_refused(const char *json, uint64_t file_size, int want_r, const char *want)
+{
+        ImageInfo info;
+        char *err = NULL;
+        int r = check(json, file_size, &info, &err);
+        cr_assert_eq(r, want_r, "%s: r=%d (%s)", json, r, err ? err : "accepted");
+        cr_assert_not_null(err);
+        cr_assert_not_null(strstr(err, want), "message \"%s\" lacks \"%s\"", err, want);
+        free(err);
+}
+
+Test(image_info, accepts_a_good_qcow2)
+{
+        const char *j = "{\n    \"virtual-size\": 16777216,\n    \"filename\": \"" ABS "\",\n"
+                        "    \"cluster-size\": 65536,\n    \"format\": \"qcow2\",\n    \"actual-size\": 4399104,\n"
+                        "    \"format-specific\": {\n        \"type\": \"qcow2\",\n        \"data\": {\n"
+                        "            \"compat\": \"1.1\",\n            \"compression-type\": \"zlib\",\n"
+                        "            \"lazy-refcounts\": false,\n            \"refcount-bits\": 16,\n"
+                        "            \"corrupt\": false,\n            \"extended-l2\": false\n        }\n    },\n"
+                        "    \"dirty-flag\": false\n}\n";
+        ImageInfo info;
+        char *err = NULL;
+        cr_assert_eq(check(j, 4399104, &info, &err), 0, "%s", err ? err : "");
+        cr_assert_null(err);
+        cr_assert_str_eq(info.format, "qcow2");
+        cr_assert_eq(info.virtual_size, 16777216);
+        cr_assert_eq(info.file_size, 4399104);
+        /* A NULL ret_error is allowed. */
+        cr_assert_eq(check(j, 4399104, &info, NULL), 0);
+}
+
+Test(image_info, accepts_a_raw_disk_and_a_vmdk_whose_extent_is_itself)
+{
+        ImageInfo info;
+        cr_assert_eq(check("{\"format\": \"raw\", \"virtual-size\": 4194304}", 4194304, &info, NULL), 0);
+        cr_assert_str_eq(info.format, "raw");
+        cr_assert_eq(check("{\"format\": \"vmdk\", \"virtual-size\": 16777216, \"format-specific\": {\"type\": "
+                           "\"vmdk\", \"data\": {\"extents\": [{\"filename\": \"" ABS "\", \"format\": "
+                           "\"SPARSE\"}]}}}", 65536, &info, NULL), 0);
+        cr_assert_str_eq(info.format, "vmdk");
+}
+
+Test(image_info, refuses_a_backing_file)
+{
+        info_refused("{\"format\": \"qcow2\", \"virtual-size\": 1048576, \"backing-filename\": \"/etc/passwd\", "
+                     "\"backing-filename-format\": \"raw\"}", 196608, -EINVAL, "backing file (/etc/passwd)");
+        /* Whatever its type: QEMU would still open something. */
+        info_refused("{\"format\": \"qcow2\", \"virtual-size\": 1048576, \"backing-filename\": 7}", 196608, -EINVAL,
+                     "refusing an image with a backing file");
+        /* Control bytes in the name are escaped, not written to the log. */
+        info_refused("{\"format\": \"qcow2\", \"virtual-size\": 1048576, \"backing-filename\": \"a\\nb\\u001b[31m\"}",
+                     196608, -EINVAL, "(a\\x0ab\\x1b[31m)");
+}
+
+Test(image_info, refuses_an_encrypted_image)
+{
+        info_refused("{\"format\": \"qcow2\", \"virtual-size\": 4194304, \"encrypted\": true}", 262144, -EINVAL,
+                     "refusing an encrypted image");
+        ImageInfo info;
+        cr_assert_eq(check("{\"format\": \"qcow2\", \"virtual-size\": 4194304, \"encrypted\": false}", 1, &info, NULL),
+                     0);
+}
+
+Test(image_info, refuses_a_qcow2_data_file)
+{
+        info_refused("{\"format\": \"qcow2\", \"virtual-size\": 4194304, \"format-specific\": {\"type\": \"qcow2\", "
+                     "\"data\": {\"compat\": \"1.1\", \"data-file\": \"/var/tmp/datafile.raw\", \"data-file-raw\": "
+                     "true}}}", 196608, -EINVAL, "external data file (/var/tmp/datafile.raw)");
+}
+
+Test(image_info, refuses_a_vmdk_with_a_foreign_extent)
+{
+        info_refused("{\"format\": \"vmdk\", \"virtual-size\": 4096, \"format-specific\": {\"type\": \"vmdk\", "
+                     "\"data\": {\"extents\": [{\"filename\": \"/etc/passwd\", \"format\": \"FLAT\"}]}}}", 120,
+                     -EINVAL, "refers to another file (/etc/passwd)");
+        /* The second extent counts as much as the first. */
+        info_refused("{\"format\": \"vmdk\", \"virtual-size\": 4096, \"format-specific\": {\"data\": {\"extents\": "
+                     "[{\"filename\": \"" ABS "\"}, {\"filename\": \"/dev/sda\"}]}}}", 120, -EINVAL, "(/dev/sda)");
+        info_refused("{\"format\": \"vmdk\", \"virtual-size\": 4096, \"format-specific\": {\"data\": {\"extents\": "
+                     "[{\"format\": \"FLAT\"}]}}}", 120, -EINVAL, "(unnamed extent)");
+        /* A NUL escaped in the JSON string must not make "/srv/images/disk.img\0x" equal to the file. */
+        info_refused("{\"format\": \"vmdk\", \"virtual-size\": 4096, \"format-specific\": {\"data\": {\"extents\": "
+                     "[{\"filename\": \"" ABS "\\u0000x\"}]}}}", 120, -EINVAL, "refers to another file");
+}
+
+Test(image_info, refuses_unsupported_formats_and_raw_that_is_not_a_disk)
+{
+        info_refused("{\"format\": \"qed\", \"virtual-size\": 4194304}", 4096, -EINVAL,
+                     "unsupported image format qed");
+        info_refused("{\"format\": \"raw\", \"virtual-size\": 3072}", 3072, -EINVAL, "at 3072 bytes it is not");
+        info_refused("{\"format\": \"raw\", \"virtual-size\": 1048577}", 1048577, -EINVAL, "sized like a raw disk");
+        info_refused("{\"format\": \"qcow2\", \"virtual-size\": 0}", 196608, -EINVAL, "virtual size is 0");
+        info_refused("{\"format\": \"qcow2\", \"virtual-size\": -5}", 196608, -EINVAL, "virtual size is 0");
+}
+
+Test(image_info, refuses_json_that_is_not_an_object_or_lacks_fields)
+{
+        const char *bad[] = {
+                "", "   ", "[]", "[{\"format\": \"qcow2\", \"virtual-size\": 1}]", "\"qcow2\"", "42", "null",
+                "{", "{\"format\": \"qcow2\", \"virtual-size\": 1", "{}", "{\"format\": \"qcow2\"}",
+                "{\"virtual-size\": 1048576}", "{\"format\": 5, \"virtual-size\": 1048576}",
+                "{\"format\": \"qcow2\", \"virtual-size\": \"1048576\"}",
+                "{\"format\": null, \"virtual-size\": 1048576}",
+                "{\"format\": \"qcow2\", \"virtual-size\": 1048576} trailing",
+                "{\"format\": \"qcow2\", \"virtual-size\": 1048576}{}",
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+                info_refused(bad[i], 1 << 20, -EBADMSG, "qemu-img info gave unexpected output");
+        /* A NUL byte in the reply itself. */
+        const char nul[] = "{\"format\": \"qcow2\"\0, \"virtual-size\": 1048576}";
+        char *err = NULL;
+        ImageInfo info;
+        cr_assert_eq(image_info_check(nul, sizeof nul - 1, ABS, 1 << 20, &info, &err), -EBADMSG);
+        free(err);
+}
+
+Test(image_info, huge_numbers)
+{
+        /* Past int64: json-c gives a double or an unsigned int, neither a usable size. */
+        info_refused("{\"format\": \"qcow2\", \"virtual-size\": 1e999}", 1, -EBADMSG, "unexpected output");
+        info_refused("{\"format\": \"qcow2\", \"virtual-size\": 1.5}", 1, -EBADMSG, "unexpected output");
+        ImageInfo info;
+        char *err = NULL;
+        int r = check("{\"format\": \"qcow2\", \"virtual-size\": 99999999999999999999999999999}", 1, &info, &err);
+        /* Whatever json-c makes of it, it is never a negative or wrapped size. */
+        if (r == 0)
+                cr_assert_leq(info.virtual_size, (uint64_t)INT64_MAX);
+        free(err);
+        cr_assert_eq(check("{\"format\": \"qcow2\", \"virtual-size\": 9223372036854775807}", 1, &info, NULL), 0);
+        cr_assert_eq(info.virtual_size, (uint64_t)INT64_MAX);
+        /* A file size that is not a multiple of 512 but huge: still refused as raw. */
+        info_refused("{\"format\": \"raw\", \"virtual-size\": 1048576}", UINT64_MAX, -EINVAL, "sized like a raw disk");
+}
+
+Test(image_info, deeply_nested_junk_and_long_names)
+{
+        size_t depth = 100000;
+        char *j = xmalloc0(depth * 2 + 64);
+        strcpy(j, "{\"format\": \"qcow2\", \"virtual-size\": 1, \"x\": ");
+        size_t n = strlen(j);
+        memset(j + n, '[', depth);
+        memset(j + n + depth, ']', depth);
+        strcpy(j + n + 2 * depth, "}");
+        info_refused(j, 1, -EBADMSG, "unexpected output");
+        /* Moderately nested junk under an unknown key is ignored. */
+        cr_assert_eq(check("{\"format\": \"qcow2\", \"virtual-size\": 1, \"x\": [[[{\"a\": [1, {}]}]]]}", 1,
+                           &(ImageInfo){ 0 }, NULL), 0);
+        free(j);
+        /* Over the size limit: refused before parsing. */
+        char *big = xmalloc0(IMAGE_INFO_JSON_MAX + 2);
+        memset(big, ' ', IMAGE_INFO_JSON_MAX + 1);
+        big[0] = '{';
+        big[IMAGE_INFO_JSON_MAX] = '}';
+        info_refused(big, 1, -EBADMSG, "unexpected output");
+        free(big);
+        /* A long hostile name is cut short in the message. */
+        char *longname = xmalloc0(20000);
+        strcpy(longname, "{\"format\": \"qcow2\", \"virtual-size\": 1, \"backing-filename\": \"");
+        memset(longname + strlen(longname), 'a', 10000);
+        strcat(longname, "\"}");
+        char *err = NULL;
+        cr_assert_eq(check(longname, 1, &(ImageInfo){ 0 }, &err), -EINVAL);
+        cr_assert_lt(strlen(err), 1024, "%zu", strlen(err));
+        cr_assert_not_null(strstr(err, "aaa...)"));
+        free(err);
+        free(longname);
+}
+
 int main(int argc, char *argv[])
 {
         return qemu_test_main(argc, argv);
