@@ -49,6 +49,8 @@ struct Peer {
         void *ud;
         psPeerLicenseCallback default_license;
         bool credentials_seen, active, ever_active, disconnected;
+        bool preset;                    /* the size was set before Demand Active (peer_preset_size) */
+        uint32_t client_w, client_h;    /* what the client asked for in its Client Core Data */
 };
 
 static Peer *owner_of(rdpContext *ctx) { return ((PeerContext *)ctx)->owner; }
@@ -86,6 +88,9 @@ static LicenseCallbackResult on_license(freerdp_peer *fp, wStream *s)
                 if (pw)
                         secret_wipe(pw, strlen(pw));
                 freerdp_settings_set_string(st, FreeRDP_Password, NULL);
+                /* Still before Demand Active: the main loop may settle the desktop size now. */
+                if (p->cb->before_demand_active)
+                        p->cb->before_demand_active(p->ud);
         }
         return p->default_license(fp, s);
 }
@@ -110,6 +115,13 @@ static BOOL on_activate(freerdp_peer *fp)
 {
         Peer *p = owner_of(fp->context);
         rdpSettings *st = fp->context->settings;
+        /* A client without desktop resize keeps the size it asked for, whatever the Demand
+         * Active said: go back to it so the main loop crops instead. */
+        if (p->preset && !freerdp_settings_get_bool(st, FreeRDP_DesktopResize)) {
+                freerdp_settings_set_uint32(st, FreeRDP_DesktopWidth, p->client_w);
+                freerdp_settings_set_uint32(st, FreeRDP_DesktopHeight, p->client_h);
+        }
+        p->preset = false;
         p->active = p->ever_active = true;
         p->cb->activated(p->ud, freerdp_settings_get_uint32(st, FreeRDP_DesktopWidth),
                          freerdp_settings_get_uint32(st, FreeRDP_DesktopHeight));
@@ -324,6 +336,31 @@ int peer_resize(Peer *p, uint32_t width, uint32_t height)
         log_info("rdp: desktop resize %ux%u → %ux%u", w, h, width, height);
         return 0;
 }
+
+int peer_preset_size(Peer *p, uint32_t width, uint32_t height)
+{
+        rdpSettings *st = p->fp->context->settings;
+        uint32_t w, h;
+        if (p->ever_active)
+                return -EBUSY;
+        if (width < 1 || height < 1 || width > RDP_DIM_MAX || height > RDP_DIM_MAX)
+                return -EINVAL;
+        peer_size(p, &w, &h);
+        if (w == width && h == height)
+                return 0;
+        if (!p->preset) {
+                p->client_w = w;
+                p->client_h = h;
+        }
+        if (!freerdp_settings_set_uint32(st, FreeRDP_DesktopWidth, width) ||
+            !freerdp_settings_set_uint32(st, FreeRDP_DesktopHeight, height))
+                return -ENOMEM;
+        p->preset = true;
+        log_info("rdp: desktop %ux%u instead of the client's %ux%u from the first activation", width, height, w, h);
+        return 0;
+}
+
+int peer_socket(const Peer *p) { return p->disconnected ? -1 : p->fp->sockfd; }
 
 void peer_refuse(Peer *p, uint32_t logon_error, uint32_t errinfo)
 {

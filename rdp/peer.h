@@ -12,6 +12,9 @@ typedef struct PeerCallbacks {
          * read it but must not keep it: it is wiped right after the call. */
         void (*credentials)(void *ud, const char *user, const char *domain, char *password, const char *host,
                             uint32_t width, uint32_t height);
+        /* Right after credentials (password already wiped), before the server's Demand Active:
+         * may block (bounded) and call peer_preset_size. Optional. */
+        void (*before_demand_active)(void *ud);
         /* The client (re)activated at width×height: frames may flow. */
         void (*activated)(void *ud, uint32_t width, uint32_t height);
         void (*key)(void *ud, uint16_t flags, uint16_t code);
@@ -38,6 +41,12 @@ void peer_size(const Peer *p, uint32_t *ret_w, uint32_t *ret_h);
 /* Make the client's desktop width×height (a reactivation: wait for activated again).
  * 0 when already that size or started, -ENOTSUP when the client cannot resize. */
 int peer_resize(Peer *p, uint32_t width, uint32_t height);
+/* Before the first activation (from the credentials callback, i.e. before Demand Active): make
+ * width×height the desktop the client activates with, so no resize is needed later. A client
+ * that turns out unable to resize gets its own size back at activation. */
+int peer_preset_size(Peer *p, uint32_t width, uint32_t height);
+/* The client's socket (for a bounded wait inside a callback), -1 once disconnected. */
+int peer_socket(const Peer *p);
 /* Tell the client why its logon failed (logon error info + error info), then close. */
 void peer_refuse(Peer *p, uint32_t logon_error, uint32_t errinfo);
 /* Close the connection with the given error info (0 = none). */

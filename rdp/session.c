@@ -27,6 +27,7 @@
 #define DIM_DEFAULT_W 4096
 #define DIM_DEFAULT_H 2160
 #define DIM_MAX 8192
+#define PRE_ACTIVATION_MAX_MS 10000     /* longest hold of the client before Demand Active */
 
 typedef enum Phase { PH_CONFIG, PH_HANDSHAKE, PH_AUTH, PH_REFUSED, PH_ATTACH, PH_RUNNING, PH_END } Phase;
 
@@ -38,6 +39,7 @@ typedef struct Session {
         int exit_code;
         uint32_t end_errinfo;           /* error info for the client when we close */
         uint32_t max_w, max_h;
+        uint32_t handshake_ms;
         Peer *peer;
         Bridge *bridge;
         Encoder *enc;
@@ -125,6 +127,60 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
         log_info("client %s: logon as '%s%s%s' (%ux%u), asking slated", host, domain, *domain ? "\\" : "", user,
                  width, height);
         s->phase = PH_AUTH;
+}
+
+static int ipc_pump(Session *s);
+
+static void ipc_failed(Session *s, int r)
+{
+        if (r == -EPIPE) {
+                log_info("slated closed the IPC: disconnecting the client");
+                session_end(s, 0, ERRINFO_RPC_INITIATED_DISCONNECT);
+        } else if (r < 0) {
+                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+        }
+}
+
+/* Between Client Info and the server's Demand Active (inside FreeRDP's licensing step): the
+ * client waits for us and sends nothing. Hold it until slated answered and the console is
+ * attached, so the client activates once at the guest's size instead of activating at its own
+ * and being resized right after. Bounded: past the limit, or if the client speaks or leaves,
+ * go on as before (the main loop finishes the logon and resizes). */
+static void before_demand_active(void *ud)
+{
+        Session *s = ud;
+        uint64_t start = now_ms(), limit = MIN(s->handshake_ms ? s->handshake_ms : HANDSHAKE_DEFAULT_MS,
+                                               PRE_ACTIVATION_MAX_MS);
+        while (s->phase == PH_AUTH || s->phase == PH_ATTACH) {
+                int64_t left = (int64_t)(start + limit - now_ms());
+                if (left <= 0) {
+                        log_info("no console after %llu ms: activating the client at its own size",
+                                 (unsigned long long)limit);
+                        return;
+                }
+                struct pollfd pfd[2] = { { .fd = s->ipc_fd, .events = POLLIN },
+                                         { .fd = peer_socket(s->peer), .events = POLLIN } };
+                int k = poll(pfd, 2, (int)left);
+                if (k < 0 && errno != EINTR) {
+                        log_warn("poll: %m");
+                        return;
+                }
+                if (k <= 0)
+                        continue;
+                if (pfd[1].revents)
+                        return;
+                if (pfd[0].revents)
+                        ipc_failed(s, ipc_pump(s));
+        }
+        if (s->phase != PH_RUNNING)
+                return;
+        uint32_t stride, w, h;
+        bridge_framebuffer(s->bridge, &stride, &w, &h);
+        int r = peer_preset_size(s->peer, w, h);
+        if (r < 0)
+                log_warn("rdp: cannot start the client at the console size %ux%u: %s", w, h, strerror(-r));
+        else
+                log_debug("console attached %llu ms after the credentials", (unsigned long long)(now_ms() - start));
 }
 
 static void on_activated(void *ud, uint32_t width, uint32_t height)
@@ -220,7 +276,7 @@ static void on_frame_ack(void *ud, uint32_t id)
 }
 
 static const PeerCallbacks peer_callbacks = {
-        .credentials = on_credentials, .activated = on_activated, .key = on_key, .unicode = on_unicode,
+        .credentials = on_credentials, .before_demand_active = before_demand_active, .activated = on_activated, .key = on_key, .unicode = on_unicode,
         .pointer = on_pointer, .refresh = on_refresh, .suppress = on_suppress, .frame_ack = on_frame_ack,
 };
 
@@ -256,6 +312,7 @@ static int on_config(Session *s, IpcMsg *m)
         s->max_h = m->config.max_height ? MIN(m->config.max_height, DIM_MAX) : DIM_DEFAULT_H;
         uint32_t hs = m->config.handshake_timeout_ms ? MIN(m->config.handshake_timeout_ms, HANDSHAKE_MAX_MS)
                                                      : HANDSHAKE_DEFAULT_MS;
+        s->handshake_ms = hs;
         if (!m->config.cert_pem || !*m->config.cert_pem || !m->config.key_pem || !*m->config.key_pem)
                 return log_error_errno(-EINVAL, "IPC: config without a TLS certificate and key");
         /* The handshake clock restarts now that slated gave the real limit. */
@@ -506,15 +563,8 @@ int session_run(int sock, int ipc)
                         session_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                         break;
                 }
-                if (pfd[0].revents) {
-                        int r = ipc_pump(&s);
-                        if (r == -EPIPE) {
-                                log_info("slated closed the IPC: disconnecting the client");
-                                session_end(&s, 0, ERRINFO_RPC_INITIATED_DISCONNECT);
-                        } else if (r < 0) {
-                                session_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
-                        }
-                }
+                if (pfd[0].revents)
+                        ipc_failed(&s, ipc_pump(&s));
                 bool peer_ready = false;
                 for (int i = peer0; i < peer1; i++)
                         peer_ready |= pfd[i].revents != 0;
