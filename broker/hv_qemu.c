@@ -286,6 +286,13 @@ static void argv_add(Argv *a, char *s)          /* takes s */
         a->v[a->n++] = s;
 }
 
+/* An option and its value (value owned, as argv_add takes it). */
+static void argv_opt(Argv *a, const char *opt, char *value)
+{
+        argv_add(a, xstrdup(opt));
+        argv_add(a, value);
+}
+
 static void argv_clear(Argv *a)
 {
         for (size_t i = 0; i < a->n; i++)
@@ -323,56 +330,37 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
                 argv_add(a, xstrdup("--no-new-privs"));
         }
         argv_add(a, xstrdup(spec->qemu ? spec->qemu : QEMU_SYSTEM_PATH));
-        argv_add(a, xstrdup("-name"));
-        argv_add(a, xasprintf("guest=%s,debug-threads=on", spec->id));
-        argv_add(a, xstrdup("-machine"));
-        argv_add(a, xstrdup("q35"));
+        argv_opt(a, "-name", xasprintf("guest=%s,debug-threads=on", spec->id));
+        argv_opt(a, "-machine", xstrdup("q35"));
         argv_add(a, xstrdup("-accel"));
         /* tb-size bounds TCG's code cache (1.8 → 1 GB RSS on a desktop guest, research §8). */
         argv_add(a, xstrdup(kvm ? "kvm" : "tcg,tb-size=256"));
         if (kvm) {
-                argv_add(a, xstrdup("-cpu"));
-                argv_add(a, xstrdup(spec->accel == HV_ACCEL_KVM_COMPAT ? "qemu64" : "host"));
+                argv_opt(a, "-cpu", xstrdup(spec->accel == HV_ACCEL_KVM_COMPAT ? "qemu64" : "host"));
         }
         /* A guest that panics or reboots ends its QEMU: desktops are never reused. */
         argv_add(a, xstrdup("-no-reboot"));
-        argv_add(a, xstrdup("-m"));
-        argv_add(a, xasprintf("%llu", (unsigned long long)spec->memory_mb));
-        argv_add(a, xstrdup("-smp"));
-        argv_add(a, xasprintf("%u", spec->vcpus));
+        argv_opt(a, "-m", xasprintf("%llu", (unsigned long long)spec->memory_mb));
+        argv_opt(a, "-smp", xasprintf("%u", spec->vcpus));
         argv_add(a, xstrdup("-nodefaults"));
         argv_add(a, xstrdup("-no-user-config"));
-        argv_add(a, xstrdup("-sandbox"));
-        argv_add(a, xstrdup("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"));
-        argv_add(a, xstrdup("-display"));
-        argv_add(a, xstrdup("none"));
-        argv_add(a, xstrdup("-device"));
-        argv_add(a, xstrdup("VGA"));
-        argv_add(a, xstrdup("-vnc"));
-        argv_add(a, xasprintf("unix:%s/%s", dir, HV_VNC_SOCKET));
-        argv_add(a, xstrdup("-device"));
-        argv_add(a, xstrdup("virtio-keyboard-pci"));
-        argv_add(a, xstrdup("-device"));
-        argv_add(a, xstrdup("virtio-tablet-pci"));
-        argv_add(a, xstrdup("-chardev"));
-        argv_add(a, xasprintf("socket,id=agent,path=%s/%s,server=on,wait=off", dir, HV_AGENT_SOCKET));
-        argv_add(a, xstrdup("-device"));
-        argv_add(a, xstrdup("virtio-serial-pci,id=vser0"));
-        argv_add(a, xstrdup("-device"));
-        argv_add(a, xstrdup("virtserialport,bus=vser0.0,chardev=agent,name=org.slate.agent.0"));
-        argv_add(a, xstrdup("-chardev"));
-        argv_add(a, xasprintf("socket,id=qmp,path=%s/%s,server=on,wait=off", dir, HV_QMP_SOCKET));
-        argv_add(a, xstrdup("-mon"));
-        argv_add(a, xstrdup("chardev=qmp,mode=control"));
-        argv_add(a, xstrdup("-pidfile"));
-        argv_add(a, xasprintf("%s/%s", spec->run_dir, HV_PID_FILE));
+        argv_opt(a, "-sandbox", xstrdup("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"));
+        argv_opt(a, "-display", xstrdup("none"));
+        argv_opt(a, "-device", xstrdup("VGA"));
+        argv_opt(a, "-vnc", xasprintf("unix:%s/%s", dir, HV_VNC_SOCKET));
+        argv_opt(a, "-device", xstrdup("virtio-keyboard-pci"));
+        argv_opt(a, "-device", xstrdup("virtio-tablet-pci"));
+        argv_opt(a, "-chardev", xasprintf("socket,id=agent,path=%s/%s,server=on,wait=off", dir, HV_AGENT_SOCKET));
+        argv_opt(a, "-device", xstrdup("virtio-serial-pci,id=vser0"));
+        argv_opt(a, "-device", xstrdup("virtserialport,bus=vser0.0,chardev=agent,name=org.slate.agent.0"));
+        argv_opt(a, "-chardev", xasprintf("socket,id=qmp,path=%s/%s,server=on,wait=off", dir, HV_QMP_SOCKET));
+        argv_opt(a, "-mon", xstrdup("chardev=qmp,mode=control"));
+        argv_opt(a, "-pidfile", xasprintf("%s/%s", spec->run_dir, HV_PID_FILE));
         /* A spare port for hot-plugging profile and app disks (q35's root bus cannot). */
-        argv_add(a, xstrdup("-device"));
-        argv_add(a, xstrdup("pcie-root-port,id=rp1,bus=pcie.0,chassis=1"));
+        argv_opt(a, "-device", xstrdup("pcie-root-port,id=rp1,bus=pcie.0,chassis=1"));
         if (spec->disk_secret) {
                 /* The key arrives on fd 3, a pipe: never on argv, in the environment or on disk. */
-                argv_add(a, xstrdup("-object"));
-                argv_add(a, xstrdup("secret,id=sec0,file=/dev/fd/3,format=raw"));
+                argv_opt(a, "-object", xstrdup("secret,id=sec0,file=/dev/fd/3,format=raw"));
         }
         argv_add(a, xstrdup("-blockdev"));
         /* O_DIRECT on tmpfs is refused by older kernels; page cache is RAM there anyway. */
@@ -381,18 +369,14 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
         argv_add(a, xstrdup("-blockdev"));
         argv_add(a, xasprintf("driver=qcow2,node-name=disk0,file=disk0-file%s",
                               spec->disk_secret ? ",encrypt.format=luks,encrypt.key-secret=sec0" : ""));
-        argv_add(a, xstrdup("-device"));
-        argv_add(a, xstrdup("virtio-blk-pci,drive=disk0,id=vd0,bootindex=1"));
+        argv_opt(a, "-device", xstrdup("virtio-blk-pci,drive=disk0,id=vd0,bootindex=1"));
         if (spec->kernel) {
-                argv_add(a, xstrdup("-kernel"));
-                argv_add(a, xstrdup(spec->kernel));
+                argv_opt(a, "-kernel", xstrdup(spec->kernel));
                 if (spec->initrd) {
-                        argv_add(a, xstrdup("-initrd"));
-                        argv_add(a, xstrdup(spec->initrd));
+                        argv_opt(a, "-initrd", xstrdup(spec->initrd));
                 }
                 if (spec->cmdline) {
-                        argv_add(a, xstrdup("-append"));
-                        argv_add(a, xstrdup(spec->cmdline));
+                        argv_opt(a, "-append", xstrdup(spec->cmdline));
                 }
         }
         return 0;
