@@ -7,6 +7,7 @@
 #include <uv.h>
 #include "broker/agentlink.h"
 #include "broker/db.h"
+#include "broker/fault.h"
 #include "broker/hv.h"
 #include "common/config.h"
 #include "imaging/overlay.h"
@@ -107,6 +108,7 @@ struct Broker {
         char *overlay_dir;      /* <state>/overlays */
         char *image_dir;        /* <state>/images */
         char *desktop_run_dir;  /* <run>/desktops */
+        Fault crash;            /* SLATE_CRASH_AT (fault tests only) */
 };
 
 /* desktop.c */
@@ -130,6 +132,8 @@ void pool_counts(Broker *b, const char *pool, unsigned *ready, unsigned *booting
 /* pool.c */
 Pool *pool_find(Broker *b, const char *name);
 int pool_load_all(Broker *b);
+/* Timers exist from init (start-up reconciliation may kick); ticks run from start. */
+void pool_manager_init(Broker *b);
 void pool_manager_start(Broker *b);
 void pool_manager_kick(Broker *b);   /* re-evaluate soon (after a change) */
 void pool_free(Pool *p);

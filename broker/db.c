@@ -36,6 +36,10 @@ static const char *const migrations[] = {
         "CREATE TABLE sessions(id TEXT PRIMARY KEY, user TEXT NOT NULL, uid INTEGER NOT NULL, pool TEXT NOT NULL,"
         "  desktop TEXT NOT NULL, client TEXT NOT NULL, since INTEGER NOT NULL, width INTEGER NOT NULL,"
         "  height INTEGER NOT NULL);",
+        /* 3: a restart finishes what a crash interrupted: a logon not yet started in the guest
+         * is ended, a half-done logoff is finished with the reason it had. */
+        "ALTER TABLE sessions ADD COLUMN state TEXT NOT NULL DEFAULT 'active';"
+        "ALTER TABLE sessions ADD COLUMN end_reason TEXT;",
 };
 
 static int db_error(Db *db, const char *what)
@@ -158,7 +162,7 @@ static void row_session(sqlite3_stmt *s, void *e)
                 .id = col_text(s, 0), .user = col_text(s, 1), .uid = (uint32_t)sqlite3_column_int64(s, 2),
                 .pool = col_text(s, 3), .desktop = col_text(s, 4), .client = col_text(s, 5),
                 .since = sqlite3_column_int64(s, 6), .width = (unsigned)sqlite3_column_int(s, 7),
-                .height = (unsigned)sqlite3_column_int(s, 8),
+                .height = (unsigned)sqlite3_column_int(s, 8), .state = col_text(s, 9), .end_reason = col_text(s, 10),
         };
 }
 
@@ -414,8 +418,8 @@ int db_entitlement_list(Db *db, const char *pool, char ***ret, size_t *ret_n)
 int db_session_put(Db *db, const DbSession *x)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "INSERT OR REPLACE INTO sessions(id, user, uid, pool, desktop, client, since, width, height)"
-                            " VALUES(?,?,?,?,?,?,?,?,?)", &s);
+        int r = prepare(db, "INSERT OR REPLACE INTO sessions(id, user, uid, pool, desktop, client, since, width, height,"
+                            " state, end_reason) VALUES(?,?,?,?,?,?,?,?,?,?,?)", &s);
         if (r < 0)
                 return r;
         bind_text(s, 1, x->id);
@@ -427,6 +431,8 @@ int db_session_put(Db *db, const DbSession *x)
         sqlite3_bind_int64(s, 7, x->since);
         sqlite3_bind_int(s, 8, x->width);
         sqlite3_bind_int(s, 9, x->height);
+        bind_text(s, 10, x->state ? x->state : "active");
+        bind_text(s, 11, x->end_reason);
         return step_done(db, s, "put session");
 }
 
@@ -443,7 +449,8 @@ int db_session_delete(Db *db, const char *id)
 int db_session_list(Db *db, DbSession **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT id, user, uid, pool, desktop, client, since, width, height FROM sessions", &s);
+        int r = prepare(db, "SELECT id, user, uid, pool, desktop, client, since, width, height, state, end_reason"
+                            " FROM sessions", &s);
         return r < 0 ? r : collect_rows(db, s, sizeof(DbSession), row_session, (void **)ret, ret_n);
 }
 
@@ -455,6 +462,8 @@ void db_session_free_array(DbSession *a, size_t n)
                 free(a[i].pool);
                 free(a[i].desktop);
                 free(a[i].client);
+                free(a[i].state);
+                free(a[i].end_reason);
         }
         free(a);
 }

@@ -42,6 +42,8 @@ typedef struct DbSession {
         char *pool, *desktop, *client;
         int64_t since;
         unsigned width, height;
+        char *state;            /* starting | active | disconnected | ending */
+        char *end_reason;       /* set once ending */
 } DbSession;
 
 typedef struct DbAudit {

@@ -134,6 +134,7 @@ static void desktop_finish(Desktop *d)
                 Session *s = TAKE_PTR(d->session);
                 session_on_desktop_gone(s);
         }
+        fault_point(&b->crash, "desktop-erase");
         if (d->overlay)
                 r = overlay_destroy(TAKE_PTR(d->overlay));
         else
@@ -162,6 +163,7 @@ void desktop_destroy(Desktop *d, const char *reason)
         if (d->agent)
                 agent_link_free(TAKE_PTR(d->agent));
         desktop_persist(d);
+        fault_point(&d->b->crash, "desktop-destroy");
         if (d->creating_overlay)
                 return;         /* the overlay job's completion finishes the destroy */
         if (d->vm) {
@@ -324,6 +326,7 @@ static void vm_launch(Desktop *d)
         }
         d->pid = b->hv->vm_pid(d->vm);
         desktop_persist(d);
+        fault_point(&b->crash, "qemu-started");
         agent_attach(d);
 }
 
@@ -418,6 +421,7 @@ int desktop_create(Broker *b, Pool *p)
                 log_warn("desktop %s: chown %s: %m", d->id, d->run_dir);
         desktop_persist(d);
         db_audit(b->db, "desktop.create", d->id, p->name);
+        fault_point(&b->crash, "desktop-create");
         log_info("desktop %s (pool %s): booting %s v%d, %s overlay", d->id, p->name, d->image, d->version,
                  overlay_mode_to_string(d->overlay_mode));
         uv_timer_start(&d->boot_timer, boot_timeout_cb, (uint64_t)b->boot_timeout_s * 1000, 0);

@@ -7,7 +7,7 @@ broker_libslatebroker_a_SOURCES = \
 	broker/broker.h broker/db.c broker/db.h broker/agentlink.c broker/agentlink.h \
 	broker/control.c broker/control.h broker/desktop.c broker/pool.c broker/images.c \
 	broker/api.c broker/reconcile.c broker/hv.h broker/auth.c broker/auth.h broker/tls.c broker/tls.h \
-	broker/listener.c broker/session.c broker/images_gc.c
+	broker/listener.c broker/session.c broker/images_gc.c broker/fault.c broker/fault.h
 broker_libslatebroker_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS) $(SQLITE_CFLAGS) $(PAM_CFLAGS) $(OPENSSL_CFLAGS)
 
 sbin_PROGRAMS += broker/slated

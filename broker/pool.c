@@ -227,10 +227,14 @@ void pool_manager_kick(Broker *b)
                 uv_timer_start(&b->kick, pool_tick, 10, 0);
 }
 
-void pool_manager_start(Broker *b)
+void pool_manager_init(Broker *b)
 {
         uv_timer_init(b->loop, &b->tick);
         uv_timer_init(b->loop, &b->kick);
         b->tick.data = b->kick.data = b;
+}
+
+void pool_manager_start(Broker *b)
+{
         uv_timer_start(&b->tick, pool_tick, 0, TICK_MS);
 }

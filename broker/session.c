@@ -58,7 +58,8 @@ static void session_persist(Session *s)
 {
         DbSession row = { .id = s->id, .user = s->user, .uid = s->uid, .pool = s->pool,
                           .desktop = s->desktop ? s->desktop->id : "", .client = s->client ? s->client : "",
-                          .since = s->since, .width = s->width, .height = s->height };
+                          .since = s->since, .width = s->width, .height = s->height,
+                          .state = (char *)state_names[s->state], .end_reason = s->end_reason };
         db_session_put(s->b->db, &row);
 }
 
@@ -137,6 +138,9 @@ void session_end(Session *s, const char *reason)
         s->state = SESSION_ENDING;
         s->end_reason = xstrdup(reason);
         uv_timer_stop(&s->timer);
+        /* Recorded first: a restart finishes this logoff with this reason. */
+        session_persist(s);
+        fault_point(&s->b->crash, "logoff");
         if (s->conn) {
                 Conn *c = TAKE_PTR(s->conn);
                 conn_end(c, reason);
@@ -161,6 +165,7 @@ static void start_disconnect_timer(Session *s)
         Pool *p = pool_find(s->b, s->pool);
         unsigned secs = p ? p->disconnect_timeout : 0;
         s->state = SESSION_DISCONNECTED;
+        session_persist(s);
         if (secs == 0) {
                 session_end(s, "disconnected (pool keeps no disconnected sessions)");
                 return;
@@ -195,6 +200,8 @@ static void session_attach(Session *s, bool reconnect)
                 return;         /* conn_send closed the connection: the session is now disconnected */
         conn_set_state_attached(c);
         s->state = SESSION_ACTIVE;
+        session_persist(s);
+        fault_point(&s->b->crash, "attach");
         s->last_activity_ms = now_ms();
         uv_timer_stop(&s->timer);
         log_info("session %s (%s): desktop %s attached for %s%s", s->id, s->user, s->desktop->id, conn_addr(c),
@@ -218,6 +225,7 @@ void session_on_desktop_ready(Session *s)
                 return;
         }
         uv_timer_start(&s->timer, agent_start_timeout_cb, AGENT_START_TIMEOUT_MS, 0);
+        fault_point(&s->b->crash, "agent-start");
 }
 
 void session_on_agent_state(Session *s, uint8_t state, const char *detail)
@@ -230,13 +238,16 @@ void session_on_agent_state(Session *s, uint8_t state, const char *detail)
                 s->t_agent = now_ms();
                 s->agent_ms = (uint32_t)(s->t_agent - s->t_desktop);
                 uv_timer_stop(&s->timer);
+                s->state = SESSION_DISCONNECTED;        /* until attached: what a restart keeps */
                 session_persist(s);
+                fault_point(&s->b->crash, "agent-started");
                 if (s->conn)
                         session_attach(s, false);
                 else
                         start_disconnect_timer(s);
                 return;
         case AGENT_SESSION_STOPPED:
+                fault_point(&s->b->crash, "session-stopped");
                 if (s->state == SESSION_ENDING)
                         session_finish(s);
                 return;
@@ -268,6 +279,7 @@ void session_conn_first_frame(Conn *c, Session *s, uint32_t ms)
                 return;
         s->logged_on = true;
         s->first_frame_ms = ms;
+        fault_point(&s->b->crash, "first-frame");
         log_info("session %s (%s): logon done in %u ms (auth %u, desktop %u, agent %u) on desktop %s", s->id, s->user,
                  ms, s->auth_ms, s->desktop_ms, s->agent_ms, s->desktop ? s->desktop->id : "?");
         audit(s->b, "logon", s->user, "session %s desktop %s pool %s from %s in %u ms (auth %u, desktop %u, agent %u)",
@@ -448,19 +460,23 @@ static void session_new_for(AuthJob *j, const char *user)
         d->session = s;
         s->conn = j->conn;
         conn_set_state_authed(j->conn, s);
+        /* The desktop is marked taken before the session row exists: whatever a crash leaves
+         * between the two, a restart never hands this desktop to anyone else. */
+        if (!booting) {
+                d->state = DESKTOP_ASSIGNED;
+                desktop_persist(d);
+        }
         session_persist(s);
+        fault_point(&b->crash, "desktop-assigned");
         j->status = IPC_AUTH_OK;
         snprintf(j->message, sizeof j->message, "welcome %s", user);
         job_reply(j);
+        pool_manager_kick(b);
         if (booting) {
                 log_info("session %s (%s): no ready desktop in pool %s; waiting for %s to boot", s->id, user, p->name,
                          d->id);
-                pool_manager_kick(b);
                 return;
         }
-        d->state = DESKTOP_ASSIGNED;
-        desktop_persist(d);
-        pool_manager_kick(b);
         session_on_desktop_ready(s);
 }
 
@@ -499,6 +515,7 @@ static void auth_done(uv_work_t *w, int status)
 {
         AuthJob *j = w->data;
         Broker *b = j->b;
+        fault_point(&b->crash, "authenticated");
         size_t plen = strlen(j->password) + 1;
         secret_wipe(j->password, plen);
         munlock(j->password, plen);
@@ -579,9 +596,69 @@ void session_conn_auth(Conn *c, IpcMsg *m)
         memcpy(j->password, m->auth.password, plen);
         secret_wipe(m->auth.password, sizeof m->auth.password);
         uv_queue_work(b->loop, &j->work, auth_run, auth_done);
+        fault_point(&b->crash, "auth");
 }
 
 /* ---- restart and control ---- */
+
+/* One session row left by an earlier slated: kept (as disconnected) only when its logon had
+ * finished in the guest and its desktop was adopted; otherwise its desktop is destroyed and the
+ * session ended, saying why. Any mix of rows a crash leaves must end here, never in a refusal
+ * to start. */
+static void session_load_one(Broker *b, const DbSession *row)
+{
+        Desktop *d = row->desktop && *row->desktop ? desktop_find(b, row->desktop) : NULL;
+        const char *st = row->state ? row->state : "active";
+        const char *why = NULL;
+        if (strcmp(st, "ending") == 0)
+                why = NULL;     /* a logoff in progress: finished below with its own reason */
+        else if (strcmp(st, "starting") == 0)
+                why = "broker restart during logon";
+        else if (!d || d->stopping)
+                why = "broker restart: desktop gone";
+        else if (d->state != DESKTOP_ASSIGNED || d->session)
+                why = "broker restart: desktop not assigned to the session";
+        if (strcmp(st, "ending") == 0 || why) {
+                char reason[300];
+                if (why)
+                        snprintf(reason, sizeof reason, "%s", why);
+                else
+                        snprintf(reason, sizeof reason, "%s (finished after a broker restart)",
+                                 row->end_reason ? row->end_reason : "logoff");
+                if (d && !d->stopping && !d->session) {
+                        char dwhy[400];
+                        snprintf(dwhy, sizeof dwhy, "session %s ended: %s", row->id, reason);
+                        desktop_destroy(d, dwhy);
+                }
+                db_session_delete(b->db, row->id);
+                audit(b, "logout", row->user, "session %s: %s", row->id, reason);
+                log_info("session %s (%s): ended: %s", row->id, row->user, reason);
+                return;
+        }
+        Session *s = xmalloc0(sizeof *s);
+        s->b = b;
+        snprintf(s->id, sizeof s->id, "%s", row->id);
+        s->user = xstrdup(row->user);
+        s->uid = row->uid;
+        s->pool = xstrdup(row->pool);
+        s->client = xstrdup(row->client);
+        s->since = row->since;
+        s->width = (uint16_t)row->width;
+        s->height = (uint16_t)row->height;
+        s->agent_started = true;
+        s->logged_on = true;
+        s->last_activity_ms = now_ms();
+        s->desktop = d;
+        d->session = s;
+        uv_timer_init(b->loop, &s->timer);
+        s->timer.data = s;
+        s->next = b->sessions;
+        b->sessions = s;
+        log_info("session %s (%s): kept across restart on desktop %s; waiting for the client to reconnect", s->id,
+                 s->user, d->id);
+        audit(b, "session.kept", s->user, "session %s desktop %s: kept across a broker restart", s->id, d->id);
+        start_disconnect_timer(s);
+}
 
 int session_load_all(Broker *b)
 {
@@ -590,41 +667,15 @@ int session_load_all(Broker *b)
         int r = db_session_list(b->db, &rows, &n);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                Desktop *d = desktop_find(b, rows[i].desktop);
-                if (!d || d->stopping || d->state != DESKTOP_ASSIGNED) {
-                        db_session_delete(b->db, rows[i].id);
-                        audit(b, "logout", rows[i].user, "session %s: desktop gone across a slated restart", rows[i].id);
-                        continue;
-                }
-                Session *s = xmalloc0(sizeof *s);
-                s->b = b;
-                snprintf(s->id, sizeof s->id, "%s", rows[i].id);
-                s->user = xstrdup(rows[i].user);
-                s->uid = rows[i].uid;
-                s->pool = xstrdup(rows[i].pool);
-                s->client = xstrdup(rows[i].client);
-                s->since = rows[i].since;
-                s->width = (uint16_t)rows[i].width;
-                s->height = (uint16_t)rows[i].height;
-                s->agent_started = true;
-                s->logged_on = true;
-                s->last_activity_ms = now_ms();
-                s->desktop = d;
-                d->session = s;
-                uv_timer_init(b->loop, &s->timer);
-                s->timer.data = s;
-                s->next = b->sessions;
-                b->sessions = s;
-                log_info("session %s (%s): kept across restart on desktop %s; waiting for the client to reconnect",
-                         s->id, s->user, d->id);
-                start_disconnect_timer(s);
-        }
+        for (size_t i = 0; i < n; i++)
+                session_load_one(b, &rows[i]);
         db_session_free_array(rows, n);
-        /* An assigned desktop whose session is gone is not reused: erase it. */
-        for (Desktop *d = b->desktops; d; d = d->next)
+        /* A desktop handed to a user is never reused: one whose session is gone is erased. */
+        for (Desktop *d = b->desktops, *next; d; d = next) {
+                next = d->next;
                 if (d->state == DESKTOP_ASSIGNED && !d->session && !d->stopping)
                         desktop_destroy(d, "its session did not survive the restart");
+        }
         return 0;
 }
 

@@ -147,11 +147,16 @@ int main(int argc, char **argv)
                 return 0;
         }
         log_set_level(cfg.log_level);
+        Fault crash;
+        if (fault_parse(getenv("SLATE_CRASH_AT"), &crash) < 0) {
+                log_error("SLATE_CRASH_AT=%s: expected POINT or POINT:N", getenv("SLATE_CRASH_AT"));
+                return 1;
+        }
         /* Overlay keys live in this process: keep them out of core dumps. */
         prctl(PR_SET_DUMPABLE, 0);
         signal(SIGPIPE, SIG_IGN);
 
-        Broker b = { .loop = uv_default_loop(), .cfg = &cfg, .hv = &hv_qemu_driver, .start_ms = now_ms() };
+        Broker b = { .loop = uv_default_loop(), .cfg = &cfg, .hv = &hv_qemu_driver, .start_ms = now_ms(), .crash = crash };
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         b.boot_parallel = cfg.boot_parallel ? cfg.boot_parallel : (unsigned)(ncpu > 0 ? ncpu : 1);
         if (prepare_dirs(&b) < 0 || resolve_vm_user(&b) < 0 || resolve_session_user(&b) < 0)
@@ -178,6 +183,9 @@ int main(int argc, char **argv)
                 log_info("accelerator: %s (%s)", hv_accel_name(b.accel), b.accel_reason);
         b.boot_timeout_s = cfg.boot_timeout ? cfg.boot_timeout : b.accel != HV_ACCEL_TCG ? 30 : 120;
 
+        /* Everything start-up reconciliation may touch (the pool timers a destroy kicks) exists
+         * before it runs: a crash can leave any mix of rows behind. */
+        pool_manager_init(&b);
         if (pool_load_all(&b) < 0 || reconcile_startup(&b) < 0 || session_load_all(&b) < 0)
                 return 1;
         if (control_start(&b, cfg.control_socket, cfg.admin_group, &b.control) < 0)

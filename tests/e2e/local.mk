@@ -9,5 +9,14 @@ tests_e2e_rdp_client_LDADD = $(FREERDP_LIBS) -lpthread
 EXTRA_DIST += tests/e2e/xfreerdp-smoke.sh tests/e2e/README.md
 
 # The scripts: real slated, real QEMU, real PAM (pam_wrapper), real RDP clients.
-TESTS += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh
-EXTRA_DIST += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh
+TESTS += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh \
+	tests/e2e/crash-points.sh
+EXTRA_DIST += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh \
+	tests/e2e/crash-points.sh
+
+# `make check-faults`: slated SIGKILLed at every named step of logon, logoff and refill, 10 runs
+# of each with 10 logons in flight (about 1 h 45 min under TCG; make check runs one of each kind).
+check-faults: all guest $(check_PROGRAMS)
+	SLATE_BUILDDIR=$(abs_top_builddir) SLATE_SRCDIR=$(abs_top_srcdir) SLATE_CRASH_POINTS=all \
+		SLATE_CRASH_RUNS=$${SLATE_CRASH_RUNS:-10} bash $(srcdir)/tests/e2e/crash-points.sh
+.PHONY: check-faults

@@ -99,3 +99,29 @@ Test(db, refuses_a_database_from_the_future)
         free(cmd);
         cr_assert_eq(db_open(path, &db), -EPROTO);
 }
+
+Test(db, a_logoff_in_progress_survives_a_crash_with_its_reason)
+{
+        Db *db;
+        cr_assert_eq(db_open(path, &db), 0);
+        DbSession s = { .id = "s-1", .user = "alice", .uid = 1000, .pool = "p", .desktop = "d-1", .client = "::1",
+                        .since = 3, .width = 1024, .height = 768, .state = "ending", .end_reason = "idle timeout" };
+        cr_assert_eq(db_session_put(db, &s), 0);
+        DbSession t = { .id = "s-2", .user = "bob", .uid = 1001, .pool = "p", .desktop = "d-2", .client = "::1",
+                        .since = 4, .width = 800, .height = 600, .state = "starting" };
+        cr_assert_eq(db_session_put(db, &t), 0);
+        db_close(db);
+
+        cr_assert_eq(db_open(path, &db), 0);
+        DbSession *a;
+        size_t n;
+        cr_assert_eq(db_session_list(db, &a, &n), 0);
+        cr_assert_eq(n, 2);
+        DbSession *alice = strcmp(a[0].id, "s-1") == 0 ? &a[0] : &a[1], *bob = alice == &a[0] ? &a[1] : &a[0];
+        cr_assert_str_eq(alice->state, "ending");
+        cr_assert_str_eq(alice->end_reason, "idle timeout");
+        cr_assert_str_eq(bob->state, "starting");
+        cr_assert_null(bob->end_reason);
+        db_session_free_array(a, n);
+        db_close(db);
+}
