@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "broker/agentlink.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -17,11 +18,11 @@ struct AgentLink {
         uv_loop_t *loop;
         uv_pipe_t pipe;
         uv_timer_t timer;
-        uv_connect_t connect_req;
         enum { PIPE_NONE, PIPE_OPEN, PIPE_CLOSING } pipe_state;
         bool closing;
         int open_handles;
-        char *path;
+        AgentLinkOpen open;
+        void *open_data;
         AgentLinkState state;
         AgentParser parser;
         unsigned interval_ms, misses;
@@ -153,7 +154,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (n < 0) {
                 /* QEMU closes the chardev only when it exits: the VM supervisor handles that. */
                 uv_read_stop(s);
-                log_debug("agent %s: connection closed: %s", l->path, uv_strerror((int)n));
+                log_debug("agent: connection closed: %s", uv_strerror((int)n));
                 return;
         }
         size_t off = 0;
@@ -203,46 +204,44 @@ static void pipe_closed_cb(uv_handle_t *h)
                 closed_cb(h);
 }
 
-static void connect_cb(uv_connect_t *req, int status)
-{
-        AgentLink *l = req->data;
-        if (l->closing)
-                return;
-        if (status < 0) {
-                /* The socket appears a moment after QEMU starts; retry until the boot deadline. */
-                l->pipe_state = PIPE_CLOSING;
-                uv_close((uv_handle_t *)&l->pipe, pipe_closed_cb);
-                uv_timer_start(&l->timer, timer_cb, CONNECT_RETRY_MS, 0);
-                return;
-        }
-        l->state = AGENT_LINK_AWAIT_HELLO;
-        l->last_reply_ms = now_ms();
-        uv_read_start((uv_stream_t *)&l->pipe, alloc_cb, read_cb);
-        uv_timer_start(&l->timer, timer_cb, l->interval_ms, 0);
-}
-
 static void try_connect(AgentLink *l)
 {
-        if (l->pipe_state == PIPE_OPEN)
+        if (l->pipe_state == PIPE_OPEN || l->closing)
                 return;
         /* uv_close of the previous attempt must finish before the handle is reused. */
         if (l->pipe_state == PIPE_CLOSING) {
                 uv_timer_start(&l->timer, timer_cb, CONNECT_RETRY_MS, 0);
                 return;
         }
+        int fd;
+        if (l->open(l->open_data, &fd) < 0) {
+                /* The socket appears a moment after the VM starts; retry until the boot deadline. */
+                uv_timer_start(&l->timer, timer_cb, CONNECT_RETRY_MS, 0);
+                return;
+        }
         uv_pipe_init(l->loop, &l->pipe, 0);
         l->pipe.data = l;
+        if (uv_pipe_open(&l->pipe, fd) < 0) {
+                close(fd);
+                l->pipe_state = PIPE_CLOSING;
+                uv_close((uv_handle_t *)&l->pipe, pipe_closed_cb);
+                uv_timer_start(&l->timer, timer_cb, CONNECT_RETRY_MS, 0);
+                return;
+        }
         l->pipe_state = PIPE_OPEN;
-        l->connect_req.data = l;
-        uv_pipe_connect(&l->connect_req, &l->pipe, l->path, connect_cb);
+        l->state = AGENT_LINK_AWAIT_HELLO;
+        l->last_reply_ms = now_ms();
+        uv_read_start((uv_stream_t *)&l->pipe, alloc_cb, read_cb);
+        uv_timer_start(&l->timer, timer_cb, l->interval_ms, 0);
 }
 
-int agent_link_start(uv_loop_t *loop, const char *socket_path, unsigned heartbeat_interval_s,
+int agent_link_start(uv_loop_t *loop, AgentLinkOpen open, void *open_data, unsigned heartbeat_interval_s,
                      unsigned heartbeat_misses, const AgentLinkCallbacks *cb, void *userdata, AgentLink **ret)
 {
         AgentLink *l = xmalloc0(sizeof *l);
         l->loop = loop;
-        l->path = xstrdup(socket_path);
+        l->open = open;
+        l->open_data = open_data;
         l->interval_ms = (heartbeat_interval_s ? heartbeat_interval_s : 2) * 1000;
         l->misses = heartbeat_misses ? heartbeat_misses : 5;
         l->cb = *cb;
@@ -262,7 +261,6 @@ static void closed_cb(uv_handle_t *h)
         if (--l->open_handles > 0)
                 return;
         agent_parser_free(&l->parser);
-        free(l->path);
         free(l);
 }
 

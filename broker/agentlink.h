@@ -25,7 +25,11 @@ typedef struct AgentLinkCallbacks {
         void (*on_failure)(AgentLink *l, const char *reason, void *userdata);
 } AgentLinkCallbacks;
 
-int agent_link_start(uv_loop_t *loop, const char *socket_path, unsigned heartbeat_interval_s,
+/* Opens the channel to the guest (the hypervisor driver's agent_open): a connected fd, or a
+ * negative errno while the VM is not listening yet (the link retries until it is). */
+typedef int (*AgentLinkOpen)(void *data, int *ret_fd);
+
+int agent_link_start(uv_loop_t *loop, AgentLinkOpen open, void *open_data, unsigned heartbeat_interval_s,
                      unsigned heartbeat_misses, const AgentLinkCallbacks *cb, void *userdata, AgentLink **ret);
 /* Close and free (asynchronously, safe from within a callback). */
 void agent_link_free(AgentLink *l);

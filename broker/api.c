@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "broker/broker.h"
+#include "broker/api.h"
+#include "broker/desktop.h"
+#include "broker/pool.h"
 #include "broker/control.h"
 #include "common/jsonx.h"
 #include "common/log.h"
@@ -60,8 +62,8 @@ static json_object *desktop_json(const Desktop *d)
         json_object_object_add(o, "run_dir", json_object_new_string(d->run_dir));
         if (d->agent_version)
                 json_object_object_add(o, "agent_version", json_object_new_string(d->agent_version));
-        if (d->session)
-                json_object_object_add(o, "session", json_object_new_string(session_id(d->session)));
+        if (d->claim_id[0])
+                json_object_object_add(o, "session", json_object_new_string(d->claim_id));
         if (d->boot_id)
                 json_object_object_add(o, "boot_id", json_object_new_string(d->boot_id));
         if (d->ready_ms && d->state != DESKTOP_BOOTING && !d->adopted)
@@ -337,16 +339,33 @@ static void h_desktop_destroy(Broker *b, ControlRequest *req, json_object *args)
         control_reply(req, NULL);
 }
 
-void api_register(Control *c)
-{
-        control_register(c, "status", h_status);
-        images_gc_register(c);
-        control_register(c, "pool.create", h_pool_create);
-        control_register(c, "pool.list", h_pool_list);
-        control_register(c, "pool.set", h_pool_set);
-        control_register(c, "pool.delete", h_pool_delete);
-        control_register(c, "pool.entitle", h_pool_entitle);
-        control_register(c, "pool.unentitle", h_pool_unentitle);
-        control_register(c, "desktop.list", h_desktop_list);
-        control_register(c, "desktop.destroy", h_desktop_destroy);
-}
+#define POOL_SETTINGS \
+        { "warm", CONTROL_ARG_INT, false, 0, POOL_MAX_DESKTOPS }, \
+        { "max", CONTROL_ARG_INT, false, 1, POOL_MAX_DESKTOPS }, \
+        { "memory", CONTROL_ARG_INT, false, (int64_t)POOL_MEMORY_MIN, (int64_t)POOL_MEMORY_MAX }, \
+        { "vcpus", CONTROL_ARG_INT, false, 1, 64 }, \
+        { "overlay", CONTROL_ARG_STRING, false, 1, 16 }, \
+        { "disconnect_timeout", CONTROL_ARG_INT, false, 0, 7 * 86400 }, \
+        { "idle_timeout", CONTROL_ARG_INT, false, 0, 7 * 86400 }, \
+        { "max_age", CONTROL_ARG_INT, false, 0, 365 * 86400 }
+
+static const ControlCommand commands[] = {
+        { "status", h_status, false, { {} } },
+        { "pool.create", h_pool_create, true,
+          { { "name", CONTROL_ARG_STRING, true, 1, POOL_NAME_MAX }, { "image", CONTROL_ARG_STRING, true, 1, 64 },
+            POOL_SETTINGS } },
+        { "pool.list", h_pool_list, false, { {} } },
+        { "pool.set", h_pool_set, true,
+          { { "name", CONTROL_ARG_STRING, true, 1, POOL_NAME_MAX }, { "image", CONTROL_ARG_STRING, false, 1, 64 },
+            POOL_SETTINGS } },
+        { "pool.delete", h_pool_delete, true, { { "name", CONTROL_ARG_STRING, true, 1, POOL_NAME_MAX } } },
+        { "pool.entitle", h_pool_entitle, true,
+          { { "name", CONTROL_ARG_STRING, true, 1, POOL_NAME_MAX }, { "principal", CONTROL_ARG_STRING, true, 1, 128 } } },
+        { "pool.unentitle", h_pool_unentitle, true,
+          { { "name", CONTROL_ARG_STRING, true, 1, POOL_NAME_MAX }, { "principal", CONTROL_ARG_STRING, true, 1, 128 } } },
+        { "desktop.list", h_desktop_list, false, { { "pool", CONTROL_ARG_STRING, false, 1, POOL_NAME_MAX } } },
+        { "desktop.destroy", h_desktop_destroy, true, { { "id", CONTROL_ARG_STRING, true, 1, 32 } } },
+        {},
+};
+
+void api_register(Control *c) { control_register(c, commands); }

@@ -14,11 +14,10 @@
 #include "common/log.h"
 #include "common/util.h"
 
-typedef struct Handler {
-        struct Handler *next;
-        char *cmd;
-        ControlHandler fn;
-} Handler;
+typedef struct Table {
+        struct Table *next;
+        const ControlCommand *cmds;
+} Table;
 
 typedef struct CtlConn {
         Control *ctl;
@@ -40,7 +39,7 @@ struct ControlRequest {
 struct Control {
         Broker *b;
         uv_pipe_t listener;
-        Handler *handlers;
+        Table *tables;
         char *path;
         gid_t admin_gid;
 };
@@ -230,16 +229,93 @@ static void dispatch(CtlConn *c, const char *line, size_t len)
                 return;
         }
         json_object *o = p.root, *args = p.args;
-        const char *cmd = p.cmd;
-        for (Handler *h = ctl->handlers; h; h = h->next)
-                if (strcmp(h->cmd, cmd) == 0) {
-                        log_debug("control: uid %u: %s", (unsigned)c->uid, cmd);
-                        h->fn(ctl->b, req, args);
-                        json_object_put(o);
-                        return;
-                }
-        control_reply_error(req, ENOTSUP, "unknown command \"%s\"", req->cmd);
+        const ControlCommand *cmd = NULL;
+        for (Table *t = ctl->tables; t && !cmd; t = t->next)
+                for (const ControlCommand *k = t->cmds; k->cmd && !cmd; k++)
+                        if (strcmp(k->cmd, p.cmd) == 0)
+                                cmd = k;
+        if (!cmd) {
+                control_reply_error(req, ENOTSUP, "unknown command \"%s\"", req->cmd);
+                json_object_put(o);
+                return;
+        }
+        char msg[160];
+        if (control_args_check(cmd, args, msg, sizeof msg) < 0) {
+                control_reply_error(req, EINVAL, "%s: %s", cmd->cmd, msg);
+                json_object_put(o);
+                return;
+        }
+        if (cmd->mutating) {
+                /* Who changed what: the arguments as sent (they hold no secrets). */
+                char who[32];
+                snprintf(who, sizeof who, "uid %u", (unsigned)c->uid);
+                db_audit(ctl->b->db, "admin", who, args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN)
+                                                        : "{}");
+                log_info("control: uid %u: %s", (unsigned)c->uid, cmd->cmd);
+        } else {
+                log_debug("control: uid %u: %s", (unsigned)c->uid, cmd->cmd);
+        }
+        cmd->fn(ctl->b, req, args);
         json_object_put(o);
+}
+
+static const char *type_name(ControlArgType t)
+{
+        return t == CONTROL_ARG_STRING ? "a string" : t == CONTROL_ARG_INT ? "an integer" : "true or false";
+}
+
+int control_args_check(const ControlCommand *cmd, json_object *args, char *msg, size_t msg_size)
+{
+        size_t n = 0;
+        while (n < CONTROL_ARGS_MAX && cmd->args[n].name)
+                n++;
+        if (args) {
+                json_object_object_foreach(args, key, val) {
+                        (void)val;
+                        bool known = false;
+                        for (size_t i = 0; i < n && !known; i++)
+                                known = strcmp(cmd->args[i].name, key) == 0;
+                        if (!known) {
+                                snprintf(msg, msg_size, "unknown argument \"%.40s\"", key);
+                                return -EINVAL;
+                        }
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                const ControlArg *a = &cmd->args[i];
+                json_object *v;
+                if (!args || !json_object_object_get_ex(args, a->name, &v) || json_object_is_type(v, json_type_null)) {
+                        if (a->required) {
+                                snprintf(msg, msg_size, "%s is required", a->name);
+                                return -EINVAL;
+                        }
+                        continue;
+                }
+                json_type want = a->type == CONTROL_ARG_STRING ? json_type_string
+                                 : a->type == CONTROL_ARG_INT  ? json_type_int
+                                                               : json_type_boolean;
+                if (!json_object_is_type(v, want)) {
+                        snprintf(msg, msg_size, "%s must be %s", a->name, type_name(a->type));
+                        return -EINVAL;
+                }
+                if (a->type == CONTROL_ARG_INT) {
+                        int64_t x = json_object_get_int64(v);
+                        if (x < a->min || x > a->max) {
+                                snprintf(msg, msg_size, "%s must be %lld-%lld", a->name, (long long)a->min,
+                                         (long long)a->max);
+                                return -EINVAL;
+                        }
+                } else if (a->type == CONTROL_ARG_STRING) {
+                        size_t len = (size_t)json_object_get_string_len(v);
+                        size_t max = a->max > 0 ? (size_t)a->max : CONTROL_STRING_MAX;
+                        if (len < (size_t)MAX(a->min, 0) || len > max) {
+                                snprintf(msg, msg_size, "%s must be %lld-%zu characters", a->name,
+                                         (long long)MAX(a->min, 0), max);
+                                return -EINVAL;
+                        }
+                }
+        }
+        return 0;
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -316,13 +392,12 @@ static void on_connection(uv_stream_t *server, int status)
         uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 }
 
-void control_register(Control *c, const char *cmd, ControlHandler fn)
+void control_register(Control *c, const ControlCommand *table)
 {
-        Handler *h = xmalloc0(sizeof *h);
-        h->cmd = xstrdup(cmd);
-        h->fn = fn;
-        h->next = c->handlers;
-        c->handlers = h;
+        Table *t = xmalloc0(sizeof *t);
+        t->cmds = table;
+        t->next = c->tables;
+        c->tables = t;
 }
 
 int control_start(Broker *b, const char *path, const char *admin_group, Control **ret)

@@ -15,7 +15,37 @@ typedef void (*ControlHandler)(Broker *b, ControlRequest *req, json_object *args
 
 int control_start(Broker *b, const char *path, const char *admin_group, Control **ret);
 void control_stop(Control *c);
-void control_register(Control *c, const char *cmd, ControlHandler h);
+/* The API as a table: each command with its handler, whether it changes anything (mutating
+ * commands are audited with the caller's uid) and its argument schema. The dispatcher checks
+ * every request against the schema before the handler runs: unknown arguments, missing
+ * required ones, wrong types and values out of range are refused with the argument's name, so
+ * a handler reads only values that passed (jsonx getters), never raw input. */
+typedef enum ControlArgType { CONTROL_ARG_STRING = 1, CONTROL_ARG_INT, CONTROL_ARG_BOOL } ControlArgType;
+
+/* Strings without their own limit are capped here (paths, command lines). */
+#define CONTROL_STRING_MAX 4096
+
+typedef struct ControlArg {
+        const char *name;
+        ControlArgType type;
+        bool required;
+        int64_t min, max;       /* INT: the range; STRING: length (max 0 = CONTROL_STRING_MAX) */
+} ControlArg;
+
+#define CONTROL_ARGS_MAX 16
+
+typedef struct ControlCommand {
+        const char *cmd;
+        ControlHandler fn;
+        bool mutating;
+        ControlArg args[CONTROL_ARGS_MAX];     /* ends at the first entry without a name */
+} ControlCommand;
+
+/* Register a table ending with an entry whose cmd is NULL. The table must outlive the server. */
+void control_register(Control *c, const ControlCommand *table);
+/* Check args against a command's schema (no I/O; fuzzed with the request parser). 0, or
+ * -EINVAL with a message naming the argument. */
+int control_args_check(const ControlCommand *cmd, json_object *args, char *msg, size_t msg_size);
 
 /* Exactly one of these per request; result is stolen. */
 void control_reply(ControlRequest *req, json_object *result);

@@ -74,6 +74,52 @@ static int cmd_session_end(Ctl *c, int argc, char **argv)
                             "ended; its desktop is erased and the pool refills");
 }
 
+/* Every logon, reconnect and logoff of the session, one line per step. */
+static void print_timeline(json_object *res)
+{
+        printf("session %s  user %s  pool %s  desktop %s  %s  from %s\n", jsonx_string_or(res, "id", "?"),
+               jsonx_string_or(res, "user", "?"), jsonx_string_or(res, "pool", "?"),
+               jsonx_string_or(res, "desktop", "-"), jsonx_string_or(res, "state", "?"),
+               jsonx_string_or(res, "client", "?"));
+        json_object *tl;
+        if (!json_object_object_get_ex(res, "timeline", &tl) || !json_object_is_type(tl, json_type_array))
+                return;
+        for (size_t i = 0; i < json_object_array_length(tl); i++) {
+                json_object *a = json_object_array_get_idx(tl, i), *steps;
+                printf("\n#%lld %s\n", (long long)jsonx_int_or(a, "attempt", 0), jsonx_string_or(a, "kind", "?"));
+                if (!json_object_object_get_ex(a, "steps", &steps))
+                        continue;
+                int64_t total = 0;
+                for (size_t k = 0; k < json_object_array_length(steps); k++) {
+                        json_object *st = json_object_array_get_idx(steps, k);
+                        const char *result = jsonx_string_or(st, "result", "?");
+                        int64_t ms = jsonx_int_or(st, "ms", 0);
+                        if (strcmp(result, "ok") == 0) {
+                                total += ms;
+                                printf("  %-12s %8lld ms\n", jsonx_string_or(st, "step", "?"), (long long)ms);
+                        } else {
+                                printf("  %-12s %8s    %s\n", jsonx_string_or(st, "step", "?"), "-", result);
+                        }
+                }
+                printf("  %-12s %8lld ms\n", "total", (long long)total);
+        }
+}
+
+static int cmd_session_show(Ctl *c, int argc, char **argv)
+{
+        char *pos[1];
+        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
+        _cleanup_json_ json_object *res = NULL;
+        int r = ctl_call(c, "session.show", args_id(pos[0]), &res);
+        if (r != EXIT_OK)
+                return r;
+        if (c->json)
+                print_json(res);
+        else
+                print_timeline(res);
+        return EXIT_OK;
+}
+
 const Command ctl_cmds_desktop[] = {
         { "desktop", "list", "[--pool POOL]",
           "\nList desktops (all pools, or one).\n\nOptions:\n"
@@ -88,6 +134,11 @@ const Command ctl_cmds_desktop[] = {
           "  --user USER     only sessions of USER\n"
           "  --pool POOL     only sessions in POOL\n" COMMON_OPTS,
           cmd_session_list },
+        { "session", "show", "ID",
+          "\nShow a session and its timeline: every logon, reconnect and logoff with the time\n"
+          "each step took (handshake, auth, desktop, agent, attach, first-frame; detach,\n"
+          "agent-stop, destroy).\n\nOptions:\n" COMMON_OPTS,
+          cmd_session_show },
         { "session", "end", "ID",
           "\nEnd a session now: the user is disconnected, the desktop is erased and the pool\n"
           "refills.\n\nOptions:\n" COMMON_OPTS,

@@ -40,6 +40,10 @@ static const char *const migrations[] = {
          * is ended, a half-done logoff is finished with the reason it had. */
         "ALTER TABLE sessions ADD COLUMN state TEXT NOT NULL DEFAULT 'active';"
         "ALTER TABLE sessions ADD COLUMN end_reason TEXT;",
+        /* 4: each logon, reconnect and logoff of a session, step by step (slatectl session show) */
+        "CREATE TABLE session_steps(session TEXT NOT NULL, attempt INTEGER NOT NULL, kind TEXT NOT NULL,"
+        "  seq INTEGER NOT NULL, step TEXT NOT NULL, ms INTEGER NOT NULL, result TEXT NOT NULL,"
+        "  PRIMARY KEY(session, attempt, seq));",
 };
 
 static int db_error(Db *db, const char *what)
@@ -163,6 +167,14 @@ static void row_session(sqlite3_stmt *s, void *e)
                 .pool = col_text(s, 3), .desktop = col_text(s, 4), .client = col_text(s, 5),
                 .since = sqlite3_column_int64(s, 6), .width = (unsigned)sqlite3_column_int(s, 7),
                 .height = (unsigned)sqlite3_column_int(s, 8), .state = col_text(s, 9), .end_reason = col_text(s, 10),
+        };
+}
+
+static void row_session_step(sqlite3_stmt *s, void *e)
+{
+        *(DbSessionStep *)e = (DbSessionStep){
+                .attempt = (unsigned)sqlite3_column_int(s, 0), .kind = col_text(s, 1), .step = col_text(s, 2),
+                .ms = (uint32_t)sqlite3_column_int64(s, 3), .result = col_text(s, 4),
         };
 }
 
@@ -415,6 +427,35 @@ int db_entitlement_list(Db *db, const char *pool, char ***ret, size_t *ret_n)
         return collect_rows(db, s, sizeof(char *), row_text, (void **)ret, ret_n);
 }
 
+int db_image_current(Db *db, const char *name, DbImageVersion **ret_v, DbImageVersion **ret_all, size_t *ret_n)
+{
+        DbImageVersion *all;
+        size_t n;
+        int r = db_image_versions(db, name, &all, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (all[i].current && strcmp(all[i].state, "available") == 0) {
+                        *ret_v = &all[i];
+                        *ret_all = all;
+                        *ret_n = n;
+                        return 0;
+                }
+        db_image_version_free_array(all, n);
+        return -ENOENT;
+}
+
+int db_image_current_version(Db *db, const char *name)
+{
+        DbImageVersion *cur, *all;
+        size_t n;
+        if (db_image_current(db, name, &cur, &all, &n) < 0)
+                return 0;
+        int v = cur->version;
+        db_image_version_free_array(all, n);
+        return v;
+}
+
 int db_session_put(Db *db, const DbSession *x)
 {
         sqlite3_stmt *s;
@@ -439,11 +480,65 @@ int db_session_put(Db *db, const DbSession *x)
 int db_session_delete(Db *db, const char *id)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "DELETE FROM sessions WHERE id = ?", &s);
+        int r = prepare(db, "DELETE FROM session_steps WHERE session = ?", &s);
         if (r < 0)
                 return r;
         bind_text(s, 1, id);
+        if ((r = step_done(db, s, "delete session steps")) < 0)
+                return r;
+        if ((r = prepare(db, "DELETE FROM sessions WHERE id = ?", &s)) < 0)
+                return r;
+        bind_text(s, 1, id);
         return step_done(db, s, "delete session");
+}
+
+int db_session_steps_put(Db *db, const char *session, unsigned attempt, const char *kind, const DbSessionStep *steps,
+                         size_t n)
+{
+        int r = exec(db, "BEGIN");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r == 0; i++) {
+                sqlite3_stmt *s;
+                r = prepare(db, "INSERT OR REPLACE INTO session_steps(session, attempt, kind, seq, step, ms, result)"
+                                " VALUES(?,?,?,?,?,?,?)", &s);
+                if (r < 0)
+                        break;
+                bind_text(s, 1, session);
+                sqlite3_bind_int(s, 2, (int)attempt);
+                bind_text(s, 3, kind);
+                sqlite3_bind_int(s, 4, (int)i);
+                bind_text(s, 5, steps[i].step);
+                sqlite3_bind_int64(s, 6, steps[i].ms);
+                bind_text(s, 7, steps[i].result);
+                r = step_done(db, s, "put session step");
+        }
+        if (r < 0) {
+                exec(db, "ROLLBACK");
+                return r;
+        }
+        return exec(db, "COMMIT");
+}
+
+int db_session_steps_list(Db *db, const char *session, DbSessionStep **ret, size_t *ret_n)
+{
+        sqlite3_stmt *s;
+        int r = prepare(db, "SELECT attempt, kind, step, ms, result FROM session_steps WHERE session = ?"
+                            " ORDER BY attempt, seq", &s);
+        if (r < 0)
+                return r;
+        bind_text(s, 1, session);
+        return collect_rows(db, s, sizeof(DbSessionStep), row_session_step, (void **)ret, ret_n);
+}
+
+void db_session_steps_free_array(DbSessionStep *a, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(a[i].kind);
+                free(a[i].step);
+                free(a[i].result);
+        }
+        free(a);
 }
 
 int db_session_list(Db *db, DbSession **ret, size_t *ret_n)

@@ -46,6 +46,14 @@ typedef struct DbSession {
         char *end_reason;       /* set once ending */
 } DbSession;
 
+typedef struct DbSessionStep {
+        unsigned attempt;       /* 1 = the logon, then each reconnect; the logoff follows */
+        char *kind;             /* logon | reconnect | logoff */
+        char *step;
+        uint32_t ms;
+        char *result;
+} DbSessionStep;
+
 typedef struct DbAudit {
         int64_t seq, ts;
         char *kind, *subject, *detail;
@@ -72,6 +80,10 @@ void db_close(Db *db);
 int db_image_version_add(Db *db, DbImageVersion *v, bool make_current);
 int db_image_versions(Db *db, const char *name, DbImageVersion **ret, size_t *ret_n); /* -ENOENT: no image */
 int db_image_names(Db *db, char ***ret, size_t *ret_n);
+/* The current, available version of an image (*ret_v points into *ret_all, freed with
+ * db_image_version_free_array), or -ENOENT. */
+int db_image_current(Db *db, const char *name, DbImageVersion **ret_v, DbImageVersion **ret_all, size_t *ret_n);
+int db_image_current_version(Db *db, const char *name);   /* 0 when none */
 int db_image_set_current(Db *db, const char *name, int version);
 int db_image_version_set_state(Db *db, const char *name, int version, const char *state);
 int db_image_version_delete(Db *db, const char *name, int version);
@@ -92,6 +104,11 @@ int db_session_put(Db *db, const DbSession *s);
 int db_session_delete(Db *db, const char *id);
 int db_session_list(Db *db, DbSession **ret, size_t *ret_n);
 void db_session_free_array(DbSession *a, size_t n);
+/* A session's timeline (deleted with the session). */
+int db_session_steps_put(Db *db, const char *session, unsigned attempt, const char *kind, const DbSessionStep *steps,
+                         size_t n);
+int db_session_steps_list(Db *db, const char *session, DbSessionStep **ret, size_t *ret_n);
+void db_session_steps_free_array(DbSessionStep *a, size_t n);
 
 int db_audit_list(Db *db, const char *kind_prefix, unsigned limit, DbAudit **ret, size_t *ret_n);
 void db_audit_free_array(DbAudit *a, size_t n);

@@ -1,13 +1,13 @@
-/* Desktop lifecycle: overlay → QEMU → agent ready → (assigned) → destroyed, and the supervision
- * that replaces a desktop whose QEMU died or whose agent went silent. A desktop is never
- * reused: destroying it always erases its overlay. */
+/* Desktop lifecycle: overlay → VM → agent ready → (assigned) → destroyed, and the supervision
+ * that replaces a desktop whose QEMU died or whose agent went silent. Reports only through the
+ * owner's and the claimant's event tables (desktop.h); never calls pools or sessions. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "broker/broker.h"
+#include "broker/desktop.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -36,31 +36,36 @@ Desktop *desktop_find(Broker *b, const char *id)
         return NULL;
 }
 
-void pool_counts(Broker *b, const char *pool, unsigned *ready, unsigned *booting, unsigned *assigned,
-                 unsigned *total)
+unsigned desktop_count_version(Broker *b, const char *image, int version)
 {
-        unsigned r = 0, bo = 0, a = 0, t = 0;
-        for (Desktop *d = b->desktops; d; d = d->next) {
-                if (strcmp(d->pool, pool) != 0)
-                        continue;
-                t++;
-                if (d->stopping)
-                        continue;
-                if (d->session || d->state == DESKTOP_ASSIGNED)
-                        a++;
-                else if (d->state == DESKTOP_READY)
-                        r++;
-                else if (d->state == DESKTOP_BOOTING)
-                        bo++;
-        }
-        if (ready)
-                *ready = r;
-        if (booting)
-                *booting = bo;
-        if (assigned)
-                *assigned = a;
-        if (total)
-                *total = t;
+        unsigned n = 0;
+        for (Desktop *d = b->desktops; d; d = d->next)
+                if (strcmp(d->image, image) == 0 && d->version == version)
+                        n++;
+        return n;
+}
+
+/* ---- events: the owner hears everything, the claimant what concerns its session ---- */
+
+static void notify_boot_failed(Desktop *d)
+{
+        const DesktopEvents *ev = d->b->desktop_events;
+        if (ev && ev->on_boot_failed)
+                ev->on_boot_failed(d, d->b);
+}
+
+void desktop_claim(Desktop *d, const char *claim_id, const DesktopEvents *ev, void *data)
+{
+        snprintf(d->claim_id, sizeof d->claim_id, "%s", claim_id);
+        d->claim_ev = ev;
+        d->claim_data = data;
+}
+
+void desktop_unclaim(Desktop *d)
+{
+        d->claim_id[0] = 0;
+        d->claim_ev = NULL;
+        d->claim_data = NULL;
 }
 
 void desktop_persist(Desktop *d)
@@ -130,9 +135,12 @@ static void desktop_finish(Desktop *d)
 {
         Broker *b = d->b;
         int r;
-        if (d->session) {
-                Session *s = TAKE_PTR(d->session);
-                session_on_desktop_gone(s);
+        if (d->claim_ev) {
+                const DesktopEvents *ev = d->claim_ev;
+                void *data = d->claim_data;
+                desktop_unclaim(d);
+                if (ev->on_gone)
+                        ev->on_gone(d, data);
         }
         fault_point(&b->crash, "desktop-erase");
         if (d->overlay)
@@ -148,8 +156,9 @@ static void desktop_finish(Desktop *d)
         log_info("desktop %s (pool %s): destroyed, overlay erased (%s)", d->id, d->pool,
                  d->destroy_reason ? d->destroy_reason : "requested");
         d->state = DESKTOP_DESTROYED;
+        if (b->desktop_events && b->desktop_events->on_gone)
+                b->desktop_events->on_gone(d, b);
         desktop_free(d);
-        pool_manager_kick(b);
 }
 
 void desktop_destroy(Desktop *d, const char *reason)
@@ -195,7 +204,7 @@ static void on_vm_exit(HvVm *vm, int status, void *userdata)
                 snprintf(reason, sizeof reason, status < 0 ? "qemu killed by signal %d" : "qemu exited (%d)",
                          status < 0 ? -status : status);
                 if (d->state == DESKTOP_BOOTING)
-                        pool_note_failure(d->b, d->pool);
+                        notify_boot_failed(d);
                 d->b->hv->vm_free(TAKE_PTR(d->vm));
                 desktop_destroy(d, reason);
                 return;
@@ -207,7 +216,7 @@ static void on_vm_exit(HvVm *vm, int status, void *userdata)
 static void on_vm_event(HvVm *vm, const char *event, const char *data, void *userdata)
 {
         Desktop *d = userdata;
-        log_debug("desktop %s: QMP event %s %s", d->id, event, data);
+        log_debug("desktop %s: VM event %s %s", d->id, event, data);
         if (strcmp(event, "SHUTDOWN") == 0 && !d->stopping)
                 log_info("desktop %s: guest shut down", d->id);
 }
@@ -228,16 +237,17 @@ static void on_agent_ready(AgentLink *l, void *userdata)
         if (d->state != DESKTOP_BOOTING)
                 return;         /* an adopted desktop re-announcing itself */
         boot_slot_release(d);
-        d->state = d->session ? DESKTOP_ASSIGNED : DESKTOP_READY;
+        d->state = desktop_claimed(d) ? DESKTOP_ASSIGNED : DESKTOP_READY;
         d->ready_ms = now_ms();
         uv_timer_stop(&d->boot_timer);
         desktop_persist(d);
-        pool_note_success(d->b, d->pool);
         log_info("desktop %s (pool %s, %s v%d): ready in %llu ms", d->id, d->pool, d->image, d->version,
                  (unsigned long long)(d->ready_ms - d->boot_start_ms));
-        if (d->session)
-                session_on_desktop_ready(d->session);
-        pool_manager_kick(d->b);
+        const DesktopEvents *ev = d->b->desktop_events;
+        if (ev && ev->on_ready)
+                ev->on_ready(d, d->b);
+        if (d->claim_ev && d->claim_ev->on_ready)
+                d->claim_ev->on_ready(d, d->claim_data);
 }
 
 static void on_agent_failure(AgentLink *l, const char *reason, void *userdata)
@@ -245,19 +255,19 @@ static void on_agent_failure(AgentLink *l, const char *reason, void *userdata)
         Desktop *d = userdata;
         log_warn("desktop %s: %s; replacing the desktop", d->id, reason);
         if (d->state == DESKTOP_BOOTING)
-                pool_note_failure(d->b, d->pool);
+                notify_boot_failed(d);
         desktop_destroy(d, reason);
 }
 
 static void on_agent_session_state(AgentLink *l, const AgentMsg *m, void *userdata)
 {
         Desktop *d = userdata;
-        if (!d->session) {
+        if (!d->claim_ev || !d->claim_ev->on_agent_session) {
                 log_debug("desktop %s: agent session state %u with no session; ignored", d->id,
                           m->session_state.state);
                 return;
         }
-        session_on_agent_state(d->session, m->session_state.state, m->session_state.detail);
+        d->claim_ev->on_agent_session(d, m->session_state.state, m->session_state.detail, d->claim_data);
 }
 
 bool desktop_agent_ready(const Desktop *d)
@@ -272,6 +282,7 @@ int desktop_session_start(Desktop *d, const char *user, uint32_t uid, uint16_t w
         m.session_start.uid = uid;
         m.session_start.width = w;
         m.session_start.height = h;
+        d->touched = true;      /* from here on the guest may hold the user's data */
         return d->agent ? agent_link_send(d->agent, &m) : -ENOTCONN;
 }
 
@@ -288,10 +299,22 @@ static const AgentLinkCallbacks agent_callbacks = {
         .on_session_state = on_agent_session_state,
 };
 
+int desktop_console_open(Desktop *d, int *ret_fd)
+{
+        if (!d->vm || d->stopping)
+                return -ENOTCONN;
+        return d->b->hv->console_open(d->vm, ret_fd);
+}
+
+static int agent_open(void *data, int *ret_fd)
+{
+        Desktop *d = data;
+        return d->vm ? d->b->hv->agent_open(d->vm, ret_fd) : -ENOTCONN;
+}
+
 static void agent_attach(Desktop *d)
 {
-        _cleanup_free_ char *sock = xasprintf("%s/%s", d->run_dir, HV_AGENT_SOCKET);
-        agent_link_start(d->b->loop, sock, d->b->cfg->heartbeat_interval, d->b->cfg->heartbeat_misses,
+        agent_link_start(d->b->loop, agent_open, d, d->b->cfg->heartbeat_interval, d->b->cfg->heartbeat_misses,
                          &agent_callbacks, d, &d->agent);
 }
 
@@ -301,26 +324,25 @@ static void boot_timeout_cb(uv_timer_t *t)
         if (d->state != DESKTOP_BOOTING || d->stopping)
                 return;
         log_warn("desktop %s: agent not ready after %u s; replacing the desktop", d->id, d->b->boot_timeout_s);
-        pool_note_failure(d->b, d->pool);
+        notify_boot_failed(d);
         desktop_destroy(d, "boot timeout");
 }
 
 static void vm_launch(Desktop *d)
 {
         Broker *b = d->b;
-        Pool *p = pool_find(b, d->pool);
         HvVmSpec spec = {
                 .id = d->id, .run_dir = d->run_dir, .disk = d->overlay->path,
                 .disk_secret = d->overlay->mode == OVERLAY_ENCRYPTED ? d->overlay->secret : NULL,
                 .disk_on_tmpfs = d->overlay->mode == OVERLAY_RAM,
                 .kernel = d->kernel, .initrd = d->initrd, .cmdline = d->cmdline,
-                .memory_mb = (p ? p->memory : 512ull << 20) >> 20, .vcpus = p ? p->vcpus : 1,
+                .memory_mb = d->memory >> 20, .vcpus = d->vcpus,
                 .accel = b->accel, .uid = b->vm_uid, .gid = b->vm_gid, .kvm_gid = b->kvm_gid, .qemu = b->cfg->qemu,
         };
         int r = b->hv->vm_start(b->loop, &spec, &vm_callbacks, d, &d->vm);
         if (r < 0) {
                 log_error("desktop %s: starting QEMU: %s", d->id, strerror(-r));
-                pool_note_failure(b, d->pool);
+                notify_boot_failed(d);
                 desktop_destroy(d, "qemu failed to start");
                 return;
         }
@@ -359,7 +381,7 @@ static void overlay_job_done(uv_work_t *w, int status)
                 if (d->stopping) {
                         desktop_finish(d);
                 } else {
-                        pool_note_failure(d->b, d->pool);
+                        notify_boot_failed(d);
                         desktop_destroy(d, "overlay creation failed");
                 }
         } else if (d->stopping) {
@@ -376,13 +398,9 @@ static void overlay_job_done(uv_work_t *w, int status)
         free(j);
 }
 
-int desktop_create(Broker *b, Pool *p)
+int desktop_create(Broker *b, const DesktopSpec *spec, Desktop **ret)
 {
-        DbImageVersion *cur, *all;
-        size_t n;
-        int r = images_current(b, p->image, &cur, &all, &n);
-        if (r < 0)
-                return r;
+        const DbImageVersion *v = spec->version;
         uint8_t rnd[5];
         random_bytes(rnd, sizeof rnd);
         Desktop *d = xmalloc0(sizeof *d);
@@ -390,26 +408,28 @@ int desktop_create(Broker *b, Pool *p)
         char hex[11];
         hex_encode(rnd, sizeof rnd, hex);
         snprintf(d->id, sizeof d->id, "d-%s", hex);
-        d->pool = xstrdup(p->name);
-        d->image = xstrdup(cur->name);
-        d->version = cur->version;
-        d->golden = xstrdup(cur->path);
-        d->kernel = cur->kernel ? xstrdup(cur->kernel) : NULL;
-        d->initrd = cur->initrd ? xstrdup(cur->initrd) : NULL;
-        d->cmdline = cur->cmdline ? xstrdup(cur->cmdline) : NULL;
-        db_image_version_free_array(all, n);
+        d->pool = xstrdup(spec->pool);
+        d->image = xstrdup(v->name);
+        d->version = v->version;
+        d->golden = xstrdup(v->path);
+        d->kernel = v->kernel ? xstrdup(v->kernel) : NULL;
+        d->initrd = v->initrd ? xstrdup(v->initrd) : NULL;
+        d->cmdline = v->cmdline ? xstrdup(v->cmdline) : NULL;
+        d->memory = spec->memory ? spec->memory : 512ull << 20;
+        d->vcpus = spec->vcpus ? spec->vcpus : 1;
         d->state = DESKTOP_BOOTING;
-        d->overlay_mode = p->overlay;
+        d->overlay_mode = spec->overlay;
         d->created = (int64_t)now_realtime_s();
         d->boot_start_ms = now_ms();
         d->run_dir = xasprintf("%s/%s", b->desktop_run_dir, d->id);
-        const char *dir = p->overlay == OVERLAY_RAM ? b->cfg->ram_dir : b->overlay_dir;
+        const char *dir = spec->overlay == OVERLAY_RAM ? b->cfg->ram_dir : b->overlay_dir;
         d->overlay_path = xasprintf("%s/%s.qcow2", dir, d->id);
         uv_timer_init(b->loop, &d->boot_timer);
         d->boot_timer.data = d;
         d->next = b->desktops;
         b->desktops = d;
         b->boots_in_flight++;
+        int r;
 
         if (mkdir(d->run_dir, 0700) < 0) {
                 r = -errno;
@@ -420,12 +440,11 @@ int desktop_create(Broker *b, Pool *p)
         if (b->vm_uid != (uid_t)-1 && chown(d->run_dir, b->vm_uid, b->vm_gid) < 0)
                 log_warn("desktop %s: chown %s: %m", d->id, d->run_dir);
         desktop_persist(d);
-        db_audit(b->db, "desktop.create", d->id, p->name);
+        db_audit(b->db, "desktop.create", d->id, d->pool);
         fault_point(&b->crash, "desktop-create");
-        log_info("desktop %s (pool %s): booting %s v%d, %s overlay", d->id, p->name, d->image, d->version,
+        log_info("desktop %s (pool %s): booting %s v%d, %s overlay", d->id, d->pool, d->image, d->version,
                  overlay_mode_to_string(d->overlay_mode));
         uv_timer_start(&d->boot_timer, boot_timeout_cb, (uint64_t)b->boot_timeout_s * 1000, 0);
-        d->boot_timer_active = true;
 
         OverlayJob *j = xmalloc0(sizeof *j);
         j->work.data = j;
@@ -437,6 +456,8 @@ int desktop_create(Broker *b, Pool *p)
         j->gid = b->vm_gid;
         d->creating_overlay = true;
         uv_queue_work(b->loop, &j->work, overlay_job_run, overlay_job_done);
+        if (ret)
+                *ret = d;
         return 0;
 }
 
@@ -477,6 +498,8 @@ void desktop_adopt(Broker *b, const DbDesktop *row)
                 desktop_destroy(d, "incomplete at slated start");
                 return;
         }
+        /* Assigned before the restart: a user may have used it, so it is only ever destroyed. */
+        d->touched = d->state == DESKTOP_ASSIGNED;
         log_info("desktop %s (pool %s): adopted running QEMU pid %d", d->id, d->pool, (int)d->pid);
         agent_attach(d);
 }

@@ -1,6 +1,10 @@
 /* Hypervisor interface (after libvirt's driver tables): slated's pool and desktop code talk
  * only to this; broker/hv_qemu.c is the QEMU driver. Drivers run on the caller's libuv loop,
- * never block it, and report a VM's end exactly once through on_exit. */
+ * never block it, and report a VM's end exactly once through on_exit. Nothing outside a driver
+ * names a socket path or speaks the hypervisor's protocol. The interface is kept to what
+ * libvirt could implement too: console and agent channel as fds (virDomainOpenConsole /
+ * virDomainOpenChannel), disks hot-plugged by path (virDomainAttachDevice), and later
+ * dirty bitmaps and block export (virDomainCheckpoint*, virDomainBackupBegin). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,36 +34,55 @@ typedef struct HvVmSpec {
         const char *qemu;          /* qemu-system-x86_64 path */
 } HvVmSpec;
 
+/* A disk hot-plugged into a running VM: an app layer (read-only) or a profile disk. */
+typedef struct HvDisk {
+        const char *id;            /* unique within the VM: [a-z0-9-], at most 24 chars */
+        const char *path;          /* image file; the VM's uid must be able to open it */
+        const char *format;        /* "qcow2" or "raw" */
+        bool read_only;
+        const char *serial;        /* shown to the guest (/dev/disk/by-id/virtio-SERIAL); at most 20 chars */
+} HvDisk;
+
+/* The answer to an asynchronous disk operation: 0 or a negative errno with a short reason. */
+typedef void (*HvDone)(HvVm *vm, int r, const char *error, void *userdata);
+
+/* Hot-plug slots reserved at boot: at most this many disks attached at once. */
+#define HV_DISK_SLOTS 4
+
 typedef struct HvCallbacks {
-        /* QEMU is gone (exit, signal, QMP hang-up of an adopted VM). status: exit code, or -signal. */
+        /* The VM is gone (exit, signal, monitor hang-up of an adopted VM). status: exit code, or -signal. */
         void (*on_exit)(HvVm *vm, int status, void *userdata);
-        /* A QMP event such as SHUTDOWN, with its "data" object as JSON text (may be "{}"). */
+        /* A monitor event such as SHUTDOWN, with its data as JSON text (may be "{}"). */
         void (*on_event)(HvVm *vm, const char *event, const char *data_json, void *userdata);
 } HvCallbacks;
 
 typedef struct HvDriver {
         const char *name;
-        /* Spawn the VM; returns at once. QMP is connected asynchronously; sockets appear in run_dir. */
+        /* Spawn the VM; returns at once. The monitor is connected asynchronously. */
         int (*vm_start)(uv_loop_t *loop, const HvVmSpec *spec, const HvCallbacks *cb, void *userdata,
                         HvVm **ret);
         /* Take over a VM left running by an earlier slated: check that pid is this desktop's QEMU,
-         * connect QMP, watch it with a pidfd. -ESRCH if it is not (or no longer) running. */
+         * connect its monitor, watch it with a pidfd. -ESRCH if it is not (or no longer) running. */
         int (*vm_adopt)(uv_loop_t *loop, const char *id, const char *run_dir, pid_t pid, const HvCallbacks *cb,
                         void *userdata, HvVm **ret);
-        /* Stop: QMP quit, SIGKILL after grace_ms. on_exit follows. Safe to call twice. */
+        /* Stop: a clean quit, SIGKILL after grace_ms. on_exit follows. Safe to call twice. */
         int (*vm_stop)(HvVm *vm, unsigned grace_ms);
         pid_t (*vm_pid)(HvVm *vm);
+        /* The VM's console (VNC), connected: an fd the caller owns. -ENOTCONN when not listening. */
+        int (*console_open)(HvVm *vm, int *ret_fd);
+        /* The guest agent's channel (virtio-serial), connected: an fd the caller owns. -ENOTCONN
+         * (or -ENOENT) while the VM is not listening yet: callers retry. */
+        int (*agent_open)(HvVm *vm, int *ret_fd);
+        /* Hot-plug a disk into a free slot reserved at boot; done() answers. -ENOSPC when all
+         * HV_DISK_SLOTS are taken, -EEXIST for an id in use. */
+        int (*disk_attach)(HvVm *vm, const HvDisk *disk, HvDone done, void *userdata);
+        /* Unplug a disk attached with disk_attach (the guest must have let go of it). */
+        int (*disk_detach)(HvVm *vm, const char *id, HvDone done, void *userdata);
         /* Release the handle after on_exit (or to forget an adopted VM without stopping it). */
         void (*vm_free)(HvVm *vm);
 } HvDriver;
 
 extern const HvDriver hv_qemu_driver;
-
-/* Paths of a VM's sockets inside its run dir (same for every driver). */
-#define HV_QMP_SOCKET "qmp.sock"
-#define HV_VNC_SOCKET "vnc.sock"
-#define HV_AGENT_SOCKET "agent.sock"
-#define HV_PID_FILE "qemu.pid"
 
 /* Decide KVM or TCG with a real boot of the probe guest (its init prints SLATE-PROBE-OK on the
  * serial console and powers off). mode: "auto", "kvm" or "tcg". The result is cached in

@@ -11,8 +11,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "broker/hv.h"
-#include "broker/qmp.h"
+#include "broker/hv_qemu.h"
+#include "broker/hv_qmp.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -22,39 +22,11 @@
 /* QEMU creates its QMP socket before the guest runs; 5 s covers a loaded host. */
 #define HV_QMP_RETRY_MS 20
 #define HV_QMP_DEADLINE_MS 5000
-/* A QEMU stderr line is logged up to this many bytes (the rest is cut, not buffered). */
-#define HV_STDERR_LINE_MAX 512
 /* After the exit, wait this long at most for QEMU's last stderr lines before reporting it. */
 #define HV_STDERR_DRAIN_MS 200
-#define HV_ARGV_MAX 64
+/* Every option QEMU gets, with the hot-plug root ports and a setpriv prefix: well under this. */
+#define HV_ARGV_MAX 96
 
-struct HvVm {
-        uv_loop_t *loop;
-        char *id, *run_dir, *qmp_path;
-        HvCallbacks cb;
-        void *userdata;
-        pid_t pid;
-        bool adopted;
-        bool exited, exit_reported, stopping, freed;
-        int exit_status;
-        int open_handles;               /* released when the last close callback ran and freed */
-        uint64_t started_ms, qmp_deadline_ms;
-
-        uv_process_t proc;
-        bool proc_open;
-        uv_pipe_t err;
-        bool err_open;
-        char errline[HV_STDERR_LINE_MAX + 1];
-        size_t errlen;
-        bool errcut;
-        char errbuf[4096];
-        uv_poll_t pidfd_poll;
-        int pidfd;
-        bool poll_open;
-        uv_timer_t qmp_timer;           /* QMP connect retries */
-        uv_timer_t timer;               /* stop grace → SIGKILL; after exit: stderr drain deadline */
-        Qmp *qmp;
-};
 
 static void vm_free(HvVm *vm);
 
@@ -207,6 +179,7 @@ static void vm_on_qmp_event(Qmp *q, const char *event, json_object *data, void *
         if (vm->cb.on_event && !vm->freed)
                 vm->cb.on_event(vm, event, data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN) : "{}",
                                 vm->userdata);
+        hv_qemu_disk_event(vm, event, data);
         /* A guest power-off leaves QEMU running (paused); a desktop never outlives its guest.
          * (QMP quit itself also emits SHUTDOWN: then there is nothing more to do.) */
         if (strcmp(event, "SHUTDOWN") == 0 && !vm->freed && !vm->stopping && vm->qmp) {
@@ -356,8 +329,9 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
         argv_opt(a, "-chardev", xasprintf("socket,id=qmp,path=%s/%s,server=on,wait=off", dir, HV_QMP_SOCKET));
         argv_opt(a, "-mon", xstrdup("chardev=qmp,mode=control"));
         argv_opt(a, "-pidfile", xasprintf("%s/%s", spec->run_dir, HV_PID_FILE));
-        /* A spare port for hot-plugging profile and app disks (q35's root bus cannot). */
-        argv_opt(a, "-device", xstrdup("pcie-root-port,id=rp1,bus=pcie.0,chassis=1"));
+        /* Spare ports for hot-plugging profile and app disks (q35's root bus cannot). */
+        for (unsigned i = 1; i <= HV_DISK_SLOTS; i++)
+                argv_opt(a, "-device", xasprintf("pcie-root-port,id=rp%u,bus=pcie.0,chassis=%u", i, i));
         if (spec->disk_secret) {
                 /* The key arrives on fd 3, a pipe: never on argv, in the environment or on disk. */
                 argv_opt(a, "-object", xstrdup("secret,id=sec0,file=/dev/fd/3,format=raw"));
@@ -592,6 +566,7 @@ static void vm_free(HvVm *vm)
         if (!vm || vm->freed)
                 return;
         vm->freed = true;
+        hv_qemu_disk_cancel(vm);
         qmp_free(TAKE_PTR(vm->qmp));
         uv_timer_stop(&vm->timer);
         uv_timer_stop(&vm->qmp_timer);
@@ -618,6 +593,9 @@ const HvDriver hv_qemu_driver = {
         .vm_stop = vm_stop,
         .vm_pid = vm_pid,
         .vm_free = vm_free,
+        .console_open = hv_qemu_console_open,
+        .agent_open = hv_qemu_agent_open,
+        .disk_attach = hv_qemu_disk_attach,
+        .disk_detach = hv_qemu_disk_detach,
 };
 
-Qmp *hv_qemu_vm_qmp(HvVm *vm) { return vm->qmp; }

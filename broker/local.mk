@@ -5,9 +5,12 @@ include $(srcdir)/broker/ctl.mk
 noinst_LIBRARIES += broker/libslatebroker.a
 broker_libslatebroker_a_SOURCES = \
 	broker/broker.h broker/db.c broker/db.h broker/agentlink.c broker/agentlink.h \
-	broker/control.c broker/control.h broker/desktop.c broker/pool.c broker/images.c \
-	broker/api.c broker/reconcile.c broker/hv.h broker/auth.c broker/auth.h broker/tls.c broker/tls.h \
-	broker/listener.c broker/session.c broker/images_gc.c broker/fault.c broker/fault.h
+	broker/control.c broker/control.h broker/desktop.c broker/desktop.h broker/pool.c broker/pool.h \
+	broker/api.c broker/api.h broker/api_image.c broker/api_image_gc.c broker/api_session.c \
+	broker/reconcile.c broker/reconcile.h broker/hv.h broker/auth.c broker/auth.h broker/tls.c broker/tls.h \
+	broker/listener.c broker/listener.h broker/conn.c broker/conn.h broker/session.c broker/session.h \
+	broker/steps.c broker/steps.h broker/logon.c broker/logon.h broker/logoff.c broker/logoff.h \
+	broker/fault.c broker/fault.h
 broker_libslatebroker_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS) $(SQLITE_CFLAGS) $(PAM_CFLAGS) $(OPENSSL_CFLAGS)
 
 sbin_PROGRAMS += broker/slated

@@ -1,12 +1,13 @@
 /* Pool manager: keeps each pool's warm desktops ready, within max, boots with bounded
  * parallelism (a boot storm must not starve the host), backs off a pool whose desktops keep
- * failing, and drains pools being deleted. Never touches an assigned desktop. */
+ * failing, and drains pools being deleted; hands desktops to logons (claims). Never touches an
+ * assigned desktop except to destroy it when its claimant lets go. */
 #include <errno.h>
 #include <stdio.h>
 #include <grp.h>
 #include <stdlib.h>
 #include <string.h>
-#include "broker/broker.h"
+#include "broker/pool.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -21,15 +22,110 @@ Pool *pool_find(Broker *b, const char *name)
         return NULL;
 }
 
-Desktop *pool_desktop_take(Broker *b, Pool *p)
+void pool_counts(Broker *b, const char *pool, unsigned *ready, unsigned *booting, unsigned *assigned,
+                 unsigned *total)
 {
-        Desktop *best = NULL;
-        /* The longest-ready desktop first: it has settled the most. */
-        for (Desktop *d = b->desktops; d; d = d->next)
-                if (strcmp(d->pool, p->name) == 0 && d->state == DESKTOP_READY && !d->stopping && !d->session &&
-                    (!best || d->ready_ms < best->ready_ms))
-                        best = d;
+        unsigned r = 0, bo = 0, a = 0, t = 0;
+        for (Desktop *d = b->desktops; d; d = d->next) {
+                if (strcmp(d->pool, pool) != 0)
+                        continue;
+                t++;
+                if (d->stopping)
+                        continue;
+                if (desktop_claimed(d) || d->state == DESKTOP_ASSIGNED)
+                        a++;
+                else if (d->state == DESKTOP_READY)
+                        r++;
+                else if (d->state == DESKTOP_BOOTING)
+                        bo++;
+        }
+        if (ready)
+                *ready = r;
+        if (booting)
+                *booting = bo;
+        if (assigned)
+                *assigned = a;
+        if (total)
+                *total = t;
+}
+
+Pool *pool_for_user(Broker *b, const char *user, gid_t *groups, int ngroups)
+{
+        Pool *best = NULL;
+        for (Pool *p = b->pools; p; p = p->next)
+                if (!p->deleting && pool_entitles(p, user, groups, ngroups) && (!best || strcmp(p->name, best->name) < 0))
+                        best = p;
         return best;
+}
+
+static int pool_desktop_create(Broker *b, Pool *p, Desktop **ret)
+{
+        DbImageVersion *cur, *all;
+        size_t n;
+        int r = db_image_current(b->db, p->image, &cur, &all, &n);
+        if (r < 0)
+                return r;
+        DesktopSpec spec = { .pool = p->name, .version = cur, .memory = p->memory, .vcpus = p->vcpus,
+                             .overlay = p->overlay };
+        r = desktop_create(b, &spec, ret);
+        db_image_version_free_array(all, n);
+        return r;
+}
+
+int pool_desktop_claim(Broker *b, Pool *p, const char *claim_id, const DesktopEvents *ev, void *data,
+                       Desktop **ret, bool *ret_booting)
+{
+        Desktop *d = NULL;
+        /* The longest-ready desktop first: it has settled the most. */
+        for (Desktop *x = b->desktops; x; x = x->next)
+                if (strcmp(x->pool, p->name) == 0 && x->state == DESKTOP_READY && !x->stopping &&
+                    !desktop_claimed(x) && (!d || x->ready_ms < d->ready_ms))
+                        d = x;
+        bool booting = false;
+        if (!d) {
+                /* A desktop already booting for the pool's warm spares can be claimed. */
+                for (Desktop *x = b->desktops; x && !d; x = x->next)
+                        if (strcmp(x->pool, p->name) == 0 && x->state == DESKTOP_BOOTING && !desktop_claimed(x) &&
+                            !x->stopping)
+                                d = x;
+                unsigned total;
+                pool_counts(b, p->name, NULL, NULL, NULL, &total);
+                if (!d && (total >= p->max || pool_desktop_create(b, p, &d) < 0))
+                        return -EBUSY;
+                booting = true;
+        }
+        desktop_claim(d, claim_id, ev, data);
+        if (!booting) {
+                /* Marked taken before the claimant records anything: whatever a crash leaves
+                 * between the two, a restart never hands this desktop to anyone else. */
+                d->state = DESKTOP_ASSIGNED;
+                desktop_persist(d);
+        }
+        pool_manager_kick(b);
+        *ret = d;
+        *ret_booting = booting;
+        return 0;
+}
+
+void pool_desktop_release(Desktop *d, const char *reason)
+{
+        desktop_unclaim(d);
+        if (d->stopping)
+                return;
+        /* Assigned from ready and never given a user session: as good as a spare. (An agent that
+         * died meanwhile is noticed by supervision, which replaces the desktop.) */
+        if (d->state == DESKTOP_ASSIGNED && !d->touched) {
+                d->state = DESKTOP_READY;
+                desktop_persist(d);
+                log_info("desktop %s (pool %s): back to the pool unused (%s)", d->id, d->pool, reason);
+                pool_manager_kick(d->b);
+                return;
+        }
+        if (d->state == DESKTOP_BOOTING && !d->touched) {
+                pool_manager_kick(d->b);        /* keeps booting as a spare */
+                return;
+        }
+        desktop_destroy(d, reason);
 }
 
 bool pool_entitles(const Pool *p, const char *user, gid_t *groups, int ngroups)
@@ -100,7 +196,7 @@ int pool_load_all(Broker *b)
         return 0;
 }
 
-void pool_note_failure(Broker *b, const char *name)
+static void pool_note_failure(Broker *b, const char *name)
 {
         Pool *p = pool_find(b, name);
         if (!p)
@@ -113,7 +209,7 @@ void pool_note_failure(Broker *b, const char *name)
                          (unsigned long long)MIN(delay, (uint64_t)BACKOFF_MAX_MS) / 1000);
 }
 
-void pool_note_success(Broker *b, const char *name)
+static void pool_note_success(Broker *b, const char *name)
 {
         Pool *p = pool_find(b, name);
         if (p) {
@@ -142,7 +238,7 @@ static void pool_trim(Broker *b, Pool *p, unsigned excess)
                 Desktop *oldest = NULL;
                 for (Desktop *d = b->desktops; d; d = d->next)
                         if (strcmp(d->pool, p->name) == 0 && d->state == DESKTOP_READY && !d->stopping &&
-                            (!oldest || d->created < oldest->created))
+                            !desktop_claimed(d) && (!oldest || d->created < oldest->created))
                                 oldest = d;
                 if (!oldest)
                         return;
@@ -167,10 +263,10 @@ static void pool_evaluate(Broker *b, Pool *p)
         }
         /* Rolling refresh and max age: idle desktops of an outdated version, or too old, are
          * replaced at once; desktops in use finish their sessions first (they are never reused). */
-        int current = images_current_version(b, p->image);
+        int current = db_image_current_version(b->db, p->image);
         int64_t now = (int64_t)now_realtime_s();
         for (Desktop *d = b->desktops; d; d = d->next) {
-                if (strcmp(d->pool, p->name) != 0 || d->stopping || d->session || d->state != DESKTOP_READY)
+                if (strcmp(d->pool, p->name) != 0 || d->stopping || desktop_claimed(d) || d->state != DESKTOP_READY)
                         continue;
                 if (current > 0 && d->version != current) {
                         char why[64];
@@ -191,7 +287,7 @@ static void pool_evaluate(Broker *b, Pool *p)
         if (p->retry_after_ms && now_ms() < p->retry_after_ms)
                 return;
         while (ready + booting < p->warm && total < p->max && b->boots_in_flight < b->boot_parallel) {
-                int r = desktop_create(b, p);
+                int r = pool_desktop_create(b, p, NULL);
                 if (r < 0) {
                         if (r == -ENOENT)
                                 log_warn("pool %s: image %s has no current version", p->name, p->image);
@@ -218,7 +314,6 @@ static void pool_tick(uv_timer_t *t)
                 next = p->next;
                 pool_evaluate(b, p);
         }
-        session_idle_sweep(b);
 }
 
 void pool_manager_kick(Broker *b)
@@ -227,8 +322,25 @@ void pool_manager_kick(Broker *b)
                 uv_timer_start(&b->kick, pool_tick, 10, 0);
 }
 
+/* The owner's view of every desktop: boot outcomes back the pool off or reset it, and any
+ * change re-evaluates the pools. */
+static void on_desktop_ready(Desktop *d, void *data)
+{
+        pool_note_success(d->b, d->pool);
+        pool_manager_kick(d->b);
+}
+
+static void on_desktop_boot_failed(Desktop *d, void *data) { pool_note_failure(d->b, d->pool); }
+
+static void on_desktop_gone(Desktop *d, void *data) { pool_manager_kick(d->b); }
+
+static const DesktopEvents pool_desktop_events = {
+        .on_ready = on_desktop_ready, .on_boot_failed = on_desktop_boot_failed, .on_gone = on_desktop_gone,
+};
+
 void pool_manager_init(Broker *b)
 {
+        b->desktop_events = &pool_desktop_events;
         uv_timer_init(b->loop, &b->tick);
         uv_timer_init(b->loop, &b->kick);
         b->tick.data = b->kick.data = b;
@@ -237,4 +349,10 @@ void pool_manager_init(Broker *b)
 void pool_manager_start(Broker *b)
 {
         uv_timer_start(&b->tick, pool_tick, 0, TICK_MS);
+}
+
+void pool_manager_stop(Broker *b)
+{
+        uv_timer_stop(&b->tick);
+        uv_timer_stop(&b->kick);
 }

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "broker/broker.h"
+#include "broker/desktop.h"
+#include "broker/reconcile.h"
 #include "common/log.h"
 #include "common/util.h"
 

@@ -30,7 +30,7 @@ static void help_main(FILE *f)
                 fprintf(f, *cmd->synopsis ? "  %-16s %s\n" : "  %s\n", s, cmd->synopsis);
         }
         fputs("\nOptions:\n"
-              "  --socket PATH  control socket (default: $SLATE_CONTROL_SOCKET, else " DEFAULT_SOCKET ")\n"
+              "  --socket PATH  control socket (default: $SLATE_CONTROL_SOCKET, else " CONTROL_CLIENT_DEFAULT_SOCKET ")\n"
               "  --json         print the raw JSON result, for scripts\n"
               "  --help         show this help\n"
               "  --version      show the version\n\n"

@@ -14,9 +14,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "broker/auth.h"
+#include "broker/api.h"
 #include "broker/broker.h"
-#include "broker/tls.h"
 #include "broker/control.h"
+#include "broker/desktop.h"
+#include "broker/listener.h"
+#include "broker/logoff.h"
+#include "broker/logon.h"
+#include "broker/pool.h"
+#include "broker/reconcile.h"
+#include "broker/tls.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -186,13 +193,15 @@ int main(int argc, char **argv)
         /* Everything start-up reconciliation may touch (the pool timers a destroy kicks) exists
          * before it runs: a crash can leave any mix of rows behind. */
         pool_manager_init(&b);
-        if (pool_load_all(&b) < 0 || reconcile_startup(&b) < 0 || session_load_all(&b) < 0)
+        logon_init(&b);
+        if (pool_load_all(&b) < 0 || reconcile_startup(&b) < 0 || logon_restore_all(&b) < 0)
                 return 1;
         if (control_start(&b, cfg.control_socket, cfg.admin_group, &b.control) < 0)
                 return 1;
         api_register(b.control);
-        images_register(b.control);
-        session_register(b.control);
+        api_image_register(b.control);
+        api_image_gc_register(b.control);
+        api_session_register(b.control);
         if (listener_start(&b) < 0)
                 return 1;
 
@@ -204,15 +213,16 @@ int main(int argc, char **argv)
         uv_signal_start(&sigint, on_signal, SIGINT);
 
         pool_manager_start(&b);
+        logoff_sweep_start(&b);
         log_info("slated %s ready: control socket %s, state %s", PACKAGE_VERSION, cfg.control_socket, cfg.state_dir);
         uv_run(b.loop, UV_RUN_DEFAULT);
 
         /* Shutdown: stop listening, release desktops without stopping their VMs. */
         control_stop(b.control);
         listener_stop(&b);
-        session_release_all(&b);
-        uv_timer_stop(&b.tick);
-        uv_timer_stop(&b.kick);
+        logon_release_all(&b);
+        pool_manager_stop(&b);
+        logoff_sweep_stop(&b);
         while (b.desktops) {
                 Desktop *d = b.desktops;
                 if (d->stopping || d->state == DESKTOP_BOOTING) {

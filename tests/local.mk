@@ -9,8 +9,13 @@ EXTRA_DIST += tests/fuzz/driver.c
 # Unit tests of common/ and slated's own modules.
 BROKER_TEST_LIBS = broker/libslatebroker.a broker/libslatehv.a imaging/libslateimaging.a agent/libslateproto.a \
 	common/libslatecommon.a $(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(GUESTFS_LIBS) $(CRITERION_LIBS)
-check_PROGRAMS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink
-TESTS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink
+check_PROGRAMS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink tests/unit/test_steps \
+	tests/unit/test_control
+TESTS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink tests/unit/test_steps tests/unit/test_control
+tests_unit_test_control_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_control_LDADD = $(BROKER_TEST_LIBS)
+tests_unit_test_steps_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_steps_LDADD = $(BROKER_TEST_LIBS)
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_config_LDADD = common/libslatecommon.a $(JSONC_LIBS) $(CRITERION_LIBS)
 tests_unit_test_db_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)

@@ -223,11 +223,14 @@ end_all_sessions() {
         for id in $(jctl session list | jq -r '.[].id'); do ctl session end "$id" >/dev/null || fail "session end $id"; done
         wait_for 120 "sessions ended" no_sessions
 }
-# slated's phases of every current session, one line each: auth desktop agent first_frame
-phases_now() { jctl session list | jq -r '.[] | select(.phases) | .phases | "\(.auth_ms) \(.desktop_ms) \(.agent_ms) \(.first_frame_ms)"'; }
-# rdp-handshake phases slate-session reported in slated's log since line L
-handshakes_since() { tail -n +"$1" "$T/slated.log" | sed -n 's/.*phase rdp-handshake took \([0-9]*\) ms.*/\1/p'; }
-log_lines() { wc -l <"$T/slated.log"; }
+# slated's logon timeline of every current session (slatectl session list → phases), one line
+# each: auth desktop agent first-frame-since-accept handshake
+phases_now() {
+        jctl session list | jq -r '.[] | select(.phases) |
+                "\(.phases.auth_ms) \(.phases.desktop_ms) \(.phases.agent_ms // 0) \(.logon_ms) \(.phases.handshake_ms)"'
+}
+# the handshake column of a phases file
+handshakes_of() { cut -d' ' -f5 "$1"; }
 
 wait_for 300 "a ready desktop" settled 1
 
@@ -283,7 +286,6 @@ shadow_rdp --wait-frame >"$T/shadow-warmup.json" 2>>"$T/shadow-client.err" ||
 : >"$T/warm.phases"
 : >"$T/shadow.ff"
 : >"$T/shadow.conn"
-l0=$(log_lines)
 one_shadow() {
         local out
         out=$(shadow_rdp --wait-frame 2>>"$T/shadow-client.err") || fail "logon on freerdp-shadow: $out"
@@ -300,7 +302,7 @@ for i in $(seq 1 "$N"); do
         end_all_sessions
         if [ $((i % 2)) -eq 1 ]; then one_shadow; fi
 done
-handshakes_since "$l0" >"$T/warm.hs"
+handshakes_of "$T/warm.phases" >"$T/warm.hs"
 wait_for 300 "the warm desktop" settled 1
 
 # ---- 1b. cold logons: no warm desktop, each logon boots one ----
@@ -310,7 +312,6 @@ wait_for 60 "no desktop left" no_desktops
 : >"$T/cold.ff"
 : >"$T/cold.conn"
 : >"$T/cold.phases"
-l0=$(log_lines)
 for i in $(seq 1 "$NC"); do
         out=$(rdp --user cuser --password pw-c --wait-frame 2>>"$T/client.err") || fail "cold logon $i: $out"
         field first_frame_ms <<<"$out" >>"$T/cold.ff"
@@ -319,7 +320,7 @@ for i in $(seq 1 "$NC"); do
         end_all_sessions
         wait_for 60 "no desktop left" no_desktops
 done
-handshakes_since "$l0" >"$T/cold.hs"
+handshakes_of "$T/cold.phases" >"$T/cold.hs"
 
 # ---- 1c. ten users at once, warm pool of ten, three rounds ----
 ctl pool set desk --warm $NCONC >/dev/null
@@ -327,7 +328,6 @@ ctl pool set desk --warm $NCONC >/dev/null
 : >"$T/conc.conn"
 : >"$T/conc.phases"
 : >"$T/conc.wall"
-l0=$(log_lines)
 for r in $(seq 1 $RCONC); do
         wait_for 900 "$NCONC ready desktops" settled $NCONC
         sleep 1
@@ -352,7 +352,7 @@ for r in $(seq 1 $RCONC); do
         phases_now >>"$T/conc.phases"
         end_all_sessions
 done
-handshakes_since "$l0" >"$T/conc.hs"
+handshakes_of "$T/conc.phases" >"$T/conc.hs"
 ctl pool set desk --warm 1 >/dev/null
 wait_for 120 "the pool back to one desktop" sh -c "[ \"\$($SLATECTL --socket $T/run/control.sock --json desktop list --pool desk | jq length)\" -le 1 ]"
 
@@ -516,8 +516,8 @@ $NCONC at once: wall time from starting the $NCONC clients to the last one's fir
 
 Reading: Slate's warm logon (p50 $(sec "$wp50") s) is $(ratio 1610 "$wp50")× faster than xrdp's new-session logon from the research notes; freerdp-shadow measured here now, which only mirrors a screen that is already up and checks no password, takes $(sec "$sp50") s ($(ratio "$sp50" "$wp50")× Slate's warm time); a cold desktop adds the boot ($(sec "$cp50") s).
 
-slated's own phases (\`slatectl --json session list\` → \`phases\`; handshake from slate-session's
-\`rdp-handshake\` phase in slated's debug log): **handshake** = accept → the client's credentials,
+slated's own logon timeline (\`slatectl --json session list\` → \`phases\`, the same numbers as
+\`slatectl session show\` and the audit line): **handshake** = accept → the client's credentials,
 **auth** = the PAM check, **desktop** = authenticated → a desktop assigned (waits for the boot when cold),
 **agent** = desktop → the guest agent started the user's session, **first frame** = accept → the whole
 screen sent (slate-session's clock); the client's \`first_frame_ms\` adds its own start-up and connect

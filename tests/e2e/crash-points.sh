@@ -83,7 +83,8 @@ crash_once() { # point run
         SLATED_PID=
         grep -q "crash point $point reached" "$T/slated.log" || fail "slated died before reaching $point"
         # What the crash left behind: the sessions the next start must account for.
-        sqlite3 "$T/state/slate.db" "SELECT id || ' ' || user || ' ' || state FROM sessions" >"$T/left" 2>/dev/null || :
+        sqlite3 "$T/state/slate.db" "SELECT id || ' ' || user || ' ' || state || ' ' || desktop FROM sessions" \
+                >"$T/left" 2>/dev/null || :
         local seq
         seq=$(sqlite3 "$T/state/slate.db" "SELECT IFNULL(MAX(seq), 0) FROM audit")
         say "left behind: $(wc -l <"$T/left") session rows, $(qemu_pids | wc -l) QEMU"
@@ -92,8 +93,8 @@ crash_once() { # point run
         grep -q "SIGSEGV\|AddressSanitizer" "$T/slated.log" && fail "slated crashed at start"
         wait_for 60 "every QEMU to belong to a listed desktop" qemus_match
         no_orphan_files || fail "files without a desktop after the restart at $point"
-        local kept=0 sid user
-        while read -r sid user _; do
+        local kept=0 sid user state desk
+        while read -r sid user state desk; do
                 if jctl session list | jq -e --arg id "$sid" '.[] | select(.id == $id)' >/dev/null; then
                         local st d
                         st=$(jctl session list | jq -r --arg id "$sid" '.[] | select(.id == $id) | .state')
@@ -106,6 +107,18 @@ crash_once() { # point run
                         jctl audit --kind logout --limit 500 | jq -e --arg id "$sid" --argjson seq "$seq" \
                                 '.[] | select(.seq > $seq and (.detail | startswith("session " + $id + ":")))' \
                                 >/dev/null || fail "session $sid ($user) vanished at $point without an audited end"
+                        # A logoff cut short is finished with its own reason, and its desktop erased.
+                        if [ "$state" = ending ]; then
+                                jctl audit --kind logout --limit 500 | jq -e --arg id "$sid" \
+                                        '.[] | select((.detail | startswith("session " + $id + ":")) and
+                                                      (.detail | contains("finished after a broker restart")))' \
+                                        >/dev/null || fail "the logoff of $sid was not finished with its reason"
+                        fi
+                        if [ -n "$desk" ]; then
+                                erased() { ! jctl desktop list | jq -e --arg d "$1" '.[] | select(.id == $d)' >/dev/null &&
+                                        [ ! -e "$T/state/overlays/$1.qcow2" ] && [ ! -e "$T/run/desktops/$1" ]; }
+                                wait_for 30 "desktop $desk of ended session $sid to be erased" erased "$desk"
+                        fi
                 fi
         done <"$T/left"
         say "after restart: $kept sessions kept, $(($(wc -l <"$T/left") - kept)) ended with a reason"

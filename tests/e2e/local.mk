@@ -3,7 +3,7 @@
 # `make check` only, never installed.
 check_PROGRAMS += tests/e2e/rdp-client
 tests_e2e_rdp_client_SOURCES = tests/e2e/rdp-client.c tests/e2e/rdp-client-frame.c \
-	tests/e2e/rdp-client-options.c tests/e2e/rdp-client.h
+	tests/e2e/rdp-client-options.c tests/e2e/rdp-client-watchdog.c tests/e2e/rdp-client.h
 tests_e2e_rdp_client_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) -pthread
 tests_e2e_rdp_client_LDADD = $(FREERDP_LIBS) -lpthread
 EXTRA_DIST += tests/e2e/xfreerdp-smoke.sh tests/e2e/README.md

@@ -43,6 +43,24 @@ say "alice reconnects to the same desktop"
 rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" >"$T/out" 2>&1 || fail "reconnect: $(cat "$T/out")"
 [ "$(jctl session list --user alice | jq -r '.[0].desktop')" = "$desk" ] || fail "reconnect landed on another desktop"
 
+say "the session's timeline: the logon and the reconnect, each step with its own time"
+sid=$(jctl session list --user alice | jq -r '.[0].id')
+wait_for 10 "the reconnect in the timeline" sh -c "$SLATECTL --socket $T/run/control.sock --json session show $sid | jq -e '.timeline | length == 2' >/dev/null"
+ctl session show "$sid"
+tl=$(jctl session show "$sid" | jq -c .timeline)
+all='["handshake","auth","desktop","agent","attach","first-frame"]'
+echo "$tl" | jq -e --argjson all "$all" '.[0].kind == "logon" and ([.[0].steps[].step] == $all) and
+        ([.[0].steps[] | select(.result == "ok")] | length == 6) and
+        ([.[0].steps[] | select(.step == "handshake" or .step == "first-frame") | .ms > 0] | all)' >/dev/null ||
+        fail "the logon's timeline lacks a step: $tl"
+echo "$tl" | jq -e --argjson all "$all" '.[1].kind == "reconnect" and ([.[1].steps[].step] == $all) and
+        ([.[1].steps[] | select(.step == "agent") | .result] == ["skipped"]) and
+        ([.[1].steps[] | select(.step == "handshake" or .step == "first-frame") | .ms > 0] | all) and
+        ([.[1].steps[].ms] != [.[0].steps[].ms])' \
+        >/dev/null || fail "the reconnect's timeline is not its own: $tl"
+jctl audit --kind reconnect.done | jq -e --arg s "$sid" '.[0].detail | contains($s) and contains("first-frame")' >/dev/null ||
+        fail "the reconnect's timings are not in the audit"
+
 say "slated restarts: alice's disconnected session survives and she reconnects to it"
 stop_slated TERM
 start_slated

@@ -3,6 +3,7 @@
 #ifndef SLATE_TESTS_E2E_RDP_CLIENT_H
 #define SLATE_TESTS_E2E_RDP_CLIENT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -65,7 +66,32 @@ typedef struct {
 	UINT32 logon_error_data, logon_error_type;
 } Client;
 
+typedef struct {
+	const char *result;
+	long connect_ms, first_frame_ms, change_ms;
+	unsigned width, height;
+	const char *error, *last_error, *error_info, *logon_error;
+	const char *logoff;
+} Report;
+
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	freerdp *instance;
+	uint64_t abort_at_ns;    /* break freerdp_connect at this time; 0 = disarmed */
+	uint64_t backstop_at_ns; /* exit the process at this time; 0 = disarmed */
+	bool fired, stop;
+	bool json;
+} Watchdog;
+
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t now_ns(void);
+void report_print(const Report *r, bool json);
+/* rdp-client-watchdog.c */
+int watchdog_start(Watchdog *w, pthread_t *ret);
+void watchdog_set(Watchdog *w, uint64_t abort_at, uint64_t backstop_at);
+bool watchdog_disarm(Watchdog *w);
+void watchdog_stop(Watchdog *w, pthread_t t);
 
 /* rdp-client-options.c: the command line, including the key-name table. */
 int parse_options(int argc, char **argv, Options *o);

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,7 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "broker/hv.h"
-#include "broker/qmp.h"
+#include "broker/hv_qemu.h"
+#include "broker/hv_qmp.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -267,6 +269,116 @@ Test(hv_qemu, luks_overlay_boots_and_key_stays_off_cmdline_and_environ, .timeout
         cr_assert_eq(hv_qemu_driver.vm_stop(c.vm, 3000), 0);
         cr_assert(run_until(&c, cond_exited, 5000));
         cr_assert_eq(c.status, 0);
+        ctx_done(&c);
+}
+
+typedef struct DiskDone {
+        bool done;
+        int r;
+        char error[128];
+} DiskDone;
+
+static void on_disk_done(HvVm *vm, int r, const char *error, void *ud)
+{
+        DiskDone *d = ud;
+        d->done = true;
+        d->r = r;
+        snprintf(d->error, sizeof d->error, "%s", error ? error : "");
+}
+
+static DiskDone *disk_waiting;
+static bool cond_disk_done(Ctx *c) { return disk_waiting->done; }
+
+static const char *named_nodes(Ctx *c)
+{
+        c->replied = false;
+        qmp_command(hv_qemu_vm_qmp(c->vm), "query-named-block-nodes", NULL, on_reply, c);
+        cr_assert(run_until(c, cond_replied, 5000));
+        return c->reply;
+}
+
+/* The driver hands out the console and the agent channel as connected fds, and hot-plugs a
+ * read-only disk into a slot reserved at boot and unplugs it again: nothing outside the driver
+ * needs a socket path or QMP. */
+Test(hv_qemu, console_agent_and_disk_hotplug_through_the_driver, .timeout = 120)
+{
+        Ctx c;
+        ctx_init(&c);
+        overlay_plain(&c);
+        HvVmSpec spec = spec_for(&c);
+        start_and_wait_qmp(&c, &spec);
+
+        int fd;
+        cr_assert_eq(hv_qemu_driver.console_open(c.vm, &fd), 0);
+        char greet[12] = "";
+        cr_assert_eq(read(fd, greet, sizeof greet), 12);
+        cr_assert(memcmp(greet, "RFB 003.", 8) == 0, "not a VNC greeting: %.12s", greet);
+        close(fd);
+        cr_assert_eq(hv_qemu_driver.agent_open(c.vm, &fd), 0);
+        /* Hot-plug is for a booted guest (slated attaches disks after the agent is READY): the
+         * agent's first bytes say the guest's kernel is up and handles PCIe hot-plug. */
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        cr_assert_eq(poll(&pfd, 1, 60000), 1, "the guest agent said nothing in 60 s");
+        close(fd);
+
+        /* A small raw disk, as an app layer would be. */
+        _cleanup_free_ char *layer = xasprintf("%s/layer.img", c.dir);
+        _cleanup_free_ char *cmd = xasprintf(QEMU_IMG_PATH " create -q -f raw %s 4M", layer);
+        cr_assert_eq(sh(cmd), 0);
+        HvDisk disk = { .id = "app-1", .path = layer, .format = "raw", .read_only = true, .serial = "slate-app-1" };
+        DiskDone d = { 0 };
+        disk_waiting = &d;
+        cr_assert_eq(hv_qemu_driver.disk_attach(c.vm, &disk, on_disk_done, &d), 0);
+        cr_assert_eq(hv_qemu_driver.disk_attach(c.vm, &disk, on_disk_done, &d), -EEXIST);
+        cr_assert(run_until(&c, cond_disk_done, 10000), "attach not answered");
+        cr_assert_eq(d.r, 0, "attach: %s", d.error);
+        const char *nodes = named_nodes(&c);
+        cr_assert(strstr(nodes, "\"node-name\":\"disk-app-1\"") && strstr(nodes, "layer.img"),
+                  "no hot-plugged node: %.400s", nodes);
+
+        /* Bad requests are refused before QEMU sees them. */
+        HvDisk bad = disk;
+        bad.id = "App 1";
+        cr_assert_eq(hv_qemu_driver.disk_attach(c.vm, &bad, on_disk_done, &d), -EINVAL);
+        bad.id = "x";
+        bad.format = "vmdk";
+        cr_assert_eq(hv_qemu_driver.disk_attach(c.vm, &bad, on_disk_done, &d), -EINVAL);
+
+        /* Every reserved slot can be used, then the next attach is refused. */
+        DiskDone more[HV_DISK_SLOTS] = { 0 };
+        for (unsigned i = 1; i < HV_DISK_SLOTS; i++) {
+                char id[8];
+                snprintf(id, sizeof id, "app-%u", i + 1);
+                HvDisk k = disk;
+                k.id = id;
+                cr_assert_eq(hv_qemu_driver.disk_attach(c.vm, &k, on_disk_done, &more[i]), 0);
+                disk_waiting = &more[i];
+                cr_assert(run_until(&c, cond_disk_done, 10000));
+                cr_assert_eq(more[i].r, 0, "attach %s: %s", id, more[i].error);
+        }
+        HvDisk extra = disk;
+        extra.id = "app-9";
+        cr_assert_eq(hv_qemu_driver.disk_attach(c.vm, &extra, on_disk_done, &d), -ENOSPC);
+
+        /* Unplug: the guest's PCIe hot-plug lets go, then the node goes too. */
+        d = (DiskDone){ 0 };
+        disk_waiting = &d;
+        uint64_t t0 = now_ms();
+        cr_assert_eq(hv_qemu_driver.disk_detach(c.vm, "app-1", on_disk_done, &d), 0);
+        cr_assert_eq(hv_qemu_driver.disk_detach(c.vm, "nope", on_disk_done, &d), -ENOENT);
+        cr_assert(run_until(&c, cond_disk_done, 20000), "detach not answered");
+        cr_assert_eq(d.r, 0, "detach: %s", d.error);
+        cr_log_info("detach: %llu ms", (unsigned long long)(now_ms() - t0));
+        nodes = named_nodes(&c);
+        cr_assert_null(strstr(nodes, "\"node-name\":\"disk-app-1\""), "node still there after detach");
+        /* The freed slot takes a new disk. */
+        d = (DiskDone){ 0 };
+        cr_assert_eq(hv_qemu_driver.disk_attach(c.vm, &extra, on_disk_done, &d), 0);
+        cr_assert(run_until(&c, cond_disk_done, 10000));
+        cr_assert_eq(d.r, 0, "attach into the freed slot: %s", d.error);
+
+        cr_assert_eq(hv_qemu_driver.vm_stop(c.vm, 3000), 0);
+        cr_assert(run_until(&c, cond_exited, 5000));
         ctx_done(&c);
 }
 

@@ -18,6 +18,19 @@
 #include "broker/ctl_format.h"
 #include "common/util.h"
 
+/* The scripted peer's writes. */
+static int send_all(int fd, const char *p, size_t n)
+{
+        while (n > 0) {
+                ssize_t r = write(fd, p, n);
+                if (r < 0)
+                        return -1;
+                p += r;
+                n -= (size_t)r;
+        }
+        return 0;
+}
+
 Test(slatectl, sizes_read_like_ls_h)
 {
         static const struct { uint64_t v; const char *s; } cases[] = {
@@ -48,7 +61,7 @@ Test(slatectl, reply_text_cannot_drive_the_terminal)
         cr_expect_str_eq(s, "ok?[31mred?");
 }
 
-/* A peer that never ends its line is cut off at RESPONSE_MAX, not buffered without bound. */
+/* A peer that never ends its line is cut off at CONTROL_CLIENT_REPLY_MAX, not buffered without bound. */
 Test(slatectl, endless_reply_line_is_refused)
 {
         int sv[2];
@@ -59,17 +72,17 @@ Test(slatectl, endless_reply_line_is_refused)
                 close(sv[0]);
                 static char chunk[65536];
                 memset(chunk, 'x', sizeof chunk);
-                for (size_t sent = 0; sent < RESPONSE_MAX + sizeof chunk * 2; sent += sizeof chunk)
+                for (size_t sent = 0; sent < CONTROL_CLIENT_REPLY_MAX + sizeof chunk * 2; sent += sizeof chunk)
                         if (send_all(sv[1], chunk, sizeof chunk) < 0)
                                 break;
                 _exit(0);
         }
         close(sv[1]);
-        _cleanup_(conn_freep) Conn k = { .fd = sv[0] };
+        _cleanup_(control_client_reader_freep) ControlClientReader k = { .fd = sv[0] };
         char *line;
         size_t n;
-        cr_expect_eq(conn_read_line(&k, &line, &n), -EMSGSIZE);
-        cr_expect_leq(k.cap, (size_t)RESPONSE_MAX + 2);
+        cr_expect_eq(control_client_read_line(&k, &line, &n), -EMSGSIZE);
+        cr_expect_leq(k.cap, (size_t)CONTROL_CLIENT_REPLY_MAX + 2);
         close(sv[0]);
         waitpid(pid, NULL, 0);
 }

@@ -92,7 +92,3 @@ typedef struct QmpMsg {
 int qmp_msg_parse(const char *line, size_t len, QmpMsg *ret);
 void qmp_msg_clear(QmpMsg *m);
 
-/* The QMP connection of a VM run by the QEMU driver (hv_qemu.c), or NULL while it is not connected.
- * For QEMU-specific callers (hot-plug, screendump, tests); borrowed, valid until the next loop turn. */
-typedef struct HvVm HvVm;
-Qmp *hv_qemu_vm_qmp(HvVm *vm);

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include "broker/qmp.h"
+#include "broker/hv_qmp.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "broker/broker.h"
+#include "broker/api.h"
+#include "broker/desktop.h"
+#include "broker/pool.h"
 #include "broker/control.h"
 #include "common/jsonx.h"
 #include "common/log.h"
@@ -14,44 +16,6 @@
 #include "imaging/publish.h"
 
 #define IMAGE_NAME_MAX 64
-
-int images_current(Broker *b, const char *name, DbImageVersion **ret_v, DbImageVersion **ret_all, size_t *ret_n)
-{
-        DbImageVersion *all;
-        size_t n;
-        int r = db_image_versions(b->db, name, &all, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++)
-                if (all[i].current && strcmp(all[i].state, "available") == 0) {
-                        *ret_v = &all[i];
-                        *ret_all = all;
-                        *ret_n = n;
-                        return 0;
-                }
-        db_image_version_free_array(all, n);
-        return -ENOENT;
-}
-
-int images_current_version(Broker *b, const char *name)
-{
-        DbImageVersion *cur, *all;
-        size_t n;
-        if (images_current(b, name, &cur, &all, &n) < 0)
-                return 0;
-        int v = cur->version;
-        db_image_version_free_array(all, n);
-        return v;
-}
-
-unsigned images_version_use_count(Broker *b, const char *name, int version)
-{
-        unsigned n = 0;
-        for (Desktop *d = b->desktops; d; d = d->next)
-                if (strcmp(d->image, name) == 0 && d->version == version)
-                        n++;
-        return n;
-}
 
 /* What the publishing pipeline recorded (publish.json next to the disk): the OS, its init
  * system, how many files sealing removed and what was done with the agent. Versions published
@@ -99,7 +63,7 @@ static json_object *version_json(Broker *b, const DbImageVersion *v)
         if (v->cmdline)
                 json_object_object_add(o, "cmdline", json_object_new_string(v->cmdline));
         json_object_object_add(o, "created", json_object_new_int64(v->created));
-        json_object_object_add(o, "desktops", json_object_new_int((int)images_version_use_count(b, v->name, v->version)));
+        json_object_object_add(o, "desktops", json_object_new_int((int)desktop_count_version(b, v->name, v->version)));
         version_add_publish_info(o, v);
         return o;
 }
@@ -552,7 +516,7 @@ static void h_retire(Broker *b, ControlRequest *req, json_object *args)
         size_t n;
         if (find_version_of_args(b, req, args, &name, &version, &all, &n, &v) < 0)
                 return;
-        unsigned used = images_version_use_count(b, name, version);
+        unsigned used = desktop_count_version(b, name, version);
         if (used > 0)
                 control_reply_error(req, EBUSY, "image %s: version %d is in use by %u desktop%s; destroy them or "
                                     "wait for them to drain first", name, version, used, used == 1 ? "" : "s");
@@ -631,13 +595,21 @@ static void h_verify(Broker *b, ControlRequest *req, json_object *args)
         uv_queue_work(b->loop, &j->work, verify_run, verify_done);
 }
 
-void images_register(Control *c)
-{
-        control_register(c, "image.publish", h_publish);
-        control_register(c, "image.list", h_list);
-        control_register(c, "image.show", h_show);
-        control_register(c, "image.current", h_current);
-        control_register(c, "image.retire", h_retire);
-        control_register(c, "image.verify", h_verify);
-        control_register(c, "image.diff", h_diff);
-}
+#define IMAGE_NAME { "name", CONTROL_ARG_STRING, true, 1, IMAGE_NAME_MAX }
+#define IMAGE_VERSION(n) { n, CONTROL_ARG_INT, true, 1, 1000000 }
+
+static const ControlCommand commands[] = {
+        { "image.publish", h_publish, true,
+          { IMAGE_NAME, { "path", CONTROL_ARG_STRING, true, 1, 0 }, { "kernel", CONTROL_ARG_STRING, false, 1, 0 },
+            { "initrd", CONTROL_ARG_STRING, false, 1, 0 }, { "cmdline", CONTROL_ARG_STRING, false, 0, 0 },
+            { "current", CONTROL_ARG_BOOL, false, 0, 0 } } },
+        { "image.list", h_list, false, { {} } },
+        { "image.show", h_show, false, { IMAGE_NAME } },
+        { "image.current", h_current, true, { IMAGE_NAME, IMAGE_VERSION("version") } },
+        { "image.retire", h_retire, true, { IMAGE_NAME, IMAGE_VERSION("version") } },
+        { "image.verify", h_verify, false, { IMAGE_NAME } },
+        { "image.diff", h_diff, false, { IMAGE_NAME, IMAGE_VERSION("v1"), IMAGE_VERSION("v2") } },
+        {},
+};
+
+void api_image_register(Control *c) { control_register(c, commands); }

@@ -3,7 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "broker/broker.h"
+#include "broker/api.h"
+#include "broker/desktop.h"
 #include "broker/control.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -26,7 +27,7 @@ static void h_gc(Broker *b, ControlRequest *req, json_object *args)
                         for (size_t k = 0; k < vn; k++) {
                                 DbImageVersion *v = &vs[k];
                                 if (strcmp(v->state, "retired") != 0 || v->current ||
-                                    images_version_use_count(b, v->name, v->version) > 0)
+                                    desktop_count_version(b, v->name, v->version) > 0)
                                         continue;
                                 int r = catalog_remove(b->image_dir, v->name, v->version);
                                 if (r < 0) {
@@ -57,4 +58,9 @@ static void h_gc(Broker *b, ControlRequest *req, json_object *args)
         control_reply(req, res);
 }
 
-void images_gc_register(Control *c) { control_register(c, "image.gc", h_gc); }
+static const ControlCommand commands[] = {
+        { "image.gc", h_gc, true, { {} } },
+        {},
+};
+
+void api_image_gc_register(Control *c) { control_register(c, commands); }

@@ -2,7 +2,7 @@
  * classifier exactly as qmp.c feeds them. It must never do I/O or keep state between inputs. */
 #include <stdint.h>
 #include <stddef.h>
-#include "broker/qmp.h"
+#include "broker/hv_qmp.h"
 
 static int fuzz_on_line(char *line, size_t len, void *userdata)
 {

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "broker/qmp.h"
+#include "broker/hv_qmp.h"
 #include "common/cleanup.h"
 #include "common/jsonx.h"
 #include "common/log.h"

@@ -1,0 +1,383 @@
+/* The slate-session children (one per connection): exec'd unprivileged with the accepted socket
+ * and an IPC socketpair; slated answers only what the connection's phase permits (the permit
+ * table below). A child that asks for anything else is killed; nothing else is disturbed. What
+ * the child says goes to the owner's ConnEvents; this file decides nothing about users. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "broker/conn.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/util.h"
+
+typedef enum ConnState {
+        CONN_PREAUTH,         /* waiting for credentials */
+        CONN_AUTHENTICATING,  /* PAM running */
+        CONN_AUTHED,          /* waiting for the desktop */
+        CONN_ATTACHED,        /* bridging the desktop */
+        CONN_DEAD,
+} ConnState;
+
+struct Conn {
+        Conn *next;
+        Broker *b;
+        uv_process_t proc;
+        uv_poll_t poll;
+        uv_timer_t timer;
+        int ipc_fd;
+        FrameParser parser;
+        ConnState state;
+        bool proc_running, poll_running, counted_preauth, first_frame_seen;
+        int refs;             /* the connection itself, plus pending jobs */
+        int open_handles;
+        char addr[INET6_ADDRSTRLEN + 8];
+        uint64_t accept_ms;
+        void *owner;
+        bool closed_reported;
+        struct { char name[IPC_NAME_MAX + 1]; uint32_t ms; } phases[4];
+        pid_t pid;
+};
+
+/* What slate-session may send in each phase. */
+static const struct {
+        ConnState state;
+        uint8_t types[5];
+} permits[] = {
+        { CONN_PREAUTH, { IPC_AUTH, IPC_PHASE } },
+        { CONN_AUTHENTICATING, { IPC_PHASE } },
+        { CONN_AUTHED, { IPC_PHASE, IPC_LOGOUT } },
+        { CONN_ATTACHED, { IPC_FIRST_FRAME, IPC_LOGOUT, IPC_PHASE, IPC_ACTIVITY } },
+};
+
+static bool conn_permits(ConnState st, uint8_t type)
+{
+        for (size_t i = 0; i < ELEMENTSOF(permits); i++)
+                if (permits[i].state == st)
+                        for (size_t j = 0; j < ELEMENTSOF(permits[i].types); j++)
+                                if (permits[i].types[j] && permits[i].types[j] == type)
+                                        return true;
+        return false;
+}
+
+const char *conn_addr(const Conn *c) { return c->addr; }
+uint64_t conn_accept_ms(const Conn *c) { return c->accept_ms; }
+Broker *conn_broker(const Conn *c) { return c->b; }
+void conn_set_owner(Conn *c, void *owner) { c->owner = owner; }
+void *conn_owner(const Conn *c) { return c->owner; }
+
+uint32_t conn_phase_ms(const Conn *c, const char *name)
+{
+        for (size_t i = 0; i < ELEMENTSOF(c->phases); i++)
+                if (strcmp(c->phases[i].name, name) == 0)
+                        return c->phases[i].ms;
+        return 0;
+}
+
+static void conn_phase_note(Conn *c, const char *name, uint32_t ms)
+{
+        for (size_t i = 0; i < ELEMENTSOF(c->phases); i++)
+                if (!c->phases[i].name[0] || strcmp(c->phases[i].name, name) == 0) {
+                        snprintf(c->phases[i].name, sizeof c->phases[i].name, "%s", name);
+                        c->phases[i].ms = ms;
+                        return;
+                }
+}
+
+unsigned conn_count_preauth(Broker *b, const char *addr)
+{
+        unsigned n = 0;
+        for (Conn *c = b->conns; c; c = c->next)
+                n += c->counted_preauth && strcmp(c->addr, addr) == 0;
+        return n;
+}
+bool conn_alive(const Conn *c) { return c->state != CONN_DEAD; }
+void conn_ref(Conn *c) { c->refs++; }
+
+static void conn_free(Conn *c)
+{
+        if (c->ipc_fd >= 0)
+                close(c->ipc_fd);
+        frame_parser_free(&c->parser);
+        free(c);
+}
+
+void conn_unref(Conn *c)
+{
+        if (--c->refs == 0)
+                conn_free(c);
+}
+
+static void preauth_release(Conn *c)
+{
+        if (c->counted_preauth) {
+                c->counted_preauth = false;
+                c->b->preauth--;
+        }
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+        Conn *c = h->data;
+        if (--c->open_handles == 0)
+                conn_unref(c);
+}
+
+/* The connection is over (child gone or misbehaving): tell the session once, release handles. */
+static void conn_close(Conn *c, const char *why)
+{
+        if (c->state == CONN_DEAD)
+                return;
+        c->state = CONN_DEAD;
+        preauth_release(c);
+        log_debug("connection %s (pid %d): closed: %s", c->addr, (int)c->pid, why);
+        for (Conn **p = &c->b->conns; *p; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        break;
+                }
+        if (c->proc_running)
+                uv_process_kill(&c->proc, SIGKILL);
+        if (c->poll_running) {
+                uv_poll_stop(&c->poll);
+                c->poll_running = false;
+        }
+        uv_timer_stop(&c->timer);
+        if (!c->closed_reported) {
+                c->closed_reported = true;
+                if (c->b->conn_events && c->b->conn_events->on_closed)
+                        c->b->conn_events->on_closed(c);
+        }
+        c->open_handles++;
+        uv_close((uv_handle_t *)&c->timer, handle_closed);
+        c->open_handles++;
+        uv_close((uv_handle_t *)&c->poll, handle_closed);
+        /* The process handle closes in its exit callback; the fd goes with the Conn. */
+}
+
+static void conn_kill(Conn *c, const char *why)
+{
+        log_warn("connection %s (pid %d): %s; dropping it", c->addr, (int)c->pid, why);
+        conn_close(c, why);
+}
+
+int conn_send(Conn *c, const IpcMsg *m, int fd)
+{
+        if (c->state == CONN_DEAD)
+                return -ENOTCONN;
+        int r = ipc_send(c->ipc_fd, m, fd);
+        if (r < 0)
+                conn_close(c, "IPC send failed");
+        return r;
+}
+
+void conn_end(Conn *c, const char *reason)
+{
+        IpcMsg m = { .type = IPC_END };
+        snprintf(m.end.reason, sizeof m.end.reason, "%s", reason);
+        conn_send(c, &m, -1);
+}
+
+void conn_set_state_authed(Conn *c)
+{
+        c->state = CONN_AUTHED;
+        preauth_release(c);
+        uv_timer_stop(&c->timer);
+}
+
+void conn_set_state_attached(Conn *c) { c->state = CONN_ATTACHED; }
+
+static void handle_msg(Conn *c, IpcMsg *m)
+{
+        const ConnEvents *ev = c->b->conn_events;
+        switch (m->type) {
+        case IPC_AUTH:
+                c->state = CONN_AUTHENTICATING;
+                if (ev && ev->on_auth)
+                        ev->on_auth(c, m);
+                break;
+        case IPC_FIRST_FRAME:
+                if (c->first_frame_seen)
+                        break;
+                c->first_frame_seen = true;
+                if (ev && ev->on_first_frame)
+                        ev->on_first_frame(c, m->first_frame.ms_since_accept);
+                break;
+        case IPC_LOGOUT:
+                if (ev && ev->on_logout)
+                        ev->on_logout(c);
+                break;
+        case IPC_PHASE:
+                log_debug("connection %s: phase %s took %u ms", c->addr, m->phase.name, m->phase.ms);
+                conn_phase_note(c, m->phase.name, m->phase.ms);
+                break;
+        case IPC_ACTIVITY:
+                if (ev && ev->on_activity)
+                        ev->on_activity(c);
+                break;
+        default:
+                break;
+        }
+}
+
+static void poll_cb(uv_poll_t *p, int status, int events)
+{
+        Conn *c = p->data;
+        uint8_t buf[4096];
+        if (status < 0) {
+                conn_close(c, "IPC poll error");
+                return;
+        }
+        for (;;) {
+                int fd;
+                ssize_t n = ipc_recv(c->ipc_fd, buf, sizeof buf, &fd);
+                if (fd >= 0) {
+                        close(fd);
+                        conn_kill(c, "slate-session sent a file descriptor");
+                        return;
+                }
+                if (n == -EAGAIN)
+                        return;
+                if (n <= 0) {
+                        conn_close(c, n == 0 ? "slate-session closed the IPC" : "IPC read error");
+                        return;
+                }
+                size_t off = 0;
+                while (off < (size_t)n && c->state != CONN_DEAD) {
+                        size_t used;
+                        Frame f;
+                        int r = frame_parser_feed(&c->parser, buf + off, (size_t)n - off, &used, &f);
+                        off += used;
+                        if (r < 0) {
+                                conn_kill(c, r == -EMSGSIZE ? "IPC frame over the limit" : "malformed IPC frame");
+                                return;
+                        }
+                        if (r == 0)
+                                break;
+                        if (!conn_permits(c->state, f.type)) {
+                                char why[96];
+                                snprintf(why, sizeof why, "IPC %s not permitted in phase %d", ipc_type_name(f.type),
+                                         c->state);
+                                conn_kill(c, why);
+                                return;
+                        }
+                        IpcMsg m;
+                        if (ipc_msg_decode(&f, &m) < 0) {
+                                conn_kill(c, "malformed IPC message");
+                                return;
+                        }
+                        handle_msg(c, &m);
+                        ipc_msg_clear(&m);
+                }
+                if (c->state == CONN_DEAD)
+                        return;
+        }
+}
+
+static void exit_cb(uv_process_t *proc, int64_t status, int sig)
+{
+        Conn *c = proc->data;
+        c->proc_running = false;
+        if (sig && sig != SIGKILL)
+                log_warn("connection %s: slate-session (pid %d) killed by signal %d", c->addr, (int)c->pid, sig);
+        conn_close(c, "slate-session exited");
+        uv_close((uv_handle_t *)proc, handle_closed);
+}
+
+static void handshake_timeout_cb(uv_timer_t *t)
+{
+        Conn *c = t->data;
+        if (c->state == CONN_PREAUTH)
+                conn_kill(c, "no credentials before the handshake timeout");
+}
+
+static void send_config(Conn *c)
+{
+        Broker *b = c->b;
+        IpcMsg m = { .type = IPC_CONFIG };
+        m.config.cert_pem = b->tls_cert_pem;
+        m.config.key_pem = b->tls_key_pem;
+        m.config.max_width = 4096;
+        m.config.max_height = 2160;
+        m.config.handshake_timeout_ms = b->cfg->handshake_timeout * 1000;
+        conn_send(c, &m, -1);
+}
+
+void conn_spawn(Broker *b, int sock, const char *addr)
+{
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+                log_error("connection %s: socketpair: %m", addr);
+                close(sock);
+                return;
+        }
+        Conn *c = xmalloc0(sizeof *c);
+        c->b = b;
+        c->refs = 1;
+        c->ipc_fd = sp[0];
+        c->accept_ms = now_ms();
+        snprintf(c->addr, sizeof c->addr, "%s", addr);
+        ipc_parser_init(&c->parser, IPC_PREAUTH_MAX);
+
+        char *args[] = { b->cfg->session_program, NULL };
+        char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL };
+        char lvl[32];
+        snprintf(lvl, sizeof lvl, "SLATE_LOG_LEVEL=%d", b->cfg->log_level);
+        env[1] = lvl;
+        uv_stdio_container_t stdio[5] = {
+                { .flags = UV_IGNORE },
+                { .flags = UV_INHERIT_FD, .data.fd = 2 },
+                { .flags = UV_INHERIT_FD, .data.fd = 2 },
+                { .flags = UV_INHERIT_FD, .data.fd = sock },
+                { .flags = UV_INHERIT_FD, .data.fd = sp[1] },
+        };
+        uv_process_options_t o = {
+                .exit_cb = exit_cb, .file = b->cfg->session_program, .args = args, .env = env,
+                .stdio = stdio, .stdio_count = 5,
+        };
+        if (b->session_uid != (uid_t)-1) {
+                o.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+                o.uid = b->session_uid;
+                o.gid = b->session_gid;
+        }
+        c->proc.data = c;
+        int r = uv_spawn(b->loop, &c->proc, &o);
+        close(sock);
+        close(sp[1]);
+        if (r < 0) {
+                log_error("connection %s: cannot start %s: %s", addr, b->cfg->session_program, uv_strerror(r));
+                close(sp[0]);
+                frame_parser_free(&c->parser);
+                free(c);
+                return;
+        }
+        c->pid = c->proc.pid;
+        c->proc_running = true;
+        c->open_handles = 1;    /* the process handle, closed in exit_cb */
+        c->counted_preauth = true;
+        b->preauth++;
+        c->next = b->conns;
+        b->conns = c;
+        uv_timer_init(b->loop, &c->timer);
+        c->timer.data = c;
+        uv_timer_start(&c->timer, handshake_timeout_cb, (uint64_t)b->cfg->handshake_timeout * 1000, 0);
+        uv_poll_init(b->loop, &c->poll, c->ipc_fd);
+        c->poll.data = c;
+        uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, poll_cb);
+        c->poll_running = true;
+        log_debug("connection %s: slate-session pid %d", addr, (int)c->pid);
+        send_config(c);
+}
+
+void conn_stop_all(Broker *b)
+{
+        /* Their children lose the IPC when slated exits and disconnect. */
+        for (Conn *c = b->conns; c; c = c->next)
+                if (c->proc_running)
+                        uv_process_kill(&c->proc, SIGTERM);
+}

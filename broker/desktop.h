@@ -1,0 +1,101 @@
+/* Desktops: one VM (through the hypervisor driver) plus its overlay, from boot to erase.
+ * A desktop never calls up into pools or sessions: it reports through two event tables, its
+ * owner's (the pool manager, Broker.desktop_events) and its claimant's (a logon), registered
+ * downwards. A desktop is never reused: destroying it always erases its overlay. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include "agent/proto.h"
+#include "broker/agentlink.h"
+#include "broker/broker.h"
+#include "imaging/overlay.h"
+
+typedef enum DesktopState {
+        DESKTOP_BOOTING,
+        DESKTOP_READY,
+        DESKTOP_ASSIGNED,
+        DESKTOP_DRAINING,
+        DESKTOP_DESTROYED,
+        DESKTOP_FAILED,
+} DesktopState;
+
+struct DesktopEvents {
+        /* The agent is up after a boot (not after an adoption). */
+        void (*on_ready)(Desktop *d, void *data);
+        /* The boot failed (QEMU, overlay, agent or timeout); a destroy follows. */
+        void (*on_boot_failed)(Desktop *d, void *data);
+        /* The desktop is gone for good (erased); d is freed right after. */
+        void (*on_gone)(Desktop *d, void *data);
+        /* SESSION_STATE from the guest's agent. */
+        void (*on_agent_session)(Desktop *d, uint8_t state, const char *detail, void *data);
+};
+
+/* What a new desktop is made of (the pool and the image version it boots). */
+typedef struct DesktopSpec {
+        const char *pool;
+        const DbImageVersion *version;
+        uint64_t memory;
+        unsigned vcpus;
+        OverlayMode overlay;
+} DesktopSpec;
+
+struct Desktop {
+        Desktop *next;
+        Broker *b;
+        char id[24];
+        char *pool;             /* pool name (the pool may be gone: then the desktop drains) */
+        char *image;
+        int version;
+        char *golden, *kernel, *initrd, *cmdline;
+        uint64_t memory;
+        unsigned vcpus;
+        DesktopState state;
+        bool stopping;          /* destroy requested; waiting for QEMU to go */
+        bool creating_overlay;  /* overlay job in the thread pool */
+        bool adopted;
+        bool touched;           /* a user session was started in it: never released, only destroyed */
+        char *destroy_reason;
+        OverlayMode overlay_mode;
+        Overlay *overlay;
+        char *overlay_path;
+        char *run_dir;
+        HvVm *vm;
+        pid_t pid;
+        AgentLink *agent;
+        /* The claimant (a session being logged on or using the desktop), or none. */
+        char claim_id[24];
+        const DesktopEvents *claim_ev;
+        void *claim_data;
+        char *agent_version, *boot_id;
+        int64_t created;        /* unix seconds */
+        uint64_t boot_start_ms, ready_ms;
+        uv_timer_t boot_timer;
+};
+
+const char *desktop_state_to_string(DesktopState s);
+int desktop_state_from_string(const char *s, DesktopState *ret);
+Desktop *desktop_find(Broker *b, const char *id);
+/* Create a desktop and start booting it (overlay in the thread pool, then the VM). */
+int desktop_create(Broker *b, const DesktopSpec *spec, Desktop **ret);
+/* Destroy: stop the VM, erase the overlay, remove the run dir and the row. Idempotent. */
+void desktop_destroy(Desktop *d, const char *reason);
+/* Re-attach a desktop found in the database at start-up; destroys it when it cannot be adopted. */
+void desktop_adopt(Broker *b, const DbDesktop *row);
+/* On shutdown: let the VM run on (the next slated adopts it), free the in-memory state. */
+void desktop_release(Desktop *d);
+void desktop_persist(Desktop *d);
+uint64_t desktop_overlay_bytes(const Desktop *d);
+/* Desktops (not destroyed) booted from this image version. */
+unsigned desktop_count_version(Broker *b, const char *image, int version);
+
+/* Claims: a claimed desktop reports to its claimant too; release drops the claim. */
+void desktop_claim(Desktop *d, const char *claim_id, const DesktopEvents *ev, void *data);
+void desktop_unclaim(Desktop *d);
+static inline bool desktop_claimed(const Desktop *d) { return d->claim_ev != NULL; }
+
+/* The user's session inside the guest, through the agent. */
+int desktop_session_start(Desktop *d, const char *user, uint32_t uid, uint16_t w, uint16_t h);
+int desktop_session_stop(Desktop *d, const char *reason);
+bool desktop_agent_ready(const Desktop *d);
+/* The desktop's console, connected (for slate-session): an fd the caller owns. */
+int desktop_console_open(Desktop *d, int *ret_fd);

@@ -1,0 +1,69 @@
+/* The QEMU driver's private parts, shared by its files (hv_qemu.c: spawn, adopt, stop;
+ * hv_qemu_disk.c: console, agent channel, disk hot-plug) and its own tests. Nothing outside
+ * the driver includes this: the rest of slated knows only hv.h. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include "broker/hv.h"
+#include "broker/hv_qmp.h"
+
+/* Names of a VM's sockets inside its run dir. */
+#define HV_QMP_SOCKET "qmp.sock"
+#define HV_VNC_SOCKET "vnc.sock"
+#define HV_AGENT_SOCKET "agent.sock"
+#define HV_PID_FILE "qemu.pid"
+/* A QEMU stderr line is logged up to this many bytes (the rest is cut, not buffered). */
+#define HV_STDERR_LINE_MAX 512
+
+/* One hot-plug slot: a disk attached there, or a pending attach/detach. */
+typedef struct HvQemuDisk {
+        char id[32];            /* empty: slot free */
+        HvDone done;            /* pending operation's answer */
+        void *userdata;
+        bool detaching;
+        uv_timer_t *timer;      /* device_del waits for the guest: bounded */
+} HvQemuDisk;
+
+struct HvVm {
+        uv_loop_t *loop;
+        char *id, *run_dir, *qmp_path;
+        HvCallbacks cb;
+        void *userdata;
+        pid_t pid;
+        bool adopted;
+        bool exited, exit_reported, stopping, freed;
+        int exit_status;
+        int open_handles;               /* released when the last close callback ran and freed */
+        uint64_t started_ms, qmp_deadline_ms;
+
+        uv_process_t proc;
+        bool proc_open;
+        uv_pipe_t err;
+        bool err_open;
+        char errline[HV_STDERR_LINE_MAX + 1];
+        size_t errlen;
+        bool errcut;
+        char errbuf[4096];
+        uv_poll_t pidfd_poll;
+        int pidfd;
+        bool poll_open;
+        uv_timer_t qmp_timer;           /* QMP connect retries */
+        uv_timer_t timer;               /* stop grace → SIGKILL; after exit: stderr drain deadline */
+        Qmp *qmp;
+        HvQemuDisk disks[HV_DISK_SLOTS]; /* hot-plug slots rp1..rpN (hv_qemu_disk.c) */
+};
+
+/* hv_qemu_disk.c */
+int hv_qemu_console_open(HvVm *vm, int *ret_fd);
+int hv_qemu_agent_open(HvVm *vm, int *ret_fd);
+int hv_qemu_disk_attach(HvVm *vm, const HvDisk *disk, HvDone done, void *userdata);
+int hv_qemu_disk_detach(HvVm *vm, const char *id, HvDone done, void *userdata);
+/* A QMP event the disk code waits for (DEVICE_DELETED). */
+void hv_qemu_disk_event(HvVm *vm, const char *event, json_object *data);
+/* The VM is forgotten (vm_free): pending operations are dropped unanswered, as qmp_free
+ * drops pending commands; their QMP replies come back -ECANCELED and free themselves. */
+void hv_qemu_disk_cancel(HvVm *vm);
+
+/* For the driver's own tests: the VM's QMP connection (NULL until connected). */
+Qmp *hv_qemu_vm_qmp(HvVm *vm);

@@ -1,0 +1,670 @@
+/* Logon and reconnect (logon.h): one Logon per connection that presents credentials, running
+ * one step list from the client's handshake to its first frame. Each step is one function
+ * below; the runner (steps.c) times them, records them in the session's timeline and the
+ * audit, and on failure undoes the steps done, newest first. Adding a step (app layers, the
+ * profile disk) is one row and one function. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "broker/auth.h"
+#include "broker/conn.h"
+#include "broker/desktop.h"
+#include "broker/logoff.h"
+#include "broker/logon.h"
+#include "broker/pool.h"
+#include "broker/session.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define AUTH_TIMEOUT_MS 60000
+#define AGENT_START_TIMEOUT_MS 30000
+/* Failed logons are answered no sooner than this after the request, so unknown users, locked
+ * accounts and wrong passwords all look alike from outside. */
+#define AUTH_FAIL_PAD_MS 700
+
+typedef struct Logon {
+        Broker *b;
+        Conn *conn;             /* NULL once the client left */
+        Session *s;             /* the session being logged on, or reconnected */
+        bool reconnect;
+        bool started;           /* the step list ran (a refusal before it has no timeline) */
+        StepRun run;
+        int refs;               /* the connection, the step list, the PAM job, the reply pad */
+        int open_handles;
+        uv_timer_t pad;
+        uv_work_t work;
+        char user[IPC_NAME_MAX + 1];
+        char *password;         /* mlock'd, wiped right after PAM */
+        char addr[64];
+        uint16_t width, height;
+        char *mapped_user, *pam_error;
+        int pam_r;
+        uint64_t start_ms;
+        IpcAuthStatus status;   /* the answer a refusal gets; OK once the client was let in */
+        uint32_t first_frame_ms; /* accept → first frame, as slate-session measured it */
+        char message[IPC_TEXT_MAX + 1];
+} Logon;
+
+static const DesktopEvents claim_events;
+
+/* ---- lifetime ---- */
+
+static void logon_closed(uv_handle_t *h)
+{
+        Logon *lg = h->data;
+        if (--lg->open_handles > 0)
+                return;
+        free(lg->mapped_user);
+        free(lg->pam_error);
+        free(lg);
+}
+
+static void logon_unref(Logon *lg)
+{
+        if (--lg->refs > 0)
+                return;
+        if (lg->conn)
+                conn_unref(TAKE_PTR(lg->conn));
+        lg->open_handles = 2;
+        uv_close((uv_handle_t *)&lg->pad, logon_closed);
+        lg->run.timer.data = lg;
+        steps_close(&lg->run, logon_closed);
+}
+
+static void password_wipe(Logon *lg)
+{
+        if (!lg->password)
+                return;
+        size_t plen = strlen(lg->password) + 1;
+        secret_wipe(lg->password, plen);
+        munlock(lg->password, plen);
+        free(TAKE_PTR(lg->password));
+}
+
+static void refuse(Logon *lg, IpcAuthStatus st, const char *fmt, ...) _printf_(3, 4);
+static void refuse(Logon *lg, IpcAuthStatus st, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(lg->message, sizeof lg->message, fmt, ap);
+        va_end(ap);
+        lg->status = st;
+}
+
+static void reply(Logon *lg)
+{
+        if (lg->conn && conn_alive(lg->conn)) {
+                IpcMsg m = { .type = IPC_AUTH_RESULT };
+                m.auth_result.status = (uint8_t)lg->status;
+                snprintf(m.auth_result.message, sizeof m.auth_result.message, "%s", lg->message);
+                conn_send(lg->conn, &m, -1);
+        }
+}
+
+static void pad_cb(uv_timer_t *t)
+{
+        Logon *lg = t->data;
+        reply(lg);
+        logon_unref(lg);
+}
+
+/* A refusal is answered after the pad, never sooner. */
+static void reply_refusal_padded(Logon *lg)
+{
+        uint64_t elapsed = now_ms() - lg->start_ms;
+        lg->refs++;
+        uv_timer_start(&lg->pad, pad_cb, elapsed < AUTH_FAIL_PAD_MS ? AUTH_FAIL_PAD_MS - elapsed : 0, 0);
+}
+
+static void reply_ok(Logon *lg, const char *fmt, ...) _printf_(2, 3);
+static void reply_ok(Logon *lg, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(lg->message, sizeof lg->message, fmt, ap);
+        va_end(ap);
+        lg->status = IPC_AUTH_OK;
+        reply(lg);
+}
+
+/* ---- the steps ---- */
+
+/* slate-session's TLS and RDP handshake up to the credentials (it reports the time itself). */
+static int step_handshake(StepRun *run, void *ctx) { return STEP_DONE; }
+
+static bool user_name_ok(const char *u)
+{
+        if (!*u || strlen(u) > 64)
+                return false;
+        for (const char *p = u; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '/' || *p == ':')
+                        return false;
+        return true;
+}
+
+static void auth_run(uv_work_t *w)
+{
+        Logon *lg = w->data;
+        lg->pam_r = auth_pam_check(lg->b->cfg->pam_service, lg->user, lg->password, lg->addr, &lg->mapped_user,
+                                   &lg->pam_error);
+}
+
+static void auth_done(uv_work_t *w, int status)
+{
+        Logon *lg = w->data;
+        Broker *b = lg->b;
+        password_wipe(lg);
+        fault_point(&b->crash, "authenticated");
+        if (!lg->run.running) {
+                logon_unref(lg);        /* failed meanwhile (the client left) */
+                return;
+        }
+        if (lg->pam_r < 0 || status < 0) {
+                const char *err = lg->pam_error ? lg->pam_error : "error";
+                auth_limiter_failure(b->limiter, lg->user, lg->addr, now_ms());
+                session_audit(b, "logon.failed", lg->user, "from %s: %s", lg->addr, err);
+                log_info("logon of %s from %s refused: %s", lg->user, lg->addr, err);
+                if (lg->pam_r == -EIO)
+                        refuse(lg, IPC_AUTH_INTERNAL, "the logon service failed; contact your administrator");
+                else
+                        refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "unknown user name or bad password");
+                steps_done(&lg->run, -EACCES, err);
+        } else {
+                auth_limiter_success(b->limiter, lg->user, lg->addr);
+                steps_done(&lg->run, 0, NULL);
+        }
+        logon_unref(lg);
+}
+
+/* PAM, in the thread pool, behind the rate limiter. */
+static int step_auth(StepRun *run, void *ctx)
+{
+        Logon *lg = ctx;
+        Broker *b = lg->b;
+        bool locked;
+        if (!user_name_ok(lg->user)) {
+                refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "unknown user name or bad password");
+                password_wipe(lg);
+                return -EACCES;
+        }
+        if (!lg->password[0]) {
+                session_audit(b, "logon.failed", lg->user, "from %s: no password given", lg->addr);
+                refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "a password is required (e.g. xfreerdp /p:PASSWORD)");
+                password_wipe(lg);
+                return -EACCES;
+        }
+        uint64_t wait = auth_limiter_check(b->limiter, lg->user, lg->addr, now_ms(), &locked);
+        if (wait > 0) {
+                unsigned long long secs = (unsigned long long)(wait + 999) / 1000;
+                session_audit(b, "logon.throttled", lg->user, "from %s: %s for %llu s", lg->addr,
+                              locked ? "locked out" : "backoff", secs);
+                refuse(lg, IPC_AUTH_LOCKED_OUT, "too many failed logons; try again in %llu s", secs);
+                password_wipe(lg);
+                return -EACCES;
+        }
+        lg->refs++;
+        lg->work.data = lg;
+        uv_queue_work(b->loop, &lg->work, auth_run, auth_done);
+        fault_point(&b->crash, "auth");
+        return STEP_PENDING;
+}
+
+/* A new logon: the user's pool, a desktop claimed from it, the session record. A reconnect:
+ * the session already there (waiting for its first logon to finish, if that still runs). */
+static int step_desktop(StepRun *run, void *ctx)
+{
+        Logon *lg = ctx;
+        Broker *b = lg->b;
+        const char *user = lg->mapped_user;
+        Session *s = session_find_user(b, user);
+        if (s) {
+                lg->reconnect = true;
+                lg->s = s;
+                if (s->conn && s->conn != lg->conn) {
+                        Conn *old = TAKE_PTR(s->conn);
+                        conn_end(old, "logged on from another client");
+                }
+                uv_timer_stop(&s->timer);
+                free(s->client);
+                s->client = xstrdup(lg->addr);
+                s->conn = lg->conn;
+                conn_set_state_authed(lg->conn);
+                session_audit(b, "reconnect", s->user, "session %s desktop %s from %s", s->id,
+                              s->desktop ? s->desktop->id : "?", s->client);
+                reply_ok(lg, "welcome back %s", s->user);
+                if (s->logon_run && s->logon_run->running) {
+                        s->waiter = lg;         /* its first logon is still starting the desktop */
+                        return STEP_PENDING;
+                }
+                s->logon_run = &lg->run;
+                return STEP_DONE;
+        }
+        gid_t groups[256];
+        int ngroups = (int)ELEMENTSOF(groups);
+        uint32_t uid = session_user_uid(user, groups, &ngroups);
+        Pool *p = pool_for_user(b, user, groups, ngroups);
+        if (!p) {
+                session_audit(b, "logon.refused", user, "not entitled to any pool (from %s)", lg->addr);
+                refuse(lg, IPC_AUTH_NOT_ENTITLED, "%s is not entitled to a desktop", user);
+                return -EPERM;
+        }
+        s = session_new(b, user, uid, p->name, lg->addr, lg->width, lg->height);
+        Desktop *d;
+        bool booting;
+        if (pool_desktop_claim(b, p, s->id, &claim_events, s, &d, &booting) < 0) {
+                session_forget(s);
+                session_audit(b, "logon.refused", user, "pool %s has no free desktop (from %s)", p->name, lg->addr);
+                refuse(lg, IPC_AUTH_NO_DESKTOP, "all desktops of pool %s are in use; try again later", p->name);
+                return -EBUSY;
+        }
+        lg->s = s;
+        s->desktop = d;
+        s->conn = lg->conn;
+        s->logon_run = &lg->run;
+        conn_set_state_authed(lg->conn);
+        session_persist(s);
+        fault_point(&b->crash, "desktop-assigned");
+        reply_ok(lg, "welcome %s", user);
+        if (booting) {
+                log_info("session %s (%s): no ready desktop in pool %s; waiting for %s to boot", s->id, user, p->name,
+                         d->id);
+                return STEP_PENDING;    /* claim_events.on_ready finishes it */
+        }
+        return STEP_DONE;
+}
+
+/* A failed new logon gives its desktop back (untouched: to the pool; else destroyed) and
+ * forgets the session; a reconnect leaves its session as it was. */
+static void undo_desktop(void *ctx)
+{
+        Logon *lg = ctx;
+        Session *s = lg->s;
+        if (!s || lg->reconnect)
+                return;
+        if (s->waiter) {
+                Logon *w = s->waiter;
+                s->waiter = NULL;
+                steps_fail(&w->run, -ENOENT, "the session's first logon failed");
+        }
+        if (s->conn) {
+                s->conn = NULL;
+        }
+        s->logon_run = NULL;
+        if (s->desktop) {
+                Desktop *d = TAKE_PTR(s->desktop);
+                char why[200];
+                snprintf(why, sizeof why, "session %s: logon failed at %s", s->id,
+                         lg->run.steps[lg->run.cur].name);
+                pool_desktop_release(d, why);
+        }
+        session_forget(s);
+        lg->s = NULL;
+}
+
+/* The user's session in the guest (the agent logs the user on at the client's size). */
+static int step_agent(StepRun *run, void *ctx)
+{
+        Logon *lg = ctx;
+        Session *s = lg->s;
+        if (s->agent_started)
+                return STEP_SKIP;
+        if (!s->desktop || desktop_session_start(s->desktop, s->user, s->uid, s->width, s->height) < 0)
+                return -ENOTCONN;
+        fault_point(&lg->b->crash, "agent-start");
+        return STEP_PENDING;    /* claim_events.on_agent_session finishes it */
+}
+
+/* The desktop's console, as an fd, to the client's slate-session. */
+static int step_attach(StepRun *run, void *ctx)
+{
+        Logon *lg = ctx;
+        Session *s = lg->s;
+        if (!lg->conn || !conn_alive(lg->conn) || s->conn != lg->conn) {
+                steps_stop(run);        /* the client left: the session waits, disconnected */
+                return STEP_DONE;
+        }
+        int fd;
+        if (!s->desktop || desktop_console_open(s->desktop, &fd) < 0)
+                return -ENOTCONN;
+        IpcMsg m = { .type = IPC_ATTACH };
+        snprintf(m.attach.desktop_id, sizeof m.attach.desktop_id, "%s", s->desktop->id);
+        snprintf(m.attach.session_id, sizeof m.attach.session_id, "%s", s->id);
+        m.attach.reconnect = lg->reconnect;
+        int r = conn_send(lg->conn, &m, fd);
+        close(fd);
+        if (r < 0) {
+                steps_stop(run);        /* the connection just closed: disconnected */
+                return STEP_DONE;
+        }
+        conn_set_state_attached(lg->conn);
+        uv_timer_stop(&s->timer);       /* no disconnect timeout while a client is attached */
+        s->state = SESSION_ACTIVE;
+        s->last_activity_ms = now_ms();
+        session_persist(s);
+        fault_point(&lg->b->crash, "attach");
+        log_info("session %s (%s): desktop %s attached for %s%s", s->id, s->user, s->desktop->id, lg->addr,
+                 lg->reconnect ? " (reconnect)" : "");
+        return STEP_DONE;
+}
+
+/* The client drew its first frame of the desktop (slate-session reports it). */
+static int step_first_frame(StepRun *run, void *ctx) { return STEP_PENDING; }
+
+static const Step logon_steps[] = {
+        { "handshake", step_handshake, NULL, 0, false },
+        { "auth", step_auth, NULL, AUTH_TIMEOUT_MS, false },
+        { "desktop", step_desktop, undo_desktop, 0, false },    /* bounded by the desktop's boot timeout */
+        { "agent", step_agent, NULL, AGENT_START_TIMEOUT_MS, false },
+        { "attach", step_attach, NULL, 0, false },
+        { "first-frame", step_first_frame, NULL, 0, false },
+};
+
+/* ---- the end of a logon ---- */
+
+static void record_timeline(Logon *lg)
+{
+        Session *s = lg->s;
+        StepRun *run = &lg->run;
+        s->n_last = 0;
+        for (size_t i = 0; i < run->n; i++) {
+                uint32_t ms = run->rec[i].ms;
+                if (i == 0)
+                        ms = lg->conn ? conn_phase_ms(lg->conn, "rdp-handshake") : 0;
+                s->last[s->n_last++] = (SessionStep){ run->steps[i].name, ms, step_result_name(run->rec[i].result) };
+        }
+        s->attempts++;
+        session_timeline_add(s, s->attempts, lg->reconnect ? "reconnect" : "logon", s->last, s->n_last);
+}
+
+static void wake_waiter(Session *s, int r)
+{
+        if (!s->waiter)
+                return;
+        Logon *w = s->waiter;
+        s->waiter = NULL;
+        s->logon_run = &w->run;
+        if (r < 0)
+                steps_fail(&w->run, r, "the session did not start");
+        else
+                steps_done(&w->run, 0, NULL);
+}
+
+static void logon_finished(StepRun *run, int r, const char *failed_step, const char *why, void *ctx)
+{
+        Logon *lg = ctx;
+        Broker *b = lg->b;
+        Session *s = lg->s;
+        if (r < 0 && lg->status != IPC_AUTH_OK) {
+                /* Refused before the client was let in: the padded refusal is the whole answer. */
+                reply_refusal_padded(lg);
+                logon_unref(lg);
+                return;
+        }
+        if (r < 0) {
+                session_audit(b, "logon.failed", lg->mapped_user ? lg->mapped_user : lg->user,
+                              "%s from %s failed at %s: %s", lg->reconnect ? "reconnect" : "logon", lg->addr,
+                              failed_step, why);
+                log_warn("%s of %s from %s failed at %s: %s", lg->reconnect ? "reconnect" : "logon",
+                         lg->mapped_user ? lg->mapped_user : lg->user, lg->addr, failed_step, why);
+                if (lg->conn && conn_alive(lg->conn)) {
+                        char msg[256];
+                        snprintf(msg, sizeof msg, "logon failed at %s", failed_step);
+                        conn_end(lg->conn, msg);
+                }
+                if (s && lg->reconnect) {
+                        /* The session itself is fine unless its desktop is unreachable. */
+                        if (s->waiter == lg)
+                                s->waiter = NULL;
+                        if (s->logon_run == run)
+                                s->logon_run = NULL;
+                        if (s->conn == lg->conn)
+                                s->conn = NULL;
+                        if (strcmp(failed_step, "attach") == 0)
+                                logoff_start(s, "desktop console unavailable");
+                        else if (s->state != SESSION_ENDING && s->state != SESSION_STARTING && !s->logon_run)
+                                logoff_disconnected(s);
+                }
+                lg->s = NULL;
+                logon_unref(lg);
+                return;
+        }
+        /* Done, or stopped early because the client left: the session is up either way. */
+        s->logon_run = NULL;
+        s->agent_started = true;
+        record_timeline(lg);
+        char line[256];
+        session_timeline_format(s->last, s->n_last, line, sizeof line);
+        bool complete = run->rec[run->n - 1].result == STEP_OK;
+        if (complete) {
+                s->logon_ms = lg->first_frame_ms;
+                log_info("session %s (%s): %s done in %u ms (%s) on desktop %s", s->id, s->user,
+                         lg->reconnect ? "reconnect" : "logon", s->logon_ms, line, s->desktop ? s->desktop->id : "?");
+                session_audit(b, lg->reconnect ? "reconnect.done" : "logon", s->user,
+                              "session %s desktop %s pool %s from %s in %u ms (%s)", s->id,
+                              s->desktop ? s->desktop->id : "?", s->pool, lg->addr, s->logon_ms, line);
+        } else {
+                if (s->conn == lg->conn)
+                        s->conn = NULL;
+                log_info("session %s (%s): the client left during the %s (%s); the session waits", s->id, s->user,
+                         lg->reconnect ? "reconnect" : "logon", line);
+                if (s->state != SESSION_ENDING && !s->waiter)
+                        logoff_disconnected(s);
+        }
+        wake_waiter(s, 0);
+        logon_unref(lg);        /* the step list's reference; the connection keeps its own */
+}
+
+/* ---- events from the session's desktop (its claimant) ---- */
+
+static Logon *running_logon(Session *s)
+{
+        return s->logon_run && s->logon_run->running ? s->logon_run->ctx : NULL;
+}
+
+static void on_desktop_ready(Desktop *d, void *data)
+{
+        Session *s = data;
+        Logon *lg = running_logon(s);
+        if (lg && lg->s == s && steps_index(&lg->run, "desktop") == (int)lg->run.cur)
+                steps_done(&lg->run, 0, NULL);
+}
+
+static void on_desktop_gone(Desktop *d, void *data)
+{
+        Session *s = data;
+        Logon *lg = running_logon(s);
+        s->desktop = NULL;
+        if (lg && s->state == SESSION_STARTING) {
+                steps_fail(&lg->run, -EIO, "the desktop died");
+                return;
+        }
+        logoff_desktop_gone(s);
+}
+
+static void on_agent_session(Desktop *d, uint8_t state, const char *detail, void *data)
+{
+        Session *s = data;
+        Logon *lg = running_logon(s);
+        switch (state) {
+        case AGENT_SESSION_STARTED:
+                if (!lg || s->agent_started || steps_index(&lg->run, "agent") != (int)lg->run.cur)
+                        return;
+                s->agent_started = true;
+                s->state = SESSION_DISCONNECTED;        /* until attached: what a restart keeps */
+                session_persist(s);
+                fault_point(&s->b->crash, "agent-started");
+                steps_done(&lg->run, 0, NULL);
+                return;
+        case AGENT_SESSION_STOPPED:
+                logoff_agent_stopped(s);
+                return;
+        case AGENT_SESSION_LOGOUT:
+                log_info("session %s (%s): the user logged out", s->id, s->user);
+                logoff_start(s, "user logged out");
+                return;
+        case AGENT_SESSION_FAILED:
+                log_error("session %s: the desktop could not start the session: %s", s->id, detail);
+                if (lg && steps_index(&lg->run, "agent") == (int)lg->run.cur)
+                        steps_fail(&lg->run, -EIO, "session start failed in the desktop");
+                else
+                        logoff_start(s, "session start failed in the desktop");
+                return;
+        }
+}
+
+static const DesktopEvents claim_events = {
+        .on_ready = on_desktop_ready, .on_gone = on_desktop_gone, .on_agent_session = on_agent_session,
+};
+
+/* ---- events from the connection ---- */
+
+static void on_conn_auth(Conn *c, IpcMsg *m)
+{
+        Logon *lg = xmalloc0(sizeof *lg);
+        lg->b = conn_broker(c);
+        lg->conn = c;
+        conn_ref(c);
+        conn_set_owner(c, lg);
+        lg->refs = 2;           /* the connection and the step list */
+        lg->start_ms = now_ms();
+        snprintf(lg->user, sizeof lg->user, "%s", m->auth.user);
+        snprintf(lg->addr, sizeof lg->addr, "%s", conn_addr(c));
+        lg->width = (uint16_t)MIN(MAX(m->auth.width, 320), 4096);
+        lg->height = (uint16_t)MIN(MAX(m->auth.height, 200), 2160);
+        size_t plen = strlen(m->auth.password) + 1;
+        lg->password = xmalloc0(plen);
+        mlock(lg->password, plen);
+        memcpy(lg->password, m->auth.password, plen);
+        secret_wipe(m->auth.password, sizeof m->auth.password);
+        lg->status = IPC_AUTH_BAD_CREDENTIALS;
+        uv_timer_init(lg->b->loop, &lg->pad);
+        lg->pad.data = lg;
+        steps_init(&lg->run, lg->b->loop);
+        steps_start(&lg->run, logon_steps, ELEMENTSOF(logon_steps), lg, logon_finished);
+}
+
+static void on_conn_first_frame(Conn *c, uint32_t ms)
+{
+        Logon *lg = conn_owner(c);
+        if (!lg || !lg->run.running || steps_index(&lg->run, "first-frame") != (int)lg->run.cur)
+                return;
+        lg->first_frame_ms = ms;
+        fault_point(&lg->b->crash, "first-frame");
+        steps_done(&lg->run, 0, NULL);
+}
+
+static void on_conn_logout(Conn *c)
+{
+        Logon *lg = conn_owner(c);
+        if (lg && lg->s && lg->s->conn == c)
+                logoff_start(lg->s, "client logged off");
+}
+
+static void on_conn_activity(Conn *c)
+{
+        Logon *lg = conn_owner(c);
+        if (lg && lg->s)
+                lg->s->last_activity_ms = now_ms();
+}
+
+static void on_conn_closed(Conn *c)
+{
+        Logon *lg = conn_owner(c);
+        if (!lg)
+                return;
+        conn_set_owner(c, NULL);
+        Session *s = lg->s;
+        bool ours = s && s->conn == c;
+        if (ours)
+                s->conn = NULL;
+        if (lg->run.running) {
+                const char *step = lg->run.steps[lg->run.cur].name;
+                if (s && s->waiter == lg) {
+                        s->waiter = NULL;
+                        steps_fail(&lg->run, -ECONNRESET, "the client left");
+                } else if (strcmp(step, "auth") == 0 || strcmp(step, "handshake") == 0) {
+                        steps_fail(&lg->run, -ECONNRESET, "the client left");
+                } else if (strcmp(step, "attach") == 0 || strcmp(step, "first-frame") == 0) {
+                        steps_stop(&lg->run);
+                }
+                /* desktop, agent: the session keeps starting and waits, disconnected. */
+        } else if (ours && s->state == SESSION_ACTIVE) {
+                session_audit(s->b, "disconnect", s->user, "session %s from %s", s->id, lg->addr);
+                log_info("session %s (%s): client disconnected", s->id, s->user);
+                logoff_disconnected(s);
+        }
+        logon_unref(lg);        /* the connection's reference */
+}
+
+static const ConnEvents conn_events = {
+        .on_auth = on_conn_auth, .on_first_frame = on_conn_first_frame, .on_logout = on_conn_logout,
+        .on_activity = on_conn_activity, .on_closed = on_conn_closed,
+};
+
+void logon_init(Broker *b) { b->conn_events = &conn_events; }
+
+/* ---- restart ---- */
+
+/* One session row left by an earlier slated: kept (as disconnected) only when its logon had
+ * finished in the guest and its desktop was adopted; otherwise it goes through the logoff
+ * list, which destroys its desktop and audits why. Any mix of rows a crash leaves ends here,
+ * never in a refusal to start. */
+static void restore_one(Broker *b, const DbSession *row)
+{
+        Desktop *d = row->desktop && *row->desktop ? desktop_find(b, row->desktop) : NULL;
+        const char *st = row->state ? row->state : "active";
+        Session *s = session_from_row(b, row);
+        char reason[300] = "";
+        if (strcmp(st, "ending") == 0)
+                snprintf(reason, sizeof reason, "%s (finished after a broker restart)",
+                         row->end_reason ? row->end_reason : "logoff");
+        else if (strcmp(st, "starting") == 0)
+                snprintf(reason, sizeof reason, "broker restart during logon");
+        else if (!d || d->stopping)
+                snprintf(reason, sizeof reason, "broker restart: desktop gone");
+        else if (d->state != DESKTOP_ASSIGNED || desktop_claimed(d))
+                snprintf(reason, sizeof reason, "broker restart: desktop not assigned to the session");
+        if (d && !d->stopping && !desktop_claimed(d)) {
+                desktop_claim(d, s->id, &claim_events, s);
+                s->desktop = d;
+        }
+        if (reason[0]) {
+                s->state = SESSION_DISCONNECTED;
+                logoff_start(s, reason);
+                return;
+        }
+        s->agent_started = true;
+        s->last_activity_ms = now_ms();
+        log_info("session %s (%s): kept across restart on desktop %s; waiting for the client to reconnect", s->id,
+                 s->user, d->id);
+        session_audit(b, "session.kept", s->user, "session %s desktop %s: kept across a broker restart", s->id, d->id);
+        logoff_disconnected(s);
+}
+
+int logon_restore_all(Broker *b)
+{
+        DbSession *rows;
+        size_t n;
+        int r = db_session_list(b->db, &rows, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                restore_one(b, &rows[i]);
+        db_session_free_array(rows, n);
+        /* A desktop handed to a user is never reused: one whose session is gone is erased. */
+        for (Desktop *d = b->desktops, *next; d; d = next) {
+                next = d->next;
+                if (d->state == DESKTOP_ASSIGNED && !desktop_claimed(d) && !d->stopping)
+                        desktop_destroy(d, "its session did not survive the restart");
+        }
+        return 0;
+}
+
+void logon_release_all(Broker *b)
+{
+        while (b->sessions)
+                session_release(b->sessions);
+}

@@ -1,0 +1,55 @@
+/* Pools: the desktops of one image for a set of users, kept warm by the pool manager. The pool
+ * owns pool choice and desktop claims (pool_for_user, pool_desktop_claim): a logon asks for a
+ * desktop here and hears about it through the events it registered. Calls down into desktop.h
+ * only; never into sessions or connections. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "broker/broker.h"
+#include "broker/desktop.h"
+
+struct Pool {
+        Pool *next;
+        char *name;
+        char *image;
+        unsigned warm, max;
+        uint64_t memory;
+        unsigned vcpus;
+        OverlayMode overlay;
+        int64_t created;
+        bool deleting;
+        unsigned disconnect_timeout; /* seconds a disconnected session keeps its desktop */
+        unsigned idle_timeout;  /* seconds without user input before the session ends; 0 = never */
+        unsigned max_age;       /* idle desktops older than this are replaced (nightly re-image); 0 = never */
+        char **entitlements;    /* "user:NAME", "group:NAME", "all" */
+        size_t n_entitlements;
+        unsigned failures;      /* consecutive boot failures */
+        uint64_t retry_after_ms;
+};
+
+Pool *pool_find(Broker *b, const char *name);
+int pool_load_all(Broker *b);
+void pool_free(Pool *p);
+bool pool_entitles(const Pool *p, const char *user, gid_t *groups, int ngroups);
+void pool_load_entitlements(Broker *b, Pool *p);
+/* The pool a user logs on to: the first by name among those entitling them, or NULL. */
+Pool *pool_for_user(Broker *b, const char *user, gid_t *groups, int ngroups);
+/* Count a pool's desktops by state; total excludes destroyed ones. Any output may be NULL. */
+void pool_counts(Broker *b, const char *pool, unsigned *ready, unsigned *booting, unsigned *assigned,
+                 unsigned *total);
+
+/* Claim a desktop of the pool for claim_id: the longest-ready idle one (marked assigned), else
+ * one already booting, else a new boot within max. *ret_booting tells whether ev->on_ready is
+ * still to come. -EBUSY when the pool is full. */
+int pool_desktop_claim(Broker *b, Pool *p, const char *claim_id, const DesktopEvents *ev, void *data,
+                       Desktop **ret, bool *ret_booting);
+/* Give a claimed desktop back: an untouched ready desktop becomes a spare again; one a user
+ * session ran in (or that is not ready) is destroyed, never reused. */
+void pool_desktop_release(Desktop *d, const char *reason);
+
+/* The manager: timers exist from init (start-up reconciliation may kick); ticks run from start. */
+void pool_manager_init(Broker *b);
+void pool_manager_start(Broker *b);
+void pool_manager_kick(Broker *b);   /* re-evaluate soon (after a change) */
+void pool_manager_stop(Broker *b);
