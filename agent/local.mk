@@ -24,21 +24,8 @@ tests_fuzz_fuzz_agent_proto_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"agent_proto\
 tests_fuzz_fuzz_agent_proto_LDADD = agent/libslateproto.a common/libslatecommon.a
 EXTRA_DIST += tests/fuzz/corpus/agent_proto
 
-# A real libFuzzer campaign: `make fuzz-agent-proto`, then
-#   tests/fuzz/fuzz-agent-proto-libfuzzer -max_total_time=120 CORPUSDIR $(srcdir)/tests/fuzz/corpus/agent_proto
-# (or `make fuzz-agent-proto-run FUZZ_TIME=120`, which fuzzes a scratch copy of the seed corpus).
-FUZZ_CC = clang
-FUZZ_TIME = 120
-FUZZ_AGENT_PROTO_SRC = $(srcdir)/tests/fuzz/fuzz_agent_proto.c $(srcdir)/agent/proto.c $(srcdir)/common/reader.c $(srcdir)/common/frame.c
-tests/fuzz/fuzz-agent-proto-libfuzzer: $(FUZZ_AGENT_PROTO_SRC) $(srcdir)/agent/proto.h $(srcdir)/common/reader.h
-	@mkdir -p tests/fuzz
-	$(AM_V_CCLD)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-I$(top_srcdir) -include $(top_builddir)/config.h -o $@ $(FUZZ_AGENT_PROTO_SRC)
-fuzz-agent-proto: tests/fuzz/fuzz-agent-proto-libfuzzer
-fuzz-agent-proto-run: tests/fuzz/fuzz-agent-proto-libfuzzer
-	@mkdir -p tests/fuzz/work/agent_proto
-	tests/fuzz/fuzz-agent-proto-libfuzzer -max_total_time=$(FUZZ_TIME) -max_len=4096 \
-		tests/fuzz/work/agent_proto $(srcdir)/tests/fuzz/corpus/agent_proto
-fuzz: fuzz-agent-proto
-.PHONY: fuzz fuzz-agent-proto fuzz-agent-proto-run
-CLEANFILES += tests/fuzz/fuzz-agent-proto-libfuzzer
+# A libFuzzer campaign (tests/local.mk): `make fuzz-agent-proto-run FUZZ_TIME=120`.
+FUZZ_TARGETS += agent-proto
+tests/fuzz/fuzz-agent-proto-libfuzzer: $(srcdir)/tests/fuzz/fuzz_agent_proto.c $(srcdir)/agent/proto.c \
+	$(srcdir)/common/reader.c $(srcdir)/common/frame.c $(srcdir)/agent/proto.h $(srcdir)/common/reader.h
+FUZZ_agent_proto_RUN = -max_len=4096
