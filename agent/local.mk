@@ -5,7 +5,7 @@ agent_libslateproto_a_SOURCES = agent/proto.c agent/proto.h common/reader.c comm
 # The in-guest agent: static, libc + the protocol only, so it runs in any guest.
 pkglibexec_PROGRAMS += agent/slate-agent
 agent_slate_agent_SOURCES = agent/slate-agent.c agent/desk.c agent/desk.h agent/fbdraw.c agent/fbdraw.h
-agent_slate_agent_LDADD = agent/libslateproto.a
+agent_slate_agent_LDADD = agent/libslateproto.a common/libslatecommon.a
 agent_slate_agent_LDFLAGS = -static
 # The session script for real desktops (slate-agent --session-script; contract at its top). The
 # images carry it as /usr/libexec/slate/session (imaging/recipes/debian-desktop, publish).

@@ -22,6 +22,7 @@
 #include "agent/desk.h"
 #include "agent/proto.h"
 #include "common/cleanup.h"
+#include "common/spawn.h"
 
 #define PORTS_DIR "/dev/virtio-ports"
 #define DEFAULT_PORT PORTS_DIR "/" AGENT_PORT_NAME
@@ -321,34 +322,19 @@ static void script_job_read(ScriptJob *j, bool flush)
 static int script_job_spawn(Agent *a, ScriptJobKind kind, const char *user, char *const argv[])
 {
         ScriptJob *j = &a->job;
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int e = errno;
-                close(p[0]);
-                close(p[1]);
-                return -e;
-        }
-        if (pid == 0) {
-                setsid();
-                int null = open("/dev/null", O_RDONLY);
-                if (null >= 0)
-                        dup2(null, 0);
-                dup2(p[1], 2);
-                struct sigaction dfl = { .sa_handler = SIG_DFL };
-                sigaction(SIGTERM, &dfl, NULL);
-                sigaction(SIGINT, &dfl, NULL);
-                sigaction(SIGPIPE, &dfl, NULL);
-                char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", NULL };
-                execve(argv[0], argv, envp);
-                dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-                _exit(127);
-        }
-        close(p[1]);
-        fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
-        *j = (ScriptJob){ .kind = kind, .pid = pid, .err_fd = p[0], .deadline_ms = uptime_ms() + SCRIPT_TIMEOUT_MS };
+        static const char *const envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                            "LANG=C.UTF-8", NULL };
+        /* systemd starts us with SIGPIPE ignored; the script gets every signal at its default. */
+        SpawnOpts so = { .argv = (const char *const *)argv, .envp = envp, .fd3 = -1, .new_session = true,
+                         .default_signals = true, .stdio = { SPAWN_STDIO_NULL, SPAWN_STDIO_INHERIT, SPAWN_STDIO_PIPE } };
+        SpawnChild child;
+        int r = spawn_start(&so, &child);
+        if (r < 0)
+                return r;
+        pid_t pid = child.pid;
+        int err_fd = child.fds[2];
+        fcntl(err_fd, F_SETFL, fcntl(err_fd, F_GETFL) | O_NONBLOCK);
+        *j = (ScriptJob){ .kind = kind, .pid = pid, .err_fd = err_fd, .deadline_ms = uptime_ms() + SCRIPT_TIMEOUT_MS };
         j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         snprintf(j->user, sizeof j->user, "%s", user);
         log_agent("session script: %s %s (pid %d)", argv[1], user[0] ? user : "-", (int)pid);

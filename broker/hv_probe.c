@@ -13,6 +13,7 @@
 #include "broker/hv.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "common/util.h"
 
 /* Bare-metal KVM boots the probe guest well under 1 s; a hang must not delay slated long. */
@@ -48,26 +49,15 @@ static void probe_line(ProbeRun *pr, char *line, size_t len)
 static int probe_run(char *const argv[], unsigned deadline_ms, const char *want, ProbeRun *pr)
 {
         *pr = (ProbeRun){ 0 };
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return log_error_errno(-errno, "probe: pipe: %s", strerror(errno));
-        char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-        pid_t pid = fork();
-        if (pid < 0) {
-                int e = errno;
-                close(p[0]);
-                close(p[1]);
-                return log_error_errno(-e, "probe: fork: %s", strerror(e));
-        }
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDONLY);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
-                        _exit(126);
-                setpgid(0, 0);
-                execve(argv[0], argv, env);
-                _exit(127);
-        }
-        close(p[1]);
+        const char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+        SpawnOpts so = { .argv = (const char *const *)argv, .envp = env, .fd3 = -1, .new_pgroup = true,
+                         .stdio = { SPAWN_STDIO_NULL, SPAWN_STDIO_PIPE, SPAWN_STDIO_STDOUT } };
+        SpawnChild child;
+        int r = spawn_start(&so, &child);
+        if (r < 0)
+                return log_error_errno(r, "probe: cannot run %s: %s", argv[0], strerror(-r));
+        pid_t pid = child.pid;
+        int out = child.fds[1];
 
         char line[PROBE_LINE_MAX];
         size_t len = 0;
@@ -78,14 +68,14 @@ static int probe_run(char *const argv[], unsigned deadline_ms, const char *want,
                         pr->timed_out = true;
                         break;
                 }
-                struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+                struct pollfd pfd = { .fd = out, .events = POLLIN };
                 int k = poll(&pfd, 1, (int)MIN(deadline - now, (uint64_t)1000));
                 if (k < 0 && errno != EINTR)
                         break;
                 if (k <= 0)
                         continue;
                 char buf[4096];
-                ssize_t n = read(p[0], buf, sizeof buf);
+                ssize_t n = read(out, buf, sizeof buf);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
@@ -109,16 +99,14 @@ static int probe_run(char *const argv[], unsigned deadline_ms, const char *want,
                 line[len] = 0;
                 probe_line(pr, line, len);
         }
-        close(p[0]);
+        spawn_child_close(&child);
         int st;
         if (pr->found || pr->timed_out)
                 kill(pid, SIGKILL);
-        while (waitpid(pid, &st, 0) < 0)
-                if (errno != EINTR)
-                        return log_error_errno(-errno, "probe: waitpid: %s", strerror(errno));
+        r = spawn_wait(pid, 0, &st);
+        if (r < 0)
+                return log_error_errno(r, "probe: waitpid: %s", strerror(-r));
         pr->status = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
-        if (!pr->found && !pr->timed_out && pr->status == 127)
-                return log_error_errno(-ENOENT, "probe: cannot run %s", argv[0]);
         return 0;
 }
 

@@ -41,6 +41,6 @@ tests_fuzz_fuzz_image_info_LDADD = $(IMAGING_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/image_info
 FUZZ_TARGETS += image-info
 tests/fuzz/fuzz-image-info-libfuzzer: $(srcdir)/tests/fuzz/fuzz_image_info.c $(srcdir)/imaging/image.c \
-	$(srcdir)/imaging/qemu_img.c $(srcdir)/common/jsonx.c $(srcdir)/common/util.c $(srcdir)/common/log.c \
-	$(srcdir)/imaging/image.h
+	$(srcdir)/imaging/qemu_img.c $(srcdir)/common/spawn.c $(srcdir)/common/jsonx.c $(srcdir)/common/util.c \
+	$(srcdir)/common/log.c $(srcdir)/imaging/image.h
 FUZZ_image_info_FLAGS = $(JSONC_CFLAGS) $(JSONC_LIBS) $(OPENSSL_LIBS)
