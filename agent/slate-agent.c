@@ -22,6 +22,7 @@
 #include "agent/desk.h"
 #include "agent/proto.h"
 #include "common/cleanup.h"
+#include "common/linebuf.h"
 #include "common/spawn.h"
 
 #define PORTS_DIR "/dev/virtio-ports"
@@ -54,8 +55,7 @@ typedef struct ScriptJob {
         int err_fd;                 /* its stderr: logged, last line kept for FAILED */
         uint64_t deadline_ms;
         char user[DESK_USER_MAX + 1];
-        char partial[AGENT_STRING_MAX + 1];
-        size_t partial_len;
+        LineBuf err_lines;          /* capped at AGENT_STRING_MAX: a line becomes a detail string */
         char last[AGENT_STRING_MAX + 1];
 } ScriptJob;
 
@@ -288,33 +288,39 @@ static void agent_logout(Agent *a, bool connected)
 /* ---- --session-script backend: the desktop's session is agent/session-script's business ---- */
 
 /* The script's stderr, line by line: each line to our log, the last non-empty one kept for the
- * host. Only printable ASCII is kept: the detail ends up in the broker's log. */
+ * host. Only printable ASCII is kept: the detail ends up in the broker's log. A longer line is cut
+ * to AGENT_STRING_MAX bytes. */
+static void script_job_line(ScriptJob *j, char *line, size_t len)
+{
+        if (len == 0)
+                return;
+        for (size_t i = 0; i < len; i++)
+                if (!(line[i] >= 0x20 && line[i] < 0x7f))
+                        line[i] = '?';
+        log_agent("session script: %s", line);
+        memcpy(j->last, line, len + 1);
+}
+
 static void script_job_read(ScriptJob *j, bool flush)
 {
         char buf[1024];
         ssize_t n;
         while (j->err_fd >= 0 && (n = read(j->err_fd, buf, sizeof buf)) > 0) {
-                for (ssize_t i = 0; i < n; i++) {
-                        char c = buf[i];
-                        if (c != '\n') {
-                                if (j->partial_len < sizeof j->partial - 1)
-                                        j->partial[j->partial_len++] = (c >= 0x20 && c < 0x7f) ? c : '?';
-                                continue;
-                        }
-                        j->partial[j->partial_len] = 0;
-                        if (j->partial_len) {
-                                log_agent("session script: %s", j->partial);
-                                memcpy(j->last, j->partial, j->partial_len + 1);
-                        }
-                        j->partial_len = 0;
+                size_t off = 0, len;
+                char *line;
+                while (off < (size_t)n) {
+                        size_t used;
+                        int r = linebuf_feed(&j->err_lines, buf + off, (size_t)n - off, &used, &line, &len);
+                        off += used;
+                        if (r == 0 || r == -ENOMEM)
+                                break;
+                        script_job_line(j, line, len);
                 }
         }
-        if (flush && j->partial_len) {
-                j->partial[j->partial_len] = 0;
-                log_agent("session script: %s", j->partial);
-                memcpy(j->last, j->partial, j->partial_len + 1);
-                j->partial_len = 0;
-        }
+        size_t len;
+        char *line;
+        if (flush && (line = linebuf_finish(&j->err_lines, &len)))
+                script_job_line(j, line, len);
 }
 
 /* Runs `SCRIPT ARGS...` in its own session and process group (a timeout kills all of it),
@@ -335,6 +341,7 @@ static int script_job_spawn(Agent *a, ScriptJobKind kind, const char *user, char
         int err_fd = child.fds[2];
         fcntl(err_fd, F_SETFL, fcntl(err_fd, F_GETFL) | O_NONBLOCK);
         *j = (ScriptJob){ .kind = kind, .pid = pid, .err_fd = err_fd, .deadline_ms = uptime_ms() + SCRIPT_TIMEOUT_MS };
+        linebuf_init(&j->err_lines, AGENT_STRING_MAX);
         j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         snprintf(j->user, sizeof j->user, "%s", user);
         log_agent("session script: %s %s (pid %d)", argv[1], user[0] ? user : "-", (int)pid);
@@ -412,6 +419,7 @@ static void script_job_done(Agent *a, int status)
                 close(j.pidfd);
         if (j.err_fd >= 0)
                 close(j.err_fd);
+        linebuf_free(&j.err_lines);
 
         switch (j.kind) {
         case SCRIPT_JOB_START:

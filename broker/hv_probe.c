@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "broker/hv.h"
 #include "common/cleanup.h"
+#include "common/linebuf.h"
 #include "common/log.h"
 #include "common/spawn.h"
 #include "common/util.h"
@@ -21,6 +22,8 @@
 /* TCG needs 2-3 s here; 30 s covers a loaded host. */
 #define PROBE_TCG_DEADLINE_MS 30000
 #define PROBE_MARKER "SLATE-PROBE-OK"
+/* Room for one line of QEMU's output (its complaint, the version) with its NUL; a longer line is
+ * cut to what fits, the rest dropped unbuffered: the marker and QEMU's messages are short. */
 #define PROBE_LINE_MAX 256
 
 typedef struct ProbeRun {
@@ -59,8 +62,8 @@ static int probe_run(char *const argv[], unsigned deadline_ms, const char *want,
         pid_t pid = child.pid;
         int out = child.fds[1];
 
-        char line[PROBE_LINE_MAX];
-        size_t len = 0;
+        LineBuf lines;
+        linebuf_init(&lines, PROBE_LINE_MAX - 1);
         uint64_t deadline = now_ms() + deadline_ms;
         for (;;) {
                 uint64_t now = now_ms();
@@ -80,25 +83,27 @@ static int probe_run(char *const argv[], unsigned deadline_ms, const char *want,
                         continue;
                 if (n <= 0)
                         break;          /* EOF: it exited */
-                for (ssize_t i = 0; i < n; i++) {
-                        if (buf[i] == '\n' || len == sizeof line - 1) {
-                                line[len] = 0;
-                                probe_line(pr, line, len);
-                                len = 0;
-                                if (buf[i] == '\n')
-                                        continue;
-                        }
-                        line[len++] = buf[i];
+                size_t off = 0, len;
+                char *line;
+                while (off < (size_t)n) {
+                        size_t used;
+                        int lr = linebuf_feed(&lines, buf + off, (size_t)n - off, &used, &line, &len);
+                        off += used;
+                        if (lr == 0 || lr == -ENOMEM)
+                                break;
+                        probe_line(pr, line, len);      /* -EMSGSIZE: its first PROBE_LINE_MAX - 1 bytes */
                 }
-                if (pr->found || (want && len > 0 && (line[len] = 0, strstr(line, want)))) {
+                /* want counts as soon as it shows, before its line has ended. */
+                if (pr->found || (want && (line = linebuf_partial(&lines, &len)) && strstr(line, want))) {
                         pr->found = true;
                         break;
                 }
         }
-        if (len > 0) {
-                line[len] = 0;
+        size_t len;
+        char *line = linebuf_finish(&lines, &len);
+        if (line)
                 probe_line(pr, line, len);
-        }
+        linebuf_free(&lines);
         spawn_child_close(&child);
         int st;
         if (pr->found || pr->timed_out)
