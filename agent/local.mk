@@ -18,7 +18,7 @@ TESTS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto
 # broker's end-to-end tests rely on, and test_proto is the agent's test binary.
 tests_unit_test_proto_SOURCES = tests/unit/test_proto.c agent/desk.c agent/fbdraw.c
 tests_unit_test_proto_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
-tests_unit_test_proto_LDADD = agent/libslateproto.a $(CRITERION_LIBS)
+tests_unit_test_proto_LDADD = agent/libslateproto.a common/libslatecommon.a $(CRITERION_LIBS)
 tests_fuzz_fuzz_agent_proto_SOURCES = tests/fuzz/fuzz_agent_proto.c tests/fuzz/driver.c
 tests_fuzz_fuzz_agent_proto_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"agent_proto\"
 tests_fuzz_fuzz_agent_proto_LDADD = agent/libslateproto.a common/libslatecommon.a

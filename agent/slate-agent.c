@@ -24,6 +24,7 @@
 #include "common/cleanup.h"
 #include "common/linebuf.h"
 #include "common/spawn.h"
+#include "common/username.h"
 
 #define PORTS_DIR "/dev/virtio-ports"
 #define DEFAULT_PORT PORTS_DIR "/" AGENT_PORT_NAME
@@ -54,7 +55,7 @@ typedef struct ScriptJob {
         int pidfd;                  /* readable when the script exited */
         int err_fd;                 /* its stderr: logged, last line kept for FAILED */
         uint64_t deadline_ms;
-        char user[DESK_USER_MAX + 1];
+        char user[USER_NAME_MAX + 1];
         LineBuf err_lines;          /* capped at AGENT_STRING_MAX: a line becomes a detail string */
         char last[AGENT_STRING_MAX + 1];
 } ScriptJob;
@@ -73,7 +74,7 @@ typedef struct Agent {
         const char *session_script; /* --session-script: sessions are the script's */
         ScriptJob job;
         bool script_active;         /* the script's session runs, for script_user */
-        char script_user[DESK_USER_MAX + 1];
+        char script_user[USER_NAME_MAX + 1];
         int session_pidfd;          /* the session leader from SESSION_PID_FILE, or -1 */
         unsigned stops_waiting;     /* SESSION_STOPs to answer when the running job ends */
 } Agent;
@@ -277,7 +278,7 @@ static int agent_session_stop(Agent *a, const AgentMsg *m)
  * when one connects). */
 static void agent_logout(Agent *a, bool connected)
 {
-        char user[DESK_USER_MAX + 1];
+        char user[USER_NAME_MAX + 1];
         snprintf(user, sizeof user, "%s", a->desk.user);
         desk_session_stop(&a->desk);
         log_agent("%s logged out", user);
@@ -534,7 +535,7 @@ static int script_session_start(Agent *a, const AgentMsg *m)
 {
         const char *user = m->session_start.user;
         char detail[AGENT_STRING_MAX + 1];
-        if (!desk_user_valid(user)) {
+        if (!user_name_valid(user)) {
                 log_agent("session start refused: invalid user name");
                 return agent_send_state(a, AGENT_SESSION_FAILED, "invalid user name");
         }
@@ -585,8 +586,8 @@ static int script_session_stop(Agent *a)
 /* An agent restarted while a session ran (Restart=always) takes the session over. */
 static void script_adopt(Agent *a)
 {
-        char user[DESK_USER_MAX + 2];
-        if (read_line(SESSION_USER_FILE, user, sizeof user) < 0 || !desk_user_valid(user))
+        char user[USER_NAME_MAX + 2];
+        if (read_line(SESSION_USER_FILE, user, sizeof user) < 0 || !user_name_valid(user))
                 return;
         script_watch(a);
         if (a->session_pidfd < 0)
@@ -597,7 +598,7 @@ static void script_adopt(Agent *a)
                 return;
         }
         a->script_active = true;
-        memcpy(a->script_user, user, strlen(user) + 1);     /* valid names are at most DESK_USER_MAX */
+        memcpy(a->script_user, user, strlen(user) + 1);     /* valid names are at most USER_NAME_MAX */
         log_agent("adopted the running session of %s", user);
 }
 

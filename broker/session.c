@@ -19,6 +19,7 @@
 #include "common/ipc.h"
 #include "common/jsonx.h"
 #include "common/log.h"
+#include "common/username.h"
 #include "common/util.h"
 
 #define AGENT_START_TIMEOUT_MS 30000
@@ -528,16 +529,6 @@ static void auth_done(uv_work_t *w, int status)
                 session_new_for(j, user);
 }
 
-static bool user_name_ok(const char *u)
-{
-        if (!*u || strlen(u) > 64)
-                return false;
-        for (const char *p = u; *p; p++)
-                if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '/' || *p == ':')
-                        return false;
-        return true;
-}
-
 void session_conn_auth(Conn *c, IpcMsg *m)
 {
         Broker *b = conn_broker(c);
@@ -556,7 +547,7 @@ void session_conn_auth(Conn *c, IpcMsg *m)
         j->height = (uint16_t)MIN(MAX(m->auth.height, 200), 2160);
         const char *addr = conn_addr(c);
         bool locked;
-        if (!user_name_ok(j->user)) {
+        if (!user_name_valid(j->user)) {
                 job_refuse(j, IPC_AUTH_BAD_CREDENTIALS, "unknown user name or bad password");
                 return;
         }

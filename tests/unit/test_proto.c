@@ -1,6 +1,7 @@
 /* Agent wire protocol: what slated accepts from an untrusted guest and what slate-agent sends.
  * Parser and codec only (no I/O), so every edge is tested directly. Also the test desktop's
- * documented user-name rule and colours (agent/desk.h), which the end-to-end tests rely on. */
+ * documented colours (agent/desk.h), which the end-to-end tests rely on; the user-name rule the
+ * agent applies is common/username's (tests/unit/test_username.c). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -508,17 +509,6 @@ Test(proto, session_type_names)
         cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_START), "session-start");
         cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_STOP), "session-stop");
         cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_STATE), "session-state");
-}
-
-Test(desk, user_names_follow_the_portable_login_name_rule)
-{
-        const char *good[] = { "alice", "_svc", "a", "bob.smith", "x-1_2", "abcdefghijklmnopqrstuvwxyz012345" };
-        const char *bad[] = { "", "Alice", "1abc", "-x", ".x", "a b", "a;b", "a/b", "../x", "al\xc3\xa9",
-                              "abcdefghijklmnopqrstuvwxyz0123456" /* 33 */ };
-        for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-                cr_assert(desk_user_valid(good[i]), "%s", good[i]);
-        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-                cr_assert(!desk_user_valid(bad[i]), "%s", bad[i]);
 }
 
 Test(desk, user_colour_is_fnv1a_with_mid_range_channels)
