@@ -2,10 +2,14 @@
 noinst_LIBRARIES += agent/libslateproto.a
 agent_libslateproto_a_SOURCES = agent/proto.c agent/proto.h common/reader.c common/reader.h common/frame.c common/frame.h
 
-# The in-guest agent: static, libc + the protocol only, so it runs in any guest.
+# The in-guest agent: static, libc + the protocol only, so it runs in any guest. Its core is a
+# library (agent/agent.h) so the test guest's agent (tests/guest/local.mk) is the same code plus
+# the desktop it draws; that desktop is never linked in here.
+noinst_LIBRARIES += agent/libslateagent.a
+agent_libslateagent_a_SOURCES = agent/slate-agent.c agent/agent.h
 pkglibexec_PROGRAMS += agent/slate-agent
-agent_slate_agent_SOURCES = agent/slate-agent.c agent/desk.c agent/desk.h agent/fbdraw.c agent/fbdraw.h
-agent_slate_agent_LDADD = agent/libslateproto.a common/libslatecommon.a
+agent_slate_agent_SOURCES = agent/main.c agent/agent.h
+agent_slate_agent_LDADD = agent/libslateagent.a agent/libslateproto.a common/libslatecommon.a
 agent_slate_agent_LDFLAGS = -static
 # The session script for real desktops (slate-agent --session-script; contract at its top). The
 # images carry it as /usr/libexec/slate/session (imaging/recipes/debian-desktop, publish).
@@ -14,11 +18,8 @@ dist_pkglibexec_SCRIPTS = agent/session-script
 # Protocol unit tests and the fuzz target's corpus replay (make check).
 check_PROGRAMS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto
 TESTS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto
-# The test desktop's pure parts (user names, colours) are tested here too: they are what the
-# broker's end-to-end tests rely on, and test_proto is the agent's test binary.
-tests_unit_test_proto_SOURCES = tests/unit/test_proto.c agent/desk.c agent/fbdraw.c
 tests_unit_test_proto_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
-tests_unit_test_proto_LDADD = agent/libslateproto.a common/libslatecommon.a $(CRITERION_LIBS)
+tests_unit_test_proto_LDADD = agent/libslateproto.a $(CRITERION_LIBS)
 tests_fuzz_fuzz_agent_proto_SOURCES = tests/fuzz/fuzz_agent_proto.c tests/fuzz/driver.c
 tests_fuzz_fuzz_agent_proto_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"agent_proto\"
 tests_fuzz_fuzz_agent_proto_LDADD = agent/libslateproto.a common/libslatecommon.a

@@ -1,9 +1,9 @@
 /* slate-agent: the in-guest end of the agent protocol, on a virtio-serial port. Static, libc only,
  * so it runs in any guest (and in a busybox initramfs without udev). It announces itself
  * (HELLO, READY) each time a host connects, echoes heartbeats and starts and stops sessions (in
- * the test guest: the framebuffer desktop of desk.c; in a real desktop: the session script, run
- * without blocking the heartbeats); it must never exit because the host went away: slated may
- * restart and reconnect at any time, and a session outlives the connection. */
+ * a real desktop: the session script, run without blocking the heartbeats; in the test guest's
+ * own build: the desktop it draws, through agent/agent.h); it must never exit because the host
+ * went away: slated may restart and reconnect at any time, and a session outlives the connection. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "agent/desk.h"
+#include "agent/agent.h"
 #include "agent/proto.h"
 #include "common/cleanup.h"
 #include "common/linebuf.h"
@@ -66,8 +66,7 @@ typedef struct Agent {
         char boot_id[AGENT_STRING_MAX + 1];
         int fd;
         AgentParser parser;
-        bool test_desktop;          /* --test-desktop: sessions are desk.c's framebuffer desktop */
-        Desk desk;
+        const AgentDesk *desk;      /* --test-desktop: sessions are this backend's (test guest only) */
         /* A LOGOUT that happened while no host was connected, told to the next one after READY. */
         bool logout_pending;
         bool connected;             /* a host answered our HELLO on the port */
@@ -241,12 +240,12 @@ static int agent_session_start(Agent *a, const AgentMsg *m)
         uint64_t t0 = uptime_ms();
         if (a->session_script)
                 return script_session_start(a, m);
-        if (!a->test_desktop) {
-                snprintf(detail, sizeof detail, "no session backend in this agent (test guest: --test-desktop)");
+        if (!a->desk) {
+                snprintf(detail, sizeof detail, "no session backend in this agent (--session-script PATH)");
                 r = -ENOTSUP;
         } else
-                r = desk_session_start(&a->desk, user, m->session_start.width, m->session_start.height, detail,
-                                       sizeof detail);
+                r = a->desk->session_start(a->desk->data, user, m->session_start.width, m->session_start.height,
+                                           detail, sizeof detail);
         /* The name goes to the log only once it is known to be harmless. */
         if (r < 0)
                 log_agent("session start refused: %s", detail);
@@ -263,9 +262,9 @@ static int agent_session_stop(Agent *a, const AgentMsg *m)
                 log_agent("session stop (%zu-byte reason)", strlen(m->session_stop.reason));
                 return script_session_stop(a);
         }
-        bool was = a->desk.active;
-        if (a->test_desktop)
-                desk_session_stop(&a->desk);
+        bool was = a->desk && a->desk->session_user(a->desk->data);
+        if (a->desk)
+                a->desk->session_stop(a->desk->data);
         else
                 sync();
         a->logout_pending = false;
@@ -279,8 +278,8 @@ static int agent_session_stop(Agent *a, const AgentMsg *m)
 static void agent_logout(Agent *a, bool connected)
 {
         char user[USER_NAME_MAX + 1];
-        snprintf(user, sizeof user, "%s", a->desk.user);
-        desk_session_stop(&a->desk);
+        snprintf(user, sizeof user, "%s", a->desk->session_user(a->desk->data));
+        a->desk->session_stop(a->desk->data);
         log_agent("%s logged out", user);
         if (!connected || agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out (F12)") < 0)
                 a->logout_pending = true;
@@ -658,9 +657,9 @@ static int agent_run(Agent *a)
         a->connected = agent_announce(a) == 0;
 
         while (!stop_signal) {
-                struct pollfd pfds[1 + DESK_INPUT_MAX + 3];
+                struct pollfd pfds[1 + AGENT_DESK_POLLFDS_MAX + 3];
                 pfds[0] = (struct pollfd){ .fd = a->fd, .events = POLLIN };
-                unsigned ndesk = desk_pollfds(&a->desk, pfds + 1, DESK_INPUT_MAX);
+                unsigned ndesk = a->desk ? a->desk->pollfds(a->desk->data, pfds + 1, AGENT_DESK_POLLFDS_MAX) : 0;
                 int timeout = -1;
                 unsigned nfds = 1 + ndesk + script_pollfds(a, pfds + 1 + ndesk, &timeout);
                 /* While disconnected (we slept after the last EOF), no POLLHUP means a host is back. */
@@ -674,9 +673,9 @@ static int agent_run(Agent *a)
                 /* Keyboards first: the fds are only valid until the session changes. */
                 bool logout = false;
                 for (unsigned i = 1; i < 1 + ndesk; i++)
-                        if (pfds[i].revents && desk_input(&a->desk, pfds[i].fd) > 0)
+                        if (pfds[i].revents && a->desk->input(a->desk->data, pfds[i].fd))
                                 logout = true;
-                if (logout && a->desk.active)
+                if (logout && a->desk->session_user(a->desk->data))
                         agent_logout(a, a->connected);
                 script_poll(a);
                 struct pollfd pfd = pfds[0];
@@ -727,10 +726,10 @@ static void on_stop_signal(int sig)
         stop_signal = sig;
 }
 
-static void usage(FILE *f)
+static void usage(FILE *f, const AgentDesk *desk)
 {
         fprintf(f,
-                "usage: slate-agent [--port PATH] [--canary] [--test-desktop | --session-script PATH] [--help]\n"
+                "usage: slate-agent [--port PATH] [--canary] [%s--session-script PATH] [--help]\n"
                 "                   [--version]\n"
                 "\n"
                 "Slate guest agent: announces the guest to the broker over a virtio-serial port\n"
@@ -738,17 +737,17 @@ static void usage(FILE *f)
                 "\n"
                 "  --port PATH   agent port (default %s)\n"
                 "  --canary      announce the canary capability (test guest only)\n"
-                "  --test-desktop  sessions draw the test desktop on %s (test guest only)\n"
+                "%s"
                 "  --session-script PATH\n"
                 "                sessions are started and stopped by running PATH start USER UID WIDTH HEIGHT\n"
                 "                and PATH stop USER (contract: agent/session-script); the session ends\n"
                 "                when the process in " SESSION_PID_FILE " exits\n"
                 "  --help        show this help\n"
                 "  --version     show the version\n",
-                DEFAULT_PORT, DESK_FB_PATH);
+                desk ? "--test-desktop | " : "", DEFAULT_PORT, desk ? desk->help : "");
 }
 
-int main(int argc, char **argv)
+int agent_main(int argc, char **argv, const AgentDesk *desk)
 {
         static const struct option opts[] = {
                 { "port", required_argument, NULL, 'p' },
@@ -761,23 +760,30 @@ int main(int argc, char **argv)
         };
         Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION, .fd = -1, .session_pidfd = -1,
                     .job = { .pidfd = -1, .err_fd = -1 } };
+        bool test_desktop = false;
         int c;
         while ((c = getopt_long(argc, argv, "p:ch", opts, NULL)) != -1) {
                 switch (c) {
                 case 'p': a.port = optarg; break;
                 case 'c': a.capabilities |= AGENT_CAP_CANARY; break;
-                case 'd': a.test_desktop = true; break;
+                case 'd': test_desktop = true; break;
                 case 's': a.session_script = optarg; break;
-                case 'h': usage(stdout); return 0;
+                case 'h': usage(stdout, desk); return 0;
                 case 'V': printf("slate-agent %s\n", PACKAGE_VERSION); return 0;
-                default: usage(stderr); return 2;
+                default: usage(stderr, desk); return 2;
                 }
         }
         if (optind < argc) {
-                usage(stderr);
+                usage(stderr, desk);
                 return 2;
         }
-        if (a.test_desktop && a.session_script) {
+        /* A test guest's disk run with the production agent says why, rather than "unknown option". */
+        if (test_desktop && !desk) {
+                fprintf(stderr, "slate-agent: --test-desktop: this agent has no test desktop (that is the test "
+                                "guest's build, tests/guest/slate-agent-testdesk)\n");
+                return 2;
+        }
+        if (test_desktop && a.session_script) {
                 fprintf(stderr, "slate-agent: --test-desktop and --session-script exclude each other\n");
                 return 2;
         }
@@ -796,12 +802,14 @@ int main(int argc, char **argv)
         struct sigaction sa = { .sa_handler = on_stop_signal };
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
-        a.desk = (Desk){ .fb = { .fd = -1 }, .tty_fd = -1 };
-        if (a.test_desktop)
-                desk_init(&a.desk);
+        if (test_desktop) {
+                a.desk = desk;
+                desk->init(desk->data);
+        }
         if (a.session_script)
                 script_adopt(&a);
         r = agent_run(&a);
-        desk_done(&a.desk);
+        if (a.desk)
+                a.desk->done(a.desk->data);
         return r < 0 ? 1 : 0;
 }

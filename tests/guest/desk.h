@@ -1,12 +1,13 @@
 /* The test guest's desktop (tests/guest/README.md "The test desktop"): what an RDP user of the
- * test guest sees, drawn by slate-agent on /dev/fb0. A coloured screen per user with the name,
- * a key indicator and F12 to log out; a grey "slate ready" screen otherwise. It must never leave
- * the kernel console switched off after the agent exits, nor draw outside the framebuffer. */
+ * test guest sees, drawn on /dev/fb0 by the test guest's own slate-agent (agent-testdesk.c). A
+ * coloured screen per user with the name, a key indicator and F12 to log out; a grey "slate
+ * ready" screen otherwise. It must never leave the kernel console switched off after the agent
+ * exits, nor draw outside the framebuffer. */
 #pragma once
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "agent/fbdraw.h"
+#include "tests/guest/fbdraw.h"
 #include "agent/proto.h"
 #include "common/username.h"
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include "agent/desk.h"
+#include "tests/guest/desk.h"
 #include "common/username.h"
 
 #define log_desk(...) (fprintf(stderr, "slate-agent: desk: " __VA_ARGS__), fputc('\n', stderr))
