@@ -2,10 +2,14 @@
 noinst_LIBRARIES += agent/libslateproto.a
 agent_libslateproto_a_SOURCES = agent/proto.c agent/proto.h common/reader.c common/reader.h common/frame.c common/frame.h
 
-# The in-guest agent: static, libc + the protocol only, so it runs in any guest.
+# The in-guest agent: static, libc + the protocol only, so it runs in any guest. Its core is a
+# library (agent/agent.h) so the test guest's agent (tests/guest/local.mk) is the same code plus
+# the desktop it draws; that desktop is never linked in here.
+noinst_LIBRARIES += agent/libslateagent.a
+agent_libslateagent_a_SOURCES = agent/slate-agent.c agent/agent.h
 pkglibexec_PROGRAMS += agent/slate-agent
-agent_slate_agent_SOURCES = agent/slate-agent.c agent/desk.c agent/desk.h agent/fbdraw.c agent/fbdraw.h
-agent_slate_agent_LDADD = agent/libslateproto.a
+agent_slate_agent_SOURCES = agent/main.c agent/agent.h
+agent_slate_agent_LDADD = agent/libslateagent.a agent/libslateproto.a common/libslatecommon.a
 agent_slate_agent_LDFLAGS = -static
 # The session script for real desktops (slate-agent --session-script; contract at its top). The
 # images carry it as /usr/libexec/slate/session (imaging/recipes/debian-desktop, publish).
@@ -14,9 +18,6 @@ dist_pkglibexec_SCRIPTS = agent/session-script
 # Protocol unit tests and the fuzz target's corpus replay (make check).
 check_PROGRAMS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto
 TESTS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto
-# The test desktop's pure parts (user names, colours) are tested here too: they are what the
-# broker's end-to-end tests rely on, and test_proto is the agent's test binary.
-tests_unit_test_proto_SOURCES = tests/unit/test_proto.c agent/desk.c agent/fbdraw.c
 tests_unit_test_proto_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_proto_LDADD = agent/libslateproto.a $(CRITERION_LIBS)
 tests_fuzz_fuzz_agent_proto_SOURCES = tests/fuzz/fuzz_agent_proto.c tests/fuzz/driver.c
@@ -24,21 +25,8 @@ tests_fuzz_fuzz_agent_proto_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"agent_proto\
 tests_fuzz_fuzz_agent_proto_LDADD = agent/libslateproto.a common/libslatecommon.a
 EXTRA_DIST += tests/fuzz/corpus/agent_proto
 
-# A real libFuzzer campaign: `make fuzz-agent-proto`, then
-#   tests/fuzz/fuzz-agent-proto-libfuzzer -max_total_time=120 CORPUSDIR $(srcdir)/tests/fuzz/corpus/agent_proto
-# (or `make fuzz-agent-proto-run FUZZ_TIME=120`, which fuzzes a scratch copy of the seed corpus).
-FUZZ_CC = clang
-FUZZ_TIME = 120
-FUZZ_AGENT_PROTO_SRC = $(srcdir)/tests/fuzz/fuzz_agent_proto.c $(srcdir)/agent/proto.c $(srcdir)/common/reader.c $(srcdir)/common/frame.c
-tests/fuzz/fuzz-agent-proto-libfuzzer: $(FUZZ_AGENT_PROTO_SRC) $(srcdir)/agent/proto.h $(srcdir)/common/reader.h
-	@mkdir -p tests/fuzz
-	$(AM_V_CCLD)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-I$(top_srcdir) -include $(top_builddir)/config.h -o $@ $(FUZZ_AGENT_PROTO_SRC)
-fuzz-agent-proto: tests/fuzz/fuzz-agent-proto-libfuzzer
-fuzz-agent-proto-run: tests/fuzz/fuzz-agent-proto-libfuzzer
-	@mkdir -p tests/fuzz/work/agent_proto
-	tests/fuzz/fuzz-agent-proto-libfuzzer -max_total_time=$(FUZZ_TIME) -max_len=4096 \
-		tests/fuzz/work/agent_proto $(srcdir)/tests/fuzz/corpus/agent_proto
-fuzz: fuzz-agent-proto
-.PHONY: fuzz fuzz-agent-proto fuzz-agent-proto-run
-CLEANFILES += tests/fuzz/fuzz-agent-proto-libfuzzer
+# A libFuzzer campaign (tests/local.mk): `make fuzz-agent-proto-run FUZZ_TIME=120`.
+FUZZ_TARGETS += agent-proto
+tests/fuzz/fuzz-agent-proto-libfuzzer: $(srcdir)/tests/fuzz/fuzz_agent_proto.c $(srcdir)/agent/proto.c \
+	$(srcdir)/common/reader.c $(srcdir)/common/frame.c $(srcdir)/agent/proto.h $(srcdir)/common/reader.h
+FUZZ_agent_proto_RUN = -max_len=4096

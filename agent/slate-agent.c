@@ -1,9 +1,9 @@
 /* slate-agent: the in-guest end of the agent protocol, on a virtio-serial port. Static, libc only,
  * so it runs in any guest (and in a busybox initramfs without udev). It announces itself
  * (HELLO, READY) each time a host connects, echoes heartbeats and starts and stops sessions (in
- * the test guest: the framebuffer desktop of desk.c; in a real desktop: the session script, run
- * without blocking the heartbeats); it must never exit because the host went away: slated may
- * restart and reconnect at any time, and a session outlives the connection. */
+ * a real desktop: the session script, run without blocking the heartbeats; in the test guest's
+ * own build: the desktop it draws, through agent/agent.h); it must never exit because the host
+ * went away: slated may restart and reconnect at any time, and a session outlives the connection. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +19,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "agent/desk.h"
+#include "agent/agent.h"
 #include "agent/proto.h"
 #include "common/cleanup.h"
+#include "common/linebuf.h"
+#include "common/spawn.h"
+#include "common/username.h"
 
 #define PORTS_DIR "/dev/virtio-ports"
 #define DEFAULT_PORT PORTS_DIR "/" AGENT_PORT_NAME
@@ -52,9 +55,8 @@ typedef struct ScriptJob {
         int pidfd;                  /* readable when the script exited */
         int err_fd;                 /* its stderr: logged, last line kept for FAILED */
         uint64_t deadline_ms;
-        char user[DESK_USER_MAX + 1];
-        char partial[AGENT_STRING_MAX + 1];
-        size_t partial_len;
+        char user[USER_NAME_MAX + 1];
+        LineBuf err_lines;          /* capped at AGENT_STRING_MAX: a line becomes a detail string */
         char last[AGENT_STRING_MAX + 1];
 } ScriptJob;
 
@@ -64,15 +66,14 @@ typedef struct Agent {
         char boot_id[AGENT_STRING_MAX + 1];
         int fd;
         AgentParser parser;
-        bool test_desktop;          /* --test-desktop: sessions are desk.c's framebuffer desktop */
-        Desk desk;
+        const AgentDesk *desk;      /* --test-desktop: sessions are this backend's (test guest only) */
         /* A LOGOUT that happened while no host was connected, told to the next one after READY. */
         bool logout_pending;
         bool connected;             /* a host answered our HELLO on the port */
         const char *session_script; /* --session-script: sessions are the script's */
         ScriptJob job;
         bool script_active;         /* the script's session runs, for script_user */
-        char script_user[DESK_USER_MAX + 1];
+        char script_user[USER_NAME_MAX + 1];
         int session_pidfd;          /* the session leader from SESSION_PID_FILE, or -1 */
         unsigned stops_waiting;     /* SESSION_STOPs to answer when the running job ends */
 } Agent;
@@ -239,12 +240,12 @@ static int agent_session_start(Agent *a, const AgentMsg *m)
         uint64_t t0 = uptime_ms();
         if (a->session_script)
                 return script_session_start(a, m);
-        if (!a->test_desktop) {
-                snprintf(detail, sizeof detail, "no session backend in this agent (test guest: --test-desktop)");
+        if (!a->desk) {
+                snprintf(detail, sizeof detail, "no session backend in this agent (--session-script PATH)");
                 r = -ENOTSUP;
         } else
-                r = desk_session_start(&a->desk, user, m->session_start.width, m->session_start.height, detail,
-                                       sizeof detail);
+                r = a->desk->session_start(a->desk->data, user, m->session_start.width, m->session_start.height,
+                                           detail, sizeof detail);
         /* The name goes to the log only once it is known to be harmless. */
         if (r < 0)
                 log_agent("session start refused: %s", detail);
@@ -261,9 +262,9 @@ static int agent_session_stop(Agent *a, const AgentMsg *m)
                 log_agent("session stop (%zu-byte reason)", strlen(m->session_stop.reason));
                 return script_session_stop(a);
         }
-        bool was = a->desk.active;
-        if (a->test_desktop)
-                desk_session_stop(&a->desk);
+        bool was = a->desk && a->desk->session_user(a->desk->data);
+        if (a->desk)
+                a->desk->session_stop(a->desk->data);
         else
                 sync();
         a->logout_pending = false;
@@ -276,9 +277,9 @@ static int agent_session_stop(Agent *a, const AgentMsg *m)
  * when one connects). */
 static void agent_logout(Agent *a, bool connected)
 {
-        char user[DESK_USER_MAX + 1];
-        snprintf(user, sizeof user, "%s", a->desk.user);
-        desk_session_stop(&a->desk);
+        char user[USER_NAME_MAX + 1];
+        snprintf(user, sizeof user, "%s", a->desk->session_user(a->desk->data));
+        a->desk->session_stop(a->desk->data);
         log_agent("%s logged out", user);
         if (!connected || agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out (F12)") < 0)
                 a->logout_pending = true;
@@ -287,33 +288,39 @@ static void agent_logout(Agent *a, bool connected)
 /* ---- --session-script backend: the desktop's session is agent/session-script's business ---- */
 
 /* The script's stderr, line by line: each line to our log, the last non-empty one kept for the
- * host. Only printable ASCII is kept: the detail ends up in the broker's log. */
+ * host. Only printable ASCII is kept: the detail ends up in the broker's log. A longer line is cut
+ * to AGENT_STRING_MAX bytes. */
+static void script_job_line(ScriptJob *j, char *line, size_t len)
+{
+        if (len == 0)
+                return;
+        for (size_t i = 0; i < len; i++)
+                if (!(line[i] >= 0x20 && line[i] < 0x7f))
+                        line[i] = '?';
+        log_agent("session script: %s", line);
+        memcpy(j->last, line, len + 1);
+}
+
 static void script_job_read(ScriptJob *j, bool flush)
 {
         char buf[1024];
         ssize_t n;
         while (j->err_fd >= 0 && (n = read(j->err_fd, buf, sizeof buf)) > 0) {
-                for (ssize_t i = 0; i < n; i++) {
-                        char c = buf[i];
-                        if (c != '\n') {
-                                if (j->partial_len < sizeof j->partial - 1)
-                                        j->partial[j->partial_len++] = (c >= 0x20 && c < 0x7f) ? c : '?';
-                                continue;
-                        }
-                        j->partial[j->partial_len] = 0;
-                        if (j->partial_len) {
-                                log_agent("session script: %s", j->partial);
-                                memcpy(j->last, j->partial, j->partial_len + 1);
-                        }
-                        j->partial_len = 0;
+                size_t off = 0, len;
+                char *line;
+                while (off < (size_t)n) {
+                        size_t used;
+                        int r = linebuf_feed(&j->err_lines, buf + off, (size_t)n - off, &used, &line, &len);
+                        off += used;
+                        if (r == 0 || r == -ENOMEM)
+                                break;
+                        script_job_line(j, line, len);
                 }
         }
-        if (flush && j->partial_len) {
-                j->partial[j->partial_len] = 0;
-                log_agent("session script: %s", j->partial);
-                memcpy(j->last, j->partial, j->partial_len + 1);
-                j->partial_len = 0;
-        }
+        size_t len;
+        char *line;
+        if (flush && (line = linebuf_finish(&j->err_lines, &len)))
+                script_job_line(j, line, len);
 }
 
 /* Runs `SCRIPT ARGS...` in its own session and process group (a timeout kills all of it),
@@ -321,34 +328,20 @@ static void script_job_read(ScriptJob *j, bool flush)
 static int script_job_spawn(Agent *a, ScriptJobKind kind, const char *user, char *const argv[])
 {
         ScriptJob *j = &a->job;
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int e = errno;
-                close(p[0]);
-                close(p[1]);
-                return -e;
-        }
-        if (pid == 0) {
-                setsid();
-                int null = open("/dev/null", O_RDONLY);
-                if (null >= 0)
-                        dup2(null, 0);
-                dup2(p[1], 2);
-                struct sigaction dfl = { .sa_handler = SIG_DFL };
-                sigaction(SIGTERM, &dfl, NULL);
-                sigaction(SIGINT, &dfl, NULL);
-                sigaction(SIGPIPE, &dfl, NULL);
-                char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", NULL };
-                execve(argv[0], argv, envp);
-                dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-                _exit(127);
-        }
-        close(p[1]);
-        fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
-        *j = (ScriptJob){ .kind = kind, .pid = pid, .err_fd = p[0], .deadline_ms = uptime_ms() + SCRIPT_TIMEOUT_MS };
+        static const char *const envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                            "LANG=C.UTF-8", NULL };
+        /* systemd starts us with SIGPIPE ignored; the script gets every signal at its default. */
+        SpawnOpts so = { .argv = (const char *const *)argv, .envp = envp, .fd3 = -1, .new_session = true,
+                         .default_signals = true, .stdio = { SPAWN_STDIO_NULL, SPAWN_STDIO_INHERIT, SPAWN_STDIO_PIPE } };
+        SpawnChild child;
+        int r = spawn_start(&so, &child);
+        if (r < 0)
+                return r;
+        pid_t pid = child.pid;
+        int err_fd = child.fds[2];
+        fcntl(err_fd, F_SETFL, fcntl(err_fd, F_GETFL) | O_NONBLOCK);
+        *j = (ScriptJob){ .kind = kind, .pid = pid, .err_fd = err_fd, .deadline_ms = uptime_ms() + SCRIPT_TIMEOUT_MS };
+        linebuf_init(&j->err_lines, AGENT_STRING_MAX);
         j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         snprintf(j->user, sizeof j->user, "%s", user);
         log_agent("session script: %s %s (pid %d)", argv[1], user[0] ? user : "-", (int)pid);
@@ -426,6 +419,7 @@ static void script_job_done(Agent *a, int status)
                 close(j.pidfd);
         if (j.err_fd >= 0)
                 close(j.err_fd);
+        linebuf_free(&j.err_lines);
 
         switch (j.kind) {
         case SCRIPT_JOB_START:
@@ -540,7 +534,7 @@ static int script_session_start(Agent *a, const AgentMsg *m)
 {
         const char *user = m->session_start.user;
         char detail[AGENT_STRING_MAX + 1];
-        if (!desk_user_valid(user)) {
+        if (!user_name_valid(user)) {
                 log_agent("session start refused: invalid user name");
                 return agent_send_state(a, AGENT_SESSION_FAILED, "invalid user name");
         }
@@ -591,8 +585,8 @@ static int script_session_stop(Agent *a)
 /* An agent restarted while a session ran (Restart=always) takes the session over. */
 static void script_adopt(Agent *a)
 {
-        char user[DESK_USER_MAX + 2];
-        if (read_line(SESSION_USER_FILE, user, sizeof user) < 0 || !desk_user_valid(user))
+        char user[USER_NAME_MAX + 2];
+        if (read_line(SESSION_USER_FILE, user, sizeof user) < 0 || !user_name_valid(user))
                 return;
         script_watch(a);
         if (a->session_pidfd < 0)
@@ -603,7 +597,7 @@ static void script_adopt(Agent *a)
                 return;
         }
         a->script_active = true;
-        memcpy(a->script_user, user, strlen(user) + 1);     /* valid names are at most DESK_USER_MAX */
+        memcpy(a->script_user, user, strlen(user) + 1);     /* valid names are at most USER_NAME_MAX */
         log_agent("adopted the running session of %s", user);
 }
 
@@ -663,9 +657,9 @@ static int agent_run(Agent *a)
         a->connected = agent_announce(a) == 0;
 
         while (!stop_signal) {
-                struct pollfd pfds[1 + DESK_INPUT_MAX + 3];
+                struct pollfd pfds[1 + AGENT_DESK_POLLFDS_MAX + 3];
                 pfds[0] = (struct pollfd){ .fd = a->fd, .events = POLLIN };
-                unsigned ndesk = desk_pollfds(&a->desk, pfds + 1, DESK_INPUT_MAX);
+                unsigned ndesk = a->desk ? a->desk->pollfds(a->desk->data, pfds + 1, AGENT_DESK_POLLFDS_MAX) : 0;
                 int timeout = -1;
                 unsigned nfds = 1 + ndesk + script_pollfds(a, pfds + 1 + ndesk, &timeout);
                 /* While disconnected (we slept after the last EOF), no POLLHUP means a host is back. */
@@ -679,9 +673,9 @@ static int agent_run(Agent *a)
                 /* Keyboards first: the fds are only valid until the session changes. */
                 bool logout = false;
                 for (unsigned i = 1; i < 1 + ndesk; i++)
-                        if (pfds[i].revents && desk_input(&a->desk, pfds[i].fd) > 0)
+                        if (pfds[i].revents && a->desk->input(a->desk->data, pfds[i].fd))
                                 logout = true;
-                if (logout && a->desk.active)
+                if (logout && a->desk->session_user(a->desk->data))
                         agent_logout(a, a->connected);
                 script_poll(a);
                 struct pollfd pfd = pfds[0];
@@ -732,10 +726,10 @@ static void on_stop_signal(int sig)
         stop_signal = sig;
 }
 
-static void usage(FILE *f)
+static void usage(FILE *f, const AgentDesk *desk)
 {
         fprintf(f,
-                "usage: slate-agent [--port PATH] [--canary] [--test-desktop | --session-script PATH] [--help]\n"
+                "usage: slate-agent [--port PATH] [--canary] [%s--session-script PATH] [--help]\n"
                 "                   [--version]\n"
                 "\n"
                 "Slate guest agent: announces the guest to the broker over a virtio-serial port\n"
@@ -743,17 +737,17 @@ static void usage(FILE *f)
                 "\n"
                 "  --port PATH   agent port (default %s)\n"
                 "  --canary      announce the canary capability (test guest only)\n"
-                "  --test-desktop  sessions draw the test desktop on %s (test guest only)\n"
+                "%s"
                 "  --session-script PATH\n"
                 "                sessions are started and stopped by running PATH start USER UID WIDTH HEIGHT\n"
                 "                and PATH stop USER (contract: agent/session-script); the session ends\n"
                 "                when the process in " SESSION_PID_FILE " exits\n"
                 "  --help        show this help\n"
                 "  --version     show the version\n",
-                DEFAULT_PORT, DESK_FB_PATH);
+                desk ? "--test-desktop | " : "", DEFAULT_PORT, desk ? desk->help : "");
 }
 
-int main(int argc, char **argv)
+int agent_main(int argc, char **argv, const AgentDesk *desk)
 {
         static const struct option opts[] = {
                 { "port", required_argument, NULL, 'p' },
@@ -766,23 +760,30 @@ int main(int argc, char **argv)
         };
         Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION, .fd = -1, .session_pidfd = -1,
                     .job = { .pidfd = -1, .err_fd = -1 } };
+        bool test_desktop = false;
         int c;
         while ((c = getopt_long(argc, argv, "p:ch", opts, NULL)) != -1) {
                 switch (c) {
                 case 'p': a.port = optarg; break;
                 case 'c': a.capabilities |= AGENT_CAP_CANARY; break;
-                case 'd': a.test_desktop = true; break;
+                case 'd': test_desktop = true; break;
                 case 's': a.session_script = optarg; break;
-                case 'h': usage(stdout); return 0;
+                case 'h': usage(stdout, desk); return 0;
                 case 'V': printf("slate-agent %s\n", PACKAGE_VERSION); return 0;
-                default: usage(stderr); return 2;
+                default: usage(stderr, desk); return 2;
                 }
         }
         if (optind < argc) {
-                usage(stderr);
+                usage(stderr, desk);
                 return 2;
         }
-        if (a.test_desktop && a.session_script) {
+        /* A test guest's disk run with the production agent says why, rather than "unknown option". */
+        if (test_desktop && !desk) {
+                fprintf(stderr, "slate-agent: --test-desktop: this agent has no test desktop (that is the test "
+                                "guest's build, tests/guest/slate-agent-testdesk)\n");
+                return 2;
+        }
+        if (test_desktop && a.session_script) {
                 fprintf(stderr, "slate-agent: --test-desktop and --session-script exclude each other\n");
                 return 2;
         }
@@ -801,12 +802,14 @@ int main(int argc, char **argv)
         struct sigaction sa = { .sa_handler = on_stop_signal };
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
-        a.desk = (Desk){ .fb = { .fd = -1 }, .tty_fd = -1 };
-        if (a.test_desktop)
-                desk_init(&a.desk);
+        if (test_desktop) {
+                a.desk = desk;
+                desk->init(desk->data);
+        }
         if (a.session_script)
                 script_adopt(&a);
         r = agent_run(&a);
-        desk_done(&a.desk);
+        if (a.desk)
+                a.desk->done(a.desk->data);
         return r < 0 ? 1 : 0;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "broker/agentlink.h"
 #include "common/log.h"
+#include "common/permit.h"
 #include "common/util.h"
 
 /* Before HELLO the agent has no business sending more than a hello's worth of bytes. */
@@ -32,10 +33,7 @@ struct AgentLink {
         char readbuf[4096];
 };
 
-static const struct {
-        AgentLinkState state;
-        uint8_t types[4];
-} permits[] = {
+static const PermitRow permits[] = {
         { AGENT_LINK_AWAIT_HELLO, { AGENT_MSG_HELLO } },
         { AGENT_LINK_AWAIT_READY, { AGENT_MSG_READY, AGENT_MSG_HEARTBEAT } },
         /* A restarted agent (or a restarted slated reconnecting) says hello again. */
@@ -44,12 +42,7 @@ static const struct {
 
 bool agent_link_permits(AgentLinkState state, uint8_t type)
 {
-        for (size_t i = 0; i < ELEMENTSOF(permits); i++)
-                if (permits[i].state == state)
-                        for (size_t j = 0; j < ELEMENTSOF(permits[i].types); j++)
-                                if (permits[i].types[j] && permits[i].types[j] == type)
-                                        return true;
-        return false;
+        return permit_allows(permits, ELEMENTSOF(permits), (int)state, type);
 }
 
 AgentLinkState agent_link_state(const AgentLink *l) { return l->state; }

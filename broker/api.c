@@ -9,6 +9,7 @@
 #include "broker/control.h"
 #include "common/jsonx.h"
 #include "common/log.h"
+#include "common/username.h"
 #include "common/util.h"
 
 #define POOL_NAME_MAX 64
@@ -283,7 +284,10 @@ static bool principal_ok(const char *s)
 {
         if (strcmp(s, "all") == 0)
                 return true;
-        const char *name = strncmp(s, "user:", 5) == 0 ? s + 5 : strncmp(s, "group:", 6) == 0 ? s + 6 : NULL;
+        /* A user gets a guest account of that name: the rule logon and the agent apply too. */
+        if (strncmp(s, "user:", 5) == 0)
+                return user_name_valid(s + 5);
+        const char *name = strncmp(s, "group:", 6) == 0 ? s + 6 : NULL;
         if (!name || !*name || strlen(name) > 64)
                 return false;
         for (const char *c = name; *c; c++)
@@ -294,14 +298,17 @@ static bool principal_ok(const char *s)
 
 static void entitle(Broker *b, ControlRequest *req, json_object *args, bool on)
 {
-        const char *name, *principal;
+        const char *name, *principal = NULL;
         Pool *p;
         if (jsonx_get_string(args, "name", &name) < 0 || !(p = pool_find(b, name)) || p->deleting) {
                 control_reply_error(req, ENOENT, "no such pool");
                 return;
         }
         if (jsonx_get_string(args, "principal", &principal) < 0 || !principal_ok(principal)) {
-                control_reply_error(req, EINVAL, "principal must be user:NAME, group:NAME or all");
+                if (principal && strncmp(principal, "user:", 5) == 0)
+                        control_reply_error(req, EINVAL, "%s: " USER_NAME_RULE, principal);
+                else
+                        control_reply_error(req, EINVAL, "principal must be user:NAME, group:NAME or all");
                 return;
         }
         if (db_entitlement_set(b->db, p->name, principal, on) < 0) {

@@ -14,6 +14,7 @@
 #include "broker/conn.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/permit.h"
 #include "common/util.h"
 
 typedef enum ConnState {
@@ -45,10 +46,7 @@ struct Conn {
 };
 
 /* What slate-session may send in each phase. */
-static const struct {
-        ConnState state;
-        uint8_t types[5];
-} permits[] = {
+static const PermitRow permits[] = {
         { CONN_PREAUTH, { IPC_AUTH, IPC_PHASE } },
         { CONN_AUTHENTICATING, { IPC_PHASE } },
         { CONN_AUTHED, { IPC_PHASE, IPC_LOGOUT } },
@@ -57,12 +55,7 @@ static const struct {
 
 static bool conn_permits(ConnState st, uint8_t type)
 {
-        for (size_t i = 0; i < ELEMENTSOF(permits); i++)
-                if (permits[i].state == st)
-                        for (size_t j = 0; j < ELEMENTSOF(permits[i].types); j++)
-                                if (permits[i].types[j] && permits[i].types[j] == type)
-                                        return true;
-        return false;
+        return permit_allows(permits, ELEMENTSOF(permits), (int)st, type);
 }
 
 const char *conn_addr(const Conn *c) { return c->addr; }

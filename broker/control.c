@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "broker/control.h"
 #include "common/jsonx.h"
+#include "common/linebuf.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -22,8 +23,8 @@ typedef struct Table {
 typedef struct CtlConn {
         Control *ctl;
         uv_pipe_t pipe;
-        char *buf;
-        size_t len;
+        LineBuf lines;          /* capped at CONTROL_LINE_MAX */
+        char rbuf[16384];
         int refs;               /* the connection + each request in flight */
         bool closed;
         uid_t uid;
@@ -85,7 +86,7 @@ static void ctlconn_unref(CtlConn *c)
 {
         if (--c->refs > 0)
                 return;
-        free(c->buf);
+        linebuf_free(&c->lines);
         free(c);
 }
 
@@ -321,11 +322,7 @@ int control_args_check(const ControlCommand *cmd, json_object *args, char *msg, 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         CtlConn *c = h->data;
-        /* Never buffer past one maximal line plus its newline. */
-        size_t room = CONTROL_LINE_MAX + 1 - c->len;
-        if (!c->buf)
-                c->buf = xmalloc0(CONTROL_LINE_MAX + 1);
-        *buf = uv_buf_init(c->buf + c->len, (unsigned)MIN(room, (size_t)65536));
+        *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -335,28 +332,36 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 ctlconn_close(c);
                 return;
         }
-        c->len += (size_t)n;
-        char *nl;
-        while ((nl = memchr(c->buf, '\n', c->len))) {
-                size_t linelen = (size_t)(nl - c->buf);
-                if (linelen > 0)
-                        dispatch(c, c->buf, linelen);
+        size_t off = 0;
+        while (off < (size_t)n) {
+                size_t used, len;
+                char *line;
+                int r = linebuf_feed(&c->lines, buf->base + off, (size_t)n - off, &used, &line, &len);
+                off += used;
+                if (r == -EMSGSIZE) {
+                        log_warn("control: uid %u sent a request longer than %u bytes; closing", (unsigned)c->uid,
+                                 CONTROL_LINE_MAX);
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "ok", json_object_new_boolean(0));
+                        json_object_object_add(o, "error", json_object_new_string("request too large"));
+                        json_object_object_add(o, "errno", json_object_new_string("EMSGSIZE"));
+                        ctlconn_send(c, o);
+                        json_object_put(o);
+                        uv_read_stop(s);
+                        ctlconn_close(c);
+                        return;
+                }
+                if (r < 0) {
+                        log_error("control: uid %u: %s; closing", (unsigned)c->uid, strerror(-r));
+                        ctlconn_close(c);
+                        return;
+                }
+                if (r == 0)
+                        break;
+                if (len > 0)
+                        dispatch(c, line, len);
                 if (c->closed)
                         return;
-                memmove(c->buf, nl + 1, c->len - linelen - 1);
-                c->len -= linelen + 1;
-        }
-        if (c->len >= CONTROL_LINE_MAX) {
-                log_warn("control: uid %u sent a request longer than %u bytes; closing", (unsigned)c->uid,
-                         CONTROL_LINE_MAX);
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "ok", json_object_new_boolean(0));
-                json_object_object_add(o, "error", json_object_new_string("request too large"));
-                json_object_object_add(o, "errno", json_object_new_string("EMSGSIZE"));
-                ctlconn_send(c, o);
-                json_object_put(o);
-                uv_read_stop(s);
-                ctlconn_close(c);
         }
 }
 
@@ -368,6 +373,7 @@ static void on_connection(uv_stream_t *server, int status)
         CtlConn *c = xmalloc0(sizeof *c);
         c->ctl = ctl;
         c->refs = 1;
+        linebuf_init(&c->lines, CONTROL_LINE_MAX);
         uv_pipe_init(server->loop, &c->pipe, 0);
         c->pipe.data = c;
         if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {

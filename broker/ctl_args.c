@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "broker/ctl_args.h"
+#include "common/username.h"
 #include "common/util.h"
 
 void usage_line(const Command *cmd, FILE *f)
@@ -175,9 +176,10 @@ const char *principal_check(const char *s)
         if (strcmp(s, "all") == 0)
                 return NULL;
         const char *name;
+        /* A user gets a guest account of that name: slated checks the same rule. */
         if (strncmp(s, "user:", 5) == 0)
-                name = s + 5;
-        else if (strncmp(s, "group:", 6) == 0)
+                return user_name_valid(s + 5) ? NULL : USER_NAME_RULE;
+        if (strncmp(s, "group:", 6) == 0)
                 name = s + 6;
         else
                 return "expected user:NAME, group:NAME or all";

@@ -12,7 +12,9 @@
 #include <unistd.h>
 #include "broker/hv.h"
 #include "common/cleanup.h"
+#include "common/linebuf.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "common/util.h"
 
 /* Bare-metal KVM boots the probe guest well under 1 s; a hang must not delay slated long. */
@@ -20,6 +22,8 @@
 /* TCG needs 2-3 s here; 30 s covers a loaded host. */
 #define PROBE_TCG_DEADLINE_MS 30000
 #define PROBE_MARKER "SLATE-PROBE-OK"
+/* Room for one line of QEMU's output (its complaint, the version) with its NUL; a longer line is
+ * cut to what fits, the rest dropped unbuffered: the marker and QEMU's messages are short. */
 #define PROBE_LINE_MAX 256
 
 typedef struct ProbeRun {
@@ -48,29 +52,18 @@ static void probe_line(ProbeRun *pr, char *line, size_t len)
 static int probe_run(char *const argv[], unsigned deadline_ms, const char *want, ProbeRun *pr)
 {
         *pr = (ProbeRun){ 0 };
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return log_error_errno(-errno, "probe: pipe: %s", strerror(errno));
-        char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-        pid_t pid = fork();
-        if (pid < 0) {
-                int e = errno;
-                close(p[0]);
-                close(p[1]);
-                return log_error_errno(-e, "probe: fork: %s", strerror(e));
-        }
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDONLY);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
-                        _exit(126);
-                setpgid(0, 0);
-                execve(argv[0], argv, env);
-                _exit(127);
-        }
-        close(p[1]);
+        const char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+        SpawnOpts so = { .argv = (const char *const *)argv, .envp = env, .fd3 = -1, .new_pgroup = true,
+                         .stdio = { SPAWN_STDIO_NULL, SPAWN_STDIO_PIPE, SPAWN_STDIO_STDOUT } };
+        SpawnChild child;
+        int r = spawn_start(&so, &child);
+        if (r < 0)
+                return log_error_errno(r, "probe: cannot run %s: %s", argv[0], strerror(-r));
+        pid_t pid = child.pid;
+        int out = child.fds[1];
 
-        char line[PROBE_LINE_MAX];
-        size_t len = 0;
+        LineBuf lines;
+        linebuf_init(&lines, PROBE_LINE_MAX - 1);
         uint64_t deadline = now_ms() + deadline_ms;
         for (;;) {
                 uint64_t now = now_ms();
@@ -78,47 +71,47 @@ static int probe_run(char *const argv[], unsigned deadline_ms, const char *want,
                         pr->timed_out = true;
                         break;
                 }
-                struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+                struct pollfd pfd = { .fd = out, .events = POLLIN };
                 int k = poll(&pfd, 1, (int)MIN(deadline - now, (uint64_t)1000));
                 if (k < 0 && errno != EINTR)
                         break;
                 if (k <= 0)
                         continue;
                 char buf[4096];
-                ssize_t n = read(p[0], buf, sizeof buf);
+                ssize_t n = read(out, buf, sizeof buf);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
                         break;          /* EOF: it exited */
-                for (ssize_t i = 0; i < n; i++) {
-                        if (buf[i] == '\n' || len == sizeof line - 1) {
-                                line[len] = 0;
-                                probe_line(pr, line, len);
-                                len = 0;
-                                if (buf[i] == '\n')
-                                        continue;
-                        }
-                        line[len++] = buf[i];
+                size_t off = 0, len;
+                char *line;
+                while (off < (size_t)n) {
+                        size_t used;
+                        int lr = linebuf_feed(&lines, buf + off, (size_t)n - off, &used, &line, &len);
+                        off += used;
+                        if (lr == 0 || lr == -ENOMEM)
+                                break;
+                        probe_line(pr, line, len);      /* -EMSGSIZE: its first PROBE_LINE_MAX - 1 bytes */
                 }
-                if (pr->found || (want && len > 0 && (line[len] = 0, strstr(line, want)))) {
+                /* want counts as soon as it shows, before its line has ended. */
+                if (pr->found || (want && (line = linebuf_partial(&lines, &len)) && strstr(line, want))) {
                         pr->found = true;
                         break;
                 }
         }
-        if (len > 0) {
-                line[len] = 0;
+        size_t len;
+        char *line = linebuf_finish(&lines, &len);
+        if (line)
                 probe_line(pr, line, len);
-        }
-        close(p[0]);
+        linebuf_free(&lines);
+        spawn_child_close(&child);
         int st;
         if (pr->found || pr->timed_out)
                 kill(pid, SIGKILL);
-        while (waitpid(pid, &st, 0) < 0)
-                if (errno != EINTR)
-                        return log_error_errno(-errno, "probe: waitpid: %s", strerror(errno));
+        r = spawn_wait(pid, 0, &st);
+        if (r < 0)
+                return log_error_errno(r, "probe: waitpid: %s", strerror(-r));
         pr->status = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
-        if (!pr->found && !pr->timed_out && pr->status == 127)
-                return log_error_errno(-ENOENT, "probe: cannot run %s", argv[0]);
         return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "broker/hv_qemu.h"
 #include "broker/hv_qmp.h"
 #include "common/cleanup.h"
+#include "common/linebuf.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -36,6 +37,7 @@ static void vm_on_handle_closed(uv_handle_t *h)
         if (--vm->open_handles == 0 && vm->freed) {
                 if (vm->pidfd >= 0)
                         close(vm->pidfd);
+                linebuf_free(&vm->errlines);
                 free(vm->id);
                 free(vm->run_dir);
                 free(vm->qmp_path);
@@ -53,6 +55,7 @@ static HvVm *vm_new(uv_loop_t *loop, const char *id, const char *run_dir, const 
         vm->cb = *cb;
         vm->userdata = userdata;
         vm->pidfd = -1;
+        linebuf_init(&vm->errlines, HV_STDERR_LINE_MAX);
         vm->started_ms = now_ms();
         uv_timer_init(loop, &vm->qmp_timer);
         uv_timer_init(loop, &vm->timer);
@@ -119,14 +122,17 @@ static void vm_on_pidfd(uv_poll_t *h, int status, int events)
 
 /* ---- QEMU's stderr → log ---- */
 
-static void vm_err_flush(HvVm *vm)
+/* One line to the log, control bytes and non-ASCII shown as '?'; cut: it went on past the cap. */
+static void vm_err_log(HvVm *vm, char *line, size_t len, bool cut)
 {
-        if (vm->errlen == 0 && !vm->errcut)
+        if (len == 0 && !cut)
                 return;
-        vm->errline[vm->errlen] = 0;
-        log_warn("vm %s: qemu: %s%s", vm->id, vm->errline, vm->errcut ? " [...]" : "");
-        vm->errlen = 0;
-        vm->errcut = false;
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)line[i];
+                if ((c < 0x20 && c != '\t') || c >= 0x80)
+                        line[i] = '?';
+        }
+        log_warn("vm %s: qemu: %s%s", vm->id, line, cut ? " [...]" : "");
 }
 
 static void vm_on_err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -139,7 +145,10 @@ static void vm_on_err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
         HvVm *vm = s->data;
         if (n < 0) {
-                vm_err_flush(vm);
+                size_t len;
+                char *line = linebuf_finish(&vm->errlines, &len);
+                if (line)
+                        vm_err_log(vm, line, len, false);
                 uv_read_stop(s);
                 vm->err_open = false;
                 uv_close((uv_handle_t *)s, vm_on_handle_closed);
@@ -147,15 +156,15 @@ static void vm_on_err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                         vm_report_exit(vm);
                 return;
         }
-        for (ssize_t i = 0; i < n; i++) {
-                char c = buf->base[i];
-                if (c == '\n') {
-                        vm_err_flush(vm);
-                } else if (vm->errlen < HV_STDERR_LINE_MAX) {
-                        vm->errline[vm->errlen++] = (c >= 0x20 || c == '\t') ? c : '?';
-                } else {
-                        vm->errcut = true;
-                }
+        size_t off = 0;
+        while (off < (size_t)n) {
+                size_t used, len;
+                char *line;
+                int r = linebuf_feed(&vm->errlines, buf->base + off, (size_t)n - off, &used, &line, &len);
+                off += used;
+                if (r == 0 || r == -ENOMEM)
+                        break;
+                vm_err_log(vm, line, len, r == -EMSGSIZE);
         }
 }
 

@@ -41,9 +41,7 @@ struct HvVm {
         bool proc_open;
         uv_pipe_t err;
         bool err_open;
-        char errline[HV_STDERR_LINE_MAX + 1];
-        size_t errlen;
-        bool errcut;
+        LineBuf errlines;               /* capped at HV_STDERR_LINE_MAX */
         char errbuf[4096];
         uv_poll_t pidfd_poll;
         int pidfd;

@@ -11,52 +11,34 @@
 #include "broker/hv_qmp.h"
 #include "common/cleanup.h"
 #include "common/jsonx.h"
+#include "common/linebuf.h"
 #include "common/log.h"
 #include "common/util.h"
 
-/* ---- Line splitter ---- */
+/* ---- Line framing (the splitting and the cap are common/linebuf's) ---- */
 
-static int lines_append(QmpLines *l, const char *data, size_t n)
+void qmp_lines_init(QmpLines *l)
 {
-        /* Checked before growing: a peer cannot make us allocate past the cap. */
-        if (n > QMP_MESSAGE_MAX - l->len)
-                return -EMSGSIZE;
-        if (l->len + n + 1 > l->cap) {
-                size_t cap = MAX(l->cap * 2, (size_t)4096);
-                cap = MAX(cap, l->len + n + 1);
-                cap = MIN(cap, (size_t)QMP_MESSAGE_MAX + 1);
-                char *b = realloc(l->buf, cap);
-                if (!b)
-                        return -ENOMEM;
-                l->buf = b;
-                l->cap = cap;
-        }
-        memcpy(l->buf + l->len, data, n);
-        l->len += n;
-        l->buf[l->len] = 0;
-        return 0;
+        linebuf_init(&l->lb, QMP_MESSAGE_MAX);
 }
 
 int qmp_lines_feed(QmpLines *l, const char *data, size_t n,
                    int (*on_line)(char *line, size_t len, void *userdata), void *userdata)
 {
         while (n > 0) {
-                const char *nl = memchr(data, '\n', n);
-                size_t k = nl ? (size_t)(nl - data) : n;
-                int r = lines_append(l, data, k);
-                if (r < 0)
+                size_t used;
+                char *line;
+                size_t len;
+                int r = linebuf_feed(&l->lb, data, n, &used, &line, &len);
+                data += used;
+                n -= used;
+                if (r <= 0)
                         return r;
-                if (!nl)
-                        return 0;
-                data += k + 1;
-                n -= k + 1;
-                size_t len = l->len;
-                if (len > 0 && l->buf[len - 1] == '\r')
-                        l->buf[--len] = 0;
-                l->len = 0;
+                if (len > 0 && line[len - 1] == '\r')
+                        line[--len] = 0;
                 if (len == 0)
                         continue;
-                r = on_line(l->buf, len, userdata);
+                r = on_line(line, len, userdata);
                 if (r != 0)
                         return r;
         }
@@ -65,8 +47,7 @@ int qmp_lines_feed(QmpLines *l, const char *data, size_t n,
 
 void qmp_lines_clear(QmpLines *l)
 {
-        free(l->buf);
-        *l = (QmpLines){ 0 };
+        linebuf_free(&l->lb);
 }
 
 /* ---- Message classifier ---- */
@@ -427,6 +408,7 @@ int qmp_open_fd(uv_loop_t *loop, int fd, const char *name, const QmpCallbacks *c
         q->userdata = userdata;
         q->next_id = 1;
         q->state = QMP_WAIT_GREETING;
+        qmp_lines_init(&q->lines);
         int r = uv_pipe_init(loop, &q->pipe, 0);
         if (r < 0) {
                 close(fd);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <json-c/json.h>
 #include <uv.h>
+#include "common/linebuf.h"
 
 /* One QMP message is one line of JSON. The largest replies slated asks for (query-block,
  * query-named-block-nodes with a few hot-plugged disks) are tens of KiB; 1 MiB leaves ample room
@@ -55,15 +56,16 @@ void qmp_free(Qmp *q);
 
 /* ---- Parser, kept free of I/O so tests and the fuzzer drive it directly. ---- */
 
-/* Splits a byte stream into lines. A line longer than QMP_MESSAGE_MAX is refused before the buffer
- * grows past it. */
+/* Splits a byte stream into lines (common/linebuf). A line longer than QMP_MESSAGE_MAX is refused
+ * before the buffer grows past it. */
 typedef struct QmpLines {
-        char *buf;
-        size_t len, cap;
+        LineBuf lb;
 } QmpLines;
 
-/* Calls on_line for each complete line (without the '\n', NUL-terminated at line[len]); a non-zero
- * return from on_line stops and is returned. -EMSGSIZE if a line exceeds the cap. */
+void qmp_lines_init(QmpLines *l);
+/* Calls on_line for each complete non-empty line (without the '\n' and a '\r' before it,
+ * NUL-terminated at line[len]); a non-zero return from on_line stops and is returned. -EMSGSIZE if
+ * a line exceeds the cap. */
 int qmp_lines_feed(QmpLines *l, const char *data, size_t n,
                    int (*on_line)(char *line, size_t len, void *userdata), void *userdata);
 void qmp_lines_clear(QmpLines *l);

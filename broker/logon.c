@@ -17,6 +17,7 @@
 #include "broker/pool.h"
 #include "broker/session.h"
 #include "common/log.h"
+#include "common/username.h"
 #include "common/util.h"
 
 #define AUTH_TIMEOUT_MS 60000
@@ -135,16 +136,6 @@ static void reply_ok(Logon *lg, const char *fmt, ...)
 /* slate-session's TLS and RDP handshake up to the credentials (it reports the time itself). */
 static int step_handshake(StepRun *run, void *ctx) { return STEP_DONE; }
 
-static bool user_name_ok(const char *u)
-{
-        if (!*u || strlen(u) > 64)
-                return false;
-        for (const char *p = u; *p; p++)
-                if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '/' || *p == ':')
-                        return false;
-        return true;
-}
-
 static void auth_run(uv_work_t *w)
 {
         Logon *lg = w->data;
@@ -185,7 +176,7 @@ static int step_auth(StepRun *run, void *ctx)
         Logon *lg = ctx;
         Broker *b = lg->b;
         bool locked;
-        if (!user_name_ok(lg->user)) {
+        if (!user_name_valid(lg->user)) {
                 refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "unknown user name or bad password");
                 password_wipe(lg);
                 return -EACCES;
@@ -241,6 +232,13 @@ static int step_desktop(StepRun *run, void *ctx)
                 }
                 s->logon_run = &lg->run;
                 return STEP_DONE;
+        }
+        if (!user_name_valid(user)) {
+                /* PAM may map the name it was given to another one: that too must be creatable. */
+                session_audit(b, "logon.refused", user, "the name PAM returned breaks the user-name rule (from %s)",
+                              lg->addr);
+                refuse(lg, IPC_AUTH_INTERNAL, "this user name cannot have a desktop; contact your administrator");
+                return -EINVAL;
         }
         gid_t groups[256];
         int ngroups = (int)ELEMENTSOF(groups);

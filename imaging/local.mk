@@ -39,17 +39,8 @@ tests_fuzz_fuzz_image_info_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"image_info\"
 tests_fuzz_fuzz_image_info_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 tests_fuzz_fuzz_image_info_LDADD = $(IMAGING_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/image_info
-FUZZ_IMAGE_INFO_SRC = $(srcdir)/tests/fuzz/fuzz_image_info.c $(srcdir)/imaging/image.c \
-	$(srcdir)/imaging/qemu_img.c $(srcdir)/common/jsonx.c $(srcdir)/common/util.c $(srcdir)/common/log.c
-tests/fuzz/fuzz-image-info-libfuzzer: $(FUZZ_IMAGE_INFO_SRC) $(srcdir)/imaging/image.h
-	@mkdir -p tests/fuzz
-	$(AM_V_CCLD)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		$(AM_CPPFLAGS) $(JSONC_CFLAGS) -o $@ $(FUZZ_IMAGE_INFO_SRC) \
-		$(JSONC_LIBS) $(OPENSSL_LIBS)
-fuzz-image-info-run: tests/fuzz/fuzz-image-info-libfuzzer
-	@mkdir -p tests/fuzz/work/image_info
-	tests/fuzz/fuzz-image-info-libfuzzer -max_total_time=$(FUZZ_TIME) tests/fuzz/work/image_info \
-		$(srcdir)/tests/fuzz/corpus/image_info
-fuzz: tests/fuzz/fuzz-image-info-libfuzzer
-.PHONY: fuzz-image-info-run
-CLEANFILES += tests/fuzz/fuzz-image-info-libfuzzer
+FUZZ_TARGETS += image-info
+tests/fuzz/fuzz-image-info-libfuzzer: $(srcdir)/tests/fuzz/fuzz_image_info.c $(srcdir)/imaging/image.c \
+	$(srcdir)/imaging/qemu_img.c $(srcdir)/common/spawn.c $(srcdir)/common/jsonx.c $(srcdir)/common/util.c \
+	$(srcdir)/common/log.c $(srcdir)/imaging/image.h
+FUZZ_image_info_FLAGS = $(JSONC_CFLAGS) $(JSONC_LIBS) $(OPENSSL_LIBS)

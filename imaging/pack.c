@@ -1,15 +1,14 @@
 /* Directory → ext4 for publishing. The tree is read on the host by tar (an administrator's
  * directory, not guest data) and unpacked inside the appliance. */
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "common/cleanup.h"
+#include "common/spawn.h"
 #include "common/util.h"
 #include "imaging/pack.h"
 
@@ -65,34 +64,23 @@ int pack_fill(guestfs_h *g, const char *device, const char *dir, uint64_t entrie
         if (guestfs_mount(g, device, "/") < 0)
                 return gfs_fail(g, ret_error, "mounting the new filesystem");
 
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0) {
-                *ret_error = xasprintf("pipe: %s", strerror(errno));
-                return -errno;
+        /* tar dies of SIGPIPE (slated ignores it) if the appliance stops reading. */
+        const char *argv[] = { "tar", "--numeric-owner", "--one-file-system", "-C", dir, "-cf", "-", ".", NULL };
+        SpawnOpts so = { .argv = argv, .search_path = true, .stdio = { [1] = SPAWN_STDIO_PIPE }, .fd3 = -1,
+                         .default_signals = true };
+        SpawnChild tar;
+        int r = spawn_start(&so, &tar);
+        if (r < 0) {
+                *ret_error = xasprintf("copying %s into the image: cannot run tar: %s", dir, strerror(-r));
+                return r;
         }
-        pid_t pid = fork();
-        if (pid < 0) {
-                int e = errno;
-                close(p[0]);
-                close(p[1]);
-                *ret_error = xasprintf("fork: %s", strerror(e));
-                return -e;
-        }
-        if (pid == 0) {
-                dup2(p[1], STDOUT_FILENO);
-                signal(SIGPIPE, SIG_DFL);
-                execlp("tar", "tar", "--numeric-owner", "--one-file-system", "-C", dir, "-cf", "-", ".", (char *)NULL);
-                _exit(127);
-        }
-        close(p[1]);
-        _cleanup_free_ char *src = xasprintf("/dev/fd/%d", p[0]);
-        int r = guestfs_tar_in(g, src, "/");
+        _cleanup_free_ char *src = xasprintf("/dev/fd/%d", tar.fds[1]);
+        r = guestfs_tar_in(g, src, "/");
         int saved = r < 0 ? 0 : 1;
         _cleanup_free_ char *err = r < 0 ? xstrdup(guestfs_last_error(g) ? guestfs_last_error(g) : "") : NULL;
-        close(p[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
+        spawn_child_close(&tar);
+        int status = 0;
+        spawn_wait(tar.pid, 0, &status);
         if (r < 0) {
                 *ret_error = xasprintf("copying %s into the image: %s", dir, err);
                 return -EIO;

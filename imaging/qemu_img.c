@@ -1,16 +1,15 @@
 /* Run qemu-img as a child with a clean environment, optional resource limits and an optional
- * secret fd, and collect its stdout/stderr with fixed bounds. slated is threaded, so the child
- * does only async-signal-safe work between fork and exec; everything else is prepared before. */
+ * secret fd (through common/spawn), and collect its stdout/stderr with fixed bounds. It must
+ * never let a secret reach argv or the environment, nor buffer more than stdout_max. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "common/cleanup.h"
+#include "common/spawn.h"
 #include "common/util.h"
 #include "imaging/qemu_img.h"
 
@@ -39,61 +38,6 @@ static char **child_env_new(void)
         return env;
 }
 
-static int fd_above_stdio(int fd)
-{
-        return fd >= 0 && fd < 3 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : fd;
-}
-
-/* Between fork and exec: async-signal-safe calls only. Reports exec failure through errfd. */
-static _Noreturn void child_exec(const char *const *argv, char **envp, const QemuImgRun *o, int nullfd, int outw,
-                                 int errw, int fd3, int errfd)
-{
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-
-        nullfd = fd_above_stdio(nullfd);
-        outw = fd_above_stdio(outw);
-        errw = fd_above_stdio(errw);
-        fd3 = fd_above_stdio(fd3);
-        errfd = fd_above_stdio(errfd);
-        if (errfd == 3)
-                errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 4);
-        int e = 0;
-        if (dup2(nullfd, 0) < 0 || dup2(outw >= 0 ? outw : nullfd, 1) < 0 || dup2(errw, 2) < 0)
-                e = errno;
-        if (!e && fd3 >= 0) {
-                if (fd3 == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(fd3, 3) < 0)
-                        e = errno;
-        }
-        if (!e) {
-                /* Whatever other threads opened without O_CLOEXEC must not reach qemu-img. */
-                if (errfd > 3)
-                        close_range(4, (unsigned)errfd - 1, 0);
-                close_range((unsigned)errfd + 1, ~0U, 0);
-                if (fd3 < 0 && errfd != 3)
-                        close(3);
-                if (o->limit_as) {
-                        struct rlimit rl = { o->limit_as, o->limit_as };
-                        if (setrlimit(RLIMIT_AS, &rl) < 0)
-                                e = errno;
-                }
-                if (!e && o->limit_cpu_s) {
-                        /* SIGXCPU at the soft limit, SIGKILL a second later if it is caught. */
-                        struct rlimit rl = { o->limit_cpu_s, o->limit_cpu_s + 1 };
-                        if (setrlimit(RLIMIT_CPU, &rl) < 0)
-                                e = errno;
-                }
-        }
-        if (!e) {
-                execve(argv[0], (char *const *)argv, envp);
-                e = errno;
-        }
-        (void)!write(errfd, &e, sizeof e);
-        _exit(127);
-}
-
 static void trim_end(char *s, size_t *len)
 {
         while (*len > 0 && (s[*len - 1] == '\n' || s[*len - 1] == '\r' || s[*len - 1] == ' '))
@@ -112,37 +56,24 @@ int qemu_img_run(const char *const *argv, QemuImgRun *o, char **ret_stdout, char
                 *ret_stderr = NULL;
 
         _cleanup_free_ char **envp = child_env_new();
-        _cleanup_close_ int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, execp[2] = { -1, -1 };
-        int r = 0;
-        if (nullfd < 0)
-                r = -errno;
-        if (!r && o->stdout_max > 0 && pipe2(outp, O_CLOEXEC) < 0)
-                r = -errno;
-        if (!r && pipe2(errp, O_CLOEXEC) < 0)
-                r = -errno;
-        if (!r && pipe2(execp, O_CLOEXEC) < 0)
-                r = -errno;
-        pid_t pid = -1;
-        if (!r) {
-                pid = fork();
-                if (pid < 0)
-                        r = -errno;
-                else if (pid == 0)
-                        child_exec(argv, envp, o, nullfd, outp[1], errp[1], o->fd3, execp[1]);
-        }
-        if (outp[1] >= 0)
-                close(outp[1]);
-        if (errp[1] >= 0)
-                close(errp[1]);
-        if (execp[1] >= 0)
-                close(execp[1]);
-        _cleanup_close_ int outfd = outp[0], errfd = errp[0], execfd = execp[0];
+        SpawnOpts so = {
+                .argv = argv,
+                .envp = (const char *const *)envp,
+                .stdio = { SPAWN_STDIO_NULL, o->stdout_max > 0 ? SPAWN_STDIO_PIPE : SPAWN_STDIO_NULL, SPAWN_STDIO_PIPE },
+                .fd3 = o->fd3,
+                .default_signals = true,
+                .limit_as = o->limit_as,
+                .limit_cpu_s = o->limit_cpu_s,
+        };
+        SpawnChild child;
+        int r = spawn_start(&so, &child);
         if (r < 0) {
                 if (ret_stderr)
-                        *ret_stderr = xasprintf("cannot run %s: %s", argv[0], strerror(-r));
+                        *ret_stderr = xasprintf("cannot execute %s: %s", argv[0], strerror(-r));
                 return r;
         }
+        pid_t pid = child.pid;
+        _cleanup_close_ int outfd = child.fds[1], errfd = child.fds[2];
 
         _cleanup_free_ char *out = o->stdout_max ? xmalloc0(o->stdout_max + 1) : NULL;
         char err[STDERR_KEEP + 1];
@@ -186,16 +117,9 @@ int qemu_img_run(const char *const *argv, QemuImgRun *o, char **ret_stdout, char
         trim_end(err, &errlen);
 
         int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-
-        int exec_errno = 0;
-        if (read(execfd, &exec_errno, sizeof exec_errno) == (ssize_t)sizeof exec_errno && exec_errno) {
-                if (ret_stderr)
-                        *ret_stderr = xasprintf("cannot execute %s: %s", argv[0], strerror(exec_errno));
-                return -exec_errno;
-        }
+        r = spawn_wait(pid, 0, &status);
+        if (r < 0)
+                return r;
 
         if (too_big)
                 r = -EFBIG;

@@ -6,6 +6,28 @@
 #   -DFUZZ_NAME=\"foo\", seed corpus in tests/fuzz/corpus/foo/.
 EXTRA_DIST += tests/fuzz/driver.c
 
+# libFuzzer campaigns (clang), one rule for every target. A component declares
+#   FUZZ_TARGETS += foo-bar                             (tests/fuzz/fuzz_foo_bar.c, corpus/foo_bar/)
+#   tests/fuzz/fuzz-foo-bar-libfuzzer: SOURCES.c HEADERS.h  (the .c files are compiled, all are deps)
+#   FUZZ_foo_bar_FLAGS = extra compiler flags and libraries;  FUZZ_foo_bar_RUN = libFuzzer options
+# `make fuzz` builds them all; `make fuzz-foo-bar` one; `make fuzz-foo-bar-run FUZZ_TIME=120` fuzzes
+# a scratch copy of the seed corpus (tests/fuzz/work/foo_bar) for that many seconds.
+FUZZ_CC = clang
+FUZZ_TIME = 120
+FUZZ_SANITIZE = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+tests/fuzz/fuzz-%-libfuzzer:
+	@mkdir -p tests/fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_SANITIZE) $(AM_CPPFLAGS) -o $@ $(filter %.c,$^) $(FUZZ_$(subst -,_,$*)_FLAGS)
+fuzz-%-run: tests/fuzz/fuzz-%-libfuzzer
+	@mkdir -p tests/fuzz/work/$(subst -,_,$*)
+	tests/fuzz/fuzz-$*-libfuzzer -max_total_time=$(FUZZ_TIME) $(FUZZ_$(subst -,_,$*)_RUN) \
+		tests/fuzz/work/$(subst -,_,$*) $(srcdir)/tests/fuzz/corpus/$(subst -,_,$*)
+fuzz-%: tests/fuzz/fuzz-%-libfuzzer
+	@:
+fuzz: $(FUZZ_TARGETS:%=tests/fuzz/fuzz-%-libfuzzer)
+.PHONY: fuzz
+CLEANFILES += $(FUZZ_TARGETS:%=tests/fuzz/fuzz-%-libfuzzer)
+
 # Unit tests of common/ and slated's own modules.
 BROKER_TEST_LIBS = broker/libslatebroker.a broker/libslatehv.a imaging/libslateimaging.a agent/libslateproto.a \
 	common/libslatecommon.a $(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(GUESTFS_LIBS) $(CRITERION_LIBS)
@@ -45,18 +67,9 @@ tests_fuzz_fuzz_ipc_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"ipc\"
 tests_fuzz_fuzz_ipc_LDADD = common/libslatecommon.a
 EXTRA_DIST += tests/fuzz/corpus/ipc
 # `make fuzz-ipc-run FUZZ_TIME=120`: a libFuzzer campaign on a scratch copy of the corpus.
-FUZZ_IPC_SRC = $(srcdir)/tests/fuzz/fuzz_ipc.c $(srcdir)/common/ipc.c $(srcdir)/common/frame.c \
-	$(srcdir)/common/reader.c $(srcdir)/common/util.c
-tests/fuzz/fuzz-ipc-libfuzzer: $(FUZZ_IPC_SRC)
-	@mkdir -p tests/fuzz
-	$(AM_V_CCLD)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-I$(top_srcdir) -include $(top_builddir)/config.h -o $@ $(FUZZ_IPC_SRC)
-fuzz-ipc-run: tests/fuzz/fuzz-ipc-libfuzzer
-	@mkdir -p tests/fuzz/work/ipc
-	tests/fuzz/fuzz-ipc-libfuzzer -max_total_time=$(FUZZ_TIME) tests/fuzz/work/ipc $(srcdir)/tests/fuzz/corpus/ipc
-fuzz: tests/fuzz/fuzz-ipc-libfuzzer
-.PHONY: fuzz-ipc-run
-CLEANFILES += tests/fuzz/fuzz-ipc-libfuzzer
+FUZZ_TARGETS += ipc
+tests/fuzz/fuzz-ipc-libfuzzer: $(srcdir)/tests/fuzz/fuzz_ipc.c $(srcdir)/common/ipc.c $(srcdir)/common/frame.c \
+	$(srcdir)/common/reader.c $(srcdir)/common/util.c $(srcdir)/common/ipc.h
 
 # Control API request parser: fuzz target (corpus replay in make check).
 check_PROGRAMS += tests/fuzz/fuzz_control
@@ -74,16 +87,6 @@ tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c tests/fuzz/driver.c
 tests_fuzz_fuzz_config_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"config\"
 tests_fuzz_fuzz_config_LDADD = common/libslatecommon.a
 EXTRA_DIST += tests/fuzz/corpus/config
-FUZZ_CONFIG_SRC = $(srcdir)/tests/fuzz/fuzz_config.c $(srcdir)/common/config.c $(srcdir)/common/util.c \
-	$(srcdir)/common/log.c
-tests/fuzz/fuzz-config-libfuzzer: $(FUZZ_CONFIG_SRC) $(srcdir)/common/config.h
-	@mkdir -p tests/fuzz
-	$(AM_V_CCLD)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		$(AM_CPPFLAGS) -o $@ $(FUZZ_CONFIG_SRC)
-fuzz-config-run: tests/fuzz/fuzz-config-libfuzzer
-	@mkdir -p tests/fuzz/work/config
-	tests/fuzz/fuzz-config-libfuzzer -max_total_time=$(FUZZ_TIME) tests/fuzz/work/config \
-		$(srcdir)/tests/fuzz/corpus/config
-fuzz: tests/fuzz/fuzz-config-libfuzzer
-.PHONY: fuzz-config-run
-CLEANFILES += tests/fuzz/fuzz-config-libfuzzer
+FUZZ_TARGETS += config
+tests/fuzz/fuzz-config-libfuzzer: $(srcdir)/tests/fuzz/fuzz_config.c $(srcdir)/common/config.c $(srcdir)/common/util.c \
+	$(srcdir)/common/log.c $(srcdir)/common/config.h

@@ -182,8 +182,9 @@ listen = 127.0.0.1:$RDP_PORT
 session-program = $SESSION
 handshake-timeout = 10
 CONF
-# Image publishing injects the agent (libguestfs): the same settings as tests/integration/pipeline.sh.
-[ -x "$B/agent/slate-agent" ] && echo "agent-binary = $B/agent/slate-agent" >>"$T/slate.conf"
+# Image publishing injects the agent (libguestfs): the same settings as tests/integration/pipeline.sh
+# (the test guest's build of the agent, which draws the desktop the pixels are checked on).
+[ -x "$B/tests/guest/slate-agent-testdesk" ] && echo "agent-binary = $B/tests/guest/slate-agent-testdesk" >>"$T/slate.conf"
 [ -f "$S/agent/session-script" ] && echo "agent-session-script = $S/agent/session-script" >>"$T/slate.conf"
 if [ -s "$GUEST/guestfs-kernel.env" ]; then
         . "$GUEST/guestfs-kernel.env"

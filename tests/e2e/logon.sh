@@ -3,7 +3,7 @@
 # refused and consumes no desktop; alice logs on and sees her own desktop (pixels), a key
 # changes the screen; she disconnects and reconnects to the same desktop; she logs out from
 # inside the desktop (F12 in the test guest) and the desktop is erased and the pool refilled;
-# bob's session is ended by the administrator.
+# bob's session is ended by the administrator; Carol (upper case) logs on while no desktop is warm.
 . "$(dirname "$0")/../integration/lib.sh"
 require_tools
 setup tcg
@@ -97,13 +97,14 @@ idle_audited() { jctl audit --kind logout | jq -e '.[0].subject == "bob" and (.[
 wait_for 10 "the idle logout in the audit trail" idle_audited
 ctl pool set desk --idle-timeout 0 >/dev/null
 
-say "cold logon: no warm desktop, carol waits for one to boot"
+# Carol is spelt as a directory may spell her: upper case passes PAM and the desktop alike.
+say "cold logon: no warm desktop, Carol waits for one to boot"
 ctl pool set desk --warm 0 >/dev/null
 no_ready() { [ "$(count_state desk ready)" -eq 0 ] && [ "$(count_state desk booting)" -eq 0 ]; }
 wait_for 30 "no ready desktop" no_ready
-echo "carol:pw3:slate" >>"$T/passdb"
-ctl pool entitle desk user:carol >/dev/null
-rdp --user carol --password pw3 --wait-frame --expect-pixel "20,20,$(user_color carol)" >"$T/out" 2>&1 ||
+echo "Carol:pw3:slate" >>"$T/passdb"
+ctl pool entitle desk user:Carol >/dev/null
+rdp --user Carol --password pw3 --wait-frame --expect-pixel "20,20,$(user_color Carol)" >"$T/out" 2>&1 ||
         fail "cold logon: $(cat "$T/out")"
 say "cold: $(tail -1 "$T/out")"
 grep -q "waiting for .* to boot" "$T/slated.log" || fail "the wait for a cold desktop is not in the log"

@@ -14,7 +14,8 @@ static int fuzz_on_line(char *line, size_t len, void *userdata)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        QmpLines l = { 0 };
+        QmpLines l;
+        qmp_lines_init(&l);
         /* Two feeds split mid-input: exercises lines spanning reads. */
         size_t half = size / 2;
         if (qmp_lines_feed(&l, (const char *)data, half, fuzz_on_line, NULL) == 0)

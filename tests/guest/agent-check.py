@@ -21,7 +21,7 @@ STARTED, STOPPED, LOGOUT, FAILED = 1, 2, 3, 4
 STATE_NAMES = {STARTED: "STARTED", STOPPED: "STOPPED", LOGOUT: "LOGOUT", FAILED: "FAILED"}
 FRAME_MAX = 64 * 1024
 
-# The test desktop (tests/guest/README.md, agent/desk.h).
+# The test desktop (tests/guest/README.md, tests/guest/desk.h).
 READY_BG = (0x20, 0x20, 0x20)
 KEYBOX = (20, 100, 100)  # x, y, size
 KEYBOX_COLOURS = [(0, 0, 0), (0xff, 0, 0), (0, 0xff, 0), (0, 0, 0xff)]

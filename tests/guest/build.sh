@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the tiny test guest (tests/guest/README.md) from Debian packages only, unprivileged:
 # no mount, no loop devices, no mknod. Writes OUTDIR/{vmlinux,initrd.img,disk.qcow2,cmdline}.
-# usage: build.sh OUTDIR [CACHEDIR]   (env: SLATE_AGENT=path of the static slate-agent,
+# usage: build.sh OUTDIR [CACHEDIR]   (env: SLATE_AGENT=path of the test guest's static slate-agent,
 #        SLATE_GUEST_KERNEL_PKG=linux-image-… to pin a kernel package)
 set -eu
 
@@ -14,8 +14,8 @@ out=$(cd "$1" && pwd)
 cache=${2:-$out/../cache}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
-agent=${SLATE_AGENT:-$out/../../../agent/slate-agent}
-[ -x "$agent" ] || die "$agent: no slate-agent binary (run make first, or set SLATE_AGENT)"
+agent=${SLATE_AGENT:-$out/../slate-agent-testdesk}
+[ -x "$agent" ] || die "$agent: no test guest agent (run make first, or set SLATE_AGENT)"
 file -b "$agent" 2>/dev/null | grep -q 'statically linked' || [ -z "$(command -v file)" ] ||
         die "$agent: not statically linked"
 for tool in apt-get apt-cache dpkg-deb xz cpio gzip mkfs.ext4 qemu-img modprobe depmod; do

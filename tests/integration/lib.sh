@@ -98,12 +98,12 @@ tls-cert = $T/tls/cert.pem
 tls-key = $T/tls/key.pem
 CONF
         # Publishing runs libguestfs: the appliance kernel the guest recipe fetched, and the agent
-        # every published image gets.
+        # every published image gets: the test guest's build, which draws the test desktop.
         if [ -f "$GUEST/guestfs-kernel.env" ]; then
                 . "$GUEST/guestfs-kernel.env"
                 printf 'guestfs-kernel = %s\nguestfs-modules = %s\n' "$SLATE_GUESTFS_KERNEL" "$SLATE_GUESTFS_MODULES" >>"$CONF"
         fi
-        echo "agent-binary = $B/agent/slate-agent" >>"$CONF"
+        echo "agent-binary = $B/tests/guest/slate-agent-testdesk" >>"$CONF"
         trap teardown EXIT
 }
 

@@ -24,7 +24,7 @@ setup tcg
 conf_key() { grep -q "^$1 *=" "$CONF" || echo "$1 = $2" >>"$CONF"; }
 conf_key guestfs-kernel "$SLATE_GUESTFS_KERNEL"
 conf_key guestfs-modules "$SLATE_GUESTFS_MODULES"
-conf_key agent-binary "$B/agent/slate-agent"
+conf_key agent-binary "$B/tests/guest/slate-agent-testdesk"
 sed -i '/^agent-session-script *=/d' "$CONF"
 echo "agent-session-script = $T/session-script" >>"$CONF"
 start_slated

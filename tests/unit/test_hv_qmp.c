@@ -181,6 +181,7 @@ static void run_until(Fake *f, bool *flag)
 static Fake *fake_new(bool send_greeting)
 {
         Fake *f = xmalloc0(sizeof *f);
+        qmp_lines_init(&f->lines);
         signal(SIGPIPE, SIG_IGN);       /* as slated does: see qmp.h */
         cur = f;
         f->held_id = -1;
@@ -347,7 +348,8 @@ static int collect_line(char *line, size_t len, void *ud)
 
 Test(qmp_parse, lines_split_across_reads_and_crlf)
 {
-        QmpLines l = { 0 };
+        QmpLines l;
+        qmp_lines_init(&l);
         Collected c = { 0 };
         cr_assert_eq(qmp_lines_feed(&l, "{\"a\":", 5, collect_line, &c), 0);
         cr_assert_eq(c.n, 0);
@@ -360,12 +362,13 @@ Test(qmp_parse, lines_split_across_reads_and_crlf)
 
 Test(qmp_parse, line_limit_is_checked_before_buffering)
 {
-        QmpLines l = { 0 };
+        QmpLines l;
+        qmp_lines_init(&l);
         char *chunk = malloc(QMP_MESSAGE_MAX);
         memset(chunk, 'x', QMP_MESSAGE_MAX);
         cr_assert_eq(qmp_lines_feed(&l, chunk, QMP_MESSAGE_MAX, collect_line, &(Collected){ 0 }), 0);
         cr_assert_eq(qmp_lines_feed(&l, "y", 1, collect_line, &(Collected){ 0 }), -EMSGSIZE);
-        cr_assert_leq(l.cap, QMP_MESSAGE_MAX + 1);
+        cr_assert_leq(l.lb.cap, QMP_MESSAGE_MAX + 1);
         free(chunk);
         qmp_lines_clear(&l);
 }

@@ -1,12 +1,10 @@
 /* Agent wire protocol: what slated accepts from an untrusted guest and what slate-agent sends.
- * Parser and codec only (no I/O), so every edge is tested directly. Also the test desktop's
- * documented user-name rule and colours (agent/desk.h), which the end-to-end tests rely on. */
+ * Parser and codec only (no I/O), so every edge is tested directly. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "agent/desk.h"
 #include "agent/proto.h"
 
 /* Encodes m into a freshly allocated frame; the caller frees w. */
@@ -508,35 +506,4 @@ Test(proto, session_type_names)
         cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_START), "session-start");
         cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_STOP), "session-stop");
         cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_STATE), "session-state");
-}
-
-Test(desk, user_names_follow_the_portable_login_name_rule)
-{
-        const char *good[] = { "alice", "_svc", "a", "bob.smith", "x-1_2", "abcdefghijklmnopqrstuvwxyz012345" };
-        const char *bad[] = { "", "Alice", "1abc", "-x", ".x", "a b", "a;b", "a/b", "../x", "al\xc3\xa9",
-                              "abcdefghijklmnopqrstuvwxyz0123456" /* 33 */ };
-        for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-                cr_assert(desk_user_valid(good[i]), "%s", good[i]);
-        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-                cr_assert(!desk_user_valid(bad[i]), "%s", bad[i]);
-}
-
-Test(desk, user_colour_is_fnv1a_with_mid_range_channels)
-{
-        /* Values from the formula in tests/guest/README.md (and agent-check.py's user_rgb). */
-        cr_assert_eq(desk_user_rgb("alice"), 0x6253a7u);
-        cr_assert_eq(desk_user_rgb("bob"), 0x866094u);
-        const char *users[] = { "a", "b", "root", "_", "zzzzzzzz" };
-        for (size_t i = 0; i < sizeof users / sizeof *users; i++) {
-                uint32_t c = desk_user_rgb(users[i]);
-                for (int shift = 0; shift <= 16; shift += 8)
-                        cr_assert((c >> shift & 0xff) >= 0x40 && (c >> shift & 0xff) <= 0xbf, "%s %06x", users[i], c);
-        }
-}
-
-Test(desk, key_indicator_cycles_black_red_green_blue)
-{
-        const uint32_t want[] = { 0x000000, 0xff0000, 0x00ff00, 0x0000ff, 0x000000 };
-        for (uint32_t n = 0; n < 5; n++)
-                cr_assert_eq(desk_keybox_rgb(n), want[n], "n %u", n);
 }

@@ -238,12 +238,14 @@ Test(slatectl, shown_timeouts_parse_back)
 
 Test(slatectl, principals_are_user_group_or_all)
 {
-        static const char *const good[] = { "all", "user:alice", "group:staff", "user:alice@example.com",
+        static const char *const good[] = { "all", "user:alice", "user:Alice", "user:alice.smith", "group:staff",
                                             "group:domain users" };
         for (size_t i = 0; i < ELEMENTSOF(good); i++)
                 cr_expect_null(principal_check(good[i]), "%s refused", good[i]);
         static const char *const bad[] = { "alice", "ALL", "user:", "group:", "User:alice", "uid:0",
-                                           "user:a:b", "user: alice", "user:al\nice", "all:" };
+                                           "user:a:b", "user: alice", "user:al\nice", "all:",
+                                           /* a user becomes a guest account: common/username's rule */
+                                           "user:alice@example.com", "user:-x", "user:a b" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
                 cr_expect_not_null(principal_check(bad[i]), "\"%s\" accepted", bad[i]);
 }

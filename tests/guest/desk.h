@@ -1,18 +1,19 @@
 /* The test guest's desktop (tests/guest/README.md "The test desktop"): what an RDP user of the
- * test guest sees, drawn by slate-agent on /dev/fb0. A coloured screen per user with the name,
- * a key indicator and F12 to log out; a grey "slate ready" screen otherwise. It must never leave
- * the kernel console switched off after the agent exits, nor draw outside the framebuffer. */
+ * test guest sees, drawn on /dev/fb0 by the test guest's own slate-agent (agent-testdesk.c). A
+ * coloured screen per user with the name, a key indicator and F12 to log out; a grey "slate
+ * ready" screen otherwise. It must never leave the kernel console switched off after the agent
+ * exits, nor draw outside the framebuffer. */
 #pragma once
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "agent/fbdraw.h"
+#include "tests/guest/fbdraw.h"
 #include "agent/proto.h"
+#include "common/username.h"
 
 #define DESK_FB_PATH "/dev/fb0"
 #define DESK_INPUT_DIR "/dev/input"
 #define DESK_INPUT_MAX 8
-#define DESK_USER_MAX 32
 
 /* Documented in tests/guest/README.md; the end-to-end tests check these pixels. */
 #define DESK_READY_BG 0x202020u
@@ -27,12 +28,10 @@ typedef struct Desk {
         int input[DESK_INPUT_MAX];  /* grabbed keyboards while a session runs */
         unsigned n_input;
         bool active;
-        char user[DESK_USER_MAX + 1];
+        char user[USER_NAME_MAX + 1];
         uint32_t keys;              /* key presses in this session */
 } Desk;
 
-/* [a-z_][a-z0-9_.-]{0,31}: a POSIX-portable login name, nothing a shell or path could misread. */
-bool desk_user_valid(const char *user);
 /* FNV-1a 32 of the name; each byte of (h>>16, h>>8, h) becomes 0x40 + (c & 0x7f). 0xRRGGBB. */
 uint32_t desk_user_rgb(const char *user);
 /* Key indicator colour after n key presses: black, red, green, blue, then round again. */

@@ -13,24 +13,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include "agent/desk.h"
+#include "tests/guest/desk.h"
+#include "common/username.h"
 
 #define log_desk(...) (fprintf(stderr, "slate-agent: desk: " __VA_ARGS__), fputc('\n', stderr))
-
-bool desk_user_valid(const char *user)
-{
-        size_t n = strlen(user);
-        if (n < 1 || n > DESK_USER_MAX)
-                return false;
-        if (!((user[0] >= 'a' && user[0] <= 'z') || user[0] == '_'))
-                return false;
-        for (size_t i = 1; i < n; i++) {
-                char c = user[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-                        return false;
-        }
-        return true;
-}
 
 uint32_t desk_user_rgb(const char *user)
 {
@@ -190,7 +176,7 @@ static void input_close(Desk *d)
 
 int desk_session_start(Desk *d, const char *user, unsigned width, unsigned height, char *detail, size_t size)
 {
-        if (!desk_user_valid(user)) {
+        if (!user_name_valid(user)) {
                 snprintf(detail, size, "invalid user name");
                 return -EINVAL;
         }

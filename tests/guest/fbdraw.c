@@ -7,7 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "agent/fbdraw.h"
+#include "tests/guest/fbdraw.h"
 
 /* Printable ASCII 0x20..0x7e, 8x16, one byte per row, MSB leftmost: the "Fixed" 8x16 glyphs of
  * Debian console-setup's Lat15-Fixed16.psf (derived from the public-domain X11 misc-fixed font). */
