@@ -562,6 +562,9 @@ static int vm_stop(HvVm *vm, unsigned grace_ms)
                 vm_kill(vm, SIGTERM);   /* QEMU treats SIGTERM as a clean quit */
         /* else: QMP is still negotiating; vm_on_qmp_ready sends quit. */
         uv_timer_stop(&vm->qmp_timer);
+        /* The grace counts from this call, not from the loop's cached time (a busy loop or a
+         * descheduled process would cut it short). */
+        uv_update_time(vm->loop);
         uv_timer_start(&vm->timer, vm_on_grace_timeout, grace_ms, 0);
         return 0;
 }
