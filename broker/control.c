@@ -443,5 +443,19 @@ void control_stop(Control *c)
                 return;
         uv_close((uv_handle_t *)&c->listener, NULL);
         unlink(c->path);
-        /* Handlers and the Control itself live until exit: requests may still reference them. */
+        /* The tables and the Control itself stay until control_free: requests may still
+         * reference them while the loop runs. */
+}
+
+void control_free(Control *c)
+{
+        if (!c)
+                return;
+        while (c->tables) {
+                Table *t = c->tables;
+                c->tables = t->next;
+                free(t);
+        }
+        free(c->path);
+        free(c);
 }

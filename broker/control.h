@@ -15,6 +15,8 @@ typedef void (*ControlHandler)(Broker *b, ControlRequest *req, json_object *args
 
 int control_start(Broker *b, const char *path, const char *admin_group, Control **ret);
 void control_stop(Control *c);
+/* After the loop's last run: nothing may reference the server any more. */
+void control_free(Control *c);
 /* The API as a table: each command with its handler, whether it changes anything (mutating
  * commands are audited with the caller's uid) and its argument schema. The dispatcher checks
  * every request against the schema before the handler runs: unknown arguments, missing

@@ -232,6 +232,7 @@ int main(int argc, char **argv)
                 desktop_release(d);
         }
         uv_run(b.loop, UV_RUN_NOWAIT);
+        control_free(b.control);
         db_close(b.db);
         auth_limiter_free(b.limiter);
         free(b.tls_cert_pem);
