@@ -1,6 +1,6 @@
 # slate-session: the per-connection RDP ⇄ VNC bridge, the only FreeRDP user.
 pkglibexec_PROGRAMS += rdp/slate-session
-rdp_slate_session_SOURCES = rdp/slate-session.c rdp/session.c rdp/session.h rdp/peer.c rdp/peer.h \
+rdp_slate_session_SOURCES = rdp/slate-session.c rdp/rdpconn.c rdp/rdpconn.h rdp/peer.c rdp/peer.h \
 	rdp/bridge.c rdp/bridge.h rdp/encoder.c rdp/encoder.h rdp/input.c rdp/input.h
 rdp_slate_session_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(VNCCLIENT_CFLAGS)
 rdp_slate_session_LDADD = common/libslatecommon.a $(FREERDP_LIBS) $(VNCCLIENT_LIBS) $(JSONC_LIBS) $(OPENSSL_LIBS)

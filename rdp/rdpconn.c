@@ -1,4 +1,4 @@
-/* The slate-session state machine (see session.h). Phases follow slated's permit table:
+/* The slate-session state machine (see rdpconn.h). Phases follow slated's permit table:
  * config → handshake (until Client Info) → auth → attach → running, with refusal and end
  * reachable from anywhere. slated's messages are trusted only in the phase that expects them;
  * anything else ends the process. */
@@ -17,7 +17,7 @@
 #include "rdp/encoder.h"
 #include "rdp/input.h"
 #include "rdp/peer.h"
-#include "rdp/session.h"
+#include "rdp/rdpconn.h"
 
 #define MAX_IN_FLIGHT 3                 /* frames sent but not acknowledged by the client */
 #define SEND_STALL_MS 30000             /* one frame may take this long to reach the kernel */
@@ -31,7 +31,7 @@
 
 typedef enum Phase { PH_CONFIG, PH_HANDSHAKE, PH_AUTH, PH_REFUSED, PH_ATTACH, PH_RUNNING, PH_END } Phase;
 
-typedef struct Session {
+typedef struct RdpConn {
         uint64_t t0;
         int sock, ipc_fd, pending_fd;
         FrameParser parser;
@@ -57,9 +57,9 @@ typedef struct Session {
         EncoderStats full_stats;
         uint32_t full_frames;
         uint64_t last_activity_ms;      /* when slated last heard the user is active */
-} Session;
+} RdpConn;
 
-static void session_end(Session *s, int code, uint32_t errinfo)
+static void rdpconn_end(RdpConn *s, int code, uint32_t errinfo)
 {
         if (s->phase == PH_END)
                 return;
@@ -68,22 +68,22 @@ static void session_end(Session *s, int code, uint32_t errinfo)
         s->end_errinfo = errinfo;
 }
 
-static void send_phase(Session *s, const char *name)
+static void send_phase(RdpConn *s, const char *name)
 {
         IpcMsg m = { .type = IPC_PHASE };
         snprintf(m.phase.name, sizeof m.phase.name, "%s", name);
         m.phase.ms = (uint32_t)(now_ms() - s->t0);
         if (ipc_send(s->ipc_fd, &m, -1) < 0)
-                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
 }
 
-static void refuse(Session *s, uint32_t logon_error, uint32_t errinfo)
+static void refuse(RdpConn *s, uint32_t logon_error, uint32_t errinfo)
 {
         s->phase = PH_REFUSED;
         s->refuse_logon = logon_error;
         s->refuse_errinfo = errinfo;
         /* The reason can only be shown once the client is activated; do not wait forever. */
-        session_alarm(SESSION_ALARM_REFUSAL, REFUSAL_MS);
+        rdpconn_alarm(RDPCONN_ALARM_REFUSAL, REFUSAL_MS);
 }
 
 /* ---- FreeRDP events (called from inside peer_check) ---- */
@@ -91,10 +91,10 @@ static void refuse(Session *s, uint32_t logon_error, uint32_t errinfo)
 static void on_credentials(void *ud, const char *user, const char *domain, char *password, const char *host,
                            uint32_t width, uint32_t height)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         if (s->phase != PH_HANDSHAKE)
                 return;
-        session_alarm(SESSION_ALARM_HANDSHAKE, 0);
+        rdpconn_alarm(RDPCONN_ALARM_HANDSHAKE, 0);
         send_phase(s, "rdp-handshake");
         if (!password || !*password) {
                 /* xfreerdp /u:x without /p: sends no password and never prompts. */
@@ -121,7 +121,7 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
         ipc_msg_clear(&m);
         if (r < 0) {
                 log_error("IPC: cannot send auth: %s", strerror(-r));
-                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                 return;
         }
         log_info("client %s: logon as '%s%s%s' (%ux%u), asking slated", host, domain, *domain ? "\\" : "", user,
@@ -129,15 +129,15 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
         s->phase = PH_AUTH;
 }
 
-static int ipc_pump(Session *s);
+static int ipc_pump(RdpConn *s);
 
-static void ipc_failed(Session *s, int r)
+static void ipc_failed(RdpConn *s, int r)
 {
         if (r == -EPIPE) {
                 log_info("slated closed the IPC: disconnecting the client");
-                session_end(s, 0, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 0, ERRINFO_RPC_INITIATED_DISCONNECT);
         } else if (r < 0) {
-                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
         }
 }
 
@@ -148,7 +148,7 @@ static void ipc_failed(Session *s, int r)
  * go on as before (the main loop finishes the logon and resizes). */
 static void before_demand_active(void *ud)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         uint64_t start = now_ms(), limit = MIN(s->handshake_ms ? s->handshake_ms : HANDSHAKE_DEFAULT_MS,
                                                PRE_ACTIVATION_MAX_MS);
         while (s->phase == PH_AUTH || s->phase == PH_ATTACH) {
@@ -185,14 +185,14 @@ static void before_demand_active(void *ud)
 
 static void on_activated(void *ud, uint32_t width, uint32_t height)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         log_info("rdp: client active at %ux%u", width, height);
         s->reactivated = true;
 }
 
 /* Tell slated the user is active (for the idle timeout), at most every ACTIVITY_EVERY_MS. */
 #define ACTIVITY_EVERY_MS 10000
-static void note_activity(Session *s)
+static void note_activity(RdpConn *s)
 {
         uint64_t now = now_ms();
         if (s->last_activity_ms && now - s->last_activity_ms < ACTIVITY_EVERY_MS)
@@ -200,12 +200,12 @@ static void note_activity(Session *s)
         s->last_activity_ms = now;
         IpcMsg m = { .type = IPC_ACTIVITY };
         if (ipc_send(s->ipc_fd, &m, -1) < 0)
-                session_end(s, 0, 0);
+                rdpconn_end(s, 0, 0);
 }
 
 static void on_key(void *ud, uint16_t flags, uint16_t code)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         InputKey k[2];
         if (s->phase != PH_RUNNING)
                 return;
@@ -217,7 +217,7 @@ static void on_key(void *ud, uint16_t flags, uint16_t code)
 
 static void on_unicode(void *ud, uint16_t flags, uint16_t code)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         uint32_t sym = input_unicode_to_keysym(code);
         if (s->phase == PH_RUNNING)
                 note_activity(s);
@@ -227,7 +227,7 @@ static void on_unicode(void *ud, uint16_t flags, uint16_t code)
 
 static void on_pointer(void *ud, bool extended, uint16_t flags, uint16_t x, uint16_t y)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         InputPointer p[2];
         uint32_t stride, w, h;
         if (s->phase != PH_RUNNING)
@@ -241,19 +241,19 @@ static void on_pointer(void *ud, bool extended, uint16_t flags, uint16_t x, uint
 
 static void on_refresh(void *ud)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         s->full_pending = true;
 }
 
 static void on_suppress(void *ud, bool allow)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         s->suppressed = !allow;
         if (allow)
                 s->full_pending = true;
 }
 
-static void report_first_frame(Session *s, uint32_t w, uint32_t h)
+static void report_first_frame(RdpConn *s, uint32_t w, uint32_t h)
 {
         IpcMsg m = { .type = IPC_FIRST_FRAME };
         m.first_frame.ms_since_accept = (uint32_t)(now_ms() - s->t0);
@@ -262,12 +262,12 @@ static void report_first_frame(Session *s, uint32_t w, uint32_t h)
         s->first_reported = true;
         log_info("first frame %ux%u on the client after %u ms", w, h, m.first_frame.ms_since_accept);
         if (ipc_send(s->ipc_fd, &m, -1) < 0)
-                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
 }
 
 static void on_frame_ack(void *ud, uint32_t id)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         /* Only ids we sent count: a client cannot open the window by acking the future. */
         if (id > s->last_acked && id <= s->last_sent)
                 s->last_acked = id;
@@ -306,7 +306,7 @@ static uint32_t end_errinfo(const char *reason)
         return ERRINFO_RPC_INITIATED_LOGOFF;
 }
 
-static int on_config(Session *s, IpcMsg *m)
+static int on_config(RdpConn *s, IpcMsg *m)
 {
         s->max_w = m->config.max_width ? MIN(m->config.max_width, DIM_MAX) : DIM_DEFAULT_W;
         s->max_h = m->config.max_height ? MIN(m->config.max_height, DIM_MAX) : DIM_DEFAULT_H;
@@ -316,7 +316,7 @@ static int on_config(Session *s, IpcMsg *m)
         if (!m->config.cert_pem || !*m->config.cert_pem || !m->config.key_pem || !*m->config.key_pem)
                 return log_error_errno(-EINVAL, "IPC: config without a TLS certificate and key");
         /* The handshake clock restarts now that slated gave the real limit. */
-        session_alarm(SESSION_ALARM_HANDSHAKE, hs);
+        rdpconn_alarm(RDPCONN_ALARM_HANDSHAKE, hs);
         int r = peer_new(s->sock, m->config.cert_pem, m->config.key_pem, &peer_callbacks, s, &s->peer);
         s->sock = -1;
         if (r < 0)
@@ -326,12 +326,12 @@ static int on_config(Session *s, IpcMsg *m)
         return 0;
 }
 
-static int on_attach(Session *s, IpcMsg *m)
+static int on_attach(RdpConn *s, IpcMsg *m)
 {
         int fd = TAKE_FD(s->pending_fd);
         int r = bridge_new(fd, s->max_w, s->max_h, &s->bridge);
         if (r < 0) {
-                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                 return 0;
         }
         uint32_t stride, w, h;
@@ -344,7 +344,7 @@ static int on_attach(Session *s, IpcMsg *m)
         return 0;
 }
 
-static int handle_msg(Session *s, IpcMsg *m)
+static int handle_msg(RdpConn *s, IpcMsg *m)
 {
         /* The console fd rides on the first bytes of IPC_ATTACH, but a stream read may return
          * it together with earlier messages: it stays pending until that ATTACH completes. */
@@ -375,7 +375,7 @@ static int handle_msg(Session *s, IpcMsg *m)
                 return on_attach(s, m);
         case IPC_END:
                 log_info("session ended by slated: %s", m->end.reason);
-                session_end(s, 0, end_errinfo(m->end.reason));
+                rdpconn_end(s, 0, end_errinfo(m->end.reason));
                 return 0;
         default:
                 break;
@@ -384,7 +384,7 @@ static int handle_msg(Session *s, IpcMsg *m)
 }
 
 /* Read and handle what slated sent. -EPIPE on EOF, other negatives on protocol errors. */
-static int ipc_pump(Session *s)
+static int ipc_pump(RdpConn *s)
 {
         uint8_t buf[8192];
         for (;;) {
@@ -436,7 +436,7 @@ static int ipc_pump(Session *s)
 
 /* ---- frames ---- */
 
-static int pump_frame(Session *s)
+static int pump_frame(RdpConn *s)
 {
         if (s->phase != PH_RUNNING || !peer_is_active(s->peer) || s->suppressed || !bridge_has_content(s->bridge))
                 return 0;
@@ -495,9 +495,9 @@ static int pump_frame(Session *s)
 
         uint32_t id = s->last_sent + 1;
         EncoderStats st = { 0 };
-        session_alarm(SESSION_ALARM_SEND_STALL, SEND_STALL_MS);
+        rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, SEND_STALL_MS);
         int r = encoder_send_frame(s->enc, fb, stride, rects, k, id, &st);
-        session_alarm(SESSION_ALARM_SEND_STALL, 0);
+        rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, 0);
         if (r < 0)
                 return r;
         s->last_sent = id;
@@ -532,9 +532,9 @@ static int pump_frame(Session *s)
 
 /* ---- the loop ---- */
 
-int session_run(int sock, int ipc)
+int rdpconn_run(int sock, int ipc)
 {
-        Session s = { .t0 = now_ms(), .sock = sock, .ipc_fd = ipc, .pending_fd = -1, .phase = PH_CONFIG };
+        RdpConn s = { .t0 = now_ms(), .sock = sock, .ipc_fd = ipc, .pending_fd = -1, .phase = PH_CONFIG };
         s.codec_pref = getenv("SLATE_SESSION_CODEC");
         const char *bench = getenv("SLATE_SESSION_BENCH_FRAMES");
         unsigned nb;
@@ -542,7 +542,7 @@ int session_run(int sock, int ipc)
                 s.bench_left = nb;
         ipc_parser_init(&s.parser, IPC_FRAME_MAX);
         /* slated sends the config right after exec; the same limit covers waiting for it. */
-        session_alarm(SESSION_ALARM_HANDSHAKE, HANDSHAKE_DEFAULT_MS);
+        rdpconn_alarm(RDPCONN_ALARM_HANDSHAKE, HANDSHAKE_DEFAULT_MS);
 
         while (s.phase != PH_END) {
                 struct pollfd pfd[48];
@@ -560,7 +560,7 @@ int session_run(int sock, int ipc)
                         if (errno == EINTR)
                                 continue;
                         log_error("poll: %m");
-                        session_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                        rdpconn_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                         break;
                 }
                 if (pfd[0].revents)
@@ -570,12 +570,12 @@ int session_run(int sock, int ipc)
                         peer_ready |= pfd[i].revents != 0;
                 if (s.phase != PH_END && s.peer && peer_ready && peer_check(s.peer) < 0) {
                         log_info("client disconnected");
-                        session_end(&s, 0, 0);
+                        rdpconn_end(&s, 0, 0);
                         peer_close(s.peer, 0);
                 }
                 if (s.phase != PH_END && vnc >= 0 && pfd[vnc].revents && bridge_process(s.bridge) < 0) {
                         log_error("desktop console closed");
-                        session_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                        rdpconn_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                 }
                 if (s.phase == PH_END)
                         break;
@@ -588,13 +588,13 @@ int session_run(int sock, int ipc)
                 }
                 if (s.phase == PH_REFUSED && peer_is_active(s.peer)) {
                         peer_refuse(s.peer, s.refuse_logon, s.refuse_errinfo);
-                        session_end(&s, 0, 0);
+                        rdpconn_end(&s, 0, 0);
                         break;
                 }
                 if (s.phase == PH_RUNNING && pump_frame(&s) < 0) {
                         log_info("client connection lost while sending");
                         peer_close(s.peer, 0);
-                        session_end(&s, 0, 0);
+                        rdpconn_end(&s, 0, 0);
                 }
         }
 
