@@ -15,3 +15,9 @@ TESTS += tests/unit/test_rdp_input
 tests_unit_test_rdp_input_SOURCES = tests/unit/test_rdp_input.c rdp/input.c rdp/input.h
 tests_unit_test_rdp_input_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(VNCCLIENT_CFLAGS)
 tests_unit_test_rdp_input_LDADD = $(CRITERION_LIBS)
+
+check_PROGRAMS += tests/unit/test_rdp_encoder
+TESTS += tests/unit/test_rdp_encoder
+tests_unit_test_rdp_encoder_SOURCES = tests/unit/test_rdp_encoder.c rdp/encoder.c rdp/encoder.h
+tests_unit_test_rdp_encoder_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(FREERDP_CFLAGS)
+tests_unit_test_rdp_encoder_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(FREERDP_LIBS)

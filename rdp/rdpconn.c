@@ -510,7 +510,7 @@ static int pump_frame(RdpConn *s)
                 s->full_stats.encode_us += st.encode_us;
                 s->full_stats.send_us += st.send_us;
                 log_info("frame %u: full %ux%u %s: %llu bytes in %u PDUs, encode %.1f ms (cpu %.1f ms), send %.1f ms",
-                         id, W, H, encoder_codec_name(encoder_codec(s->enc)), (unsigned long long)st.bytes, st.pdus,
+                         id, W, H, encoder_codec(s->enc), (unsigned long long)st.bytes, st.pdus,
                          st.encode_us / 1000.0, st.cpu_us / 1000.0, st.send_us / 1000.0);
                 /* Logon is done when the whole guest screen (not a crop, not black) reached the client. */
                 if (!s->first_sent && ((W == fw && H == fh) || s->cropped)) {
@@ -600,7 +600,7 @@ int rdpconn_run(int sock, int ipc)
 
         if (s.full_frames > 0 && s.enc)
                 log_info("%u full frames with %s: avg %llu bytes, encode cpu %.1f ms, send %.1f ms", s.full_frames,
-                         encoder_codec_name(encoder_codec(s.enc)),
+                         encoder_codec(s.enc),
                          (unsigned long long)(s.full_stats.bytes / s.full_frames),
                          s.full_stats.cpu_us / 1000.0 / s.full_frames, s.full_stats.send_us / 1000.0 / s.full_frames);
         if (s.peer)
