@@ -421,7 +421,7 @@ int encoder_new(rdpContext *ctx, uint32_t width, uint32_t height, const char *fo
         return 0;
 }
 
-int encoder_send_frame(Encoder *e, const uint8_t *fb, uint32_t stride, const EncoderRect *rects, size_t n,
+int encoder_send_frame(Encoder *e, const uint8_t *fb, uint32_t stride, const ConsoleRect *rects, size_t n,
                        uint32_t frame_id, EncoderStats *stats)
 {
         REGION16 region;

@@ -7,10 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <freerdp/freerdp.h>
-
-typedef struct EncoderRect {
-        int x, y, w, h;
-} EncoderRect;
+#include "rdp/console.h"
 
 typedef struct EncoderStats {
         uint64_t bytes;         /* encoded payload handed to FreeRDP */
@@ -35,5 +32,5 @@ const char *encoder_codec(const Encoder *e);
 bool encoder_has_frame_acks(const Encoder *e);
 /* Encode and send rects (already clamped to the desktop) of fb (BGRX32, stride bytes per row)
  * as one frame. Returns 0, or -EIO when FreeRDP refused a PDU (the client is gone). */
-int encoder_send_frame(Encoder *e, const uint8_t *fb, uint32_t stride, const EncoderRect *rects, size_t n,
+int encoder_send_frame(Encoder *e, const uint8_t *fb, uint32_t stride, const ConsoleRect *rects, size_t n,
                        uint32_t frame_id, EncoderStats *stats);

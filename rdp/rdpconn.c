@@ -13,13 +13,12 @@
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "rdp/bridge.h"
+#include "rdp/console.h"
 #include "rdp/encoder.h"
 #include "rdp/input.h"
 #include "rdp/peer.h"
 #include "rdp/rdpconn.h"
 
-#define MAX_IN_FLIGHT 3                 /* frames sent but not acknowledged by the client */
 #define SEND_STALL_MS 30000             /* one frame may take this long to reach the kernel */
 #define REFUSAL_MS 15000                /* a refused client must activate within this to be told why */
 #define HANDSHAKE_DEFAULT_MS 30000
@@ -41,16 +40,15 @@ typedef struct RdpConn {
         uint32_t max_w, max_h;
         uint32_t handshake_ms;
         Peer *peer;
-        Bridge *bridge;
+        Console *console;
         Encoder *enc;
         uint32_t enc_w, enc_h;
         InputState in;
         const char *codec_pref;
         uint32_t refuse_logon, refuse_errinfo;
-        bool reactivated, suppressed, full_pending, acks;
+        bool reactivated, suppressed;
         uint32_t resize_tried_w, resize_tried_h;
         bool cropped;                   /* the client cannot resize: it sees the top-left part */
-        uint32_t last_sent, last_acked;
         uint32_t first_frame_id;
         bool first_sent, first_reported;
         uint32_t bench_left;            /* extra full frames to measure the codec */
@@ -175,7 +173,7 @@ static void before_demand_active(void *ud)
         if (s->phase != PH_RUNNING)
                 return;
         uint32_t stride, w, h;
-        bridge_framebuffer(s->bridge, &stride, &w, &h);
+        console_framebuffer(s->console, &stride, &w, &h);
         int r = peer_preset_size(s->peer, w, h);
         if (r < 0)
                 log_warn("rdp: cannot start the client at the console size %ux%u: %s", w, h, strerror(-r));
@@ -212,17 +210,17 @@ static void on_key(void *ud, uint16_t flags, uint16_t code)
         note_activity(s);
         int n = input_key_translate(&s->in, flags, code, k);
         for (int i = 0; i < n; i++)
-                bridge_key(s->bridge, k[i].keysym, k[i].qnum, k[i].down);
+                console_key(s->console, k[i].keysym, k[i].qnum, k[i].down);
 }
 
 static void on_unicode(void *ud, uint16_t flags, uint16_t code)
 {
         RdpConn *s = ud;
-        uint32_t sym = input_unicode_to_keysym(code);
+        uint32_t sym = console_unicode_to_keysym(code);
         if (s->phase == PH_RUNNING)
                 note_activity(s);
         if (s->phase == PH_RUNNING && sym)
-                bridge_key(s->bridge, sym, 0, !(flags & INPUT_KBD_RELEASE));
+                console_key(s->console, sym, 0, !(flags & INPUT_KBD_RELEASE));
 }
 
 static void on_pointer(void *ud, bool extended, uint16_t flags, uint16_t x, uint16_t y)
@@ -233,24 +231,25 @@ static void on_pointer(void *ud, bool extended, uint16_t flags, uint16_t x, uint
         if (s->phase != PH_RUNNING)
                 return;
         note_activity(s);
-        bridge_framebuffer(s->bridge, &stride, &w, &h);
+        console_framebuffer(s->console, &stride, &w, &h);
         int n = input_pointer_translate(&s->in, extended, flags, x, y, (int)w, (int)h, p);
         for (int i = 0; i < n; i++)
-                bridge_pointer(s->bridge, p[i].x, p[i].y, p[i].mask);
+                console_pointer(s->console, p[i].x, p[i].y, p[i].mask);
 }
 
 static void on_refresh(void *ud)
 {
         RdpConn *s = ud;
-        s->full_pending = true;
+        if (s->console)
+                console_refresh(s->console);
 }
 
 static void on_suppress(void *ud, bool allow)
 {
         RdpConn *s = ud;
         s->suppressed = !allow;
-        if (allow)
-                s->full_pending = true;
+        if (allow && s->console)
+                console_refresh(s->console);
 }
 
 static void report_first_frame(RdpConn *s, uint32_t w, uint32_t h)
@@ -268,10 +267,11 @@ static void report_first_frame(RdpConn *s, uint32_t w, uint32_t h)
 static void on_frame_ack(void *ud, uint32_t id)
 {
         RdpConn *s = ud;
-        /* Only ids we sent count: a client cannot open the window by acking the future. */
-        if (id > s->last_acked && id <= s->last_sent)
-                s->last_acked = id;
-        if (s->first_sent && !s->first_reported && s->last_acked >= s->first_frame_id)
+        /* Before the console is attached no frame went out: nothing to acknowledge. */
+        if (!s->console)
+                return;
+        console_frame_ack(s->console, id);
+        if (s->first_sent && !s->first_reported && console_frame_is_acked(s->console, s->first_frame_id))
                 report_first_frame(s, s->enc_w, s->enc_h);
 }
 
@@ -329,17 +329,16 @@ static int on_config(RdpConn *s, IpcMsg *m)
 static int on_attach(RdpConn *s, IpcMsg *m)
 {
         int fd = TAKE_FD(s->pending_fd);
-        int r = bridge_new(fd, s->max_w, s->max_h, &s->bridge);
+        int r = console_open(fd, s->max_w, s->max_h, &s->console);
         if (r < 0) {
                 rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                 return 0;
         }
         uint32_t stride, w, h;
-        bridge_framebuffer(s->bridge, &stride, &w, &h);
+        console_framebuffer(s->console, &stride, &w, &h);
         log_info("desktop %s (session %s) attached: console %ux%u%s", m->attach.desktop_id, m->attach.session_id, w,
                  h, m->attach.reconnect ? ", reconnect" : "");
         s->phase = PH_RUNNING;
-        s->full_pending = true;
         send_phase(s, "attach");
         return 0;
 }
@@ -438,10 +437,10 @@ static int ipc_pump(RdpConn *s)
 
 static int pump_frame(RdpConn *s)
 {
-        if (s->phase != PH_RUNNING || !peer_is_active(s->peer) || s->suppressed || !bridge_has_content(s->bridge))
+        if (s->phase != PH_RUNNING || !peer_is_active(s->peer) || s->suppressed || !console_has_content(s->console))
                 return 0;
         uint32_t stride, fw, fh, pw, ph;
-        const uint8_t *fb = bridge_framebuffer(s->bridge, &stride, &fw, &fh);
+        const uint8_t *fb = console_framebuffer(s->console, &stride, &fw, &fh);
         peer_size(s->peer, &pw, &ph);
 
         /* The client's desktop follows the guest console; try once per console size. */
@@ -467,43 +466,21 @@ static int pump_frame(RdpConn *s)
                         return r;
                 s->enc_w = W;
                 s->enc_h = H;
-                s->acks = encoder_has_frame_acks(s->enc);
-                s->last_acked = s->last_sent;
-                s->full_pending = true;
+                console_frame_restart(s->console, encoder_has_frame_acks(s->enc));
         }
-        if (s->acks && s->last_sent - s->last_acked >= MAX_IN_FLIGHT)
-                return 0;
-        if (!s->full_pending && !bridge_has_damage(s->bridge))
+        ConsoleFrame f;
+        if (!console_frame_next(s->console, W, H, &f))
                 return 0;
 
-        EncoderRect rects[BRIDGE_DAMAGE_MAX];
-        BridgeRect dmg[BRIDGE_DAMAGE_MAX];
-        size_t n = bridge_take_damage(s->bridge, dmg, BRIDGE_DAMAGE_MAX), k = 0;
-        bool full = s->full_pending;
-        if (full) {
-                rects[k++] = (EncoderRect){ 0, 0, (int)W, (int)H };
-        } else {
-                for (size_t i = 0; i < n; i++) {
-                        EncoderRect r = { dmg[i].x, dmg[i].y, dmg[i].w, dmg[i].h };
-                        if (input_rect_clamp(&r.x, &r.y, &r.w, &r.h, (int)W, (int)H))
-                                rects[k++] = r;
-                }
-        }
-        s->full_pending = false;
-        if (k == 0)
-                return 0;
-
-        uint32_t id = s->last_sent + 1;
+        uint32_t id = f.id;
         EncoderStats st = { 0 };
         rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, SEND_STALL_MS);
-        int r = encoder_send_frame(s->enc, fb, stride, rects, k, id, &st);
+        int r = encoder_send_frame(s->enc, fb, stride, f.rects, f.n, id, &st);
         rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, 0);
         if (r < 0)
                 return r;
-        s->last_sent = id;
-        if (!s->acks)
-                s->last_acked = id;
-        if (full) {
+        console_frame_sent(s->console, &f);
+        if (f.full) {
                 s->full_frames++;
                 s->full_stats.bytes += st.bytes;
                 s->full_stats.cpu_us += st.cpu_us;
@@ -516,15 +493,15 @@ static int pump_frame(RdpConn *s)
                 if (!s->first_sent && ((W == fw && H == fh) || s->cropped)) {
                         s->first_sent = true;
                         s->first_frame_id = id;
-                        if (!s->acks)
+                        if (!encoder_has_frame_acks(s->enc))
                                 report_first_frame(s, W, H);
                 }
                 if (s->first_sent && s->bench_left > 0) {
                         s->bench_left--;
-                        s->full_pending = true;
+                        console_refresh(s->console);
                 }
         } else {
-                log_debug("frame %u: %zu rects, %llu bytes, encode %.2f ms", id, k, (unsigned long long)st.bytes,
+                log_debug("frame %u: %zu rects, %llu bytes, encode %.2f ms", id, f.n, (unsigned long long)st.bytes,
                           st.encode_us / 1000.0);
         }
         return 0;
@@ -552,9 +529,9 @@ int rdpconn_run(int sock, int ipc)
                 if (s.peer)
                         n += peer_pollfds(s.peer, pfd + n, 40);
                 int peer1 = n, vnc = -1;
-                if (s.bridge) {
+                if (s.console) {
                         vnc = n;
-                        pfd[n++] = (struct pollfd){ .fd = bridge_fd(s.bridge), .events = POLLIN };
+                        pfd[n++] = (struct pollfd){ .fd = console_fd(s.console), .events = POLLIN };
                 }
                 if (poll(pfd, (nfds_t)n, -1) < 0) {
                         if (errno == EINTR)
@@ -573,7 +550,7 @@ int rdpconn_run(int sock, int ipc)
                         rdpconn_end(&s, 0, 0);
                         peer_close(s.peer, 0);
                 }
-                if (s.phase != PH_END && vnc >= 0 && pfd[vnc].revents && bridge_process(s.bridge) < 0) {
+                if (s.phase != PH_END && vnc >= 0 && pfd[vnc].revents && console_process(s.console) < 0) {
                         log_error("desktop console closed");
                         rdpconn_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                 }
@@ -581,10 +558,11 @@ int rdpconn_run(int sock, int ipc)
                         break;
                 if (s.reactivated) {
                         s.reactivated = false;
-                        /* After (re)activation the client decoder starts fresh and old acks are void. */
+                        /* After (re)activation the client decoder starts fresh and old acks are void.
+                         * Frames wait for the next encoder, which says whether the client acks. */
                         s.enc = encoder_free(s.enc);
-                        s.last_acked = s.last_sent;
-                        s.full_pending = true;
+                        if (s.console)
+                                console_frame_restart(s.console, false);
                 }
                 if (s.phase == PH_REFUSED && peer_is_active(s.peer)) {
                         peer_refuse(s.peer, s.refuse_logon, s.refuse_errinfo);
@@ -606,7 +584,7 @@ int rdpconn_run(int sock, int ipc)
         if (s.peer)
                 peer_close(s.peer, s.end_errinfo);
         s.enc = encoder_free(s.enc);
-        s.bridge = bridge_free(s.bridge);
+        s.console = console_free(s.console);
         s.peer = peer_free(s.peer);
         if (s.pending_fd >= 0)
                 close(s.pending_fd);
