@@ -1,5 +1,6 @@
-/* Codec choice and frame encoding (see encoder.h). Every PDU is kept under the client's
- * MultifragMaxRequestSize: FreeRDP refuses a bigger fast-path update outright. */
+/* Codec choice and frame encoding (see encoder.h). The codecs are rows of one table, in order
+ * of preference; driver_choose is the only place that picks one. Every PDU is kept under
+ * the client's MultifragMaxRequestSize: FreeRDP refuses a bigger fast-path update outright. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,24 +11,43 @@
 #include <freerdp/codec/region.h>
 #include <freerdp/codec/rfx.h>
 #include <winpr/stream.h>
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "rdp/encoder.h"
 
 #define TILE 64
 #define PDU_SLACK 2048          /* headers around a payload inside one fast-path update */
 
+typedef struct EncoderDriver EncoderDriver;
+
 struct Encoder {
         rdpContext *ctx;
-        EncoderCodec codec;
+        const EncoderDriver *drv;
         uint32_t width, height;
         uint32_t max_pdu;       /* largest payload per update PDU */
         bool markers;           /* client takes surface frame markers and acks them */
+        wStream *s;
+        /* codec state: each driver sets up and frees only its own */
         RFX_CONTEXT *rfx;
         NSC_CONTEXT *nsc;
         BITMAP_PLANAR_CONTEXT *planar;
-        wStream *s;
         BITMAP_DATA *tiles;     /* planar batch */
         size_t ntiles_max;
+};
+
+/* One codec, libvirt-driver style: what the client must offer, then set-up, encode+send, free. */
+struct EncoderDriver {
+        const char *name;       /* in logs */
+        const char *option;     /* the SLATE_SESSION_CODEC value that asks for it */
+        /* The client can decode it (negotiated capabilities). */
+        bool (*offered)(const rdpSettings *st);
+        /* Chosen unasked only when the client takes multifragment updates at least this big. */
+        uint32_t min_multifrag;
+        int (*init)(Encoder *e, const rdpSettings *st);
+        /* Send r[0..n) (non-empty, inside width×height) of fb as frame frame_id. */
+        int (*send)(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
+                    uint32_t frame_id, EncoderStats *stats);
+        void (*free)(Encoder *e);
 };
 
 static uint64_t clock_us(clockid_t id)
@@ -35,116 +55,6 @@ static uint64_t clock_us(clockid_t id)
         struct timespec ts;
         clock_gettime(id, &ts);
         return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-const char *encoder_codec_name(EncoderCodec c)
-{
-        switch (c) {
-        case ENCODER_RFX: return "remotefx";
-        case ENCODER_NSC: return "nscodec";
-        case ENCODER_PLANAR: return "planar";
-        }
-        return "?";
-}
-
-EncoderCodec encoder_codec(const Encoder *e) { return e->codec; }
-bool encoder_has_frame_acks(const Encoder *e) { return e->markers; }
-
-Encoder *encoder_free(Encoder *e)
-{
-        if (!e)
-                return NULL;
-        rfx_context_free(e->rfx);
-        nsc_context_free(e->nsc);
-        freerdp_bitmap_planar_context_free(e->planar);
-        if (e->s)
-                Stream_Free(e->s, TRUE);
-        free(e->tiles);
-        free(e);
-        return NULL;
-}
-
-int encoder_new(rdpContext *ctx, uint32_t width, uint32_t height, const char *force, Encoder **ret)
-{
-        rdpSettings *st = ctx->settings;
-        bool surf = freerdp_settings_get_bool(st, FreeRDP_SurfaceCommandsEnabled);
-        bool has_rfx = surf && freerdp_settings_get_bool(st, FreeRDP_RemoteFxCodec);
-        bool has_nsc = surf && freerdp_settings_get_bool(st, FreeRDP_NSCodec);
-        uint32_t multifrag = freerdp_settings_get_uint32(st, FreeRDP_MultifragMaxRequestSize);
-
-        Encoder *e = calloc(1, sizeof *e);
-        if (!e)
-                return -ENOMEM;
-        e->ctx = ctx;
-        e->width = width;
-        e->height = height;
-        /* Without multifragment support the client takes one 16 KiB fast-path PDU at most. */
-        e->max_pdu = multifrag > 4 * PDU_SLACK ? multifrag - PDU_SLACK : 16384 - 512;
-        e->markers = surf && freerdp_settings_get_bool(st, FreeRDP_SurfaceFrameMarkerEnabled) &&
-                     freerdp_settings_get_uint32(st, FreeRDP_FrameAcknowledge) > 0;
-
-        /* RemoteFX first: every FreeRDP/mstsc client offers it and it sends a third of what NSC
-         * does uncompressed. RemoteFX needs multifragment updates for any real screen. */
-        e->codec = ENCODER_PLANAR;
-        if (has_rfx && multifrag >= 64 * 1024)
-                e->codec = ENCODER_RFX;
-        else if (has_nsc)
-                e->codec = ENCODER_NSC;
-        if (force) {
-                if (!strcmp(force, "planar"))
-                        e->codec = ENCODER_PLANAR;
-                else if (!strcmp(force, "nsc") && has_nsc)
-                        e->codec = ENCODER_NSC;
-                else if (!strcmp(force, "rfx") && has_rfx)
-                        e->codec = ENCODER_RFX;
-                else
-                        log_warn("codec %s requested but not offered by the client; using %s", force,
-                                 encoder_codec_name(e->codec));
-        }
-
-        switch (e->codec) {
-        case ENCODER_RFX:
-                e->rfx = rfx_context_new(TRUE);
-                if (!e->rfx || !rfx_context_reset(e->rfx, width, height))
-                        goto fail;
-                e->rfx->mode = RLGR3;
-                rfx_context_set_pixel_format(e->rfx, PIXEL_FORMAT_BGRX32);
-                break;
-        case ENCODER_NSC:
-                e->nsc = nsc_context_new();
-                if (!e->nsc || !nsc_context_reset(e->nsc, width, height))
-                        goto fail;
-                nsc_context_set_parameters(e->nsc, NSC_COLOR_LOSS_LEVEL,
-                                           freerdp_settings_get_uint32(st, FreeRDP_NSCodecColorLossLevel));
-                nsc_context_set_parameters(e->nsc, NSC_ALLOW_SUBSAMPLING,
-                                           freerdp_settings_get_bool(st, FreeRDP_NSCodecAllowSubsampling));
-                nsc_context_set_parameters(e->nsc, NSC_COLOR_FORMAT, PIXEL_FORMAT_BGRX32);
-                break;
-        case ENCODER_PLANAR: {
-                DWORD flags = PLANAR_FORMAT_HEADER_RLE;
-                if (freerdp_settings_get_bool(st, FreeRDP_DrawAllowSkipAlpha))
-                        flags |= PLANAR_FORMAT_HEADER_NA;
-                e->planar = freerdp_bitmap_planar_context_new(flags, TILE, TILE);
-                if (!e->planar)
-                        goto fail;
-                e->ntiles_max = (width + TILE - 1) / TILE;
-                e->tiles = calloc(e->ntiles_max, sizeof *e->tiles);
-                if (!e->tiles)
-                        goto fail;
-                break;
-        }
-        }
-        e->s = Stream_New(NULL, 256 * 1024);
-        if (!e->s)
-                goto fail;
-        log_info("encoder: %s %ux%u, frame acks %s, client multifrag %u", encoder_codec_name(e->codec), width,
-                 height, e->markers ? "on" : "off", multifrag);
-        *ret = e;
-        return 0;
-fail:
-        log_error("encoder: cannot set up %s for %ux%u", encoder_codec_name(e->codec), width, height);
-        encoder_free(e);
-        return -ENOMEM;
 }
 
 /* One SurfaceBits command, framed by markers when the client acks frames. */
@@ -160,8 +70,32 @@ static int send_surface(Encoder *e, SURFACE_BITS_COMMAND *cmd, bool first, bool 
         return ok ? 0 : -EIO;
 }
 
-static int send_rfx(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
-                    uint32_t frame_id, EncoderStats *stats)
+/* ---- RemoteFX: SurfaceBits, split into messages by FreeRDP ---- */
+
+static bool remotefx_offered(const rdpSettings *st)
+{
+        return freerdp_settings_get_bool(st, FreeRDP_SurfaceCommandsEnabled) &&
+               freerdp_settings_get_bool(st, FreeRDP_RemoteFxCodec);
+}
+
+static int remotefx_init(Encoder *e, const rdpSettings *st)
+{
+        e->rfx = rfx_context_new(TRUE);
+        if (!e->rfx || !rfx_context_reset(e->rfx, e->width, e->height))
+                return -ENOMEM;
+        e->rfx->mode = RLGR3;
+        rfx_context_set_pixel_format(e->rfx, PIXEL_FORMAT_BGRX32);
+        return 0;
+}
+
+static void remotefx_free(Encoder *e)
+{
+        rfx_context_free(e->rfx);
+        e->rfx = NULL;
+}
+
+static int remotefx_send(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
+                         uint32_t frame_id, EncoderStats *stats)
 {
         RFX_RECT *rr = calloc(n, sizeof *rr);
         if (!rr)
@@ -204,8 +138,35 @@ static int send_rfx(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTAN
         return r2;
 }
 
-static int send_nsc(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
-                    uint32_t frame_id, EncoderStats *stats)
+/* ---- NSCodec: SurfaceBits in bands ---- */
+
+static bool nscodec_offered(const rdpSettings *st)
+{
+        return freerdp_settings_get_bool(st, FreeRDP_SurfaceCommandsEnabled) &&
+               freerdp_settings_get_bool(st, FreeRDP_NSCodec);
+}
+
+static int nscodec_init(Encoder *e, const rdpSettings *st)
+{
+        e->nsc = nsc_context_new();
+        if (!e->nsc || !nsc_context_reset(e->nsc, e->width, e->height))
+                return -ENOMEM;
+        nsc_context_set_parameters(e->nsc, NSC_COLOR_LOSS_LEVEL,
+                                   freerdp_settings_get_uint32(st, FreeRDP_NSCodecColorLossLevel));
+        nsc_context_set_parameters(e->nsc, NSC_ALLOW_SUBSAMPLING,
+                                   freerdp_settings_get_bool(st, FreeRDP_NSCodecAllowSubsampling));
+        nsc_context_set_parameters(e->nsc, NSC_COLOR_FORMAT, PIXEL_FORMAT_BGRX32);
+        return 0;
+}
+
+static void nscodec_free(Encoder *e)
+{
+        nsc_context_free(e->nsc);
+        e->nsc = NULL;
+}
+
+static int nscodec_send(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
+                        uint32_t frame_id, EncoderStats *stats)
 {
         /* NSC has no splitting of its own: cut rects into bands whose worst case (four raw
          * planes) fits one PDU. */
@@ -253,6 +214,31 @@ static int send_nsc(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTAN
         return 0;
 }
 
+/* ---- planar: legacy bitmap updates, 64x64 tiles, any client ---- */
+
+static bool planar_offered(const rdpSettings *st) { return true; }
+
+static int planar_init(Encoder *e, const rdpSettings *st)
+{
+        DWORD flags = PLANAR_FORMAT_HEADER_RLE;
+        if (freerdp_settings_get_bool(st, FreeRDP_DrawAllowSkipAlpha))
+                flags |= PLANAR_FORMAT_HEADER_NA;
+        e->planar = freerdp_bitmap_planar_context_new(flags, TILE, TILE);
+        if (!e->planar)
+                return -ENOMEM;
+        e->ntiles_max = (e->width + TILE - 1) / TILE;
+        e->tiles = calloc(e->ntiles_max, sizeof *e->tiles);
+        return e->tiles ? 0 : -ENOMEM;
+}
+
+static void planar_free(Encoder *e)
+{
+        freerdp_bitmap_planar_context_free(e->planar);
+        e->planar = NULL;
+        free(e->tiles);
+        e->tiles = NULL;
+}
+
 static int planar_flush(Encoder *e, size_t *nt, EncoderStats *stats)
 {
         if (*nt == 0)
@@ -270,8 +256,8 @@ static int planar_flush(Encoder *e, size_t *nt, EncoderStats *stats)
         return ok ? 0 : -EIO;
 }
 
-static int send_planar(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
-                       EncoderStats *stats)
+static int planar_send_tiles(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
+                             EncoderStats *stats)
 {
         size_t nt = 0, batch = 0;
         int ret = 0;
@@ -312,7 +298,130 @@ static int send_planar(Encoder *e, const uint8_t *fb, uint32_t stride, const REC
         return ret < 0 ? ret : r2;
 }
 
-int encoder_send_frame(Encoder *e, const uint8_t *fb, uint32_t stride, const EncoderRect *rects, size_t n,
+static int planar_send(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
+                       uint32_t frame_id, EncoderStats *stats)
+{
+        /* Bitmap updates carry no frame id: bracket them with standalone markers. */
+        rdpUpdate *u = e->ctx->update;
+        if (e->markers) {
+                SURFACE_FRAME_MARKER m = { SURFACECMD_FRAMEACTION_BEGIN, frame_id };
+                if (!u->SurfaceFrameMarker(e->ctx, &m))
+                        return -EIO;
+        }
+        int ret = planar_send_tiles(e, fb, stride, r, n, stats);
+        if (ret == 0 && e->markers) {
+                SURFACE_FRAME_MARKER m = { SURFACECMD_FRAMEACTION_END, frame_id };
+                if (!u->SurfaceFrameMarker(e->ctx, &m))
+                        ret = -EIO;
+        }
+        return ret;
+}
+
+/* ---- the table ---- */
+
+/* In order of preference: the first row the client offers (with enough multifragment room) is
+ * chosen. RemoteFX first: every FreeRDP/mstsc client offers it and it sends a third of what NSC
+ * does uncompressed, but it needs multifragment updates for any real screen. Planar last: any
+ * client takes it. A "gfx" row (graphics pipeline, H.264) would go first, offered when the client
+ * kept SupportGraphicsPipeline, sending through an rdpgfx channel. */
+static const EncoderDriver encoder_drivers[] = {
+        {
+                .name = "remotefx",
+                .option = "rfx",
+                .offered = remotefx_offered,
+                .min_multifrag = 64 * 1024,
+                .init = remotefx_init,
+                .send = remotefx_send,
+                .free = remotefx_free,
+        },
+        {
+                .name = "nscodec",
+                .option = "nsc",
+                .offered = nscodec_offered,
+                .init = nscodec_init,
+                .send = nscodec_send,
+                .free = nscodec_free,
+        },
+        {
+                .name = "planar",
+                .option = "planar",
+                .offered = planar_offered,
+                .init = planar_init,
+                .send = planar_send,
+                .free = planar_free,
+        },
+};
+
+static const EncoderDriver *driver_choose(const rdpSettings *st, const char *force)
+{
+        uint32_t multifrag = freerdp_settings_get_uint32(st, FreeRDP_MultifragMaxRequestSize);
+        const EncoderDriver *best = &encoder_drivers[ELEMENTSOF(encoder_drivers) - 1];
+        for (size_t i = 0; i < ELEMENTSOF(encoder_drivers); i++) {
+                const EncoderDriver *d = &encoder_drivers[i];
+                if (d->offered(st) && multifrag >= d->min_multifrag) {
+                        best = d;
+                        break;
+                }
+        }
+        if (!force)
+                return best;
+        /* Asked for by name (benchmarks, debugging): any codec the client decodes. */
+        for (size_t i = 0; i < ELEMENTSOF(encoder_drivers); i++)
+                if (!strcmp(force, encoder_drivers[i].option) && encoder_drivers[i].offered(st))
+                        return &encoder_drivers[i];
+        log_warn("codec %s requested but not offered by the client; using %s", force, best->name);
+        return best;
+}
+
+const char *encoder_codec_choose(const rdpSettings *st, const char *force)
+{
+        return driver_choose(st, force)->name;
+}
+
+const char *encoder_codec(const Encoder *e) { return e->drv->name; }
+bool encoder_has_frame_acks(const Encoder *e) { return e->markers; }
+
+Encoder *encoder_free(Encoder *e)
+{
+        if (!e)
+                return NULL;
+        e->drv->free(e);
+        if (e->s)
+                Stream_Free(e->s, TRUE);
+        free(e);
+        return NULL;
+}
+
+int encoder_new(rdpContext *ctx, uint32_t width, uint32_t height, const char *force, Encoder **ret)
+{
+        rdpSettings *st = ctx->settings;
+        uint32_t multifrag = freerdp_settings_get_uint32(st, FreeRDP_MultifragMaxRequestSize);
+
+        Encoder *e = calloc(1, sizeof *e);
+        if (!e)
+                return -ENOMEM;
+        e->ctx = ctx;
+        e->drv = driver_choose(st, force);
+        e->width = width;
+        e->height = height;
+        /* Without multifragment support the client takes one 16 KiB fast-path PDU at most. */
+        e->max_pdu = multifrag > 4 * PDU_SLACK ? multifrag - PDU_SLACK : 16384 - 512;
+        e->markers = freerdp_settings_get_bool(st, FreeRDP_SurfaceCommandsEnabled) &&
+                     freerdp_settings_get_bool(st, FreeRDP_SurfaceFrameMarkerEnabled) &&
+                     freerdp_settings_get_uint32(st, FreeRDP_FrameAcknowledge) > 0;
+        e->s = Stream_New(NULL, 256 * 1024);
+        if (!e->s || e->drv->init(e, st) < 0) {
+                log_error("encoder: cannot set up %s for %ux%u", e->drv->name, width, height);
+                encoder_free(e);
+                return -ENOMEM;
+        }
+        log_info("encoder: %s %ux%u, frame acks %s, client multifrag %u", e->drv->name, width, height,
+                 e->markers ? "on" : "off", multifrag);
+        *ret = e;
+        return 0;
+}
+
+int encoder_send_frame(Encoder *e, const uint8_t *fb, uint32_t stride, const ConsoleRect *rects, size_t n,
                        uint32_t frame_id, EncoderStats *stats)
 {
         REGION16 region;
@@ -331,33 +440,7 @@ int encoder_send_frame(Encoder *e, const uint8_t *fb, uint32_t stride, const Enc
         }
         UINT32 nr = 0;
         const RECTANGLE_16 *rr = region16_rects(&region, &nr);
-        int ret = 0;
-        if (nr > 0) {
-                rdpUpdate *u = e->ctx->update;
-                switch (e->codec) {
-                case ENCODER_RFX:
-                        ret = send_rfx(e, fb, stride, rr, nr, frame_id, stats);
-                        break;
-                case ENCODER_NSC:
-                        ret = send_nsc(e, fb, stride, rr, nr, frame_id, stats);
-                        break;
-                case ENCODER_PLANAR:
-                        /* Bitmap updates carry no frame id: bracket them with standalone markers. */
-                        if (e->markers) {
-                                SURFACE_FRAME_MARKER m = { SURFACECMD_FRAMEACTION_BEGIN, frame_id };
-                                if (!u->SurfaceFrameMarker(e->ctx, &m))
-                                        ret = -EIO;
-                        }
-                        if (ret == 0)
-                                ret = send_planar(e, fb, stride, rr, nr, stats);
-                        if (ret == 0 && e->markers) {
-                                SURFACE_FRAME_MARKER m = { SURFACECMD_FRAMEACTION_END, frame_id };
-                                if (!u->SurfaceFrameMarker(e->ctx, &m))
-                                        ret = -EIO;
-                        }
-                        break;
-                }
-        }
+        int ret = nr > 0 ? e->drv->send(e, fb, stride, rr, nr, frame_id, stats) : 0;
         region16_uninit(&region);
         return ret;
 }

@@ -1,22 +1,13 @@
-/* Frame encoding for slate-session: picks the best codec both sides support (RemoteFX, then
- * NSCodec, as SurfaceBits; planar bitmap updates otherwise) and sends only the damaged area of
- * the guest framebuffer, one frame at a time with frame markers. Never reads outside the
- * width×height it was created for: callers clamp rects first. */
+/* Frame encoding for slate-session: a table of codecs (RemoteFX, then NSCodec, as SurfaceBits;
+ * planar bitmap updates otherwise), the first the client offers chosen in one place, sending only
+ * the damaged area of the guest framebuffer, one frame at a time with frame markers. Never reads
+ * outside the width×height it was created for: rects outside it are dropped. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <freerdp/freerdp.h>
-
-typedef enum EncoderCodec {
-        ENCODER_RFX,
-        ENCODER_NSC,
-        ENCODER_PLANAR,
-} EncoderCodec;
-
-typedef struct EncoderRect {
-        int x, y, w, h;
-} EncoderRect;
+#include "rdp/console.h"
 
 typedef struct EncoderStats {
         uint64_t bytes;         /* encoded payload handed to FreeRDP */
@@ -28,15 +19,18 @@ typedef struct EncoderStats {
 
 typedef struct Encoder Encoder;
 
-/* Choose a codec from the negotiated settings of ctx; force ("rfx", "nsc", "planar" or NULL)
- * overrides when the client supports it. width×height is the activated desktop size. */
+/* The codec for a client with the negotiated settings st ("remotefx", "nscodec" or "planar"):
+ * force ("rfx", "nsc", "planar" or NULL) wins when the client offers that codec. */
+const char *encoder_codec_choose(const rdpSettings *st, const char *force);
+/* An encoder with the codec encoder_codec_choose names for ctx's settings. width×height is the
+ * activated desktop size. */
 int encoder_new(rdpContext *ctx, uint32_t width, uint32_t height, const char *force, Encoder **ret);
 Encoder *encoder_free(Encoder *e);
-EncoderCodec encoder_codec(const Encoder *e);
-const char *encoder_codec_name(EncoderCodec c);
+/* The codec's name, as encoder_codec_choose gives it. */
+const char *encoder_codec(const Encoder *e);
 /* Whether the client acknowledges frames (then frame_id is echoed in SurfaceFrameAcknowledge). */
 bool encoder_has_frame_acks(const Encoder *e);
 /* Encode and send rects (already clamped to the desktop) of fb (BGRX32, stride bytes per row)
  * as one frame. Returns 0, or -EIO when FreeRDP refused a PDU (the client is gone). */
-int encoder_send_frame(Encoder *e, const uint8_t *fb, uint32_t stride, const EncoderRect *rects, size_t n,
+int encoder_send_frame(Encoder *e, const uint8_t *fb, uint32_t stride, const ConsoleRect *rects, size_t n,
                        uint32_t frame_id, EncoderStats *stats);

@@ -1,10 +1,11 @@
-/* RDP input → VNC/QEMU input translation for slate-session: scancodes to QEMU "qnum" key
- * codes (XT set 1, 0x80 = E0 prefix) plus a keysym, pointer flags to an RFB button mask, and
- * clamping of every client-supplied coordinate or size. Pure functions, no I/O, no FreeRDP:
- * the flag values below are the RDP wire values (peer.c checks them against FreeRDP's). */
+/* RDP input → console input for slate-session: keyboard events (with RDP's Pause sequence) to
+ * QEMU key numbers plus a keysym, pointer flags to the console's button mask, and clamping of
+ * every client-supplied coordinate or size. Pure functions, no I/O, no FreeRDP: the flag values
+ * below are the RDP wire values (peer.c checks them against FreeRDP's). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "rdp/console.h"
 
 /* TS_KEYBOARD_EVENT flags ([MS-RDPBCGR] 2.2.8.1.1.3.1.1.1) */
 #define INPUT_KBD_EXTENDED  0x0100
@@ -25,18 +26,6 @@
 #define INPUT_PTRX_BUTTON1        0x0001
 #define INPUT_PTRX_BUTTON2        0x0002
 
-/* RFB pointer button mask bits (QEMU ui/vnc.c) */
-#define INPUT_VNC_LEFT        0x01
-#define INPUT_VNC_MIDDLE      0x02
-#define INPUT_VNC_RIGHT       0x04
-#define INPUT_VNC_WHEEL_UP    0x08
-#define INPUT_VNC_WHEEL_DOWN  0x10
-#define INPUT_VNC_WHEEL_LEFT  0x20
-#define INPUT_VNC_WHEEL_RIGHT 0x40
-#define INPUT_VNC_SIDE        0x80
-
-#define INPUT_QNUM_PAUSE 0xC6
-
 typedef struct InputKey {
         uint32_t keysym;    /* US-layout keysym: only a hint, QEMU uses qnum */
         uint32_t qnum;      /* QEMU key number; never 0 in an emitted event */
@@ -46,31 +35,22 @@ typedef struct InputKey {
 typedef struct InputState {
         bool e1_pending;    /* saw Pause's E1 1D: swallow the 45 that follows */
         int x, y;           /* last pointer position (wheel events carry none) */
-        uint8_t buttons;    /* RFB mask of the buttons held */
+        uint8_t buttons;    /* CONSOLE_BUTTON_* held */
 } InputState;
 
 typedef struct InputPointer {
         int x, y;
-        uint8_t mask;
+        uint8_t mask;       /* CONSOLE_BUTTON_* */
 } InputPointer;
-
-/* Scancode (make code, 0x01..0x7F) + E0 flag → QEMU qnum, 0 when not a key. */
-uint32_t input_scancode_to_qnum(uint16_t code, bool extended);
-/* Scancode → X keysym on a US layout, 0 when unknown. */
-uint32_t input_scancode_to_keysym(uint16_t code, bool extended);
-/* A UTF-16 code unit from a Unicode keyboard event → keysym; 0 for surrogates and controls. */
-uint32_t input_unicode_to_keysym(uint16_t cp);
 
 /* One RDP keyboard event → 0..2 key events in out[]. Handles the Pause (E1) sequence. */
 int input_key_translate(InputState *st, uint16_t flags, uint16_t code, InputKey out[2]);
-/* One RDP pointer event → 0..2 RFB pointer events (a wheel notch is a press then a release),
+/* One RDP pointer event → 0..2 console pointer events (a wheel notch is a press then a release),
  * with the position clamped into the fb_w×fb_h screen. extended = TS_POINTERX_EVENT. */
 int input_pointer_translate(InputState *st, bool extended, uint16_t flags, uint16_t x, uint16_t y,
                             int fb_w, int fb_h, InputPointer out[2]);
 
 /* Clamp a point into [0,w)×[0,h) (w,h ≥ 1). */
 void input_clamp_point(int *x, int *y, int w, int h);
-/* Intersect the rect (x,y,w,h) with [0,W)×[0,H); false when nothing is left. */
-bool input_rect_clamp(int *x, int *y, int *w, int *h, int W, int H);
 /* A client- or guest-supplied dimension into [lo, hi]. */
 uint32_t input_clamp_dim(uint32_t v, uint32_t lo, uint32_t hi);

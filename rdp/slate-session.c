@@ -15,7 +15,7 @@
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "rdp/session.h"
+#include "rdp/rdpconn.h"
 
 static volatile sig_atomic_t alarm_kind;     /* what the armed timer guards, for the handler */
 
@@ -33,7 +33,7 @@ static void on_alarm(int sig)
         _exit(2);
 }
 
-void session_alarm(int kind, uint32_t ms)
+void rdpconn_alarm(int kind, uint32_t ms)
 {
         alarm_kind = kind;
         struct itimerval it = { .it_value = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 } };
@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         struct sigaction sa = { .sa_handler = on_alarm };
         sigaction(SIGALRM, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        return session_run(sock, ipc);
+        return rdpconn_run(sock, ipc);
 bad:
         usage(stderr);
         return 1;

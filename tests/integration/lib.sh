@@ -122,12 +122,14 @@ start_slated() {
         grep -q '^listen' "$CONF" || echo "listen = none" >>"$CONF"
         env "${SLATED_ENV[@]}" "$SLATED" --config "$CONF" --foreground >>"$T/slated.log" 2>&1 &
         SLATED_PID=$!
-        for _ in $(seq 1 300); do
+        # SLATE_START_WAIT: seconds to wait (default 30; more for slated under valgrind).
+        local wait_s=${SLATE_START_WAIT:-30}
+        for _ in $(seq 1 $((wait_s * 10))); do
                 ctl status >/dev/null 2>&1 && return 0
                 kill -0 $SLATED_PID 2>/dev/null || fail "slated exited at start"
                 sleep 0.1
         done
-        fail "slated did not open its control socket in 30 s"
+        fail "slated did not open its control socket in $wait_s s"
 }
 
 stop_slated() {

@@ -1,4 +1,4 @@
-/* The slate-session state machine (see session.h). Phases follow slated's permit table:
+/* The slate-session state machine (see rdpconn.h). Phases follow slated's permit table:
  * config → handshake (until Client Info) → auth → attach → running, with refusal and end
  * reachable from anywhere. slated's messages are trusted only in the phase that expects them;
  * anything else ends the process. */
@@ -13,13 +13,12 @@
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "rdp/bridge.h"
+#include "rdp/console.h"
 #include "rdp/encoder.h"
 #include "rdp/input.h"
 #include "rdp/peer.h"
-#include "rdp/session.h"
+#include "rdp/rdpconn.h"
 
-#define MAX_IN_FLIGHT 3                 /* frames sent but not acknowledged by the client */
 #define SEND_STALL_MS 30000             /* one frame may take this long to reach the kernel */
 #define REFUSAL_MS 15000                /* a refused client must activate within this to be told why */
 #define HANDSHAKE_DEFAULT_MS 30000
@@ -31,7 +30,7 @@
 
 typedef enum Phase { PH_CONFIG, PH_HANDSHAKE, PH_AUTH, PH_REFUSED, PH_ATTACH, PH_RUNNING, PH_END } Phase;
 
-typedef struct Session {
+typedef struct RdpConn {
         uint64_t t0;
         int sock, ipc_fd, pending_fd;
         FrameParser parser;
@@ -41,25 +40,24 @@ typedef struct Session {
         uint32_t max_w, max_h;
         uint32_t handshake_ms;
         Peer *peer;
-        Bridge *bridge;
+        Console *console;
         Encoder *enc;
         uint32_t enc_w, enc_h;
         InputState in;
         const char *codec_pref;
         uint32_t refuse_logon, refuse_errinfo;
-        bool reactivated, suppressed, full_pending, acks;
+        bool reactivated, suppressed;
         uint32_t resize_tried_w, resize_tried_h;
         bool cropped;                   /* the client cannot resize: it sees the top-left part */
-        uint32_t last_sent, last_acked;
         uint32_t first_frame_id;
         bool first_sent, first_reported;
         uint32_t bench_left;            /* extra full frames to measure the codec */
         EncoderStats full_stats;
         uint32_t full_frames;
         uint64_t last_activity_ms;      /* when slated last heard the user is active */
-} Session;
+} RdpConn;
 
-static void session_end(Session *s, int code, uint32_t errinfo)
+static void rdpconn_end(RdpConn *s, int code, uint32_t errinfo)
 {
         if (s->phase == PH_END)
                 return;
@@ -68,22 +66,22 @@ static void session_end(Session *s, int code, uint32_t errinfo)
         s->end_errinfo = errinfo;
 }
 
-static void send_phase(Session *s, const char *name)
+static void send_phase(RdpConn *s, const char *name)
 {
         IpcMsg m = { .type = IPC_PHASE };
         snprintf(m.phase.name, sizeof m.phase.name, "%s", name);
         m.phase.ms = (uint32_t)(now_ms() - s->t0);
         if (ipc_send(s->ipc_fd, &m, -1) < 0)
-                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
 }
 
-static void refuse(Session *s, uint32_t logon_error, uint32_t errinfo)
+static void refuse(RdpConn *s, uint32_t logon_error, uint32_t errinfo)
 {
         s->phase = PH_REFUSED;
         s->refuse_logon = logon_error;
         s->refuse_errinfo = errinfo;
         /* The reason can only be shown once the client is activated; do not wait forever. */
-        session_alarm(SESSION_ALARM_REFUSAL, REFUSAL_MS);
+        rdpconn_alarm(RDPCONN_ALARM_REFUSAL, REFUSAL_MS);
 }
 
 /* ---- FreeRDP events (called from inside peer_check) ---- */
@@ -91,10 +89,10 @@ static void refuse(Session *s, uint32_t logon_error, uint32_t errinfo)
 static void on_credentials(void *ud, const char *user, const char *domain, char *password, const char *host,
                            uint32_t width, uint32_t height)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         if (s->phase != PH_HANDSHAKE)
                 return;
-        session_alarm(SESSION_ALARM_HANDSHAKE, 0);
+        rdpconn_alarm(RDPCONN_ALARM_HANDSHAKE, 0);
         send_phase(s, "rdp-handshake");
         if (!password || !*password) {
                 /* xfreerdp /u:x without /p: sends no password and never prompts. */
@@ -121,7 +119,7 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
         ipc_msg_clear(&m);
         if (r < 0) {
                 log_error("IPC: cannot send auth: %s", strerror(-r));
-                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                 return;
         }
         log_info("client %s: logon as '%s%s%s' (%ux%u), asking slated", host, domain, *domain ? "\\" : "", user,
@@ -129,15 +127,15 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
         s->phase = PH_AUTH;
 }
 
-static int ipc_pump(Session *s);
+static int ipc_pump(RdpConn *s);
 
-static void ipc_failed(Session *s, int r)
+static void ipc_failed(RdpConn *s, int r)
 {
         if (r == -EPIPE) {
                 log_info("slated closed the IPC: disconnecting the client");
-                session_end(s, 0, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 0, ERRINFO_RPC_INITIATED_DISCONNECT);
         } else if (r < 0) {
-                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
         }
 }
 
@@ -148,7 +146,7 @@ static void ipc_failed(Session *s, int r)
  * go on as before (the main loop finishes the logon and resizes). */
 static void before_demand_active(void *ud)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         uint64_t start = now_ms(), limit = MIN(s->handshake_ms ? s->handshake_ms : HANDSHAKE_DEFAULT_MS,
                                                PRE_ACTIVATION_MAX_MS);
         while (s->phase == PH_AUTH || s->phase == PH_ATTACH) {
@@ -175,7 +173,7 @@ static void before_demand_active(void *ud)
         if (s->phase != PH_RUNNING)
                 return;
         uint32_t stride, w, h;
-        bridge_framebuffer(s->bridge, &stride, &w, &h);
+        console_framebuffer(s->console, &stride, &w, &h);
         int r = peer_preset_size(s->peer, w, h);
         if (r < 0)
                 log_warn("rdp: cannot start the client at the console size %ux%u: %s", w, h, strerror(-r));
@@ -185,14 +183,14 @@ static void before_demand_active(void *ud)
 
 static void on_activated(void *ud, uint32_t width, uint32_t height)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         log_info("rdp: client active at %ux%u", width, height);
         s->reactivated = true;
 }
 
 /* Tell slated the user is active (for the idle timeout), at most every ACTIVITY_EVERY_MS. */
 #define ACTIVITY_EVERY_MS 10000
-static void note_activity(Session *s)
+static void note_activity(RdpConn *s)
 {
         uint64_t now = now_ms();
         if (s->last_activity_ms && now - s->last_activity_ms < ACTIVITY_EVERY_MS)
@@ -200,60 +198,61 @@ static void note_activity(Session *s)
         s->last_activity_ms = now;
         IpcMsg m = { .type = IPC_ACTIVITY };
         if (ipc_send(s->ipc_fd, &m, -1) < 0)
-                session_end(s, 0, 0);
+                rdpconn_end(s, 0, 0);
 }
 
 static void on_key(void *ud, uint16_t flags, uint16_t code)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         InputKey k[2];
         if (s->phase != PH_RUNNING)
                 return;
         note_activity(s);
         int n = input_key_translate(&s->in, flags, code, k);
         for (int i = 0; i < n; i++)
-                bridge_key(s->bridge, k[i].keysym, k[i].qnum, k[i].down);
+                console_key(s->console, k[i].keysym, k[i].qnum, k[i].down);
 }
 
 static void on_unicode(void *ud, uint16_t flags, uint16_t code)
 {
-        Session *s = ud;
-        uint32_t sym = input_unicode_to_keysym(code);
+        RdpConn *s = ud;
+        uint32_t sym = console_unicode_to_keysym(code);
         if (s->phase == PH_RUNNING)
                 note_activity(s);
         if (s->phase == PH_RUNNING && sym)
-                bridge_key(s->bridge, sym, 0, !(flags & INPUT_KBD_RELEASE));
+                console_key(s->console, sym, 0, !(flags & INPUT_KBD_RELEASE));
 }
 
 static void on_pointer(void *ud, bool extended, uint16_t flags, uint16_t x, uint16_t y)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         InputPointer p[2];
         uint32_t stride, w, h;
         if (s->phase != PH_RUNNING)
                 return;
         note_activity(s);
-        bridge_framebuffer(s->bridge, &stride, &w, &h);
+        console_framebuffer(s->console, &stride, &w, &h);
         int n = input_pointer_translate(&s->in, extended, flags, x, y, (int)w, (int)h, p);
         for (int i = 0; i < n; i++)
-                bridge_pointer(s->bridge, p[i].x, p[i].y, p[i].mask);
+                console_pointer(s->console, p[i].x, p[i].y, p[i].mask);
 }
 
 static void on_refresh(void *ud)
 {
-        Session *s = ud;
-        s->full_pending = true;
+        RdpConn *s = ud;
+        if (s->console)
+                console_refresh(s->console);
 }
 
 static void on_suppress(void *ud, bool allow)
 {
-        Session *s = ud;
+        RdpConn *s = ud;
         s->suppressed = !allow;
-        if (allow)
-                s->full_pending = true;
+        if (allow && s->console)
+                console_refresh(s->console);
 }
 
-static void report_first_frame(Session *s, uint32_t w, uint32_t h)
+static void report_first_frame(RdpConn *s, uint32_t w, uint32_t h)
 {
         IpcMsg m = { .type = IPC_FIRST_FRAME };
         m.first_frame.ms_since_accept = (uint32_t)(now_ms() - s->t0);
@@ -262,16 +261,17 @@ static void report_first_frame(Session *s, uint32_t w, uint32_t h)
         s->first_reported = true;
         log_info("first frame %ux%u on the client after %u ms", w, h, m.first_frame.ms_since_accept);
         if (ipc_send(s->ipc_fd, &m, -1) < 0)
-                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
 }
 
 static void on_frame_ack(void *ud, uint32_t id)
 {
-        Session *s = ud;
-        /* Only ids we sent count: a client cannot open the window by acking the future. */
-        if (id > s->last_acked && id <= s->last_sent)
-                s->last_acked = id;
-        if (s->first_sent && !s->first_reported && s->last_acked >= s->first_frame_id)
+        RdpConn *s = ud;
+        /* Before the console is attached no frame went out: nothing to acknowledge. */
+        if (!s->console)
+                return;
+        console_frame_ack(s->console, id);
+        if (s->first_sent && !s->first_reported && console_frame_is_acked(s->console, s->first_frame_id))
                 report_first_frame(s, s->enc_w, s->enc_h);
 }
 
@@ -306,7 +306,7 @@ static uint32_t end_errinfo(const char *reason)
         return ERRINFO_RPC_INITIATED_LOGOFF;
 }
 
-static int on_config(Session *s, IpcMsg *m)
+static int on_config(RdpConn *s, IpcMsg *m)
 {
         s->max_w = m->config.max_width ? MIN(m->config.max_width, DIM_MAX) : DIM_DEFAULT_W;
         s->max_h = m->config.max_height ? MIN(m->config.max_height, DIM_MAX) : DIM_DEFAULT_H;
@@ -316,7 +316,7 @@ static int on_config(Session *s, IpcMsg *m)
         if (!m->config.cert_pem || !*m->config.cert_pem || !m->config.key_pem || !*m->config.key_pem)
                 return log_error_errno(-EINVAL, "IPC: config without a TLS certificate and key");
         /* The handshake clock restarts now that slated gave the real limit. */
-        session_alarm(SESSION_ALARM_HANDSHAKE, hs);
+        rdpconn_alarm(RDPCONN_ALARM_HANDSHAKE, hs);
         int r = peer_new(s->sock, m->config.cert_pem, m->config.key_pem, &peer_callbacks, s, &s->peer);
         s->sock = -1;
         if (r < 0)
@@ -326,25 +326,24 @@ static int on_config(Session *s, IpcMsg *m)
         return 0;
 }
 
-static int on_attach(Session *s, IpcMsg *m)
+static int on_attach(RdpConn *s, IpcMsg *m)
 {
         int fd = TAKE_FD(s->pending_fd);
-        int r = bridge_new(fd, s->max_w, s->max_h, &s->bridge);
+        int r = console_open(fd, s->max_w, s->max_h, &s->console);
         if (r < 0) {
-                session_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                 return 0;
         }
         uint32_t stride, w, h;
-        bridge_framebuffer(s->bridge, &stride, &w, &h);
+        console_framebuffer(s->console, &stride, &w, &h);
         log_info("desktop %s (session %s) attached: console %ux%u%s", m->attach.desktop_id, m->attach.session_id, w,
                  h, m->attach.reconnect ? ", reconnect" : "");
         s->phase = PH_RUNNING;
-        s->full_pending = true;
         send_phase(s, "attach");
         return 0;
 }
 
-static int handle_msg(Session *s, IpcMsg *m)
+static int handle_msg(RdpConn *s, IpcMsg *m)
 {
         /* The console fd rides on the first bytes of IPC_ATTACH, but a stream read may return
          * it together with earlier messages: it stays pending until that ATTACH completes. */
@@ -375,7 +374,7 @@ static int handle_msg(Session *s, IpcMsg *m)
                 return on_attach(s, m);
         case IPC_END:
                 log_info("session ended by slated: %s", m->end.reason);
-                session_end(s, 0, end_errinfo(m->end.reason));
+                rdpconn_end(s, 0, end_errinfo(m->end.reason));
                 return 0;
         default:
                 break;
@@ -384,7 +383,7 @@ static int handle_msg(Session *s, IpcMsg *m)
 }
 
 /* Read and handle what slated sent. -EPIPE on EOF, other negatives on protocol errors. */
-static int ipc_pump(Session *s)
+static int ipc_pump(RdpConn *s)
 {
         uint8_t buf[8192];
         for (;;) {
@@ -436,12 +435,12 @@ static int ipc_pump(Session *s)
 
 /* ---- frames ---- */
 
-static int pump_frame(Session *s)
+static int pump_frame(RdpConn *s)
 {
-        if (s->phase != PH_RUNNING || !peer_is_active(s->peer) || s->suppressed || !bridge_has_content(s->bridge))
+        if (s->phase != PH_RUNNING || !peer_is_active(s->peer) || s->suppressed || !console_has_content(s->console))
                 return 0;
         uint32_t stride, fw, fh, pw, ph;
-        const uint8_t *fb = bridge_framebuffer(s->bridge, &stride, &fw, &fh);
+        const uint8_t *fb = console_framebuffer(s->console, &stride, &fw, &fh);
         peer_size(s->peer, &pw, &ph);
 
         /* The client's desktop follows the guest console; try once per console size. */
@@ -467,64 +466,42 @@ static int pump_frame(Session *s)
                         return r;
                 s->enc_w = W;
                 s->enc_h = H;
-                s->acks = encoder_has_frame_acks(s->enc);
-                s->last_acked = s->last_sent;
-                s->full_pending = true;
+                console_frame_restart(s->console, encoder_has_frame_acks(s->enc));
         }
-        if (s->acks && s->last_sent - s->last_acked >= MAX_IN_FLIGHT)
-                return 0;
-        if (!s->full_pending && !bridge_has_damage(s->bridge))
+        ConsoleFrame f;
+        if (!console_frame_next(s->console, W, H, &f))
                 return 0;
 
-        EncoderRect rects[BRIDGE_DAMAGE_MAX];
-        BridgeRect dmg[BRIDGE_DAMAGE_MAX];
-        size_t n = bridge_take_damage(s->bridge, dmg, BRIDGE_DAMAGE_MAX), k = 0;
-        bool full = s->full_pending;
-        if (full) {
-                rects[k++] = (EncoderRect){ 0, 0, (int)W, (int)H };
-        } else {
-                for (size_t i = 0; i < n; i++) {
-                        EncoderRect r = { dmg[i].x, dmg[i].y, dmg[i].w, dmg[i].h };
-                        if (input_rect_clamp(&r.x, &r.y, &r.w, &r.h, (int)W, (int)H))
-                                rects[k++] = r;
-                }
-        }
-        s->full_pending = false;
-        if (k == 0)
-                return 0;
-
-        uint32_t id = s->last_sent + 1;
+        uint32_t id = f.id;
         EncoderStats st = { 0 };
-        session_alarm(SESSION_ALARM_SEND_STALL, SEND_STALL_MS);
-        int r = encoder_send_frame(s->enc, fb, stride, rects, k, id, &st);
-        session_alarm(SESSION_ALARM_SEND_STALL, 0);
+        rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, SEND_STALL_MS);
+        int r = encoder_send_frame(s->enc, fb, stride, f.rects, f.n, id, &st);
+        rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, 0);
         if (r < 0)
                 return r;
-        s->last_sent = id;
-        if (!s->acks)
-                s->last_acked = id;
-        if (full) {
+        console_frame_sent(s->console, &f);
+        if (f.full) {
                 s->full_frames++;
                 s->full_stats.bytes += st.bytes;
                 s->full_stats.cpu_us += st.cpu_us;
                 s->full_stats.encode_us += st.encode_us;
                 s->full_stats.send_us += st.send_us;
                 log_info("frame %u: full %ux%u %s: %llu bytes in %u PDUs, encode %.1f ms (cpu %.1f ms), send %.1f ms",
-                         id, W, H, encoder_codec_name(encoder_codec(s->enc)), (unsigned long long)st.bytes, st.pdus,
+                         id, W, H, encoder_codec(s->enc), (unsigned long long)st.bytes, st.pdus,
                          st.encode_us / 1000.0, st.cpu_us / 1000.0, st.send_us / 1000.0);
                 /* Logon is done when the whole guest screen (not a crop, not black) reached the client. */
                 if (!s->first_sent && ((W == fw && H == fh) || s->cropped)) {
                         s->first_sent = true;
                         s->first_frame_id = id;
-                        if (!s->acks)
+                        if (!encoder_has_frame_acks(s->enc))
                                 report_first_frame(s, W, H);
                 }
                 if (s->first_sent && s->bench_left > 0) {
                         s->bench_left--;
-                        s->full_pending = true;
+                        console_refresh(s->console);
                 }
         } else {
-                log_debug("frame %u: %zu rects, %llu bytes, encode %.2f ms", id, k, (unsigned long long)st.bytes,
+                log_debug("frame %u: %zu rects, %llu bytes, encode %.2f ms", id, f.n, (unsigned long long)st.bytes,
                           st.encode_us / 1000.0);
         }
         return 0;
@@ -532,9 +509,9 @@ static int pump_frame(Session *s)
 
 /* ---- the loop ---- */
 
-int session_run(int sock, int ipc)
+int rdpconn_run(int sock, int ipc)
 {
-        Session s = { .t0 = now_ms(), .sock = sock, .ipc_fd = ipc, .pending_fd = -1, .phase = PH_CONFIG };
+        RdpConn s = { .t0 = now_ms(), .sock = sock, .ipc_fd = ipc, .pending_fd = -1, .phase = PH_CONFIG };
         s.codec_pref = getenv("SLATE_SESSION_CODEC");
         const char *bench = getenv("SLATE_SESSION_BENCH_FRAMES");
         unsigned nb;
@@ -542,7 +519,7 @@ int session_run(int sock, int ipc)
                 s.bench_left = nb;
         ipc_parser_init(&s.parser, IPC_FRAME_MAX);
         /* slated sends the config right after exec; the same limit covers waiting for it. */
-        session_alarm(SESSION_ALARM_HANDSHAKE, HANDSHAKE_DEFAULT_MS);
+        rdpconn_alarm(RDPCONN_ALARM_HANDSHAKE, HANDSHAKE_DEFAULT_MS);
 
         while (s.phase != PH_END) {
                 struct pollfd pfd[48];
@@ -552,15 +529,15 @@ int session_run(int sock, int ipc)
                 if (s.peer)
                         n += peer_pollfds(s.peer, pfd + n, 40);
                 int peer1 = n, vnc = -1;
-                if (s.bridge) {
+                if (s.console) {
                         vnc = n;
-                        pfd[n++] = (struct pollfd){ .fd = bridge_fd(s.bridge), .events = POLLIN };
+                        pfd[n++] = (struct pollfd){ .fd = console_fd(s.console), .events = POLLIN };
                 }
                 if (poll(pfd, (nfds_t)n, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         log_error("poll: %m");
-                        session_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                        rdpconn_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                         break;
                 }
                 if (pfd[0].revents)
@@ -570,43 +547,44 @@ int session_run(int sock, int ipc)
                         peer_ready |= pfd[i].revents != 0;
                 if (s.phase != PH_END && s.peer && peer_ready && peer_check(s.peer) < 0) {
                         log_info("client disconnected");
-                        session_end(&s, 0, 0);
+                        rdpconn_end(&s, 0, 0);
                         peer_close(s.peer, 0);
                 }
-                if (s.phase != PH_END && vnc >= 0 && pfd[vnc].revents && bridge_process(s.bridge) < 0) {
+                if (s.phase != PH_END && vnc >= 0 && pfd[vnc].revents && console_process(s.console) < 0) {
                         log_error("desktop console closed");
-                        session_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                        rdpconn_end(&s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                 }
                 if (s.phase == PH_END)
                         break;
                 if (s.reactivated) {
                         s.reactivated = false;
-                        /* After (re)activation the client decoder starts fresh and old acks are void. */
+                        /* After (re)activation the client decoder starts fresh and old acks are void.
+                         * Frames wait for the next encoder, which says whether the client acks. */
                         s.enc = encoder_free(s.enc);
-                        s.last_acked = s.last_sent;
-                        s.full_pending = true;
+                        if (s.console)
+                                console_frame_restart(s.console, false);
                 }
                 if (s.phase == PH_REFUSED && peer_is_active(s.peer)) {
                         peer_refuse(s.peer, s.refuse_logon, s.refuse_errinfo);
-                        session_end(&s, 0, 0);
+                        rdpconn_end(&s, 0, 0);
                         break;
                 }
                 if (s.phase == PH_RUNNING && pump_frame(&s) < 0) {
                         log_info("client connection lost while sending");
                         peer_close(s.peer, 0);
-                        session_end(&s, 0, 0);
+                        rdpconn_end(&s, 0, 0);
                 }
         }
 
         if (s.full_frames > 0 && s.enc)
                 log_info("%u full frames with %s: avg %llu bytes, encode cpu %.1f ms, send %.1f ms", s.full_frames,
-                         encoder_codec_name(encoder_codec(s.enc)),
+                         encoder_codec(s.enc),
                          (unsigned long long)(s.full_stats.bytes / s.full_frames),
                          s.full_stats.cpu_us / 1000.0 / s.full_frames, s.full_stats.send_us / 1000.0 / s.full_frames);
         if (s.peer)
                 peer_close(s.peer, s.end_errinfo);
         s.enc = encoder_free(s.enc);
-        s.bridge = bridge_free(s.bridge);
+        s.console = console_free(s.console);
         s.peer = peer_free(s.peer);
         if (s.pending_fd >= 0)
                 close(s.pending_fd);

@@ -1,0 +1,16 @@
+/* One RDP connection in slate-session, from accept to end: IPC with slated, the RDP peer, the
+ * desktop console and the frame pump, driven by one poll() loop. (Not broker/session.c, which is
+ * slated's record of a user's session.) Never acts on a slated message outside its phase. */
+#pragma once
+#include <stdint.h>
+
+enum {
+        RDPCONN_ALARM_HANDSHAKE = 0,
+        RDPCONN_ALARM_SEND_STALL = 1,
+        RDPCONN_ALARM_REFUSAL = 2,
+};
+
+/* Arm (ms > 0) or cancel (0) the process watchdog; when it fires the process exits 2. */
+void rdpconn_alarm(int kind, uint32_t ms);
+/* Run one connection to its end; returns the exit code. */
+int rdpconn_run(int sock, int ipc);
