@@ -1,5 +1,5 @@
-/* slate-agent's insides, shared by its core (slate-agent.c) and its session-script backend
- * (script.c). Never included outside agent/: the rest of the world knows only agent.h. */
+/* slate-agent's insides, shared by its core (slate-agent.c), its session-script backend
+ * (script.c) and its I/O (io.c). Never included outside agent/: the rest of the world knows only agent.h. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -65,9 +65,11 @@ typedef struct Agent {
 
 #define log_agent(...) (fprintf(stderr, "slate-agent: " __VA_ARGS__), fputc('\n', stderr))
 
-/* slate-agent.c */
+/* io.c */
 uint64_t agent_uptime_ms(void);
 int agent_read_line(const char *path, char *buf, size_t size);
+/* Blocks while no host is connected (virtio-serial holds writers back): that is the point. */
+int agent_send(Agent *a, const AgentMsg *m);
 int agent_send_state(Agent *a, uint8_t state, const char *detail);
 
 /* script.c: sessions run by the session script */

@@ -6,7 +6,7 @@ rdp_libslateconsole_a_CFLAGS = $(AM_CFLAGS) $(VNCCLIENT_CFLAGS)
 
 # slate-session: the per-connection RDP front end on the console library, the only FreeRDP user.
 pkglibexec_PROGRAMS += rdp/slate-session
-rdp_slate_session_SOURCES = rdp/slate-session.c rdp/rdpconn.c rdp/rdpconn.h rdp/peer.c rdp/peer.h \
+rdp_slate_session_SOURCES = rdp/slate-session.c rdp/rdpconn.c rdp/rdpconn_alarm.c rdp/rdpconn.h rdp/peer.c rdp/peer.h \
 	rdp/encoder.c rdp/encoder.h rdp/input.c rdp/input.h
 rdp_slate_session_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(VNCCLIENT_CFLAGS)
 rdp_slate_session_LDADD = rdp/libslateconsole.a common/libslatecommon.a $(FREERDP_LIBS) $(VNCCLIENT_LIBS) \

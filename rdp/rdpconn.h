@@ -10,7 +10,9 @@ enum {
         RDPCONN_ALARM_REFUSAL = 2,
 };
 
-/* Arm (ms > 0) or cancel (0) the process watchdog; when it fires the process exits 2. */
+/* The process watchdog (rdpconn_alarm.c): install once, then arm (ms > 0) or cancel (0); when it
+ * fires the process exits 2. */
+void rdpconn_alarm_init(void);
 void rdpconn_alarm(int kind, uint32_t ms);
 /* Run one connection to its end; returns the exit code. */
 int rdpconn_run(int sock, int ipc);

@@ -17,29 +17,6 @@
 #include "common/util.h"
 #include "rdp/rdpconn.h"
 
-static volatile sig_atomic_t alarm_kind;     /* what the armed timer guards, for the handler */
-
-static void on_alarm(int sig)
-{
-        static const char *const msg[] = {
-                "slate-session: error: client did not finish the RDP handshake in time, dropping it\n",
-                "slate-session: error: client stopped reading (send stalled), dropping it\n",
-                "slate-session: error: refused client did not take the refusal in time, dropping it\n",
-        };
-        const char *m = msg[alarm_kind < 3 ? alarm_kind : 0];
-        ssize_t k = write(2, m, strlen(m));
-        (void)k;
-        /* FreeRDP's TLS accept loops without a way out: only the process can end it. */
-        _exit(2);
-}
-
-void rdpconn_alarm(int kind, uint32_t ms)
-{
-        alarm_kind = kind;
-        struct itimerval it = { .it_value = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 } };
-        setitimer(ITIMER_REAL, &it, NULL);
-}
-
 static void usage(FILE *f)
 {
         fprintf(f,
@@ -108,8 +85,7 @@ int main(int argc, char **argv)
                                 "not by hand (see --help)\n", sock, ipc);
                 return 1;
         }
-        struct sigaction sa = { .sa_handler = on_alarm };
-        sigaction(SIGALRM, &sa, NULL);
+        rdpconn_alarm_init();
         signal(SIGPIPE, SIG_IGN);
         return rdpconn_run(sock, ipc);
 bad:
