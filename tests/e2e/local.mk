@@ -15,7 +15,8 @@ EXTRA_DIST += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh test
 	tests/e2e/crash-points.sh
 
 # `make check-faults`: slated SIGKILLed at every named step of logon, logoff and refill, 10 runs
-# of each with 10 logons in flight (about 1 h 45 min under TCG; make check runs one of each kind).
+# of each with 10 logons in flight (about 80 minutes under TCG on 2 cores; make check runs one of
+# each kind).
 check-faults: all guest $(check_PROGRAMS)
 	SLATE_BUILDDIR=$(abs_top_builddir) SLATE_SRCDIR=$(abs_top_srcdir) SLATE_CRASH_POINTS=all \
 		SLATE_CRASH_RUNS=$${SLATE_CRASH_RUNS:-10} bash $(srcdir)/tests/e2e/crash-points.sh
