@@ -216,6 +216,11 @@ static void check_failure_at(int at, bool pending)
                 cr_assert_eq(rows(&f, "desktops"), 0);
         }
         steps_close(&run, NULL);
+        /* The broker's timers live in this stack frame: closed (and the close run) before the
+         * next iteration reuses the memory, or the loop's handle queue is corrupted. */
+        pool_manager_stop(&f.b);
+        uv_close((uv_handle_t *)&f.b.tick, NULL);
+        uv_close((uv_handle_t *)&f.b.kick, NULL);
         uv_run(f.b.loop, UV_RUN_NOWAIT);
         db_close(f.b.db);
         rm_rf(dir);
