@@ -71,9 +71,12 @@ static HvQemuDisk *disk_find(HvVm *vm, const char *id)
 
 static void timer_closed(uv_handle_t *h) { free(h); }
 
+/* Stop the detach bound and drop its DiskOp. */
 static void disk_timer_stop(HvQemuDisk *s)
 {
         if (s->timer) {
+                free(s->timer->data);
+                s->timer->data = NULL;
                 uv_timer_stop(s->timer);
                 uv_close((uv_handle_t *)s->timer, timer_closed);
                 s->timer = NULL;
@@ -235,16 +238,8 @@ static void on_detach_timeout(uv_timer_t *t)
         HvVm *vm = op->vm;
         HvQemuDisk *s = &vm->disks[op->slot];
         log_warn("vm %s: disk %s: the guest did not release it in %d ms", vm->id, s->id, HV_DETACH_TIMEOUT_MS);
-        t->data = NULL;
-        free(op);
         /* Still plugged: the slot stays taken, the caller learns the detach failed. */
-        HvDone done = s->done;
-        void *ud = s->userdata;
-        s->done = NULL;
-        s->detaching = false;
-        disk_timer_stop(s);
-        if (done)
-                done(vm, -ETIMEDOUT, "the guest did not release the disk", ud);
+        disk_answer(vm, s, -ETIMEDOUT, "the guest did not release the disk", false);
 }
 
 static void on_device_del(Qmp *q, int r, json_object *ret, const char *cls, const char *desc, void *ud)
@@ -257,13 +252,7 @@ static void on_device_del(Qmp *q, int r, json_object *ret, const char *cls, cons
                 return;
         if (r < 0) {
                 log_error("vm %s: disk %s: device_del: %s", vm->id, s->id, desc ? desc : strerror(-r));
-                HvDone done = s->done;
-                void *u = s->userdata;
-                s->done = NULL;
-                s->detaching = false;
-                disk_timer_stop(s);
-                if (done)
-                        done(vm, -EIO, desc ? desc : "device_del failed", u);
+                disk_answer(vm, s, -EIO, desc ? desc : "device_del failed", false);
         }
         /* else: DEVICE_DELETED follows once the guest lets go. */
 }
@@ -310,10 +299,6 @@ void hv_qemu_disk_event(HvVm *vm, const char *event, json_object *data)
         HvQemuDisk *s = disk_find(vm, dev + 4);
         if (!s || !s->detaching)
                 return;
-        if (s->timer) {
-                free(s->timer->data);
-                s->timer->data = NULL;
-        }
         disk_timer_stop(s);
         disk_detach_finish(vm, s);
 }
@@ -322,10 +307,6 @@ void hv_qemu_disk_cancel(HvVm *vm)
 {
         for (unsigned i = 0; i < HV_DISK_SLOTS; i++) {
                 HvQemuDisk *s = &vm->disks[i];
-                if (s->timer) {
-                        free(s->timer->data);
-                        s->timer->data = NULL;
-                }
                 disk_timer_stop(s);
                 s->done = NULL;
                 s->detaching = false;

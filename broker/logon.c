@@ -287,9 +287,7 @@ static void undo_desktop(void *ctx)
                 s->waiter = NULL;
                 steps_fail(&w->run, -ENOENT, "the session's first logon failed");
         }
-        if (s->conn) {
-                s->conn = NULL;
-        }
+        s->conn = NULL;
         s->logon_run = NULL;
         if (s->desktop) {
                 Desktop *d = TAKE_PTR(s->desktop);
