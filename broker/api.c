@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "broker/api.h"
+#include "streaming/entitle.h"
 #include "broker/desktop.h"
 #include "broker/pool.h"
 #include "broker/control.h"
@@ -280,22 +281,6 @@ static void h_pool_delete(Broker *b, ControlRequest *req, json_object *args)
         pool_manager_kick(b);
 }
 
-static bool principal_ok(const char *s)
-{
-        if (strcmp(s, "all") == 0)
-                return true;
-        /* A user gets a guest account of that name: the rule logon and the agent apply too. */
-        if (strncmp(s, "user:", 5) == 0)
-                return user_name_valid(s + 5);
-        const char *name = strncmp(s, "group:", 6) == 0 ? s + 6 : NULL;
-        if (!name || !*name || strlen(name) > 64)
-                return false;
-        for (const char *c = name; *c; c++)
-                if ((unsigned char)*c <= ' ' || *c == ':' || *c == '/' || *c == 0x7f)
-                        return false;
-        return true;
-}
-
 static void entitle(Broker *b, ControlRequest *req, json_object *args, bool on)
 {
         const char *name, *principal = NULL;
@@ -304,7 +289,7 @@ static void entitle(Broker *b, ControlRequest *req, json_object *args, bool on)
                 control_reply_error(req, ENOENT, "no such pool");
                 return;
         }
-        if (jsonx_get_string(args, "principal", &principal) < 0 || !principal_ok(principal)) {
+        if (jsonx_get_string(args, "principal", &principal) < 0 || !entitle_principal_valid(principal)) {
                 if (principal && strncmp(principal, "user:", 5) == 0)
                         control_reply_error(req, EINVAL, "%s: " USER_NAME_RULE, principal);
                 else

@@ -16,7 +16,7 @@ broker_libslatebroker_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS) $(SQL
 sbin_PROGRAMS += broker/slated
 broker_slated_SOURCES = broker/slated.c
 broker_slated_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
-broker_slated_LDADD = broker/libslatebroker.a broker/libslatehv.a imaging/libslateimaging.a \
+broker_slated_LDADD = broker/libslatebroker.a broker/libslatehv.a streaming/libslatestreaming.a imaging/libslateimaging.a \
 	agent/libslateproto.a common/libslatecommon.a \
 	$(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(GUESTFS_LIBS)
 

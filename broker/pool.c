@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "broker/pool.h"
+#include "streaming/entitle.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -130,20 +131,7 @@ void pool_desktop_release(Desktop *d, const char *reason)
 
 bool pool_entitles(const Pool *p, const char *user, gid_t *groups, int ngroups)
 {
-        for (size_t i = 0; i < p->n_entitlements; i++) {
-                const char *e = p->entitlements[i];
-                if (strcmp(e, "all") == 0)
-                        return true;
-                if (strncmp(e, "user:", 5) == 0 && strcmp(e + 5, user) == 0)
-                        return true;
-                if (strncmp(e, "group:", 6) == 0) {
-                        struct group *g = getgrnam(e + 6);
-                        for (int k = 0; g && k < ngroups; k++)
-                                if (groups[k] == g->gr_gid)
-                                        return true;
-                }
-        }
-        return false;
+        return entitle_match(p->entitlements, p->n_entitlements, user, groups, ngroups);
 }
 
 void pool_load_entitlements(Broker *b, Pool *p)

@@ -17,14 +17,6 @@
 #include "imaging/qemu_img.h"
 
 #define OVERLAY_ID_MAX 128
-/* qemu-img times 32768 PBKDF2 iterations (a few ms here) with per-thread CPU time before it
- * writes a LUKS header, and fails with this message when that reads 0 ms (research/qemu.md §3).
- * Measured here: 5/30 creates failed serially; with two creates in parallel 40 % failed, in runs of
- * up to 7 in a row. A failed attempt costs ~15 ms, so retry by time, with a pause to let the load
- * shift, rather than a small fixed count that a busy host (a cold boot of many desktops) exhausts. */
-#define LUKS_CPU_USAGE_ERROR "Unable to get accurate CPU usage"
-#define LUKS_RETRY_BUDGET_MS 10000
-#define LUKS_RETRY_PAUSE_MS 25
 /* The passphrase is 256 random bits, so PBKDF2 stretching adds nothing; 10 ms keeps the
  * overlay cheap to open (3.3 s → 19 ms). Create still pays qemu-img's benchmark. */
 #define LUKS_CREATE_OPTIONS "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"
@@ -100,8 +92,22 @@ static int overlay_file_precreate(const char *path, uid_t owner, gid_t group)
         return 0;
 }
 
-static int overlay_qemu_img_create(const char *qemu_img, const Overlay *o, const char *golden, char **ret_err)
+typedef struct Precreate {
+        const char *path;
+        uid_t owner;
+        gid_t group;
+} Precreate;
+
+static int precreate(void *userdata)
 {
+        const Precreate *p = userdata;
+        return overlay_file_precreate(p->path, p->owner, p->group);
+}
+
+static int overlay_qemu_img_create(const char *qemu_img, const Overlay *o, const char *golden, uid_t owner,
+                                   gid_t group, char **ret_err)
+{
+        Precreate pc_ = { o->path, owner, group }, *pc = &pc_;
         const char *argv[20];
         size_t n = 0;
         argv[n++] = qemu_img;
@@ -123,28 +129,14 @@ static int overlay_qemu_img_create(const char *qemu_img, const Overlay *o, const
         argv[n++] = o->path;
         argv[n] = NULL;
 
-        QemuImgRun opts = { .fd3 = -1 };
-        _cleanup_close_ int secret_fd = -1;
-        if (o->mode == OVERLAY_ENCRYPTED) {
-                /* A fresh pipe per attempt: qemu-img consumes it. 64 bytes < PIPE_BUF, so one
-                 * write fills it and the key never touches a filesystem. */
-                int p[2];
-                if (pipe2(p, O_CLOEXEC) < 0) {
-                        int e = errno;
-                        *ret_err = xasprintf("pipe: %s", strerror(e));
-                        return -e;
-                }
-                secret_fd = p[0];
-                ssize_t k = write(p[1], o->secret, OVERLAY_SECRET_LEN);
-                int e = errno;
-                close(p[1]);
-                if (k != OVERLAY_SECRET_LEN) {
-                        *ret_err = xasprintf("writing the key pipe: %s", k < 0 ? strerror(e) : "short write");
-                        return k < 0 ? -e : -EIO;
-                }
-                opts.fd3 = secret_fd;
+        if (o->mode == OVERLAY_ENCRYPTED)
+                return qemu_img_run_keyed(argv, o->secret, OVERLAY_SECRET_LEN, precreate, pc, ret_err);
+        int r = precreate(pc);
+        if (r < 0) {
+                *ret_err = xasprintf("creating %s: %s", o->path, strerror(-r));
+                return r;
         }
-        return qemu_img_run(argv, &opts, NULL, ret_err);
+        return qemu_img_run(argv, NULL, NULL, ret_err);
 }
 
 int overlay_create(const char *qemu_img, OverlayMode mode, const char *golden, const char *dir, const char *id,
@@ -201,26 +193,11 @@ int overlay_create(const char *qemu_img, OverlayMode mode, const char *golden, c
                 if (r < 0)
                         *ret_error = xasprintf("getrandom: %s", strerror(-r));
         }
-        uint64_t deadline = now_ms() + LUKS_RETRY_BUDGET_MS;
-        for (int attempt = 1; r == 0; attempt++) {
-                /* Again on each attempt: a failed qemu-img create deletes the file. */
-                r = overlay_file_precreate(o->path, owner, group);
-                if (r < 0) {
-                        *ret_error = xasprintf("creating %s: %s", o->path, strerror(-r));
-                        break;
-                }
+        if (r == 0) {
                 _cleanup_free_ char *err = NULL;
-                r = overlay_qemu_img_create(qemu_img, o, golden, &err);
-                if (r == 0)
-                        break;
-                if (mode == OVERLAY_ENCRYPTED && strstr(err, LUKS_CPU_USAGE_ERROR) && now_ms() < deadline) {
-                        log_debug("overlay %s: qemu-img create attempt %d: %s; retrying", o->path, attempt, err);
-                        nanosleep(&(struct timespec){ .tv_nsec = LUKS_RETRY_PAUSE_MS * 1000000L }, NULL);
-                        r = 0;
-                        continue;
-                }
-                *ret_error = attempt > 1 ? xasprintf("qemu-img create (%d attempts): %s", attempt, err)
-                                         : xasprintf("qemu-img create: %s", err);
+                r = overlay_qemu_img_create(qemu_img, o, golden, owner, group, &err);
+                if (r < 0)
+                        *ret_error = xasprintf("qemu-img create: %s", err);
         }
         if (r < 0) {
                 log_error("overlay %s (%s over %s): %s", o->path, mode_names[mode], golden, *ret_error);

@@ -19,3 +19,11 @@ typedef struct QemuImgRun {
  * *ret_stdout (optional) gets the captured stdout; *ret_stderr (optional) the end of stderr,
  * trimmed, bounded, never NULL on return. Does not log: callers know the context. */
 int qemu_img_run(const char *const *argv, QemuImgRun *opts, char **ret_stdout, char **ret_stderr);
+
+/* qemu-img fails a LUKS create now and then with "Unable to get accurate CPU usage" (its PBKDF2
+ * benchmark read 0 ms): run argv with secret on a fresh pipe as fd 3 (argv names
+ * "secret,id=sec0,file=/dev/fd/3,format=raw"), retrying that failure for up to 10 s.
+ * before_attempt (optional) runs before each attempt (a failed create deletes its file).
+ * *ret_stderr says why on failure, with the number of attempts. */
+int qemu_img_run_keyed(const char *const *argv, const void *secret, size_t secret_len,
+                       int (*before_attempt)(void *userdata), void *userdata, char **ret_stderr);

@@ -1,0 +1,29 @@
+# streaming: app layers (images + manifests), entitlements, profile disks and their keys.
+# No SQLite (the broker keeps the catalogue) and no QEMU protocol (the broker's driver attaches).
+noinst_LIBRARIES += streaming/libslatestreaming.a
+streaming_libslatestreaming_a_SOURCES = \
+	streaming/layer.c streaming/layer.h streaming/profile.c streaming/profile.h \
+	streaming/entitle.c streaming/entitle.h
+streaming_libslatestreaming_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(OPENSSL_CFLAGS)
+STREAMING_LIBS = streaming/libslatestreaming.a imaging/libslateimaging.a common/libslatecommon.a \
+	$(OPENSSL_LIBS) $(JSONC_LIBS) $(GUESTFS_LIBS)
+
+check_PROGRAMS += tests/unit/test_streaming
+TESTS += tests/unit/test_streaming
+tests_unit_test_streaming_SOURCES = tests/unit/test_streaming.c
+tests_unit_test_streaming_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_streaming_LDADD = $(STREAMING_LIBS) $(CRITERION_LIBS)
+
+# The layer manifest parser (hostile: files in the catalogue): corpus replay under make check.
+check_PROGRAMS += tests/fuzz/fuzz_layer_manifest
+TESTS += tests/fuzz/fuzz_layer_manifest
+tests_fuzz_fuzz_layer_manifest_SOURCES = tests/fuzz/fuzz_layer_manifest.c tests/fuzz/driver.c
+tests_fuzz_fuzz_layer_manifest_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"layer_manifest\"
+tests_fuzz_fuzz_layer_manifest_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_fuzz_fuzz_layer_manifest_LDADD = $(STREAMING_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/layer_manifest
+FUZZ_TARGETS += layer-manifest
+tests/fuzz/fuzz-layer-manifest-libfuzzer: $(srcdir)/tests/fuzz/fuzz_layer_manifest.c $(srcdir)/streaming/layer.c \
+	$(srcdir)/imaging/image.c $(srcdir)/imaging/qemu_img.c $(srcdir)/common/spawn.c $(srcdir)/common/jsonx.c \
+	$(srcdir)/common/util.c $(srcdir)/common/log.c $(srcdir)/streaming/layer.h
+FUZZ_layer_manifest_FLAGS = $(JSONC_CFLAGS) $(JSONC_LIBS) $(OPENSSL_LIBS)
