@@ -7,3 +7,5 @@ void api_register(Control *c);
 void api_image_register(Control *c);
 void api_image_gc_register(Control *c);
 void api_session_register(Control *c);
+void api_app_register(Control *c);
+void api_profile_register(Control *c);

@@ -57,6 +57,8 @@ struct Broker {
         unsigned n_listeners;
         char *overlay_dir;      /* <state>/overlays */
         char *image_dir;        /* <state>/images */
+        char *app_dir;          /* <state>/apps: app layer versions */
+        char *profile_dir;      /* <state>/profiles: one dir per user */
         char *desktop_run_dir;  /* <run>/desktops */
         Fault crash;            /* SLATE_CRASH_AT (fault tests only) */
 };

@@ -7,6 +7,8 @@ extern const Command ctl_cmds_status[];       /* status, audit */
 extern const Command ctl_cmds_image[];        /* image ... */
 extern const Command ctl_cmds_pool[];         /* pool ... */
 extern const Command ctl_cmds_desktop[];      /* desktop ..., session ... */
+extern const Command ctl_cmds_app[];          /* app ... */
+extern const Command ctl_cmds_profile[];      /* profile ..., user show */
 
 #include "broker/ctl_format.h"
 

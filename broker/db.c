@@ -5,13 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "broker/db.h"
+#include "broker/db_int.h"
 #include "common/log.h"
 #include "common/util.h"
 
-struct Db {
-        sqlite3 *h;
-        char *path;
-};
 
 /* Each entry migrates from user_version == index to index + 1. Append only. */
 static const char *const migrations[] = {
@@ -44,9 +41,22 @@ static const char *const migrations[] = {
         "CREATE TABLE session_steps(session TEXT NOT NULL, attempt INTEGER NOT NULL, kind TEXT NOT NULL,"
         "  seq INTEGER NOT NULL, step TEXT NOT NULL, ms INTEGER NOT NULL, result TEXT NOT NULL,"
         "  PRIMARY KEY(session, attempt, seq));",
+        /* 5: app layers (versions like images), who gets them, and each user's profile disks
+         * (one current generation; older ones kept after a reset until pruned). */
+        "CREATE TABLE apps(name TEXT PRIMARY KEY, current INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE app_versions(name TEXT NOT NULL REFERENCES apps(name), version INTEGER NOT NULL,"
+        "  state TEXT NOT NULL DEFAULT 'available', path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+        "  image TEXT NOT NULL, image_version INTEGER NOT NULL, source TEXT NOT NULL, created INTEGER NOT NULL,"
+        "  fingerprint TEXT, PRIMARY KEY(name, version));"
+        "CREATE TABLE app_entitlements(app TEXT NOT NULL, principal TEXT NOT NULL, PRIMARY KEY(app, principal));"
+        "CREATE TABLE profiles(user TEXT NOT NULL, generation INTEGER NOT NULL, path TEXT NOT NULL,"
+        "  size INTEGER NOT NULL, wrapped_key TEXT NOT NULL, created INTEGER NOT NULL,"
+        "  last_attach INTEGER NOT NULL DEFAULT 0, attached_to TEXT, clean INTEGER NOT NULL DEFAULT 1,"
+        "  current INTEGER NOT NULL DEFAULT 1, PRIMARY KEY(user, generation));"
+        "CREATE TABLE profile_quotas(user TEXT PRIMARY KEY, size INTEGER NOT NULL);",
 };
 
-static int db_error(Db *db, const char *what)
+int dbi_error(Db *db, const char *what)
 {
         log_error("database %s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
         int rc = sqlite3_errcode(db->h);
@@ -57,7 +67,7 @@ static int db_error(Db *db, const char *what)
         return -EIO;
 }
 
-static int exec(Db *db, const char *sql)
+int dbi_exec(Db *db, const char *sql)
 {
         char *msg = NULL;
         if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -68,15 +78,15 @@ static int exec(Db *db, const char *sql)
         return 0;
 }
 
-static int prepare(Db *db, const char *sql, sqlite3_stmt **ret)
+int dbi_prepare(Db *db, const char *sql, sqlite3_stmt **ret)
 {
         if (sqlite3_prepare_v2(db->h, sql, -1, ret, NULL) != SQLITE_OK)
-                return db_error(db, "prepare");
+                return dbi_error(db, "prepare");
         return 0;
 }
 
 /* Bind helpers: NULL strings bind as SQL NULL. */
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
+void dbi_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
         if (v)
                 sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
@@ -84,26 +94,22 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
                 sqlite3_bind_null(s, i);
 }
 
-static char *col_text(sqlite3_stmt *s, int i)
+char *dbi_col_text(sqlite3_stmt *s, int i)
 {
         const unsigned char *t = sqlite3_column_text(s, i);
         return t ? xstrdup((const char *)t) : NULL;
 }
 
 /* Run a statement to completion (no rows expected). */
-static int step_done(Db *db, sqlite3_stmt *s, const char *what)
+int dbi_step_done(Db *db, sqlite3_stmt *s, const char *what)
 {
         int rc = sqlite3_step(s);
-        int r = rc == SQLITE_DONE ? 0 : db_error(db, what);
+        int r = rc == SQLITE_DONE ? 0 : dbi_error(db, what);
         sqlite3_finalize(s);
         return r;
 }
 
-/* Collect every row of a prepared statement into a growing array of elem_size elements,
- * each filled by fn. Finalizes the statement. */
-typedef void (*RowFn)(sqlite3_stmt *s, void *elem);
-
-static int collect_rows(Db *db, sqlite3_stmt *s, size_t elem_size, RowFn fn, void **ret, size_t *ret_n)
+int dbi_collect_rows(Db *db, sqlite3_stmt *s, size_t elem_size, RowFn fn, void **ret, size_t *ret_n)
 {
         uint8_t *a = NULL;
         size_t n = 0;
@@ -119,32 +125,32 @@ static int collect_rows(Db *db, sqlite3_stmt *s, size_t elem_size, RowFn fn, voi
         sqlite3_finalize(s);
         if (rc != SQLITE_DONE) {
                 free(a);
-                return db_error(db, "read rows");
+                return dbi_error(db, "read rows");
         }
         *ret = a;
         *ret_n = n;
         return 0;
 }
 
-static void row_text(sqlite3_stmt *s, void *e) { *(char **)e = col_text(s, 0); }
+void dbi_row_text(sqlite3_stmt *s, void *e) { *(char **)e = dbi_col_text(s, 0); }
 
 static void row_image_version(sqlite3_stmt *s, void *e)
 {
         *(DbImageVersion *)e = (DbImageVersion){
-                .name = col_text(s, 0), .version = sqlite3_column_int(s, 1), .current = sqlite3_column_int(s, 2),
-                .state = col_text(s, 3), .format = col_text(s, 4), .size = (uint64_t)sqlite3_column_int64(s, 5),
-                .virtual_size = (uint64_t)sqlite3_column_int64(s, 6), .sha256 = col_text(s, 7),
-                .path = col_text(s, 8), .kernel = col_text(s, 9), .initrd = col_text(s, 10),
-                .cmdline = col_text(s, 11), .created = sqlite3_column_int64(s, 12),
+                .name = dbi_col_text(s, 0), .version = sqlite3_column_int(s, 1), .current = sqlite3_column_int(s, 2),
+                .state = dbi_col_text(s, 3), .format = dbi_col_text(s, 4), .size = (uint64_t)sqlite3_column_int64(s, 5),
+                .virtual_size = (uint64_t)sqlite3_column_int64(s, 6), .sha256 = dbi_col_text(s, 7),
+                .path = dbi_col_text(s, 8), .kernel = dbi_col_text(s, 9), .initrd = dbi_col_text(s, 10),
+                .cmdline = dbi_col_text(s, 11), .created = sqlite3_column_int64(s, 12),
         };
 }
 
 static void row_pool(sqlite3_stmt *s, void *e)
 {
         *(DbPool *)e = (DbPool){
-                .name = col_text(s, 0), .image = col_text(s, 1), .warm = (unsigned)sqlite3_column_int(s, 2),
+                .name = dbi_col_text(s, 0), .image = dbi_col_text(s, 1), .warm = (unsigned)sqlite3_column_int(s, 2),
                 .max = (unsigned)sqlite3_column_int(s, 3), .memory = (uint64_t)sqlite3_column_int64(s, 4),
-                .vcpus = (unsigned)sqlite3_column_int(s, 5), .overlay = col_text(s, 6),
+                .vcpus = (unsigned)sqlite3_column_int(s, 5), .overlay = dbi_col_text(s, 6),
                 .created = sqlite3_column_int64(s, 7), .disconnect_timeout = (unsigned)sqlite3_column_int(s, 8),
                 .idle_timeout = (unsigned)sqlite3_column_int(s, 9), .max_age = (unsigned)sqlite3_column_int(s, 10),
         };
@@ -153,9 +159,9 @@ static void row_pool(sqlite3_stmt *s, void *e)
 static void row_desktop(sqlite3_stmt *s, void *e)
 {
         *(DbDesktop *)e = (DbDesktop){
-                .id = col_text(s, 0), .pool = col_text(s, 1), .image = col_text(s, 2),
-                .version = sqlite3_column_int(s, 3), .state = col_text(s, 4), .overlay_mode = col_text(s, 5),
-                .overlay_path = col_text(s, 6), .run_dir = col_text(s, 7), .pid = (pid_t)sqlite3_column_int(s, 8),
+                .id = dbi_col_text(s, 0), .pool = dbi_col_text(s, 1), .image = dbi_col_text(s, 2),
+                .version = sqlite3_column_int(s, 3), .state = dbi_col_text(s, 4), .overlay_mode = dbi_col_text(s, 5),
+                .overlay_path = dbi_col_text(s, 6), .run_dir = dbi_col_text(s, 7), .pid = (pid_t)sqlite3_column_int(s, 8),
                 .created = sqlite3_column_int64(s, 9),
         };
 }
@@ -163,25 +169,25 @@ static void row_desktop(sqlite3_stmt *s, void *e)
 static void row_session(sqlite3_stmt *s, void *e)
 {
         *(DbSession *)e = (DbSession){
-                .id = col_text(s, 0), .user = col_text(s, 1), .uid = (uint32_t)sqlite3_column_int64(s, 2),
-                .pool = col_text(s, 3), .desktop = col_text(s, 4), .client = col_text(s, 5),
+                .id = dbi_col_text(s, 0), .user = dbi_col_text(s, 1), .uid = (uint32_t)sqlite3_column_int64(s, 2),
+                .pool = dbi_col_text(s, 3), .desktop = dbi_col_text(s, 4), .client = dbi_col_text(s, 5),
                 .since = sqlite3_column_int64(s, 6), .width = (unsigned)sqlite3_column_int(s, 7),
-                .height = (unsigned)sqlite3_column_int(s, 8), .state = col_text(s, 9), .end_reason = col_text(s, 10),
+                .height = (unsigned)sqlite3_column_int(s, 8), .state = dbi_col_text(s, 9), .end_reason = dbi_col_text(s, 10),
         };
 }
 
 static void row_session_step(sqlite3_stmt *s, void *e)
 {
         *(DbSessionStep *)e = (DbSessionStep){
-                .attempt = (unsigned)sqlite3_column_int(s, 0), .kind = col_text(s, 1), .step = col_text(s, 2),
-                .ms = (uint32_t)sqlite3_column_int64(s, 3), .result = col_text(s, 4),
+                .attempt = (unsigned)sqlite3_column_int(s, 0), .kind = dbi_col_text(s, 1), .step = dbi_col_text(s, 2),
+                .ms = (uint32_t)sqlite3_column_int64(s, 3), .result = dbi_col_text(s, 4),
         };
 }
 
 static void row_audit(sqlite3_stmt *s, void *e)
 {
         *(DbAudit *)e = (DbAudit){ .seq = sqlite3_column_int64(s, 0), .ts = sqlite3_column_int64(s, 1),
-                                   .kind = col_text(s, 2), .subject = col_text(s, 3), .detail = col_text(s, 4) };
+                                   .kind = dbi_col_text(s, 2), .subject = dbi_col_text(s, 3), .detail = dbi_col_text(s, 4) };
 }
 
 int db_open(const char *path, Db **ret)
@@ -190,18 +196,18 @@ int db_open(const char *path, Db **ret)
         db->path = xstrdup(path);
         if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                             NULL) != SQLITE_OK) {
-                int r = db_error(db, "open");
+                int r = dbi_error(db, "open");
                 db_close(db);
                 return r;
         }
         sqlite3_busy_timeout(db->h, 5000);
-        int r = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+        int r = dbi_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
         if (r < 0) {
                 db_close(db);
                 return r;
         }
         sqlite3_stmt *s;
-        if ((r = prepare(db, "PRAGMA user_version", &s)) < 0) {
+        if ((r = dbi_prepare(db, "PRAGMA user_version", &s)) < 0) {
                 db_close(db);
                 return r;
         }
@@ -215,8 +221,8 @@ int db_open(const char *path, Db **ret)
         }
         for (int v = version; v < (int)ELEMENTSOF(migrations); v++) {
                 _cleanup_free_ char *sql = xasprintf("BEGIN; %s PRAGMA user_version=%d; COMMIT;", migrations[v], v + 1);
-                if ((r = exec(db, sql)) < 0) {
-                        exec(db, "ROLLBACK");
+                if ((r = dbi_exec(db, sql)) < 0) {
+                        dbi_exec(db, "ROLLBACK");
                         db_close(db);
                         return r;
                 }
@@ -241,65 +247,65 @@ int db_image_version_add(Db *db, DbImageVersion *v, bool make_current)
 {
         sqlite3_stmt *s;
         int r;
-        if ((r = exec(db, "BEGIN IMMEDIATE")) < 0)
+        if ((r = dbi_exec(db, "BEGIN IMMEDIATE")) < 0)
                 return r;
-        if ((r = prepare(db, "INSERT OR IGNORE INTO images(name, current) VALUES(?, 0)", &s)) < 0)
+        if ((r = dbi_prepare(db, "INSERT OR IGNORE INTO images(name, current) VALUES(?, 0)", &s)) < 0)
                 goto fail;
-        bind_text(s, 1, v->name);
-        if ((r = step_done(db, s, "insert image")) < 0)
+        dbi_bind_text(s, 1, v->name);
+        if ((r = dbi_step_done(db, s, "insert image")) < 0)
                 goto fail;
-        if ((r = prepare(db, "SELECT COALESCE(MAX(version), 0) + 1 FROM image_versions WHERE name = ?", &s)) < 0)
+        if ((r = dbi_prepare(db, "SELECT COALESCE(MAX(version), 0) + 1 FROM image_versions WHERE name = ?", &s)) < 0)
                 goto fail;
-        bind_text(s, 1, v->name);
+        dbi_bind_text(s, 1, v->name);
         v->version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 1;
         sqlite3_finalize(s);
-        if ((r = prepare(db,
+        if ((r = dbi_prepare(db,
                          "INSERT INTO image_versions(name, version, state, format, size, virtual_size, sha256, path,"
                          " kernel, initrd, cmdline, created) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
                          &s)) < 0)
                 goto fail;
-        bind_text(s, 1, v->name);
+        dbi_bind_text(s, 1, v->name);
         sqlite3_bind_int(s, 2, v->version);
-        bind_text(s, 3, v->state ? v->state : "available");
-        bind_text(s, 4, v->format);
+        dbi_bind_text(s, 3, v->state ? v->state : "available");
+        dbi_bind_text(s, 4, v->format);
         sqlite3_bind_int64(s, 5, (sqlite3_int64)v->size);
         sqlite3_bind_int64(s, 6, (sqlite3_int64)v->virtual_size);
-        bind_text(s, 7, v->sha256);
-        bind_text(s, 8, v->path);
-        bind_text(s, 9, v->kernel);
-        bind_text(s, 10, v->initrd);
-        bind_text(s, 11, v->cmdline);
+        dbi_bind_text(s, 7, v->sha256);
+        dbi_bind_text(s, 8, v->path);
+        dbi_bind_text(s, 9, v->kernel);
+        dbi_bind_text(s, 10, v->initrd);
+        dbi_bind_text(s, 11, v->cmdline);
         sqlite3_bind_int64(s, 12, v->created);
-        if ((r = step_done(db, s, "insert image version")) < 0)
+        if ((r = dbi_step_done(db, s, "insert image version")) < 0)
                 goto fail;
         /* The first version of an image is current whether asked or not: a pool needs one. */
-        if ((r = prepare(db, "UPDATE images SET current = ? WHERE name = ? AND (? OR current = 0)", &s)) < 0)
+        if ((r = dbi_prepare(db, "UPDATE images SET current = ? WHERE name = ? AND (? OR current = 0)", &s)) < 0)
                 goto fail;
         sqlite3_bind_int(s, 1, v->version);
-        bind_text(s, 2, v->name);
+        dbi_bind_text(s, 2, v->name);
         sqlite3_bind_int(s, 3, make_current);
-        if ((r = step_done(db, s, "set current")) < 0)
+        if ((r = dbi_step_done(db, s, "set current")) < 0)
                 goto fail;
-        return exec(db, "COMMIT");
+        return dbi_exec(db, "COMMIT");
 fail:
-        exec(db, "ROLLBACK");
+        dbi_exec(db, "ROLLBACK");
         return r;
 }
 
 int db_image_versions(Db *db, const char *name, DbImageVersion **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db,
+        int r = dbi_prepare(db,
                         "SELECT v.name, v.version, v.version = i.current, v.state, v.format, v.size, v.virtual_size,"
                         " v.sha256, v.path, v.kernel, v.initrd, v.cmdline, v.created FROM image_versions v"
                         " JOIN images i ON i.name = v.name WHERE v.name = ? ORDER BY v.version",
                         &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, name);
+        dbi_bind_text(s, 1, name);
         DbImageVersion *a = NULL;
         size_t n = 0;
-        if ((r = collect_rows(db, s, sizeof *a, row_image_version, (void **)&a, &n)) < 0)
+        if ((r = dbi_collect_rows(db, s, sizeof *a, row_image_version, (void **)&a, &n)) < 0)
                 return r;
         if (n == 0) {
                 free(a);
@@ -313,43 +319,43 @@ int db_image_versions(Db *db, const char *name, DbImageVersion **ret, size_t *re
 int db_image_names(Db *db, char ***ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT name FROM images WHERE EXISTS"
+        int r = dbi_prepare(db, "SELECT name FROM images WHERE EXISTS"
                             " (SELECT 1 FROM image_versions v WHERE v.name = images.name) ORDER BY name", &s);
-        return r < 0 ? r : collect_rows(db, s, sizeof(char *), row_text, (void **)ret, ret_n);
+        return r < 0 ? r : dbi_collect_rows(db, s, sizeof(char *), dbi_row_text, (void **)ret, ret_n);
 }
 
 int db_image_set_current(Db *db, const char *name, int version)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "UPDATE images SET current = ? WHERE name = ?", &s);
+        int r = dbi_prepare(db, "UPDATE images SET current = ? WHERE name = ?", &s);
         if (r < 0)
                 return r;
         sqlite3_bind_int(s, 1, version);
-        bind_text(s, 2, name);
-        return step_done(db, s, "set current");
+        dbi_bind_text(s, 2, name);
+        return dbi_step_done(db, s, "set current");
 }
 
 int db_image_version_set_state(Db *db, const char *name, int version, const char *state)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "UPDATE image_versions SET state = ? WHERE name = ? AND version = ?", &s);
+        int r = dbi_prepare(db, "UPDATE image_versions SET state = ? WHERE name = ? AND version = ?", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, state);
-        bind_text(s, 2, name);
+        dbi_bind_text(s, 1, state);
+        dbi_bind_text(s, 2, name);
         sqlite3_bind_int(s, 3, version);
-        return step_done(db, s, "set version state");
+        return dbi_step_done(db, s, "set version state");
 }
 
 int db_image_version_delete(Db *db, const char *name, int version)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "DELETE FROM image_versions WHERE name = ? AND version = ?", &s);
+        int r = dbi_prepare(db, "DELETE FROM image_versions WHERE name = ? AND version = ?", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, name);
+        dbi_bind_text(s, 1, name);
         sqlite3_bind_int(s, 2, version);
-        return step_done(db, s, "delete version");
+        return dbi_step_done(db, s, "delete version");
 }
 
 void db_image_version_free_array(DbImageVersion *v, size_t n)
@@ -372,59 +378,59 @@ void db_image_version_free_array(DbImageVersion *v, size_t n)
 int db_pool_put(Db *db, const DbPool *p)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "INSERT OR REPLACE INTO pools(name, image, warm, max, memory, vcpus, overlay, created,"
+        int r = dbi_prepare(db, "INSERT OR REPLACE INTO pools(name, image, warm, max, memory, vcpus, overlay, created,"
                             " disconnect_timeout, idle_timeout, max_age) VALUES(?,?,?,?,?,?,?,?,?,?,?)", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, p->name);
-        bind_text(s, 2, p->image);
+        dbi_bind_text(s, 1, p->name);
+        dbi_bind_text(s, 2, p->image);
         sqlite3_bind_int(s, 3, (int)p->warm);
         sqlite3_bind_int(s, 4, (int)p->max);
         sqlite3_bind_int64(s, 5, (sqlite3_int64)p->memory);
         sqlite3_bind_int(s, 6, (int)p->vcpus);
-        bind_text(s, 7, p->overlay);
+        dbi_bind_text(s, 7, p->overlay);
         sqlite3_bind_int64(s, 8, p->created);
         sqlite3_bind_int(s, 9, (int)p->disconnect_timeout);
         sqlite3_bind_int(s, 10, (int)p->idle_timeout);
         sqlite3_bind_int(s, 11, (int)p->max_age);
-        return step_done(db, s, "put pool");
+        return dbi_step_done(db, s, "put pool");
 }
 
 int db_pool_delete(Db *db, const char *name)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "DELETE FROM entitlements WHERE pool = ?", &s);
+        int r = dbi_prepare(db, "DELETE FROM entitlements WHERE pool = ?", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, name);
-        if ((r = step_done(db, s, "delete entitlements")) < 0)
+        dbi_bind_text(s, 1, name);
+        if ((r = dbi_step_done(db, s, "delete entitlements")) < 0)
                 return r;
-        if ((r = prepare(db, "DELETE FROM pools WHERE name = ?", &s)) < 0)
+        if ((r = dbi_prepare(db, "DELETE FROM pools WHERE name = ?", &s)) < 0)
                 return r;
-        bind_text(s, 1, name);
-        return step_done(db, s, "delete pool");
+        dbi_bind_text(s, 1, name);
+        return dbi_step_done(db, s, "delete pool");
 }
 
 int db_entitlement_set(Db *db, const char *pool, const char *principal, bool on)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, on ? "INSERT OR IGNORE INTO entitlements(pool, principal) VALUES(?, ?)"
+        int r = dbi_prepare(db, on ? "INSERT OR IGNORE INTO entitlements(pool, principal) VALUES(?, ?)"
                                : "DELETE FROM entitlements WHERE pool = ? AND principal = ?", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, pool);
-        bind_text(s, 2, principal);
-        return step_done(db, s, "entitlement");
+        dbi_bind_text(s, 1, pool);
+        dbi_bind_text(s, 2, principal);
+        return dbi_step_done(db, s, "entitlement");
 }
 
 int db_entitlement_list(Db *db, const char *pool, char ***ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT principal FROM entitlements WHERE pool = ? ORDER BY principal", &s);
+        int r = dbi_prepare(db, "SELECT principal FROM entitlements WHERE pool = ? ORDER BY principal", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, pool);
-        return collect_rows(db, s, sizeof(char *), row_text, (void **)ret, ret_n);
+        dbi_bind_text(s, 1, pool);
+        return dbi_collect_rows(db, s, sizeof(char *), dbi_row_text, (void **)ret, ret_n);
 }
 
 int db_image_current(Db *db, const char *name, DbImageVersion **ret_v, DbImageVersion **ret_all, size_t *ret_n)
@@ -459,76 +465,76 @@ int db_image_current_version(Db *db, const char *name)
 int db_session_put(Db *db, const DbSession *x)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "INSERT OR REPLACE INTO sessions(id, user, uid, pool, desktop, client, since, width, height,"
+        int r = dbi_prepare(db, "INSERT OR REPLACE INTO sessions(id, user, uid, pool, desktop, client, since, width, height,"
                             " state, end_reason) VALUES(?,?,?,?,?,?,?,?,?,?,?)", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, x->id);
-        bind_text(s, 2, x->user);
+        dbi_bind_text(s, 1, x->id);
+        dbi_bind_text(s, 2, x->user);
         sqlite3_bind_int64(s, 3, x->uid);
-        bind_text(s, 4, x->pool);
-        bind_text(s, 5, x->desktop);
-        bind_text(s, 6, x->client);
+        dbi_bind_text(s, 4, x->pool);
+        dbi_bind_text(s, 5, x->desktop);
+        dbi_bind_text(s, 6, x->client);
         sqlite3_bind_int64(s, 7, x->since);
         sqlite3_bind_int(s, 8, x->width);
         sqlite3_bind_int(s, 9, x->height);
-        bind_text(s, 10, x->state ? x->state : "active");
-        bind_text(s, 11, x->end_reason);
-        return step_done(db, s, "put session");
+        dbi_bind_text(s, 10, x->state ? x->state : "active");
+        dbi_bind_text(s, 11, x->end_reason);
+        return dbi_step_done(db, s, "put session");
 }
 
 int db_session_delete(Db *db, const char *id)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "DELETE FROM session_steps WHERE session = ?", &s);
+        int r = dbi_prepare(db, "DELETE FROM session_steps WHERE session = ?", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, id);
-        if ((r = step_done(db, s, "delete session steps")) < 0)
+        dbi_bind_text(s, 1, id);
+        if ((r = dbi_step_done(db, s, "delete session steps")) < 0)
                 return r;
-        if ((r = prepare(db, "DELETE FROM sessions WHERE id = ?", &s)) < 0)
+        if ((r = dbi_prepare(db, "DELETE FROM sessions WHERE id = ?", &s)) < 0)
                 return r;
-        bind_text(s, 1, id);
-        return step_done(db, s, "delete session");
+        dbi_bind_text(s, 1, id);
+        return dbi_step_done(db, s, "delete session");
 }
 
 int db_session_steps_put(Db *db, const char *session, unsigned attempt, const char *kind, const DbSessionStep *steps,
                          size_t n)
 {
-        int r = exec(db, "BEGIN");
+        int r = dbi_exec(db, "BEGIN");
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n && r == 0; i++) {
                 sqlite3_stmt *s;
-                r = prepare(db, "INSERT OR REPLACE INTO session_steps(session, attempt, kind, seq, step, ms, result)"
+                r = dbi_prepare(db, "INSERT OR REPLACE INTO session_steps(session, attempt, kind, seq, step, ms, result)"
                                 " VALUES(?,?,?,?,?,?,?)", &s);
                 if (r < 0)
                         break;
-                bind_text(s, 1, session);
+                dbi_bind_text(s, 1, session);
                 sqlite3_bind_int(s, 2, (int)attempt);
-                bind_text(s, 3, kind);
+                dbi_bind_text(s, 3, kind);
                 sqlite3_bind_int(s, 4, (int)i);
-                bind_text(s, 5, steps[i].step);
+                dbi_bind_text(s, 5, steps[i].step);
                 sqlite3_bind_int64(s, 6, steps[i].ms);
-                bind_text(s, 7, steps[i].result);
-                r = step_done(db, s, "put session step");
+                dbi_bind_text(s, 7, steps[i].result);
+                r = dbi_step_done(db, s, "put session step");
         }
         if (r < 0) {
-                exec(db, "ROLLBACK");
+                dbi_exec(db, "ROLLBACK");
                 return r;
         }
-        return exec(db, "COMMIT");
+        return dbi_exec(db, "COMMIT");
 }
 
 int db_session_steps_list(Db *db, const char *session, DbSessionStep **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT attempt, kind, step, ms, result FROM session_steps WHERE session = ?"
+        int r = dbi_prepare(db, "SELECT attempt, kind, step, ms, result FROM session_steps WHERE session = ?"
                             " ORDER BY attempt, seq", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, session);
-        return collect_rows(db, s, sizeof(DbSessionStep), row_session_step, (void **)ret, ret_n);
+        dbi_bind_text(s, 1, session);
+        return dbi_collect_rows(db, s, sizeof(DbSessionStep), row_session_step, (void **)ret, ret_n);
 }
 
 void db_session_steps_free_array(DbSessionStep *a, size_t n)
@@ -544,9 +550,9 @@ void db_session_steps_free_array(DbSessionStep *a, size_t n)
 int db_session_list(Db *db, DbSession **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT id, user, uid, pool, desktop, client, since, width, height, state, end_reason"
+        int r = dbi_prepare(db, "SELECT id, user, uid, pool, desktop, client, since, width, height, state, end_reason"
                             " FROM sessions", &s);
-        return r < 0 ? r : collect_rows(db, s, sizeof(DbSession), row_session, (void **)ret, ret_n);
+        return r < 0 ? r : dbi_collect_rows(db, s, sizeof(DbSession), row_session, (void **)ret, ret_n);
 }
 
 void db_session_free_array(DbSession *a, size_t n)
@@ -566,13 +572,13 @@ void db_session_free_array(DbSession *a, size_t n)
 int db_audit_list(Db *db, const char *kind_prefix, unsigned limit, DbAudit **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT seq, ts, kind, subject, detail FROM audit WHERE substr(kind, 1, length(?1)) = ?1"
+        int r = dbi_prepare(db, "SELECT seq, ts, kind, subject, detail FROM audit WHERE substr(kind, 1, length(?1)) = ?1"
                             " ORDER BY seq DESC LIMIT ?2", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, kind_prefix ? kind_prefix : "");
+        dbi_bind_text(s, 1, kind_prefix ? kind_prefix : "");
         sqlite3_bind_int(s, 2, (int)limit);
-        return collect_rows(db, s, sizeof(DbAudit), row_audit, (void **)ret, ret_n);
+        return dbi_collect_rows(db, s, sizeof(DbAudit), row_audit, (void **)ret, ret_n);
 }
 
 void db_audit_free_array(DbAudit *a, size_t n)
@@ -588,9 +594,9 @@ void db_audit_free_array(DbAudit *a, size_t n)
 int db_pool_list(Db *db, DbPool **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created, disconnect_timeout,"
+        int r = dbi_prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created, disconnect_timeout,"
                             " idle_timeout, max_age FROM pools ORDER BY name", &s);
-        return r < 0 ? r : collect_rows(db, s, sizeof(DbPool), row_pool, (void **)ret, ret_n);
+        return r < 0 ? r : dbi_collect_rows(db, s, sizeof(DbPool), row_pool, (void **)ret, ret_n);
 }
 
 void db_pool_free_array(DbPool *p, size_t n)
@@ -608,39 +614,39 @@ void db_pool_free_array(DbPool *p, size_t n)
 int db_desktop_put(Db *db, const DbDesktop *d)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "INSERT OR REPLACE INTO desktops(id, pool, image, version, state, overlay_mode,"
+        int r = dbi_prepare(db, "INSERT OR REPLACE INTO desktops(id, pool, image, version, state, overlay_mode,"
                             " overlay_path, run_dir, pid, created) VALUES(?,?,?,?,?,?,?,?,?,?)", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, d->id);
-        bind_text(s, 2, d->pool);
-        bind_text(s, 3, d->image);
+        dbi_bind_text(s, 1, d->id);
+        dbi_bind_text(s, 2, d->pool);
+        dbi_bind_text(s, 3, d->image);
         sqlite3_bind_int(s, 4, d->version);
-        bind_text(s, 5, d->state);
-        bind_text(s, 6, d->overlay_mode);
-        bind_text(s, 7, d->overlay_path);
-        bind_text(s, 8, d->run_dir);
+        dbi_bind_text(s, 5, d->state);
+        dbi_bind_text(s, 6, d->overlay_mode);
+        dbi_bind_text(s, 7, d->overlay_path);
+        dbi_bind_text(s, 8, d->run_dir);
         sqlite3_bind_int(s, 9, (int)d->pid);
         sqlite3_bind_int64(s, 10, d->created);
-        return step_done(db, s, "put desktop");
+        return dbi_step_done(db, s, "put desktop");
 }
 
 int db_desktop_delete(Db *db, const char *id)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "DELETE FROM desktops WHERE id = ?", &s);
+        int r = dbi_prepare(db, "DELETE FROM desktops WHERE id = ?", &s);
         if (r < 0)
                 return r;
-        bind_text(s, 1, id);
-        return step_done(db, s, "delete desktop");
+        dbi_bind_text(s, 1, id);
+        return dbi_step_done(db, s, "delete desktop");
 }
 
 int db_desktop_list(Db *db, DbDesktop **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "SELECT id, pool, image, version, state, overlay_mode, overlay_path, run_dir, pid, created"
+        int r = dbi_prepare(db, "SELECT id, pool, image, version, state, overlay_mode, overlay_path, run_dir, pid, created"
                             " FROM desktops ORDER BY created, id", &s);
-        return r < 0 ? r : collect_rows(db, s, sizeof(DbDesktop), row_desktop, (void **)ret, ret_n);
+        return r < 0 ? r : dbi_collect_rows(db, s, sizeof(DbDesktop), row_desktop, (void **)ret, ret_n);
 }
 
 void db_desktop_free_array(DbDesktop *d, size_t n)
@@ -660,12 +666,12 @@ void db_desktop_free_array(DbDesktop *d, size_t n)
 int db_audit(Db *db, const char *kind, const char *subject, const char *detail)
 {
         sqlite3_stmt *s;
-        int r = prepare(db, "INSERT INTO audit(ts, kind, subject, detail) VALUES(?,?,?,?)", &s);
+        int r = dbi_prepare(db, "INSERT INTO audit(ts, kind, subject, detail) VALUES(?,?,?,?)", &s);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(s, 1, (sqlite3_int64)now_realtime_s());
-        bind_text(s, 2, kind);
-        bind_text(s, 3, subject);
-        bind_text(s, 4, detail ? detail : "");
-        return step_done(db, s, "audit");
+        dbi_bind_text(s, 2, kind);
+        dbi_bind_text(s, 3, subject);
+        dbi_bind_text(s, 4, detail ? detail : "");
+        return dbi_step_done(db, s, "audit");
 }

@@ -72,6 +72,33 @@ typedef struct DbDesktop {
         int64_t created;
 } DbDesktop;
 
+typedef struct DbAppVersion {
+        char *name;
+        int version;
+        bool current;
+        char *state;            /* available | retired */
+        char *path;             /* the version's dir: layer.img, manifest.json, files.txt */
+        uint64_t size;
+        char *sha256;
+        char *image;            /* made against this golden image and version */
+        int image_version;
+        char *source;           /* capture | tree */
+        int64_t created;
+        char *fingerprint;      /* of layer.img when last hashed (layer_fingerprint_format) */
+} DbAppVersion;
+
+typedef struct DbProfile {
+        char *user;
+        int generation;
+        char *path;
+        uint64_t size;
+        char *wrapped_key;
+        int64_t created, last_attach;
+        char *attached_to;      /* desktop id while attached, else NULL */
+        bool clean;             /* detached cleanly last time */
+        bool current;
+} DbProfile;
+
 int db_open(const char *path, Db **ret);
 void db_close(Db *db);
 
@@ -121,3 +148,32 @@ void db_desktop_free_array(DbDesktop *d, size_t n);
 
 /* Audit trail: what happened to whom. */
 int db_audit(Db *db, const char *kind, const char *subject, const char *detail);
+
+/* App layers (db_app.c). db_app_version_add assigns the next version (v->version) and makes it
+ * current when asked (the first version always). */
+int db_app_version_add(Db *db, DbAppVersion *v, bool make_current);
+int db_app_versions(Db *db, const char *name, DbAppVersion **ret, size_t *ret_n);  /* -ENOENT: no app */
+int db_app_names(Db *db, char ***ret, size_t *ret_n);
+int db_app_set_current(Db *db, const char *name, int version);
+int db_app_version_set_state(Db *db, const char *name, int version, const char *state);
+int db_app_version_set_fingerprint(Db *db, const char *name, int version, const char *fp);
+int db_app_version_delete(Db *db, const char *name, int version);   /* the app too when it was the last */
+void db_app_version_free_array(DbAppVersion *v, size_t n);
+int db_app_entitlement_set(Db *db, const char *app, const char *principal, bool on);
+int db_app_entitlement_list(Db *db, const char *app, char ***ret, size_t *ret_n);
+
+/* Profiles: the current generation of a user's profile, or -ENOENT. */
+int db_profile_get(Db *db, const char *user, DbProfile *ret);
+int db_profile_list(Db *db, bool all_generations, DbProfile **ret, size_t *ret_n);
+/* A new generation, current; the one before stays as an older generation. */
+int db_profile_add(Db *db, DbProfile *p);
+int db_profile_set_attached(Db *db, const char *user, int generation, const char *desktop, int64_t when);
+int db_profile_set_detached(Db *db, const char *user, int generation, bool clean);
+int db_profile_set_size(Db *db, const char *user, int generation, uint64_t size);
+int db_profile_delete(Db *db, const char *user, int generation);
+/* No current generation any more (profile reset): the next logon creates one. */
+int db_profile_retire(Db *db, const char *user, int generation);
+void db_profile_free(DbProfile *p);
+void db_profile_free_array(DbProfile *p, size_t n);
+int db_profile_quota_set(Db *db, const char *user, uint64_t size);
+int db_profile_quota_get(Db *db, const char *user, uint64_t *ret);    /* -ENOENT: none set */

@@ -4,14 +4,15 @@ include $(srcdir)/broker/ctl.mk
 
 noinst_LIBRARIES += broker/libslatebroker.a
 broker_libslatebroker_a_SOURCES = \
-	broker/broker.h broker/db.c broker/db.h broker/agentlink.c broker/agentlink.h \
+	broker/broker.h broker/db.c broker/db.h broker/db_int.h broker/db_app.c broker/agentlink.c broker/agentlink.h \
 	broker/control.c broker/control.h broker/desktop.c broker/desktop.h broker/pool.c broker/pool.h \
 	broker/api.c broker/api.h broker/api_image.c broker/api_image_gc.c broker/api_session.c \
+	broker/api_app.c broker/api_app.h broker/api_profile.c \
 	broker/reconcile.c broker/reconcile.h broker/hv.h broker/auth.c broker/auth.h broker/tls.c broker/tls.h \
 	broker/listener.c broker/listener.h broker/conn.c broker/conn.h broker/session.c broker/session.h \
 	broker/steps.c broker/steps.h broker/logon.c broker/logon.h broker/logoff.c broker/logoff.h \
 	broker/fault.c broker/fault.h
-broker_libslatebroker_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS) $(SQLITE_CFLAGS) $(PAM_CFLAGS) $(OPENSSL_CFLAGS)
+broker_libslatebroker_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS) $(SQLITE_CFLAGS) $(PAM_CFLAGS) $(OPENSSL_CFLAGS) $(GUESTFS_CFLAGS)
 
 sbin_PROGRAMS += broker/slated
 broker_slated_SOURCES = broker/slated.c

@@ -59,10 +59,13 @@ static int prepare_dirs(Broker *b)
         b->overlay_dir = xasprintf("%s/overlays", c->state_dir);
         b->image_dir = xasprintf("%s/images", c->state_dir);
         b->desktop_run_dir = xasprintf("%s/desktops", c->run_dir);
+        b->app_dir = xasprintf("%s/apps", c->state_dir);
+        b->profile_dir = xasprintf("%s/profiles", c->state_dir);
         /* QEMU, as the VM uid, must traverse to the overlays and read the golden images. */
         const struct { const char *path; mode_t mode; } dirs[] = {
                 { c->state_dir, 0711 }, { b->overlay_dir, 0711 }, { b->image_dir, 0755 },
                 { c->run_dir, 0711 },   { b->desktop_run_dir, 0711 }, { c->ram_dir, 0711 },
+                { b->app_dir, 0755 },   { b->profile_dir, 0711 },
         };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 if ((r = mkdir_p(dirs[i].path, dirs[i].mode)) < 0)
@@ -202,6 +205,8 @@ int main(int argc, char **argv)
         api_image_register(b.control);
         api_image_gc_register(b.control);
         api_session_register(b.control);
+        api_app_register(b.control);
+        api_profile_register(b.control);
         if (listener_start(&b) < 0)
                 return 1;
 
@@ -240,6 +245,8 @@ int main(int argc, char **argv)
         free(b.accel_reason);
         free(b.overlay_dir);
         free(b.image_dir);
+        free(b.app_dir);
+        free(b.profile_dir);
         free(b.desktop_run_dir);
         while (b.pools) {
                 Pool *p = b.pools;

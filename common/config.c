@@ -15,7 +15,7 @@
 /* A broken file is reported in full up to here; past it one more line says so. */
 #define CONFIG_MAX_ERRORS 100
 
-typedef enum { T_PATH, T_STRING, T_UINT, T_LOGLEVEL, T_ACCEL } KeyType;
+typedef enum { T_PATH, T_STRING, T_UINT, T_LOGLEVEL, T_ACCEL, T_SIZE, T_POLICY } KeyType;
 
 static const struct {
         const char *key;
@@ -55,6 +55,10 @@ static const struct {
         { "guestfs-modules", T_PATH, offsetof(SlateConfig, guestfs_modules), 0 },
         { "agent-binary", T_PATH, offsetof(SlateConfig, agent_binary), 0 },
         { "agent-session-script", T_PATH, offsetof(SlateConfig, agent_session_script), 0 },
+        { "profile-key-file", T_PATH, offsetof(SlateConfig, profile_key_file), 0 },
+        { "profile-size", T_SIZE, offsetof(SlateConfig, profile_size), 0 },
+        { "app-layer-max", T_SIZE, offsetof(SlateConfig, app_layer_max), 0 },
+        { "layer-policy", T_POLICY, offsetof(SlateConfig, layer_policy), 0 },
 };
 
 void config_init_defaults(SlateConfig *c)
@@ -85,13 +89,17 @@ void config_init_defaults(SlateConfig *c)
                 .auth_lockout_time = 300,
                 .agent_binary = xstrdup(SLATE_LIBEXECDIR "/slate-agent"),
                 .agent_session_script = xstrdup(SLATE_LIBEXECDIR "/session-script"),
+                .profile_size = 1ull << 30,
+                .app_layer_max = 8ull << 30,
+                .layer_policy = xstrdup("warn"),
         };
 }
 
 void config_free(SlateConfig *c)
 {
         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                if (keys[i].type == T_PATH || keys[i].type == T_STRING || keys[i].type == T_ACCEL) {
+                if (keys[i].type == T_PATH || keys[i].type == T_STRING || keys[i].type == T_ACCEL ||
+                    keys[i].type == T_POLICY) {
                         char **p = (char **)((char *)c + keys[i].offset);
                         free(*p);
                         *p = NULL;
@@ -169,6 +177,24 @@ static void set_value(SlateConfig *c, size_t k, const char *val, const char *fil
                 free(*(char **)field);
                 *(char **)field = xstrdup(val);
                 return;
+        case T_POLICY:
+                if (strcmp(val, "warn") && strcmp(val, "refuse")) {
+                        err_add(e, file, ln, "%s: expected warn or refuse, got \"%s\"", keys[k].key, val);
+                        return;
+                }
+                free(*(char **)field);
+                *(char **)field = xstrdup(val);
+                return;
+        case T_SIZE: {
+                uint64_t v;
+                if (parse_size(val, &v) < 0 || v < (64ull << 20) || v % 4096) {
+                        err_add(e, file, ln, "%s: expected a size of at least 64M in whole KiB (\"2G\"), got \"%s\"",
+                                keys[k].key, val);
+                        return;
+                }
+                *(uint64_t *)field = v;
+                return;
+        }
         case T_UINT: {
                 unsigned v;
                 int r = parse_uint(val, keys[k].max, &v);
@@ -287,4 +313,6 @@ void config_finish(SlateConfig *c)
                 c->tls_cert = xasprintf("%s/tls/cert.pem", c->state_dir);
         if (!c->tls_key)
                 c->tls_key = xasprintf("%s/tls/key.pem", c->state_dir);
+        if (!c->profile_key_file)
+                c->profile_key_file = xasprintf("%s/keys/profile-host.key", c->state_dir);
 }

@@ -3,6 +3,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct SlateConfig {
         char *state_dir;          /* SQLite db, golden images, encrypted/plain overlays */
@@ -37,6 +38,10 @@ typedef struct SlateConfig {
         char *guestfs_modules;    /* that kernel's /lib/modules/VERSION dir (SUPERMIN_MODULES) */
         char *agent_binary;       /* static slate-agent that image publishing installs into guests */
         char *agent_session_script; /* installed as /usr/libexec/slate/session when the file exists */
+        char *profile_key_file;   /* host key that wraps every profile disk's key (root only, 0400) */
+        uint64_t profile_size;    /* a new profile disk's size unless the user has a quota */
+        uint64_t app_layer_max;   /* largest app layer tree accepted (app add, app capture) */
+        char *layer_policy;       /* a layer made on an older version of the image: warn | refuse */
 } SlateConfig;
 
 void config_init_defaults(SlateConfig *c);

@@ -1,0 +1,232 @@
+/* Profiles and users, control side: list, show, reset (a fresh disk at the next logon; the old
+ * one kept as an older generation until pruned), quota, prune; user show (what a user gets:
+ * pools, apps, profile). Never sees a profile key: disks are created at logon (logon_disks.c). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "broker/api.h"
+#include "broker/control.h"
+#include "broker/desktop.h"
+#include "broker/pool.h"
+#include "broker/session.h"
+#include "common/jsonx.h"
+#include "common/log.h"
+#include "common/username.h"
+#include "common/util.h"
+#include "streaming/entitle.h"
+
+static json_object *profile_json(const DbProfile *p)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "user", json_object_new_string(p->user));
+        json_object_object_add(o, "generation", json_object_new_int(p->generation));
+        json_object_object_add(o, "current", json_object_new_boolean(p->current));
+        json_object_object_add(o, "size", json_object_new_int64((int64_t)p->size));
+        struct stat st;
+        json_object_object_add(o, "used", json_object_new_int64(stat(p->path, &st) == 0 ? (int64_t)st.st_blocks * 512 : 0));
+        json_object_object_add(o, "encrypted", json_object_new_boolean(strncmp(p->wrapped_key, "v1:", 3) == 0));
+        json_object_object_add(o, "created", json_object_new_int64(p->created));
+        json_object_object_add(o, "last_attach", json_object_new_int64(p->last_attach));
+        json_object_object_add(o, "attached_to", p->attached_to ? json_object_new_string(p->attached_to) : NULL);
+        json_object_object_add(o, "clean", json_object_new_boolean(p->clean));
+        json_object_object_add(o, "path", json_object_new_string(p->path));
+        return o;
+}
+
+static bool user_arg(ControlRequest *req, json_object *args, const char **ret)
+{
+        if (jsonx_get_string(args, "user", ret) < 0 || !user_name_valid(*ret)) {
+                control_reply_error(req, EINVAL, "user: " USER_NAME_RULE);
+                return false;
+        }
+        return true;
+}
+
+static void h_list(Broker *b, ControlRequest *req, json_object *args)
+{
+        bool all = false;
+        jsonx_get_bool(args, "all", &all);
+        DbProfile *ps;
+        size_t n;
+        if (db_profile_list(b->db, all, &ps, &n) < 0) {
+                control_reply_error(req, EIO, "profiles: database error");
+                return;
+        }
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(arr, profile_json(&ps[i]));
+        db_profile_free_array(ps, n);
+        control_reply(req, arr);
+}
+
+static void h_show(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *user;
+        if (!user_arg(req, args, &user))
+                return;
+        DbProfile p;
+        int r = db_profile_get(b->db, user, &p);
+        if (r < 0) {
+                control_reply_error(req, r, "user %s: %s", user,
+                                    r == -ENOENT ? "no profile yet (one is made at the first logon)" : "database error");
+                return;
+        }
+        json_object *o = profile_json(&p);
+        uint64_t quota;
+        if (db_profile_quota_get(b->db, user, &quota) == 0)
+                json_object_object_add(o, "quota", json_object_new_int64((int64_t)quota));
+        db_profile_free(&p);
+        control_reply(req, o);
+}
+
+/* The next logon makes a fresh disk: the current generation becomes an older one (kept until
+ * pruned). Refused while the profile is attached: end the session first. */
+static void h_reset(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *user;
+        if (!user_arg(req, args, &user))
+                return;
+        DbProfile p;
+        int r = db_profile_get(b->db, user, &p);
+        if (r < 0) {
+                control_reply_error(req, r, "user %s: %s", user, r == -ENOENT ? "no profile" : "database error");
+                return;
+        }
+        if (p.attached_to && desktop_find(b, p.attached_to)) {
+                control_reply_error(req, EBUSY, "user %s: the profile is attached to desktop %s; end the session "
+                                    "first", user, p.attached_to);
+        } else {
+                /* A generation row that is not current and no new one: the next logon creates one. */
+                r = db_profile_retire(b->db, user, p.generation);
+                p.current = false;
+                char detail[64];
+                snprintf(detail, sizeof detail, "generation %d kept until pruned", p.generation);
+                db_audit(b->db, "profile.reset", user, detail);
+                log_info("profile %s: reset; generation %d kept until pruned", user, p.generation);
+                control_reply(req, r < 0 ? NULL : profile_json(&p));
+        }
+        db_profile_free(&p);
+}
+
+/* Old generations of a user's profile (or everyone's) go, files and rows. */
+static void h_prune(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *user = jsonx_string_or(args, "user", NULL);
+        if (user && !user_name_valid(user)) {
+                control_reply_error(req, EINVAL, "user: " USER_NAME_RULE);
+                return;
+        }
+        DbProfile *ps;
+        size_t n;
+        if (db_profile_list(b->db, true, &ps, &n) < 0) {
+                control_reply_error(req, EIO, "profiles: database error");
+                return;
+        }
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+                if (ps[i].current || (user && strcmp(ps[i].user, user) != 0))
+                        continue;
+                if (unlink(ps[i].path) < 0 && errno != ENOENT)
+                        continue;
+                db_profile_delete(b->db, ps[i].user, ps[i].generation);
+                char detail[64];
+                snprintf(detail, sizeof detail, "generation %d removed", ps[i].generation);
+                db_audit(b->db, "profile.prune", ps[i].user, detail);
+                json_object_array_add(arr, profile_json(&ps[i]));
+        }
+        db_profile_free_array(ps, n);
+        control_reply(req, arr);
+}
+
+static void h_quota(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *user, *size_s;
+        if (!user_arg(req, args, &user))
+                return;
+        jsonx_get_string(args, "size", &size_s);
+        uint64_t size;
+        if (parse_size(size_s, &size) < 0 || size < (64ull << 20) || size % 4096 || size > (16ull << 40)) {
+                control_reply_error(req, EINVAL, "size: at least 64M, at most 16T, in whole KiB (\"2G\")");
+                return;
+        }
+        DbProfile p;
+        if (db_profile_get(b->db, user, &p) == 0) {
+                bool smaller = size < p.size;
+                uint64_t have = p.size;
+                db_profile_free(&p);
+                if (smaller) {
+                        control_reply_error(req, EINVAL, "user %s: the profile disk is %llu MiB; a quota cannot "
+                                            "shrink it (profile reset gives a fresh disk)", user,
+                                            (unsigned long long)(have >> 20));
+                        return;
+                }
+        }
+        if (db_profile_quota_set(b->db, user, size) < 0) {
+                control_reply_error(req, EIO, "user %s: database error", user);
+                return;
+        }
+        char detail[64];
+        snprintf(detail, sizeof detail, "%llu MiB", (unsigned long long)(size >> 20));
+        db_audit(b->db, "profile.quota", user, detail);
+        control_reply(req, NULL);
+}
+
+static void h_user_show(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *user;
+        if (!user_arg(req, args, &user))
+                return;
+        gid_t groups[256];
+        int ngroups = (int)ELEMENTSOF(groups);
+        session_user_uid(user, groups, &ngroups);
+        json_object *o = json_object_new_object(), *pools = json_object_new_array(), *apps = json_object_new_array();
+        json_object_object_add(o, "user", json_object_new_string(user));
+        for (Pool *p = b->pools; p; p = p->next)
+                if (pool_entitles(p, user, groups, ngroups))
+                        json_object_array_add(pools, json_object_new_string(p->name));
+        json_object_object_add(o, "pools", pools);
+        char **names;
+        size_t n;
+        if (db_app_names(b->db, &names, &n) == 0) {
+                for (size_t i = 0; i < n; i++) {
+                        char **ents;
+                        size_t ne;
+                        if (db_app_entitlement_list(b->db, names[i], &ents, &ne) == 0) {
+                                if (entitle_match(ents, ne, user, groups, ngroups))
+                                        json_object_array_add(apps, json_object_new_string(names[i]));
+                                for (size_t k = 0; k < ne; k++)
+                                        free(ents[k]);
+                                free(ents);
+                        }
+                        free(names[i]);
+                }
+                free(names);
+        }
+        json_object_object_add(o, "apps", apps);
+        DbProfile p;
+        if (db_profile_get(b->db, user, &p) == 0) {
+                json_object_object_add(o, "profile", profile_json(&p));
+                db_profile_free(&p);
+        }
+        Session *s = session_find_user(b, user);
+        if (s)
+                json_object_object_add(o, "session", json_object_new_string(s->id));
+        control_reply(req, o);
+}
+
+#define USER_ARG { "user", CONTROL_ARG_STRING, true, 1, 32 }
+
+static const ControlCommand commands[] = {
+        { "profile.list", h_list, false, { { "all", CONTROL_ARG_BOOL, false, 0, 0 } } },
+        { "profile.show", h_show, false, { USER_ARG } },
+        { "profile.reset", h_reset, true, { USER_ARG } },
+        { "profile.prune", h_prune, true, { { "user", CONTROL_ARG_STRING, false, 1, 32 } } },
+        { "profile.quota", h_quota, true, { USER_ARG, { "size", CONTROL_ARG_STRING, true, 1, 32 } } },
+        { "user.show", h_user_show, false, { USER_ARG } },
+        {},
+};
+
+void api_profile_register(Control *c) { control_register(c, commands); }
