@@ -338,6 +338,76 @@ Test(agent_disks, profile_and_layer_are_mounted_for_the_session_and_kept_across_
         live_dir[0] = 0;
 }
 
+/* s_feature_incompat's RECOVER bit of an ext4 image: set while mounted, cleared by a clean unmount. */
+static bool image_needs_recovery(const char *path)
+{
+        uint8_t sb[4];
+        FILE *f = fopen(path, "rb");
+        cr_assert_not_null(f);
+        cr_assert_eq(fseek(f, 1024 + 0x60, SEEK_SET), 0);
+        cr_assert_eq(fread(sb, 1, 4, f), 4);
+        fclose(f);
+        return sb[0] & 0x4;
+}
+
+/* The VM dies while the session writes to the profile (the hook's writer churn): the next logon
+ * on a new VM replays the journal and finds the home as it was; a stop while the home is busy
+ * ends what holds it and leaves the disk clean. */
+Test(agent_disks, profile_survives_a_killed_vm_and_a_busy_home_is_unmounted_cleanly, .timeout = 120)
+{
+        Ctx c = { .agent_fd = -1 };
+        signal(SIGPIPE, SIG_IGN);
+        cr_assert_eq(uv_loop_init(&c.loop), 0);
+        snprintf(c.dir, sizeof c.dir, "/tmp/slate-disktest.XXXXXX");
+        cr_assert_not_null(mkdtemp(c.dir));
+        snprintf(live_dir, sizeof live_dir, "%s", c.dir);
+        _cleanup_free_ char *layer = NULL, *profile = NULL;
+        make_images(&c, &layer, &profile);
+        const AgentDisk disks[] = { { AGENT_DISK_PROFILE, "slate-profile", "" } };
+        char home1[64], home2[64];
+
+        boot(&c);
+        cr_assert_eq(agent_recv(&c, 60000).type, AGENT_MSG_HELLO);
+        cr_assert_eq(agent_recv(&c, 10000).type, AGENT_MSG_READY);
+        attach(&c, 1, profile, false, "slate-profile");
+        AgentMsg m = session_start(&c, "writer1", 1, disks, 30000);
+        cr_assert_eq(m.session_state.state, AGENT_SESSION_STARTED, "start: %s", m.session_state.detail);
+        word_after(m.session_state.detail, "home=new:", home1, sizeof home1);
+        /* Let the churn write a few rounds, then pull the plug. */
+        usleep(1500 * 1000);
+        kill(hv_qemu_driver.vm_pid(c.vm), SIGKILL);
+        cr_assert(run_until(&c, cond_exited, 5000));
+        close(c.agent_fd);
+        agent_parser_free(&c.parser);
+        hv_qemu_driver.vm_free(c.vm);
+        c.vm = NULL;
+        cr_assert(image_needs_recovery(profile), "the profile looks cleanly unmounted after the VM was killed");
+
+        /* A new desktop for the next logon, as slated would give. */
+        _cleanup_free_ char *run = xasprintf("%s/run", c.dir), *ov = xasprintf("%s/overlay.qcow2", c.dir);
+        rm_rf(run);
+        unlink(ov);
+        boot(&c);
+        cr_assert_eq(agent_recv(&c, 60000).type, AGENT_MSG_HELLO);
+        cr_assert_eq(agent_recv(&c, 10000).type, AGENT_MSG_READY);
+        attach(&c, 1, profile, false, "slate-profile");
+        m = session_start(&c, "writer1", 1, disks, 30000);
+        const char *d = m.session_state.detail;
+        cr_assert_eq(m.session_state.state, AGENT_SESSION_STARTED, "start after the crash: %s", d);
+        cr_assert(strstr(d, "profile /home/writer1 (journal replayed)"), "detail: %s", d);
+        word_after(d, "home=", home2, sizeof home2);
+        cr_assert_str_eq(home2, home1, "the home's canary is lost: %s", d);
+
+        /* The churn runs again with its cwd in the home: STOP must still unmount it cleanly. */
+        usleep(500 * 1000);
+        session_stop(&c);
+        shutdown_vm(&c);
+        cr_assert_not(image_needs_recovery(profile), "the profile was not cleanly unmounted at STOP");
+        uv_loop_close(&c.loop);
+        rm_rf(c.dir);
+        live_dir[0] = 0;
+}
+
 int main(int argc, char **argv)
 {
         const char *b = getenv("SLATE_BUILDDIR");
