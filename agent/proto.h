@@ -20,7 +20,9 @@
 typedef enum AgentMsgType {
         AGENT_MSG_HELLO = 1,        /* agent → host: version, capabilities, boot id */
         AGENT_MSG_READY = 2,        /* agent → host: desktop can take a session */
-        AGENT_MSG_HEARTBEAT = 3,    /* host → agent ping; agent echoes seq back */
+        AGENT_MSG_HEARTBEAT = 3,    /* host → agent ping; agent echoes seq back. The agent also sends
+                                     * seq 0 on its own each second while mounting or unmounting a
+                                     * session's disks holds its loop (agent/disks.c) */
         AGENT_MSG_SESSION_START = 4, /* host → agent: a user logged on to this desktop */
         AGENT_MSG_SESSION_STOP = 5, /* host → agent: end the session (logout, timeout, admin) */
         AGENT_MSG_SESSION_STATE = 6, /* agent → host: session started / stopped / user logged out */
