@@ -24,6 +24,31 @@
  * that process exits the user has logged out inside the desktop. */
 #define SESSION_PID_FILE "/run/slate/session.pid"
 #define SESSION_USER_FILE "/run/slate/session.user"
+/* Session disks (disks.c): the host hot-plugs them just before SESSION_START, so each is looked
+ * for at this pace, for at most this long. */
+#define DISKS_POLL_MS 10
+#define DISKS_WAIT_MS 10000
+/* While mounting or unmounting holds the loop, a HEARTBEAT of our own this often. */
+#define DISKS_KEEPALIVE_MS 1000
+/* e2fsck -p of a profile that was not cleanly unmounted: past this it is killed, the start fails. */
+#define DISKS_FSCK_TIMEOUT_MS (5 * 60 * 1000)
+/* A busy profile at stop: SIGTERM to what holds it, SIGKILL after this. */
+#define DISKS_KILL_GRACE_MS 2000
+#define LAYERS_DIR "/run/slate/layers"
+/* /etc's overlay writes here (the root fs: slated erases it at logout). */
+#define ETC_UPPER_DIR "/var/lib/slate-agent"
+
+/* What disks_mount mounted, so that exactly that is taken down. */
+typedef struct AgentMounts {
+        unsigned n_layers;
+        char layers[AGENT_DISKS_MAX][AGENT_DISK_NAME_MAX + 1];     /* under LAYERS_DIR, message order */
+        unsigned overlays;          /* bit k: an overlay on /usr, /opt, /etc (k = 0, 1, 2) */
+        bool profile;
+        char home[sizeof "/home/" + USER_NAME_MAX];
+        uid_t uid;
+        char summary[AGENT_STRING_MAX + 1];     /* "profile /home/alice; layers hello,calc" */
+        uint64_t keepalive_ms;
+} AgentMounts;
 
 typedef enum ScriptJobKind {
         SCRIPT_JOB_NONE,
@@ -61,12 +86,14 @@ typedef struct Agent {
         char script_user[USER_NAME_MAX + 1];
         int session_pidfd;          /* the session leader from SESSION_PID_FILE, or -1 */
         unsigned stops_waiting;     /* SESSION_STOPs to answer when the running job ends */
+        AgentMounts mounts;         /* the running session's disks */
 } Agent;
 
 #define log_agent(...) (fprintf(stderr, "slate-agent: " __VA_ARGS__), fputc('\n', stderr))
 
 /* io.c */
 uint64_t agent_uptime_ms(void);
+void agent_sleep_ms(unsigned ms);
 int agent_read_line(const char *path, char *buf, size_t size);
 /* Blocks while no host is connected (virtio-serial holds writers back): that is the point. */
 int agent_send(Agent *a, const AgentMsg *m);
@@ -78,3 +105,12 @@ int script_session_stop(Agent *a);
 void script_poll(Agent *a);
 unsigned script_pollfds(const Agent *a, struct pollfd *pfd, int *timeout_ms);
 void script_adopt(Agent *a);
+
+/* disks.c: the session's disks (SESSION_START's list). Mounting blocks the loop (keeping the
+ * host's link alive) and undoes itself on failure; err says why for the host. */
+int disks_mount(Agent *a, const AgentMsg *m, char *err, size_t size);
+/* Best-effort, after the session's processes ended; a no-op without mounted disks. */
+void disks_unmount(Agent *a);
+bool disks_active(const Agent *a);
+/* STARTED's detail: the disks' summary, then the backend's own detail. */
+void disks_detail(const Agent *a, const char *backend, char *out, size_t size);

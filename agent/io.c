@@ -17,6 +17,13 @@ uint64_t agent_uptime_ms(void)
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void agent_sleep_ms(unsigned ms)
+{
+        struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
 /* Reads a small text file into buf without the trailing newline. */
 int agent_read_line(const char *path, char *buf, size_t size)
 {

@@ -1,6 +1,7 @@
 /* Agent wire protocol: framing, encode, decode. No I/O, so it is fuzzed directly
  * (tests/fuzz/fuzz_agent_proto.c). Never trust a length before checking it against the limit. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "agent/proto.h"
@@ -16,6 +17,54 @@ void agent_parser_free(AgentParser *p) { frame_parser_free(p); }
 int agent_parser_feed(AgentParser *p, const uint8_t *data, size_t len, size_t *consumed, AgentFrame *ret)
 {
         return frame_parser_feed(p, data, len, consumed, ret);
+}
+
+static bool chars_in(const char *s, const char *extra)
+{
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+                      strchr(extra, *s)))
+                        return false;
+        return true;
+}
+
+int agent_disks_check(const AgentDisk *disks, unsigned n)
+{
+        unsigned profiles = 0;
+        if (n < 1 || n > AGENT_DISKS_MAX)
+                return -EBADMSG;
+        for (unsigned i = 0; i < n; i++) {
+                const AgentDisk *d = &disks[i];
+                size_t sl = strnlen(d->serial, sizeof d->serial), nl = strnlen(d->name, sizeof d->name);
+                if (sl < 1 || sl > AGENT_DISK_SERIAL_MAX || !chars_in(d->serial, "-") || nl > AGENT_DISK_NAME_MAX ||
+                    !chars_in(d->name, "._+-"))
+                        return -EBADMSG;
+                if (d->kind == AGENT_DISK_LAYER && nl == 0)
+                        return -EBADMSG;
+                if (d->kind == AGENT_DISK_PROFILE)
+                        profiles++;
+                else if (d->kind != AGENT_DISK_LAYER)
+                        return -EBADMSG;
+        }
+        return profiles <= 1 ? 0 : -EBADMSG;
+}
+
+/* The optional disk list after SESSION_START's height: absent, or 1..AGENT_DISKS_MAX valid disks. */
+static int session_disks_read(Reader *r, AgentMsg *m)
+{
+        if (reader_remaining(r) == 0)
+                return 0;
+        uint8_t n;
+        if (reader_u8(r, &n) < 0 || n < 1 || n > AGENT_DISKS_MAX)
+                return -EBADMSG;
+        for (unsigned i = 0; i < n; i++) {
+                AgentDisk *d = &m->session_start.disks[i];
+                if (reader_u8(r, &d->kind) < 0 || reader_string(r, d->serial, AGENT_DISK_SERIAL_MAX) < 0 ||
+                    reader_string(r, d->name, AGENT_DISK_NAME_MAX) < 0)
+                        return -EBADMSG;
+        }
+        m->session_start.n_disks = n;
+        return agent_disks_check(m->session_start.disks, n);
 }
 
 int agent_msg_decode(const AgentFrame *f, AgentMsg *ret)
@@ -39,7 +88,7 @@ int agent_msg_decode(const AgentFrame *f, AgentMsg *ret)
         case AGENT_MSG_SESSION_START:
                 if (reader_string(&r, m.session_start.user, AGENT_STRING_MAX) < 0 ||
                     reader_u32(&r, &m.session_start.uid) < 0 || reader_u16(&r, &m.session_start.width) < 0 ||
-                    reader_u16(&r, &m.session_start.height) < 0)
+                    reader_u16(&r, &m.session_start.height) < 0 || session_disks_read(&r, &m) < 0)
                         return -EBADMSG;
                 break;
         case AGENT_MSG_SESSION_STOP:
@@ -83,6 +132,17 @@ int agent_msg_encode(const AgentMsg *m, Writer *w)
                 writer_u32(&body, m->session_start.uid);
                 writer_u16(&body, m->session_start.width);
                 writer_u16(&body, m->session_start.height);
+                if (m->session_start.n_disks > AGENT_DISKS_MAX) {
+                        writer_free(&body);
+                        return -EINVAL;
+                }
+                if (m->session_start.n_disks > 0)
+                        writer_u8(&body, m->session_start.n_disks);
+                for (unsigned i = 0; i < m->session_start.n_disks; i++) {
+                        writer_u8(&body, m->session_start.disks[i].kind);
+                        writer_string(&body, m->session_start.disks[i].serial);
+                        writer_string(&body, m->session_start.disks[i].name);
+                }
                 break;
         case AGENT_MSG_SESSION_STOP:
                 writer_string(&body, m->session_stop.reason);

@@ -20,7 +20,9 @@
 typedef enum AgentMsgType {
         AGENT_MSG_HELLO = 1,        /* agent → host: version, capabilities, boot id */
         AGENT_MSG_READY = 2,        /* agent → host: desktop can take a session */
-        AGENT_MSG_HEARTBEAT = 3,    /* host → agent ping; agent echoes seq back */
+        AGENT_MSG_HEARTBEAT = 3,    /* host → agent ping; agent echoes seq back. The agent also sends
+                                     * seq 0 on its own each second while mounting or unmounting a
+                                     * session's disks holds its loop (agent/disks.c) */
         AGENT_MSG_SESSION_START = 4, /* host → agent: a user logged on to this desktop */
         AGENT_MSG_SESSION_STOP = 5, /* host → agent: end the session (logout, timeout, admin) */
         AGENT_MSG_SESSION_STATE = 6, /* agent → host: session started / stopped / user logged out */
@@ -31,7 +33,25 @@ typedef enum AgentMsgType {
 enum {
         AGENT_CAP_SESSION = 1u << 0,
         AGENT_CAP_CANARY = 1u << 1, /* test guest: writes a canary derived from boot id */
+        AGENT_CAP_DISKS = 1u << 2,  /* mounts the disks listed in SESSION_START (agent/disks.c) */
 };
+
+/* Disks the host hot-plugged (virtio-blk) for a session, named by their serial. SESSION_START
+ * carries them only when there are some: u8 count, then per disk u8 kind, string serial, string
+ * name (so a host without disks sends the original format). Layers come top-most first. */
+#define AGENT_DISKS_MAX 8           /* a profile and up to 7 layers: more than the VM has slots */
+#define AGENT_DISK_SERIAL_MAX 20    /* virtio-blk's serial field (VIRTIO_BLK_ID_BYTES) */
+#define AGENT_DISK_NAME_MAX 64      /* a layer's name: a directory under /run/slate/layers */
+enum {
+        AGENT_DISK_PROFILE = 1,     /* ext4, read-write, mounted on /home/USER; at most one */
+        AGENT_DISK_LAYER = 2,       /* ext4, read-only, merged over /usr, /opt, /etc; needs a name */
+};
+
+typedef struct AgentDisk {
+        uint8_t kind;               /* AGENT_DISK_* */
+        char serial[AGENT_DISK_SERIAL_MAX + 1];     /* [A-Za-z0-9-], 1..20 chars */
+        char name[AGENT_DISK_NAME_MAX + 1];         /* [A-Za-z0-9._+-], 0..64 chars */
+} AgentDisk;
 
 enum {
         AGENT_SESSION_STARTED = 1,  /* the user's session is live on the console */
@@ -56,6 +76,8 @@ typedef struct AgentMsg {
                         char user[AGENT_STRING_MAX + 1];
                         uint32_t uid;
                         uint16_t width, height;
+                        uint8_t n_disks;    /* 0: none (nothing on the wire) */
+                        AgentDisk disks[AGENT_DISKS_MAX];
                 } session_start;
                 struct {
                         char reason[AGENT_STRING_MAX + 1];
@@ -84,3 +106,6 @@ int agent_msg_decode(const AgentFrame *f, AgentMsg *ret);
 /* Encode a message as one complete frame into w (header included). */
 int agent_msg_encode(const AgentMsg *m, Writer *w);
 const char *agent_msg_type_name(uint8_t type);
+/* The disk list rules decode enforces (count, kinds, serial and name characters, one profile, a
+ * name for every layer): 0 or -EBADMSG. The agent relies on them for the paths it builds. */
+int agent_disks_check(const AgentDisk *disks, unsigned n);

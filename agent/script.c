@@ -120,6 +120,7 @@ static void script_watch(Agent *a)
 static int script_stopped(Agent *a, const char *detail)
 {
         int r = 0;
+        disks_unmount(a);
         for (; a->stops_waiting > 0; a->stops_waiting--)
                 if (agent_send_state(a, AGENT_SESSION_STOPPED, detail) < 0)
                         r = -EIO;
@@ -153,21 +154,26 @@ static void script_job_done(Agent *a, int status)
         switch (j.kind) {
         case SCRIPT_JOB_START:
                 if (ok) {
+                        char full[AGENT_STRING_MAX + 1];
+                        disks_detail(a, detail, full, sizeof full);
                         a->script_active = true;
                         snprintf(a->script_user, sizeof a->script_user, "%s", j.user);
                         script_watch(a);
-                        log_agent("session for %s started: %s", j.user, detail);
-                        agent_send_state(a, AGENT_SESSION_STARTED, detail);
+                        log_agent("session for %s started: %s", j.user, full);
+                        agent_send_state(a, AGENT_SESSION_STARTED, full);
                 } else {
                         log_agent("session for %s failed: %s", j.user, detail);
                         agent_send_state(a, AGENT_SESSION_FAILED, detail);
-                        /* Whatever the start left behind (an X server) goes before the next one. */
-                        script_job_run(a, SCRIPT_JOB_CLEANUP, j.user, 0, 0, 0);
+                        /* Whatever the start left behind (an X server) goes before the next one;
+                         * the disks after it. */
+                        if (script_job_run(a, SCRIPT_JOB_CLEANUP, j.user, 0, 0, 0) < 0)
+                                disks_unmount(a);
                         return;
                 }
                 break;
         case SCRIPT_JOB_CLEANUP:
                 sync();
+                disks_unmount(a);
                 break;
         case SCRIPT_JOB_STOP:
                 sync();
@@ -179,6 +185,7 @@ static void script_job_done(Agent *a, int status)
                 return;
         case SCRIPT_JOB_LOGOUT:
                 sync();
+                disks_unmount(a);
                 a->script_active = false;
                 script_unwatch(a);
                 log_agent("%s logged out", j.user);
@@ -228,6 +235,7 @@ void script_poll(Agent *a)
                 if (poll(&p, 1, 0) > 0) {
                         script_unwatch(a);
                         if (a->script_active && script_job_run(a, SCRIPT_JOB_LOGOUT, a->script_user, 0, 0, 0) < 0) {
+                                disks_unmount(a);
                                 a->script_active = false;
                                 if (!a->connected || agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out") < 0)
                                         a->logout_pending = true;
@@ -283,11 +291,17 @@ int script_session_start(Agent *a, const AgentMsg *m)
                 return agent_send_state(a, AGENT_SESSION_FAILED, detail);
         }
         a->logout_pending = false;
-        log_agent("session start for %s (uid %u, %ux%u)", user, m->session_start.uid, m->session_start.width,
-                  m->session_start.height);
-        int r = script_job_run(a, SCRIPT_JOB_START, user, m->session_start.uid, m->session_start.width,
-                               m->session_start.height);
+        log_agent("session start for %s (uid %u, %ux%u, %u disk%s)", user, m->session_start.uid,
+                  m->session_start.width, m->session_start.height, m->session_start.n_disks,
+                  m->session_start.n_disks == 1 ? "" : "s");
+        /* The disks are in place before the script starts the session, so its X session finds them. */
+        int r = disks_mount(a, m, detail, sizeof detail);
+        if (r < 0)
+                return agent_send_state(a, AGENT_SESSION_FAILED, detail);
+        r = script_job_run(a, SCRIPT_JOB_START, user, m->session_start.uid, m->session_start.width,
+                           m->session_start.height);
         if (r < 0) {
+                disks_unmount(a);
                 snprintf(detail, sizeof detail, "cannot run the session script: %s", strerror(-r));
                 return agent_send_state(a, AGENT_SESSION_FAILED, detail);
         }

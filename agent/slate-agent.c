@@ -31,14 +31,6 @@
 /* Set by SIGTERM/SIGINT: give the console back and exit. */
 static volatile sig_atomic_t stop_signal;
 
-
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
 static void ports_link(void)
 {
         DIR *d = opendir("/sys/class/virtio-ports");
@@ -81,7 +73,7 @@ static int port_open(const char *port)
                 if (!logged)
                         log_agent("%s: %s; waiting for it", port, strerror(errno));
                 logged = true;
-                sleep_ms(OPEN_RETRY_MS);
+                agent_sleep_ms(OPEN_RETRY_MS);
         }
 }
 
@@ -125,19 +117,34 @@ static int agent_session_start(Agent *a, const AgentMsg *m)
         uint64_t t0 = agent_uptime_ms();
         if (a->session_script)
                 return script_session_start(a, m);
+        /* The disks come before the backend, and only for a desktop without a session: a repeated
+         * or competing START is the backend's to answer, over what is mounted already. */
+        bool mounted = false;
         if (!a->desk) {
                 snprintf(detail, sizeof detail, "no session backend in this agent (--session-script PATH)");
                 r = -ENOTSUP;
+        } else if (m->session_start.n_disks > 0 && !disks_active(a) && !a->desk->session_user(a->desk->data)) {
+                r = disks_mount(a, m, detail, sizeof detail);
+                mounted = r == 0;
         } else
+                r = 0;
+        if (r == 0 && a->desk)
                 r = a->desk->session_start(a->desk->data, user, m->session_start.width, m->session_start.height,
                                            detail, sizeof detail);
+        if (r < 0 && mounted)
+                disks_unmount(a);
+        char full[AGENT_STRING_MAX + 1];
+        if (r == 0)
+                disks_detail(a, detail, full, sizeof full);
+        else
+                snprintf(full, sizeof full, "%s", detail);
         /* The name goes to the log only once it is known to be harmless. */
         if (r < 0)
-                log_agent("session start refused: %s", detail);
+                log_agent("session start refused: %s", full);
         else
                 log_agent("session for %s (uid %u) started in %llu ms: %s", user, m->session_start.uid,
-                          (unsigned long long)(agent_uptime_ms() - t0), detail);
-        return agent_send_state(a, r < 0 ? AGENT_SESSION_FAILED : AGENT_SESSION_STARTED, detail);
+                          (unsigned long long)(agent_uptime_ms() - t0), full);
+        return agent_send_state(a, r < 0 ? AGENT_SESSION_FAILED : AGENT_SESSION_STARTED, full);
 }
 
 static int agent_session_stop(Agent *a, const AgentMsg *m)
@@ -152,6 +159,7 @@ static int agent_session_stop(Agent *a, const AgentMsg *m)
                 a->desk->session_stop(a->desk->data);
         else
                 sync();
+        disks_unmount(a);
         a->logout_pending = false;
         log_agent("session stop (%zu-byte reason): %s", strlen(m->session_stop.reason),
                   was ? "ended" : "none was running");
@@ -165,6 +173,7 @@ static void agent_logout(Agent *a, bool connected)
         char user[USER_NAME_MAX + 1];
         snprintf(user, sizeof user, "%s", a->desk->session_user(a->desk->data));
         a->desk->session_stop(a->desk->data);
+        disks_unmount(a);
         log_agent("%s logged out", user);
         if (!connected || agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out (F12)") < 0)
                 a->logout_pending = true;
@@ -278,7 +287,7 @@ static int agent_run(Agent *a)
                         if (a->connected)
                                 log_agent("%s: host disconnected", a->port);
                         a->connected = false;
-                        sleep_ms(RECONNECT_POLL_MS);
+                        agent_sleep_ms(RECONNECT_POLL_MS);
                         continue;
                 }
                 if (agent_input(a, buf, (size_t)n) < 0) {
@@ -327,7 +336,7 @@ int agent_main(int argc, char **argv, const AgentDesk *desk)
                 { "version", no_argument, NULL, 'V' },
                 {},
         };
-        Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION, .fd = -1, .session_pidfd = -1,
+        Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION | AGENT_CAP_DISKS, .fd = -1, .session_pidfd = -1,
                     .job = { .pidfd = -1, .err_fd = -1 } };
         bool test_desktop = false;
         int c;

@@ -115,7 +115,8 @@ mkdir -p "$tmp/initrd/dev" "$tmp/initrd/proc" "$tmp/initrd/sys" "$tmp/initrd/new
 install_busybox "$tmp/initrd"
 cp "$here/init.sh" "$tmp/initrd/init"
 chmod 755 "$tmp/initrd/init"
-modules "$tmp/initrd/lib/modules/core.order" virtio_pci virtio_blk virtio_console ext4
+# overlay: the agent merges app layers over /usr, /opt and /etc (agent/disks.c).
+modules "$tmp/initrd/lib/modules/core.order" virtio_pci virtio_blk virtio_console ext4 overlay
 modules "$tmp/initrd/lib/modules/display.order" bochs virtio_input evdev
 (cd "$tmp/initrd" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$tmp/initrd.img"
 
@@ -133,6 +134,10 @@ printf 'root:x:0:\n' >"$r/etc/group"
 printf 'ID=slate-test\nNAME="Slate test guest"\nVERSION_ID=1\nPRETTY_NAME="Slate test guest 1"\n' >"$r/etc/os-release"
 printf '/dev/vda / ext4 rw 0 1\n' >"$r/etc/fstab"
 printf '127.0.0.1 localhost slate-test\n' >"$r/etc/hosts"
+# The session hook the test desktop runs at each session start (README "Session hook").
+mkdir -p "$r/etc/slate-test" "$r/var/tmp"
+cp "$here/session-hook" "$r/etc/slate-test/session-hook"
+chmod 755 "$r/etc/slate-test/session-hook"
 # The agent's flags for this guest; /etc/init.d/slate-agent (installed by image publishing) reads it.
 printf 'SLATE_AGENT_ARGS="--canary --test-desktop"\n' >"$r/etc/default/slate-agent"
 # disk-noagent.qcow2: the same root without the agent, so a test can prove publishing installs it.

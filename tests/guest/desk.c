@@ -2,6 +2,8 @@
  * main loop calls in here; nothing blocks except the sync at the end of a session. */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/input.h>
@@ -12,8 +14,11 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "tests/guest/desk.h"
+#include "common/spawn.h"
 #include "common/username.h"
 
 #define log_desk(...) (fprintf(stderr, "slate-agent: desk: " __VA_ARGS__), fputc('\n', stderr))
@@ -174,6 +179,78 @@ static void input_close(Desk *d)
         d->n_input = 0;
 }
 
+static uint64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The session hook (README "Session hook"): run as root with the user's USER and HOME, its first
+ * line of output appended to detail as "; hook: LINE" (cut to fit). Its stdout is read to EOF or
+ * the timeout; what it left running in the background stays (that is how `writer` churns). */
+static void hook_run(const char *user, char *detail, size_t size)
+{
+        if (access(DESK_HOOK_PATH, X_OK) < 0)
+                return;
+        char env_user[sizeof "USER=" + USER_NAME_MAX], env_home[sizeof "HOME=/home/" + USER_NAME_MAX];
+        snprintf(env_user, sizeof env_user, "USER=%s", user);
+        snprintf(env_home, sizeof env_home, "HOME=/home/%s", user);
+        const char *envp[] = { env_user, env_home, "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", NULL };
+        const char *argv[] = { DESK_HOOK_PATH, NULL };
+        SpawnOpts so = { .argv = argv, .envp = envp, .fd3 = -1, .new_session = true, .default_signals = true,
+                         .stdio = { SPAWN_STDIO_NULL, SPAWN_STDIO_PIPE, SPAWN_STDIO_INHERIT } };
+        SpawnChild child;
+        int r = spawn_start(&so, &child);
+        if (r < 0) {
+                log_desk(DESK_HOOK_PATH ": %s", strerror(-r));
+                return;
+        }
+        char out[AGENT_STRING_MAX + 1];
+        size_t len = 0;
+        uint64_t deadline = mono_ms() + DESK_HOOK_TIMEOUT_MS;
+        bool timed_out = false;
+        for (;;) {
+                uint64_t now = mono_ms();
+                if (now >= deadline) {
+                        timed_out = true;
+                        break;
+                }
+                struct pollfd p = { .fd = child.fds[1], .events = POLLIN };
+                if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+                        break;
+                if (!p.revents)
+                        continue;
+                char buf[512];
+                ssize_t n = read(child.fds[1], buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                /* Only the first line is kept; the rest is read and dropped. */
+                for (ssize_t i = 0; i < n && len < sizeof out - 1 && !memchr(out, '\n', len); i++)
+                        out[len++] = buf[i];
+        }
+        spawn_child_close(&child);
+        out[len] = 0;
+        out[strcspn(out, "\r\n")] = 0;
+        for (char *c = out; *c; c++)
+                if (!(*c >= 0x20 && *c < 0x7f))
+                        *c = '?';
+        int status = 0;
+        while ((r = spawn_wait(child.pid, WNOHANG, &status)) == 0 && !timed_out && mono_ms() < deadline)
+                usleep(10000);
+        if (r == 0) {
+                kill(-child.pid, SIGKILL);
+                spawn_wait(child.pid, 0, &status);
+                timed_out = true;
+        }
+        log_desk(DESK_HOOK_PATH " for %s: %s%s", user, out, timed_out ? " (timed out)" : "");
+        size_t l = strlen(detail);
+        if (l < size)
+                snprintf(detail + l, size - l, "; hook: %s%s", timed_out ? "(timed out) " : "", out);
+}
+
 int desk_session_start(Desk *d, const char *user, unsigned width, unsigned height, char *detail, size_t size)
 {
         if (!user_name_valid(user)) {
@@ -202,6 +279,7 @@ int desk_session_start(Desk *d, const char *user, unsigned width, unsigned heigh
                 snprintf(detail, size, "%ux%u (asked %ux%u)", d->fb.width, d->fb.height, width, height);
         else
                 snprintf(detail, size, "%ux%u", d->fb.width, d->fb.height);
+        hook_run(user, detail, size);
         return 0;
 }
 

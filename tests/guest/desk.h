@@ -14,6 +14,9 @@
 #define DESK_FB_PATH "/dev/fb0"
 #define DESK_INPUT_DIR "/dev/input"
 #define DESK_INPUT_MAX 8
+/* Run as root at each session start when executable (README "Session hook"); cut off after this. */
+#define DESK_HOOK_PATH "/etc/slate-test/session-hook"
+#define DESK_HOOK_TIMEOUT_MS 10000
 
 /* Documented in tests/guest/README.md; the end-to-end tests check these pixels. */
 #define DESK_READY_BG 0x202020u

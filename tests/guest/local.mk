@@ -19,7 +19,7 @@ tests_unit_test_desk_LDADD = common/libslatecommon.a $(CRITERION_LIBS)
 GUEST_OUT = $(abs_top_builddir)/tests/guest/out
 GUEST_CACHE = $(abs_top_builddir)/tests/guest/cache
 GUEST_DEPS = $(srcdir)/tests/guest/build.sh $(srcdir)/tests/guest/init.sh $(srcdir)/tests/guest/rootinit.sh \
-	tests/guest/slate-agent-testdesk
+	$(srcdir)/tests/guest/session-hook tests/guest/slate-agent-testdesk
 
 $(GUEST_OUT)/.stamp: $(GUEST_DEPS)
 	$(AM_V_GEN)SLATE_AGENT=$(abs_top_builddir)/tests/guest/slate-agent-testdesk \
@@ -29,5 +29,13 @@ guest: $(GUEST_OUT)/.stamp
 guest-clean:
 	rm -rf $(GUEST_OUT)
 .PHONY: guest guest-clean
-EXTRA_DIST += tests/guest/build.sh tests/guest/init.sh tests/guest/rootinit.sh tests/guest/README.md \
+EXTRA_DIST += tests/guest/build.sh tests/guest/init.sh tests/guest/rootinit.sh tests/guest/session-hook tests/guest/README.md \
 	tests/guest/agent-check.py
+
+# The agent's session disks end to end: the guest under real QEMU, a layer and a profile
+# hot-plugged through the QEMU driver (tests/unit/test_agent_disks.c). Skips (77) without QEMU.
+check_PROGRAMS += tests/unit/test_agent_disks
+TESTS += tests/unit/test_agent_disks
+tests_unit_test_agent_disks_SOURCES = tests/unit/test_agent_disks.c
+tests_unit_test_agent_disks_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_agent_disks_LDADD = agent/libslateproto.a $(HV_TEST_LIBS) $(CRITERION_LIBS)

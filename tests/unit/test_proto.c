@@ -507,3 +507,175 @@ Test(proto, session_type_names)
         cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_STOP), "session-stop");
         cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_SESSION_STATE), "session-state");
 }
+
+static AgentMsg disks_msg(void)
+{
+        AgentMsg m = { .type = AGENT_MSG_SESSION_START,
+                       .session_start = { .user = "alice", .uid = 1000, .width = 1280, .height = 800, .n_disks = 3,
+                                          .disks = { { AGENT_DISK_LAYER, "slate-app-1", "hello" },
+                                                     { AGENT_DISK_PROFILE, "slate-profile", "" },
+                                                     { AGENT_DISK_LAYER, "L-2", "calc_2.0+b1" } } } };
+        return m;
+}
+
+Test(proto, session_start_without_disks_keeps_the_old_wire_format)
+{
+        AgentMsg in = { .type = AGENT_MSG_SESSION_START,
+                        .session_start = { .user = "bob", .uid = 1000, .width = 0xffff, .height = 1 } }, out;
+        Writer w;
+        encode(&in, &w);
+        cr_assert_eq(w.len, AGENT_HEADER_SIZE + 13, "no disks must add nothing");
+        writer_free(&w);
+        roundtrip(&in, &out);
+        cr_assert_eq(out.session_start.n_disks, 0);
+}
+
+Test(proto, session_start_roundtrips_disks_in_order)
+{
+        AgentMsg in = disks_msg(), out;
+        roundtrip(&in, &out);
+        cr_assert_eq(out.session_start.n_disks, 3);
+        for (unsigned i = 0; i < 3; i++) {
+                cr_assert_eq(out.session_start.disks[i].kind, in.session_start.disks[i].kind);
+                cr_assert_str_eq(out.session_start.disks[i].serial, in.session_start.disks[i].serial);
+                cr_assert_str_eq(out.session_start.disks[i].name, in.session_start.disks[i].name);
+        }
+        cr_assert_str_eq(out.session_start.user, "alice");
+        cr_assert_eq(out.session_start.height, 800);
+}
+
+Test(proto, session_start_disk_wire_layout_is_count_then_kind_serial_name)
+{
+        AgentMsg in = { .type = AGENT_MSG_SESSION_START,
+                        .session_start = { .user = "bob", .uid = 1000, .width = 0xffff, .height = 1, .n_disks = 1,
+                                           .disks = { { AGENT_DISK_LAYER, "s1", "ab" } } } };
+        Writer w;
+        encode(&in, &w);
+        const uint8_t want[] = { 'S', 'L', 1, AGENT_MSG_SESSION_START, 0, 0, 0, 23, 0, 3, 'b', 'o', 'b',
+                                 0, 0, 0x03, 0xe8, 0xff, 0xff, 0, 1,
+                                 1, AGENT_DISK_LAYER, 0, 2, 's', '1', 0, 2, 'a', 'b' };
+        cr_assert_eq(w.len, sizeof want);
+        cr_assert_arr_eq(w.data, want, sizeof want);
+        writer_free(&w);
+}
+
+Test(proto, session_start_with_the_most_and_longest_disks_roundtrips)
+{
+        AgentMsg in = { .type = AGENT_MSG_SESSION_START, .session_start = { .user = "a", .n_disks = AGENT_DISKS_MAX } }, out;
+        for (unsigned i = 0; i < AGENT_DISKS_MAX; i++) {
+                AgentDisk *d = &in.session_start.disks[i];
+                d->kind = i == 0 ? AGENT_DISK_PROFILE : AGENT_DISK_LAYER;
+                memset(d->serial, 'A' + (char)i, AGENT_DISK_SERIAL_MAX);
+                memset(d->name, 'z', AGENT_DISK_NAME_MAX);
+        }
+        roundtrip(&in, &out);
+        cr_assert_eq(out.session_start.n_disks, AGENT_DISKS_MAX);
+        cr_assert_eq(strlen(out.session_start.disks[7].serial), AGENT_DISK_SERIAL_MAX);
+        cr_assert_eq(strlen(out.session_start.disks[7].name), AGENT_DISK_NAME_MAX);
+}
+
+Test(proto, encode_refuses_more_disks_than_the_maximum)
+{
+        AgentMsg in = disks_msg();
+        in.session_start.n_disks = AGENT_DISKS_MAX + 1;
+        Writer w;
+        writer_init(&w, AGENT_HEADER_SIZE + AGENT_FRAME_MAX);
+        cr_assert_eq(agent_msg_encode(&in, &w), -EINVAL);
+        writer_free(&w);
+}
+
+Test(proto, session_start_with_bad_disks_is_rejected)
+{
+        static const struct { const char *what; unsigned i; uint8_t kind; const char *serial, *name; } bad[] = {
+                { "kind 0", 0, 0, "s", "x" },
+                { "kind 3", 0, 3, "s", "x" },
+                { "kind 255", 1, 255, "s", "x" },
+                { "empty serial", 0, AGENT_DISK_LAYER, "", "x" },
+                { "serial 21 chars", 0, AGENT_DISK_LAYER, "123456789012345678901", "x" },
+                { "serial with _", 0, AGENT_DISK_LAYER, "a_b", "x" },
+                { "serial with /", 0, AGENT_DISK_LAYER, "a/b", "x" },
+                { "serial with space", 0, AGENT_DISK_LAYER, "a b", "x" },
+                { "layer without a name", 0, AGENT_DISK_LAYER, "s", "" },
+                { "name with /", 0, AGENT_DISK_LAYER, "s", "../etc" },
+                { "name with space", 0, AGENT_DISK_LAYER, "s", "a b" },
+                { "name with :", 0, AGENT_DISK_LAYER, "s", "a:b" },
+                { "name with ,", 2, AGENT_DISK_LAYER, "s", "a,b" },
+                { "name 65 chars", 0, AGENT_DISK_LAYER, "s",
+                  "12345678901234567890123456789012345678901234567890123456789012345" },
+                { "second profile", 0, AGENT_DISK_PROFILE, "s", "" },
+        };
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+                AgentMsg m = disks_msg();
+                AgentDisk *d = &m.session_start.disks[bad[k].i];
+                d->kind = bad[k].kind;
+                /* Over-long strings are written to the wire by hand: the struct cannot hold them. */
+                Writer w;
+                writer_init(&w, AGENT_FRAME_MAX);
+                writer_string(&w, m.session_start.user);
+                writer_u32(&w, 1000);
+                writer_u16(&w, 1280);
+                writer_u16(&w, 800);
+                writer_u8(&w, m.session_start.n_disks);
+                for (unsigned i = 0; i < m.session_start.n_disks; i++) {
+                        writer_u8(&w, m.session_start.disks[i].kind);
+                        writer_string(&w, i == bad[k].i ? bad[k].serial : m.session_start.disks[i].serial);
+                        writer_string(&w, i == bad[k].i ? bad[k].name : m.session_start.disks[i].name);
+                }
+                cr_assert_eq(w.error, 0);
+                Frame f = { .type = AGENT_MSG_SESSION_START, .version = AGENT_PROTO_VERSION, .len = (uint32_t)w.len,
+                            .payload = w.data };
+                AgentMsg out;
+                cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG, "%s accepted", bad[k].what);
+                writer_free(&w);
+        }
+}
+
+Test(proto, session_start_disk_count_outside_1_to_max_is_rejected)
+{
+        AgentMsg m = disks_msg();
+        m.session_start.n_disks = 1;
+        Writer w;
+        encode(&m, &w);
+        /* The count byte sits right after height: 8 header + 2+5 user + 4 + 2 + 2. */
+        size_t at = AGENT_HEADER_SIZE + 15;
+        cr_assert_eq(w.data[at], 1);
+        const uint8_t counts[] = { 0, AGENT_DISKS_MAX + 1, 0xff, 2 };
+        for (size_t i = 0; i < sizeof counts; i++) {
+                w.data[at] = counts[i];
+                Frame f = { .type = AGENT_MSG_SESSION_START, .version = AGENT_PROTO_VERSION,
+                            .len = (uint32_t)(w.len - AGENT_HEADER_SIZE), .payload = w.data + AGENT_HEADER_SIZE };
+                AgentMsg out;
+                cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG, "count %u accepted", counts[i]);
+        }
+        writer_free(&w);
+}
+
+Test(proto, session_start_disks_cut_short_or_with_trailing_bytes_are_rejected)
+{
+        AgentMsg m = disks_msg();
+        Writer w;
+        encode(&m, &w);
+        writer_u8(&w, 0);
+        uint32_t full = (uint32_t)(w.len - 1 - AGENT_HEADER_SIZE);
+        /* Every length from just after height (15: no disks, valid) up to one byte too many. */
+        for (uint32_t len = 16; len <= full + 1; len++) {
+                if (len == full)
+                        continue;
+                Frame f = { .type = AGENT_MSG_SESSION_START, .version = AGENT_PROTO_VERSION, .len = len,
+                            .payload = w.data + AGENT_HEADER_SIZE };
+                AgentMsg out;
+                cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG, "len %u of %u accepted", len, full);
+        }
+        writer_free(&w);
+}
+
+Test(proto, disks_check_is_the_rule_decode_applies)
+{
+        AgentMsg m = disks_msg();
+        cr_assert_eq(agent_disks_check(m.session_start.disks, 3), 0);
+        cr_assert_eq(agent_disks_check(m.session_start.disks, 0), -EBADMSG);
+        cr_assert_eq(agent_disks_check(m.session_start.disks, AGENT_DISKS_MAX + 1), -EBADMSG);
+        /* A profile's name may be anything allowed, or empty. */
+        snprintf(m.session_start.disks[1].name, sizeof m.session_start.disks[1].name, "home.v2");
+        cr_assert_eq(agent_disks_check(m.session_start.disks, 3), 0);
+}
