@@ -30,6 +30,10 @@ static void print_pool(json_object *p)
         kv("overlay:", cell(p, "overlay"));
         kv("disconnect:", disconnect_text(p));
         kv("entitled:", cell_list(p, "entitlements", ", ", "nobody"));
+        bool profiles = true;
+        jsonx_get_bool(p, "profiles", &profiles);
+        kv("profiles:", xstrdup(profiles ? "on (each user's home is their roaming profile disk)"
+                                         : "off (home is erased with the desktop)"));
         _cleanup_free_ char *ready = cell(p, "ready"), *booting = cell(p, "booting"),
                             *assigned = cell(p, "assigned"), *total = cell(p, "total");
         kv("desktops:", xasprintf("%s ready, %s booting, %s assigned, %s total", ready, booting, assigned, total));
@@ -53,7 +57,7 @@ static int pool_call(Ctl *c, const char *cmd, json_object *args)
 }
 
 typedef struct PoolOpts {
-        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age;
+        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age, *profiles;
 } PoolOpts;
 
 static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
@@ -67,6 +71,12 @@ static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
             add_duration(c, args, "idle_timeout", "--idle-timeout", o->idle_timeout) ||
             add_duration(c, args, "max_age", "--max-age", o->max_age))
                 return EXIT_USAGE;
+        if (o->profiles) {
+                bool on = strcmp(o->profiles, "on") == 0;
+                if (!on && strcmp(o->profiles, "off") != 0)
+                        return usage_error(c, "--profiles: expected on or off, got \"%s\"", o->profiles);
+                json_object_object_add(args, "profiles", json_object_new_boolean(on));
+        }
         return EXIT_OK;
 }
 
@@ -83,6 +93,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
                 { "--disconnect-timeout", &o.disconnect_timeout, NULL },
                 { "--idle-timeout", &o.idle_timeout, NULL },
                 { "--max-age", &o.max_age, NULL },
+                { "--profiles", &o.profiles, NULL },
                 {},
         };
         char *pos[1];
@@ -91,7 +102,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
         if (create && (!o.image || !o.warm))
                 return usage_error(c, "--image and --warm are required");
         if (!create && !o.warm && !o.max && !o.memory && !o.vcpus && !o.overlay && !o.disconnect_timeout &&
-            !o.idle_timeout && !o.max_age)
+            !o.idle_timeout && !o.max_age && !o.profiles)
                 return usage_error(c, "nothing to change");
 
         _cleanup_json_ json_object *args = args_name(pos[0]);
@@ -175,7 +186,7 @@ static int cmd_pool_delete(Ctl *c, int argc, char **argv)
 const Command ctl_cmds_pool[] = {
         { "pool", "create",
           "NAME --image IMAGE --warm N [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] "
-          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME]",
+          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME] [--profiles on|off]",
           "\nCreate a desktop pool booting the current version of IMAGE.\n\n"
           "Options:\n"
           "  --image IMAGE   golden image\n"
@@ -192,7 +203,10 @@ const Command ctl_cmds_pool[] = {
           "                  end a session after this long without keyboard or pointer input\n"
           "                  (same units); 0, the default, never\n"
           "  --max-age TIME  replace idle desktops older than this (the nightly re-image);\n"
-          "                  desktops in use are replaced when their session ends; 0 = never\n" COMMON_OPTS,
+          "                  desktops in use are replaced when their session ends; 0 = never\n"
+          "  --profiles on|off\n"
+          "                  on (default): each user's home is their roaming profile disk, kept\n"
+          "                  across logons; off: home is erased with the desktop (kiosks)\n" COMMON_OPTS,
           cmd_pool_create },
         { "pool", "list", "",
           "\nList pools with their settings, desktop counts, disconnect timeout and who is\n"
@@ -201,7 +215,7 @@ const Command ctl_cmds_pool[] = {
         { "pool", "show", "NAME", "\nShow one pool, with its entitlements.\n\nOptions:\n" COMMON_OPTS, cmd_pool_show },
         { "pool", "set",
           "NAME [--warm N] [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] [--disconnect-timeout TIME]"
-          " [--idle-timeout TIME] [--max-age TIME]",
+          " [--idle-timeout TIME] [--max-age TIME] [--profiles on|off]",
           "\nChange a pool's settings; new desktops get them, running ones keep theirs.\n\n"
           "Options: as for pool create, plus:\n" COMMON_OPTS,
           cmd_pool_set },

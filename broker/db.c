@@ -53,7 +53,8 @@ static const char *const migrations[] = {
         "  size INTEGER NOT NULL, wrapped_key TEXT NOT NULL, created INTEGER NOT NULL,"
         "  last_attach INTEGER NOT NULL DEFAULT 0, attached_to TEXT, clean INTEGER NOT NULL DEFAULT 1,"
         "  current INTEGER NOT NULL DEFAULT 1, PRIMARY KEY(user, generation));"
-        "CREATE TABLE profile_quotas(user TEXT PRIMARY KEY, size INTEGER NOT NULL);",
+        "CREATE TABLE profile_quotas(user TEXT PRIMARY KEY, size INTEGER NOT NULL);"
+        "ALTER TABLE pools ADD COLUMN profiles INTEGER NOT NULL DEFAULT 1;",
 };
 
 int dbi_error(Db *db, const char *what)
@@ -153,6 +154,7 @@ static void row_pool(sqlite3_stmt *s, void *e)
                 .vcpus = (unsigned)sqlite3_column_int(s, 5), .overlay = dbi_col_text(s, 6),
                 .created = sqlite3_column_int64(s, 7), .disconnect_timeout = (unsigned)sqlite3_column_int(s, 8),
                 .idle_timeout = (unsigned)sqlite3_column_int(s, 9), .max_age = (unsigned)sqlite3_column_int(s, 10),
+                .profiles = sqlite3_column_int(s, 11),
         };
 }
 
@@ -379,7 +381,7 @@ int db_pool_put(Db *db, const DbPool *p)
 {
         sqlite3_stmt *s;
         int r = dbi_prepare(db, "INSERT OR REPLACE INTO pools(name, image, warm, max, memory, vcpus, overlay, created,"
-                            " disconnect_timeout, idle_timeout, max_age) VALUES(?,?,?,?,?,?,?,?,?,?,?)", &s);
+                            " disconnect_timeout, idle_timeout, max_age, profiles) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", &s);
         if (r < 0)
                 return r;
         dbi_bind_text(s, 1, p->name);
@@ -393,6 +395,7 @@ int db_pool_put(Db *db, const DbPool *p)
         sqlite3_bind_int(s, 9, (int)p->disconnect_timeout);
         sqlite3_bind_int(s, 10, (int)p->idle_timeout);
         sqlite3_bind_int(s, 11, (int)p->max_age);
+        sqlite3_bind_int(s, 12, p->profiles);
         return dbi_step_done(db, s, "put pool");
 }
 
@@ -595,7 +598,7 @@ int db_pool_list(Db *db, DbPool **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
         int r = dbi_prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created, disconnect_timeout,"
-                            " idle_timeout, max_age FROM pools ORDER BY name", &s);
+                            " idle_timeout, max_age, profiles FROM pools ORDER BY name", &s);
         return r < 0 ? r : dbi_collect_rows(db, s, sizeof(DbPool), row_pool, (void **)ret, ret_n);
 }
 

@@ -34,6 +34,7 @@ typedef struct DbPool {
         unsigned disconnect_timeout; /* seconds a disconnected session is kept */
         unsigned idle_timeout;       /* seconds without input before a session ends; 0 = never */
         unsigned max_age;            /* seconds after which an idle desktop is replaced; 0 = never */
+        bool profiles;               /* users get their roaming profile disk (kiosk pools: no) */
 } DbPool;
 
 typedef struct DbSession {

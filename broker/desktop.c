@@ -228,6 +228,7 @@ static void on_agent_hello(AgentLink *l, const AgentMsg *m, void *userdata)
         free(d->boot_id);
         d->agent_version = xstrdup(m->hello.agent_version);
         d->boot_id = xstrdup(m->hello.boot_id);
+        d->agent_caps = m->hello.capabilities;
         log_debug("desktop %s: agent %s says hello (boot id %s)", d->id, d->agent_version, d->boot_id);
 }
 
@@ -275,9 +276,28 @@ bool desktop_agent_ready(const Desktop *d)
         return d->agent && agent_link_state(d->agent) == AGENT_LINK_READY && !d->stopping;
 }
 
-int desktop_session_start(Desktop *d, const char *user, uint32_t uid, uint16_t w, uint16_t h)
+int desktop_disk_attach(Desktop *d, const HvDisk *disk, HvDone done, void *userdata)
+{
+        if (!d->vm || d->stopping)
+                return -ENOTCONN;
+        d->touched = true;      /* a user's disk goes in: the desktop is never handed to anyone else */
+        return d->b->hv->disk_attach(d->vm, disk, done, userdata);
+}
+
+int desktop_disk_detach(Desktop *d, const char *id, HvDone done, void *userdata)
+{
+        return d->vm && !d->stopping ? d->b->hv->disk_detach(d->vm, id, done, userdata) : -ENOTCONN;
+}
+
+int desktop_session_start(Desktop *d, const char *user, uint32_t uid, uint16_t w, uint16_t h,
+                          const AgentDisk *disks, unsigned n_disks)
 {
         AgentMsg m = { .type = AGENT_MSG_SESSION_START };
+        if (n_disks > AGENT_DISKS_MAX)
+                return -E2BIG;
+        m.session_start.n_disks = (uint8_t)n_disks;
+        for (unsigned i = 0; i < n_disks; i++)
+                m.session_start.disks[i] = disks[i];
         snprintf(m.session_start.user, sizeof m.session_start.user, "%s", user);
         m.session_start.uid = uid;
         m.session_start.width = w;

@@ -67,6 +67,7 @@ struct Desktop {
         const DesktopEvents *claim_ev;
         void *claim_data;
         char *agent_version, *boot_id;
+        uint32_t agent_caps;    /* AGENT_CAP_* from the agent's hello */
         int64_t created;        /* unix seconds */
         uint64_t boot_start_ms, ready_ms;
         uv_timer_t boot_timer;
@@ -94,7 +95,12 @@ void desktop_unclaim(Desktop *d);
 static inline bool desktop_claimed(const Desktop *d) { return d->claim_ev != NULL; }
 
 /* The user's session inside the guest, through the agent. */
-int desktop_session_start(Desktop *d, const char *user, uint32_t uid, uint16_t w, uint16_t h);
+/* SESSION_START to the agent, with the disks attached for the user (profile, app layers). */
+int desktop_session_start(Desktop *d, const char *user, uint32_t uid, uint16_t w, uint16_t h,
+                          const AgentDisk *disks, unsigned n_disks);
+/* Hot-plug a user's disk (marks the desktop touched: never released to another user), unplug. */
+int desktop_disk_attach(Desktop *d, const HvDisk *disk, HvDone done, void *userdata);
+int desktop_disk_detach(Desktop *d, const char *id, HvDone done, void *userdata);
 int desktop_session_stop(Desktop *d, const char *reason);
 bool desktop_agent_ready(const Desktop *d);
 /* The desktop's console, connected (for slate-session): an fd the caller owns. */

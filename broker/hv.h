@@ -40,14 +40,17 @@ typedef struct HvDisk {
         const char *path;          /* image file; the VM's uid must be able to open it */
         const char *format;        /* "qcow2" or "raw" */
         bool read_only;
-        const char *serial;        /* shown to the guest (/dev/disk/by-id/virtio-SERIAL); at most 20 chars */
+        const char *serial;        /* shown to the guest (/sys/block/vdX/serial); at most 20 chars */
+        const char *secret;        /* LUKS passphrase of an encrypted qcow2 (profile disks), else NULL.
+                                    * Goes to QEMU over the monitor socket only, never argv or a file. */
 } HvDisk;
 
 /* The answer to an asynchronous disk operation: 0 or a negative errno with a short reason. */
 typedef void (*HvDone)(HvVm *vm, int r, const char *error, void *userdata);
 
-/* Hot-plug slots reserved at boot: at most this many disks attached at once. */
-#define HV_DISK_SLOTS 4
+/* Hot-plug slots reserved at boot: at most this many disks attached at once (a profile and up
+ * to seven app layers). Desktops booted by an older slated have fewer: device_add says so. */
+#define HV_DISK_SLOTS 8
 
 typedef struct HvCallbacks {
         /* The VM is gone (exit, signal, monitor hang-up of an adopted VM). status: exit code, or -signal. */

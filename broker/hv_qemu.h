@@ -19,6 +19,8 @@
 /* One hot-plug slot: a disk attached there, or a pending attach/detach. */
 typedef struct HvQemuDisk {
         char id[32];            /* empty: slot free */
+        char serial[24];
+        bool has_secret;        /* a secret object "sec-ID" was added for it */
         HvDone done;            /* pending operation's answer */
         void *userdata;
         bool detaching;

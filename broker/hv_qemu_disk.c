@@ -83,6 +83,22 @@ static void disk_timer_stop(HvQemuDisk *s)
         }
 }
 
+/* The disk's secret object goes with it (its answer is not awaited: nothing depends on it). */
+static void disk_secret_drop(HvVm *vm, HvQemuDisk *s)
+{
+        if (!s->has_secret)
+                return;
+        s->has_secret = false;
+        char sec[48];
+        snprintf(sec, sizeof sec, "sec-%s", s->id);
+        json_object *a = json_object_new_object();
+        json_object_object_add(a, "id", json_object_new_string(sec));
+        if (vm->qmp)
+                qmp_command(vm->qmp, "object-del", a, NULL, NULL);
+        else
+                json_object_put(a);
+}
+
 /* Answer the slot's pending operation once. A failed attach frees the slot. */
 static void disk_answer(HvVm *vm, HvQemuDisk *s, int r, const char *error, bool free_slot)
 {
@@ -91,8 +107,10 @@ static void disk_answer(HvVm *vm, HvQemuDisk *s, int r, const char *error, bool 
         s->done = NULL;
         s->detaching = false;
         disk_timer_stop(s);
-        if (free_slot)
+        if (free_slot) {
+                disk_secret_drop(vm, s);
                 s->id[0] = 0;
+        }
         if (done)
                 done(vm, r, error, ud);
 }
@@ -161,6 +179,8 @@ static void on_blockdev_added(Qmp *q, int r, json_object *ret, const char *cls, 
         json_object_object_add(a, "id", json_object_new_string(dev));
         json_object_object_add(a, "drive", json_object_new_string(node));
         json_object_object_add(a, "bus", json_object_new_string(bus));
+        if (s->serial[0])
+                json_object_object_add(a, "serial", json_object_new_string(s->serial));
         if (!vm->qmp || qmp_command(vm->qmp, "device_add", a, on_device_added, op) < 0) {
                 free(op);
                 disk_answer(vm, s, -ENOTCONN, "QMP connection lost", true);
@@ -171,7 +191,8 @@ int hv_qemu_disk_attach(HvVm *vm, const HvDisk *disk, HvDone done, void *userdat
 {
         if (!disk_id_valid(disk->id) || !disk->path || !disk->format ||
             (strcmp(disk->format, "qcow2") != 0 && strcmp(disk->format, "raw") != 0) ||
-            (disk->serial && strlen(disk->serial) > 20))
+            (disk->serial && strlen(disk->serial) > 20) ||
+            (disk->secret && (strcmp(disk->format, "qcow2") != 0 || strlen(disk->secret) > 1024)))
                 return -EINVAL;
         if (vm->exited || vm->stopping || !vm->qmp)
                 return -ENOTCONN;
@@ -181,10 +202,27 @@ int hv_qemu_disk_attach(HvVm *vm, const HvDisk *disk, HvDone done, void *userdat
         if (!s)
                 return -ENOSPC;
         snprintf(s->id, sizeof s->id, "%s", disk->id);
+        snprintf(s->serial, sizeof s->serial, "%s", disk->serial ? disk->serial : "");
         s->done = done;
         s->userdata = userdata;
-        char node[48];
+        char node[48], sec[48];
         snprintf(node, sizeof node, "disk-%s", disk->id);
+        snprintf(sec, sizeof sec, "sec-%s", disk->id);
+        if (disk->secret) {
+                /* Sent ahead of blockdev-add without waiting: QMP runs commands in order, and a
+                 * missing secret makes blockdev-add fail with a message that says so. */
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "qom-type", json_object_new_string("secret"));
+                json_object_object_add(o, "id", json_object_new_string(sec));
+                json_object_object_add(o, "data", json_object_new_string(disk->secret));
+                json_object_object_add(o, "format", json_object_new_string("raw"));
+                if (qmp_command(vm->qmp, "object-add", o, NULL, NULL) < 0) {
+                        s->id[0] = 0;
+                        s->done = NULL;
+                        return -ENOTCONN;
+                }
+                s->has_secret = true;
+        }
         json_object *file = json_object_new_object();
         json_object_object_add(file, "driver", json_object_new_string("file"));
         json_object_object_add(file, "filename", json_object_new_string(disk->path));
@@ -194,12 +232,19 @@ int hv_qemu_disk_attach(HvVm *vm, const HvDisk *disk, HvDone done, void *userdat
         json_object_object_add(a, "driver", json_object_new_string(disk->format));
         json_object_object_add(a, "read-only", json_object_new_boolean(disk->read_only));
         json_object_object_add(a, "file", file);
+        if (disk->secret) {
+                json_object *enc = json_object_new_object();
+                json_object_object_add(enc, "format", json_object_new_string("luks"));
+                json_object_object_add(enc, "key-secret", json_object_new_string(sec));
+                json_object_object_add(a, "encrypt", enc);
+        }
         DiskOp *op = op_new(vm, s);
         int r = qmp_command(vm->qmp, "blockdev-add", a, on_blockdev_added, op);
         if (r < 0) {
                 free(op);
-                s->id[0] = 0;
                 s->done = NULL;
+                disk_secret_drop(vm, s);
+                s->id[0] = 0;
         }
         return r;
 }
@@ -310,6 +355,7 @@ void hv_qemu_disk_cancel(HvVm *vm)
                 disk_timer_stop(s);
                 s->done = NULL;
                 s->detaching = false;
+                s->has_secret = false;
                 s->id[0] = 0;
         }
 }

@@ -10,6 +10,7 @@
 #include "broker/logoff.h"
 #include "broker/pool.h"
 #include "broker/session.h"
+#include "broker/userdisks.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -17,6 +18,8 @@
 /* QEMU is asked to quit with a 3 s grace before SIGKILL; the erase follows at once. */
 #define DESTROY_TIMEOUT_MS 15000
 #define SWEEP_MS 1000
+/* The driver bounds the unplug itself (the guest must answer); this is the step's own bound. */
+#define PROFILE_DETACH_TIMEOUT_MS 20000
 
 /* The client is told the session ended and disconnected. */
 static int step_detach(StepRun *run, void *ctx)
@@ -38,6 +41,14 @@ static int step_agent_stop(StepRun *run, void *ctx)
         return desktop_session_stop(s->desktop, s->end_reason) < 0 ? STEP_SKIP : STEP_PENDING;
 }
 
+/* The profile disk leaves the VM after the guest unmounted it, and its lock is released. */
+static int step_profile_detach(StepRun *run, void *ctx)
+{
+        Session *s = ctx;
+        int i = steps_index(run, "agent-stop");
+        return userdisks_detach(s, run, i >= 0 && run->rec[i].result == STEP_OK);
+}
+
 /* The desktop is never reused: its VM stops and its overlay is erased. */
 static int step_destroy(StepRun *run, void *ctx)
 {
@@ -54,6 +65,7 @@ static int step_destroy(StepRun *run, void *ctx)
 static const Step logoff_steps[] = {
         { "detach", step_detach, NULL, 0, true },
         { "agent-stop", step_agent_stop, NULL, AGENT_STOP_TIMEOUT_MS, true },
+        { "profile-detach", step_profile_detach, NULL, PROFILE_DETACH_TIMEOUT_MS, true },
         { "destroy", step_destroy, NULL, DESTROY_TIMEOUT_MS, true },
 };
 

@@ -14,6 +14,7 @@
 #include "broker/desktop.h"
 #include "broker/logoff.h"
 #include "broker/logon.h"
+#include "broker/userdisks.h"
 #include "broker/pool.h"
 #include "broker/session.h"
 #include "common/log.h"
@@ -22,6 +23,10 @@
 
 #define AUTH_TIMEOUT_MS 60000
 #define AGENT_START_TIMEOUT_MS 30000
+/* Verifying layers whose files changed since their last hash (GB/s) and hot-plugging them. */
+#define APPS_TIMEOUT_MS 30000
+/* A first logon creates the disk: qemu-img's LUKS benchmark alone takes ~3 s, more under load. */
+#define PROFILE_TIMEOUT_MS 60000
 /* Failed logons are answered no sooner than this after the request, so unknown users, locked
  * accounts and wrong passwords all look alike from outside. */
 #define AUTH_FAIL_PAD_MS 700
@@ -300,14 +305,21 @@ static void undo_desktop(void *ctx)
         lg->s = NULL;
 }
 
-/* The user's session in the guest (the agent logs the user on at the client's size). */
+/* The user's entitled app layers and profile disk, hot-plugged before the session starts. */
+static int step_apps(StepRun *run, void *ctx) { return userdisks_apps(((Logon *)ctx)->s, run); }
+static int step_profile(StepRun *run, void *ctx) { return userdisks_profile(((Logon *)ctx)->s, run); }
+static void undo_profile(void *ctx) { userdisks_profile_undo(((Logon *)ctx)->s); }
+
+/* The user's session in the guest (the agent mounts the disks, then logs the user on at the
+ * client's size). */
 static int step_agent(StepRun *run, void *ctx)
 {
         Logon *lg = ctx;
         Session *s = lg->s;
         if (s->agent_started)
                 return STEP_SKIP;
-        if (!s->desktop || desktop_session_start(s->desktop, s->user, s->uid, s->width, s->height) < 0)
+        if (!s->desktop ||
+            desktop_session_start(s->desktop, s->user, s->uid, s->width, s->height, s->disks, s->n_disks) < 0)
                 return -ENOTCONN;
         fault_point(&lg->b->crash, "agent-start");
         return STEP_PENDING;    /* claim_events.on_agent_session finishes it */
@@ -353,6 +365,8 @@ static const Step logon_steps[] = {
         { "handshake", step_handshake, NULL, 0, false },
         { "auth", step_auth, NULL, AUTH_TIMEOUT_MS, false },
         { "desktop", step_desktop, undo_desktop, 0, false },    /* bounded by the desktop's boot timeout */
+        { "apps", step_apps, NULL, APPS_TIMEOUT_MS, false },
+        { "profile", step_profile, undo_profile, PROFILE_TIMEOUT_MS, false },
         { "agent", step_agent, NULL, AGENT_START_TIMEOUT_MS, false },
         { "attach", step_attach, NULL, 0, false },
         { "first-frame", step_first_frame, NULL, 0, false },
@@ -489,6 +503,8 @@ static void on_agent_session(Desktop *d, uint8_t state, const char *detail, void
                 if (!lg || s->agent_started || steps_index(&lg->run, "agent") != (int)lg->run.cur)
                         return;
                 s->agent_started = true;
+                session_audit(s->b, "session.started", s->user, "session %s on desktop %s: %s", s->id, d->id,
+                              detail);
                 s->state = SESSION_DISCONNECTED;        /* until attached: what a restart keeps */
                 session_persist(s);
                 fault_point(&s->b->crash, "agent-started");

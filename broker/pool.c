@@ -176,6 +176,7 @@ int pool_load_all(Broker *b)
                 p->disconnect_timeout = rows[i].disconnect_timeout;
                 p->idle_timeout = rows[i].idle_timeout;
                 p->max_age = rows[i].max_age;
+                p->profiles = rows[i].profiles;
                 pool_load_entitlements(b, p);
                 p->next = b->pools;
                 b->pools = p;

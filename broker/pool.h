@@ -22,6 +22,7 @@ struct Pool {
         unsigned disconnect_timeout; /* seconds a disconnected session keeps its desktop */
         unsigned idle_timeout;  /* seconds without user input before the session ends; 0 = never */
         unsigned max_age;       /* idle desktops older than this are replaced (nightly re-image); 0 = never */
+        bool profiles;          /* attach users' roaming profile disks (off: home is erased with the desktop) */
         char **entitlements;    /* "user:NAME", "group:NAME", "all" */
         size_t n_entitlements;
         unsigned failures;      /* consecutive boot failures */

@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "agent/proto.h"
 #include "broker/broker.h"
 #include "broker/steps.h"
 
@@ -41,6 +42,10 @@ struct Session {
         uint32_t logon_ms;      /* its accept → first frame */
         uv_timer_t timer;       /* disconnect timeout */
         StepRun logoff;         /* the logoff step list (logoff.c) */
+        AgentDisk disks[AGENT_DISKS_MAX];       /* attached for the user, told to the agent */
+        unsigned n_disks;
+        unsigned disk_seq;      /* bumped by each disk step: a late answer of an older one is ignored */
+        unsigned disk_pending;  /* attaches not answered yet */
         int handles;
 };
 

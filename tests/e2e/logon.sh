@@ -48,13 +48,15 @@ sid=$(jctl session list --user alice | jq -r '.[0].id')
 wait_for 10 "the reconnect in the timeline" sh -c "$SLATECTL --socket $T/run/control.sock --json session show $sid | jq -e '.timeline | length == 2' >/dev/null"
 ctl session show "$sid"
 tl=$(jctl session show "$sid" | jq -c .timeline)
-all='["handshake","auth","desktop","agent","attach","first-frame"]'
+all='["handshake","auth","desktop","apps","profile","agent","attach","first-frame"]'
 echo "$tl" | jq -e --argjson all "$all" '.[0].kind == "logon" and ([.[0].steps[].step] == $all) and
-        ([.[0].steps[] | select(.result == "ok")] | length == 6) and
+        ([.[0].steps[] | select(.result == "ok")] | length == 7) and
+        ([.[0].steps[] | select(.step == "apps") | .result] == ["skipped"]) and
         ([.[0].steps[] | select(.step == "handshake" or .step == "first-frame") | .ms > 0] | all)' >/dev/null ||
         fail "the logon's timeline lacks a step: $tl"
 echo "$tl" | jq -e --argjson all "$all" '.[1].kind == "reconnect" and ([.[1].steps[].step] == $all) and
-        ([.[1].steps[] | select(.step == "agent") | .result] == ["skipped"]) and
+        ([.[1].steps[] | select(.step == "apps" or .step == "profile" or .step == "agent") | .result] ==
+         ["skipped","skipped","skipped"]) and
         ([.[1].steps[] | select(.step == "handshake" or .step == "first-frame") | .ms > 0] | all) and
         ([.[1].steps[].ms] != [.[0].steps[].ms])' \
         >/dev/null || fail "the reconnect's timeline is not its own: $tl"

@@ -1,0 +1,511 @@
+/* App layers and profile disks at logon and logoff (userdisks.h). Slow work (hashing a layer
+ * whose file changed, creating a profile disk, reading the host key) runs in the thread pool;
+ * the hot-plugs go to the driver together and are awaited as a group. A late answer for a
+ * session that moved on is recognised by its sequence number and dropped. Keys in clear live
+ * only in a job's buffer and are wiped as soon as the attach command was sent. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "broker/desktop.h"
+#include "broker/pool.h"
+#include "broker/session.h"
+#include "broker/userdisks.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "streaming/entitle.h"
+#include "streaming/layer.h"
+#include "streaming/profile.h"
+
+#define LAYERS_MAX (HV_DISK_SLOTS - 1)  /* one slot stays for the profile */
+#define PROFILE_DISK_ID "profile"
+#define PROFILE_SERIAL "slate-profile"
+
+/* A disk job's way back to its session: by id, and only while the step that started it runs. */
+typedef struct DiskTicket {
+        Broker *b;
+        char session[24];
+        unsigned seq;
+        bool logoff;
+} DiskTicket;
+
+static DiskTicket ticket(Session *s, bool logoff)
+{
+        DiskTicket t = { .b = s->b, .seq = ++s->disk_seq, .logoff = logoff };
+        snprintf(t.session, sizeof t.session, "%s", s->id);
+        return t;
+}
+
+/* The session and its running step list, if the ticket is still the current one. */
+static Session *ticket_session(const DiskTicket *t, StepRun **ret_run)
+{
+        Session *s = session_find(t->b, t->session);
+        if (!s || s->disk_seq != t->seq)
+                return NULL;
+        StepRun *run = t->logoff ? &s->logoff : s->logon_run;
+        if (!run || !run->running)
+                return NULL;
+        *ret_run = run;
+        return s;
+}
+
+/* ---- app layers ---- */
+
+typedef struct Layer {
+        DbAppVersion v;         /* owned (strings) */
+        LayerFingerprint known, fp;
+        bool has_known, hashed;
+        char *error;
+} Layer;
+
+typedef struct AppsJob {
+        uv_work_t work;
+        DiskTicket t;
+        Layer layers[LAYERS_MAX];
+        unsigned n;
+} AppsJob;
+
+static void take_version(Layer *l, DbAppVersion *v)
+{
+        l->v = *v;
+        *v = (DbAppVersion){ 0 };
+        l->has_known = l->v.fingerprint && layer_fingerprint_parse(l->v.fingerprint, &l->known) == 0;
+}
+
+static void apps_job_free(AppsJob *j)
+{
+        for (unsigned i = 0; i < j->n; i++) {
+                DbAppVersion *v = &j->layers[i].v;
+                free(v->name);
+                free(v->state);
+                free(v->path);
+                free(v->sha256);
+                free(v->image);
+                free(v->source);
+                free(v->fingerprint);
+                free(j->layers[i].error);
+        }
+        free(j);
+}
+
+static void apps_verify(uv_work_t *w)
+{
+        AppsJob *j = w->data;
+        for (unsigned i = 0; i < j->n; i++) {
+                Layer *l = &j->layers[i];
+                layer_verify(l->v.path, l->v.sha256, l->v.size, l->has_known ? &l->known : NULL, &l->fp, &l->hashed,
+                             &l->error);
+        }
+}
+
+typedef struct AttachOne {
+        DiskTicket t;
+        AgentDisk disk;
+} AttachOne;
+
+static void attach_answered(HvVm *vm, int r, const char *error, void *userdata)
+{
+        AttachOne *a = userdata;
+        StepRun *run;
+        Session *s = ticket_session(&a->t, &run);
+        if (s) {
+                if (r < 0) {
+                        log_error("session %s: %s %s: attach failed: %s", s->id,
+                                  a->disk.kind == AGENT_DISK_PROFILE ? "profile" : "app layer", a->disk.name,
+                                  error ? error : strerror(-r));
+                        session_audit(s->b, a->disk.kind == AGENT_DISK_PROFILE ? "profile.attach-failed" : "app.attach-failed",
+                                      s->user, "session %s: %s: %s", s->id, a->disk.name, error ? error : strerror(-r));
+                } else if (s->n_disks < AGENT_DISKS_MAX) {
+                        s->disks[s->n_disks++] = a->disk;
+                }
+                /* A layer that cannot be attached leaves the user without that app; a profile that
+                 * cannot be attached fails the logon (the session would write into a throwaway home). */
+                if (--s->disk_pending == 0 || (r < 0 && a->disk.kind == AGENT_DISK_PROFILE))
+                        steps_done(run, r < 0 && a->disk.kind == AGENT_DISK_PROFILE ? -EIO : 0,
+                                   r < 0 ? "the profile disk could not be attached" : NULL);
+        }
+        free(a);
+}
+
+static void apps_verified(uv_work_t *w, int status)
+{
+        AppsJob *j = w->data;
+        StepRun *run;
+        Session *s = ticket_session(&j->t, &run);
+        if (!s || !s->desktop) {
+                apps_job_free(j);
+                return;
+        }
+        Broker *b = s->b;
+        unsigned sent = 0;
+        for (unsigned i = 0; i < j->n; i++) {
+                Layer *l = &j->layers[i];
+                if (l->error) {
+                        log_error("session %s: app %s v%d not attached: %s", s->id, l->v.name, l->v.version, l->error);
+                        session_audit(b, "app.attach-refused", s->user, "app %s v%d: %s", l->v.name, l->v.version,
+                                      l->error);
+                        db_audit(b->db, "app.verify-failed", l->v.name, l->error);
+                        continue;
+                }
+                if (l->hashed) {
+                        _cleanup_free_ char *fp = layer_fingerprint_format(&l->fp);
+                        db_app_version_set_fingerprint(b->db, l->v.name, l->v.version, fp);
+                }
+                AttachOne *a = xmalloc0(sizeof *a);
+                a->t = j->t;
+                a->disk.kind = AGENT_DISK_LAYER;
+                snprintf(a->disk.serial, sizeof a->disk.serial, "slate-app-%u", i);
+                snprintf(a->disk.name, sizeof a->disk.name, "%s", l->v.name);
+                char id[16], serial[24];
+                snprintf(id, sizeof id, "app-%u", i);
+                snprintf(serial, sizeof serial, "%s", a->disk.serial);
+                _cleanup_free_ char *img = xasprintf("%s/" LAYER_IMAGE_FILE, l->v.path);
+                HvDisk d = { .id = id, .path = img, .format = "raw", .read_only = true, .serial = serial };
+                s->disk_pending++;
+                int r = desktop_disk_attach(s->desktop, &d, attach_answered, a);
+                if (r < 0) {
+                        s->disk_pending--;
+                        log_error("session %s: app %s: attach: %s", s->id, l->v.name, strerror(-r));
+                        free(a);
+                        continue;
+                }
+                sent++;
+        }
+        apps_job_free(j);
+        if (sent == 0)
+                steps_done(run, 0, NULL);
+}
+
+/* Is this layer for the desktop's image? Another image: never. An older version of the same
+ * image: by policy (layer-policy), with an audit line either way. */
+static bool layer_fits(Session *s, const DbAppVersion *v)
+{
+        Desktop *d = s->desktop;
+        Broker *b = s->b;
+        if (strcmp(v->image, d->image) != 0) {
+                session_audit(b, "app.attach-refused", s->user,
+                              "app %s v%d was made for image %s, the desktop runs %s:v%d: not attached", v->name,
+                              v->version, v->image, d->image, d->version);
+                return false;
+        }
+        if (v->image_version == d->version)
+                return true;
+        bool refuse = strcmp(b->cfg->layer_policy, "refuse") == 0 || v->image_version > d->version;
+        session_audit(b, refuse ? "app.attach-refused" : "app.attach-warning", s->user,
+                      "app %s v%d was made for %s:v%d, the desktop runs v%d: %s", v->name, v->version, v->image,
+                      v->image_version, d->version, refuse ? "not attached" : "attached anyway (layer-policy warn)");
+        return !refuse;
+}
+
+int userdisks_apps(Session *s, StepRun *run)
+{
+        if (s->agent_started || !s->desktop)
+                return STEP_SKIP;
+        Broker *b = s->b;
+        if (!(s->desktop->agent_caps & AGENT_CAP_DISKS))
+                return STEP_SKIP;
+        gid_t groups[256];
+        int ngroups = (int)ELEMENTSOF(groups);
+        session_user_uid(s->user, groups, &ngroups);
+        AppsJob *j = xmalloc0(sizeof *j);
+        char **names = NULL;
+        size_t nn = 0;
+        db_app_names(b->db, &names, &nn);
+        for (size_t i = 0; i < nn; i++) {
+                char **ents = NULL;
+                size_t ne = 0;
+                db_app_entitlement_list(b->db, names[i], &ents, &ne);
+                bool mine = entitle_match(ents, ne, s->user, groups, ngroups);
+                for (size_t k = 0; k < ne; k++)
+                        free(ents[k]);
+                free(ents);
+                DbAppVersion *vs = NULL;
+                size_t vn = 0;
+                if (mine && db_app_versions(b->db, names[i], &vs, &vn) == 0)
+                        for (size_t k = 0; k < vn; k++) {
+                                if (!vs[k].current || strcmp(vs[k].state, "available") != 0 || !layer_fits(s, &vs[k]))
+                                        continue;
+                                if (j->n == LAYERS_MAX) {
+                                        session_audit(b, "app.attach-refused", s->user,
+                                                      "app %s: more than %d layers for one user; not attached",
+                                                      names[i], LAYERS_MAX);
+                                        continue;
+                                }
+                                take_version(&j->layers[j->n++], &vs[k]);
+                        }
+                db_app_version_free_array(vs, vn);
+                free(names[i]);
+        }
+        free(names);
+        if (j->n == 0) {
+                apps_job_free(j);
+                return STEP_SKIP;
+        }
+        j->t = ticket(s, false);
+        j->work.data = j;
+        s->disk_pending = 0;
+        uv_queue_work(b->loop, &j->work, apps_verify, apps_verified);
+        return STEP_PENDING;
+}
+
+/* ---- profile ---- */
+
+typedef struct ProfileJob {
+        uv_work_t work;
+        DiskTicket t;
+        char *user, *path, *key_file, *qemu_img, *wrapped;
+        uint64_t size;
+        uid_t owner;
+        gid_t group;
+        bool create;
+        char pass[PROFILE_PASSPHRASE_LEN + 1];  /* wiped when done */
+        char *error;
+        int r;
+        uint64_t ms;
+} ProfileJob;
+
+static void profile_job_free(ProfileJob *j)
+{
+        secret_wipe(j->pass, sizeof j->pass);
+        free(j->user);
+        free(j->path);
+        free(j->key_file);
+        free(j->qemu_img);
+        free(j->wrapped);
+        free(j->error);
+        free(j);
+}
+
+static void profile_prepare(uv_work_t *w)
+{
+        ProfileJob *j = w->data;
+        uint64_t t0 = now_ms();
+        uint8_t host[PROFILE_KEY_LEN], key[PROFILE_KEY_LEN];
+        j->r = profile_host_key_load(j->key_file, j->create, host, &j->error);
+        if (j->r < 0)
+                return;
+        if (j->create) {
+                random_bytes(key, sizeof key);
+                _cleanup_free_ char *dir = xstrdup(j->path);
+                *strrchr(dir, '/') = 0;
+                mkdir_p(dir, 0711);
+                j->r = profile_disk_create(j->qemu_img, NULL, j->path, j->size, key, j->owner, j->group, &j->error);
+                if (j->r == 0)
+                        j->wrapped = profile_key_wrap(host, j->user, key);
+        } else if (profile_key_unwrap(host, j->user, j->wrapped, key) < 0) {
+                j->r = -EBADMSG;
+                j->error = xasprintf("the profile key does not open with the host key %s (a different host key, "
+                                     "or a changed database)", j->key_file);
+        }
+        if (j->r == 0)
+                profile_passphrase(key, j->pass);
+        secret_wipe(host, sizeof host);
+        secret_wipe(key, sizeof key);
+        j->ms = now_ms() - t0;
+}
+
+static void profile_prepared(uv_work_t *w, int status)
+{
+        ProfileJob *j = w->data;
+        StepRun *run;
+        Session *s = ticket_session(&j->t, &run);
+        if (!s || !s->desktop) {
+                if (j->create && j->r == 0)
+                        unlink(j->path);        /* nobody will record it: no orphan disk */
+                profile_job_free(j);
+                return;
+        }
+        Broker *b = s->b;
+        if (j->r < 0) {
+                log_error("session %s: profile of %s: %s", s->id, s->user, j->error);
+                session_audit(b, "profile.attach-failed", s->user, "session %s: %s", s->id, j->error);
+                steps_done(run, j->r, "the profile disk could not be prepared");
+                profile_job_free(j);
+                return;
+        }
+        DbProfile p = { 0 };
+        int gen = 1;
+        if (j->create) {
+                DbProfile *all = NULL;
+                size_t n = 0;
+                if (db_profile_list(b->db, true, &all, &n) == 0)
+                        for (size_t i = 0; i < n; i++)
+                                if (strcmp(all[i].user, s->user) == 0)
+                                        gen = MAX(gen, all[i].generation + 1);
+                db_profile_free_array(all, n);
+                _cleanup_free_ char *final = xasprintf("%s/%s/gen-%d.qcow2", b->profile_dir, s->user, gen);
+                if (strcmp(final, j->path) != 0 && rename(j->path, final) < 0) {
+                        steps_done(run, -errno, "the profile disk could not be stored");
+                        profile_job_free(j);
+                        return;
+                }
+                p = (DbProfile){ .user = s->user, .generation = gen, .path = final, .size = j->size,
+                                 .wrapped_key = j->wrapped, .created = (int64_t)now_realtime_s() };
+                if (db_profile_add(b->db, &p) < 0) {
+                        unlink(final);
+                        steps_done(run, -EIO, "the profile could not be recorded");
+                        profile_job_free(j);
+                        return;
+                }
+                session_audit(b, "profile.create", s->user, "generation %d, %llu MiB, encrypted, in %llu ms", gen,
+                              (unsigned long long)(j->size >> 20), (unsigned long long)j->ms);
+                free(j->path);
+                j->path = xstrdup(final);
+        }
+        DbProfile cur;
+        if (db_profile_get(b->db, s->user, &cur) < 0) {
+                steps_done(run, -EIO, "the profile vanished");
+                profile_job_free(j);
+                return;
+        }
+        /* The lock: recorded before QEMU opens the file, so a crash between the two leaves a lock
+         * that the next logon recovers (its desktop is gone) rather than a disk attached twice. */
+        db_profile_set_attached(b->db, s->user, cur.generation, s->desktop->id, (int64_t)now_realtime_s());
+        if (!cur.clean && !j->create)
+                session_audit(b, "profile.recover", s->user,
+                              "generation %d was not detached cleanly last time (its desktop died): the guest "
+                              "replays the journal at this mount", cur.generation);
+        AttachOne *a = xmalloc0(sizeof *a);
+        a->t = j->t;
+        a->disk.kind = AGENT_DISK_PROFILE;
+        snprintf(a->disk.serial, sizeof a->disk.serial, PROFILE_SERIAL);
+        HvDisk d = { .id = PROFILE_DISK_ID, .path = cur.path, .format = "qcow2", .read_only = false,
+                     .serial = PROFILE_SERIAL, .secret = j->pass };
+        s->disk_pending = 1;
+        int r = desktop_disk_attach(s->desktop, &d, attach_answered, a);
+        secret_wipe(j->pass, sizeof j->pass);
+        db_profile_free(&cur);
+        profile_job_free(j);
+        if (r < 0) {
+                s->disk_pending = 0;
+                free(a);
+                steps_done(run, r, "the profile disk could not be attached");
+        }
+}
+
+int userdisks_profile(Session *s, StepRun *run)
+{
+        if (s->agent_started || !s->desktop)
+                return STEP_SKIP;
+        Broker *b = s->b;
+        if (!(s->desktop->agent_caps & AGENT_CAP_DISKS)) {
+                session_audit(b, "profile.skipped", s->user, "the agent of image %s:v%d cannot mount disks "
+                              "(republish the image): the session has no profile", s->desktop->image, s->desktop->version);
+                return STEP_SKIP;
+        }
+        Pool *pool = pool_find(b, s->pool);
+        if (pool && !pool->profiles)
+                return STEP_SKIP;
+        ProfileJob *j = xmalloc0(sizeof *j);
+        DbProfile p;
+        if (db_profile_get(b->db, s->user, &p) == 0) {
+                Desktop *holder = p.attached_to ? desktop_find(b, p.attached_to) : NULL;
+                if (holder && holder != s->desktop && holder->state != DESKTOP_DESTROYED) {
+                        session_audit(b, "profile.busy", s->user, "profile attached to desktop %s (pool %s)",
+                                      holder->id, holder->pool);
+                        db_profile_free(&p);
+                        free(j);
+                        return -EBUSY;
+                }
+                if (p.attached_to && !holder)
+                        session_audit(b, "profile.lock-recovered", s->user,
+                                      "generation %d was still locked by desktop %s, which is gone", p.generation,
+                                      p.attached_to);
+                j->path = xstrdup(p.path);
+                j->wrapped = xstrdup(p.wrapped_key);
+                j->size = p.size;
+                db_profile_free(&p);
+        } else {
+                uint64_t quota;
+                j->create = true;
+                j->size = db_profile_quota_get(b->db, s->user, &quota) == 0 ? quota : b->cfg->profile_size;
+                j->path = xasprintf("%s/%s/new-%s.qcow2", b->profile_dir, s->user, s->id);
+        }
+        j->user = xstrdup(s->user);
+        j->key_file = xstrdup(b->cfg->profile_key_file);
+        j->qemu_img = xstrdup(b->cfg->qemu_img);
+        j->owner = b->vm_uid;
+        j->group = b->vm_gid;
+        j->t = ticket(s, false);
+        j->work.data = j;
+        uv_queue_work(b->loop, &j->work, profile_prepare, profile_prepared);
+        return STEP_PENDING;
+}
+
+void userdisks_profile_undo(Session *s)
+{
+        if (!s)
+                return;
+        s->disk_seq++;          /* answers still on their way are for nobody now */
+        DbProfile p;
+        if (db_profile_get(s->b->db, s->user, &p) < 0)
+                return;
+        /* The agent never mounted it (the session did not start): nothing to replay. */
+        if (p.attached_to && s->desktop && strcmp(p.attached_to, s->desktop->id) == 0)
+                db_profile_set_detached(s->b->db, s->user, p.generation, true);
+        db_profile_free(&p);
+}
+
+/* ---- logoff ---- */
+
+typedef struct DetachJob {
+        DiskTicket t;
+        char *user;
+        int generation;
+        bool clean;
+} DetachJob;
+
+static void detached(HvVm *vm, int r, const char *error, void *userdata)
+{
+        DetachJob *j = userdata;
+        StepRun *run;
+        Session *s = ticket_session(&j->t, &run);
+        /* The lock goes whether or not this session still waits: the disk is out of the VM, or the
+         * VM is about to be destroyed. Clean only when the guest unmounted it and let go. */
+        db_profile_set_detached(j->t.b->db, j->user, j->generation, j->clean && r == 0);
+        if (r < 0)
+                log_warn("profile of %s: detach: %s", j->user, error ? error : strerror(-r));
+        if (s)
+                steps_done(run, 0, NULL);
+        free(j->user);
+        free(j);
+}
+
+int userdisks_detach(Session *s, StepRun *run, bool agent_stopped)
+{
+        Broker *b = s->b;
+        DbProfile p;
+        if (db_profile_get(b->db, s->user, &p) < 0)
+                return STEP_SKIP;
+        /* Only this session's own lock: its desktop's, or that of a desktop that is gone. */
+        bool mine = p.attached_to && (s->desktop ? strcmp(p.attached_to, s->desktop->id) == 0
+                                                 : desktop_find(b, p.attached_to) == NULL);
+        if (!mine) {
+                db_profile_free(&p);
+                return STEP_SKIP;
+        }
+        if (!s->desktop) {
+                /* The desktop died with the disk in it: the next attach replays the journal. */
+                db_profile_set_detached(b->db, s->user, p.generation, false);
+                db_profile_free(&p);
+                return STEP_DONE;
+        }
+        DetachJob *j = xmalloc0(sizeof *j);
+        j->t = ticket(s, true);
+        j->user = xstrdup(s->user);
+        j->generation = p.generation;
+        j->clean = agent_stopped;
+        db_profile_free(&p);
+        int r = desktop_disk_detach(s->desktop, PROFILE_DISK_ID, detached, j);
+        if (r < 0) {
+                /* Not plugged by this slated (adopted after a restart): the destroy that follows
+                 * closes it; QEMU flushes on quit. */
+                db_profile_set_detached(b->db, s->user, j->generation, agent_stopped);
+                free(j->user);
+                free(j);
+                return STEP_DONE;
+        }
+        return STEP_PENDING;
+}

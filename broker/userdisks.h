@@ -1,0 +1,18 @@
+/* What makes a stateless desktop a user's own (DESIGN.md "App layers", "Profiles"): at logon the
+ * user's entitled app layers and profile disk are verified and hot-plugged into the claimed
+ * desktop, then named to the agent in SESSION_START; at logoff the profile is detached after the
+ * agent let go of it. Steps of the logon and logoff lists (logon.c, logoff.c). Decides only from
+ * slated's own catalogue: nothing the guest says chooses a disk. */
+#pragma once
+#include "agent/proto.h"
+#include "broker/broker.h"
+#include "broker/steps.h"
+
+/* Logon step "apps": the current versions of the user's entitled layers for the desktop's image. */
+int userdisks_apps(Session *s, StepRun *run);
+/* Logon step "profile": the user's profile disk (created at the first logon), locked to this desktop. */
+int userdisks_profile(Session *s, StepRun *run);
+/* Its undo (a later logon step failed): the lock is released; the desktop is destroyed. */
+void userdisks_profile_undo(Session *s);
+/* Logoff step "profile-detach": unplug it and release the lock (clean when the agent stopped). */
+int userdisks_detach(Session *s, StepRun *run, bool agent_stopped);
