@@ -95,8 +95,12 @@ static int parse_record(char **cur, char *end, CaptureFile *f)
 {
         char *fields[6];
         char *p = *cur;
+        /* The six spaces come before the record's first NUL: no field holds one. */
+        char *first_nul = memchr(p, '\0', (size_t)(end - p));
+        if (!first_nul)
+                return -EBADMSG;
         for (int i = 0; i < 6; i++) {
-                char *sp = memchr(p, ' ', (size_t)(end - p));
+                char *sp = memchr(p, ' ', (size_t)(first_nul - p));
                 if (!sp)
                         return -EBADMSG;
                 *sp = '\0';
@@ -167,7 +171,7 @@ int capture_listing_parse(char *buf, size_t len, CaptureListing *ret, char **ret
                 qsort(ret->files, ret->n, sizeof *ret->files, cmp_file);
         for (size_t i = 1; i < ret->n; i++)
                 if (strcmp(ret->files[i - 1].path, ret->files[i].path) == 0) {
-                        *ret_error = xasprintf("file listing: /%.200s listed twice", ret->files[i].path);
+                        *ret_error = xasprintf("file listing: a path listed twice (%zu entries)", ret->n);
                         return -EBADMSG;
                 }
         return 0;

@@ -53,3 +53,15 @@ tests/fuzz/fuzz-image-info-libfuzzer: $(srcdir)/tests/fuzz/fuzz_image_info.c $(s
 	$(srcdir)/imaging/qemu_img.c $(srcdir)/common/spawn.c $(srcdir)/common/jsonx.c $(srcdir)/common/util.c \
 	$(srcdir)/common/log.c $(srcdir)/imaging/image.h
 FUZZ_image_info_FLAGS = $(JSONC_CFLAGS) $(JSONC_LIBS) $(OPENSSL_LIBS)
+
+# The capture's listings (find -printf, dpkg-query: written by the image's own programs): corpus
+# replay under `make check`, `make fuzz-capture-listing-run FUZZ_TIME=120` for a campaign.
+check_PROGRAMS += tests/fuzz/fuzz_capture_listing
+TESTS += tests/fuzz/fuzz_capture_listing
+tests_fuzz_fuzz_capture_listing_SOURCES = tests/fuzz/fuzz_capture_listing.c tests/fuzz/driver.c
+tests_fuzz_fuzz_capture_listing_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"capture_listing\"
+tests_fuzz_fuzz_capture_listing_LDADD = $(IMAGING_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/capture_listing
+FUZZ_TARGETS += capture-listing
+tests/fuzz/fuzz-capture-listing-libfuzzer: $(srcdir)/tests/fuzz/fuzz_capture_listing.c $(srcdir)/imaging/capture_diff.c \
+	$(srcdir)/common/util.c $(srcdir)/common/log.c $(srcdir)/imaging/capture_diff.h
