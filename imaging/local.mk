@@ -7,7 +7,8 @@ imaging_libslateimaging_a_SOURCES = \
 	imaging/appliance.h imaging/gfs.c imaging/gfs.h imaging/inspect.c imaging/inspect.h \
 	imaging/seal.c imaging/seal.h imaging/agent_install.c imaging/agent_install.h \
 	imaging/pack.c imaging/pack.h imaging/publish.c imaging/publish.h \
-	imaging/image_diff.c imaging/image_diff.h
+	imaging/image_diff.c imaging/image_diff.h imaging/capture.c imaging/capture.h \
+	imaging/capture_diff.c imaging/capture_diff.h
 imaging_libslateimaging_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(OPENSSL_CFLAGS) $(GUESTFS_CFLAGS)
 IMAGING_LIBS = imaging/libslateimaging.a common/libslatecommon.a $(OPENSSL_LIBS) $(JSONC_LIBS) $(GUESTFS_LIBS)
 
@@ -30,6 +31,14 @@ tests_unit_test_guestfs_SOURCES = tests/unit/test_guestfs.c
 tests_unit_test_guestfs_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_test_guestfs_LDADD = $(IMAGING_LIBS) $(CRITERION_LIBS)
 
+# App capture: parser/diff unit tests and one real capture into the minimal Debian fixture
+# (test_capture.sh builds the fixture once, cached in tests/capture/; skips when it cannot).
+check_PROGRAMS += tests/unit/test_capture
+TESTS += tests/unit/test_capture.sh
+EXTRA_DIST += tests/unit/test_capture.sh tests/capture/build-debian-min.sh
+tests_unit_test_capture_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_capture_LDADD = $(IMAGING_LIBS) $(CRITERION_LIBS)
+
 # `qemu-img info` JSON check (hostile: a published file chooses strings in it): the fuzz target's
 # corpus replay under `make check`, and `make fuzz-image-info-run FUZZ_TIME=120` for a campaign.
 check_PROGRAMS += tests/fuzz/fuzz_image_info
@@ -44,3 +53,15 @@ tests/fuzz/fuzz-image-info-libfuzzer: $(srcdir)/tests/fuzz/fuzz_image_info.c $(s
 	$(srcdir)/imaging/qemu_img.c $(srcdir)/common/spawn.c $(srcdir)/common/jsonx.c $(srcdir)/common/util.c \
 	$(srcdir)/common/log.c $(srcdir)/imaging/image.h
 FUZZ_image_info_FLAGS = $(JSONC_CFLAGS) $(JSONC_LIBS) $(OPENSSL_LIBS)
+
+# The capture's listings (find -printf, dpkg-query: written by the image's own programs): corpus
+# replay under `make check`, `make fuzz-capture-listing-run FUZZ_TIME=120` for a campaign.
+check_PROGRAMS += tests/fuzz/fuzz_capture_listing
+TESTS += tests/fuzz/fuzz_capture_listing
+tests_fuzz_fuzz_capture_listing_SOURCES = tests/fuzz/fuzz_capture_listing.c tests/fuzz/driver.c
+tests_fuzz_fuzz_capture_listing_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"capture_listing\"
+tests_fuzz_fuzz_capture_listing_LDADD = $(IMAGING_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/capture_listing
+FUZZ_TARGETS += capture-listing
+tests/fuzz/fuzz-capture-listing-libfuzzer: $(srcdir)/tests/fuzz/fuzz_capture_listing.c $(srcdir)/imaging/capture_diff.c \
+	$(srcdir)/common/util.c $(srcdir)/common/log.c $(srcdir)/imaging/capture_diff.h
