@@ -8,6 +8,7 @@
 #include "broker/desktop.h"
 #include "broker/pool.h"
 #include "broker/control.h"
+#include "broker/progress.h"
 #include "common/jsonx.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -116,19 +117,9 @@ static int find_version_of_args(Broker *b, ControlRequest *req, json_object *arg
 
 /* ---- publish ---- */
 
-/* Progress events from the worker thread, forwarded on the loop (control_progress is not
- * thread-safe). Steps are few; a full queue drops the event rather than block the worker. */
-#define PUBLISH_EVENTS_MAX 16
-
 typedef struct PublishJob {
         uv_work_t work;
-        uv_async_t async;
-        uv_mutex_t lock;
-        struct {
-                char step[16];
-                int percent;
-        } events[PUBLISH_EVENTS_MAX];
-        size_t nevents;
+        ProgressRelay progress;
         Broker *b;
         ControlRequest *req;
         char *name, *src, *kernel, *initrd, *cmdline, *qemu_img, *image_dir;
@@ -140,39 +131,13 @@ typedef struct PublishJob {
         int r;
 } PublishJob;
 
-static void publish_progress(void *userdata, const char *step, int percent)
-{
-        PublishJob *j = userdata;
-        uv_mutex_lock(&j->lock);
-        if (j->nevents < PUBLISH_EVENTS_MAX) {
-                snprintf(j->events[j->nevents].step, sizeof j->events[0].step, "%s", step);
-                j->events[j->nevents].percent = percent;
-                j->nevents++;
-        }
-        uv_mutex_unlock(&j->lock);
-        uv_async_send(&j->async);
-}
-
-static void publish_forward(uv_async_t *a)
-{
-        PublishJob *j = a->data;
-        uv_mutex_lock(&j->lock);
-        size_t n = j->nevents;
-        __typeof__(j->events) ev;
-        memcpy(ev, j->events, n * sizeof ev[0]);
-        j->nevents = 0;
-        uv_mutex_unlock(&j->lock);
-        for (size_t i = 0; i < n; i++)
-                control_progress(j->req, ev[i].step, ev[i].percent);
-}
-
 static void publish_run(uv_work_t *w)
 {
         PublishJob *j = w->data;
         PublishRequest p = {
                 .qemu_img = j->qemu_img, .image_dir = j->image_dir, .src = j->src, .kernel = j->kernel,
                 .initrd = j->initrd, .agent_binary = j->agent_binary, .session_script = j->session_script,
-                .appliance = j->appliance, .progress = publish_progress, .userdata = j,
+                .appliance = j->appliance, .progress = progress_relay_post, .userdata = &j->progress,
         };
         j->r = publish_stage(&p, &j->staged, &j->error);
 }
@@ -180,7 +145,7 @@ static void publish_run(uv_work_t *w)
 static void publish_free(uv_handle_t *h)
 {
         PublishJob *j = h->data;
-        uv_mutex_destroy(&j->lock);
+        progress_relay_fini(&j->progress);
         free(j->name);
         free(j->src);
         free(j->kernel);
@@ -200,7 +165,7 @@ static void publish_done(uv_work_t *w, int status)
 {
         PublishJob *j = w->data;
         Broker *b = j->b;
-        publish_forward(&j->async);     /* events still queued go out before the reply */
+        progress_relay_flush(&j->progress);     /* events still queued go out before the reply */
         if (j->r < 0 || status < 0) {
                 log_warn("image %s: publish of %s refused: %s", j->name, j->src, j->error ? j->error : strerror(-j->r));
                 db_audit(b->db, "image.publish-failed", j->name, j->error ? j->error : "");
@@ -261,12 +226,12 @@ static void publish_done(uv_work_t *w, int status)
 out:
         catalog_staged_free(j->staged);
         j->staged = NULL;
-        uv_close((uv_handle_t *)&j->async, publish_free);
+        progress_relay_close(&j->progress, publish_free);
 }
 
 /* libguestfs' appliance settings from slate.conf and the accelerator slated chose. Sets the
  * SUPERMIN_* environment here, on the loop thread, before any worker can launch one. */
-static int appliance_config(Broker *b, ControlRequest *req, ApplianceConfig *ret)
+int api_appliance_config(Broker *b, ControlRequest *req, ApplianceConfig *ret)
 {
         *ret = (ApplianceConfig){
                 .kernel = b->cfg->guestfs_kernel ? xstrdup(b->cfg->guestfs_kernel) : NULL,
@@ -312,11 +277,10 @@ static void h_publish(Broker *b, ControlRequest *req, json_object *args)
         bool current = false;
         jsonx_get_bool(args, "current", &current);
         ApplianceConfig ac;
-        if (appliance_config(b, req, &ac) < 0)
+        if (api_appliance_config(b, req, &ac) < 0)
                 return;
         PublishJob *j = xmalloc0(sizeof *j);
         j->work.data = j;
-        j->async.data = j;
         j->b = b;
         j->req = req;
         j->name = xstrdup(name);
@@ -330,8 +294,7 @@ static void h_publish(Broker *b, ControlRequest *req, json_object *args)
         j->agent_binary = xstrdup(b->cfg->agent_binary);
         j->session_script = b->cfg->agent_session_script ? xstrdup(b->cfg->agent_session_script) : NULL;
         j->appliance = ac;
-        uv_mutex_init(&j->lock);
-        uv_async_init(b->loop, &j->async, publish_forward);
+        progress_relay_init(&j->progress, b->loop, req, j);
         uv_queue_work(b->loop, &j->work, publish_run, publish_done);
 }
 
@@ -401,7 +364,7 @@ static void h_diff(Broker *b, ControlRequest *req, json_object *args)
                 db_image_version_free_array(all, n);
         }
         ApplianceConfig ac;
-        if (appliance_config(b, req, &ac) < 0) {
+        if (api_appliance_config(b, req, &ac) < 0) {
                 free(paths[0]);
                 free(paths[1]);
                 return;

@@ -74,6 +74,53 @@ static int cmd_app_add(Ctl *c, int argc, char **argv)
         return EXIT_OK;
 }
 
+static int cmd_app_capture(Ctl *c, int argc, char **argv)
+{
+        const char *image = NULL, *packages = NULL, *deb_dir = NULL;
+        bool no_current = false, allow = false;
+        const Opt opts[] = { { "--image", &image, NULL }, { "--packages", &packages, NULL },
+                             { "--deb-dir", &deb_dir, NULL }, { "--allow-overrides", NULL, &allow },
+                             { "--no-current", NULL, &no_current }, {} };
+        char *pos[1];
+        PARSE_OR_RETURN(c, argc, argv, opts, pos, 1, 1);
+        if (!image || !packages)
+                return usage_error(c, "--image IMAGE[:VERSION] and --packages PKG,... are required");
+        json_object *args = args_name(pos[0]);
+        json_object_object_add(args, "packages", json_object_new_string(packages));
+        if (image_arg(c, image, args) < 0) {
+                json_object_put(args);
+                return EXIT_USAGE;
+        }
+        if (deb_dir) {
+                char *d = realpath(deb_dir, NULL);
+                if (!d) {
+                        json_object_put(args);
+                        errorf("--deb-dir %s: %s", deb_dir, strerror(errno));
+                        return EXIT_FAIL;
+                }
+                json_object_object_add(args, "deb_dir", json_object_new_string(d));
+                free(d);
+        }
+        if (allow)
+                json_object_object_add(args, "allow_overrides", json_object_new_boolean(true));
+        if (no_current)
+                json_object_object_add(args, "current", json_object_new_boolean(false));
+        _cleanup_json_ json_object *res = NULL;
+        int r = ctl_call(c, "app.capture", args, &res);
+        if (r != EXIT_OK)
+                return r;
+        if (c->json) {
+                print_json(res);
+                return EXIT_OK;
+        }
+        print_app_version(res, "captured");
+        kv("packages:", cell_list(res, "packages", ", ", "-"));
+        kv("programs:", cell_list(res, "executables", ", ", "-"));
+        kv("menu:", cell_list(res, "menu_entries", ", ", "-"));
+        kv("overrides:", cell_list(res, "overrides", ", ", "none"));
+        return EXIT_OK;
+}
+
 static void app_row(Table *t, json_object *o)
 {
         _cleanup_free_ char *img = cell(o, "image"), *iv = cell(o, "image_version");
@@ -355,6 +402,20 @@ const Command ctl_cmds_app[] = {
           "                           made for: desktops of other images do not get the layer\n"
           "  --no-current             keep the current version; make this one current later\n" COMMON_OPTS,
           cmd_app_add },
+        { "app", "capture", "NAME --image IMAGE[:VERSION] --packages PKG,... [--allow-overrides] [--deb-dir DIR] [--no-current]",
+          "\nInstall Debian packages into a throwaway copy of the golden image version (one libguestfs\n"
+          "appliance with network: apt-get update, apt-get install --no-install-recommends) and keep\n"
+          "what the install added under /usr, /opt and /etc, with dpkg's records of the new packages,\n"
+          "as the next version of app layer NAME. The golden image is never written. Progress is\n"
+          "shown on stderr. Files the package writes elsewhere (/var/lib state) are left out.\n\n"
+          "Options:\n"
+          "  --image IMAGE[:VERSION]  the golden image version to install into (default: current)\n"
+          "  --packages PKG,...       Debian packages (their new dependencies come along)\n"
+          "  --allow-overrides        keep the layer even when the install changed files the image\n"
+          "                           already has (listed in the manifest); refused otherwise\n"
+          "  --deb-dir DIR            offer these .deb files to apt first (offline captures)\n"
+          "  --no-current             keep the current version\n" COMMON_OPTS,
+          cmd_app_capture },
         { "app", "list", "", "\nList app layers: current version, the image they are for, who is entitled.\n\n"
           "Options:\n" COMMON_OPTS, cmd_app_list },
         { "app", "show", "NAME", "\nShow every version of app NAME with its manifest.\n\nOptions:\n" COMMON_OPTS,

@@ -7,7 +7,8 @@ broker_libslatebroker_a_SOURCES = \
 	broker/broker.h broker/db.c broker/db.h broker/db_int.h broker/db_app.c broker/agentlink.c broker/agentlink.h \
 	broker/control.c broker/control.h broker/desktop.c broker/desktop.h broker/pool.c broker/pool.h \
 	broker/api.c broker/api.h broker/api_image.c broker/api_image_gc.c broker/api_session.c \
-	broker/api_app.c broker/api_app.h broker/api_profile.c \
+	broker/api_app.c broker/api_app.h broker/api_app_capture.c broker/api_profile.c \
+	broker/progress.c broker/progress.h \
 	broker/reconcile.c broker/reconcile.h broker/hv.h broker/auth.c broker/auth.h broker/tls.c broker/tls.h \
 	broker/listener.c broker/listener.h broker/conn.c broker/conn.h broker/session.c broker/session.h \
 	broker/steps.c broker/steps.h broker/logon.c broker/logon.h broker/logoff.c broker/logoff.h \

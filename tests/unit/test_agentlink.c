@@ -1,5 +1,11 @@
-/* The broker's permit table for agent messages: a guest may say only what its state allows. */
+/* The broker's permit table for agent messages: a guest may say only what its state allows;
+ * a real link cut off when it says what only the host may. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "broker/agentlink.h"
 
 Test(agentlink, only_hello_before_hello)
@@ -25,4 +31,92 @@ Test(agentlink, nothing_when_connecting_or_failed)
                 cr_assert_not(agent_link_permits(AGENT_LINK_FAILED, (uint8_t)t));
         }
         cr_assert_not(agent_link_permits(AGENT_LINK_READY, AGENT_MSG_READY));
+}
+
+/* A hostile agent over a real AgentLink: after a proper hello and ready it sends what only the
+ * host may send, a SESSION_START naming another user's profile and a layer. The link fails this
+ * one desktop; nothing reaches the session callbacks. (Nothing the guest says picks a disk at all:
+ * slated attaches from its own catalogue, and reads only the capability bits from the agent.) */
+typedef struct Hostile {
+        int fds[2];
+        bool handed;
+        int failures, states, hellos, readies;
+        char reason[256];
+} Hostile;
+
+static int hostile_open(void *data, int *ret_fd)
+{
+        Hostile *h = data;
+        if (h->handed)
+                return -ENOTCONN;
+        h->handed = true;
+        *ret_fd = h->fds[0];
+        return 0;
+}
+
+static void h_hello(AgentLink *l, const AgentMsg *m, void *ud) { ((Hostile *)ud)->hellos++; }
+static void h_ready(AgentLink *l, void *ud) { ((Hostile *)ud)->readies++; }
+static void h_state(AgentLink *l, const AgentMsg *m, void *ud) { ((Hostile *)ud)->states++; }
+static void h_failure(AgentLink *l, const char *reason, void *ud)
+{
+        Hostile *h = ud;
+        h->failures++;
+        snprintf(h->reason, sizeof h->reason, "%s", reason);
+}
+
+static void guest_send(int fd, const AgentMsg *m)
+{
+        Writer w;
+        writer_init(&w, AGENT_FRAME_MAX + 64);
+        cr_assert_eq(agent_msg_encode(m, &w), 0);
+        cr_assert_eq(write(fd, w.data, w.len), (ssize_t)w.len);
+        writer_free(&w);
+}
+
+static void spin(uv_loop_t *loop, unsigned ms)
+{
+        uint64_t end = uv_now(loop) + ms;
+        while (uv_now(loop) < end) {
+                uv_run(loop, UV_RUN_NOWAIT);
+                usleep(1000);
+                uv_update_time(loop);
+        }
+}
+
+Test(agentlink, a_guest_that_sends_session_start_naming_another_users_disks_is_cut_off)
+{
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        Hostile h = { 0 };
+        cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, h.fds), 0);
+        static const AgentLinkCallbacks cb = { .on_hello = h_hello, .on_ready = h_ready,
+                                               .on_session_state = h_state, .on_failure = h_failure };
+        AgentLink *l;
+        cr_assert_eq(agent_link_start(&loop, hostile_open, &h, 60, 5, &cb, &h, &l), 0);
+        AgentMsg hello = { .type = AGENT_MSG_HELLO };
+        snprintf(hello.hello.agent_version, sizeof hello.hello.agent_version, "evil");
+        hello.hello.capabilities = AGENT_CAP_SESSION | AGENT_CAP_DISKS;
+        snprintf(hello.hello.boot_id, sizeof hello.hello.boot_id, "b");
+        guest_send(h.fds[1], &hello);
+        guest_send(h.fds[1], &(AgentMsg){ .type = AGENT_MSG_READY });
+        spin(&loop, 200);
+        cr_assert_eq(h.hellos, 1);
+        cr_assert_eq(h.readies, 1);
+        cr_assert_eq(agent_link_state(l), AGENT_LINK_READY);
+
+        AgentMsg evil = { .type = AGENT_MSG_SESSION_START };
+        snprintf(evil.session_start.user, sizeof evil.session_start.user, "bob");
+        evil.session_start.n_disks = 2;
+        evil.session_start.disks[0] = (AgentDisk){ .kind = AGENT_DISK_PROFILE, .serial = "slate-profile" };
+        evil.session_start.disks[1] = (AgentDisk){ .kind = AGENT_DISK_LAYER, .serial = "slate-app-0", .name = "payroll" };
+        guest_send(h.fds[1], &evil);
+        spin(&loop, 200);
+        cr_assert_eq(h.failures, 1, "the link accepted a host-only message from the guest");
+        cr_assert_eq(h.states, 0);
+        cr_assert_eq(agent_link_state(l), AGENT_LINK_FAILED);
+        cr_assert_not_null(strstr(h.reason, "session-start"), "reason: %s", h.reason);
+        agent_link_free(l);
+        spin(&loop, 50);
+        close(h.fds[1]);
+        uv_loop_close(&loop);
 }
