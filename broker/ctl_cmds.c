@@ -44,3 +44,16 @@ int ctl_cmd_done(Ctl *c, const char *cmd, json_object *args, const char *what, c
         }
         return EXIT_OK;
 }
+
+int ctl_cmd_show(Ctl *c, const char *cmd, json_object *args, void (*print)(json_object *res))
+{
+        _cleanup_json_ json_object *res = NULL;
+        int r = ctl_call(c, cmd, args, &res);
+        if (r != EXIT_OK)
+                return r;
+        if (c->json)
+                print_json(res);
+        else
+                print(res);
+        return EXIT_OK;
+}

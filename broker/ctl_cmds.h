@@ -21,3 +21,6 @@ int ctl_cmd_list(Ctl *c, const char *cmd, json_object *args, const char *key, co
 /* The commands that act on one object: call cmd, print its result raw with --json, else
  * "WHAT ID DONE" (id sanitized). Returns the exit status. */
 int ctl_cmd_done(Ctl *c, const char *cmd, json_object *args, const char *what, const char *id, const char *done);
+
+/* The commands that show one object: call cmd, print its result raw with --json, else with print. */
+int ctl_cmd_show(Ctl *c, const char *cmd, json_object *args, void (*print)(json_object *res));

@@ -135,18 +135,8 @@ static int cmd_app_list(Ctl *c, int argc, char **argv)
         return ctl_cmd_list(c, "app.list", NULL, NULL, hdr, ELEMENTSOF(hdr), app_row);
 }
 
-static int cmd_app_show(Ctl *c, int argc, char **argv)
+static void print_app(json_object *res)
 {
-        char *pos[1];
-        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "app.show", args_name(pos[0]), &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json) {
-                print_json(res);
-                return EXIT_OK;
-        }
         kv("name:", cell(res, "name"));
         kv("current:", cell(res, "current"));
         kv("entitled:", cell_list(res, "entitlements", ", ", "nobody"));
@@ -166,7 +156,13 @@ static int cmd_app_show(Ctl *c, int argc, char **argv)
                 kv("  menu:", cell_list(v, "menu_entries", ", ", "-"));
                 kv("  overrides:", cell_list(v, "overrides", ", ", "none"));
         }
-        return EXIT_OK;
+}
+
+static int cmd_app_show(Ctl *c, int argc, char **argv)
+{
+        char *pos[1];
+        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
+        return ctl_cmd_show(c, "app.show", args_name(pos[0]), print_app);
 }
 
 static int app_version_cmd(Ctl *c, int argc, char **argv, const char *api, const char *what)
@@ -320,21 +316,17 @@ static void print_profile(json_object *p)
                 kv("quota:", cell_bytes(p, "quota"));
 }
 
+static void print_profile_of(json_object *res)
+{
+        kv("user:", cell(res, "user"));
+        print_profile(res);
+}
+
 static int cmd_profile_show(Ctl *c, int argc, char **argv)
 {
         char *pos[1];
         PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "profile.show", args_user(pos[0]), &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json) {
-                print_json(res);
-                return EXIT_OK;
-        }
-        kv("user:", cell(res, "user"));
-        print_profile(res);
-        return EXIT_OK;
+        return ctl_cmd_show(c, "profile.show", args_user(pos[0]), print_profile_of);
 }
 
 static int cmd_profile_reset(Ctl *c, int argc, char **argv)
@@ -364,18 +356,8 @@ static int cmd_profile_prune(Ctl *c, int argc, char **argv)
         return ctl_cmd_list(c, "profile.prune", args, NULL, hdr, ELEMENTSOF(hdr), profile_row);
 }
 
-static int cmd_user_show(Ctl *c, int argc, char **argv)
+static void print_user(json_object *res)
 {
-        char *pos[1];
-        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
-        _cleanup_json_ json_object *res = NULL;
-        int r = ctl_call(c, "user.show", args_user(pos[0]), &res);
-        if (r != EXIT_OK)
-                return r;
-        if (c->json) {
-                print_json(res);
-                return EXIT_OK;
-        }
         kv("user:", cell(res, "user"));
         kv("pools:", cell_list(res, "pools", ", ", "none (no desktop)"));
         kv("apps:", cell_list(res, "apps", ", ", "none"));
@@ -386,7 +368,13 @@ static int cmd_user_show(Ctl *c, int argc, char **argv)
                 print_profile(p);
         else
                 kv("profile:", xstrdup("none yet (made at the first logon)"));
-        return EXIT_OK;
+}
+
+static int cmd_user_show(Ctl *c, int argc, char **argv)
+{
+        char *pos[1];
+        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
+        return ctl_cmd_show(c, "user.show", args_user(pos[0]), print_user);
 }
 
 #define PRINCIPAL_HELP_APP "PRINCIPAL is user:NAME, group:NAME or all.\n"

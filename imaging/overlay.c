@@ -78,36 +78,10 @@ static void overlay_release(Overlay *o)
         munmap(o, page_size());
 }
 
-/* Create the file ourselves, 0600 and owned by QEMU's uid, before qemu-img fills it: qemu-img
- * keeps an existing inode, so the overlay is never readable by others, even for a moment. */
-static int overlay_file_precreate(const char *path, uid_t owner, gid_t group)
-{
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        if (fchmod(fd, 0600) < 0)
-                return -errno;
-        if (owner != (uid_t)-1 && fchown(fd, owner, group) < 0)
-                return -errno;
-        return 0;
-}
-
-typedef struct Precreate {
-        const char *path;
-        uid_t owner;
-        gid_t group;
-} Precreate;
-
-static int precreate(void *userdata)
-{
-        const Precreate *p = userdata;
-        return overlay_file_precreate(p->path, p->owner, p->group);
-}
-
 static int overlay_qemu_img_create(const char *qemu_img, const Overlay *o, const char *golden, uid_t owner,
                                    gid_t group, char **ret_err)
 {
-        Precreate pc_ = { o->path, owner, group }, *pc = &pc_;
+        QemuImgPrecreate pc_ = { o->path, owner, group }, *pc = &pc_;
         const char *argv[20];
         size_t n = 0;
         argv[n++] = qemu_img;
@@ -130,8 +104,8 @@ static int overlay_qemu_img_create(const char *qemu_img, const Overlay *o, const
         argv[n] = NULL;
 
         if (o->mode == OVERLAY_ENCRYPTED)
-                return qemu_img_run_keyed(argv, o->secret, OVERLAY_SECRET_LEN, precreate, pc, ret_err);
-        int r = precreate(pc);
+                return qemu_img_run_keyed(argv, o->secret, OVERLAY_SECRET_LEN, qemu_img_precreate, pc, ret_err);
+        int r = qemu_img_precreate(pc);
         if (r < 0) {
                 *ret_err = xasprintf("creating %s: %s", o->path, strerror(-r));
                 return r;

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "common/cleanup.h"
@@ -160,6 +161,19 @@ int qemu_img_run(const char *const *argv, QemuImgRun *o, char **ret_stdout, char
 #define LUKS_CPU_USAGE_ERROR "Unable to get accurate CPU usage"
 #define LUKS_RETRY_BUDGET_MS 10000
 #define LUKS_RETRY_PAUSE_MS 25
+
+int qemu_img_precreate(void *userdata)
+{
+        const QemuImgPrecreate *p = userdata;
+        _cleanup_close_ int fd = open(p->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, 0600) < 0)
+                return -errno;
+        if (p->owner != (uid_t)-1 && fchown(fd, p->owner, p->group) < 0)
+                return -errno;
+        return 0;
+}
 
 int qemu_img_run_keyed(const char *const *argv, const void *secret, size_t secret_len,
                        int (*before_attempt)(void *userdata), void *userdata, char **ret_stderr)

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct QemuImgRun {
         int fd3;                 /* >= 0: made fd 3 in the child (e.g. the read end of a secret pipe) */
@@ -25,5 +26,15 @@ int qemu_img_run(const char *const *argv, QemuImgRun *opts, char **ret_stdout, c
  * "secret,id=sec0,file=/dev/fd/3,format=raw"), retrying that failure for up to 10 s.
  * before_attempt (optional) runs before each attempt (a failed create deletes its file).
  * *ret_stderr says why on failure, with the number of attempts. */
+/* before_attempt for qemu_img_run_keyed: create the file 0600 (owned by owner:group unless
+ * owner is -1) before qemu-img fills it; qemu-img keeps an existing inode, so the file is never
+ * readable by others, even for a moment. userdata: a QemuImgPrecreate. */
+typedef struct QemuImgPrecreate {
+        const char *path;
+        uid_t owner;
+        gid_t group;
+} QemuImgPrecreate;
+int qemu_img_precreate(void *userdata);
+
 int qemu_img_run_keyed(const char *const *argv, const void *secret, size_t secret_len,
                        int (*before_attempt)(void *userdata), void *userdata, char **ret_stderr);

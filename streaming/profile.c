@@ -143,24 +143,6 @@ int profile_key_unwrap(const uint8_t host[PROFILE_KEY_LEN], const char *user, co
 
 void profile_passphrase(const uint8_t key[PROFILE_KEY_LEN], char *buf) { hex_encode(key, PROFILE_KEY_LEN, buf); }
 
-typedef struct Precreate {
-        const char *path;
-        uid_t owner;
-        gid_t group;
-} Precreate;
-
-/* The file exists 0600 with its owner before qemu-img fills it (it keeps the inode). */
-static int precreate(void *userdata)
-{
-        const Precreate *p = userdata;
-        _cleanup_close_ int fd = open(p->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        if (p->owner != (uid_t)-1 && fchown(fd, p->owner, p->group) < 0)
-                return -errno;
-        return 0;
-}
-
 int profile_disk_create(const char *qemu_img, const char *mkfs, const char *path, uint64_t size,
                         const uint8_t key[PROFILE_KEY_LEN], uid_t owner, gid_t group, char **ret_error)
 {
@@ -198,8 +180,8 @@ int profile_disk_create(const char *qemu_img, const char *mkfs, const char *path
                                "secret,id=sec0,file=/dev/fd/3,format=raw", raw, tmp, NULL };
         char pass[PROFILE_PASSPHRASE_LEN + 1];
         profile_passphrase(key, pass);
-        Precreate pc = { tmp, owner, group };
-        r = qemu_img_run_keyed(conv, pass, PROFILE_PASSPHRASE_LEN, precreate, &pc, &err);
+        QemuImgPrecreate pc = { tmp, owner, group };
+        r = qemu_img_run_keyed(conv, pass, PROFILE_PASSPHRASE_LEN, qemu_img_precreate, &pc, &err);
         secret_wipe(pass, sizeof pass);
         unlink(raw);
         if (r == 0 && rename(tmp, path) < 0)

@@ -356,6 +356,7 @@ Test(slatectl, entitle_sends_the_principal_and_shows_the_pool, .init = cr_redire
                                 "overlay:    ram\n"
                                 "disconnect: session ends 5m after its client disconnects\n"
                                 "entitled:   group:staff, user:alice\n"
+                                "profiles:   on (each user's home is their roaming profile disk)\n"
                                 "desktops:   2 ready, 0 booting, 1 assigned, 3 total\n");
 }
 
