@@ -58,7 +58,8 @@ struct Broker {
         char *overlay_dir;      /* <state>/overlays */
         char *image_dir;        /* <state>/images */
         char *app_dir;          /* <state>/apps: app layer versions */
-        char *profile_dir;      /* <state>/profiles: one dir per user */
+        char *profile_dir;      /* <state>/profiles: one dir per user, spares in .spare/ */
+        bool spare_job;         /* a spare profile disk is being made (userdisks.c) */
         char *desktop_run_dir;  /* <run>/desktops */
         Fault crash;            /* SLATE_CRASH_AT (fault tests only) */
 };

@@ -22,6 +22,7 @@
 #include "broker/logoff.h"
 #include "broker/logon.h"
 #include "broker/pool.h"
+#include "broker/userdisks.h"
 #include "broker/reconcile.h"
 #include "broker/tls.h"
 #include "common/log.h"
@@ -219,6 +220,7 @@ int main(int argc, char **argv)
         uv_signal_start(&sigint, on_signal, SIGINT);
 
         pool_manager_start(&b);
+        userdisks_spares_refill(&b);
         logoff_sweep_start(&b);
         log_info("slated %s ready: control socket %s, state %s", PACKAGE_VERSION, cfg.control_socket, cfg.state_dir);
         uv_run(b.loop, UV_RUN_DEFAULT);

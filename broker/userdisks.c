@@ -255,7 +255,8 @@ int userdisks_apps(Session *s, StepRun *run)
 typedef struct ProfileJob {
         uv_work_t work;
         DiskTicket t;
-        char *user, *path, *key_file, *qemu_img, *wrapped;
+        char *user, *path, *key_file, *qemu_img, *wrapped, *spare_dir;
+        bool try_spare, from_spare;
         uint64_t size;
         uid_t owner;
         gid_t group;
@@ -274,6 +275,7 @@ static void profile_job_free(ProfileJob *j)
         free(j->key_file);
         free(j->qemu_img);
         free(j->wrapped);
+        free(j->spare_dir);
         free(j->error);
         free(j);
 }
@@ -287,11 +289,15 @@ static void profile_prepare(uv_work_t *w)
         if (j->r < 0)
                 return;
         if (j->create) {
-                random_bytes(key, sizeof key);
                 _cleanup_free_ char *dir = xstrdup(j->path);
                 *strrchr(dir, '/') = 0;
                 mkdir_p(dir, 0711);
-                j->r = profile_disk_create(j->qemu_img, NULL, j->path, j->size, key, j->owner, j->group, &j->error);
+                j->from_spare = j->try_spare && profile_spare_claim(j->spare_dir, j->size, host, j->path, key) == 0;
+                if (!j->from_spare) {
+                        random_bytes(key, sizeof key);
+                        j->r = profile_disk_create(j->qemu_img, NULL, j->path, j->size, key, j->owner, j->group,
+                                                   &j->error);
+                }
                 if (j->r == 0)
                         j->wrapped = profile_key_wrap(host, j->user, key);
         } else if (profile_key_unwrap(host, j->user, j->wrapped, key) < 0) {
@@ -349,8 +355,11 @@ static void profile_prepared(uv_work_t *w, int status)
                         profile_job_free(j);
                         return;
                 }
-                session_audit(b, "profile.create", s->user, "generation %d, %llu MiB, encrypted, in %llu ms", gen,
-                              (unsigned long long)(j->size >> 20), (unsigned long long)j->ms);
+                session_audit(b, "profile.create", s->user, "generation %d, %llu MiB, encrypted, in %llu ms%s", gen,
+                              (unsigned long long)(j->size >> 20), (unsigned long long)j->ms,
+                              j->from_spare ? " (a spare disk)" : "");
+                if (j->from_spare)
+                        userdisks_spares_refill(b);
                 free(j->path);
                 j->path = xstrdup(final);
         }
@@ -421,6 +430,8 @@ int userdisks_profile(Session *s, StepRun *run)
                 uint64_t quota;
                 j->create = true;
                 j->size = db_profile_quota_get(b->db, s->user, &quota) == 0 ? quota : b->cfg->profile_size;
+                j->try_spare = j->size == b->cfg->profile_size;
+                j->spare_dir = xasprintf("%s/.spare", b->profile_dir);
                 j->path = xasprintf("%s/%s/new-%s.qcow2", b->profile_dir, s->user, s->id);
         }
         j->user = xstrdup(s->user);
@@ -446,6 +457,73 @@ void userdisks_profile_undo(Session *s)
         if (p.attached_to && s->desktop && strcmp(p.attached_to, s->desktop->id) == 0)
                 db_profile_set_detached(s->b->db, s->user, p.generation, true);
         db_profile_free(&p);
+}
+
+/* ---- spare disks ---- */
+
+typedef struct SpareJob {
+        uv_work_t work;
+        Broker *b;
+        char *dir, *key_file, *qemu_img, *error;
+        uint64_t size;
+        unsigned want;
+        uid_t owner;
+        gid_t group;
+        bool made, more;
+        uint64_t ms;
+} SpareJob;
+
+static void spare_make(uv_work_t *w)
+{
+        SpareJob *j = w->data;
+        if (profile_spare_count(j->dir, j->size) >= j->want)
+                return;
+        uint8_t host[PROFILE_KEY_LEN];
+        if (profile_host_key_load(j->key_file, true, host, &j->error) < 0)
+                return;
+        uint64_t t0 = now_ms();
+        j->made = profile_spare_make(j->qemu_img, j->dir, j->size, host, j->owner, j->group, &j->error) == 0;
+        secret_wipe(host, sizeof host);
+        j->ms = now_ms() - t0;
+        j->more = j->made && profile_spare_count(j->dir, j->size) < j->want;
+}
+
+static void spare_made(uv_work_t *w, int status)
+{
+        SpareJob *j = w->data;
+        Broker *b = j->b;
+        b->spare_job = false;
+        if (j->error)
+                log_warn("profiles: a spare disk could not be made: %s", j->error);
+        else if (j->made)
+                log_info("profiles: a spare %llu MiB disk made in %llu ms", (unsigned long long)(j->size >> 20),
+                         (unsigned long long)j->ms);
+        bool more = j->more && !b->shutting_down;
+        free(j->dir);
+        free(j->key_file);
+        free(j->qemu_img);
+        free(j->error);
+        free(j);
+        if (more)
+                userdisks_spares_refill(b);
+}
+
+void userdisks_spares_refill(Broker *b)
+{
+        if (b->spare_job || b->cfg->profile_spares == 0 || b->shutting_down)
+                return;
+        SpareJob *j = xmalloc0(sizeof *j);
+        j->work.data = j;
+        j->b = b;
+        j->dir = xasprintf("%s/.spare", b->profile_dir);
+        j->key_file = xstrdup(b->cfg->profile_key_file);
+        j->qemu_img = xstrdup(b->cfg->qemu_img);
+        j->size = b->cfg->profile_size;
+        j->want = b->cfg->profile_spares;
+        j->owner = b->vm_uid;
+        j->group = b->vm_gid;
+        b->spare_job = true;
+        uv_queue_work(b->loop, &j->work, spare_make, spare_made);
 }
 
 /* ---- logoff ---- */

@@ -12,6 +12,9 @@
 int userdisks_apps(Session *s, StepRun *run);
 /* Logon step "profile": the user's profile disk (created at the first logon), locked to this desktop. */
 int userdisks_profile(Session *s, StepRun *run);
+/* Keep profile-spares empty disks of profile-size ready (one made at a time, in the thread pool),
+ * so a first logon does not wait for qemu-img's LUKS header. Call at start and after a claim. */
+void userdisks_spares_refill(Broker *b);
 /* Its undo (a later logon step failed): the lock is released; the desktop is destroyed. */
 void userdisks_profile_undo(Session *s);
 /* Logoff step "profile-detach": unplug it and release the lock (clean when the agent stopped). */

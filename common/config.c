@@ -57,6 +57,7 @@ static const struct {
         { "agent-session-script", T_PATH, offsetof(SlateConfig, agent_session_script), 0 },
         { "profile-key-file", T_PATH, offsetof(SlateConfig, profile_key_file), 0 },
         { "profile-size", T_SIZE, offsetof(SlateConfig, profile_size), 0 },
+        { "profile-spares", T_UINT, offsetof(SlateConfig, profile_spares), 64 },
         { "app-layer-max", T_SIZE, offsetof(SlateConfig, app_layer_max), 0 },
         { "layer-policy", T_POLICY, offsetof(SlateConfig, layer_policy), 0 },
 };
@@ -90,6 +91,7 @@ void config_init_defaults(SlateConfig *c)
                 .agent_binary = xstrdup(SLATE_LIBEXECDIR "/slate-agent"),
                 .agent_session_script = xstrdup(SLATE_LIBEXECDIR "/session-script"),
                 .profile_size = 1ull << 30,
+                .profile_spares = 2,
                 .app_layer_max = 8ull << 30,
                 .layer_policy = xstrdup("warn"),
         };

@@ -40,6 +40,7 @@ typedef struct SlateConfig {
         char *agent_session_script; /* installed as /usr/libexec/slate/session when the file exists */
         char *profile_key_file;   /* host key that wraps every profile disk's key (root only, 0400) */
         uint64_t profile_size;    /* a new profile disk's size unless the user has a quota */
+        unsigned profile_spares;  /* empty encrypted disks of profile_size kept ready for first logons */
         uint64_t app_layer_max;   /* largest app layer tree accepted (app add, app capture) */
         char *layer_policy;       /* a layer made on an older version of the image: warn | refuse */
 } SlateConfig;

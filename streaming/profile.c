@@ -1,5 +1,6 @@
 /* Profile disks and their keys (profile.h). The only code that sees a per-user key in clear;
  * it wipes every copy it made before returning. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -192,4 +193,100 @@ int profile_disk_create(const char *qemu_img, const char *mkfs, const char *path
                 return r;
         }
         return 0;
+}
+
+/* ---- spares ---- */
+
+static char *spare_prefix(uint64_t size) { return xasprintf("spare-%lluM-", (unsigned long long)(size >> 20)); }
+
+int profile_spare_make(const char *qemu_img, const char *dir, uint64_t size, const uint8_t host[PROFILE_KEY_LEN],
+                       uid_t owner, gid_t group, char **ret_error)
+{
+        *ret_error = NULL;
+        mkdir_p(dir, 0700);
+        /* What a make cut short (slated killed) left: its hidden temporary files. */
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+                if (e->d_name[0] == '.' && strstr(e->d_name, ".tmp")) {
+                        _cleanup_free_ char *p = xasprintf("%s/%s", dir, e->d_name);
+                        unlink(p);
+                }
+        if (d)
+                closedir(d);
+        uint8_t rnd[6], key[PROFILE_KEY_LEN];
+        char hex[13];
+        random_bytes(rnd, sizeof rnd);
+        hex_encode(rnd, sizeof rnd, hex);
+        _cleanup_free_ char *prefix = spare_prefix(size);
+        _cleanup_free_ char *base = xasprintf("%s%s.qcow2", prefix, hex);
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, base);
+        _cleanup_free_ char *tmp = xasprintf("%s/.%s.tmp", dir, base);
+        _cleanup_free_ char *keyfile = xasprintf("%s/%s.key", dir, base);
+        random_bytes(key, sizeof key);
+        int r = profile_disk_create(qemu_img, NULL, tmp, size, key, owner, group, ret_error);
+        if (r == 0) {
+                _cleanup_free_ char *aad = xasprintf("spare:%s", base);
+                _cleanup_free_ char *w = profile_key_wrap(host, aad, key);
+                /* The key first, then the disk under its name: a disk that is listed has its key. */
+                r = write_file_atomic(keyfile, w, strlen(w), 0600);
+                if (r == 0 && rename(tmp, path) < 0)
+                        r = -errno;
+                if (r < 0) {
+                        *ret_error = xasprintf("storing the spare: %s", strerror(-r));
+                        unlink(keyfile);
+                        unlink(tmp);
+                }
+        }
+        secret_wipe(key, sizeof key);
+        return r;
+}
+
+unsigned profile_spare_count(const char *dir, uint64_t size)
+{
+        _cleanup_free_ char *prefix = spare_prefix(size);
+        DIR *d = opendir(dir);
+        unsigned n = 0;
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+                size_t l = strlen(e->d_name);
+                if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && l > 6 && strcmp(e->d_name + l - 6, ".qcow2") == 0)
+                        n++;
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+int profile_spare_claim(const char *dir, uint64_t size, const uint8_t host[PROFILE_KEY_LEN], const char *path,
+                        uint8_t key[PROFILE_KEY_LEN])
+{
+        _cleanup_free_ char *prefix = spare_prefix(size);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        int r = -ENOENT;
+        while (d && r < 0 && (e = readdir(d))) {
+                size_t l = strlen(e->d_name);
+                if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || l <= 6 || strcmp(e->d_name + l - 6, ".qcow2") != 0)
+                        continue;
+                _cleanup_free_ char *src = xasprintf("%s/%s", dir, e->d_name);
+                _cleanup_free_ char *keyfile = xasprintf("%s.key", src);
+                _cleanup_free_ char *w = NULL;
+                size_t n;
+                if (read_file_max(keyfile, PROFILE_WRAPPED_MAX, &w, &n) < 0)
+                        continue;
+                _cleanup_free_ char *aad = xasprintf("spare:%s", e->d_name);
+                if (profile_key_unwrap(host, aad, w, key) < 0)
+                        continue;       /* another host key's spare: not ours to use */
+                /* The rename is the claim: two claims never get one disk. */
+                if (rename(src, path) < 0) {
+                        secret_wipe(key, PROFILE_KEY_LEN);
+                        continue;
+                }
+                unlink(keyfile);
+                r = 0;
+        }
+        if (d)
+                closedir(d);
+        return r;
 }

@@ -25,6 +25,16 @@ int profile_key_unwrap(const uint8_t host[PROFILE_KEY_LEN], const char *user, co
 /* The LUKS passphrase for a key: hex, NUL-terminated (buf of PROFILE_PASSPHRASE_LEN + 1). */
 void profile_passphrase(const uint8_t key[PROFILE_KEY_LEN], char *buf);
 
+/* Spare disks: made ahead of first logons (qemu-img's LUKS header costs ~3 s of CPU), kept as
+ * <dir>/spare-<SIZE>-<random>.qcow2 with the key wrapped for "spare:<basename>" beside it in .key.
+ * profile_spare_make creates one; profile_spare_count counts those of size; profile_spare_claim
+ * moves one to path and returns its key (0), or -ENOENT when none is left. Blocking. */
+int profile_spare_make(const char *qemu_img, const char *dir, uint64_t size, const uint8_t host[PROFILE_KEY_LEN],
+                       uid_t owner, gid_t group, char **ret_error);
+unsigned profile_spare_count(const char *dir, uint64_t size);
+int profile_spare_claim(const char *dir, uint64_t size, const uint8_t host[PROFILE_KEY_LEN], const char *path,
+                        uint8_t key[PROFILE_KEY_LEN]);
+
 /* Blocking: create path (0600, owned by owner:group) as an encrypted qcow2 of size bytes holding
  * an empty ext4 (label slate-home). Nothing is left behind on failure. */
 int profile_disk_create(const char *qemu_img, const char *mkfs, const char *path, uint64_t size,

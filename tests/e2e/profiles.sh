@@ -13,6 +13,7 @@ require_tools
 setup tcg
 setup_pam alice:secret bob:hunter2 writer1:pw
 setup_rdp
+sed -i "s/^profile-spares = 0$/profile-spares = 1/" "$CONF"     # the first new profile comes from a spare disk
 start_slated
 publish_guest tiny >/dev/null
 
@@ -44,8 +45,12 @@ logon() { # USER PASSWORD: a logon that ends at disconnect (pool desk)
         wait_for 60 "$1's session ended" session_gone "$1"
 }
 
-say "alice logs on: her layer's program runs, her profile is new"
+say "alice logs on: her layer's program runs, her profile is new (from the spare disk)"
+spare_ready() { ls "$T"/state/profiles/.spare/spare-*.qcow2 >/dev/null 2>&1; }
+wait_for 120 "a spare profile disk" spare_ready
 logon alice secret
+jctl audit --kind profile.create | jq -e '[.[] | select(.subject == "alice")][0].detail | contains("a spare disk")' >/dev/null ||
+        fail "alice's profile did not come from the spare: $(jctl audit --kind profile.create)"
 d1=$(started alice 1)
 say "alice: $d1"
 case $d1 in *"app:slate-app-hello=hello-from-layer"*) ;; *) fail "alice cannot run the layer's program: $d1" ;; esac

@@ -94,6 +94,7 @@ probe-kernel = $GUEST/vmlinux
 probe-initrd = $GUEST/initrd.img
 heartbeat-interval = 1
 heartbeat-misses = 10
+profile-spares = 0
 tls-cert = $T/tls/cert.pem
 tls-key = $T/tls/key.pem
 CONF
