@@ -39,6 +39,7 @@ static json_object *pool_json(Broker *b, const Pool *p)
         json_object_object_add(o, "idle_timeout", json_object_new_int((int)p->idle_timeout));
         json_object_object_add(o, "max_age", json_object_new_int((int)p->max_age));
         json_object_object_add(o, "profiles", json_object_new_boolean(p->profiles));
+        json_object_object_add(o, "layer_policy", json_object_new_string(p->layer_refuse_older ? "refuse" : "warn"));
         json_object *ents = json_object_new_array();
         for (size_t i = 0; i < p->n_entitlements; i++)
                 json_object_array_add(ents, json_object_new_string(p->entitlements[i]));
@@ -153,6 +154,13 @@ static int pool_apply(Broker *b, ControlRequest *req, json_object *args, Pool *p
         bool profiles;
         if (jsonx_get_bool(args, "profiles", &profiles) == 0)
                 p->profiles = profiles;
+        if ((r = jsonx_get_string(args, "layer_policy", &s)) != -ENOENT) {
+                if (r < 0 || (strcmp(s, "warn") != 0 && strcmp(s, "refuse") != 0)) {
+                        control_reply_error(req, EINVAL, "pool %s: layer policy must be warn or refuse", p->name);
+                        return -EINVAL;
+                }
+                p->layer_refuse_older = strcmp(s, "refuse") == 0;
+        }
         if ((r = jsonx_get_string(args, "overlay", &s)) != -ENOENT) {
                 if (r < 0 || overlay_mode_from_string(s, &p->overlay) < 0) {
                         control_reply_error(req, EINVAL, "pool %s: overlay must be encrypted, ram or plain", p->name);
@@ -188,7 +196,7 @@ static int pool_save(Broker *b, const Pool *p)
                 .name = p->name, .image = p->image, .warm = p->warm, .max = p->max, .memory = p->memory,
                 .vcpus = p->vcpus, .overlay = (char *)overlay_mode_to_string(p->overlay), .created = p->created,
                 .disconnect_timeout = p->disconnect_timeout, .idle_timeout = p->idle_timeout, .max_age = p->max_age,
-                .profiles = p->profiles,
+                .profiles = p->profiles, .layer_refuse_older = p->layer_refuse_older,
         };
         return db_pool_put(b->db, &row);
 }
@@ -218,6 +226,7 @@ static void h_pool_create(Broker *b, ControlRequest *req, json_object *args)
         p->vcpus = 1;
         p->overlay = OVERLAY_ENCRYPTED;
         p->profiles = true;
+        p->layer_refuse_older = false;
         p->disconnect_timeout = 300;
         p->created = (int64_t)now_realtime_s();
         int64_t warm = jsonx_int_or(args, "warm", 1);
@@ -346,7 +355,8 @@ static void h_desktop_destroy(Broker *b, ControlRequest *req, json_object *args)
         { "disconnect_timeout", CONTROL_ARG_INT, false, 0, 7 * 86400 }, \
         { "idle_timeout", CONTROL_ARG_INT, false, 0, 7 * 86400 }, \
         { "max_age", CONTROL_ARG_INT, false, 0, 365 * 86400 }, \
-        { "profiles", CONTROL_ARG_BOOL, false, 0, 0 }
+        { "profiles", CONTROL_ARG_BOOL, false, 0, 0 }, \
+        { "layer_policy", CONTROL_ARG_STRING, false, 1, 8 }
 
 static const ControlCommand commands[] = {
         { "status", h_status, false, { {} } },

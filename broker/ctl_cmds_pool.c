@@ -57,7 +57,7 @@ static int pool_call(Ctl *c, const char *cmd, json_object *args)
 }
 
 typedef struct PoolOpts {
-        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age, *profiles;
+        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age, *profiles, *layer_policy;
 } PoolOpts;
 
 static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
@@ -77,6 +77,11 @@ static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
                         return usage_error(c, "--profiles: expected on or off, got \"%s\"", o->profiles);
                 json_object_object_add(args, "profiles", json_object_new_boolean(on));
         }
+        if (o->layer_policy) {
+                if (strcmp(o->layer_policy, "warn") != 0 && strcmp(o->layer_policy, "refuse") != 0)
+                        return usage_error(c, "--layer-policy: expected warn or refuse, got \"%s\"", o->layer_policy);
+                json_object_object_add(args, "layer_policy", json_object_new_string(o->layer_policy));
+        }
         return EXIT_OK;
 }
 
@@ -94,6 +99,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
                 { "--idle-timeout", &o.idle_timeout, NULL },
                 { "--max-age", &o.max_age, NULL },
                 { "--profiles", &o.profiles, NULL },
+                { "--layer-policy", &o.layer_policy, NULL },
                 {},
         };
         char *pos[1];
@@ -102,7 +108,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
         if (create && (!o.image || !o.warm))
                 return usage_error(c, "--image and --warm are required");
         if (!create && !o.warm && !o.max && !o.memory && !o.vcpus && !o.overlay && !o.disconnect_timeout &&
-            !o.idle_timeout && !o.max_age && !o.profiles)
+            !o.idle_timeout && !o.max_age && !o.profiles && !o.layer_policy)
                 return usage_error(c, "nothing to change");
 
         _cleanup_json_ json_object *args = args_name(pos[0]);
@@ -186,7 +192,7 @@ static int cmd_pool_delete(Ctl *c, int argc, char **argv)
 const Command ctl_cmds_pool[] = {
         { "pool", "create",
           "NAME --image IMAGE --warm N [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] "
-          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME] [--profiles on|off]",
+          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME] [--profiles on|off] [--layer-policy warn|refuse]",
           "\nCreate a desktop pool booting the current version of IMAGE.\n\n"
           "Options:\n"
           "  --image IMAGE   golden image\n"
@@ -206,7 +212,10 @@ const Command ctl_cmds_pool[] = {
           "                  desktops in use are replaced when their session ends; 0 = never\n"
           "  --profiles on|off\n"
           "                  on (default): each user's home is their roaming profile disk, kept\n"
-          "                  across logons; off: home is erased with the desktop (kiosks)\n" COMMON_OPTS,
+          "                  across logons; off: home is erased with the desktop (kiosks)\n"
+          "  --layer-policy warn|refuse\n"
+          "                  an app layer made for an older version of the image: attached with\n"
+          "                  an audit warning (default) or not attached\n" COMMON_OPTS,
           cmd_pool_create },
         { "pool", "list", "",
           "\nList pools with their settings, desktop counts, disconnect timeout and who is\n"
@@ -215,7 +224,7 @@ const Command ctl_cmds_pool[] = {
         { "pool", "show", "NAME", "\nShow one pool, with its entitlements.\n\nOptions:\n" COMMON_OPTS, cmd_pool_show },
         { "pool", "set",
           "NAME [--warm N] [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] [--disconnect-timeout TIME]"
-          " [--idle-timeout TIME] [--max-age TIME] [--profiles on|off]",
+          " [--idle-timeout TIME] [--max-age TIME] [--profiles on|off] [--layer-policy warn|refuse]",
           "\nChange a pool's settings; new desktops get them, running ones keep theirs.\n\n"
           "Options: as for pool create, plus:\n" COMMON_OPTS,
           cmd_pool_set },

@@ -35,6 +35,7 @@ typedef struct DbPool {
         unsigned idle_timeout;       /* seconds without input before a session ends; 0 = never */
         unsigned max_age;            /* seconds after which an idle desktop is replaced; 0 = never */
         bool profiles;               /* users get their roaming profile disk (kiosk pools: no) */
+        bool layer_refuse_older;     /* layers made for an older version of the image: refused, not warned */
 } DbPool;
 
 typedef struct DbSession {

@@ -177,6 +177,7 @@ int pool_load_all(Broker *b)
                 p->idle_timeout = rows[i].idle_timeout;
                 p->max_age = rows[i].max_age;
                 p->profiles = rows[i].profiles;
+                p->layer_refuse_older = rows[i].layer_refuse_older;
                 pool_load_entitlements(b, p);
                 p->next = b->pools;
                 b->pools = p;

@@ -23,6 +23,7 @@ struct Pool {
         unsigned idle_timeout;  /* seconds without user input before the session ends; 0 = never */
         unsigned max_age;       /* idle desktops older than this are replaced (nightly re-image); 0 = never */
         bool profiles;          /* attach users' roaming profile disks (off: home is erased with the desktop) */
+        bool layer_refuse_older; /* --layer-policy refuse: a layer made for an older image version is not attached */
         char **entitlements;    /* "user:NAME", "group:NAME", "all" */
         size_t n_entitlements;
         unsigned failures;      /* consecutive boot failures */

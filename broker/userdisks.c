@@ -179,7 +179,7 @@ static void apps_verified(uv_work_t *w, int status)
 }
 
 /* Is this layer for the desktop's image? Another image: never. An older version of the same
- * image: by policy (layer-policy), with an audit line either way. */
+ * image: by the pool's layer policy, with an audit line either way. */
 static bool layer_fits(Session *s, const DbAppVersion *v)
 {
         Desktop *d = s->desktop;
@@ -192,10 +192,12 @@ static bool layer_fits(Session *s, const DbAppVersion *v)
         }
         if (v->image_version == d->version)
                 return true;
-        bool refuse = strcmp(b->cfg->layer_policy, "refuse") == 0 || v->image_version > d->version;
+        Pool *pool = pool_find(b, s->pool);
+        bool refuse = (pool && pool->layer_refuse_older) || v->image_version > d->version;
         session_audit(b, refuse ? "app.attach-refused" : "app.attach-warning", s->user,
                       "app %s v%d was made for %s:v%d, the desktop runs v%d: %s", v->name, v->version, v->image,
-                      v->image_version, d->version, refuse ? "not attached" : "attached anyway (layer-policy warn)");
+                      v->image_version, d->version,
+                      refuse ? "not attached" : "attached anyway (the pool's layer policy is warn)");
         return !refuse;
 }
 

@@ -15,7 +15,7 @@
 /* A broken file is reported in full up to here; past it one more line says so. */
 #define CONFIG_MAX_ERRORS 100
 
-typedef enum { T_PATH, T_STRING, T_UINT, T_LOGLEVEL, T_ACCEL, T_SIZE, T_POLICY } KeyType;
+typedef enum { T_PATH, T_STRING, T_UINT, T_LOGLEVEL, T_ACCEL, T_SIZE } KeyType;
 
 static const struct {
         const char *key;
@@ -59,7 +59,6 @@ static const struct {
         { "profile-size", T_SIZE, offsetof(SlateConfig, profile_size), 0 },
         { "profile-spares", T_UINT, offsetof(SlateConfig, profile_spares), 64 },
         { "app-layer-max", T_SIZE, offsetof(SlateConfig, app_layer_max), 0 },
-        { "layer-policy", T_POLICY, offsetof(SlateConfig, layer_policy), 0 },
 };
 
 void config_init_defaults(SlateConfig *c)
@@ -93,15 +92,13 @@ void config_init_defaults(SlateConfig *c)
                 .profile_size = 1ull << 30,
                 .profile_spares = 2,
                 .app_layer_max = 8ull << 30,
-                .layer_policy = xstrdup("warn"),
         };
 }
 
 void config_free(SlateConfig *c)
 {
         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                if (keys[i].type == T_PATH || keys[i].type == T_STRING || keys[i].type == T_ACCEL ||
-                    keys[i].type == T_POLICY) {
+                if (keys[i].type == T_PATH || keys[i].type == T_STRING || keys[i].type == T_ACCEL) {
                         char **p = (char **)((char *)c + keys[i].offset);
                         free(*p);
                         *p = NULL;
@@ -174,14 +171,6 @@ static void set_value(SlateConfig *c, size_t k, const char *val, const char *fil
         case T_ACCEL:
                 if (strcmp(val, "auto") && strcmp(val, "kvm") && strcmp(val, "tcg")) {
                         err_add(e, file, ln, "accel: expected auto, kvm or tcg, got \"%s\"", val);
-                        return;
-                }
-                free(*(char **)field);
-                *(char **)field = xstrdup(val);
-                return;
-        case T_POLICY:
-                if (strcmp(val, "warn") && strcmp(val, "refuse")) {
-                        err_add(e, file, ln, "%s: expected warn or refuse, got \"%s\"", keys[k].key, val);
                         return;
                 }
                 free(*(char **)field);

@@ -42,7 +42,6 @@ typedef struct SlateConfig {
         uint64_t profile_size;    /* a new profile disk's size unless the user has a quota */
         unsigned profile_spares;  /* empty encrypted disks of profile_size kept ready for first logons */
         uint64_t app_layer_max;   /* largest app layer tree accepted (app add, app capture) */
-        char *layer_policy;       /* a layer made on an older version of the image: warn | refuse */
 } SlateConfig;
 
 void config_init_defaults(SlateConfig *c);

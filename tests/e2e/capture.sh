@@ -57,6 +57,10 @@ jctl app show hello >"$T/app.json"
 jq -e '.versions[0].source == "capture" and (.versions[0].packages | any(startswith("hello="))) and
         (.versions[0].executables | index("usr/bin/hello")) and .versions[0].overrides == []' "$T/app.json" >/dev/null ||
         fail "the layer's manifest: $(cat "$T/app.json")"
+files=$(jq -r '.versions[0].path' "$T/app.json")/files.txt
+grep -qx 'usr/bin/hello' "$files" || fail "usr/bin/hello is not in the layer"
+grep -qx 'var/lib/dpkg/status-layer' "$files" || fail "the layer has no dpkg status for its packages"
+if grep -E '^(var/lib/apt|var/cache|var/log|tmp|etc/resolv.conf)' "$files"; then fail "apt state, caches or logs in the layer"; fi
 [ "$(sha256sum "$golden" | cut -d' ' -f1)" = "$sum_before" ] || fail "the capture changed the golden image"
 ctl image verify debmin >/dev/null || fail "image verify after the capture"
 

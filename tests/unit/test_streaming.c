@@ -100,6 +100,28 @@ Test(layer, a_changed_image_is_refused_even_with_a_remembered_fingerprint)
         free(img);
 }
 
+Test(layer, a_corrupt_or_oversized_manifest_is_refused_at_attach)
+{
+        put("tree/usr/bin/slate-app-hello", "#!/bin/sh\necho hello\n", 0755);
+        LayerManifest m;
+        char *err = NULL;
+        cr_assert_eq(build("tree", "st", &m, &err), 0, "%s", err);
+        char *sd = xasprintf("%s/st", dir), *mf = xasprintf("%s/st/manifest.json", dir);
+        chmod(mf, 0644);
+        FILE *f = fopen(mf, "w");
+        fputs("{\"name\": \"hello\", \"image\": ", f);
+        fclose(f);
+        cr_assert_eq(layer_verify(sd, m.sha256, m.size, NULL, NULL, NULL, &err), -EBADMSG);
+        free(err);
+        err = NULL;
+        cr_assert_eq(truncate(mf, LAYER_MANIFEST_MAX + 1), 0);
+        cr_assert_lt(layer_verify(sd, m.sha256, m.size, NULL, NULL, NULL, &err), 0);
+        cr_assert_not_null(strstr(err, "larger than a manifest can be"), "%s", err);
+        layer_manifest_free(&m);
+        free(sd);
+        free(mf);
+}
+
 Test(layer, a_tree_outside_usr_opt_etc_or_with_devices_is_refused)
 {
         put("tree/usr/bin/x", "x", 0755);
