@@ -16,7 +16,9 @@
 #include "common/log.h"
 #include "common/username.h"
 #include "common/util.h"
+#include "broker/userdisks.h"
 #include "streaming/entitle.h"
+#include "streaming/profile.h"
 
 static json_object *profile_json(const DbProfile *p)
 {
@@ -174,6 +176,80 @@ static void h_quota(Broker *b, ControlRequest *req, json_object *args)
         control_reply(req, NULL);
 }
 
+/* A new host key: every profile key re-wrapped (the disks are not touched), spare disks dropped
+ * (they are made again under the new key). The old key file is overwritten: back up the new one. */
+static void h_rotate(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *path = b->cfg->profile_key_file;
+        _cleanup_free_ char *next = xasprintf("%s" PROFILE_HOST_KEY_NEXT_SUFFIX, path), *err = NULL;
+        uint8_t old[PROFILE_KEY_LEN], nk[PROFILE_KEY_LEN], key[PROFILE_KEY_LEN];
+        int r = profile_host_key_load(path, true, old, &err);
+        if (r < 0) {
+                control_reply_error(req, r, "profiles: %s", err);
+                return;
+        }
+        /* A .next left by a rotation cut short after its commit is the key the rows need now. */
+        free(TAKE_PTR(err));
+        bool resumed = profile_host_key_load(next, false, nk, &err) == 0;
+        if (!resumed) {
+                random_bytes(nk, sizeof nk);
+                if ((r = write_file_atomic(next, nk, sizeof nk, 0400)) < 0) {
+                        secret_wipe(old, sizeof old);
+                        secret_wipe(nk, sizeof nk);
+                        control_reply_error(req, r, "profiles: writing %s: %s", next, strerror(-r));
+                        return;
+                }
+        }
+        DbProfile *ps = NULL;
+        size_t n = 0;
+        db_profile_list(b->db, true, &ps, &n);
+        char **users = xmalloc0((n + 1) * sizeof *users), **wrapped = xmalloc0((n + 1) * sizeof *wrapped);
+        int *gens = xmalloc0((n + 1) * sizeof *gens);
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+                users[i] = ps[i].user;
+                gens[i] = ps[i].generation;
+                if (profile_key_unwrap(old, ps[i].user, ps[i].wrapped_key, key) == 0 ||
+                    (resumed && profile_key_unwrap(nk, ps[i].user, ps[i].wrapped_key, key) == 0))
+                        wrapped[i] = profile_key_wrap(nk, ps[i].user, key);
+                else {
+                        wrapped[i] = xstrdup(ps[i].wrapped_key);
+                        bad++;
+                        log_error("profiles: %s generation %d: its key opens with neither host key; left as it is",
+                                  ps[i].user, ps[i].generation);
+                }
+                secret_wipe(key, sizeof key);
+        }
+        r = db_profile_rewrap(b->db, users, gens, wrapped, n);
+        if (r == 0 && rename(next, path) < 0)
+                r = -errno;
+        secret_wipe(old, sizeof old);
+        secret_wipe(nk, sizeof nk);
+        for (size_t i = 0; i < n; i++)
+                free(wrapped[i]);
+        free(wrapped);
+        free(users);
+        free(gens);
+        db_profile_free_array(ps, n);
+        if (r < 0) {
+                control_reply_error(req, r, "profiles: rotation failed (%s); the old key still opens every profile",
+                                    strerror(-r));
+                return;
+        }
+        _cleanup_free_ char *spares = xasprintf("%s/.spare", b->profile_dir);
+        rm_rf(spares);
+        userdisks_spares_refill(b);
+        char detail[96];
+        snprintf(detail, sizeof detail, "%zu profile keys re-wrapped, %zu left as they were", n - bad, bad);
+        db_audit(b->db, "profile.rotate-host-key", path, detail);
+        log_info("profiles: host key %s rotated: %s", path, detail);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "key_file", json_object_new_string(path));
+        json_object_object_add(o, "rewrapped", json_object_new_int64((int64_t)(n - bad)));
+        json_object_object_add(o, "failed", json_object_new_int64((int64_t)bad));
+        control_reply(req, o);
+}
+
 static void h_user_show(Broker *b, ControlRequest *req, json_object *args)
 {
         const char *user;
@@ -225,6 +301,7 @@ static const ControlCommand commands[] = {
         { "profile.reset", h_reset, true, { USER_ARG } },
         { "profile.prune", h_prune, true, { { "user", CONTROL_ARG_STRING, false, 1, 32 } } },
         { "profile.quota", h_quota, true, { USER_ARG, { "size", CONTROL_ARG_STRING, true, 1, 32 } } },
+        { "profile.rotate_host_key", h_rotate, true, { {} } },
         { "user.show", h_user_show, false, { USER_ARG } },
         {},
 };

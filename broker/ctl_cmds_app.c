@@ -356,6 +356,19 @@ static int cmd_profile_prune(Ctl *c, int argc, char **argv)
         return ctl_cmd_list(c, "profile.prune", args, NULL, hdr, ELEMENTSOF(hdr), profile_row);
 }
 
+static void print_rotated(json_object *res)
+{
+        _cleanup_free_ char *path = cell(res, "key_file"), *n = cell(res, "rewrapped"), *bad = cell(res, "failed");
+        printf("host key %s replaced: %s profile keys re-wrapped (%s could not be); back up the new key file\n",
+               path, n, bad);
+}
+
+static int cmd_profile_rotate(Ctl *c, int argc, char **argv)
+{
+        PARSE_OR_RETURN(c, argc, argv, NULL, NULL, 0, 0);
+        return ctl_cmd_show(c, "profile.rotate_host_key", json_object_new_object(), print_rotated);
+}
+
 static void print_user(json_object *res)
 {
         kv("user:", cell(res, "user"));
@@ -442,6 +455,11 @@ const Command ctl_cmds_profile[] = {
         { "profile", "prune", "[USER]",
           "\nRemove older generations of USER's (or every user's) profile.\n\nOptions:\n" COMMON_OPTS,
           cmd_profile_prune },
+        { "profile", "rotate-host-key", "",
+          "\nReplace the host key (profile-key-file) with a new random one and re-wrap every user's\n"
+          "profile key with it; the disks are not re-encrypted. Spare disks are dropped and made\n"
+          "again. The old key no longer opens anything: back up the new key file.\n\nOptions:\n" COMMON_OPTS,
+          cmd_profile_rotate },
         { "user", "show", "USER",
           "\nWhat USER gets at logon: pools, app layers, profile disk, running session.\n\nOptions:\n" COMMON_OPTS,
           cmd_user_show },

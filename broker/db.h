@@ -177,5 +177,8 @@ int db_profile_delete(Db *db, const char *user, int generation);
 int db_profile_retire(Db *db, const char *user, int generation);
 void db_profile_free(DbProfile *p);
 void db_profile_free_array(DbProfile *p, size_t n);
+/* Host key rotation: every row's wrapped key replaced, in one transaction (n rows of users[i],
+ * generations[i] → wrapped[i]). */
+int db_profile_rewrap(Db *db, char *const *users, const int *generations, char *const *wrapped, size_t n);
 int db_profile_quota_set(Db *db, const char *user, uint64_t size);
 int db_profile_quota_get(Db *db, const char *user, uint64_t *ret);    /* -ENOENT: none set */

@@ -337,6 +337,27 @@ void db_profile_free_array(DbProfile *p, size_t n)
         free(p);
 }
 
+int db_profile_rewrap(Db *db, char *const *users, const int *generations, char *const *wrapped, size_t n)
+{
+        int r;
+        if ((r = dbi_exec(db, "BEGIN IMMEDIATE")) < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                sqlite3_stmt *s;
+                if ((r = dbi_prepare(db, "UPDATE profiles SET wrapped_key = ?3 WHERE user = ?1 AND generation = ?2", &s)) < 0)
+                        goto fail;
+                dbi_bind_text(s, 1, users[i]);
+                sqlite3_bind_int(s, 2, generations[i]);
+                dbi_bind_text(s, 3, wrapped[i]);
+                if ((r = dbi_step_done(db, s, "rewrap profile")) < 0)
+                        goto fail;
+        }
+        return dbi_exec(db, "COMMIT");
+fail:
+        dbi_exec(db, "ROLLBACK");
+        return r;
+}
+
 int db_profile_quota_set(Db *db, const char *user, uint64_t size)
 {
         sqlite3_stmt *s;

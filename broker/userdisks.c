@@ -282,6 +282,19 @@ static void profile_job_free(ProfileJob *j)
         free(j);
 }
 
+/* A host key rotation cut short after its database commit: the keys are wrapped by PATH.next. */
+static bool unwrap_with_next(ProfileJob *j, uint8_t key[PROFILE_KEY_LEN])
+{
+        _cleanup_free_ char *next = xasprintf("%s" PROFILE_HOST_KEY_NEXT_SUFFIX, j->key_file);
+        _cleanup_free_ char *err = NULL;
+        uint8_t host[PROFILE_KEY_LEN];
+        if (profile_host_key_load(next, false, host, &err) < 0)
+                return false;
+        bool ok = profile_key_unwrap(host, j->user, j->wrapped, key) == 0;
+        secret_wipe(host, sizeof host);
+        return ok;
+}
+
 static void profile_prepare(uv_work_t *w)
 {
         ProfileJob *j = w->data;
@@ -302,7 +315,7 @@ static void profile_prepare(uv_work_t *w)
                 }
                 if (j->r == 0)
                         j->wrapped = profile_key_wrap(host, j->user, key);
-        } else if (profile_key_unwrap(host, j->user, j->wrapped, key) < 0) {
+        } else if (profile_key_unwrap(host, j->user, j->wrapped, key) < 0 && !unwrap_with_next(j, key)) {
                 j->r = -EBADMSG;
                 j->error = xasprintf("the profile key does not open with the host key %s (a different host key, "
                                      "or a changed database)", j->key_file);

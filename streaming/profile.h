@@ -17,6 +17,11 @@
 /* Load the host key (32 bytes) from path; with create, make one (0400, in a 0700 dir) when the
  * file is missing. Refuses a file others can read or that is not owned by the caller. */
 int profile_host_key_load(const char *path, bool create, uint8_t key[PROFILE_KEY_LEN], char **ret_error);
+/* Rotation writes the new host key as PATH.next, re-wraps every key in one transaction, then
+ * renames PATH.next over PATH: a key that does not open with PATH is tried with PATH.next (a
+ * rotation cut short between its commit and its rename). */
+#define PROFILE_HOST_KEY_NEXT_SUFFIX ".next"
+
 /* "v1:" + hex(nonce[12] | ciphertext[32] | tag[16]). */
 char *profile_key_wrap(const uint8_t host[PROFILE_KEY_LEN], const char *user, const uint8_t key[PROFILE_KEY_LEN]);
 /* -EBADMSG when the wrapped key is malformed or was not made by this host key for this user. */

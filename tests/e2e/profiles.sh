@@ -79,7 +79,17 @@ say "alice: $d2"
 case $d2 in *"home=$canary"*) ;; *) fail "alice's home file did not survive the logoff: $d2" ;; esac
 case $d2 in *"outside=absent"*) ;; *) fail "a file outside home survived the logoff: $d2" ;; esac
 
-say "slated restarts; alice's home is still there"
+say "the host key is rotated: profile keys re-wrapped, the disks untouched"
+keyfile=$T/state/keys/profile-host.key
+old_key=$(sha256sum "$keyfile" | cut -d' ' -f1)
+disk=$(jctl profile show alice | jq -r .path)
+old_disk=$(sha256sum "$disk" | cut -d' ' -f1)
+jctl profile rotate-host-key | jq -e '.rewrapped >= 2 and .failed == 0' >/dev/null || fail "rotation: $(jctl profile rotate-host-key)"
+[ "$(sha256sum "$keyfile" | cut -d' ' -f1)" != "$old_key" ] || fail "the host key did not change"
+[ "$(sha256sum "$disk" | cut -d' ' -f1)" = "$old_disk" ] || fail "rotating the host key rewrote a disk"
+[ ! -e "$keyfile.next" ] || fail "the rotation left $keyfile.next"
+
+say "slated restarts; alice's home is still there (under the new host key)"
 stop_slated TERM
 start_slated
 wait_for 300 "ready desktops" pool_ready desk 1
