@@ -1,4 +1,4 @@
-/* SQLite persistence for slated. The only file that includes sqlite3.h (STYLE.md).
+/* SQLite persistence for slated. With db_app.c the only code that includes sqlite3.h (STYLE.md).
  * Never holds a transaction open across the event loop; every call is short and synchronous. */
 #include <errno.h>
 #include <sqlite3.h>
