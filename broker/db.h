@@ -1,6 +1,7 @@
-/* slated's state in SQLite (WAL): images and versions, pools, desktops, audit.
- * Only the database module (db.c, db_app.c through db_int.h) includes sqlite3.h. Schema versioned by PRAGMA user_version with
- * migrations; every multi-row change is one transaction. */
+/* slated's state in SQLite (WAL): images and versions, pools, desktops, sessions, app layers,
+ * profiles, audit. Only the database module (db.c, db_app.c through db_int.h) includes sqlite3.h.
+ * Schema versioned by PRAGMA user_version with migrations; every multi-row change is one
+ * transaction. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
