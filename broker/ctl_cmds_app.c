@@ -344,7 +344,7 @@ static int cmd_profile_quota(Ctl *c, int argc, char **argv)
         json_object *args = args_user(pos[0]);
         json_object_object_add(args, "size", json_object_new_string(pos[1]));
         return ctl_cmd_done(c, "profile.quota", args, "profile of", pos[0],
-                            "quota set (a new disk gets this size; an existing one grows at its next attach)");
+                            "quota set (a new disk gets this size: at the first logon, or after profile reset)");
 }
 
 static int cmd_profile_prune(Ctl *c, int argc, char **argv)

@@ -34,6 +34,9 @@ static void print_pool(json_object *p)
         jsonx_get_bool(p, "profiles", &profiles);
         kv("profiles:", xstrdup(profiles ? "on (each user's home is their roaming profile disk)"
                                          : "off (home is erased with the desktop)"));
+        _cleanup_free_ char *policy = cell(p, "layer_policy");
+        if (strcmp(policy, "refuse") == 0)
+                kv("layers:", xstrdup("made for an older image version: not attached"));
         _cleanup_free_ char *ready = cell(p, "ready"), *booting = cell(p, "booting"),
                             *assigned = cell(p, "assigned"), *total = cell(p, "total");
         kv("desktops:", xasprintf("%s ready, %s booting, %s assigned, %s total", ready, booting, assigned, total));
