@@ -193,9 +193,12 @@ if [ -f "$xdg/xfconf/xfce-perchannel-xml/xfce4-session.xml" ]; then
         sed -i 's|^</channel>$|  <property name="shutdown" type="empty">\n    <property name="ShowSuspend" type="bool" value="false"/>\n    <property name="ShowHibernate" type="bool" value="false"/>\n    <property name="ShowHybridSleep" type="bool" value="false"/>\n    <property name="ShowSwitchUser" type="bool" value="false"/>\n  </property>\n</channel>|' \
                 "$xdg/xfconf/xfce-perchannel-xml/xfce4-session.xml"
 fi
-# The browser is the default one from the panel's web launcher.
+# The preferred applications behind the panel's launchers (exo-open --launch ...). This file
+# replaces xfce4-helpers' own, so it names every helper the panel uses: one left out opens an
+# empty "Choose Preferred Application" dialog instead of the program.
 mkdir -p "$work/etc/xdg/xfce4"
-printf 'WebBrowser=custom-WebBrowser\n' >"$work/etc/xdg/xfce4/helpers.rc"
+printf 'WebBrowser=custom-WebBrowser\nTerminalEmulator=xfce4-terminal\nFileManager=thunar\n' \
+        >"$work/etc/xdg/xfce4/helpers.rc"
 install -D -m 0644 /dev/stdin "$work/usr/share/xfce4/helpers/custom-WebBrowser.desktop" <<'EOF'
 [Desktop Entry]
 NoDisplay=true
