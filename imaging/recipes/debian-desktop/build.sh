@@ -25,6 +25,7 @@ step() { printf '[%s +%4ss] %s\n' "$(date +%T)" $(($(date +%s) - t_start)) "$*";
 die() { echo "build.sh: $*" >&2; exit 1; }
 
 # What goes in. No display manager: slate-agent starts the session (agent/session-script).
+# xfce4-appfinder: the default panel (xfce4-panel's default.xml) has a launcher for it.
 # Browser: netsurf-gtk. It is GTK 3 like Xfce, so it adds about 5 MB and no new toolkit; it
 # renders CSS well enough for intranet pages. epiphany-browser pulls WebKitGTK and GStreamer
 # (about 150 MB) and firefox-esr is larger still; dillo has no CSS layout worth the name.
@@ -33,7 +34,7 @@ packages=(
         linux-image-amd64 initramfs-tools zstd
         xserver-xorg-core xserver-xorg-input-libinput xauth x11-xserver-utils x11-utils xcvt
         xfce4-session xfwm4 xfce4-panel xfdesktop4 xfce4-settings xfconf thunar xfce4-terminal
-        mousepad netsurf-gtk
+        xfce4-appfinder mousepad netsurf-gtk
         fonts-dejavu-core adwaita-icon-theme
 )
 # Kept out of the image: documentation but the copyright files (the image is redistributed),
