@@ -169,7 +169,7 @@ static int file_append(const char *src, const char *dst)
 
 /* A Debian desktop's dpkg should know the layer's packages: their status paragraphs and files
  * lists. Best-effort: apps work without it, so a failure is only logged. */
-static void layer_dpkg_merge(const char *root, const char *name)
+static void layer_dpkg_merge(Agent *a, const char *root, const char *name)
 {
         char src[PATH_MAX];
         if (snprintf(src, sizeof src, "%s/var/lib/dpkg/status-layer", root) >= (int)sizeof src)
@@ -192,6 +192,7 @@ static void layer_dpkg_merge(const char *root, const char *name)
                     lstat(from, &st) < 0 || !S_ISREG(st.st_mode))
                         continue;
                 snprintf(to, sizeof to, "/var/lib/dpkg/info/%s", de->d_name);
+                disks_keepalive(a);
                 int r = file_copy(from, to);
                 if (r < 0)
                         log_agent("layer %s: %s: %s", name, to, strerror(-r));
@@ -219,6 +220,7 @@ static int layers_mount(Agent *a, const AgentDisk *disks, unsigned n, char devs[
                         }
                 char dir[PATH_MAX];
                 snprintf(dir, sizeof dir, LAYERS_DIR "/%s", name);
+                disks_keepalive(a);
                 int r = mkdir_p(dir, 0755);
                 /* Read-only and never replayed: the host attached it read-only, shared by every VM. */
                 if (r == 0 && mount(devs[i], dir, "ext4", MS_RDONLY | MS_NODEV | MS_NOSUID, "noload") < 0)
@@ -282,7 +284,7 @@ static int layers_mount(Agent *a, const AgentDisk *disks, unsigned n, char devs[
         for (unsigned i = 0; i < s->n_layers; i++) {
                 char root[PATH_MAX];
                 snprintf(root, sizeof root, LAYERS_DIR "/%s", s->layers[i]);
-                layer_dpkg_merge(root, s->layers[i]);
+                layer_dpkg_merge(a, root, s->layers[i]);
         }
         return 0;
 }

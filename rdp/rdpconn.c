@@ -26,7 +26,11 @@
 #define DIM_DEFAULT_W 4096
 #define DIM_DEFAULT_H 2160
 #define DIM_MAX 8192
-#define PRE_ACTIVATION_MAX_MS 10000     /* longest hold of the client before Demand Active */
+/* Longest hold of the client before Demand Active: under FreeRDP 2's activation wait (TcpAckTimeout,
+ * 9 s by default), which xfreerdp gives up after ("Timeout waiting for activation"), with room for
+ * the round trips after it. A logon that attaches app layers and a profile under TCG takes longer
+ * (10-20 s): the client is activated at its own size and resized when the console comes. */
+#define PRE_ACTIVATION_MAX_MS 6000
 
 typedef enum Phase { PH_CONFIG, PH_HANDSHAKE, PH_AUTH, PH_REFUSED, PH_ATTACH, PH_RUNNING, PH_END } Phase;
 

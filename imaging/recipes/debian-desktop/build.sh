@@ -25,6 +25,7 @@ step() { printf '[%s +%4ss] %s\n' "$(date +%T)" $(($(date +%s) - t_start)) "$*";
 die() { echo "build.sh: $*" >&2; exit 1; }
 
 # What goes in. No display manager: slate-agent starts the session (agent/session-script).
+# xfce4-appfinder: the default panel (xfce4-panel's default.xml) has a launcher for it.
 # Browser: netsurf-gtk. It is GTK 3 like Xfce, so it adds about 5 MB and no new toolkit; it
 # renders CSS well enough for intranet pages. epiphany-browser pulls WebKitGTK and GStreamer
 # (about 150 MB) and firefox-esr is larger still; dillo has no CSS layout worth the name.
@@ -33,7 +34,7 @@ packages=(
         linux-image-amd64 initramfs-tools zstd
         xserver-xorg-core xserver-xorg-input-libinput xauth x11-xserver-utils x11-utils xcvt
         xfce4-session xfwm4 xfce4-panel xfdesktop4 xfce4-settings xfconf thunar xfce4-terminal
-        mousepad netsurf-gtk
+        xfce4-appfinder mousepad netsurf-gtk
         fonts-dejavu-core adwaita-icon-theme
 )
 # Kept out of the image: documentation but the copyright files (the image is redistributed),
@@ -193,9 +194,12 @@ if [ -f "$xdg/xfconf/xfce-perchannel-xml/xfce4-session.xml" ]; then
         sed -i 's|^</channel>$|  <property name="shutdown" type="empty">\n    <property name="ShowSuspend" type="bool" value="false"/>\n    <property name="ShowHibernate" type="bool" value="false"/>\n    <property name="ShowHybridSleep" type="bool" value="false"/>\n    <property name="ShowSwitchUser" type="bool" value="false"/>\n  </property>\n</channel>|' \
                 "$xdg/xfconf/xfce-perchannel-xml/xfce4-session.xml"
 fi
-# The browser is the default one from the panel's web launcher.
+# The preferred applications behind the panel's launchers (exo-open --launch ...). This file
+# replaces xfce4-helpers' own, so it names every helper the panel uses: one left out opens an
+# empty "Choose Preferred Application" dialog instead of the program.
 mkdir -p "$work/etc/xdg/xfce4"
-printf 'WebBrowser=custom-WebBrowser\n' >"$work/etc/xdg/xfce4/helpers.rc"
+printf 'WebBrowser=custom-WebBrowser\nTerminalEmulator=xfce4-terminal\nFileManager=thunar\n' \
+        >"$work/etc/xdg/xfce4/helpers.rc"
 install -D -m 0644 /dev/stdin "$work/usr/share/xfce4/helpers/custom-WebBrowser.desktop" <<'EOF'
 [Desktop Entry]
 NoDisplay=true
