@@ -431,6 +431,7 @@ int disks_mount(Agent *a, const AgentMsg *m, char *err, size_t size)
         *s = (AgentMounts){ .keepalive_ms = t0 };
         char devs[AGENT_DISKS_MAX][32] = { { 0 } };
         int r = disks_find_all(a, disks, n, devs, err, size);
+        uint64_t t_found = agent_uptime_ms();
         if (r == 0)
                 r = layers_mount(a, disks, n, devs, err, size);
         char note[96] = "";
@@ -449,8 +450,13 @@ int disks_mount(Agent *a, const AgentMsg *m, char *err, size_t size)
         for (unsigned i = 0; i < s->n_layers && len < sizeof s->summary; i++)
                 len += (size_t)snprintf(s->summary + len, sizeof s->summary - len, "%s%s",
                                         i ? "," : s->profile ? "; layers " : "layers ", s->layers[i]);
-        log_agent("session disks for %s mounted in %llu ms: %s", user, (unsigned long long)(agent_uptime_ms() - t0),
-                  s->summary);
+        /* The host's timeline shows the whole agent step; this says how much of it the disks took
+         * (bench/sections/32-layers.sh reads it from the audit). */
+        uint64_t t_end = agent_uptime_ms();
+        if (len < sizeof s->summary)
+                snprintf(s->summary + len, sizeof s->summary - len, "; disks %llu ms (%llu waiting for the devices)",
+                         (unsigned long long)(t_end - t0), (unsigned long long)(t_found - t0));
+        log_agent("session disks for %s mounted in %llu ms: %s", user, (unsigned long long)(t_end - t0), s->summary);
         return 0;
 }
 

@@ -4,7 +4,9 @@
 # five users side by side, interleaved round by round: one with neither (a pool with profiles off:
 # the logon as it was before layers existed), one with a profile only, one with a 10 MB layer, one
 # with a 500 MB layer, one with five 10 MB layers (each with a profile). From each session's
-# timeline: the apps, profile and agent steps (the agent step now includes the guest's mounts);
+# timeline: the apps, profile and agent steps (the agent step now includes the guest's mounts,
+# which the agent times itself in its STARTED detail; the test guest's session hook, which runs the
+# layers' programs, is in the agent step too);
 # "added" is apps + profile + agent minus the plain logon's agent step. Also: the first logon's
 # profile disk creation, and the time to add each layer (mkfs.ext4 -d + hash).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -58,7 +60,11 @@ logon() {
         id=$(jctl session list --user "$1" | jq -r '.[0].id')
         jctl session show "$id" | jq -r '[.timeline[0].steps[] | {(.step): .ms}] | add |
                 "\(.apps) \(.profile) \(.agent)"' | tr '\n' ' ' >>"$T/$1"
-        jctl session show "$id" | jq -r '.logon_ms // "–"' >>"$T/$1"
+        jctl session show "$id" | jq -r '.logon_ms // "–"' | tr '\n' ' ' >>"$T/$1"
+        # The agent's own account of the disks (its STARTED detail, audited): all, and the wait for
+        # the hot-plugged devices to show up in the guest.
+        jctl audit --kind session.started | jq -r --arg s "$id" '[.[] | select(.detail | contains($s))][0].detail' |
+                sed -n 's/.*; disks \([0-9]*\) ms (\([0-9]*\) waiting.*/\1 \2/p;t;s/.*/0 0/p' >>"$T/$1"
         ctl session end "$id" >/dev/null
         wait_for 120 "$1's session ended" no_sessions
 }
@@ -90,13 +96,13 @@ $N warm logons per row on the tiny test guest ($accel), interleaved round by rou
 each session's timeline, p50 / p90. *added* = apps + profile + agent − the plain logon's agent step
 (p50 $base_agent ms). Goal: added under 150 ms, independent of layer size. At start: $busy_start.
 
-| logon | apps | profile | agent (mounts + session) | added | first frame (accept → frame) |
-|---|---|---|---|---|---|
+| logon | apps | profile | agent (mounts + session) | of which disks in the guest (device wait) | added | first frame (accept → frame) |
+|---|---|---|---|---|---|---|
 MD
 for row in "base|no layer, no profile (profiles off)" "p0|profile only" "l1s|1 layer of 10 MB + profile" \
         "l1b|1 layer of 500 MB + profile" "l5|5 layers of 10 MB + profile"; do
         u=${row%%|*}
-        echo "| ${row#*|} | $(col "$u" 1 | grep -v null | cell) | $(col "$u" 2 | grep -v null | cell) | $(col "$u" 3 | cell) | $(added "$u" | cell) | $(col "$u" 4 | cell) |"
+        echo "| ${row#*|} | $(col "$u" 1 | grep -v null | cell) | $(col "$u" 2 | grep -v null | cell) | $(col "$u" 3 | cell) | $(col "$u" 5 | cell) ($(col "$u" 6 | cell)) | $(added "$u" | cell) | $(col "$u" 4 | cell) |"
 done
 cat <<MD
 
