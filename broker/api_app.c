@@ -39,13 +39,6 @@ static int find_app_version(Broker *b, ControlRequest *req, const char *name, in
         return -ENOENT;
 }
 
-static json_object *list_json(const LayerList *l)
-{
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; i < l->n; i++)
-                json_object_array_add(a, json_object_new_string(l->v[i]));
-        return a;
-}
 
 static json_object *app_version_json(const DbAppVersion *v, bool with_manifest)
 {
@@ -64,10 +57,10 @@ static json_object *app_version_json(const DbAppVersion *v, bool with_manifest)
         LayerManifest m;
         _cleanup_free_ char *err = NULL;
         if (with_manifest && layer_manifest_load(v->path, &m, &err) == 0) {
-                json_object_object_add(o, "packages", list_json(&m.packages));
-                json_object_object_add(o, "executables", list_json(&m.executables));
-                json_object_object_add(o, "menu_entries", list_json(&m.menu_entries));
-                json_object_object_add(o, "overrides", list_json(&m.overrides));
+                json_object_object_add(o, "packages", layer_list_json(&m.packages));
+                json_object_object_add(o, "executables", layer_list_json(&m.executables));
+                json_object_object_add(o, "menu_entries", layer_list_json(&m.menu_entries));
+                json_object_object_add(o, "overrides", layer_list_json(&m.overrides));
                 json_object_object_add(o, "files", json_object_new_int64((int64_t)m.files));
                 json_object_object_add(o, "content_bytes", json_object_new_int64((int64_t)m.content_bytes));
                 layer_manifest_free(&m);
@@ -77,12 +70,6 @@ static json_object *app_version_json(const DbAppVersion *v, bool with_manifest)
         return o;
 }
 
-static void free_strv(char **v, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
 
 /* ---- conflicts ---- */
 
@@ -134,10 +121,10 @@ char *app_conflict(Broker *b, const char *name, const char *dir, char *const *pr
                         layer_list_free(&other);
                 }
                 db_app_version_free_array(vs, vn);
-                free_strv(theirs, nt);
+                strv_free(theirs, nt);
         }
         layer_list_free(&mine);
-        free_strv(names, nn);
+        strv_free(names, nn);
         return clash;
 }
 
@@ -196,7 +183,7 @@ void app_commit(Broker *b, ControlRequest *req, const char *staging, LayerManife
         size_t ne = 0;
         db_app_entitlement_list(b->db, m->name, &ents, &ne);
         _cleanup_free_ char *clash = current ? app_conflict(b, m->name, staging, ents, ne) : NULL;
-        free_strv(ents, ne);
+        strv_free(ents, ne);
         if (clash) {
                 control_reply_error(req, EEXIST, "app %s: the new version cannot be made current: %s; add it "
                                     "with --no-current, or revoke one of the entitlements", m->name, clash);
@@ -357,7 +344,7 @@ static void h_list(Broker *b, ControlRequest *req, json_object *args)
                 if (db_app_entitlement_list(b->db, names[i], &e, &en) == 0) {
                         for (size_t k = 0; k < en; k++)
                                 json_object_array_add(ents, json_object_new_string(e[k]));
-                        free_strv(e, en);
+                        strv_free(e, en);
                 }
                 json_object_object_add(o, "name", json_object_new_string(names[i]));
                 json_object_object_add(o, "current", json_object_new_int(current));
@@ -369,7 +356,7 @@ static void h_list(Broker *b, ControlRequest *req, json_object *args)
                 json_object_array_add(arr, o);
                 db_app_version_free_array(vs, vn);
         }
-        free_strv(names, n);
+        strv_free(names, n);
         control_reply(req, arr);
 }
 
@@ -396,7 +383,7 @@ static void h_show(Broker *b, ControlRequest *req, json_object *args)
         if (db_app_entitlement_list(b->db, name, &e, &en) == 0) {
                 for (size_t k = 0; k < en; k++)
                         json_object_array_add(ents, json_object_new_string(e[k]));
-                free_strv(e, en);
+                strv_free(e, en);
         }
         json_object_object_add(o, "name", json_object_new_string(name));
         json_object_object_add(o, "current", json_object_new_int(current));
@@ -419,7 +406,7 @@ static void h_current(Broker *b, ControlRequest *req, json_object *args)
         size_t ne = 0;
         db_app_entitlement_list(b->db, name, &ents, &ne);
         _cleanup_free_ char *clash = app_conflict(b, name, v->path, ents, ne);
-        free_strv(ents, ne);
+        strv_free(ents, ne);
         if (strcmp(v->state, "available") != 0) {
                 control_reply_error(req, EINVAL, "app %s: version %d is retired", name, version);
         } else if (clash) {
@@ -497,7 +484,7 @@ static void h_gc(Broker *b, ControlRequest *req, json_object *args)
                 }
                 db_app_version_free_array(vs, vn);
         }
-        free_strv(names, n);
+        strv_free(names, n);
         control_reply(req, removed);
 }
 

@@ -266,20 +266,10 @@ static void h_user_show(Broker *b, ControlRequest *req, json_object *args)
         json_object_object_add(o, "pools", pools);
         char **names;
         size_t n;
-        if (db_app_names(b->db, &names, &n) == 0) {
-                for (size_t i = 0; i < n; i++) {
-                        char **ents;
-                        size_t ne;
-                        if (db_app_entitlement_list(b->db, names[i], &ents, &ne) == 0) {
-                                if (entitle_match(ents, ne, user, groups, ngroups))
-                                        json_object_array_add(apps, json_object_new_string(names[i]));
-                                for (size_t k = 0; k < ne; k++)
-                                        free(ents[k]);
-                                free(ents);
-                        }
-                        free(names[i]);
-                }
-                free(names);
+        if (userdisks_entitled_apps(b, user, groups, ngroups, &names, &n) == 0) {
+                for (size_t i = 0; i < n; i++)
+                        json_object_array_add(apps, json_object_new_string(names[i]));
+                strv_free(names, n);
         }
         json_object_object_add(o, "apps", apps);
         DbProfile p;

@@ -1,7 +1,6 @@
 /* slated's state in SQLite (WAL): images and versions, pools, desktops, sessions, app layers,
- * profiles, audit. Only the database module (db.c, db_app.c through db_int.h) includes sqlite3.h.
- * Schema versioned by PRAGMA user_version with migrations; every multi-row change is one
- * transaction. */
+ * profiles, audit. Only db.c includes sqlite3.h. Schema versioned by PRAGMA user_version with
+ * migrations; every multi-row change is one transaction. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -152,7 +151,7 @@ void db_desktop_free_array(DbDesktop *d, size_t n);
 /* Audit trail: what happened to whom. */
 int db_audit(Db *db, const char *kind, const char *subject, const char *detail);
 
-/* App layers (db_app.c). db_app_version_add assigns the next version (v->version) and makes it
+/* App layers. db_app_version_add assigns the next version (v->version) and makes it
  * current when asked (the first version always). */
 int db_app_version_add(Db *db, DbAppVersion *v, bool make_current);
 int db_app_versions(Db *db, const char *name, DbAppVersion **ret, size_t *ret_n);  /* -ENOENT: no app */
@@ -161,6 +160,7 @@ int db_app_set_current(Db *db, const char *name, int version);
 int db_app_version_set_state(Db *db, const char *name, int version, const char *state);
 int db_app_version_set_fingerprint(Db *db, const char *name, int version, const char *fp);
 int db_app_version_delete(Db *db, const char *name, int version);   /* the app too when it was the last */
+void db_app_version_free(DbAppVersion *v);         /* its strings; the struct itself is the caller's */
 void db_app_version_free_array(DbAppVersion *v, size_t n);
 int db_app_entitlement_set(Db *db, const char *app, const char *principal, bool on);
 int db_app_entitlement_list(Db *db, const char *app, char ***ret, size_t *ret_n);

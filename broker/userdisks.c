@@ -77,14 +77,7 @@ static void take_version(Layer *l, DbAppVersion *v)
 static void apps_job_free(AppsJob *j)
 {
         for (unsigned i = 0; i < j->n; i++) {
-                DbAppVersion *v = &j->layers[i].v;
-                free(v->name);
-                free(v->state);
-                free(v->path);
-                free(v->sha256);
-                free(v->image);
-                free(v->source);
-                free(v->fingerprint);
+                db_app_version_free(&j->layers[i].v);
                 free(j->layers[i].error);
         }
         free(j);
@@ -201,6 +194,28 @@ static bool layer_fits(Session *s, const DbAppVersion *v)
         return !refuse;
 }
 
+int userdisks_entitled_apps(Broker *b, const char *user, const gid_t *groups, int ngroups, char ***ret, size_t *ret_n)
+{
+        char **names = NULL;
+        size_t nn = 0, n = 0;
+        int r = db_app_names(b->db, &names, &nn);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < nn; i++) {
+                char **ents = NULL;
+                size_t ne = 0;
+                db_app_entitlement_list(b->db, names[i], &ents, &ne);
+                if (entitle_match(ents, ne, user, groups, ngroups))
+                        names[n++] = TAKE_PTR(names[i]);
+                else
+                        free(names[i]);
+                strv_free(ents, ne);
+        }
+        *ret = names;
+        *ret_n = n;
+        return 0;
+}
+
 int userdisks_apps(Session *s, StepRun *run)
 {
         if (s->agent_started || !s->desktop)
@@ -214,18 +229,11 @@ int userdisks_apps(Session *s, StepRun *run)
         AppsJob *j = xmalloc0(sizeof *j);
         char **names = NULL;
         size_t nn = 0;
-        db_app_names(b->db, &names, &nn);
+        userdisks_entitled_apps(b, s->user, groups, ngroups, &names, &nn);
         for (size_t i = 0; i < nn; i++) {
-                char **ents = NULL;
-                size_t ne = 0;
-                db_app_entitlement_list(b->db, names[i], &ents, &ne);
-                bool mine = entitle_match(ents, ne, s->user, groups, ngroups);
-                for (size_t k = 0; k < ne; k++)
-                        free(ents[k]);
-                free(ents);
                 DbAppVersion *vs = NULL;
                 size_t vn = 0;
-                if (mine && db_app_versions(b->db, names[i], &vs, &vn) == 0)
+                if (db_app_versions(b->db, names[i], &vs, &vn) == 0)
                         for (size_t k = 0; k < vn; k++) {
                                 if (!vs[k].current || strcmp(vs[k].state, "available") != 0 || !layer_fits(s, &vs[k]))
                                         continue;
@@ -238,9 +246,8 @@ int userdisks_apps(Session *s, StepRun *run)
                                 take_version(&j->layers[j->n++], &vs[k]);
                         }
                 db_app_version_free_array(vs, vn);
-                free(names[i]);
         }
-        free(names);
+        strv_free(names, nn);
         if (j->n == 0) {
                 apps_job_free(j);
                 return STEP_SKIP;

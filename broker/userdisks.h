@@ -8,6 +8,8 @@
 #include "broker/broker.h"
 #include "broker/steps.h"
 
+/* The apps whose entitlements name this user (groups: the user's gids), sorted by name. */
+int userdisks_entitled_apps(Broker *b, const char *user, const gid_t *groups, int ngroups, char ***ret, size_t *ret_n);
 /* Logon step "apps": the current versions of the user's entitled layers for the desktop's image. */
 int userdisks_apps(Session *s, StepRun *run);
 /* Logon step "profile": the user's profile disk (created at the first logon), locked to this desktop. */

@@ -258,3 +258,10 @@ int fs_is_tmpfs(const char *path)
                 return -errno;
         return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
 }
+
+void strv_free(char **v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i]);
+        free(v);
+}

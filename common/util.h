@@ -19,6 +19,7 @@ int random_bytes(void *buf, size_t n);          /* getrandom(), never fails shor
 void hex_encode(const uint8_t *in, size_t n, char *out);   /* out: 2n+1 bytes */
 /* Wipe a secret so the compiler cannot elide it. */
 void secret_wipe(void *p, size_t n);
+void strv_free(char **v, size_t n);             /* n strings and the array; NULL is fine */
 
 uint64_t now_ms(void);                          /* CLOCK_MONOTONIC */
 uint64_t now_realtime_s(void);

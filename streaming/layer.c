@@ -193,7 +193,7 @@ int layer_manifest_parse(const char *json, size_t len, LayerManifest *ret, char 
         return 0;
 }
 
-static json_object *list_json(const LayerList *l)
+json_object *layer_list_json(const LayerList *l)
 {
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < l->n; i++)
@@ -209,10 +209,10 @@ char *layer_manifest_format(const LayerManifest *m)
         json_object_object_add(o, "image", json_object_new_string(m->image));
         json_object_object_add(o, "image_version", json_object_new_int(m->image_version));
         json_object_object_add(o, "source", json_object_new_string(m->source ? m->source : "tree"));
-        json_object_object_add(o, "packages", list_json(&m->packages));
-        json_object_object_add(o, "executables", list_json(&m->executables));
-        json_object_object_add(o, "menu_entries", list_json(&m->menu_entries));
-        json_object_object_add(o, "overrides", list_json(&m->overrides));
+        json_object_object_add(o, "packages", layer_list_json(&m->packages));
+        json_object_object_add(o, "executables", layer_list_json(&m->executables));
+        json_object_object_add(o, "menu_entries", layer_list_json(&m->menu_entries));
+        json_object_object_add(o, "overrides", layer_list_json(&m->overrides));
         json_object_object_add(o, "size", json_object_new_int64((int64_t)m->size));
         json_object_object_add(o, "content_bytes", json_object_new_int64((int64_t)m->content_bytes));
         json_object_object_add(o, "files", json_object_new_int64((int64_t)m->files));

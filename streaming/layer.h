@@ -49,6 +49,8 @@ int layer_manifest_parse(const char *json, size_t len, LayerManifest *ret, char 
 char *layer_manifest_format(const LayerManifest *m);
 void layer_manifest_free(LayerManifest *m);
 void layer_list_free(LayerList *l);
+struct json_object;
+struct json_object *layer_list_json(const LayerList *l);   /* a JSON array of the strings */
 bool layer_name_valid(const char *name);
 
 typedef struct LayerBuildRequest {
