@@ -41,6 +41,13 @@ int agent_disks_check(const AgentDisk *disks, unsigned n)
                         return -EBADMSG;
                 if (d->kind == AGENT_DISK_LAYER && nl == 0)
                         return -EBADMSG;
+                if (d->length == 0 || d->offset % AGENT_DISK_ALIGN || d->length % AGENT_DISK_ALIGN ||
+                    d->offset > UINT64_MAX - d->length)
+                        return -EBADMSG;
+                for (unsigned j = 0; j < i; j++)
+                        if (!strcmp(disks[j].serial, d->serial) && d->offset < disks[j].offset + disks[j].length &&
+                            disks[j].offset < d->offset + d->length)
+                                return -EBADMSG;
                 if (d->kind == AGENT_DISK_PROFILE)
                         profiles++;
                 else if (d->kind != AGENT_DISK_LAYER)
@@ -60,7 +67,8 @@ static int session_disks_read(Reader *r, AgentMsg *m)
         for (unsigned i = 0; i < n; i++) {
                 AgentDisk *d = &m->session_start.disks[i];
                 if (reader_u8(r, &d->kind) < 0 || reader_string(r, d->serial, AGENT_DISK_SERIAL_MAX) < 0 ||
-                    reader_string(r, d->name, AGENT_DISK_NAME_MAX) < 0)
+                    reader_string(r, d->name, AGENT_DISK_NAME_MAX) < 0 || reader_u64(r, &d->offset) < 0 ||
+                    reader_u64(r, &d->length) < 0)
                         return -EBADMSG;
         }
         m->session_start.n_disks = n;
@@ -142,6 +150,8 @@ int agent_msg_encode(const AgentMsg *m, Writer *w)
                         writer_u8(&body, m->session_start.disks[i].kind);
                         writer_string(&body, m->session_start.disks[i].serial);
                         writer_string(&body, m->session_start.disks[i].name);
+                        writer_u64(&body, m->session_start.disks[i].offset);
+                        writer_u64(&body, m->session_start.disks[i].length);
                 }
                 break;
         case AGENT_MSG_SESSION_STOP:

@@ -34,12 +34,18 @@ enum {
         AGENT_CAP_SESSION = 1u << 0,
         AGENT_CAP_CANARY = 1u << 1, /* test guest: writes a canary derived from boot id */
         AGENT_CAP_DISKS = 1u << 2,  /* mounts the disks listed in SESSION_START (agent/disks.c) */
+        AGENT_CAP_DISK_SLOTS = 1u << 3, /* ...as extents of the slot disks (offset, length): the
+                                         * format slated sends; an agent without it gets no disks */
 };
 
-/* Disks the host hot-plugged (virtio-blk) for a session, named by their serial. SESSION_START
- * carries them only when there are some: u8 count, then per disk u8 kind, string serial, string
- * name (so a host without disks sends the original format). Layers come top-most first. */
-#define AGENT_DISKS_MAX 8           /* a profile and up to 7 layers: more than the VM has slots */
+/* The disks of a session: each an extent (offset, length) of a slot disk the VM has had since
+ * boot (virtio-blk, named by its serial), which the host pointed at the session's images just
+ * before SESSION_START (broker/hv_qemu_disk.c). The agent flushes the slot's page cache, maps
+ * the extent with a loop device and mounts that. SESSION_START carries them only when there are
+ * some: u8 count, then per disk u8 kind, string serial, string name, u64 offset, u64 length (so
+ * a host without disks sends the original format). Layers come top-most first. */
+#define AGENT_DISKS_MAX 8           /* a profile and up to 7 layers */
+#define AGENT_DISK_ALIGN 4096       /* offsets and lengths: multiples of this, length > 0 */
 #define AGENT_DISK_SERIAL_MAX 20    /* virtio-blk's serial field (VIRTIO_BLK_ID_BYTES) */
 #define AGENT_DISK_NAME_MAX 64      /* a layer's name: a directory under /run/slate/layers */
 enum {
@@ -51,6 +57,7 @@ typedef struct AgentDisk {
         uint8_t kind;               /* AGENT_DISK_* */
         char serial[AGENT_DISK_SERIAL_MAX + 1];     /* [A-Za-z0-9-], 1..20 chars */
         char name[AGENT_DISK_NAME_MAX + 1];         /* [A-Za-z0-9._+-], 0..64 chars */
+        uint64_t offset, length;    /* the extent of the slot disk, bytes */
 } AgentDisk;
 
 enum {
@@ -107,5 +114,5 @@ int agent_msg_decode(const AgentFrame *f, AgentMsg *ret);
 int agent_msg_encode(const AgentMsg *m, Writer *w);
 const char *agent_msg_type_name(uint8_t type);
 /* The disk list rules decode enforces (count, kinds, serial and name characters, one profile, a
- * name for every layer): 0 or -EBADMSG. The agent relies on them for the paths it builds. */
+ * name for every layer, aligned extents that do not overlap on one slot): 0 or -EBADMSG. The agent relies on them for the paths it builds. */
 int agent_disks_check(const AgentDisk *disks, unsigned n);
