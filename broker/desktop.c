@@ -284,9 +284,9 @@ int desktop_disk_attach(Desktop *d, const HvDisk *disk, HvDone done, void *userd
         return d->b->hv->disk_attach(d->vm, disk, done, userdata);
 }
 
-int desktop_disk_detach(Desktop *d, const char *id, HvDone done, void *userdata)
+int desktop_disk_detach(Desktop *d, HvSlot slot, HvDone done, void *userdata)
 {
-        return d->vm && !d->stopping ? d->b->hv->disk_detach(d->vm, id, done, userdata) : -ENOTCONN;
+        return d->vm && !d->stopping ? d->b->hv->disk_detach(d->vm, slot, done, userdata) : -ENOTCONN;
 }
 
 int desktop_session_start(Desktop *d, const char *user, uint32_t uid, uint16_t w, uint16_t h,

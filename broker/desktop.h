@@ -98,9 +98,9 @@ static inline bool desktop_claimed(const Desktop *d) { return d->claim_ev != NUL
 /* SESSION_START to the agent, with the disks attached for the user (profile, app layers). */
 int desktop_session_start(Desktop *d, const char *user, uint32_t uid, uint16_t w, uint16_t h,
                           const AgentDisk *disks, unsigned n_disks);
-/* Hot-plug a user's disk (marks the desktop touched: never released to another user), unplug. */
+/* Put a user's disk into a slot (marks the desktop touched: never released to another user), empty it. */
 int desktop_disk_attach(Desktop *d, const HvDisk *disk, HvDone done, void *userdata);
-int desktop_disk_detach(Desktop *d, const char *id, HvDone done, void *userdata);
+int desktop_disk_detach(Desktop *d, HvSlot slot, HvDone done, void *userdata);
 int desktop_session_stop(Desktop *d, const char *reason);
 bool desktop_agent_ready(const Desktop *d);
 /* The desktop's console, connected (for slate-session): an fd the caller owns. */

@@ -3,7 +3,8 @@
  * never block it, and report a VM's end exactly once through on_exit. Nothing outside a driver
  * names a socket path or speaks the hypervisor's protocol. The interface is kept to what
  * libvirt could implement too: console and agent channel as fds (virDomainOpenConsole /
- * virDomainOpenChannel), disks hot-plugged by path (virDomainAttachDevice), and later
+ * virDomainOpenChannel), disks swapped into slots by path (virDomainUpdateDeviceFlags on a
+ * removable device, or a blockdev-reopen through virDomainQemuMonitorCommand), and later
  * dirty bitmaps and block export (virDomainCheckpoint*, virDomainBackupBegin). */
 #pragma once
 #include <stdbool.h>
@@ -34,23 +35,33 @@ typedef struct HvVmSpec {
         const char *qemu;          /* qemu-system-x86_64 path */
 } HvVmSpec;
 
-/* A disk hot-plugged into a running VM: an app layer (read-only) or a profile disk. */
+/* The disk slots every VM has from boot: virtio-blk devices backed by nothing (zeros, 1 TiB)
+ * until a disk is put in. Attaching points the slot at an image on the host; the guest sees no
+ * new device (a hot-plug costs it ~55 ms per disk under TCG) and is told by its agent where to
+ * look. The guest keeps the slot's boot-time size and must drop its page cache (BLKFLSBUF). */
+typedef enum HvSlot {
+        HV_SLOT_APPS = 0,          /* read-only, serial "slate-apps": the session's app layers */
+        HV_SLOT_PROFILE = 1,       /* read-write, serial "slate-profile": the user's profile */
+        _HV_SLOT_MAX,
+} HvSlot;
+#define HV_SLOT_SIZE (1ull << 40)
+
+const char *hv_slot_serial(HvSlot slot);
+bool hv_slot_read_only(HvSlot slot);
+
+/* What a slot is pointed at: an app layer stack (vmdk of FLAT extents, read-only) or a profile
+ * disk (qcow2, LUKS-encrypted). */
 typedef struct HvDisk {
-        const char *id;            /* unique within the VM: [a-z0-9-], at most 24 chars */
-        const char *path;          /* image file; the VM's uid must be able to open it */
-        const char *format;        /* "qcow2" or "raw" */
-        bool read_only;
-        const char *serial;        /* shown to the guest (/sys/block/vdX/serial); at most 20 chars */
+        HvSlot slot;
+        const char *path;          /* image file; the VM's uid must be able to open it (and the
+                                    * extents of a vmdk descriptor) */
+        const char *format;        /* "qcow2", "raw", or "vmdk" (read-only slots only) */
         const char *secret;        /* LUKS passphrase of an encrypted qcow2 (profile disks), else NULL.
                                     * Goes to QEMU over the monitor socket only, never argv or a file. */
 } HvDisk;
 
 /* The answer to an asynchronous disk operation: 0 or a negative errno with a short reason. */
 typedef void (*HvDone)(HvVm *vm, int r, const char *error, void *userdata);
-
-/* Hot-plug slots reserved at boot: at most this many disks attached at once (a profile and up
- * to seven app layers). Desktops booted by an older slated have fewer: device_add says so. */
-#define HV_DISK_SLOTS 8
 
 typedef struct HvCallbacks {
         /* The VM is gone (exit, signal, monitor hang-up of an adopted VM). status: exit code, or -signal. */
@@ -76,11 +87,13 @@ typedef struct HvDriver {
         /* The guest agent's channel (virtio-serial), connected: an fd the caller owns. -ENOTCONN
          * (or -ENOENT) while the VM is not listening yet: callers retry. */
         int (*agent_open)(HvVm *vm, int *ret_fd);
-        /* Hot-plug a disk into a free slot reserved at boot; done() answers. -ENOSPC when all
-         * HV_DISK_SLOTS are taken, -EEXIST for an id in use. */
+        /* Point a slot at a disk; done() answers. -EBUSY while the slot holds a disk or has an
+         * operation pending. */
         int (*disk_attach)(HvVm *vm, const HvDisk *disk, HvDone done, void *userdata);
-        /* Unplug a disk attached with disk_attach (the guest must have let go of it). */
-        int (*disk_detach)(HvVm *vm, const char *id, HvDone done, void *userdata);
+        /* Point the slot back at nothing and close its disk (the guest must have let go of it:
+         * later guest writes are dropped). Also for an adopted VM, whose slots slated did not
+         * fill itself. */
+        int (*disk_detach)(HvVm *vm, HvSlot slot, HvDone done, void *userdata);
         /* Release the handle after on_exit (or to forget an adopted VM without stopping it). */
         void (*vm_free)(HvVm *vm);
 } HvDriver;

@@ -188,7 +188,6 @@ static void vm_on_qmp_event(Qmp *q, const char *event, json_object *data, void *
         if (vm->cb.on_event && !vm->freed)
                 vm->cb.on_event(vm, event, data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN) : "{}",
                                 vm->userdata);
-        hv_qemu_disk_event(vm, event, data);
         /* A guest power-off leaves QEMU running (paused); a desktop never outlives its guest.
          * (QMP quit itself also emits SHUTDOWN: then there is nothing more to do.) */
         if (strcmp(event, "SHUTDOWN") == 0 && !vm->freed && !vm->stopping && vm->qmp) {
@@ -338,9 +337,6 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
         argv_opt(a, "-chardev", xasprintf("socket,id=qmp,path=%s/%s,server=on,wait=off", dir, HV_QMP_SOCKET));
         argv_opt(a, "-mon", xstrdup("chardev=qmp,mode=control"));
         argv_opt(a, "-pidfile", xasprintf("%s/%s", spec->run_dir, HV_PID_FILE));
-        /* Spare ports for hot-plugging profile and app disks (q35's root bus cannot). */
-        for (unsigned i = 1; i <= HV_DISK_SLOTS; i++)
-                argv_opt(a, "-device", xasprintf("pcie-root-port,id=rp%u,bus=pcie.0,chassis=%u", i, i));
         if (spec->disk_secret) {
                 /* The key arrives on fd 3, a pipe: never on argv, in the environment or on disk. */
                 argv_opt(a, "-object", xstrdup("secret,id=sec0,file=/dev/fd/3,format=raw"));
@@ -353,6 +349,17 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
         argv_add(a, xasprintf("driver=qcow2,node-name=disk0,file=disk0-file%s",
                               spec->disk_secret ? ",encrypt.format=luks,encrypt.key-secret=sec0" : ""));
         argv_opt(a, "-device", xstrdup("virtio-blk-pci,drive=disk0,id=vd0,bootindex=1"));
+        /* The disk slots (hv.h): zeros until a session's disk is put in by blockdev-reopen. After
+         * the boot disk, which must stay the guest's first (/dev/vda). */
+        for (HvSlot i = 0; i < _HV_SLOT_MAX; i++) {
+                const char *n = hv_qemu_slot_name(i), *ro = hv_slot_read_only(i) ? "on" : "off";
+                argv_opt(a, "-blockdev", xasprintf("driver=null-co,node-name=slot-%s-null,size=%llu,read-zeroes=on,"
+                                                   "read-only=%s", n, HV_SLOT_SIZE, ro));
+                argv_opt(a, "-blockdev", xasprintf("driver=raw,node-name=slot-%s,file=slot-%s-null,read-only=%s", n,
+                                                   n, ro));
+                argv_opt(a, "-device", xasprintf("virtio-blk-pci,drive=slot-%s,id=slot-%s,serial=%s", n, n,
+                                                 hv_slot_serial(i)));
+        }
         if (spec->kernel) {
                 argv_opt(a, "-kernel", xstrdup(spec->kernel));
                 if (spec->initrd) {

@@ -1,5 +1,5 @@
 /* The QEMU driver's private parts, shared by its files (hv_qemu.c: spawn, adopt, stop;
- * hv_qemu_disk.c: console, agent channel, disk hot-plug) and its own tests. Nothing outside
+ * hv_qemu_disk.c: console, agent channel, disk slots) and its own tests. Nothing outside
  * the driver includes this: the rest of slated knows only hv.h. */
 #pragma once
 #include <stdbool.h>
@@ -16,15 +16,14 @@
 /* A QEMU stderr line is logged up to this many bytes (the rest is cut, not buffered). */
 #define HV_STDERR_LINE_MAX 512
 
-/* One hot-plug slot: a disk attached there, or a pending attach/detach. */
+/* One disk slot (hv.h): what slated put there, and the pending operation. Its QEMU nodes are
+ * named after the slot: "slot-NAME" (raw, the device's), "slot-NAME-null" (boot), "slot-NAME-img"
+ * (the disk) and the secret "slot-NAME-sec", so a slot can be emptied without this record. */
 typedef struct HvQemuDisk {
-        char id[32];            /* empty: slot free */
-        char serial[24];
-        bool has_secret;        /* a secret object "sec-ID" was added for it */
+        bool attached;
+        bool has_secret;
         HvDone done;            /* pending operation's answer */
         void *userdata;
-        bool detaching;
-        uv_timer_t *timer;      /* device_del waits for the guest: bounded */
 } HvQemuDisk;
 
 struct HvVm {
@@ -51,16 +50,16 @@ struct HvVm {
         uv_timer_t qmp_timer;           /* QMP connect retries */
         uv_timer_t timer;               /* stop grace → SIGKILL; after exit: stderr drain deadline */
         Qmp *qmp;
-        HvQemuDisk disks[HV_DISK_SLOTS]; /* hot-plug slots rp1..rpN (hv_qemu_disk.c) */
+        HvQemuDisk slots[_HV_SLOT_MAX]; /* hv_qemu_disk.c */
 };
 
 /* hv_qemu_disk.c */
 int hv_qemu_console_open(HvVm *vm, int *ret_fd);
 int hv_qemu_agent_open(HvVm *vm, int *ret_fd);
 int hv_qemu_disk_attach(HvVm *vm, const HvDisk *disk, HvDone done, void *userdata);
-int hv_qemu_disk_detach(HvVm *vm, const char *id, HvDone done, void *userdata);
-/* A QMP event the disk code waits for (DEVICE_DELETED). */
-void hv_qemu_disk_event(HvVm *vm, const char *event, json_object *data);
+int hv_qemu_disk_detach(HvVm *vm, HvSlot slot, HvDone done, void *userdata);
+/* A slot's name in its QEMU node names: "apps", "profile". */
+const char *hv_qemu_slot_name(HvSlot slot);
 /* The VM is forgotten (vm_free): pending operations are dropped unanswered, as qmp_free
  * drops pending commands; their QMP replies come back -ECANCELED and free themselves. */
 void hv_qemu_disk_cancel(HvVm *vm);

@@ -45,7 +45,6 @@ struct Session {
         AgentDisk disks[AGENT_DISKS_MAX];       /* attached for the user, told to the agent */
         unsigned n_disks;
         unsigned disk_seq;      /* bumped by each disk step: a late answer of an older one is ignored */
-        unsigned disk_pending;  /* attaches not answered yet */
         int handles;
 };
 

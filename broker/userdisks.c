@@ -1,6 +1,7 @@
 /* App layers and profile disks at logon and logoff (userdisks.h). Slow work (hashing a layer
  * whose file changed, creating a profile disk, reading the host key) runs in the thread pool;
- * the hot-plugs go to the driver together and are awaited as a group. A late answer for a
+ * the disks go into the desktop's two slots (hv.h): all layers stacked as one disk, and the
+ * profile; the agent is told where each lies. A late answer for a
  * session that moved on is recognised by its sequence number and dropped. Keys in clear live
  * only in a job's buffer and are wiped as soon as the attach command was sent. */
 #include <errno.h>
@@ -19,9 +20,8 @@
 #include "streaming/layer.h"
 #include "streaming/profile.h"
 
-#define LAYERS_MAX (HV_DISK_SLOTS - 1)  /* one slot stays for the profile */
-#define PROFILE_DISK_ID "profile"
-#define PROFILE_SERIAL "slate-profile"
+#define LAYERS_MAX (AGENT_DISKS_MAX - 1)        /* one entry stays for the profile */
+#define STACK_FILE "apps.vmdk"                  /* in the desktop's run dir */
 
 /* A disk job's way back to its session: by id, and only while the step that started it runs. */
 typedef struct DiskTicket {
@@ -65,6 +65,8 @@ typedef struct AppsJob {
         DiskTicket t;
         Layer layers[LAYERS_MAX];
         unsigned n;
+        char *stack;            /* the stack's descriptor; NULL when no layer passed */
+        char *stack_error;
 } AppsJob;
 
 static void take_version(Layer *l, DbAppVersion *v)
@@ -80,44 +82,73 @@ static void apps_job_free(AppsJob *j)
                 db_app_version_free(&j->layers[i].v);
                 free(j->layers[i].error);
         }
+        free(j->stack);
+        free(j->stack_error);
         free(j);
 }
 
+/* Verifies each layer, then stacks those that passed into one disk, in list order (the first
+ * listed is the top-most layer and the first extent). */
 static void apps_verify(uv_work_t *w)
 {
         AppsJob *j = w->data;
+        const char *images[LAYERS_MAX];
+        uint64_t sizes[LAYERS_MAX];
+        char *paths[LAYERS_MAX];
+        unsigned n = 0;
         for (unsigned i = 0; i < j->n; i++) {
                 Layer *l = &j->layers[i];
-                layer_verify(l->v.path, l->v.sha256, l->v.size, l->has_known ? &l->known : NULL, &l->fp, &l->hashed,
-                             &l->error);
+                if (layer_verify(l->v.path, l->v.sha256, l->v.size, l->has_known ? &l->known : NULL, &l->fp,
+                                 &l->hashed, &l->error) < 0)
+                        continue;
+                if (l->fp.size == 0 || l->fp.size % LAYER_STACK_ALIGN) {
+                        l->error = xasprintf("layer.img is %llu bytes, not a multiple of %d",
+                                             (unsigned long long)l->fp.size, LAYER_STACK_ALIGN);
+                        continue;
+                }
+                paths[n] = xasprintf("%s/" LAYER_IMAGE_FILE, l->v.path);
+                images[n] = paths[n];
+                sizes[n++] = l->fp.size;
         }
+        if (n > 0 && layer_stack_write(j->stack, images, sizes, n, &j->stack_error) < 0) {
+                free(j->stack);
+                j->stack = NULL;
+        }
+        if (n == 0) {
+                free(j->stack);
+                j->stack = NULL;
+        }
+        for (unsigned i = 0; i < n; i++)
+                free(paths[i]);
 }
 
-typedef struct AttachOne {
+/* One slot's attach: the disks the agent is told of once it is in. */
+typedef struct SlotAttach {
         DiskTicket t;
-        AgentDisk disk;
-} AttachOne;
+        AgentDisk disks[AGENT_DISKS_MAX];
+        unsigned n;
+} SlotAttach;
 
 static void attach_answered(HvVm *vm, int r, const char *error, void *userdata)
 {
-        AttachOne *a = userdata;
+        SlotAttach *a = userdata;
         StepRun *run;
         Session *s = ticket_session(&a->t, &run);
+        bool profile = a->disks[0].kind == AGENT_DISK_PROFILE;
         if (s) {
                 if (r < 0) {
-                        log_error("session %s: %s %s: attach failed: %s", s->id,
-                                  a->disk.kind == AGENT_DISK_PROFILE ? "profile" : "app layer", a->disk.name,
+                        log_error("session %s: %s: attach failed: %s", s->id, profile ? "profile" : "app layers",
                                   error ? error : strerror(-r));
-                        session_audit(s->b, a->disk.kind == AGENT_DISK_PROFILE ? "profile.attach-failed" : "app.attach-failed",
-                                      s->user, "session %s: %s: %s", s->id, a->disk.name, error ? error : strerror(-r));
-                } else if (s->n_disks < AGENT_DISKS_MAX) {
-                        s->disks[s->n_disks++] = a->disk;
+                        session_audit(s->b, profile ? "profile.attach-failed" : "app.attach-failed", s->user,
+                                      "session %s: %s: %s", s->id, profile ? "profile" : "app layers",
+                                      error ? error : strerror(-r));
+                } else {
+                        for (unsigned i = 0; i < a->n && s->n_disks < AGENT_DISKS_MAX; i++)
+                                s->disks[s->n_disks++] = a->disks[i];
                 }
-                /* A layer that cannot be attached leaves the user without that app; a profile that
+                /* Layers that cannot be attached leave the user without those apps; a profile that
                  * cannot be attached fails the logon (the session would write into a throwaway home). */
-                if (--s->disk_pending == 0 || (r < 0 && a->disk.kind == AGENT_DISK_PROFILE))
-                        steps_done(run, r < 0 && a->disk.kind == AGENT_DISK_PROFILE ? -EIO : 0,
-                                   r < 0 ? "the profile disk could not be attached" : NULL);
+                steps_done(run, r < 0 && profile ? -EIO : 0, r < 0 && profile ? "the profile disk could not be attached" : NULL);
         }
         free(a);
 }
@@ -132,7 +163,9 @@ static void apps_verified(uv_work_t *w, int status)
                 return;
         }
         Broker *b = s->b;
-        unsigned sent = 0;
+        SlotAttach *a = xmalloc0(sizeof *a);
+        a->t = j->t;
+        uint64_t offset = 0;
         for (unsigned i = 0; i < j->n; i++) {
                 Layer *l = &j->layers[i];
                 if (l->error) {
@@ -146,29 +179,34 @@ static void apps_verified(uv_work_t *w, int status)
                         _cleanup_free_ char *fp = layer_fingerprint_format(&l->fp);
                         db_app_version_set_fingerprint(b->db, l->v.name, l->v.version, fp);
                 }
-                AttachOne *a = xmalloc0(sizeof *a);
-                a->t = j->t;
-                a->disk.kind = AGENT_DISK_LAYER;
-                snprintf(a->disk.serial, sizeof a->disk.serial, "slate-app-%u", i);
-                snprintf(a->disk.name, sizeof a->disk.name, "%s", l->v.name);
-                char id[16], serial[24];
-                snprintf(id, sizeof id, "app-%u", i);
-                snprintf(serial, sizeof serial, "%s", a->disk.serial);
-                _cleanup_free_ char *img = xasprintf("%s/" LAYER_IMAGE_FILE, l->v.path);
-                HvDisk d = { .id = id, .path = img, .format = "raw", .read_only = true, .serial = serial };
-                s->disk_pending++;
-                int r = desktop_disk_attach(s->desktop, &d, attach_answered, a);
+                AgentDisk *d = &a->disks[a->n++];
+                d->kind = AGENT_DISK_LAYER;
+                snprintf(d->serial, sizeof d->serial, "%s", hv_slot_serial(HV_SLOT_APPS));
+                snprintf(d->name, sizeof d->name, "%s", l->v.name);
+                d->offset = offset;
+                d->length = l->fp.size;
+                offset += l->fp.size;
+        }
+        if (a->n > 0 && !j->stack) {
+                log_error("session %s: app layers: %s", s->id, j->stack_error);
+                session_audit(b, "app.attach-failed", s->user, "session %s: app layers: %s", s->id, j->stack_error);
+                a->n = 0;
+        }
+        int r = -ENOENT;
+        if (a->n > 0) {
+                HvDisk d = { .slot = HV_SLOT_APPS, .path = j->stack, .format = "vmdk" };
+                r = desktop_disk_attach(s->desktop, &d, attach_answered, a);
                 if (r < 0) {
-                        s->disk_pending--;
-                        log_error("session %s: app %s: attach: %s", s->id, l->v.name, strerror(-r));
-                        free(a);
-                        continue;
+                        log_error("session %s: app layers: attach: %s", s->id, strerror(-r));
+                        session_audit(b, "app.attach-failed", s->user, "session %s: app layers: %s", s->id,
+                                      strerror(-r));
                 }
-                sent++;
         }
         apps_job_free(j);
-        if (sent == 0)
+        if (r < 0) {
+                free(a);
                 steps_done(run, 0, NULL);
+        }
 }
 
 /* Is this layer for the desktop's image? Another image: never. An older version of the same
@@ -221,7 +259,7 @@ int userdisks_apps(Session *s, StepRun *run)
         if (s->agent_started || !s->desktop)
                 return STEP_SKIP;
         Broker *b = s->b;
-        if (!(s->desktop->agent_caps & AGENT_CAP_DISKS))
+        if (!(s->desktop->agent_caps & AGENT_CAP_DISK_SLOTS))
                 return STEP_SKIP;
         gid_t groups[256];
         int ngroups = (int)ELEMENTSOF(groups);
@@ -254,7 +292,7 @@ int userdisks_apps(Session *s, StepRun *run)
         }
         j->t = ticket(s, false);
         j->work.data = j;
-        s->disk_pending = 0;
+        j->stack = xasprintf("%s/" STACK_FILE, s->desktop->run_dir);
         uv_queue_work(b->loop, &j->work, apps_verify, apps_verified);
         return STEP_PENDING;
 }
@@ -398,19 +436,18 @@ static void profile_prepared(uv_work_t *w, int status)
                 session_audit(b, "profile.recover", s->user,
                               "generation %d was not detached cleanly last time (its desktop died): the guest "
                               "replays the journal at this mount", cur.generation);
-        AttachOne *a = xmalloc0(sizeof *a);
+        SlotAttach *a = xmalloc0(sizeof *a);
         a->t = j->t;
-        a->disk.kind = AGENT_DISK_PROFILE;
-        snprintf(a->disk.serial, sizeof a->disk.serial, PROFILE_SERIAL);
-        HvDisk d = { .id = PROFILE_DISK_ID, .path = cur.path, .format = "qcow2", .read_only = false,
-                     .serial = PROFILE_SERIAL, .secret = j->pass };
-        s->disk_pending = 1;
+        a->n = 1;
+        a->disks[0].kind = AGENT_DISK_PROFILE;
+        snprintf(a->disks[0].serial, sizeof a->disks[0].serial, "%s", hv_slot_serial(HV_SLOT_PROFILE));
+        a->disks[0].length = cur.size;
+        HvDisk d = { .slot = HV_SLOT_PROFILE, .path = cur.path, .format = "qcow2", .secret = j->pass };
         int r = desktop_disk_attach(s->desktop, &d, attach_answered, a);
         secret_wipe(j->pass, sizeof j->pass);
         db_profile_free(&cur);
         profile_job_free(j);
         if (r < 0) {
-                s->disk_pending = 0;
                 free(a);
                 steps_done(run, r, "the profile disk could not be attached");
         }
@@ -421,7 +458,7 @@ int userdisks_profile(Session *s, StepRun *run)
         if (s->agent_started || !s->desktop)
                 return STEP_SKIP;
         Broker *b = s->b;
-        if (!(s->desktop->agent_caps & AGENT_CAP_DISKS)) {
+        if (!(s->desktop->agent_caps & AGENT_CAP_DISK_SLOTS)) {
                 session_audit(b, "profile.skipped", s->user, "the agent of image %s:v%d cannot mount disks "
                               "(republish the image): the session has no profile", s->desktop->image, s->desktop->version);
                 return STEP_SKIP;
@@ -598,10 +635,10 @@ int userdisks_detach(Session *s, StepRun *run, bool agent_stopped)
         j->generation = p.generation;
         j->clean = agent_stopped;
         db_profile_free(&p);
-        int r = desktop_disk_detach(s->desktop, PROFILE_DISK_ID, detached, j);
+        int r = desktop_disk_detach(s->desktop, HV_SLOT_PROFILE, detached, j);
         if (r < 0) {
-                /* Not plugged by this slated (adopted after a restart): the destroy that follows
-                 * closes it; QEMU flushes on quit. */
+                /* The VM is going (or gone): the destroy that follows closes the disk; QEMU
+                 * flushes on quit. */
                 db_profile_set_detached(b->db, s->user, j->generation, agent_stopped);
                 free(j->user);
                 free(j);

@@ -484,6 +484,35 @@ bool layer_fingerprint_equal(const LayerFingerprint *a, const LayerFingerprint *
                a->ctime_ns == b->ctime_ns;
 }
 
+int layer_stack_write(const char *path, const char *const *images, const uint64_t *sizes, unsigned n,
+                      char **ret_error)
+{
+        *ret_error = NULL;
+        if (n == 0) {
+                *ret_error = xstrdup("no layers");
+                return -EINVAL;
+        }
+        _cleanup_free_ char *text = xstrdup("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n"
+                                            "createType=\"monolithicFlat\"\n\n# Extent description\n");
+        for (unsigned i = 0; i < n; i++) {
+                if (images[i][0] != '/' || strpbrk(images[i], "\"\r\n") || sizes[i] == 0 ||
+                    sizes[i] % LAYER_STACK_ALIGN) {
+                        *ret_error = xasprintf("%s: not a layer image for a stack (path, or a size of %llu bytes "
+                                               "that is not a multiple of %d)", images[i],
+                                               (unsigned long long)sizes[i], LAYER_STACK_ALIGN);
+                        return -EINVAL;
+                }
+                /* "RW" is the only access QEMU parses; the node itself is opened read-only. */
+                char *t = xasprintf("%sRW %llu FLAT \"%s\" 0\n", text, (unsigned long long)(sizes[i] / 512), images[i]);
+                free(text);
+                text = t;
+        }
+        int r = write_file_atomic(path, text, strlen(text), 0644);
+        if (r < 0)
+                *ret_error = xasprintf("%s: %s", path, strerror(-r));
+        return r;
+}
+
 int layer_verify(const char *dir, const char *sha256, uint64_t size, const LayerFingerprint *known,
                  LayerFingerprint *ret_fp, bool *ret_hashed, char **ret_error)
 {

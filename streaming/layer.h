@@ -93,6 +93,15 @@ bool layer_fingerprint_equal(const LayerFingerprint *a, const LayerFingerprint *
 int layer_verify(const char *dir, const char *sha256, uint64_t size, const LayerFingerprint *known,
                  LayerFingerprint *ret_fp, bool *ret_hashed, char **ret_error);
 
+/* A session's layers as one disk: writes path, a VMDK descriptor whose FLAT extents are the
+ * images back to back (QEMU reads it read-only: the images are shared by every desktop and
+ * nothing is copied). Each size must be a positive multiple of LAYER_STACK_ALIGN; image paths
+ * absolute, without quotes or line breaks. The guest finds image i at the sum of the sizes
+ * before it. */
+#define LAYER_STACK_ALIGN 4096
+int layer_stack_write(const char *path, const char *const *images, const uint64_t *sizes, unsigned n,
+                      char **ret_error);
+
 /* The paths in dir/files.txt, for conflict checks (sorted). */
 int layer_files_load(const char *dir, LayerList *ret);
 /* The first path both sorted lists hold, or NULL. */

@@ -95,7 +95,7 @@ Test(agentlink, a_guest_that_sends_session_start_naming_another_users_disks_is_c
         cr_assert_eq(agent_link_start(&loop, hostile_open, &h, 60, 5, &cb, &h, &l), 0);
         AgentMsg hello = { .type = AGENT_MSG_HELLO };
         snprintf(hello.hello.agent_version, sizeof hello.hello.agent_version, "evil");
-        hello.hello.capabilities = AGENT_CAP_SESSION | AGENT_CAP_DISKS;
+        hello.hello.capabilities = AGENT_CAP_SESSION | AGENT_CAP_DISKS | AGENT_CAP_DISK_SLOTS;
         snprintf(hello.hello.boot_id, sizeof hello.hello.boot_id, "b");
         guest_send(h.fds[1], &hello);
         guest_send(h.fds[1], &(AgentMsg){ .type = AGENT_MSG_READY });
@@ -107,8 +107,10 @@ Test(agentlink, a_guest_that_sends_session_start_naming_another_users_disks_is_c
         AgentMsg evil = { .type = AGENT_MSG_SESSION_START };
         snprintf(evil.session_start.user, sizeof evil.session_start.user, "bob");
         evil.session_start.n_disks = 2;
-        evil.session_start.disks[0] = (AgentDisk){ .kind = AGENT_DISK_PROFILE, .serial = "slate-profile" };
-        evil.session_start.disks[1] = (AgentDisk){ .kind = AGENT_DISK_LAYER, .serial = "slate-app-0", .name = "payroll" };
+        evil.session_start.disks[0] = (AgentDisk){ .kind = AGENT_DISK_PROFILE, .serial = "slate-profile",
+                                                   .length = 1 << 30 };
+        evil.session_start.disks[1] = (AgentDisk){ .kind = AGENT_DISK_LAYER, .serial = "slate-apps", .name = "payroll",
+                                                   .length = 1 << 20 };
         guest_send(h.fds[1], &evil);
         spin(&loop, 200);
         cr_assert_eq(h.failures, 1, "the link accepted a host-only message from the guest");
