@@ -62,7 +62,7 @@ logon() {
                 "\(.apps) \(.profile) \(.agent)"' | tr '\n' ' ' >>"$T/$1"
         jctl session show "$id" | jq -r '.logon_ms // "–"' | tr '\n' ' ' >>"$T/$1"
         # The agent's own account of the disks (its STARTED detail, audited): all, and the wait for
-        # the hot-plugged devices to show up in the guest.
+        # the slot disks to be found in the guest.
         jctl audit --kind session.started | jq -r --arg s "$id" '[.[] | select(.detail | contains($s))][0].detail' |
                 sed -n 's/.*; disks \([0-9]*\) ms (\([0-9]*\) waiting.*/\1 \2/p;t;s/.*/0 0/p' >>"$T/$1"
         ctl session end "$id" >/dev/null
