@@ -24,10 +24,12 @@
  * that process exits the user has logged out inside the desktop. */
 #define SESSION_PID_FILE "/run/slate/session.pid"
 #define SESSION_USER_FILE "/run/slate/session.user"
-/* Session disks (disks.c): the host hot-plugs them just before SESSION_START, so each is looked
- * for at this pace, for at most this long. */
+/* Session disks (disks.c): the slot disks are there from boot, but one hot-plugged just before
+ * SESSION_START (the tests do) shows up later, so each is looked for at this pace, this long. */
 #define DISKS_POLL_MS 10
 #define DISKS_WAIT_MS 10000
+/* `modprobe loop` when the guest's init did not load the loop driver: past this it is killed. */
+#define DISKS_MODPROBE_TIMEOUT_MS 10000
 /* While mounting or unmounting holds the loop, a HEARTBEAT of our own this often. */
 #define DISKS_KEEPALIVE_MS 1000
 /* e2fsck -p of a profile that was not cleanly unmounted: past this it is killed, the start fails. */

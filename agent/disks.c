@@ -1,8 +1,10 @@
-/* slate-agent's session disks: finds the disks the host hot-plugged for a session by their virtio
- * serial, mounts the app layers (read-only, merged over /usr, /opt and /etc with overlayfs) and the
- * profile (/home/USER) before the session starts, and takes them down after it ends. Syscalls
- * only (the agent is static and the guest may have no mount binary). It must never leave a
- * half-mounted set behind a failed start, nor signal PID 1 or itself. */
+/* slate-agent's session disks: each is an extent of a slot disk (virtio-blk, there since boot,
+ * found by its serial) that the host pointed at the session's images; the agent drops the slot's
+ * stale page cache, maps each extent with a loop device (loopdev.c) and mounts the app layers
+ * (read-only, merged over /usr, /opt and /etc with overlayfs) and the profile (/home/USER) before
+ * the session starts, and takes them down after it ends. Syscalls only (the agent is static and
+ * the guest may have no mount binary). It must never leave a half-mounted set or a bound loop
+ * device behind a failed start, nor signal PID 1 or itself. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "agent/agent_int.h"
+#include "agent/loopdev.h"
 #include "common/cleanup.h"
 #include "common/spawn.h"
 #include "common/util.h"
@@ -92,7 +96,8 @@ static void disks_seen(char *out, size_t size)
                 closedir(d);
 }
 
-/* Every disk of the message, polled for until DISKS_WAIT_MS: the hot-plug is asynchronous. */
+/* The slot of every disk of the message, polled for until DISKS_WAIT_MS: slots are there from
+ * boot, but a disk hot-plugged just before SESSION_START (as the tests do) shows up a moment later. */
 static int disks_find_all(Agent *a, const AgentDisk *disks, unsigned n, char devs[][32], char *err, size_t size)
 {
         uint64_t t0 = agent_uptime_ms();
@@ -113,15 +118,68 @@ static int disks_find_all(Agent *a, const AgentDisk *disks, unsigned n, char dev
                 disks_keepalive(a);
                 agent_sleep_ms(DISKS_POLL_MS);
         }
-        for (unsigned i = 0; i < n; i++)
-                for (unsigned j = i + 1; j < n; j++)
-                        if (!strcmp(devs[i], devs[j])) {
-                                snprintf(err, size, "disks %s and %s are the same device", disks[i].serial,
-                                         disks[j].serial);
-                                return -EINVAL;
-                        }
         log_agent("disks found in %llu ms", (unsigned long long)(agent_uptime_ms() - t0));
         return 0;
+}
+
+/* The kernel read the slots at boot, when they were zeros, and was not told that the host has
+ * pointed them at the session's images since (same size, no event). It drops a disk's page cache
+ * at the disk's last close, but something may still hold a slot open (a previous session's busy
+ * profile, detached lazily, keeps its loop device and so the slot): drop the cache of each slot,
+ * once, before anything reads it. A loop device without direct I/O reads through that cache. */
+static int slots_flush(const AgentDisk *disks, unsigned n, char devs[][32], char *err, size_t size)
+{
+        for (unsigned i = 0; i < n; i++) {
+                bool done = false;
+                for (unsigned j = 0; j < i; j++)
+                        done |= !strcmp(devs[j], devs[i]);
+                if (done)
+                        continue;
+                _cleanup_close_ int fd = open(devs[i], O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || ioctl(fd, BLKFLSBUF) < 0) {
+                        int e = errno;
+                        snprintf(err, size, "slot %s (%s): dropping its page cache: %s", disks[i].serial, devs[i],
+                                 strerror(e));
+                        return -e;
+                }
+        }
+        return 0;
+}
+
+/* "layer hello (slate-apps 0+8388608)": a disk in messages, its extent in bytes. */
+static void disk_label(const AgentDisk *d, char *out, size_t size)
+{
+        snprintf(out, size, "%s%s%s (%s %llu+%llu)", d->kind == AGENT_DISK_LAYER ? "layer" : "profile",
+                 d->kind == AGENT_DISK_LAYER ? " " : "", d->kind == AGENT_DISK_LAYER ? d->name : "", d->serial,
+                 (unsigned long long)d->offset, (unsigned long long)d->length);
+}
+
+/* Maps the disk's extent of its slot (read-only for a layer) with a loop device. The slot is as
+ * large as the host made it: an extent past its end is the host's mistake, said as such. */
+static int disk_loop(const AgentDisk *d, const char *slot, const char *label, LoopDev *ret, char *err, size_t size)
+{
+        bool ro = d->kind == AGENT_DISK_LAYER;
+        _cleanup_close_ int fd = open(slot, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+        uint64_t bytes;
+        int sector;
+        if (fd < 0 || ioctl(fd, BLKGETSIZE64, &bytes) < 0 || ioctl(fd, BLKSSZGET, &sector) < 0) {
+                int e = errno;
+                snprintf(err, size, "%s: %s: %s", label, slot, strerror(e));
+                return -e;
+        }
+        /* decode checked that offset + length does not wrap. */
+        if (d->offset + d->length > bytes) {
+                snprintf(err, size, "%s: extent beyond the end of %s (%llu bytes)", label, slot,
+                         (unsigned long long)bytes);
+                return -ERANGE;
+        }
+        /* The slot's own sector size, not 4096: an ext4 made with 1 KiB blocks (mkfs's choice for a
+         * small image) mounts only on a device whose sectors are no larger. */
+        char why[128];
+        int r = loopdev_bind(fd, d->offset, d->length, (unsigned)sector, ro, ret, why, sizeof why);
+        if (r < 0)
+                snprintf(err, size, "%s: %s", label, why);
+        return r;
 }
 
 static bool is_dir(const char *path)
@@ -201,6 +259,59 @@ static void layer_dpkg_merge(Agent *a, const char *root, const char *name)
                 closedir(d);
 }
 
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* Reads dev's ext4 superblock: -EMEDIUMTYPE when it is not ext4; *recover: the journal needs
+ * replaying (the VM died with it mounted); *unclean: that, or not marked clean, or errors. */
+static int ext4_state(const char *dev, bool *recover, bool *unclean)
+{
+        _cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
+        uint8_t sb[1024];
+        if (fd < 0)
+                return -errno;
+        ssize_t n = pread(fd, sb, sizeof sb, EXT4_SB_OFFSET);
+        if (n < 0)
+                return -errno;
+        if (n != (ssize_t)sizeof sb || le16(sb + EXT4_SB_MAGIC_AT) != EXT4_MAGIC)
+                return -EMEDIUMTYPE;
+        uint16_t state = le16(sb + EXT4_SB_STATE_AT);
+        *recover = le32(sb + EXT4_SB_INCOMPAT_AT) & EXT4_INCOMPAT_RECOVER;
+        *unclean = *recover || !(state & EXT4_STATE_VALID) || (state & EXT4_STATE_ERROR);
+        return 0;
+}
+
+/* One layer on LAYERS_DIR/NAME, read-only and never replayed (noload): every VM shares its image.
+ * Checked before its directory is made, so a layer that is not ext4 leaves nothing behind. */
+static int layer_mount(const AgentDisk *d, const char *slot, char *err, size_t size)
+{
+        char dir[PATH_MAX], label[192];
+        snprintf(dir, sizeof dir, LAYERS_DIR "/%s", d->name);
+        disk_label(d, label, sizeof label);
+        _cleanup_(loopdev_unbind) LoopDev loop = { .fd = -1 };
+        int r = disk_loop(d, slot, label, &loop, err, size);
+        if (r < 0)
+                return r;
+        bool recover, unclean;
+        r = ext4_state(loop.path, &recover, &unclean);
+        if (r < 0) {
+                snprintf(err, size, "%s: %s", label, r == -EMEDIUMTYPE ? "not an ext4 filesystem" : strerror(-r));
+                return r;
+        }
+        r = mkdir_p(dir, 0755);
+        if (r == 0 && mount(loop.path, dir, "ext4", MS_RDONLY | MS_NODEV | MS_NOSUID, "noload") < 0) {
+                r = -errno;
+                rmdir(dir);
+        }
+        if (r < 0) {
+                snprintf(err, size, "%s: mount %s on %s: %s", label, loop.path, dir, strerror(-r));
+                return r;
+        }
+        loopdev_release(&loop);
+        log_agent("%s: %s on %s%s", label, loop.path, dir, loop.direct_io ? " (direct I/O)" : "");
+        return 0;
+}
+
 static int layers_mount(Agent *a, const AgentDisk *disks, unsigned n, char devs[][32], char *err, size_t size)
 {
         AgentMounts *s = &a->mounts;
@@ -218,17 +329,10 @@ static int layers_mount(Agent *a, const AgentDisk *disks, unsigned n, char devs[
                                 snprintf(err, size, "layer %s listed twice", name);
                                 return -EINVAL;
                         }
-                char dir[PATH_MAX];
-                snprintf(dir, sizeof dir, LAYERS_DIR "/%s", name);
                 disks_keepalive(a);
-                int r = mkdir_p(dir, 0755);
-                /* Read-only and never replayed: the host attached it read-only, shared by every VM. */
-                if (r == 0 && mount(devs[i], dir, "ext4", MS_RDONLY | MS_NODEV | MS_NOSUID, "noload") < 0)
-                        r = -errno;
-                if (r < 0) {
-                        snprintf(err, size, "layer %s (%s): mount on %s: %s", name, devs[i], dir, strerror(-r));
+                int r = layer_mount(&disks[i], devs[i], err, size);
+                if (r < 0)
                         return r;
-                }
                 snprintf(s->layers[s->n_layers++], sizeof s->layers[0], "%s", name);
         }
         /* The first layer listed is the top-most: first in lowerdir, above the system's own dir. */
@@ -289,47 +393,25 @@ static int layers_mount(Agent *a, const AgentDisk *disks, unsigned n, char devs[
         return 0;
 }
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-
-/* Reads dev's ext4 superblock: -EMEDIUMTYPE when it is not ext4; *recover: the journal needs
- * replaying (the VM died with it mounted); *unclean: that, or not marked clean, or errors. */
-static int ext4_state(const char *dev, bool *recover, bool *unclean)
-{
-        _cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
-        uint8_t sb[1024];
-        if (fd < 0)
-                return -errno;
-        ssize_t n = pread(fd, sb, sizeof sb, EXT4_SB_OFFSET);
-        if (n < 0)
-                return -errno;
-        if (n != (ssize_t)sizeof sb || le16(sb + EXT4_SB_MAGIC_AT) != EXT4_MAGIC)
-                return -EMEDIUMTYPE;
-        uint16_t state = le16(sb + EXT4_SB_STATE_AT);
-        *recover = le32(sb + EXT4_SB_INCOMPAT_AT) & EXT4_INCOMPAT_RECOVER;
-        *unclean = *recover || !(state & EXT4_STATE_VALID) || (state & EXT4_STATE_ERROR);
-        return 0;
-}
-
-/* e2fsck on PATH, if the guest has it (Debian images do; the busybox test guest does not). */
-static bool e2fsck_find(char *path, size_t size)
+/* A helper program on PATH (or the sbin dirs, where e2fsck and modprobe live), if the guest has it:
+ * Debian images do; the busybox test guest has modprobe but no e2fsck. */
+static bool helper_find(const char *name, char *path, size_t size)
 {
         const char *env = getenv("PATH");
         char dirs[1024];
         snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/sbin", env && env[0] ? env : "/usr/bin:/bin");
         for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                snprintf(path, size, "%s/e2fsck", d);
+                snprintf(path, size, "%s/%s", d, name);
                 if (d[0] == '/' && access(path, X_OK) == 0)
                         return true;
         }
         return false;
 }
 
-/* `e2fsck -p DEV`: its exit status, or a negative errno (could not run, timed out). The loop is
+/* Runs argv: its exit status, or a negative errno (could not run, timed out: killed). The loop is
  * held meanwhile, with keepalives. */
-static int e2fsck_run(Agent *a, const char *e2fsck, const char *dev)
+static int helper_run(Agent *a, const char *const *argv, uint64_t timeout_ms)
 {
-        const char *argv[] = { e2fsck, "-p", dev, NULL };
         static const char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
         SpawnOpts so = { .argv = argv, .envp = envp, .fd3 = -1, .new_pgroup = true, .default_signals = true,
                          .stdio = { SPAWN_STDIO_NULL, SPAWN_STDIO_INHERIT, SPAWN_STDIO_INHERIT } };
@@ -337,7 +419,7 @@ static int e2fsck_run(Agent *a, const char *e2fsck, const char *dev)
         int r = spawn_start(&so, &child);
         if (r < 0)
                 return r;
-        uint64_t deadline = agent_uptime_ms() + DISKS_FSCK_TIMEOUT_MS;
+        uint64_t deadline = agent_uptime_ms() + timeout_ms;
         int status;
         while ((r = spawn_wait(child.pid, WNOHANG, &status)) == 0) {
                 if (agent_uptime_ms() >= deadline) {
@@ -353,42 +435,85 @@ static int e2fsck_run(Agent *a, const char *e2fsck, const char *dev)
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static int profile_mount(Agent *a, const char *user, uid_t uid, const char *dev, char *note, size_t note_size,
-                         char *err, size_t size)
+/* The loop driver is a module in Debian's kernel: the guest's init may not have loaded it. One
+ * `modprobe loop` then, and a clear message if that does not bring LOOP_CONTROL. */
+static int loop_driver_load(Agent *a, char *err, size_t size)
 {
-        AgentMounts *s = &a->mounts;
-        char home[sizeof s->home];
-        snprintf(home, sizeof home, "/home/%s", user);
+        if (access(LOOP_CONTROL, F_OK) == 0)
+                return 0;
+        char modprobe[PATH_MAX], why[64] = "no modprobe on PATH";
+        if (helper_find("modprobe", modprobe, sizeof modprobe)) {
+                const char *argv[] = { modprobe, "loop", NULL };
+                int r = helper_run(a, argv, DISKS_MODPROBE_TIMEOUT_MS);
+                if (r < 0)
+                        snprintf(why, sizeof why, "modprobe loop: %s", strerror(-r));
+                else
+                        snprintf(why, sizeof why, "modprobe loop: exit status %d", r);
+                log_agent(LOOP_CONTROL " missing; %s", why);
+                if (access(LOOP_CONTROL, F_OK) == 0)
+                        return 0;
+        }
+        snprintf(err, size, LOOP_CONTROL " missing (%s): the guest kernel needs the loop driver "
+                 "(CONFIG_BLK_DEV_LOOP)", why);
+        return -ENODEV;
+}
+
+/* A profile that was not cleanly unmounted gets `e2fsck -p` when the guest has it; the kernel
+ * replays the journal itself otherwise. note says which for STARTED's summary. */
+static int profile_check(Agent *a, const char *dev, const char *label, char *note, size_t note_size, char *err,
+                         size_t size)
+{
         bool recover = false, unclean = false;
         int r = ext4_state(dev, &recover, &unclean);
         if (r < 0) {
-                snprintf(err, size, "profile (%s): %s", dev, r == -EMEDIUMTYPE ? "not an ext4 filesystem" : strerror(-r));
+                snprintf(err, size, "%s: %s", label, r == -EMEDIUMTYPE ? "not an ext4 filesystem" : strerror(-r));
                 return r;
         }
         note[0] = 0;
         char e2fsck[PATH_MAX];
-        if (unclean && e2fsck_find(e2fsck, sizeof e2fsck)) {
-                log_agent("profile %s: not cleanly unmounted; %s -p %s", dev, e2fsck, dev);
-                r = e2fsck_run(a, e2fsck, dev);
+        if (unclean && helper_find("e2fsck", e2fsck, sizeof e2fsck)) {
+                log_agent("%s: not cleanly unmounted; %s -p %s", label, e2fsck, dev);
+                const char *argv[] = { e2fsck, "-p", dev, NULL };
+                r = helper_run(a, argv, DISKS_FSCK_TIMEOUT_MS);
                 if (r < 0 || r >= 4) {
                         if (r < 0)
-                                snprintf(err, size, "profile (%s): e2fsck: %s", dev, strerror(-r));
+                                snprintf(err, size, "%s: e2fsck: %s", label, strerror(-r));
                         else
-                                snprintf(err, size, "profile (%s): e2fsck -p failed (status %d): needs a manual check",
-                                         dev, r);
+                                snprintf(err, size, "%s: e2fsck -p failed (status %d): needs a manual check", label, r);
                         return r < 0 ? r : -EUCLEAN;
                 }
                 snprintf(note, note_size, " (%s; e2fsck status %d)", recover ? "journal replayed" : "checked", r);
         } else if (unclean)
                 snprintf(note, note_size, " (%s)", recover ? "journal replayed" : "not cleanly unmounted");
+        return 0;
+}
+
+static int profile_mount(Agent *a, const AgentDisk *d, const char *slot, const char *user, uid_t uid, char *note,
+                         size_t note_size, char *err, size_t size)
+{
+        AgentMounts *s = &a->mounts;
+        char home[sizeof s->home], label[192];
+        disk_label(d, label, sizeof label);
+        /* disks_mount checked the name (user_name_valid): never too long, checked all the same. */
+        if (snprintf(home, sizeof home, "/home/%s", user) >= (int)sizeof home) {
+                snprintf(err, size, "user name too long");
+                return -ENAMETOOLONG;
+        }
+        _cleanup_(loopdev_unbind) LoopDev loop = { .fd = -1 };
+        int r = disk_loop(d, slot, label, &loop, err, size);
+        if (r == 0)
+                r = profile_check(a, loop.path, label, note, note_size, err, size);
+        if (r < 0)
+                return r;
         r = mkdir_p(home, 0755);
-        /* The kernel replays the journal itself when e2fsck did not. */
-        if (r == 0 && mount(dev, home, "ext4", MS_NODEV | MS_NOSUID, NULL) < 0)
+        if (r == 0 && mount(loop.path, home, "ext4", MS_NODEV | MS_NOSUID, NULL) < 0)
                 r = -errno;
         if (r < 0) {
-                snprintf(err, size, "profile (%s): mount on %s: %s", dev, home, strerror(-r));
+                snprintf(err, size, "%s: mount %s on %s: %s", label, loop.path, home, strerror(-r));
                 return r;
         }
+        loopdev_release(&loop);
+        log_agent("%s: %s on %s%s", label, loop.path, home, loop.direct_io ? " (direct I/O)" : "");
         s->profile = true;
         s->uid = uid;
         snprintf(s->home, sizeof s->home, "%s", home);
@@ -396,8 +521,9 @@ static int profile_mount(Agent *a, const char *user, uid_t uid, const char *dev,
         struct stat st;
         if (stat(home, &st) == 0 && st.st_uid == 0 && uid != 0) {
                 if (chown(home, uid, uid) < 0 || chmod(home, 0700) < 0) {
-                        snprintf(err, size, "profile %s: chown to %u: %s", home, (unsigned)uid, strerror(errno));
-                        return -errno;
+                        r = -errno;
+                        snprintf(err, size, "profile %s: chown to %u: %s", home, (unsigned)uid, strerror(-r));
+                        return r;
                 }
                 size_t l = strlen(note);
                 snprintf(note + l, note_size - l, " (new)");
@@ -433,11 +559,16 @@ int disks_mount(Agent *a, const AgentMsg *m, char *err, size_t size)
         int r = disks_find_all(a, disks, n, devs, err, size);
         uint64_t t_found = agent_uptime_ms();
         if (r == 0)
+                r = slots_flush(disks, n, devs, err, size);
+        if (r == 0)
+                r = loop_driver_load(a, err, size);
+        if (r == 0)
                 r = layers_mount(a, disks, n, devs, err, size);
         char note[96] = "";
         for (unsigned i = 0; r == 0 && i < n; i++)
                 if (disks[i].kind == AGENT_DISK_PROFILE)
-                        r = profile_mount(a, user, m->session_start.uid, devs[i], note, sizeof note, err, size);
+                        r = profile_mount(a, &disks[i], devs[i], user, m->session_start.uid, note, sizeof note, err,
+                                          size);
         if (r < 0) {
                 log_agent("session disks for %s: %s; undoing", user, err);
                 disks_unmount(a);

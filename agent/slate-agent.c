@@ -336,8 +336,8 @@ int agent_main(int argc, char **argv, const AgentDesk *desk)
                 { "version", no_argument, NULL, 'V' },
                 {},
         };
-        Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION | AGENT_CAP_DISKS, .fd = -1, .session_pidfd = -1,
-                    .job = { .pidfd = -1, .err_fd = -1 } };
+        Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION | AGENT_CAP_DISKS | AGENT_CAP_DISK_SLOTS,
+                    .fd = -1, .session_pidfd = -1, .job = { .pidfd = -1, .err_fd = -1 } };
         bool test_desktop = false;
         int c;
         while ((c = getopt_long(argc, argv, "p:ch", opts, NULL)) != -1) {

@@ -115,8 +115,9 @@ mkdir -p "$tmp/initrd/dev" "$tmp/initrd/proc" "$tmp/initrd/sys" "$tmp/initrd/new
 install_busybox "$tmp/initrd"
 cp "$here/init.sh" "$tmp/initrd/init"
 chmod 755 "$tmp/initrd/init"
-# overlay: the agent merges app layers over /usr, /opt and /etc (agent/disks.c).
-modules "$tmp/initrd/lib/modules/core.order" virtio_pci virtio_blk virtio_console ext4 overlay
+# overlay: the agent merges app layers over /usr, /opt and /etc; loop: it mounts each session disk
+# through a loop device over its extent of a slot disk (agent/disks.c). Debian has both as modules.
+modules "$tmp/initrd/lib/modules/core.order" virtio_pci virtio_blk virtio_console ext4 overlay loop
 modules "$tmp/initrd/lib/modules/display.order" bochs virtio_input evdev
 (cd "$tmp/initrd" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$tmp/initrd.img"
 

@@ -32,8 +32,8 @@ guest-clean:
 EXTRA_DIST += tests/guest/build.sh tests/guest/init.sh tests/guest/rootinit.sh tests/guest/session-hook tests/guest/README.md \
 	tests/guest/agent-check.py
 
-# The agent's session disks end to end: the guest under real QEMU, a layer and a profile
-# hot-plugged through the QEMU driver (tests/unit/test_agent_disks.c). Skips (77) without QEMU.
+# The agent's session disks end to end: the guest under real QEMU, the slot disks (app layers in one
+# VMDK, a profile) plugged in through QMP (tests/unit/test_agent_disks.c). Skips (77) without QEMU.
 check_PROGRAMS += tests/unit/test_agent_disks
 TESTS += tests/unit/test_agent_disks
 tests_unit_test_agent_disks_SOURCES = tests/unit/test_agent_disks.c

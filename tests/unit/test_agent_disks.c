@@ -1,9 +1,11 @@
-/* slate-agent's session disks end to end: the tiny test guest under real QEMU (TCG here), an app
- * layer and a profile hot-plugged through the QEMU driver as slated does, SESSION_START with them,
- * and the test guest's session hook (tests/guest/session-hook) telling what the session saw.
+/* slate-agent's session disks end to end: the tiny test guest under real QEMU (TCG here), the two
+ * slot disks (slate-apps: app layers back to back in one VMDK of FLAT extents; slate-profile: the
+ * profile) plugged in through QMP, SESSION_START with each disk as an extent of its slot, and the
+ * test guest's session hook (tests/guest/session-hook) telling what the session saw.
  * Exits 77 with a reason when QEMU, mkfs.ext4 or the guest build is missing. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -185,10 +187,11 @@ static void qmp_run(Ctx *c, const char *cmd, json_object *args)
         cr_assert_eq(c->disk_r, 0, "%s: %s", cmd, c->disk_error);
 }
 
-/* Hot-plugs a raw image as virtio-blk with a serial into the VM's spare root port rpN, as the
- * driver's disk_attach does. Through QMP here because disk_attach does not pass HvDisk.serial on
- * to device_add yet (broker/hv_qemu_disk.c), and the serial is how the agent finds a disk. */
-static void attach(Ctx *c, unsigned port, const char *path, bool read_only, const char *serial)
+/* Plugs an image (format raw or vmdk) in as virtio-blk with a serial, into the VM's spare root
+ * port rpN. slated's slots are there from boot and repointed at logon (blockdev-reopen); the
+ * driver's support for that is written elsewhere, so the test plugs them through QMP itself: the
+ * agent sees the same thing, a virtio disk with that serial whose bytes are the session's. */
+static void attach(Ctx *c, unsigned port, const char *path, const char *format, bool read_only, const char *serial)
 {
         char node[32], bus[8];
         snprintf(node, sizeof node, "t-%s", serial);
@@ -199,7 +202,7 @@ static void attach(Ctx *c, unsigned port, const char *path, bool read_only, cons
         json_object_object_add(file, "read-only", json_object_new_boolean(read_only));
         json_object *a = json_object_new_object();
         json_object_object_add(a, "node-name", json_object_new_string(node));
-        json_object_object_add(a, "driver", json_object_new_string("raw"));
+        json_object_object_add(a, "driver", json_object_new_string(format));
         json_object_object_add(a, "read-only", json_object_new_boolean(read_only));
         json_object_object_add(a, "file", file);
         qmp_run(c, "blockdev-add", a);
@@ -210,6 +213,31 @@ static void attach(Ctx *c, unsigned port, const char *path, bool read_only, cons
         json_object_object_add(a, "bus", json_object_new_string(bus));
         json_object_object_add(a, "serial", json_object_new_string(serial));
         qmp_run(c, "device_add", a);
+}
+
+/* Points a plugged-in slot's raw node at another file of the same size, as slated does at logon
+ * (blockdev-reopen): the guest is not told, and has the old bytes in its page cache. */
+static void repoint(Ctx *c, const char *serial, const char *path, bool read_only)
+{
+        char node[32], file[32];
+        snprintf(node, sizeof node, "t-%s", serial);
+        snprintf(file, sizeof file, "f-%s", serial);
+        json_object *a = json_object_new_object();
+        json_object_object_add(a, "node-name", json_object_new_string(file));
+        json_object_object_add(a, "driver", json_object_new_string("file"));
+        json_object_object_add(a, "filename", json_object_new_string(path));
+        json_object_object_add(a, "read-only", json_object_new_boolean(read_only));
+        qmp_run(c, "blockdev-add", a);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "node-name", json_object_new_string(node));
+        json_object_object_add(o, "driver", json_object_new_string("raw"));
+        json_object_object_add(o, "read-only", json_object_new_boolean(read_only));
+        json_object_object_add(o, "file", json_object_new_string(file));
+        json_object *opts = json_object_new_array();
+        json_object_array_add(opts, o);
+        a = json_object_new_object();
+        json_object_object_add(a, "options", opts);
+        qmp_run(c, "blockdev-reopen", a);
 }
 
 static AgentMsg session_start(Ctx *c, const char *user, unsigned n, const AgentDisk *disks, unsigned timeout_ms)
@@ -251,26 +279,78 @@ static void word_after(const char *detail, const char *key, char *out, size_t si
         out[n] = 0;
 }
 
-/* An app layer as `slatectl app add` would make one: a tree with usr/bin/slate-app-hello, opt/
- * and etc/, as an ext4 image; and a fresh profile disk (ext4, root owned by root). */
-static void make_images(Ctx *c, char **layer, char **profile)
+/* The session's images: two app layers as `slatectl app add` would make them (trees with
+ * usr/bin/slate-app-hello, opt/ and etc/; usr/bin/slate-app-two), 1 MiB of zeros (what a slot
+ * holds past its data), and a fresh profile disk (ext4, root owned by root). */
+typedef struct Images {
+        char *layer, *layer2, *zeros, *profile, *apps;  /* apps: the slate-apps VMDK descriptor */
+        uint64_t layer_size, layer2_size, zeros_size, profile_size;
+} Images;
+
+static uint64_t file_size(const char *path)
 {
-        *layer = xasprintf("%s/layer.img", c->dir);
-        *profile = xasprintf("%s/profile.img", c->dir);
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
+        return (uint64_t)st.st_size;
+}
+
+/* The slate-apps slot as slated makes it at logon: the images back to back, a VMDK descriptor with
+ * one FLAT extent each (in 512-byte sectors). QEMU takes only RW there; the node is opened read-only. */
+static char *apps_vmdk(Ctx *c, const char *const *images, unsigned n)
+{
+        char *path = xasprintf("%s/apps.vmdk", c->dir);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fprintf(f, "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n"
+                   "createType=\"monolithicFlat\"\n");
+        for (unsigned i = 0; i < n; i++) {
+                uint64_t size = file_size(images[i]);
+                cr_assert_eq(size % AGENT_DISK_ALIGN, 0, "%s: %llu bytes", images[i], (unsigned long long)size);
+                fprintf(f, "RW %llu FLAT \"%s\" 0\n", (unsigned long long)(size / 512), images[i]);
+        }
+        cr_assert_eq(fclose(f), 0);
+        return path;
+}
+
+static void make_images(Ctx *c, Images *im)
+{
+        im->layer = xasprintf("%s/layer.img", c->dir);
+        im->layer2 = xasprintf("%s/layer2.img", c->dir);
+        im->zeros = xasprintf("%s/zeros.img", c->dir);
+        im->profile = xasprintf("%s/profile.img", c->dir);
         _cleanup_free_ char *cmd = xasprintf(
                 "set -e; t=%s/tree; mkdir -p $t/usr/bin $t/opt/hello/bin $t/etc/hello; "
                 "printf '#!/bin/sh\\necho hello from the layer\\n' >$t/usr/bin/slate-app-hello; "
                 "printf '#!/bin/sh\\necho opt\\n' >$t/opt/hello/bin/slate-app-opt; "
                 "chmod 755 $t/usr/bin/slate-app-hello $t/opt/hello/bin/slate-app-opt; echo 1 >$t/etc/hello/conf; "
-                "mkfs.ext4 -q -F -E root_owner=0:0 -d $t %s 8M; mkfs.ext4 -q -F -E root_owner=0:0 %s 16M",
-                c->dir, *layer, *profile);
+                "mkfs.ext4 -q -F -E root_owner=0:0 -d $t %s 8M; "
+                "t=%s/tree2; mkdir -p $t/usr/bin; printf '#!/bin/sh\\necho two\\n' >$t/usr/bin/slate-app-two; "
+                "chmod 755 $t/usr/bin/slate-app-two; mkfs.ext4 -q -F -E root_owner=0:0 -d $t %s 8M; "
+                "truncate -s 1M %s; mkfs.ext4 -q -F -E root_owner=0:0 %s 16M",
+                c->dir, im->layer, c->dir, im->layer2, im->zeros, im->profile);
         cr_assert_eq(sh(cmd), 0, "making the images failed");
+        im->layer_size = file_size(im->layer);
+        im->layer2_size = file_size(im->layer2);
+        im->zeros_size = file_size(im->zeros);
+        im->profile_size = file_size(im->profile);
+        const char *const apps[] = { im->layer, im->layer2, im->zeros };
+        im->apps = apps_vmdk(c, apps, ELEMENTSOF(apps));
 }
 
-/* One boot: a profile and a layer mounted before the session (the hook sees the app and a new
- * home), gone after STOP, and a second logon finds the same home and the app again. A start that
- * cannot be honoured fails with the reason and leaves nothing mounted. */
-Test(agent_disks, profile_and_layer_are_mounted_for_the_session_and_kept_across_logons, .timeout = 120)
+static void images_free(Images *im)
+{
+        free(im->layer);
+        free(im->layer2);
+        free(im->zeros);
+        free(im->profile);
+        free(im->apps);
+}
+
+/* One boot: a profile and two layers mounted before the session (the hook sees both layers' apps
+ * and a new home), gone after STOP, and a second logon finds the same home and the apps again. A
+ * start that cannot be honoured (a bad name, an extent past the slot's end or not ext4) fails
+ * with the reason and leaves nothing mounted and no loop device bound. */
+Test(agent_disks, profile_and_layers_are_mounted_for_the_session_and_kept_across_logons, .timeout = 120)
 {
         Ctx c = { .agent_fd = -1 };
         signal(SIGPIPE, SIG_IGN);
@@ -278,57 +358,83 @@ Test(agent_disks, profile_and_layer_are_mounted_for_the_session_and_kept_across_
         snprintf(c.dir, sizeof c.dir, "/tmp/slate-disktest.XXXXXX");
         cr_assert_not_null(mkdtemp(c.dir));
         snprintf(live_dir, sizeof live_dir, "%s", c.dir);
-        _cleanup_free_ char *layer = NULL, *profile = NULL;
-        make_images(&c, &layer, &profile);
+        Images im;
+        make_images(&c, &im);
 
         uint64_t t0 = now_ms();
         boot(&c);
         AgentMsg m = agent_recv(&c, 60000);
         cr_assert_eq(m.type, AGENT_MSG_HELLO);
         cr_assert(m.hello.capabilities & AGENT_CAP_DISKS, "the agent does not announce AGENT_CAP_DISKS");
+        cr_assert(m.hello.capabilities & AGENT_CAP_DISK_SLOTS, "the agent does not announce AGENT_CAP_DISK_SLOTS");
         cr_assert_eq(agent_recv(&c, 10000).type, AGENT_MSG_READY);
         cr_log_info("boot -> READY: %llu ms", (unsigned long long)(now_ms() - t0));
 
-        /* As slated does: hot-plug, then SESSION_START at once (the agent waits for the disks). */
-        attach(&c, 1, layer, true, "slate-app-1");
-        attach(&c, 2, profile, false, "slate-profile");
-        const AgentDisk disks[] = { { AGENT_DISK_LAYER, "slate-app-1", "hello" },
-                                    { AGENT_DISK_PROFILE, "slate-profile", "" } };
-        m = session_start(&c, "alice", 2, disks, 30000);
+        /* The slots, then SESSION_START at once (the agent waits for a disk that is not there yet). */
+        attach(&c, 1, im.apps, "vmdk", true, "slate-apps");
+        attach(&c, 2, im.profile, "raw", false, "slate-profile");
+        const AgentDisk disks[] = {
+                { AGENT_DISK_LAYER, "slate-apps", "hello", 0, im.layer_size },
+                { AGENT_DISK_LAYER, "slate-apps", "two", im.layer_size, im.layer2_size },
+                { AGENT_DISK_PROFILE, "slate-profile", "", 0, im.profile_size },
+        };
+        m = session_start(&c, "alice", 3, disks, 30000);
         const char *d = m.session_state.detail;
         cr_assert_eq(m.session_state.state, AGENT_SESSION_STARTED, "start: %s", d);
-        cr_assert(strstr(d, "profile /home/alice (new); layers hello; "), "detail: %s", d);
-        cr_assert(strstr(d, " app:slate-app-hello=hello"), "the layer's app is not on /usr/bin: %s", d);
+        cr_assert(strstr(d, "profile /home/alice (new); layers hello,two; disks "), "detail: %s", d);
+        cr_assert(strstr(d, " app:slate-app-hello=hello"), "the first layer's app is not on /usr/bin: %s", d);
+        cr_assert(strstr(d, " app:slate-app-two=two"), "the second layer's app is not on /usr/bin: %s", d);
         cr_assert(strstr(d, " app:slate-app-opt=opt"), "the layer's /opt is not merged: %s", d);
         cr_assert(strstr(d, " outside=absent"), "detail: %s", d);
+        cr_assert(strstr(d, " loops=3 "), "not one loop device per disk: %s", d);
         char home1[64], home2[64];
         word_after(d, "home=", home1, sizeof home1);
         cr_assert(!strncmp(home1, "new:", 4) && strlen(home1) == 4 + 36, "home=%s: no fresh canary", home1);
         session_stop(&c);
 
-        /* Nothing is left mounted after STOP: a start with a bad layer name must fail cleanly... */
-        const AgentDisk bad[] = { { AGENT_DISK_LAYER, "slate-app-1", ".." } };
-        m = session_start(&c, "alice", 1, bad, 30000);
+        /* Nothing is left mounted after STOP, and a start that cannot be honoured fails cleanly. */
+        const AgentDisk bad_name[] = { { AGENT_DISK_LAYER, "slate-apps", "..", 0, im.layer_size } };
+        m = session_start(&c, "alice", 1, bad_name, 30000);
         cr_assert_eq(m.session_state.state, AGENT_SESSION_FAILED, "start with layer '..': %s", m.session_state.detail);
         cr_assert(strstr(m.session_state.detail, "not a directory name"), "detail: %s", m.session_state.detail);
 
+        uint64_t apps_size = im.layer_size + im.layer2_size + im.zeros_size;
+        const AgentDisk past_end[] = { disks[0], { AGENT_DISK_LAYER, "slate-apps", "far", apps_size, 4096 } };
+        m = session_start(&c, "alice", 2, past_end, 30000);
+        cr_assert_eq(m.session_state.state, AGENT_SESSION_FAILED, "start with an extent past the end: %s",
+                     m.session_state.detail);
+        cr_assert(strstr(m.session_state.detail, "layer far (slate-apps ") &&
+                  strstr(m.session_state.detail, "extent beyond the end of"), "detail: %s", m.session_state.detail);
+
+        /* The first layer is mounted by the time the second turns out not to be ext4: it is undone. */
+        const AgentDisk not_ext4[] = { disks[0], { AGENT_DISK_LAYER, "slate-apps", "zeros",
+                                                   im.layer_size + im.layer2_size, im.zeros_size } };
+        m = session_start(&c, "alice", 2, not_ext4, 30000);
+        cr_assert_eq(m.session_state.state, AGENT_SESSION_FAILED, "start with zeros for a layer: %s",
+                     m.session_state.detail);
+        cr_assert(strstr(m.session_state.detail, "layer zeros (slate-apps ") &&
+                  strstr(m.session_state.detail, "not an ext4 filesystem"), "detail: %s", m.session_state.detail);
+
         /* ...and the next logon sees the same home (canary kept on the profile disk), the root fs's
-         * file from the first session, and the app again. */
-        m = session_start(&c, "alice", 2, disks, 30000);
+         * file from the first session, the apps again, and no loop device from the failed starts. */
+        m = session_start(&c, "alice", 3, disks, 30000);
         d = m.session_state.detail;
         cr_assert_eq(m.session_state.state, AGENT_SESSION_STARTED, "second start: %s", d);
         word_after(d, "home=", home2, sizeof home2);
         cr_assert_str_eq(home2, home1 + 4, "the profile did not keep its canary: %s", d);
         cr_assert(strstr(d, " outside=present"), "detail: %s", d);
+        cr_assert(strstr(d, " loops=3 "), "a failed start left a loop device bound: %s", d);
         cr_assert(strstr(d, " app:slate-app-hello=hello"), "detail: %s", d);
+        cr_assert(strstr(d, " app:slate-app-two=two"), "detail: %s", d);
         cr_assert_null(strstr(d, "(new)"), "the profile was taken for a new one: %s", d);
         session_stop(&c);
 
-        /* Without disks: exactly the old behaviour (no home, no app). */
+        /* Without disks: exactly the old behaviour (no home, no app), and every loop device gone. */
         m = session_start(&c, "bob", 0, NULL, 30000);
         d = m.session_state.detail;
         cr_assert_eq(m.session_state.state, AGENT_SESSION_STARTED, "start without disks: %s", d);
         cr_assert(!strncmp(d, "1280x800; hook: home=none", 25), "detail: %s", d);
+        cr_assert(strstr(d, " loops=0"), "a loop device outlived its session: %s", d);
         cr_assert_null(strstr(d, "app:slate-app-hello"), "the layer is still merged: %s", d);
         session_stop(&c);
 
@@ -336,6 +442,7 @@ Test(agent_disks, profile_and_layer_are_mounted_for_the_session_and_kept_across_
         uv_loop_close(&c.loop);
         rm_rf(c.dir);
         live_dir[0] = 0;
+        images_free(&im);
 }
 
 /* s_feature_incompat's RECOVER bit of an ext4 image: set while mounted, cleared by a clean unmount. */
@@ -350,10 +457,12 @@ static bool image_needs_recovery(const char *path)
         return sb[0] & 0x4;
 }
 
-/* The VM dies while the session writes to the profile (the hook's writer churn): the next logon
- * on a new VM replays the journal and finds the home as it was; a stop while the home is busy
- * ends what holds it and leaves the disk clean. */
-Test(agent_disks, profile_survives_a_killed_vm_and_a_busy_home_is_unmounted_cleanly, .timeout = 120)
+/* The profile slot is plugged in holding zeros, which the guest reads (a start fails: not ext4),
+ * then repointed at the profile as slated does at logon: the next start mounts it. The VM dies
+ * while the session writes to the profile (the hook's writer churn): the next logon on a new VM
+ * replays the journal and finds the home as it was; a stop while the home is busy ends what
+ * holds it and leaves the disk clean. */
+Test(agent_disks, repointed_profile_slot_survives_a_killed_vm_and_a_busy_home_is_unmounted_cleanly, .timeout = 120)
 {
         Ctx c = { .agent_fd = -1 };
         signal(SIGPIPE, SIG_IGN);
@@ -361,17 +470,27 @@ Test(agent_disks, profile_survives_a_killed_vm_and_a_busy_home_is_unmounted_clea
         snprintf(c.dir, sizeof c.dir, "/tmp/slate-disktest.XXXXXX");
         cr_assert_not_null(mkdtemp(c.dir));
         snprintf(live_dir, sizeof live_dir, "%s", c.dir);
-        _cleanup_free_ char *layer = NULL, *profile = NULL;
-        make_images(&c, &layer, &profile);
-        const AgentDisk disks[] = { { AGENT_DISK_PROFILE, "slate-profile", "" } };
+        Images im;
+        make_images(&c, &im);
+        const char *profile = im.profile;
+        const AgentDisk disks[] = { { AGENT_DISK_PROFILE, "slate-profile", "", 0, im.profile_size } };
         char home1[64], home2[64];
 
         boot(&c);
         cr_assert_eq(agent_recv(&c, 60000).type, AGENT_MSG_HELLO);
         cr_assert_eq(agent_recv(&c, 10000).type, AGENT_MSG_READY);
-        attach(&c, 1, profile, false, "slate-profile");
+        _cleanup_free_ char *blank = xasprintf("%s/blank.img", c.dir);
+        int fd = open(blank, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(ftruncate(fd, (off_t)im.profile_size), 0);
+        close(fd);
+        attach(&c, 1, blank, "raw", false, "slate-profile");
         AgentMsg m = session_start(&c, "writer1", 1, disks, 30000);
-        cr_assert_eq(m.session_state.state, AGENT_SESSION_STARTED, "start: %s", m.session_state.detail);
+        cr_assert_eq(m.session_state.state, AGENT_SESSION_FAILED, "start on zeros: %s", m.session_state.detail);
+        cr_assert(strstr(m.session_state.detail, "not an ext4 filesystem"), "detail: %s", m.session_state.detail);
+        repoint(&c, "slate-profile", profile, false);
+        m = session_start(&c, "writer1", 1, disks, 30000);
+        cr_assert_eq(m.session_state.state, AGENT_SESSION_STARTED, "start after the repoint: %s", m.session_state.detail);
         word_after(m.session_state.detail, "home=new:", home1, sizeof home1);
         /* Let the churn write a few rounds, then pull the plug. */
         usleep(1500 * 1000);
@@ -390,7 +509,7 @@ Test(agent_disks, profile_survives_a_killed_vm_and_a_busy_home_is_unmounted_clea
         boot(&c);
         cr_assert_eq(agent_recv(&c, 60000).type, AGENT_MSG_HELLO);
         cr_assert_eq(agent_recv(&c, 10000).type, AGENT_MSG_READY);
-        attach(&c, 1, profile, false, "slate-profile");
+        attach(&c, 1, profile, "raw", false, "slate-profile");
         m = session_start(&c, "writer1", 1, disks, 30000);
         const char *d = m.session_state.detail;
         cr_assert_eq(m.session_state.state, AGENT_SESSION_STARTED, "start after the crash: %s", d);
@@ -406,6 +525,7 @@ Test(agent_disks, profile_survives_a_killed_vm_and_a_busy_home_is_unmounted_clea
         uv_loop_close(&c.loop);
         rm_rf(c.dir);
         live_dir[0] = 0;
+        images_free(&im);
 }
 
 int main(int argc, char **argv)

@@ -512,9 +512,10 @@ static AgentMsg disks_msg(void)
 {
         AgentMsg m = { .type = AGENT_MSG_SESSION_START,
                        .session_start = { .user = "alice", .uid = 1000, .width = 1280, .height = 800, .n_disks = 3,
-                                          .disks = { { AGENT_DISK_LAYER, "slate-app-1", "hello" },
-                                                     { AGENT_DISK_PROFILE, "slate-profile", "" },
-                                                     { AGENT_DISK_LAYER, "L-2", "calc_2.0+b1" } } } };
+                                          .disks = { { AGENT_DISK_LAYER, "slate-apps", "hello", 0, 8 << 20 },
+                                                     { AGENT_DISK_PROFILE, "slate-profile", "", 0, 1ull << 30 },
+                                                     { AGENT_DISK_LAYER, "slate-apps", "calc_2.0+b1", 8 << 20,
+                                                       4096 } } } };
         return m;
 }
 
@@ -539,21 +540,25 @@ Test(proto, session_start_roundtrips_disks_in_order)
                 cr_assert_eq(out.session_start.disks[i].kind, in.session_start.disks[i].kind);
                 cr_assert_str_eq(out.session_start.disks[i].serial, in.session_start.disks[i].serial);
                 cr_assert_str_eq(out.session_start.disks[i].name, in.session_start.disks[i].name);
+                cr_assert_eq(out.session_start.disks[i].offset, in.session_start.disks[i].offset);
+                cr_assert_eq(out.session_start.disks[i].length, in.session_start.disks[i].length);
         }
         cr_assert_str_eq(out.session_start.user, "alice");
         cr_assert_eq(out.session_start.height, 800);
 }
 
-Test(proto, session_start_disk_wire_layout_is_count_then_kind_serial_name)
+Test(proto, session_start_disk_wire_layout_is_count_then_kind_serial_name_offset_length)
 {
         AgentMsg in = { .type = AGENT_MSG_SESSION_START,
                         .session_start = { .user = "bob", .uid = 1000, .width = 0xffff, .height = 1, .n_disks = 1,
-                                           .disks = { { AGENT_DISK_LAYER, "s1", "ab" } } } };
+                                           .disks = { { AGENT_DISK_LAYER, "s1", "ab", 0x0102030405060000ull,
+                                                        0x1000 } } } };
         Writer w;
         encode(&in, &w);
-        const uint8_t want[] = { 'S', 'L', 1, AGENT_MSG_SESSION_START, 0, 0, 0, 23, 0, 3, 'b', 'o', 'b',
+        const uint8_t want[] = { 'S', 'L', 1, AGENT_MSG_SESSION_START, 0, 0, 0, 39, 0, 3, 'b', 'o', 'b',
                                  0, 0, 0x03, 0xe8, 0xff, 0xff, 0, 1,
-                                 1, AGENT_DISK_LAYER, 0, 2, 's', '1', 0, 2, 'a', 'b' };
+                                 1, AGENT_DISK_LAYER, 0, 2, 's', '1', 0, 2, 'a', 'b',
+                                 1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0 };
         cr_assert_eq(w.len, sizeof want);
         cr_assert_arr_eq(w.data, want, sizeof want);
         writer_free(&w);
@@ -567,11 +572,15 @@ Test(proto, session_start_with_the_most_and_longest_disks_roundtrips)
                 d->kind = i == 0 ? AGENT_DISK_PROFILE : AGENT_DISK_LAYER;
                 memset(d->serial, 'A' + (char)i, AGENT_DISK_SERIAL_MAX);
                 memset(d->name, 'z', AGENT_DISK_NAME_MAX);
+                /* The last aligned extent there is: 2^64 - 8192, 4096 bytes long. */
+                d->offset = UINT64_MAX - 2 * AGENT_DISK_ALIGN + 1;
+                d->length = AGENT_DISK_ALIGN;
         }
         roundtrip(&in, &out);
         cr_assert_eq(out.session_start.n_disks, AGENT_DISKS_MAX);
         cr_assert_eq(strlen(out.session_start.disks[7].serial), AGENT_DISK_SERIAL_MAX);
         cr_assert_eq(strlen(out.session_start.disks[7].name), AGENT_DISK_NAME_MAX);
+        cr_assert_eq(out.session_start.disks[7].offset + out.session_start.disks[7].length, UINT64_MAX - 4095);
 }
 
 Test(proto, encode_refuses_more_disks_than_the_maximum)
@@ -620,6 +629,8 @@ Test(proto, session_start_with_bad_disks_is_rejected)
                         writer_u8(&w, m.session_start.disks[i].kind);
                         writer_string(&w, i == bad[k].i ? bad[k].serial : m.session_start.disks[i].serial);
                         writer_string(&w, i == bad[k].i ? bad[k].name : m.session_start.disks[i].name);
+                        writer_u64(&w, m.session_start.disks[i].offset);
+                        writer_u64(&w, m.session_start.disks[i].length);
                 }
                 cr_assert_eq(w.error, 0);
                 Frame f = { .type = AGENT_MSG_SESSION_START, .version = AGENT_PROTO_VERSION, .len = (uint32_t)w.len,
@@ -677,5 +688,47 @@ Test(proto, disks_check_is_the_rule_decode_applies)
         cr_assert_eq(agent_disks_check(m.session_start.disks, AGENT_DISKS_MAX + 1), -EBADMSG);
         /* A profile's name may be anything allowed, or empty. */
         snprintf(m.session_start.disks[1].name, sizeof m.session_start.disks[1].name, "home.v2");
+        cr_assert_eq(agent_disks_check(m.session_start.disks, 3), 0);
+}
+
+/* The agent maps each extent with a loop device: it must be aligned, not empty, not wrap around,
+ * and not share bytes with another extent of the same slot (a layer's blocks are no profile's). */
+Test(proto, session_start_with_bad_extents_is_rejected)
+{
+        static const struct { const char *what; unsigned i; uint64_t offset, length; } bad[] = {
+                { "length 0", 0, 0, 0 },
+                { "offset not aligned", 2, (8 << 20) + 512, 4096 },
+                { "length not aligned", 0, 0, 4095 },
+                { "offset + length past 2^64", 1, UINT64_MAX - 4095, 8192 },
+                { "overlaps the first layer", 2, (8 << 20) - 4096, 8192 },
+                { "inside the first layer", 2, 4096, 4096 },
+                { "covers the first layer", 2, 0, 16 << 20 },
+        };
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+                AgentMsg m = disks_msg();
+                m.session_start.disks[bad[k].i].offset = bad[k].offset;
+                m.session_start.disks[bad[k].i].length = bad[k].length;
+                cr_assert_eq(agent_disks_check(m.session_start.disks, 3), -EBADMSG, "%s passed the check", bad[k].what);
+                Writer w;
+                encode(&m, &w);
+                Frame f = { .type = AGENT_MSG_SESSION_START, .version = AGENT_PROTO_VERSION,
+                            .len = (uint32_t)(w.len - AGENT_HEADER_SIZE), .payload = w.data + AGENT_HEADER_SIZE };
+                AgentMsg out;
+                cr_assert_eq(agent_msg_decode(&f, &out), -EBADMSG, "%s decoded", bad[k].what);
+                writer_free(&w);
+        }
+}
+
+Test(proto, extents_may_touch_and_may_overlap_on_different_slots)
+{
+        AgentMsg m = disks_msg();
+        /* The second layer starts where the first ends; the profile's slot has its own offsets. */
+        m.session_start.disks[2].offset = 8 << 20;
+        m.session_start.disks[1].offset = 0;
+        m.session_start.disks[1].length = 16 << 20;
+        cr_assert_eq(agent_disks_check(m.session_start.disks, 3), 0);
+        /* Listed in any order. */
+        m.session_start.disks[0].offset = 16 << 20;
+        m.session_start.disks[2].offset = 4096;
         cr_assert_eq(agent_disks_check(m.session_start.disks, 3), 0);
 }
