@@ -1,6 +1,6 @@
 /* slate-agent's session disks end to end: the tiny test guest under real QEMU (TCG here), the two
  * slot disks (slate-apps: app layers back to back in one VMDK of FLAT extents; slate-profile: the
- * profile) plugged in through QMP, SESSION_START with each disk as an extent of its slot, and the
+ * profile) filled through the QEMU driver as slated does, SESSION_START with each disk as an extent of its slot, and the
  * test guest's session hook (tests/guest/session-hook) telling what the session saw.
  * Exits 77 with a reason when QEMU, mkfs.ext4 or the guest build is missing. */
 #include <criterion/criterion.h>
@@ -154,7 +154,7 @@ static AgentMsg agent_recv(Ctx *c, unsigned timeout_ms)
                 have = off = 0;
                 uint64_t now = now_ms();
                 cr_assert_lt(now, deadline, "the agent said nothing more in %u ms", timeout_ms);
-                /* The driver's loop runs too: QMP answers (hot-plug) arrive meanwhile. */
+                /* The driver's loop runs too: QMP answers (slot fills) arrive meanwhile. */
                 uv_run(&c->loop, UV_RUN_NOWAIT);
                 struct pollfd pfd = { .fd = c->agent_fd, .events = POLLIN };
                 if (poll(&pfd, 1, 20) <= 0)
@@ -174,70 +174,25 @@ static void agent_send_msg(Ctx *c, const AgentMsg *m)
         writer_free(&w);
 }
 
-static void on_qmp_reply(Qmp *q, int r, json_object *ret, const char *cls, const char *desc, void *ud)
-{
-        on_disk_done(NULL, r, desc, ud);
-}
-
-static void qmp_run(Ctx *c, const char *cmd, json_object *args)
+/* Puts an image (raw or vmdk) into one of the VM's slots through the QEMU driver, as slated does
+ * at logon: the guest is not told, and has the slot's old bytes (zeros) in its page cache. */
+static void attach(Ctx *c, HvSlot slot, const char *path, const char *format)
 {
         c->disk_done = false;
-        cr_assert_eq(qmp_command(hv_qemu_vm_qmp(c->vm), cmd, args, on_qmp_reply, c), 0);
-        cr_assert(run_until(c, cond_disk_done, 10000), "%s not answered", cmd);
-        cr_assert_eq(c->disk_r, 0, "%s: %s", cmd, c->disk_error);
+        HvDisk d = { .slot = slot, .path = path, .format = format };
+        cr_assert_eq(hv_qemu_driver.disk_attach(c->vm, &d, on_disk_done, c), 0);
+        cr_assert(run_until(c, cond_disk_done, 10000), "attach not answered");
+        cr_assert_eq(c->disk_r, 0, "attach %s: %s", path, c->disk_error);
 }
 
-/* Plugs an image (format raw or vmdk) in as virtio-blk with a serial, into the VM's spare root
- * port rpN. slated's slots are there from boot and repointed at logon (blockdev-reopen); the
- * driver's support for that is written elsewhere, so the test plugs them through QMP itself: the
- * agent sees the same thing, a virtio disk with that serial whose bytes are the session's. */
-static void attach(Ctx *c, unsigned port, const char *path, const char *format, bool read_only, const char *serial)
+/* Points a filled slot at another image, as the next logon on a desktop would. */
+static void repoint(Ctx *c, HvSlot slot, const char *path, const char *format)
 {
-        char node[32], bus[8];
-        snprintf(node, sizeof node, "t-%s", serial);
-        snprintf(bus, sizeof bus, "rp%u", port);
-        json_object *file = json_object_new_object();
-        json_object_object_add(file, "driver", json_object_new_string("file"));
-        json_object_object_add(file, "filename", json_object_new_string(path));
-        json_object_object_add(file, "read-only", json_object_new_boolean(read_only));
-        json_object *a = json_object_new_object();
-        json_object_object_add(a, "node-name", json_object_new_string(node));
-        json_object_object_add(a, "driver", json_object_new_string(format));
-        json_object_object_add(a, "read-only", json_object_new_boolean(read_only));
-        json_object_object_add(a, "file", file);
-        qmp_run(c, "blockdev-add", a);
-        a = json_object_new_object();
-        json_object_object_add(a, "driver", json_object_new_string("virtio-blk-pci"));
-        json_object_object_add(a, "id", json_object_new_string(node));
-        json_object_object_add(a, "drive", json_object_new_string(node));
-        json_object_object_add(a, "bus", json_object_new_string(bus));
-        json_object_object_add(a, "serial", json_object_new_string(serial));
-        qmp_run(c, "device_add", a);
-}
-
-/* Points a plugged-in slot's raw node at another file of the same size, as slated does at logon
- * (blockdev-reopen): the guest is not told, and has the old bytes in its page cache. */
-static void repoint(Ctx *c, const char *serial, const char *path, bool read_only)
-{
-        char node[32], file[32];
-        snprintf(node, sizeof node, "t-%s", serial);
-        snprintf(file, sizeof file, "f-%s", serial);
-        json_object *a = json_object_new_object();
-        json_object_object_add(a, "node-name", json_object_new_string(file));
-        json_object_object_add(a, "driver", json_object_new_string("file"));
-        json_object_object_add(a, "filename", json_object_new_string(path));
-        json_object_object_add(a, "read-only", json_object_new_boolean(read_only));
-        qmp_run(c, "blockdev-add", a);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "node-name", json_object_new_string(node));
-        json_object_object_add(o, "driver", json_object_new_string("raw"));
-        json_object_object_add(o, "read-only", json_object_new_boolean(read_only));
-        json_object_object_add(o, "file", json_object_new_string(file));
-        json_object *opts = json_object_new_array();
-        json_object_array_add(opts, o);
-        a = json_object_new_object();
-        json_object_object_add(a, "options", opts);
-        qmp_run(c, "blockdev-reopen", a);
+        c->disk_done = false;
+        cr_assert_eq(hv_qemu_driver.disk_detach(c->vm, slot, on_disk_done, c), 0);
+        cr_assert(run_until(c, cond_disk_done, 10000), "detach not answered");
+        cr_assert_eq(c->disk_r, 0, "detach: %s", c->disk_error);
+        attach(c, slot, path, format);
 }
 
 static AgentMsg session_start(Ctx *c, const char *user, unsigned n, const AgentDisk *disks, unsigned timeout_ms)
@@ -371,8 +326,8 @@ Test(agent_disks, profile_and_layers_are_mounted_for_the_session_and_kept_across
         cr_log_info("boot -> READY: %llu ms", (unsigned long long)(now_ms() - t0));
 
         /* The slots, then SESSION_START at once (the agent waits for a disk that is not there yet). */
-        attach(&c, 1, im.apps, "vmdk", true, "slate-apps");
-        attach(&c, 2, im.profile, "raw", false, "slate-profile");
+        attach(&c, HV_SLOT_APPS, im.apps, "vmdk");
+        attach(&c, HV_SLOT_PROFILE, im.profile, "raw");
         const AgentDisk disks[] = {
                 { AGENT_DISK_LAYER, "slate-apps", "hello", 0, im.layer_size },
                 { AGENT_DISK_LAYER, "slate-apps", "two", im.layer_size, im.layer2_size },
@@ -403,8 +358,14 @@ Test(agent_disks, profile_and_layers_are_mounted_for_the_session_and_kept_across
         m = session_start(&c, "alice", 2, past_end, 30000);
         cr_assert_eq(m.session_state.state, AGENT_SESSION_FAILED, "start with an extent past the end: %s",
                      m.session_state.detail);
+        /* The slot shows the guest its boot size (1 TiB): past the stack, reads fail. */
         cr_assert(strstr(m.session_state.detail, "layer far (slate-apps ") &&
-                  strstr(m.session_state.detail, "extent beyond the end of"), "detail: %s", m.session_state.detail);
+                  strstr(m.session_state.detail, "Input/output error"), "detail: %s", m.session_state.detail);
+        const AgentDisk past_slot[] = { disks[0], { AGENT_DISK_LAYER, "slate-apps", "far", HV_SLOT_SIZE, 4096 } };
+        m = session_start(&c, "alice", 2, past_slot, 30000);
+        cr_assert_eq(m.session_state.state, AGENT_SESSION_FAILED, "start with an extent past the slot: %s",
+                     m.session_state.detail);
+        cr_assert(strstr(m.session_state.detail, "extent beyond the end of"), "detail: %s", m.session_state.detail);
 
         /* The first layer is mounted by the time the second turns out not to be ext4: it is undone. */
         const AgentDisk not_ext4[] = { disks[0], { AGENT_DISK_LAYER, "slate-apps", "zeros",
@@ -484,11 +445,11 @@ Test(agent_disks, repointed_profile_slot_survives_a_killed_vm_and_a_busy_home_is
         cr_assert_geq(fd, 0);
         cr_assert_eq(ftruncate(fd, (off_t)im.profile_size), 0);
         close(fd);
-        attach(&c, 1, blank, "raw", false, "slate-profile");
+        attach(&c, HV_SLOT_PROFILE, blank, "raw");
         AgentMsg m = session_start(&c, "writer1", 1, disks, 30000);
         cr_assert_eq(m.session_state.state, AGENT_SESSION_FAILED, "start on zeros: %s", m.session_state.detail);
         cr_assert(strstr(m.session_state.detail, "not an ext4 filesystem"), "detail: %s", m.session_state.detail);
-        repoint(&c, "slate-profile", profile, false);
+        repoint(&c, HV_SLOT_PROFILE, profile, "raw");
         m = session_start(&c, "writer1", 1, disks, 30000);
         cr_assert_eq(m.session_state.state, AGENT_SESSION_STARTED, "start after the repoint: %s", m.session_state.detail);
         word_after(m.session_state.detail, "home=new:", home1, sizeof home1);
@@ -509,7 +470,7 @@ Test(agent_disks, repointed_profile_slot_survives_a_killed_vm_and_a_busy_home_is
         boot(&c);
         cr_assert_eq(agent_recv(&c, 60000).type, AGENT_MSG_HELLO);
         cr_assert_eq(agent_recv(&c, 10000).type, AGENT_MSG_READY);
-        attach(&c, 1, profile, "raw", false, "slate-profile");
+        attach(&c, HV_SLOT_PROFILE, profile, "raw");
         m = session_start(&c, "writer1", 1, disks, 30000);
         const char *d = m.session_state.detail;
         cr_assert_eq(m.session_state.state, AGENT_SESSION_STARTED, "start after the crash: %s", d);
