@@ -187,7 +187,8 @@ static uint64_t mono_ms(void)
 }
 
 /* The session hook (README "Session hook"): run as root with the user's USER and HOME, its first
- * line of output appended to detail as "; hook: LINE" (cut to fit). Its stdout is read to EOF or
+ * line of output appended to detail as "; hook N ms: LINE" (cut to fit; N is how long it ran,
+ * which a benchmark takes out of the agent step: it is the test's work, not Slate's). Its stdout is read to EOF or
  * the timeout; what it left running in the background stays (that is how `writer` churns). */
 static void hook_run(const char *user, char *detail, size_t size)
 {
@@ -208,7 +209,7 @@ static void hook_run(const char *user, char *detail, size_t size)
         }
         char out[AGENT_STRING_MAX + 1];
         size_t len = 0;
-        uint64_t deadline = mono_ms() + DESK_HOOK_TIMEOUT_MS;
+        uint64_t t0 = mono_ms(), deadline = t0 + DESK_HOOK_TIMEOUT_MS;
         bool timed_out = false;
         for (;;) {
                 uint64_t now = mono_ms();
@@ -248,7 +249,8 @@ static void hook_run(const char *user, char *detail, size_t size)
         log_desk(DESK_HOOK_PATH " for %s: %s%s", user, out, timed_out ? " (timed out)" : "");
         size_t l = strlen(detail);
         if (l < size)
-                snprintf(detail + l, size - l, "; hook: %s%s", timed_out ? "(timed out) " : "", out);
+                snprintf(detail + l, size - l, "; hook %llu ms: %s%s", (unsigned long long)(mono_ms() - t0),
+                         timed_out ? "(timed out) " : "", out);
 }
 
 int desk_session_start(Desk *d, const char *user, unsigned width, unsigned height, char *detail, size_t size)
