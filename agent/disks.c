@@ -33,6 +33,14 @@ static const char *const merged_dirs[] = { "usr", "opt", "etc" };
 #define EXT4_SB_MAGIC_AT 0x38
 #define EXT4_SB_STATE_AT 0x3a
 #define EXT4_SB_INCOMPAT_AT 0x60
+#define EXT4_SB_BLOCKS_LO_AT 0x04
+#define EXT4_SB_LOG_BLOCK_AT 0x18
+#define EXT4_SB_BLOCKS_HI_AT 0x150
+#define EXT4_INCOMPAT_64BIT 0x0080
+/* linux/ext4.h is not a uapi header everywhere: the online resize ioctl, as the kernel has it. */
+#ifndef EXT4_IOC_RESIZE_FS
+#define EXT4_IOC_RESIZE_FS _IOW('f', 16, uint64_t)
+#endif
 #define EXT4_MAGIC 0xef53
 #define EXT4_STATE_VALID 0x0001
 #define EXT4_STATE_ERROR 0x0002
@@ -281,6 +289,45 @@ static int ext4_state(const char *dev, bool *recover, bool *unclean)
         return 0;
 }
 
+/* The filesystem's size in blocks and its block size, from dev's superblock. */
+static int ext4_size(const char *dev, uint64_t *blocks, uint32_t *block_size)
+{
+        _cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
+        uint8_t sb[1024];
+        if (fd < 0)
+                return -errno;
+        if (pread(fd, sb, sizeof sb, EXT4_SB_OFFSET) != (ssize_t)sizeof sb || le16(sb + EXT4_SB_MAGIC_AT) != EXT4_MAGIC)
+                return -EMEDIUMTYPE;
+        uint32_t log = le32(sb + EXT4_SB_LOG_BLOCK_AT);
+        if (log > 6)
+                return -EMEDIUMTYPE;
+        *block_size = 1024u << log;
+        *blocks = le32(sb + EXT4_SB_BLOCKS_LO_AT);
+        if (le32(sb + EXT4_SB_INCOMPAT_AT) & EXT4_INCOMPAT_64BIT)
+                *blocks |= (uint64_t)le32(sb + EXT4_SB_BLOCKS_HI_AT) << 32;
+        return 0;
+}
+
+/* The host grew the profile disk (a raised quota): the mounted filesystem grows to fill it,
+ * online (no resize2fs needed in the guest). A failure keeps the old size and is only noted. */
+static void profile_grow(const char *home, const char *dev, uint64_t length, char *note, size_t note_size)
+{
+        uint64_t blocks = 0;
+        uint32_t bs = 4096;
+        if (ext4_size(dev, &blocks, &bs) < 0 || length / bs <= blocks)
+                return;
+        uint64_t want = length / bs;
+        _cleanup_close_ int fd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        size_t l = strlen(note);
+        if (fd < 0 || ioctl(fd, EXT4_IOC_RESIZE_FS, &want) < 0) {
+                log_agent("profile %s: growing to %llu blocks: %s", home, (unsigned long long)want, strerror(errno));
+                snprintf(note + l, note_size - l, " (not grown: %s)", strerror(errno));
+                return;
+        }
+        log_agent("profile %s grown from %llu to %llu blocks", home, (unsigned long long)blocks, (unsigned long long)want);
+        snprintf(note + l, note_size - l, " (grown to %llu MiB)", (unsigned long long)(length >> 20));
+}
+
 /* One layer on LAYERS_DIR/NAME, read-only and never replayed (noload): every VM shares its image.
  * Checked before its directory is made, so a layer that is not ext4 leaves nothing behind. */
 static int layer_mount(const AgentDisk *d, const char *slot, char *err, size_t size)
@@ -512,6 +559,7 @@ static int profile_mount(Agent *a, const AgentDisk *d, const char *slot, const c
                 snprintf(err, size, "%s: mount %s on %s: %s", label, loop.path, home, strerror(-r));
                 return r;
         }
+        profile_grow(home, loop.path, d->length, note, note_size);
         loopdev_release(&loop);
         log_agent("%s: %s on %s%s", label, loop.path, home, loop.direct_io ? " (direct I/O)" : "");
         s->profile = true;

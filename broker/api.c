@@ -40,6 +40,8 @@ static json_object *pool_json(Broker *b, const Pool *p)
         json_object_object_add(o, "max_age", json_object_new_int((int)p->max_age));
         json_object_object_add(o, "profiles", json_object_new_boolean(p->profiles));
         json_object_object_add(o, "layer_policy", json_object_new_string(p->layer_refuse_older ? "refuse" : "warn"));
+        if (p->profile_size)
+                json_object_object_add(o, "profile_size", json_object_new_int64((int64_t)p->profile_size));
         json_object *ents = json_object_new_array();
         for (size_t i = 0; i < p->n_entitlements; i++)
                 json_object_array_add(ents, json_object_new_string(p->entitlements[i]));
@@ -161,6 +163,15 @@ static int pool_apply(Broker *b, ControlRequest *req, json_object *args, Pool *p
                 }
                 p->layer_refuse_older = strcmp(s, "refuse") == 0;
         }
+        int64_t psize;
+        if ((r = jsonx_get_int64(args, "profile_size", &psize)) != -ENOENT) {
+                /* 0 goes back to the profile-size setting; else the bounds of profile quota. */
+                if (r < 0 || (psize != 0 && (psize < (64ll << 20) || psize > (16ll << 40) || psize % 4096))) {
+                        control_reply_error(req, EINVAL, "pool %s: profile size: 0, or 64M to 16T in whole KiB", p->name);
+                        return -EINVAL;
+                }
+                p->profile_size = (uint64_t)psize;
+        }
         if ((r = jsonx_get_string(args, "overlay", &s)) != -ENOENT) {
                 if (r < 0 || overlay_mode_from_string(s, &p->overlay) < 0) {
                         control_reply_error(req, EINVAL, "pool %s: overlay must be encrypted, ram or plain", p->name);
@@ -196,7 +207,7 @@ static int pool_save(Broker *b, const Pool *p)
                 .name = p->name, .image = p->image, .warm = p->warm, .max = p->max, .memory = p->memory,
                 .vcpus = p->vcpus, .overlay = (char *)overlay_mode_to_string(p->overlay), .created = p->created,
                 .disconnect_timeout = p->disconnect_timeout, .idle_timeout = p->idle_timeout, .max_age = p->max_age,
-                .profiles = p->profiles, .layer_refuse_older = p->layer_refuse_older,
+                .profiles = p->profiles, .layer_refuse_older = p->layer_refuse_older, .profile_size = p->profile_size,
         };
         return db_pool_put(b->db, &row);
 }
@@ -356,7 +367,8 @@ static void h_desktop_destroy(Broker *b, ControlRequest *req, json_object *args)
         { "idle_timeout", CONTROL_ARG_INT, false, 0, 7 * 86400 }, \
         { "max_age", CONTROL_ARG_INT, false, 0, 365 * 86400 }, \
         { "profiles", CONTROL_ARG_BOOL, false, 0, 0 }, \
-        { "layer_policy", CONTROL_ARG_STRING, false, 1, 8 }
+        { "layer_policy", CONTROL_ARG_STRING, false, 1, 8 }, \
+        { "profile_size", CONTROL_ARG_INT, false, 0, 16ll << 40 }
 
 static const ControlCommand commands[] = {
         { "status", h_status, false, { {} } },

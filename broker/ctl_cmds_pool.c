@@ -34,6 +34,9 @@ static void print_pool(json_object *p)
         jsonx_get_bool(p, "profiles", &profiles);
         kv("profiles:", xstrdup(profiles ? "on (each user's home is their roaming profile disk)"
                                          : "off (home is erased with the desktop)"));
+        int64_t psize;
+        if (jsonx_get_int64(p, "profile_size", &psize) == 0 && profiles)
+                kv("profile size:", xasprintf("%lld MiB for a new disk", (long long)(psize >> 20)));
         _cleanup_free_ char *policy = cell(p, "layer_policy");
         if (strcmp(policy, "refuse") == 0)
                 kv("layers:", xstrdup("made for an older image version: not attached"));
@@ -60,7 +63,7 @@ static int pool_call(Ctl *c, const char *cmd, json_object *args)
 }
 
 typedef struct PoolOpts {
-        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age, *profiles, *layer_policy;
+        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age, *profiles, *layer_policy, *profile_size;
 } PoolOpts;
 
 static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
@@ -72,7 +75,8 @@ static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
             add_overlay(c, args, o->overlay) ||
             add_duration(c, args, "disconnect_timeout", "--disconnect-timeout", o->disconnect_timeout) ||
             add_duration(c, args, "idle_timeout", "--idle-timeout", o->idle_timeout) ||
-            add_duration(c, args, "max_age", "--max-age", o->max_age))
+            add_duration(c, args, "max_age", "--max-age", o->max_age) ||
+            add_size(c, args, "profile_size", "--profile-size", o->profile_size))
                 return EXIT_USAGE;
         if (o->profiles) {
                 bool on = strcmp(o->profiles, "on") == 0;
@@ -103,6 +107,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
                 { "--max-age", &o.max_age, NULL },
                 { "--profiles", &o.profiles, NULL },
                 { "--layer-policy", &o.layer_policy, NULL },
+                { "--profile-size", &o.profile_size, NULL },
                 {},
         };
         char *pos[1];
@@ -111,7 +116,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
         if (create && (!o.image || !o.warm))
                 return usage_error(c, "--image and --warm are required");
         if (!create && !o.warm && !o.max && !o.memory && !o.vcpus && !o.overlay && !o.disconnect_timeout &&
-            !o.idle_timeout && !o.max_age && !o.profiles && !o.layer_policy)
+            !o.idle_timeout && !o.max_age && !o.profiles && !o.layer_policy && !o.profile_size)
                 return usage_error(c, "nothing to change");
 
         _cleanup_json_ json_object *args = args_name(pos[0]);
@@ -195,7 +200,7 @@ static int cmd_pool_delete(Ctl *c, int argc, char **argv)
 const Command ctl_cmds_pool[] = {
         { "pool", "create",
           "NAME --image IMAGE --warm N [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] "
-          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME] [--profiles on|off] [--layer-policy warn|refuse]",
+          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME] [--profiles on|off] [--layer-policy warn|refuse] [--profile-size SIZE]",
           "\nCreate a desktop pool booting the current version of IMAGE.\n\n"
           "Options:\n"
           "  --image IMAGE   golden image\n"
@@ -218,7 +223,10 @@ const Command ctl_cmds_pool[] = {
           "                  across logons; off: home is erased with the desktop (kiosks)\n"
           "  --layer-policy warn|refuse\n"
           "                  an app layer made for an older version of the image: attached with\n"
-          "                  an audit warning (default) or not attached\n" COMMON_OPTS,
+          "                  an audit warning (default) or not attached\n"
+          "  --profile-size SIZE\n"
+          "                  size of a user's profile disk made at a first logon in this pool\n"
+          "                  (2G); a user's profile quota wins; 0: the profile-size setting\n" COMMON_OPTS,
           cmd_pool_create },
         { "pool", "list", "",
           "\nList pools with their settings, desktop counts, disconnect timeout and who is\n"
@@ -227,7 +235,7 @@ const Command ctl_cmds_pool[] = {
         { "pool", "show", "NAME", "\nShow one pool, with its entitlements.\n\nOptions:\n" COMMON_OPTS, cmd_pool_show },
         { "pool", "set",
           "NAME [--warm N] [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] [--disconnect-timeout TIME]"
-          " [--idle-timeout TIME] [--max-age TIME] [--profiles on|off] [--layer-policy warn|refuse]",
+          " [--idle-timeout TIME] [--max-age TIME] [--profiles on|off] [--layer-policy warn|refuse] [--profile-size SIZE]",
           "\nChange a pool's settings; new desktops get them, running ones keep theirs.\n\n"
           "Options: as for pool create, plus:\n" COMMON_OPTS,
           cmd_pool_set },

@@ -63,6 +63,8 @@ static const char *const migrations[] = {
         "CREATE TABLE profile_quotas(user TEXT PRIMARY KEY, size INTEGER NOT NULL);"
         "ALTER TABLE pools ADD COLUMN profiles INTEGER NOT NULL DEFAULT 1;"
         "ALTER TABLE pools ADD COLUMN layer_refuse_older INTEGER NOT NULL DEFAULT 0;",
+        /* 6: a pool's size for new profile disks (0: the profile-size setting). */
+        "ALTER TABLE pools ADD COLUMN profile_size INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int dbi_error(Db *db, const char *what)
@@ -163,6 +165,7 @@ static void row_pool(sqlite3_stmt *s, void *e)
                 .created = sqlite3_column_int64(s, 7), .disconnect_timeout = (unsigned)sqlite3_column_int(s, 8),
                 .idle_timeout = (unsigned)sqlite3_column_int(s, 9), .max_age = (unsigned)sqlite3_column_int(s, 10),
                 .profiles = sqlite3_column_int(s, 11), .layer_refuse_older = sqlite3_column_int(s, 12),
+                .profile_size = (uint64_t)sqlite3_column_int64(s, 13),
         };
 }
 
@@ -389,7 +392,8 @@ int db_pool_put(Db *db, const DbPool *p)
 {
         sqlite3_stmt *s;
         int r = dbi_prepare(db, "INSERT OR REPLACE INTO pools(name, image, warm, max, memory, vcpus, overlay, created,"
-                            " disconnect_timeout, idle_timeout, max_age, profiles, layer_refuse_older) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", &s);
+                            " disconnect_timeout, idle_timeout, max_age, profiles, layer_refuse_older, profile_size)"
+                            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &s);
         if (r < 0)
                 return r;
         dbi_bind_text(s, 1, p->name);
@@ -405,6 +409,7 @@ int db_pool_put(Db *db, const DbPool *p)
         sqlite3_bind_int(s, 11, (int)p->max_age);
         sqlite3_bind_int(s, 12, p->profiles);
         sqlite3_bind_int(s, 13, p->layer_refuse_older);
+        sqlite3_bind_int64(s, 14, (sqlite3_int64)p->profile_size);
         return dbi_step_done(db, s, "put pool");
 }
 
@@ -607,7 +612,7 @@ int db_pool_list(Db *db, DbPool **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
         int r = dbi_prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created, disconnect_timeout,"
-                            " idle_timeout, max_age, profiles, layer_refuse_older FROM pools ORDER BY name", &s);
+                            " idle_timeout, max_age, profiles, layer_refuse_older, profile_size FROM pools ORDER BY name", &s);
         return r < 0 ? r : dbi_collect_rows(db, s, sizeof(DbPool), row_pool, (void **)ret, ret_n);
 }
 

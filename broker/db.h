@@ -36,6 +36,7 @@ typedef struct DbPool {
         unsigned max_age;            /* seconds after which an idle desktop is replaced; 0 = never */
         bool profiles;               /* users get their roaming profile disk (kiosk pools: no) */
         bool layer_refuse_older;     /* layers made for an older version of the image: refused, not warned */
+        uint64_t profile_size;       /* bytes for a new profile disk; 0: the profile-size setting */
 } DbPool;
 
 typedef struct DbSession {

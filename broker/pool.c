@@ -178,6 +178,7 @@ int pool_load_all(Broker *b)
                 p->max_age = rows[i].max_age;
                 p->profiles = rows[i].profiles;
                 p->layer_refuse_older = rows[i].layer_refuse_older;
+                p->profile_size = rows[i].profile_size;
                 pool_load_entitlements(b, p);
                 p->next = b->pools;
                 b->pools = p;

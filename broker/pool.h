@@ -24,6 +24,7 @@ struct Pool {
         unsigned max_age;       /* idle desktops older than this are replaced (nightly re-image); 0 = never */
         bool profiles;          /* attach users' roaming profile disks (off: home is erased with the desktop) */
         bool layer_refuse_older; /* --layer-policy refuse: a layer made for an older image version is not attached */
+        uint64_t profile_size;  /* --profile-size: new profile disks' size; 0 = the profile-size setting */
         char **entitlements;    /* "user:NAME", "group:NAME", "all" */
         size_t n_entitlements;
         unsigned failures;      /* consecutive boot failures */

@@ -308,6 +308,9 @@ typedef struct ProfileJob {
         uid_t owner;
         gid_t group;
         bool create;
+        uint64_t grow_to;       /* the user's quota, when above the disk's size */
+        int grow_r;
+        char *grow_error;
         char pass[PROFILE_PASSPHRASE_LEN + 1];  /* wiped when done */
         char *error;
         int r;
@@ -324,6 +327,7 @@ static void profile_job_free(ProfileJob *j)
         free(j->wrapped);
         free(j->spare_dir);
         free(j->error);
+        free(j->grow_error);
         free(j);
 }
 
@@ -365,6 +369,9 @@ static void profile_prepare(uv_work_t *w)
                 j->error = xasprintf("the profile key does not open with the host key %s (a different host key, "
                                      "or a changed database)", j->key_file);
         }
+        /* A raised quota grows the disk before it is opened; a failure only keeps the old size. */
+        if (j->r == 0 && !j->create && j->grow_to > j->size)
+                j->grow_r = profile_disk_grow(j->qemu_img, j->path, j->grow_to, key, &j->grow_error);
         if (j->r == 0)
                 profile_passphrase(key, j->pass);
         secret_wipe(host, sizeof host);
@@ -429,6 +436,18 @@ static void profile_prepared(uv_work_t *w, int status)
                 profile_job_free(j);
                 return;
         }
+        if (j->grow_to > cur.size) {
+                if (j->grow_r == 0) {
+                        session_audit(b, "profile.grow", s->user, "generation %d: %llu MiB -> %llu MiB (the quota)",
+                                      cur.generation, (unsigned long long)(cur.size >> 20),
+                                      (unsigned long long)(j->grow_to >> 20));
+                        db_profile_set_size(b->db, s->user, cur.generation, j->grow_to);
+                        cur.size = j->grow_to;
+                } else {
+                        session_audit(b, "profile.grow-failed", s->user, "generation %d stays %llu MiB: %s",
+                                      cur.generation, (unsigned long long)(cur.size >> 20), j->grow_error);
+                }
+        }
         /* The lock: recorded before QEMU opens the file, so a crash between the two leaves a lock
          * that the next logon recovers (its desktop is gone) rather than a disk attached twice. */
         db_profile_set_attached(b->db, s->user, cur.generation, s->desktop->id, (int64_t)now_realtime_s());
@@ -484,11 +503,17 @@ int userdisks_profile(Session *s, StepRun *run)
                 j->path = xstrdup(p.path);
                 j->wrapped = xstrdup(p.wrapped_key);
                 j->size = p.size;
+                uint64_t quota;
+                if (db_profile_quota_get(b->db, s->user, &quota) == 0 && quota > p.size)
+                        j->grow_to = quota;
                 db_profile_free(&p);
         } else {
                 uint64_t quota;
                 j->create = true;
-                j->size = db_profile_quota_get(b->db, s->user, &quota) == 0 ? quota : b->cfg->profile_size;
+                /* The user's quota, else the pool's size, else the setting. */
+                j->size = db_profile_quota_get(b->db, s->user, &quota) == 0 ? quota
+                          : pool && pool->profile_size                       ? pool->profile_size
+                                                                             : b->cfg->profile_size;
                 j->try_spare = j->size == b->cfg->profile_size;
                 j->spare_dir = xasprintf("%s/.spare", b->profile_dir);
                 j->path = xasprintf("%s/%s/new-%s.qcow2", b->profile_dir, s->user, s->id);

@@ -195,6 +195,29 @@ int profile_disk_create(const char *qemu_img, const char *mkfs, const char *path
         return 0;
 }
 
+int profile_disk_grow(const char *qemu_img, const char *path, uint64_t size, const uint8_t key[PROFILE_KEY_LEN],
+                      char **ret_error)
+{
+        *ret_error = NULL;
+        if (size % 4096 || path[0] != '/' || strchr(path, ',')) {
+                *ret_error = xasprintf("%s: cannot grow to %llu bytes", path, (unsigned long long)size);
+                return -EINVAL;
+        }
+        _cleanup_free_ char *opts = xasprintf("driver=qcow2,file.driver=file,file.filename=%s,encrypt.key-secret=sec0",
+                                              path);
+        _cleanup_free_ char *size_arg = xasprintf("%llu", (unsigned long long)size);
+        const char *argv[] = { qemu_img, "resize", "-q", "--object", "secret,id=sec0,file=/dev/fd/3,format=raw",
+                               "--image-opts", opts, size_arg, NULL };
+        char pass[PROFILE_PASSPHRASE_LEN + 1];
+        profile_passphrase(key, pass);
+        _cleanup_free_ char *err = NULL;
+        int r = qemu_img_run_keyed(argv, pass, PROFILE_PASSPHRASE_LEN, NULL, NULL, &err);
+        secret_wipe(pass, sizeof pass);
+        if (r < 0)
+                *ret_error = xasprintf("qemu-img resize: %s", err && *err ? err : strerror(-r));
+        return r;
+}
+
 /* ---- spares ---- */
 
 static char *spare_prefix(uint64_t size) { return xasprintf("spare-%lluM-", (unsigned long long)(size >> 20)); }

@@ -42,5 +42,9 @@ int profile_spare_claim(const char *dir, uint64_t size, const uint8_t host[PROFI
 
 /* Blocking: create path (0600, owned by owner:group) as an encrypted qcow2 of size bytes holding
  * an empty ext4 (label slate-home). Nothing is left behind on failure. */
+/* Grows the encrypted disk at path (not open anywhere) to size bytes, a multiple of 4 KiB; the
+ * filesystem inside is grown by the guest's agent at its next mount (EXT4_IOC_RESIZE_FS). */
+int profile_disk_grow(const char *qemu_img, const char *path, uint64_t size, const uint8_t key[PROFILE_KEY_LEN],
+                      char **ret_error);
 int profile_disk_create(const char *qemu_img, const char *mkfs, const char *path, uint64_t size,
                         const uint8_t key[PROFILE_KEY_LEN], uid_t owner, gid_t group, char **ret_error);

@@ -58,8 +58,11 @@ canary=$(echo "$d1" | sed -n 's/.*home=new:\([^ ;]*\).*/\1/p')
 [ -n "$canary" ] || fail "alice's home is not a new profile disk: $d1"
 case $d1 in *"outside=absent"*) ;; *) fail "a fresh desktop had a file outside home: $d1" ;; esac
 
-say "bob is not entitled: no layer program"
+say "bob is not entitled: no layer program; his first profile has the pool's size"
+ctl pool set desk --profile-size 96M >/dev/null
 logon bob hunter2
+jctl profile show bob | jq -e '.size == 100663296' >/dev/null || fail "bob's profile is not the pool's 96M: $(jctl profile show bob)"
+ctl pool set desk --profile-size 0 >/dev/null
 b1=$(started bob 1)
 say "bob: $b1"
 case $b1 in *"app:slate-app-hello"*) fail "bob got alice's layer: $b1" ;; esac
@@ -89,6 +92,9 @@ jctl profile rotate-host-key | jq -e '.rewrapped >= 2 and .failed == 0' >/dev/nu
 [ "$(sha256sum "$disk" | cut -d' ' -f1)" = "$old_disk" ] || fail "rotating the host key rewrote a disk"
 [ ! -e "$keyfile.next" ] || fail "the rotation left $keyfile.next"
 
+say "alice's quota is raised: her disk grows at the next logon, her files kept"
+ctl profile quota alice 1280M >/dev/null
+
 say "slated restarts; alice's home is still there (under the new host key)"
 stop_slated TERM
 start_slated
@@ -96,6 +102,10 @@ wait_for 300 "ready desktops" pool_ready desk 1
 logon alice secret
 d3=$(started alice 3)
 case $d3 in *"home=$canary"*) ;; *) fail "alice's home did not survive a slated restart: $d3" ;; esac
+case $d3 in *"(grown to 1280 MiB)"*) ;; *) fail "alice's profile did not grow to her quota: $d3" ;; esac
+jctl profile show alice | jq -e '.size == 1342177280' >/dev/null || fail "alice's profile size: $(jctl profile show alice)"
+jctl audit --kind profile.grow | jq -e '[.[] | select(.subject == "alice")] | length == 1' >/dev/null ||
+        fail "the growth is not audited: $(jctl audit --kind profile.grow)"
 
 say "two logons of alice at once: one session, the profile attached once"
 before=$(nstarted alice)
