@@ -8,6 +8,7 @@
 
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* aborts on OOM */
 void *xmalloc0(size_t n);
+void *xrealloc(void *p, size_t n);              /* aborts on OOM */
 char *xstrdup(const char *s);
 
 int mkdir_p(const char *path, mode_t mode);

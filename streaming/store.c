@@ -1,0 +1,903 @@
+/* The block store (store.h): keys, the chunk index, packs, backup, restore and check. The
+ * formats themselves are pack.c's. */
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <zstd.h>
+#include "common/cleanup.h"
+#include "common/util.h"
+#include "streaming/pack.h"
+#include "streaming/profile.h"
+#include "streaming/store.h"
+
+#define ID_LEN PACK_ID_LEN
+#define MAP_BYTES (STORE_MAP_BLOCKS_MAX * ID_LEN)       /* the largest map chunk's plaintext: 32 KiB */
+#define PLAIN_MAX MAP_BYTES
+#define TAG_LEN 16
+#define PACK_BYTES (32u << 20)                          /* a pack is closed past this */
+#define KEY_FILE "key"
+#define KEY_USER "@store"                               /* the wrap's associated data; no user name */
+#define CODEC_RAW 0
+#define CODEC_ZSTD 1
+
+typedef struct Loc {
+        uint8_t id[ID_LEN];
+        uint32_t pack;          /* index into Store.packs; UINT32_MAX: slot free */
+        uint32_t len;
+        uint64_t off;
+} Loc;
+
+typedef struct Pack {
+        char *name;             /* file name under packs/ */
+        int fd;                 /* opened on first read */
+        uint64_t size;
+} Pack;
+
+struct Store {
+        char *dir;
+        uint8_t k_id[32], k_enc[32], k_mac[32];
+        unsigned map_blocks;
+        EVP_MAC_CTX *id_mac;    /* keyed once; dup'ed per chunk */
+        EVP_CIPHER_CTX *cipher;
+        ZSTD_CCtx *zc;
+        ZSTD_DCtx *zd;
+        Loc *locs;
+        size_t n_locs, cap_locs;        /* cap: a power of two */
+        Pack *packs;
+        size_t n_packs;
+        uint64_t bad_packs;
+        /* The pack being filled by a backup: records after the magic, and their entries. */
+        Writer pending;
+        PackEntry *pending_e;
+        size_t n_pending, cap_pending;
+};
+
+static const uint8_t zero_id[ID_LEN];
+
+/* ---- keys and chunks ---- */
+
+static int mac_ctx(const uint8_t key[32], EVP_MAC_CTX **ret)
+{
+        EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
+        EVP_MAC_free(m);
+        OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                                OSSL_PARAM_construct_end() };
+        if (!c || EVP_MAC_init(c, key, 32, params) != 1) {
+                EVP_MAC_CTX_free(c);
+                return -EIO;
+        }
+        *ret = c;
+        return 0;
+}
+
+static int hmac_with(EVP_MAC_CTX *keyed, const void *data, size_t len, uint8_t out[ID_LEN])
+{
+        EVP_MAC_CTX *c = EVP_MAC_CTX_dup(keyed);
+        size_t n = 0;
+        int ok = c && EVP_MAC_update(c, data, len) == 1 && EVP_MAC_final(c, out, &n, ID_LEN) == 1 && n == ID_LEN;
+        EVP_MAC_CTX_free(c);
+        return ok ? 0 : -EIO;
+}
+
+static int hmac(const uint8_t key[32], const void *data, size_t len, uint8_t out[ID_LEN])
+{
+        EVP_MAC_CTX *c;
+        int r = mac_ctx(key, &c);
+        if (r == 0)
+                r = hmac_with(c, data, len, out);
+        EVP_MAC_CTX_free(c);
+        return r;
+}
+
+static int chunk_id(Store *s, const void *data, size_t len, uint8_t id[ID_LEN])
+{
+        return hmac_with(s->id_mac, data, len, id);
+}
+
+/* codec byte + payload, encrypted in place into out (len + 1 + TAG_LEN bytes at most). */
+static int seal(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint8_t *out, uint32_t *ret_len)
+{
+        uint8_t buf[1 + PLAIN_MAX];
+        size_t z = ZSTD_compressCCtx(s->zc, buf + 1, sizeof buf - 1, plain, len, 1);
+        if (!ZSTD_isError(z) && z < len) {
+                buf[0] = CODEC_ZSTD;
+        } else {
+                buf[0] = CODEC_RAW;
+                memcpy(buf + 1, plain, len);
+                z = len;
+        }
+        int n = 0, m = 0;
+        EVP_CIPHER_CTX *c = s->cipher;
+        if (EVP_EncryptInit_ex(c, NULL, NULL, s->k_enc, id) != 1 || EVP_EncryptUpdate(c, NULL, &n, id, ID_LEN) != 1 ||
+            EVP_EncryptUpdate(c, out, &n, buf, (int)(z + 1)) != 1 || EVP_EncryptFinal_ex(c, out + n, &m) != 1 ||
+            EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, out + n + m) != 1)
+                return -EIO;
+        *ret_len = (uint32_t)(n + m + TAG_LEN);
+        return 0;
+}
+
+/* The plaintext of a sealed chunk, checked against its id: -EBADMSG when it does not open or
+ * is not what its id says (a damaged or substituted chunk). */
+static int unseal(Store *s, const uint8_t id[ID_LEN], const uint8_t *sealed, uint32_t len, uint8_t *plain,
+                  size_t cap, size_t *ret_len)
+{
+        uint8_t buf[1 + PLAIN_MAX];
+        if (len < 1 + TAG_LEN || len - TAG_LEN > sizeof buf)
+                return -EBADMSG;
+        int n = 0, m = 0;
+        EVP_CIPHER_CTX *c = s->cipher;
+        if (EVP_DecryptInit_ex(c, NULL, NULL, s->k_enc, id) != 1 || EVP_DecryptUpdate(c, NULL, &n, id, ID_LEN) != 1 ||
+            EVP_DecryptUpdate(c, buf, &n, sealed, (int)(len - TAG_LEN)) != 1 ||
+            EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, (void *)(sealed + len - TAG_LEN)) != 1 ||
+            EVP_DecryptFinal_ex(c, buf + n, &m) != 1)
+                return -EBADMSG;
+        size_t got = (size_t)(n + m);
+        size_t out;
+        if (buf[0] == CODEC_RAW && got - 1 <= cap) {
+                memcpy(plain, buf + 1, got - 1);
+                out = got - 1;
+        } else if (buf[0] == CODEC_ZSTD) {
+                out = ZSTD_decompressDCtx(s->zd, plain, cap, buf + 1, got - 1);
+                if (ZSTD_isError(out))
+                        return -EBADMSG;
+        } else {
+                return -EBADMSG;
+        }
+        uint8_t check[ID_LEN];
+        if (chunk_id(s, plain, out, check) < 0 || memcmp(check, id, ID_LEN) != 0)
+                return -EBADMSG;
+        *ret_len = out;
+        return 0;
+}
+
+/* ---- the index: open addressing on the id's first 8 bytes (ids are uniform) ---- */
+
+static size_t slot_of(const uint8_t id[ID_LEN], size_t cap)
+{
+        uint64_t h;
+        memcpy(&h, id, sizeof h);
+        return (size_t)h & (cap - 1);
+}
+
+static Loc *index_find(Store *s, const uint8_t id[ID_LEN])
+{
+        if (!s->cap_locs)
+                return NULL;
+        for (size_t i = slot_of(id, s->cap_locs);; i = (i + 1) & (s->cap_locs - 1)) {
+                Loc *l = &s->locs[i];
+                if (l->pack == UINT32_MAX)
+                        return NULL;
+                if (memcmp(l->id, id, ID_LEN) == 0)
+                        return l;
+        }
+}
+
+static void index_put(Store *s, const uint8_t id[ID_LEN], uint32_t pack, uint64_t off, uint32_t len);
+
+static void index_grow(Store *s)
+{
+        Loc *old = s->locs;
+        size_t old_cap = s->cap_locs;
+        s->cap_locs = old_cap ? old_cap * 2 : 4096;
+        s->locs = xmalloc0(sizeof *s->locs * s->cap_locs);
+        for (size_t i = 0; i < s->cap_locs; i++)
+                s->locs[i].pack = UINT32_MAX;
+        s->n_locs = 0;
+        for (size_t i = 0; i < old_cap; i++)
+                if (old[i].pack != UINT32_MAX)
+                        index_put(s, old[i].id, old[i].pack, old[i].off, old[i].len);
+        free(old);
+}
+
+static void index_put(Store *s, const uint8_t id[ID_LEN], uint32_t pack, uint64_t off, uint32_t len)
+{
+        if ((s->n_locs + 1) * 2 > s->cap_locs)
+                index_grow(s);
+        size_t i = slot_of(id, s->cap_locs);
+        while (s->locs[i].pack != UINT32_MAX) {
+                if (memcmp(s->locs[i].id, id, ID_LEN) == 0)
+                        return; /* the same chunk in two packs: the first one serves */
+                i = (i + 1) & (s->cap_locs - 1);
+        }
+        Loc *l = &s->locs[i];
+        memcpy(l->id, id, ID_LEN);
+        l->pack = pack;
+        l->off = off;
+        l->len = len;
+        s->n_locs++;
+}
+
+/* ---- packs ---- */
+
+static char *pack_path(Store *s, const char *name) { return xasprintf("%s/packs/%s", s->dir, name); }
+
+/* Reads a pack's index into the store's index. A pack that does not parse is counted, not used. */
+static int pack_load(Store *s, const char *name)
+{
+        _cleanup_free_ char *path = pack_path(s, name);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        uint8_t tail[PACK_TAIL_LEN];
+        uint64_t index_off;
+        uint32_t count;
+        if ((uint64_t)st.st_size < PACK_TAIL_LEN ||
+            pread(fd, tail, sizeof tail, st.st_size - PACK_TAIL_LEN) != (ssize_t)sizeof tail ||
+            pack_tail_parse(tail, sizeof tail, (uint64_t)st.st_size, &index_off, &count) < 0)
+                return -EBADMSG;
+        size_t len = (size_t)count * PACK_ENTRY_LEN;
+        _cleanup_free_ uint8_t *buf = xmalloc0(len ? len : 1);
+        PackEntry *e = NULL;
+        if ((len && pread(fd, buf, len, (off_t)index_off) != (ssize_t)len) ||
+            pack_index_parse(buf, len, index_off, count, &e) < 0)
+                return -EBADMSG;
+        uint32_t no = (uint32_t)s->n_packs;
+        s->packs = xrealloc(s->packs, sizeof *s->packs * (s->n_packs + 1));
+        s->packs[s->n_packs++] = (Pack){ .name = xstrdup(name), .fd = -1, .size = (uint64_t)st.st_size };
+        for (uint32_t i = 0; i < count; i++)
+                index_put(s, e[i].id, no, e[i].offset, e[i].len);
+        free(e);
+        return 0;
+}
+
+static void pending_reset(Store *s)
+{
+        writer_free(&s->pending);
+        writer_init(&s->pending, PACK_BYTES + PACK_SEALED_MAX + 64);
+        writer_bytes(&s->pending, PACK_MAGIC, PACK_MAGIC_LEN);
+        s->n_pending = 0;
+}
+
+static bool pending_has(Store *s, const uint8_t id[ID_LEN])
+{
+        for (size_t i = 0; i < s->n_pending; i++)
+                if (memcmp(s->pending_e[i].id, id, ID_LEN) == 0)
+                        return true;
+        return false;
+}
+
+static int fsync_dir(const char *dir)
+{
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 || fsync(fd) < 0 ? -errno : 0;
+}
+
+/* Writes the pending records as a pack (tmp, fsync, rename, fsync the dir), then indexes them. */
+static int pending_commit(Store *s, char **ret_error)
+{
+        if (s->n_pending == 0)
+                return 0;
+        uint64_t index_off = s->pending.len;
+        pack_index_write(&s->pending, s->pending_e, (uint32_t)s->n_pending, index_off);
+        if (s->pending.error) {
+                *ret_error = xasprintf("pack too large");
+                return -EFBIG;
+        }
+        uint8_t rnd[8];
+        random_bytes(rnd, sizeof rnd);
+        char name[32];
+        snprintf(name, sizeof name, "%02x%02x%02x%02x%02x%02x%02x%02x.pack", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+                 rnd[5], rnd[6], rnd[7]);
+        _cleanup_free_ char *path = pack_path(s, name), *dir = xasprintf("%s/packs", s->dir);
+        int r = write_file_atomic(path, s->pending.data, s->pending.len, 0600);
+        if (r == 0)
+                r = fsync_dir(dir);
+        if (r < 0) {
+                *ret_error = xasprintf("%s: %s", path, strerror(-r));
+                return r;
+        }
+        uint32_t no = (uint32_t)s->n_packs;
+        s->packs = xrealloc(s->packs, sizeof *s->packs * (s->n_packs + 1));
+        s->packs[s->n_packs++] = (Pack){ .name = xstrdup(name), .fd = -1, .size = s->pending.len };
+        for (size_t i = 0; i < s->n_pending; i++)
+                index_put(s, s->pending_e[i].id, no, s->pending_e[i].offset, s->pending_e[i].len);
+        pending_reset(s);
+        return 0;
+}
+
+/* Stores plain under id unless the store (or the pack being filled) has it. *added: its bytes. */
+static int chunk_put(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
+                     char **ret_error)
+{
+        *added = 0;
+        if (index_find(s, id) || pending_has(s, id))
+                return 0;
+        uint8_t sealed[1 + PLAIN_MAX + TAG_LEN];
+        uint32_t n;
+        if (seal(s, id, plain, len, sealed, &n) < 0) {
+                *ret_error = xstrdup("encryption failed");
+                return -EIO;
+        }
+        if (s->n_pending == s->cap_pending) {
+                s->cap_pending = s->cap_pending ? s->cap_pending * 2 : 1024;
+                s->pending_e = xrealloc(s->pending_e, sizeof *s->pending_e * s->cap_pending);
+        }
+        PackEntry *e = &s->pending_e[s->n_pending++];
+        memcpy(e->id, id, ID_LEN);
+        e->offset = s->pending.len;
+        e->len = n;
+        pack_record_write(&s->pending, id, sealed, n);
+        *added = PACK_RECORD_HEADER + n + PACK_ENTRY_LEN;
+        return s->pending.len >= PACK_BYTES ? pending_commit(s, ret_error) : 0;
+}
+
+/* The plaintext of chunk id, read from its pack and checked. */
+static int chunk_get(Store *s, const uint8_t id[ID_LEN], uint8_t *plain, size_t cap, size_t *ret_len)
+{
+        Loc *l = index_find(s, id);
+        if (!l)
+                return -ENOENT;
+        Pack *p = &s->packs[l->pack];
+        if (p->fd < 0) {
+                _cleanup_free_ char *path = pack_path(s, p->name);
+                p->fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (p->fd < 0)
+                        return -errno;
+        }
+        uint8_t rec[PACK_RECORD_HEADER + PACK_SEALED_MAX];
+        size_t n = PACK_RECORD_HEADER + l->len;
+        PackEntry e = { .offset = l->off, .len = l->len };
+        memcpy(e.id, id, ID_LEN);
+        if (pread(p->fd, rec, n, (off_t)l->off) != (ssize_t)n || pack_record_check(rec, n, &e) < 0)
+                return -EBADMSG;
+        return unseal(s, id, rec + PACK_RECORD_HEADER, l->len, plain, cap, ret_len);
+}
+
+/* ---- open, close ---- */
+
+static int store_keys(Store *s, const uint8_t host[32], bool create, char **ret_error)
+{
+        _cleanup_free_ char *path = xasprintf("%s/" KEY_FILE, s->dir);
+        _cleanup_free_ char *wrapped = NULL;
+        size_t len;
+        uint8_t master[32];
+        int r = read_file_max(path, PROFILE_WRAPPED_MAX, &wrapped, &len);
+        if (r == -ENOENT && create) {
+                random_bytes(master, sizeof master);
+                _cleanup_free_ char *w = profile_key_wrap(host, KEY_USER, master);
+                r = write_file_atomic(path, w, strlen(w), 0600);
+                if (r < 0) {
+                        *ret_error = xasprintf("%s: %s", path, strerror(-r));
+                        return r;
+                }
+        } else if (r < 0) {
+                *ret_error = xasprintf("%s: %s", path, strerror(-r));
+                return r;
+        } else {
+                wrapped[strcspn(wrapped, "\n")] = 0;
+                if (profile_key_unwrap(host, KEY_USER, wrapped, master) < 0) {
+                        *ret_error = xasprintf("%s does not open with this host key", path);
+                        return -EBADMSG;
+                }
+        }
+        r = hmac(master, "slate-store-id", 14, s->k_id);
+        if (r == 0)
+                r = hmac(master, "slate-store-enc", 15, s->k_enc);
+        if (r == 0)
+                r = hmac(master, "slate-store-version", 19, s->k_mac);
+        if (r == 0)
+                r = mac_ctx(s->k_id, &s->id_mac);
+        secret_wipe(master, sizeof master);
+        if (r < 0)
+                *ret_error = xstrdup("key derivation failed");
+        return r;
+}
+
+int store_open(const char *dir, const uint8_t host_key[STORE_HOST_KEY_LEN], bool create, Store **ret,
+               char **ret_error)
+{
+        *ret_error = NULL;
+        Store *s = xmalloc0(sizeof *s);
+        s->dir = xstrdup(dir);
+        s->map_blocks = STORE_MAP_BLOCKS;
+        _cleanup_free_ char *packs = xasprintf("%s/packs", dir), *versions = xasprintf("%s/versions", dir);
+        int r = 0;
+        if (create && ((r = mkdir_p(dir, 0700)) < 0 || (r = mkdir_p(packs, 0700)) < 0 ||
+                       (r = mkdir_p(versions, 0700)) < 0)) {
+                *ret_error = xasprintf("%s: %s", dir, strerror(-r));
+                goto fail;
+        }
+        if ((r = store_keys(s, host_key, create, ret_error)) < 0)
+                goto fail;
+        s->cipher = EVP_CIPHER_CTX_new();
+        s->zc = ZSTD_createCCtx();
+        s->zd = ZSTD_createDCtx();
+        if (!s->cipher || EVP_CipherInit_ex(s->cipher, EVP_aes_256_gcm(), NULL, NULL, NULL, 1) != 1 ||
+            EVP_CIPHER_CTX_ctrl(s->cipher, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 || !s->zc || !s->zd) {
+                *ret_error = xstrdup("crypto or zstd setup failed");
+                r = -EIO;
+                goto fail;
+        }
+        index_grow(s);
+        DIR *d = opendir(packs);
+        if (!d) {
+                r = -errno;
+                *ret_error = xasprintf("%s: %s", packs, strerror(-r));
+                goto fail;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+                if (n < 6 || strcmp(de->d_name + n - 5, ".pack") != 0 || de->d_name[0] == '.')
+                        continue;
+                if (pack_load(s, de->d_name) < 0)
+                        s->bad_packs++;
+        }
+        closedir(d);
+        pending_reset(s);
+        *ret = s;
+        return 0;
+fail:
+        store_close(s);
+        return r;
+}
+
+void store_close(Store *s)
+{
+        if (!s)
+                return;
+        for (size_t i = 0; i < s->n_packs; i++) {
+                if (s->packs[i].fd >= 0)
+                        close(s->packs[i].fd);
+                free(s->packs[i].name);
+        }
+        free(s->packs);
+        free(s->locs);
+        free(s->pending_e);
+        writer_free(&s->pending);
+        EVP_MAC_CTX_free(s->id_mac);
+        EVP_CIPHER_CTX_free(s->cipher);
+        ZSTD_freeCCtx(s->zc);
+        ZSTD_freeDCtx(s->zd);
+        secret_wipe(s->k_id, sizeof s->k_id);
+        secret_wipe(s->k_enc, sizeof s->k_enc);
+        secret_wipe(s->k_mac, sizeof s->k_mac);
+        free(s->dir);
+        free(s);
+}
+
+int store_set_map_blocks(Store *s, unsigned n)
+{
+        if (n < 64 || n > STORE_MAP_BLOCKS_MAX || (n & (n - 1)))
+                return -EINVAL;
+        s->map_blocks = n;
+        return 0;
+}
+
+void store_usage(Store *s, StoreUsage *ret)
+{
+        *ret = (StoreUsage){ .packs = s->n_packs, .chunks = s->n_locs };
+        for (size_t i = 0; i < s->n_packs; i++)
+                ret->stored_bytes += s->packs[i].size;
+}
+
+/* ---- versions ---- */
+
+static bool name_ok(const char *name)
+{
+        return name && name[0] && name[0] != '.' && strlen(name) <= 64 && !strpbrk(name, "/\n");
+}
+
+static char *version_path(Store *s, const char *name, int v)
+{
+        return xasprintf("%s/versions/%s/%08d.ver", s->dir, name, v);
+}
+
+int store_versions(Store *s, const char *name, int **ret, size_t *ret_n)
+{
+        *ret = NULL;
+        *ret_n = 0;
+        if (!name_ok(name))
+                return -EINVAL;
+        _cleanup_free_ char *dir = xasprintf("%s/versions/%s", s->dir, name);
+        DIR *d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        struct dirent *de;
+        int *v = NULL;
+        size_t n = 0;
+        while ((de = readdir(d))) {
+                char *end;
+                long x = strtol(de->d_name, &end, 10);
+                if (x <= 0 || x > 99999999 || strcmp(end, ".ver") != 0)
+                        continue;
+                v = xrealloc(v, sizeof *v * (n + 1));
+                v[n++] = (int)x;
+        }
+        closedir(d);
+        for (size_t i = 1; i < n; i++)      /* few versions: insertion sort */
+                for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+                        int t = v[j];
+                        v[j] = v[j - 1];
+                        v[j - 1] = t;
+                }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+/* Loads and authenticates a version file: *buf owns the bytes h points into. */
+static int version_load(Store *s, const char *name, int v, uint8_t **buf, VersionHeader *h)
+{
+        if (!name_ok(name) || v <= 0)
+                return -EINVAL;
+        _cleanup_free_ char *path = version_path(s, name, v);
+        char *data = NULL;
+        size_t len;
+        int r = read_file_max(path, 64 + (size_t)VERSION_MAPS_MAX * ID_LEN, &data, &len);
+        if (r < 0)
+                return r;
+        uint8_t mac[ID_LEN];
+        if (version_parse((uint8_t *)data, len, h) < 0 || hmac(s->k_mac, data, h->mac_off, mac) < 0 ||
+            CRYPTO_memcmp(mac, h->mac, ID_LEN) != 0) {
+                free(data);
+                return -EBADMSG;
+        }
+        *buf = (uint8_t *)data;
+        return 0;
+}
+
+int store_version_size(Store *s, const char *name, int version, uint64_t *ret)
+{
+        uint8_t *buf;
+        VersionHeader h;
+        int r = version_load(s, name, version, &buf, &h);
+        if (r == 0)
+                *ret = h.disk_size;
+        free(buf);
+        return r;
+}
+
+static int version_store(Store *s, const char *name, int v, uint64_t size, unsigned map_blocks, const uint8_t *maps,
+                         uint32_t n_maps, char **ret_error)
+{
+        VersionHeader h = { .disk_size = size, .block_size = STORE_BLOCK, .map_blocks = map_blocks,
+                            .created = (uint64_t)time(NULL), .n_maps = n_maps, .maps = maps };
+        Writer w;
+        writer_init(&w, 128 + (size_t)n_maps * ID_LEN);
+        version_write(&w, &h);
+        uint8_t mac[ID_LEN];
+        int r = w.error ? -EFBIG : hmac(s->k_mac, w.data, w.len, mac);
+        writer_bytes(&w, mac, ID_LEN);
+        _cleanup_free_ char *dir = xasprintf("%s/versions/%s", s->dir, name), *path = version_path(s, name, v);
+        if (r == 0)
+                r = mkdir_p(dir, 0700);
+        if (r == 0)
+                r = write_file_atomic(path, w.data, w.len, 0600);
+        if (r == 0)
+                r = fsync_dir(dir);
+        writer_free(&w);
+        if (r < 0)
+                *ret_error = xasprintf("%s: %s", path, strerror(-r));
+        return r;
+}
+
+/* ---- backup ---- */
+
+static bool is_zero(const uint8_t *p, size_t n)
+{
+        return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
+}
+
+/* One block: its id into ids[i], stored unless known or zero. */
+static int block_put(Store *s, const uint8_t *block, uint8_t *id, StoreStats *st, char **ret_error)
+{
+        st->blocks_read++;
+        if (is_zero(block, STORE_BLOCK)) {
+                memset(id, 0, ID_LEN);
+                st->zero_blocks++;
+                return 0;
+        }
+        if (chunk_id(s, block, STORE_BLOCK, id) < 0) {
+                *ret_error = xstrdup("hashing failed");
+                return -EIO;
+        }
+        uint64_t added;
+        int r = chunk_put(s, id, block, STORE_BLOCK, &added, ret_error);
+        if (r == 0 && added) {
+                st->new_chunks++;
+                st->new_bytes += added;
+        } else if (r == 0) {
+                st->dup_blocks++;
+        }
+        return r;
+}
+
+static bool dirty_any(const uint8_t *bits, uint64_t first, uint64_t n)
+{
+        for (uint64_t b = first; b < first + n; b++)
+                if (bits[b / 8] & (1u << (b % 8)))
+                        return true;
+        return false;
+}
+
+int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd, void *ud, int parent,
+                 const StoreExtent *dirty, size_t n_dirty, StoreStats *st, int *ret_version, char **ret_error)
+{
+        *ret_error = NULL;
+        *st = (StoreStats){ 0 };
+        if (!name_ok(name) || disk_size == 0 || disk_size % STORE_BLOCK) {
+                *ret_error = xasprintf("backup of \"%s\": a name and a size in whole 4 KiB blocks", name ? name : "");
+                return -EINVAL;
+        }
+        uint64_t n_blocks = disk_size / STORE_BLOCK;
+        const uint64_t mb = s->map_blocks;
+        const size_t map_len = (size_t)mb * ID_LEN;
+        uint64_t n_maps64 = (n_blocks + mb - 1) / mb;
+        if (n_maps64 > VERSION_MAPS_MAX) {
+                *ret_error = xstrdup("disk too large");
+                return -EFBIG;
+        }
+        uint32_t n_maps = (uint32_t)n_maps64;
+        _cleanup_free_ uint8_t *pbuf = NULL;
+        VersionHeader ph = { 0 };
+        if (parent > 0) {
+                int r = version_load(s, name, parent, &pbuf, &ph);
+                if (r < 0 || ph.disk_size != disk_size) {
+                        *ret_error = xasprintf("%s: parent version %d %s", name, parent,
+                                               r < 0 ? "cannot be read" : "has another size");
+                        return r < 0 ? r : -EINVAL;
+                }
+                /* Maps of another size cannot be reused: a full read (still stores nothing twice). */
+                if (ph.map_blocks != mb)
+                        parent = 0;
+        }
+        _cleanup_free_ uint8_t *bits = NULL;
+        if (parent > 0) {
+                bits = xmalloc0((size_t)(n_blocks + 7) / 8);
+                for (size_t i = 0; i < n_dirty; i++) {
+                        if (dirty[i].length == 0)
+                                continue;
+                        uint64_t a = dirty[i].offset / STORE_BLOCK;
+                        uint64_t e = (dirty[i].offset + dirty[i].length + STORE_BLOCK - 1) / STORE_BLOCK;
+                        for (uint64_t b = a; b < e && b < n_blocks; b++)
+                                bits[b / 8] |= (uint8_t)(1u << (b % 8));
+                }
+        }
+        _cleanup_free_ uint8_t *maps = xmalloc0((size_t)n_maps * ID_LEN);
+        _cleanup_free_ uint8_t *region = xmalloc0((size_t)mb * STORE_BLOCK);
+        uint8_t ids[MAP_BYTES];
+        int r = 0;
+        for (uint32_t m = 0; m < n_maps && r == 0; m++) {
+                uint64_t first = (uint64_t)m * mb;
+                uint64_t cnt = MIN(mb, n_blocks - first);
+                uint8_t *map_id = maps + (size_t)m * ID_LEN;
+                if (parent > 0 && !dirty_any(bits, first, cnt)) {
+                        memcpy(map_id, ph.maps + (size_t)m * ID_LEN, ID_LEN);
+                        st->maps_reused++;
+                        continue;
+                }
+                memset(ids, 0, sizeof ids);
+                if (parent > 0 && memcmp(ph.maps + (size_t)m * ID_LEN, zero_id, ID_LEN) != 0) {
+                        size_t got;
+                        r = chunk_get(s, ph.maps + (size_t)m * ID_LEN, ids, sizeof ids, &got);
+                        if (r < 0 || got != map_len) {
+                                *ret_error = xasprintf("%s: map %u of version %d is missing or damaged", name, m, parent);
+                                r = r < 0 ? r : -EBADMSG;
+                                break;
+                        }
+                }
+                /* Runs of blocks to read: all of them, or the dirty ones. */
+                for (uint64_t b = 0; b < cnt && r == 0;) {
+                        if (parent > 0 && !(bits[(first + b) / 8] & (1u << ((first + b) % 8)))) {
+                                b++;
+                                continue;
+                        }
+                        uint64_t e = b + 1;
+                        while (e < cnt && (parent <= 0 || (bits[(first + e) / 8] & (1u << ((first + e) % 8)))))
+                                e++;
+                        r = rd(ud, (first + b) * STORE_BLOCK, region, (size_t)(e - b) * STORE_BLOCK);
+                        if (r < 0) {
+                                *ret_error = xasprintf("%s: reading the disk at %llu: %s", name,
+                                                       (unsigned long long)((first + b) * STORE_BLOCK), strerror(-r));
+                                break;
+                        }
+                        for (uint64_t i = b; i < e && r == 0; i++)
+                                r = block_put(s, region + (size_t)(i - b) * STORE_BLOCK, ids + i * ID_LEN, st, ret_error);
+                        b = e;
+                }
+                if (r < 0)
+                        break;
+                if (is_zero(ids, map_len)) {
+                        memset(map_id, 0, ID_LEN);
+                        continue;
+                }
+                uint64_t added;
+                if ((r = chunk_id(s, ids, map_len, map_id)) < 0 ||
+                    (r = chunk_put(s, map_id, ids, map_len, &added, ret_error)) < 0)
+                        break;
+                if (added) {
+                        st->new_chunks++;
+                        st->new_bytes += added;
+                }
+        }
+        if (r == 0)
+                r = pending_commit(s, ret_error);
+        if (r < 0) {
+                pending_reset(s);
+                if (!*ret_error)
+                        *ret_error = xstrdup(strerror(-r));
+                return r;
+        }
+        int *vs;
+        size_t nv;
+        store_versions(s, name, &vs, &nv);
+        int v = nv ? vs[nv - 1] + 1 : 1;
+        free(vs);
+        r = version_store(s, name, v, disk_size, (unsigned)mb, maps, n_maps, ret_error);
+        if (r == 0)
+                *ret_version = v;
+        return r;
+}
+
+/* ---- restore ---- */
+
+int store_restore(Store *s, const char *name, int version, int fd, StoreStats *st, char **ret_error)
+{
+        *ret_error = NULL;
+        *st = (StoreStats){ 0 };
+        _cleanup_free_ uint8_t *buf = NULL;
+        VersionHeader h;
+        int r = version_load(s, name, version, &buf, &h);
+        if (r < 0) {
+                *ret_error = xasprintf("%s: version %d %s", name, version,
+                                       r == -EBADMSG ? "is damaged (it does not parse or its MAC fails)"
+                                                     : strerror(-r));
+                return r;
+        }
+        uint64_t n_blocks = h.disk_size / STORE_BLOCK;
+        uint8_t ids[MAP_BYTES], block[STORE_BLOCK];
+        for (uint32_t m = 0; m < h.n_maps; m++) {
+                const uint8_t *map_id = h.maps + (size_t)m * ID_LEN;
+                if (memcmp(map_id, zero_id, ID_LEN) == 0)
+                        continue;
+                size_t got;
+                r = chunk_get(s, map_id, ids, sizeof ids, &got);
+                if (r < 0 || got != (size_t)h.map_blocks * ID_LEN) {
+                        *ret_error = xasprintf("%s v%d: the map of blocks %llu.. is %s", name, version,
+                                               (unsigned long long)m * h.map_blocks,
+                                               r == -ENOENT ? "missing" : "damaged");
+                        return r < 0 ? r : -EBADMSG;
+                }
+                uint64_t first = (uint64_t)m * h.map_blocks;
+                for (uint64_t i = 0; i < h.map_blocks && first + i < n_blocks; i++) {
+                        const uint8_t *id = ids + i * ID_LEN;
+                        if (memcmp(id, zero_id, ID_LEN) == 0)
+                                continue;
+                        r = chunk_get(s, id, block, sizeof block, &got);
+                        if (r < 0 || got != STORE_BLOCK) {
+                                *ret_error = xasprintf("%s v%d: block %llu is %s", name, version,
+                                                       (unsigned long long)(first + i),
+                                                       r == -ENOENT ? "missing" : "damaged");
+                                return r < 0 ? r : -EBADMSG;
+                        }
+                        if (pwrite(fd, block, STORE_BLOCK, (off_t)((first + i) * STORE_BLOCK)) != STORE_BLOCK) {
+                                r = -errno;
+                                *ret_error = xasprintf("writing block %llu: %s", (unsigned long long)(first + i),
+                                                       strerror(-r));
+                                return r;
+                        }
+                        st->bytes_written += STORE_BLOCK;
+                }
+        }
+        if (fsync(fd) < 0 && errno != EINVAL) {
+                r = -errno;
+                *ret_error = xasprintf("fsync: %s", strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* ---- check ---- */
+
+static void report(StoreCheck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(StoreCheck *c, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        char *line = NULL;
+        if (vasprintf(&line, fmt, ap) < 0)
+                line = NULL;
+        va_end(ap);
+        if (!line)
+                return;
+        char *all = xasprintf("%s%s\n", c->report ? c->report : "", line);
+        free(c->report);
+        free(line);
+        c->report = all;
+}
+
+/* Every chunk a version names: present, and (read_data) opening to its id. */
+static void check_version(Store *s, const char *name, int v, bool read_data, StoreCheck *c)
+{
+        _cleanup_free_ uint8_t *buf = NULL;
+        VersionHeader h;
+        if (version_load(s, name, v, &buf, &h) < 0) {
+                c->bad_versions++;
+                report(c, "%s v%d: the version file does not parse or its MAC fails", name, v);
+                return;
+        }
+        uint8_t ids[MAP_BYTES], block[STORE_BLOCK];
+        uint64_t bad = 0;
+        for (uint32_t m = 0; m < h.n_maps; m++) {
+                const uint8_t *map_id = h.maps + (size_t)m * ID_LEN;
+                if (memcmp(map_id, zero_id, ID_LEN) == 0)
+                        continue;
+                size_t got;
+                if (chunk_get(s, map_id, ids, sizeof ids, &got) < 0 || got != (size_t)h.map_blocks * ID_LEN) {
+                        bad++;
+                        continue;
+                }
+                for (size_t i = 0; i < h.map_blocks; i++) {
+                        const uint8_t *id = ids + i * ID_LEN;
+                        if (memcmp(id, zero_id, ID_LEN) == 0)
+                                continue;
+                        if (!index_find(s, id) ||
+                            (read_data && (chunk_get(s, id, block, sizeof block, &got) < 0 || got != STORE_BLOCK)))
+                                bad++;
+                }
+        }
+        if (bad) {
+                c->damaged_versions++;
+                report(c, "%s v%d: %llu chunk%s missing or damaged", name, v, (unsigned long long)bad,
+                       bad == 1 ? "" : "s");
+        }
+}
+
+int store_check(Store *s, bool read_data, StoreCheck *ret)
+{
+        StoreCheck c = { .packs = s->n_packs, .chunks = s->n_locs, .bad_packs = s->bad_packs };
+        if (s->bad_packs)
+                report(&c, "%llu pack file%s with an unreadable index", (unsigned long long)s->bad_packs,
+                       s->bad_packs == 1 ? "" : "s");
+        if (read_data) {
+                uint8_t plain[PLAIN_MAX];
+                for (size_t i = 0; i < s->cap_locs; i++) {
+                        Loc *l = &s->locs[i];
+                        size_t got;
+                        if (l->pack != UINT32_MAX && chunk_get(s, l->id, plain, sizeof plain, &got) < 0) {
+                                c.bad_chunks++;
+                                report(&c, "pack %s: the chunk at %llu does not open or is not its id",
+                                       s->packs[l->pack].name, (unsigned long long)l->off);
+                        }
+                }
+        }
+        _cleanup_free_ char *vdir = xasprintf("%s/versions", s->dir);
+        DIR *d = opendir(vdir);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                if (!name_ok(de->d_name))
+                        continue;
+                int *vs;
+                size_t n;
+                if (store_versions(s, de->d_name, &vs, &n) < 0)
+                        continue;
+                for (size_t i = 0; i < n; i++) {
+                        c.versions++;
+                        check_version(s, de->d_name, vs[i], read_data, &c);
+                }
+                free(vs);
+        }
+        if (d)
+                closedir(d);
+        *ret = c;
+        return c.bad_packs || c.bad_chunks || c.bad_versions || c.damaged_versions ? -EBADMSG : 0;
+}
+
+void store_check_free(StoreCheck *c)
+{
+        free(c->report);
+        c->report = NULL;
+}

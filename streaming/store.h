@@ -1,0 +1,85 @@
+/* The block store (docs/design.md "Block store"): profile disks backed up block for block on
+ * the filesystem's 4 KiB grid, so that no block is stored twice. A disk version is a list of map
+ * chunks, each the ids of 1024 blocks (4 MiB of disk); map and data chunks alike are stored once,
+ * by id, in pack files. A zero block costs nothing (its id is all zeros, never stored), and so
+ * does an unchanged 4 MiB region of an incremental backup (its map is the parent's).
+ *
+ * Ids are HMAC-SHA256 of the plaintext under a key of the store, so equal blocks of any user
+ * share one chunk while the ids say nothing to whoever lacks the key. Chunks are zstd-compressed
+ * then sealed with AES-256-GCM (nonce: the id's first 12 bytes, associated data: the id:
+ * deterministic, which dedup needs and which is safe because one id means one plaintext). The
+ * store's key is random, kept in DIR/key wrapped by the host key (as profile keys are): a copy of
+ * the store is of no use without the host key.
+ *
+ * Crash safety: packs and version files are written to a temporary name, fsync'd and renamed; a
+ * version is written only after every pack it needs. A crash leaves at worst a pack no version
+ * names. Blocking calls: run them in a thread. One writer at a time per store (the caller's lock). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_BLOCK 4096
+#define STORE_MAP_BLOCKS 1024                   /* the default; versions record theirs */
+#define STORE_MAP_BLOCKS_MAX 1024
+#define STORE_HOST_KEY_LEN 32
+
+typedef struct Store Store;
+
+/* Open DIR (made 0700 with its key when create is set and it has none). */
+int store_open(const char *dir, const uint8_t host_key[STORE_HOST_KEY_LEN], bool create, Store **ret,
+               char **ret_error);
+void store_close(Store *s);
+/* Blocks per map for the backups this handle makes: a power of two, 64 to 1024 (smaller maps:
+ * less rewritten per incremental, larger version files). For measuring (bench/). */
+int store_set_map_blocks(Store *s, unsigned n);
+
+/* Reads len bytes at offset of the disk being backed up: 0, or a negative errno. */
+typedef int (*StoreReadFn)(void *userdata, uint64_t offset, void *buf, size_t len);
+
+typedef struct StoreExtent {
+        uint64_t offset, length;
+} StoreExtent;
+
+typedef struct StoreStats {
+        uint64_t blocks_read;   /* blocks read from the disk */
+        uint64_t zero_blocks;   /* of those, all zeros: not stored */
+        uint64_t dup_blocks;    /* of those, already in the store */
+        uint64_t new_chunks;    /* chunks written (data and maps) */
+        uint64_t new_bytes;     /* bytes those added to the store (sealed, with their headers) */
+        uint64_t maps_reused;   /* 4 MiB regions taken from the parent unread */
+        uint64_t bytes_written; /* restore: bytes written to the target */
+} StoreStats;
+
+/* A new version of name from the disk behind read (disk_size bytes, a multiple of 4 KiB).
+ * With parent > 0, only the blocks in the dirty extents are read and the rest is the parent's:
+ * the caller vouches that nothing outside them changed since parent was taken (a trusted dirty
+ * bitmap). parent 0: every block is read (dedup still stores nothing twice). */
+int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn read, void *userdata, int parent,
+                 const StoreExtent *dirty, size_t n_dirty, StoreStats *st, int *ret_version, char **ret_error);
+
+/* Writes version of name to fd (a file or block device at least the disk's size; zero blocks
+ * are skipped, so a fresh sparse file of the disk's size ends up bit for bit the disk).
+ * Every chunk is checked against its id: a damaged one fails the restore, naming the block. */
+int store_restore(Store *s, const char *name, int version, int fd, StoreStats *st, char **ret_error);
+
+/* Versions of name, ascending (*ret malloc'ed; none: 0 and *ret_n = 0). */
+int store_versions(Store *s, const char *name, int **ret, size_t *ret_n);
+/* The disk size a version describes. */
+int store_version_size(Store *s, const char *name, int version, uint64_t *ret);
+
+typedef struct StoreCheck {
+        uint64_t packs, chunks, versions;
+        uint64_t bad_packs;     /* unreadable index: their chunks are unknown */
+        uint64_t bad_chunks;    /* read_data: a record that does not open or is not its id */
+        uint64_t bad_versions;  /* a version file that does not parse or whose MAC fails */
+        uint64_t damaged_versions;     /* versions naming a missing or bad chunk */
+        char *report;           /* one line per problem, the affected versions named; NULL if none */
+} StoreCheck;
+int store_check(Store *s, bool read_data, StoreCheck *ret);
+void store_check_free(StoreCheck *c);
+
+typedef struct StoreUsage {
+        uint64_t packs, chunks, stored_bytes;   /* pack files' total size */
+} StoreUsage;
+void store_usage(Store *s, StoreUsage *ret);
