@@ -206,3 +206,101 @@ Test(store, opens_only_with_its_host_key)
         cr_assert_eq(stat(sdir, &st), 0);
         cr_assert_eq(st.st_mode & 0777, 0700);
 }
+
+/* ---- a real profile disk: encrypted qcow2, read through qemu-nbd, its dirty bitmap ---- */
+
+#include "streaming/profile.h"
+#include "streaming/profile_read.h"
+
+static bool have(const char *p) { return access(p, X_OK) == 0; }
+
+/* qemu-io on the encrypted disk as QEMU would write it (persistent bitmaps loaded, updated,
+ * stored on close); with crash, it aborts instead of closing (the bitmap stays in use). */
+static void qemu_io_write(const char *disk, const uint8_t key[PROFILE_KEY_LEN], const char *cmds, bool crash)
+{
+        char pass[PROFILE_PASSPHRASE_LEN + 1], keyfile[256], cmd[1024];
+        profile_passphrase(key, pass);
+        snprintf(keyfile, sizeof keyfile, "%s/pass", dir);
+        cr_assert_eq(write_file_atomic(keyfile, pass, strlen(pass), 0600), 0);
+        snprintf(cmd, sizeof cmd,
+                 "qemu-io --object secret,id=sec0,file=%s,format=raw --image-opts "
+                 "'driver=qcow2,file.driver=file,file.filename=%s,encrypt.key-secret=sec0' %s %s >/dev/null 2>&1",
+                 keyfile, disk, cmds, crash ? "-c abort" : "");
+        int r = system(cmd);
+        unlink(keyfile);
+        if (!crash)
+                cr_assert_eq(r, 0, "qemu-io %s failed", cmds);
+}
+
+TestSuite(profile_backup, .init = setup, .fini = teardown);
+
+Test(profile_backup, the_dirty_bitmap_names_what_the_vm_wrote_and_a_crash_voids_it, .timeout = 120)
+{
+        if (!have("/usr/bin/qemu-nbd") || !have("/usr/bin/qemu-io") || !have("/usr/bin/qemu-img") ||
+            !have("/sbin/mkfs.ext4"))
+                cr_skip_test("qemu-nbd, qemu-io, qemu-img or mkfs.ext4 missing (apt-get install qemu-utils e2fsprogs)");
+        char disk[256], sdir[256], *err = NULL;
+        snprintf(disk, sizeof disk, "%s/profile.qcow2", dir);
+        snprintf(sdir, sizeof sdir, "%s/store", dir);
+        uint8_t key[PROFILE_KEY_LEN];
+        random_bytes(key, sizeof key);
+        cr_assert_eq(profile_disk_create("/usr/bin/qemu-img", NULL, disk, 64ull << 20, key, (uid_t)-1, (gid_t)-1, &err),
+                     0, "%s", err);
+        cr_assert_eq(profile_bitmap("/usr/bin/qemu-img", disk, key, PROFILE_BITMAP_ADD, &err), 0, "%s", err);
+
+        /* First backup: everything (the filesystem mkfs wrote). */
+        Store *s;
+        cr_assert_eq(store_open(sdir, host, true, &s, &err), 0, "%s", err);
+        ProfileReader *rd;
+        bool bitmap;
+        cr_assert_eq(profile_reader_open("/usr/bin/qemu-nbd", disk, key, dir, &rd, &bitmap, &err), 0, "%s", err);
+        cr_assert(bitmap, "a fresh bitmap is not offered");
+        cr_assert_eq(profile_reader_size(rd), 64ull << 20);
+        StoreStats st;
+        int v1, v2;
+        cr_assert_eq(store_backup(s, "p", 64ull << 20, profile_reader_read, rd, 0, NULL, 0, &st, &v1, &err), 0, "%s",
+                     err);
+        profile_reader_close(rd);
+        cr_assert_eq(profile_bitmap("/usr/bin/qemu-img", disk, key, PROFILE_BITMAP_CLEAR, &err), 0, "%s", err);
+
+        /* The VM writes 12 KiB in two places: the bitmap says exactly those blocks. */
+        qemu_io_write(disk, key, "-c 'write -P 0x5a 1M 8k' -c 'write -P 0x33 40M 4k'", false);
+        cr_assert_eq(profile_reader_open("/usr/bin/qemu-nbd", disk, key, dir, &rd, &bitmap, &err), 0, "%s", err);
+        cr_assert(bitmap);
+        StoreExtent *dirty;
+        size_t n;
+        cr_assert_eq(profile_reader_dirty(rd, &dirty, &n), 0);
+        cr_assert_eq(n, 2, "dirty extents: %zu", n);
+        cr_assert(dirty[0].offset == 1u << 20 && dirty[0].length == 8192, "%llu+%llu",
+                  (unsigned long long)dirty[0].offset, (unsigned long long)dirty[0].length);
+        cr_assert(dirty[1].offset == 40u << 20 && dirty[1].length == 4096);
+        cr_assert_eq(store_backup(s, "p", 64ull << 20, profile_reader_read, rd, v1, dirty, n, &st, &v2, &err), 0, "%s",
+                     err);
+        cr_assert_eq(st.blocks_read, 3);
+        free(dirty);
+        profile_reader_close(rd);
+        cr_assert_eq(profile_bitmap("/usr/bin/qemu-img", disk, key, PROFILE_BITMAP_CLEAR, &err), 0, "%s", err);
+
+        /* The restored v2 is the disk's plaintext, bit for bit (compared through qemu-nbd). */
+        int out = restore_to(s, "p", v2, 64ull << 20, "restored.img");
+        cr_assert_eq(profile_reader_open("/usr/bin/qemu-nbd", disk, key, dir, &rd, &bitmap, &err), 0, "%s", err);
+        static uint8_t a[1 << 20], b[1 << 20];
+        for (uint64_t off = 0; off < (64ull << 20); off += sizeof a) {
+                cr_assert_eq(profile_reader_read(rd, off, a, sizeof a), 0);
+                cr_assert_eq(pread(out, b, sizeof b, (off_t)off), (ssize_t)sizeof b);
+                cr_assert(memcmp(a, b, sizeof a) == 0, "restored profile differs at %llu", (unsigned long long)off);
+        }
+        profile_reader_close(rd);
+        close(out);
+
+        /* A VM that dies with the disk open leaves the bitmap in use: not trusted any more. */
+        qemu_io_write(disk, key, "-c 'write -P 0x77 2M 4k'", true);
+        cr_assert_eq(profile_reader_open("/usr/bin/qemu-nbd", disk, key, dir, &rd, &bitmap, &err), 0, "%s", err);
+        cr_assert_not(bitmap, "an inconsistent bitmap was trusted");
+        profile_reader_close(rd);
+        cr_assert_eq(profile_bitmap("/usr/bin/qemu-img", disk, key, PROFILE_BITMAP_RESET, &err), 0, "%s", err);
+        cr_assert_eq(profile_reader_open("/usr/bin/qemu-nbd", disk, key, dir, &rd, &bitmap, &err), 0, "%s", err);
+        cr_assert(bitmap, "the bitmap was not made again");
+        profile_reader_close(rd);
+        store_close(s);
+}
