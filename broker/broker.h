@@ -60,6 +60,7 @@ struct Broker {
         char *app_dir;          /* <state>/apps: app layer versions */
         char *profile_dir;      /* <state>/profiles: one dir per user, spares in .spare/ */
         bool spare_job;         /* a spare profile disk is being made (userdisks.c) */
+        struct BackupRunning *backups;  /* profile backups in progress (backup.c) */
         char *desktop_run_dir;  /* <run>/desktops */
         Fault crash;            /* SLATE_CRASH_AT (fault tests only) */
 };

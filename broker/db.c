@@ -65,6 +65,8 @@ static const char *const migrations[] = {
         "ALTER TABLE pools ADD COLUMN layer_refuse_older INTEGER NOT NULL DEFAULT 0;",
         /* 6: a pool's size for new profile disks (0: the profile-size setting). */
         "ALTER TABLE pools ADD COLUMN profile_size INTEGER NOT NULL DEFAULT 0;",
+        /* 7: the store version a profile's dirty bitmap counts from (0: none; the next backup reads all). */
+        "ALTER TABLE profiles ADD COLUMN backup_version INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int dbi_error(Db *db, const char *what)
@@ -886,7 +888,8 @@ int db_app_entitlement_list(Db *db, const char *app, char ***ret, size_t *ret_n)
 
 /* ---- profiles ---- */
 
-#define PROFILE_COLUMNS "user, generation, path, size, wrapped_key, created, last_attach, attached_to, clean, current"
+#define PROFILE_COLUMNS \
+        "user, generation, path, size, wrapped_key, created, last_attach, attached_to, clean, current, backup_version"
 
 static void row_profile(sqlite3_stmt *s, void *e)
 {
@@ -895,6 +898,7 @@ static void row_profile(sqlite3_stmt *s, void *e)
                 .size = (uint64_t)sqlite3_column_int64(s, 3), .wrapped_key = dbi_col_text(s, 4),
                 .created = sqlite3_column_int64(s, 5), .last_attach = sqlite3_column_int64(s, 6),
                 .attached_to = dbi_col_text(s, 7), .clean = sqlite3_column_int(s, 8), .current = sqlite3_column_int(s, 9),
+                .backup_version = sqlite3_column_int(s, 10),
         };
 }
 
@@ -976,6 +980,18 @@ int db_profile_set_attached(Db *db, const char *user, int generation, const char
         dbi_bind_text(s, 3, desktop);
         sqlite3_bind_int64(s, 4, when);
         return dbi_step_done(db, s, "profile attached");
+}
+
+int db_profile_set_backup(Db *db, const char *user, int generation, int version)
+{
+        sqlite3_stmt *s;
+        int r = dbi_prepare(db, "UPDATE profiles SET backup_version = ?3 WHERE user = ?1 AND generation = ?2", &s);
+        if (r < 0)
+                return r;
+        dbi_bind_text(s, 1, user);
+        sqlite3_bind_int(s, 2, generation);
+        sqlite3_bind_int(s, 3, version);
+        return dbi_step_done(db, s, "profile backup");
 }
 
 int db_profile_set_detached(Db *db, const char *user, int generation, bool clean)

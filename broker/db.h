@@ -100,6 +100,7 @@ typedef struct DbProfile {
         char *attached_to;      /* desktop id while attached, else NULL */
         bool clean;             /* detached cleanly last time */
         bool current;
+        int backup_version;     /* the store version its dirty bitmap counts from; 0: none */
 } DbProfile;
 
 int db_open(const char *path, Db **ret);
@@ -174,6 +175,7 @@ int db_profile_add(Db *db, DbProfile *p);
 int db_profile_set_attached(Db *db, const char *user, int generation, const char *desktop, int64_t when);
 int db_profile_set_detached(Db *db, const char *user, int generation, bool clean);
 int db_profile_set_size(Db *db, const char *user, int generation, uint64_t size);
+int db_profile_set_backup(Db *db, const char *user, int generation, int version);
 int db_profile_delete(Db *db, const char *user, int generation);
 /* No current generation any more (profile reset): the next logon creates one. */
 int db_profile_retire(Db *db, const char *user, int generation);

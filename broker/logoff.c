@@ -20,6 +20,8 @@
 #define SWEEP_MS 1000
 /* The driver bounds the unplug itself (the guest must answer); this is the step's own bound. */
 #define PROFILE_DETACH_TIMEOUT_MS 20000
+/* A first (full) backup reads the whole disk; the step stops waiting past this, the job goes on. */
+#define PROFILE_BACKUP_TIMEOUT_MS (10 * 60 * 1000)
 
 /* The client is told the session ended and disconnected. */
 static int step_detach(StepRun *run, void *ctx)
@@ -62,11 +64,15 @@ static int step_destroy(StepRun *run, void *ctx)
         return s->desktop ? STEP_PENDING : STEP_DONE;   /* gone at once when no VM was left */
 }
 
+/* The profile, closed now, becomes a new version in the block store. */
+static int step_profile_backup(StepRun *run, void *ctx) { return userdisks_backup(ctx, run); }
+
 static const Step logoff_steps[] = {
         { "detach", step_detach, NULL, 0, true },
         { "agent-stop", step_agent_stop, NULL, AGENT_STOP_TIMEOUT_MS, true },
         { "profile-detach", step_profile_detach, NULL, PROFILE_DETACH_TIMEOUT_MS, true },
         { "destroy", step_destroy, NULL, DESTROY_TIMEOUT_MS, true },
+        { "profile-backup", step_profile_backup, NULL, PROFILE_BACKUP_TIMEOUT_MS, true },
 };
 
 static void logoff_finished(StepRun *run, int r, const char *failed_step, const char *why, void *ctx)

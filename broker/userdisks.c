@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "broker/backup.h"
 #include "broker/desktop.h"
 #include "broker/pool.h"
 #include "broker/session.h"
@@ -472,6 +473,19 @@ static void profile_prepared(uv_work_t *w, int status)
         }
 }
 
+static void profile_resume(void *userdata)
+{
+        DiskTicket *t = userdata;
+        StepRun *run;
+        Session *s = ticket_session(t, &run);
+        free(t);
+        if (!s)
+                return;
+        int r = userdisks_profile(s, run);
+        if (r != STEP_PENDING)
+                steps_done(run, r < 0 ? r : 0, r < 0 ? "the profile disk is busy" : NULL);
+}
+
 int userdisks_profile(Session *s, StepRun *run)
 {
         if (s->agent_started || !s->desktop)
@@ -485,6 +499,14 @@ int userdisks_profile(Session *s, StepRun *run)
         Pool *pool = pool_find(b, s->pool);
         if (pool && !pool->profiles)
                 return STEP_SKIP;
+        if (backup_running(b, s->user)) {
+                /* The last logout's backup has the disk open: this logon takes it right after. */
+                DiskTicket *t = xmalloc0(sizeof *t);
+                *t = ticket(s, false);
+                log_info("session %s: %s's profile is being backed up; the logon waits for it", s->id, s->user);
+                backup_wait(b, s->user, profile_resume, t);
+                return STEP_PENDING;
+        }
         ProfileJob *j = xmalloc0(sizeof *j);
         DbProfile p;
         if (db_profile_get(b->db, s->user, &p) == 0) {
@@ -668,6 +690,42 @@ int userdisks_detach(Session *s, StepRun *run, bool agent_stopped)
                 free(j->user);
                 free(j);
                 return STEP_DONE;
+        }
+        return STEP_PENDING;
+}
+
+/* ---- backup ---- */
+
+static void backed_up(Broker *b, const char *user, int r, void *userdata)
+{
+        DiskTicket *t = userdata;
+        StepRun *run;
+        Session *s = ticket_session(t, &run);
+        free(t);
+        /* A failed backup is audited (backup.c) and does not fail the logout. */
+        if (s)
+                steps_done(run, 0, NULL);
+}
+
+int userdisks_backup(Session *s, StepRun *run)
+{
+        Broker *b = s->b;
+        Pool *pool = pool_find(b, s->pool);
+        if (!b->cfg->profile_backup || (pool && !pool->profiles))
+                return STEP_SKIP;
+        DbProfile p;
+        if (db_profile_get(b->db, s->user, &p) < 0)
+                return STEP_SKIP;
+        /* Still attached to a live desktop (its detach failed and it still runs): not now. */
+        Desktop *holder = p.attached_to ? desktop_find(b, p.attached_to) : NULL;
+        db_profile_free(&p);
+        if (holder && holder->state != DESKTOP_DESTROYED)
+                return STEP_SKIP;
+        DiskTicket *t = xmalloc0(sizeof *t);
+        *t = ticket(s, true);
+        if (backup_start(b, s->user, backed_up, t) < 0) {
+                free(t);
+                return STEP_SKIP;
         }
         return STEP_PENDING;
 }

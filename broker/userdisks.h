@@ -21,3 +21,6 @@ void userdisks_spares_refill(Broker *b);
 void userdisks_profile_undo(Session *s);
 /* Logoff step "profile-detach": unplug it and release the lock (clean when the agent stopped). */
 int userdisks_detach(Session *s, StepRun *run, bool agent_stopped);
+/* Logoff step "profile-backup", after the desktop is gone: the profile to the block store
+ * (backup.h). A logon of the user meanwhile waits for it in its "profile" step. */
+int userdisks_backup(Session *s, StepRun *run);

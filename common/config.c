@@ -15,7 +15,7 @@
 /* A broken file is reported in full up to here; past it one more line says so. */
 #define CONFIG_MAX_ERRORS 100
 
-typedef enum { T_PATH, T_STRING, T_UINT, T_LOGLEVEL, T_ACCEL, T_SIZE } KeyType;
+typedef enum { T_PATH, T_STRING, T_UINT, T_LOGLEVEL, T_ACCEL, T_SIZE, T_BOOL } KeyType;
 
 static const struct {
         const char *key;
@@ -36,6 +36,7 @@ static const struct {
         { "probe-initrd", T_PATH, offsetof(SlateConfig, probe_initrd), 0 },
         { "qemu", T_PATH, offsetof(SlateConfig, qemu), 0 },
         { "qemu-img", T_PATH, offsetof(SlateConfig, qemu_img), 0 },
+        { "qemu-nbd", T_PATH, offsetof(SlateConfig, qemu_nbd), 0 },
         { "boot-parallel", T_UINT, offsetof(SlateConfig, boot_parallel), 256 },
         { "boot-timeout", T_UINT, offsetof(SlateConfig, boot_timeout), 3600 },
         { "heartbeat-interval", T_UINT, offsetof(SlateConfig, heartbeat_interval), 3600 },
@@ -59,6 +60,8 @@ static const struct {
         { "profile-size", T_SIZE, offsetof(SlateConfig, profile_size), 0 },
         { "profile-spares", T_UINT, offsetof(SlateConfig, profile_spares), 64 },
         { "app-layer-max", T_SIZE, offsetof(SlateConfig, app_layer_max), 0 },
+        { "store-dir", T_PATH, offsetof(SlateConfig, store_dir), 0 },
+        { "profile-backup", T_BOOL, offsetof(SlateConfig, profile_backup), 0 },
 };
 
 void config_init_defaults(SlateConfig *c)
@@ -76,6 +79,7 @@ void config_init_defaults(SlateConfig *c)
                 .probe_initrd = xstrdup(SLATE_PKGLIBDIR "/guest/initrd.img"),
                 .qemu = xstrdup(QEMU_SYSTEM_PATH),
                 .qemu_img = xstrdup(QEMU_IMG_PATH),
+                .qemu_nbd = xstrdup(QEMU_NBD_PATH),
                 .heartbeat_interval = 2,
                 .heartbeat_misses = 5,
                 .pam_service = xstrdup("slate"),
@@ -92,6 +96,7 @@ void config_init_defaults(SlateConfig *c)
                 .profile_size = 1ull << 30,
                 .profile_spares = 2,
                 .app_layer_max = 8ull << 30,
+                .profile_backup = true,
         };
 }
 
@@ -197,6 +202,13 @@ static void set_value(SlateConfig *c, size_t k, const char *val, const char *fil
                 *(unsigned *)field = v;
                 return;
         }
+        case T_BOOL:
+                if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0) {
+                        err_add(e, file, ln, "%s: expected on or off, got \"%s\"", keys[k].key, val);
+                        return;
+                }
+                *(bool *)field = strcmp(val, "on") == 0;
+                return;
         case T_LOGLEVEL: {
                 int l = log_level_from_string(val);
                 if (l < 0) {
@@ -306,4 +318,6 @@ void config_finish(SlateConfig *c)
                 c->tls_key = xasprintf("%s/tls/key.pem", c->state_dir);
         if (!c->profile_key_file)
                 c->profile_key_file = xasprintf("%s/keys/profile-host.key", c->state_dir);
+        if (!c->store_dir)
+                c->store_dir = xasprintf("%s/store", c->state_dir);
 }

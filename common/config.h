@@ -42,6 +42,9 @@ typedef struct SlateConfig {
         uint64_t profile_size;    /* a new profile disk's size unless the user has a quota */
         unsigned profile_spares;  /* empty encrypted disks of profile_size kept ready for first logons */
         uint64_t app_layer_max;   /* largest app layer tree accepted (app add, app capture) */
+        char *qemu_nbd;           /* reads profile disks for backup */
+        char *store_dir;          /* the block store profile backups go to */
+        bool profile_backup;      /* back profiles up at every logout */
 } SlateConfig;
 
 void config_init_defaults(SlateConfig *c);

@@ -185,10 +185,19 @@ int profile_disk_create(const char *qemu_img, const char *mkfs, const char *path
         r = qemu_img_run_keyed(conv, pass, PROFILE_PASSPHRASE_LEN, qemu_img_precreate, &pc, &err);
         secret_wipe(pass, sizeof pass);
         unlink(raw);
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
         if (r < 0) {
                 *ret_error = xasprintf("qemu-img convert: %s", err && *err ? err : strerror(-r));
+                unlink(tmp);
+                return r;
+        }
+        /* The dirty bitmap from the start: the first backup reads all, the next ones what changed. */
+        if ((r = profile_bitmap(qemu_img, tmp, key, PROFILE_BITMAP_ADD, ret_error)) < 0) {
+                unlink(tmp);
+                return r;
+        }
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                *ret_error = xasprintf("%s: %s", path, strerror(-r));
                 unlink(tmp);
                 return r;
         }
@@ -311,5 +320,46 @@ int profile_spare_claim(const char *dir, uint64_t size, const uint8_t host[PROFI
         }
         if (d)
                 closedir(d);
+        return r;
+}
+
+int profile_bitmap(const char *qemu_img, const char *path, const uint8_t key[PROFILE_KEY_LEN], ProfileBitmapOp op,
+                   char **ret_error)
+{
+        *ret_error = NULL;
+        _cleanup_free_ char *opts =
+                xasprintf("driver=qcow2,file.driver=file,file.filename=%s,encrypt.key-secret=sec0", path);
+        char pass[PROFILE_PASSPHRASE_LEN + 1];
+        profile_passphrase(key, pass);
+        int r = 0;
+        _cleanup_free_ char *err = NULL;
+        if (op == PROFILE_BITMAP_RESET) {
+                const char *rm[] = { qemu_img, "bitmap", "--object", "secret,id=sec0,file=/dev/fd/3,format=raw",
+                                     "--image-opts", "--remove", opts, PROFILE_BITMAP, NULL };
+                qemu_img_run_keyed(rm, pass, PROFILE_PASSPHRASE_LEN, NULL, NULL, &err);     /* may not exist */
+                free(err);
+                err = NULL;
+        }
+        bool clear = op == PROFILE_BITMAP_CLEAR;
+        const char *what = clear ? "--clear" : "--add";
+        const char *argv[16];
+        size_t a = 0;
+        argv[a++] = qemu_img;
+        argv[a++] = "bitmap";
+        argv[a++] = "--object";
+        argv[a++] = "secret,id=sec0,file=/dev/fd/3,format=raw";
+        argv[a++] = "--image-opts";
+        argv[a++] = what;
+        if (!clear) {
+                argv[a++] = "--granularity";
+                argv[a++] = "4096";
+        }
+        argv[a++] = opts;
+        argv[a++] = PROFILE_BITMAP;
+        argv[a] = NULL;
+        r = qemu_img_run_keyed(argv, pass, PROFILE_PASSPHRASE_LEN, NULL, NULL, &err);
+        secret_wipe(pass, sizeof pass);
+        if (r < 0)
+                *ret_error = xasprintf("qemu-img bitmap %s: %s", what, err && *err ? err : strerror(-r));
         return r;
 }

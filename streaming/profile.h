@@ -48,3 +48,12 @@ int profile_disk_grow(const char *qemu_img, const char *path, uint64_t size, con
                       char **ret_error);
 int profile_disk_create(const char *qemu_img, const char *mkfs, const char *path, uint64_t size,
                         const uint8_t key[PROFILE_KEY_LEN], uid_t owner, gid_t group, char **ret_error);
+
+/* Every profile disk carries a persistent dirty bitmap (4 KiB granularity) that QEMU keeps while
+ * a desktop writes: the next backup reads only what it names (streaming/profile_read.h). */
+#define PROFILE_BITMAP "slate-backup"
+/* The bitmap, with qemu-img on the closed disk: added (at creation), cleared (after a backup was
+ * committed), or removed and added again (after a full backup that did not trust it). */
+typedef enum { PROFILE_BITMAP_ADD, PROFILE_BITMAP_CLEAR, PROFILE_BITMAP_RESET } ProfileBitmapOp;
+int profile_bitmap(const char *qemu_img, const char *path, const uint8_t key[PROFILE_KEY_LEN], ProfileBitmapOp op,
+                   char **ret_error);

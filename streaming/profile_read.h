@@ -13,8 +13,6 @@
 #include "streaming/profile.h"
 #include "streaming/store.h"
 
-#define PROFILE_BITMAP "slate-backup"
-
 typedef struct ProfileReader ProfileReader;
 
 /* Opens path (an encrypted qcow2) with key. sock_dir: a private directory for the socket.
@@ -27,9 +25,3 @@ int profile_reader_dirty(ProfileReader *r, StoreExtent **ret, size_t *ret_n);
 /* A StoreReadFn: userdata is the ProfileReader. */
 int profile_reader_read(void *userdata, uint64_t offset, void *buf, size_t len);
 void profile_reader_close(ProfileReader *r);
-
-/* The bitmap, with qemu-img on the closed disk: added (at creation), cleared (after a backup was
- * committed), or removed and added again (after a full backup that did not trust it). */
-typedef enum { PROFILE_BITMAP_ADD, PROFILE_BITMAP_CLEAR, PROFILE_BITMAP_RESET } ProfileBitmapOp;
-int profile_bitmap(const char *qemu_img, const char *path, const uint8_t key[PROFILE_KEY_LEN], ProfileBitmapOp op,
-                   char **ret_error);

@@ -549,13 +549,16 @@ static int version_load(Store *s, const char *name, int v, uint8_t **buf, Versio
         return 0;
 }
 
-int store_version_size(Store *s, const char *name, int version, uint64_t *ret)
+int store_version_info(Store *s, const char *name, int version, uint64_t *ret_size, uint64_t *ret_created)
 {
-        uint8_t *buf;
+        uint8_t *buf = NULL;
         VersionHeader h;
         int r = version_load(s, name, version, &buf, &h);
-        if (r == 0)
-                *ret = h.disk_size;
+        if (r == 0) {
+                *ret_size = h.disk_size;
+                if (ret_created)
+                        *ret_created = h.created;
+        }
         free(buf);
         return r;
 }
@@ -744,7 +747,23 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
 
 /* ---- restore ---- */
 
-int store_restore(Store *s, const char *name, int version, int fd, StoreStats *st, char **ret_error)
+int store_write_fd(void *userdata, uint64_t offset, const void *buf, size_t len)
+{
+        return pwrite(*(int *)userdata, buf, len, (off_t)offset) == (ssize_t)len ? 0 : -errno;
+}
+
+int store_restore_fd(Store *s, const char *name, int version, int fd, StoreStats *st, char **ret_error)
+{
+        int r = store_restore(s, name, version, store_write_fd, &fd, st, ret_error);
+        if (r == 0 && fsync(fd) < 0 && errno != EINVAL) {
+                r = -errno;
+                *ret_error = xasprintf("fsync: %s", strerror(-r));
+        }
+        return r;
+}
+
+int store_restore(Store *s, const char *name, int version, StoreWriteFn write, void *userdata, StoreStats *st,
+                  char **ret_error)
 {
         *ret_error = NULL;
         *st = (StoreStats){ 0 };
@@ -783,19 +802,13 @@ int store_restore(Store *s, const char *name, int version, int fd, StoreStats *s
                                                        r == -ENOENT ? "missing" : "damaged");
                                 return r < 0 ? r : -EBADMSG;
                         }
-                        if (pwrite(fd, block, STORE_BLOCK, (off_t)((first + i) * STORE_BLOCK)) != STORE_BLOCK) {
-                                r = -errno;
+                        if ((r = write(userdata, (first + i) * STORE_BLOCK, block, STORE_BLOCK)) < 0) {
                                 *ret_error = xasprintf("writing block %llu: %s", (unsigned long long)(first + i),
                                                        strerror(-r));
                                 return r;
                         }
                         st->bytes_written += STORE_BLOCK;
                 }
-        }
-        if (fsync(fd) < 0 && errno != EINVAL) {
-                r = -errno;
-                *ret_error = xasprintf("fsync: %s", strerror(-r));
-                return r;
         }
         return 0;
 }

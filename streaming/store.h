@@ -58,15 +58,22 @@ typedef struct StoreStats {
 int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn read, void *userdata, int parent,
                  const StoreExtent *dirty, size_t n_dirty, StoreStats *st, int *ret_version, char **ret_error);
 
-/* Writes version of name to fd (a file or block device at least the disk's size; zero blocks
- * are skipped, so a fresh sparse file of the disk's size ends up bit for bit the disk).
- * Every chunk is checked against its id: a damaged one fails the restore, naming the block. */
-int store_restore(Store *s, const char *name, int version, int fd, StoreStats *st, char **ret_error);
+/* Writes len bytes at offset of the disk being restored: 0, or a negative errno. */
+typedef int (*StoreWriteFn)(void *userdata, uint64_t offset, const void *buf, size_t len);
+
+/* Writes version of name through write (zero blocks are skipped: the target must read zeros
+ * there, as a fresh sparse file or a new qcow2 does, to end up bit for bit the disk). Every
+ * chunk is checked against its id: a damaged one fails the restore, naming the block. */
+int store_restore(Store *s, const char *name, int version, StoreWriteFn write, void *userdata, StoreStats *st,
+                  char **ret_error);
+/* A StoreWriteFn for an fd (userdata: int *), fsync'd by store_restore_fd. */
+int store_write_fd(void *userdata, uint64_t offset, const void *buf, size_t len);
+int store_restore_fd(Store *s, const char *name, int version, int fd, StoreStats *st, char **ret_error);
 
 /* Versions of name, ascending (*ret malloc'ed; none: 0 and *ret_n = 0). */
 int store_versions(Store *s, const char *name, int **ret, size_t *ret_n);
-/* The disk size a version describes. */
-int store_version_size(Store *s, const char *name, int version, uint64_t *ret);
+/* The disk size a version describes, and when it was made (seconds since the epoch; optional). */
+int store_version_info(Store *s, const char *name, int version, uint64_t *ret_size, uint64_t *ret_created);
 
 typedef struct StoreCheck {
         uint64_t packs, chunks, versions;

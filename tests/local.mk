@@ -30,7 +30,7 @@ CLEANFILES += $(FUZZ_TARGETS:%=tests/fuzz/fuzz-%-libfuzzer)
 
 # Unit tests of common/ and slated's own modules.
 BROKER_TEST_LIBS = broker/libslatebroker.a broker/libslatehv.a streaming/libslatestreaming.a imaging/libslateimaging.a agent/libslateproto.a \
-	common/libslatecommon.a $(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(GUESTFS_LIBS) $(CRITERION_LIBS)
+	common/libslatecommon.a $(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(GUESTFS_LIBS) $(ZSTD_LIBS) $(NBD_LIBS) $(CRITERION_LIBS)
 check_PROGRAMS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink tests/unit/test_steps \
 	tests/unit/test_control
 TESTS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink tests/unit/test_steps tests/unit/test_control
