@@ -12,6 +12,7 @@ void api_session_register(Control *c);
 void api_app_register(Control *c);
 void api_app_capture_register(Control *c);
 void api_profile_register(Control *c);
+void api_store_register(Control *c);
 /* libguestfs' appliance settings from slate.conf and the accelerator (publish, diff, capture);
  * replies the error itself. Call on the loop thread, before the job is queued. */
 int api_appliance_config(Broker *b, ControlRequest *req, ApplianceConfig *ret);

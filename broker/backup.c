@@ -6,6 +6,7 @@
 #include <string.h>
 #include "broker/backup.h"
 #include "broker/db.h"
+#include "broker/fault.h"
 #include "broker/session.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -80,6 +81,19 @@ static void job_free(BackupJob *j)
         free(j);
 }
 
+/* The disk's reads, with the crash point the fault tests use to stop slated mid-backup. */
+typedef struct ReadCtx {
+        ProfileReader *rd;
+        Fault *crash;
+} ReadCtx;
+
+static int backup_read(void *userdata, uint64_t offset, void *buf, size_t len)
+{
+        ReadCtx *c = userdata;
+        fault_point(c->crash, "backup-read");
+        return profile_reader_read(c->rd, offset, buf, len);
+}
+
 static void backup_run(uv_work_t *w)
 {
         BackupJob *j = w->data;
@@ -112,7 +126,8 @@ static void backup_run(uv_work_t *w)
                          psize == profile_reader_size(rd) && profile_reader_dirty(rd, &dirty, &n_dirty) == 0;
         for (size_t i = 0; j->incremental && i < n_dirty; i++)
                 j->dirty_bytes += dirty[i].length;
-        j->r = store_backup(s, j->user, profile_reader_size(rd), profile_reader_read, rd,
+        ReadCtx rc = { rd, &j->b->crash };
+        j->r = store_backup(s, j->user, profile_reader_size(rd), backup_read, &rc,
                             j->incremental ? j->parent : 0, dirty, n_dirty, &j->st, &j->version, &j->error);
         profile_reader_close(rd);
         rd = NULL;

@@ -10,7 +10,7 @@ broker_libslatectl_a_SOURCES = \
 	broker/ctl_client.c broker/ctl_client.h broker/ctl_format.c broker/ctl_format.h \
 	broker/ctl_args.c broker/ctl_args.h broker/ctl_cmds.c broker/ctl_cmds.h \
 	broker/ctl_cmds_status.c broker/ctl_cmds_image.c broker/ctl_cmds_pool.c broker/ctl_cmds_desktop.c \
-	broker/ctl_cmds_app.c
+	broker/ctl_cmds_app.c broker/ctl_cmds_store.c
 broker_libslatectl_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 
 sbin_PROGRAMS += broker/slatectl

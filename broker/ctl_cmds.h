@@ -9,6 +9,7 @@ extern const Command ctl_cmds_pool[];         /* pool ... */
 extern const Command ctl_cmds_desktop[];      /* desktop ..., session ... */
 extern const Command ctl_cmds_app[];          /* app ... */
 extern const Command ctl_cmds_profile[];      /* profile ..., user show */
+extern const Command ctl_cmds_store[];        /* profile history/restore, store ... */
 
 #include "broker/ctl_format.h"
 

@@ -13,7 +13,7 @@
 
 /* In the order --help lists them: commands without a group first. */
 static const Command *const command_tables[] = { ctl_cmds_status, ctl_cmds_image, ctl_cmds_pool, ctl_cmds_desktop,
-                                                       ctl_cmds_app, ctl_cmds_profile };
+                                                       ctl_cmds_app, ctl_cmds_profile, ctl_cmds_store };
 
 #define FOREACH_COMMAND(cmd)                                                                          \
         for (size_t _t = 0; _t < ELEMENTSOF(command_tables); _t++)                                     \

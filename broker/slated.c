@@ -209,6 +209,7 @@ int main(int argc, char **argv)
         api_app_register(b.control);
         api_app_capture_register(b.control);
         api_profile_register(b.control);
+        api_store_register(b.control);
         if (listener_start(&b) < 0)
                 return 1;
 

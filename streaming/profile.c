@@ -227,6 +227,27 @@ int profile_disk_grow(const char *qemu_img, const char *path, uint64_t size, con
         return r;
 }
 
+int profile_disk_create_blank(const char *qemu_img, const char *path, uint64_t size, const uint8_t key[PROFILE_KEY_LEN],
+                              uid_t owner, gid_t group, char **ret_error)
+{
+        *ret_error = NULL;
+        _cleanup_free_ char *size_arg = xasprintf("%llu", (unsigned long long)size);
+        const char *argv[] = { qemu_img, "create", "-q", "-f", "qcow2", "-o",
+                               "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10", "--object",
+                               "secret,id=sec0,file=/dev/fd/3,format=raw", path, size_arg, NULL };
+        char pass[PROFILE_PASSPHRASE_LEN + 1];
+        profile_passphrase(key, pass);
+        QemuImgPrecreate pc = { path, owner, group };
+        _cleanup_free_ char *err = NULL;
+        int r = qemu_img_run_keyed(argv, pass, PROFILE_PASSPHRASE_LEN, qemu_img_precreate, &pc, &err);
+        secret_wipe(pass, sizeof pass);
+        if (r < 0) {
+                *ret_error = xasprintf("qemu-img create: %s", err && *err ? err : strerror(-r));
+                unlink(path);
+        }
+        return r;
+}
+
 /* ---- spares ---- */
 
 static char *spare_prefix(uint64_t size) { return xasprintf("spare-%lluM-", (unsigned long long)(size >> 20)); }

@@ -46,6 +46,9 @@ int profile_spare_claim(const char *dir, uint64_t size, const uint8_t host[PROFI
  * filesystem inside is grown by the guest's agent at its next mount (EXT4_IOC_RESIZE_FS). */
 int profile_disk_grow(const char *qemu_img, const char *path, uint64_t size, const uint8_t key[PROFILE_KEY_LEN],
                       char **ret_error);
+/* An empty encrypted disk (no filesystem, no bitmap yet): the target of a restore. */
+int profile_disk_create_blank(const char *qemu_img, const char *path, uint64_t size, const uint8_t key[PROFILE_KEY_LEN],
+                              uid_t owner, gid_t group, char **ret_error);
 int profile_disk_create(const char *qemu_img, const char *mkfs, const char *path, uint64_t size,
                         const uint8_t key[PROFILE_KEY_LEN], uid_t owner, gid_t group, char **ret_error);
 

@@ -36,13 +36,14 @@ static char *image_opts(const char *path)
 
 /* qemu-nbd on the image, the passphrase on fd 3; with_bitmap: exporting the dirty bitmap too. */
 static int nbd_start(const char *qemu_nbd, const char *path, const char *pass, const char *sock, bool with_bitmap,
-                     pid_t *ret_pid, int *ret_err_fd, char **ret_error)
+                     bool writable, pid_t *ret_pid, int *ret_err_fd, char **ret_error)
 {
         _cleanup_free_ char *opts = image_opts(path);
         const char *argv[16];
         size_t a = 0;
         argv[a++] = qemu_nbd;
-        argv[a++] = "--read-only";
+        if (!writable)
+                argv[a++] = "--read-only";
         argv[a++] = "--object";
         argv[a++] = "secret,id=sec0,file=/dev/fd/3,format=raw";
         argv[a++] = "--socket";
@@ -119,8 +120,8 @@ static void nbd_stop(pid_t pid)
         }
 }
 
-int profile_reader_open(const char *qemu_nbd, const char *path, const uint8_t key[PROFILE_KEY_LEN],
-                        const char *sock_dir, ProfileReader **ret, bool *ret_bitmap, char **ret_error)
+static int reader_open(const char *qemu_nbd, const char *path, const uint8_t key[PROFILE_KEY_LEN],
+                       const char *sock_dir, bool writable, ProfileReader **ret, bool *ret_bitmap, char **ret_error)
 {
         *ret_error = NULL;
         ProfileReader *r = xmalloc0(sizeof *r);
@@ -133,7 +134,7 @@ int profile_reader_open(const char *qemu_nbd, const char *path, const uint8_t ke
          * made its socket, so a failed connect says so too): then without, not trusted. */
         bool bitmap = false;
         int e = -EIO;
-        for (int attempt = 0; attempt < 2 && e < 0; attempt++) {
+        for (int attempt = writable ? 1 : 0; attempt < 2 && e < 0; attempt++) {
                 bitmap = attempt == 0;
                 free(*ret_error);
                 *ret_error = NULL;
@@ -147,7 +148,7 @@ int profile_reader_open(const char *qemu_nbd, const char *path, const uint8_t ke
                         close(r->err_fd);
                 r->err_fd = -1;
                 unlink(r->sock);
-                e = nbd_start(qemu_nbd, path, pass, r->sock, bitmap, &r->pid, &r->err_fd, ret_error);
+                e = nbd_start(qemu_nbd, path, pass, r->sock, bitmap, writable, &r->pid, &r->err_fd, ret_error);
                 if (e < 0)
                         continue;
                 r->nbd = nbd_create();
@@ -174,6 +175,27 @@ fail:
         profile_reader_close(r);
         return e;
 }
+
+int profile_reader_open(const char *qemu_nbd, const char *path, const uint8_t key[PROFILE_KEY_LEN],
+                        const char *sock_dir, ProfileReader **ret, bool *ret_bitmap, char **ret_error)
+{
+        return reader_open(qemu_nbd, path, key, sock_dir, false, ret, ret_bitmap, ret_error);
+}
+
+int profile_writer_open(const char *qemu_nbd, const char *path, const uint8_t key[PROFILE_KEY_LEN],
+                        const char *sock_dir, ProfileReader **ret, char **ret_error)
+{
+        bool bitmap;
+        return reader_open(qemu_nbd, path, key, sock_dir, true, ret, &bitmap, ret_error);
+}
+
+int profile_writer_write(void *userdata, uint64_t offset, const void *buf, size_t len)
+{
+        ProfileReader *r = userdata;
+        return nbd_pwrite(r->nbd, buf, len, offset, 0) < 0 ? -EIO : 0;
+}
+
+int profile_writer_flush(ProfileReader *r) { return nbd_flush(r->nbd, 0) < 0 ? -EIO : 0; }
 
 uint64_t profile_reader_size(ProfileReader *r) { return r->size; }
 

@@ -25,3 +25,9 @@ int profile_reader_dirty(ProfileReader *r, StoreExtent **ret, size_t *ret_n);
 /* A StoreReadFn: userdata is the ProfileReader. */
 int profile_reader_read(void *userdata, uint64_t offset, void *buf, size_t len);
 void profile_reader_close(ProfileReader *r);
+
+/* The same disk opened read-write (no bitmap), for a restore: a StoreWriteFn, then a flush. */
+int profile_writer_open(const char *qemu_nbd, const char *path, const uint8_t key[PROFILE_KEY_LEN],
+                        const char *sock_dir, ProfileReader **ret, char **ret_error);
+int profile_writer_write(void *userdata, uint64_t offset, const void *buf, size_t len);
+int profile_writer_flush(ProfileReader *r);

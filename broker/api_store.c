@@ -1,0 +1,368 @@
+/* The block store, control side: profile.history, profile.restore, store.stats, store.check.
+ * Every store access runs in the thread pool (opening a store reads its pack indexes); the host
+ * key is read there and wiped after. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "broker/api.h"
+#include "broker/backup.h"
+#include "broker/control.h"
+#include "broker/desktop.h"
+#include "broker/session.h"
+#include "common/jsonx.h"
+#include "common/log.h"
+#include "common/username.h"
+#include "common/util.h"
+#include "streaming/profile.h"
+#include "streaming/profile_read.h"
+#include "streaming/store.h"
+
+typedef struct StoreJob {
+        uv_work_t work;
+        Broker *b;
+        ControlRequest *req;
+        char *key_file, *store_dir, *user;
+        int r;
+        char *error;
+        /* history */
+        int *versions;
+        size_t n;
+        uint64_t *sizes, *created;
+        /* restore */
+        int version, generation;
+        char *path, *qemu_img, *qemu_nbd, *sock_dir, *wrapped;
+        uint64_t size, ms;
+        uid_t owner;
+        gid_t group;
+        /* stats, check */
+        bool read_data;
+        StoreUsage usage;
+        StoreCheck check;
+        uint64_t users, all_versions;
+} StoreJob;
+
+static StoreJob *job_new(Broker *b, ControlRequest *req, const char *user)
+{
+        StoreJob *j = xmalloc0(sizeof *j);
+        j->work.data = j;
+        j->b = b;
+        j->req = req;
+        j->key_file = xstrdup(b->cfg->profile_key_file);
+        j->store_dir = xstrdup(b->cfg->store_dir);
+        j->user = user ? xstrdup(user) : NULL;
+        return j;
+}
+
+static void job_free(StoreJob *j)
+{
+        free(j->key_file);
+        free(j->store_dir);
+        free(j->user);
+        free(j->error);
+        free(j->versions);
+        free(j->sizes);
+        free(j->created);
+        free(j->path);
+        free(j->qemu_img);
+        free(j->qemu_nbd);
+        free(j->sock_dir);
+        free(j->wrapped);
+        store_check_free(&j->check);
+        free(j);
+}
+
+/* The store, opened with the host key (made on first use only by a backup). */
+static int job_store(StoreJob *j, Store **ret, uint8_t host[PROFILE_KEY_LEN])
+{
+        uint8_t k[PROFILE_KEY_LEN];
+        uint8_t *h = host ? host : k;
+        int r = profile_host_key_load(j->key_file, false, h, &j->error);
+        if (r == 0 && access(j->store_dir, F_OK) < 0) {
+                j->error = xasprintf("no block store at %s yet (no profile was backed up)", j->store_dir);
+                r = -ENOENT;
+        }
+        if (r == 0)
+                r = store_open(j->store_dir, h, false, ret, &j->error);
+        secret_wipe(k, sizeof k);
+        return r;
+}
+
+static void reply_done(StoreJob *j, json_object *o)
+{
+        if (j->r < 0)
+                control_reply_error(j->req, -j->r, "%s", j->error ? j->error : strerror(-j->r));
+        else
+                control_reply(j->req, o);
+        if (j->r < 0)
+                json_object_put(o);
+}
+
+/* ---- profile.history ---- */
+
+static void history_run(uv_work_t *w)
+{
+        StoreJob *j = w->data;
+        Store *s;
+        if ((j->r = job_store(j, &s, NULL)) < 0)
+                return;
+        store_versions(s, j->user, &j->versions, &j->n);
+        j->sizes = xmalloc0(sizeof *j->sizes * (j->n + 1));
+        j->created = xmalloc0(sizeof *j->created * (j->n + 1));
+        for (size_t i = 0; i < j->n; i++)
+                if (store_version_info(s, j->user, j->versions[i], &j->sizes[i], &j->created[i]) < 0)
+                        j->sizes[i] = 0;        /* damaged: listed with size 0, store check says more */
+        store_close(s);
+}
+
+static void history_done(uv_work_t *w, int status)
+{
+        StoreJob *j = w->data;
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < j->n; i++) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "version", json_object_new_int(j->versions[i]));
+                json_object_object_add(o, "size", json_object_new_int64((int64_t)j->sizes[i]));
+                json_object_object_add(o, "created", json_object_new_int64((int64_t)j->created[i]));
+                json_object_array_add(arr, o);
+        }
+        reply_done(j, arr);
+        job_free(j);
+}
+
+static void h_history(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *user;
+        if (jsonx_get_string(args, "user", &user) < 0 || !user_name_valid(user)) {
+                control_reply_error(req, EINVAL, "user: " USER_NAME_RULE);
+                return;
+        }
+        StoreJob *j = job_new(b, req, user);
+        uv_queue_work(b->loop, &j->work, history_run, history_done);
+}
+
+/* ---- profile.restore ---- */
+
+static void restore_run(uv_work_t *w)
+{
+        StoreJob *j = w->data;
+        uint64_t t0 = now_ms();
+        Store *s = NULL;
+        ProfileReader *wr = NULL;
+        uint8_t host[PROFILE_KEY_LEN], key[PROFILE_KEY_LEN];
+        if ((j->r = job_store(j, &s, host)) < 0)
+                goto out;
+        if (j->version == 0) {
+                int *vs;
+                size_t n;
+                store_versions(s, j->user, &vs, &n);
+                j->version = n ? vs[n - 1] : 0;
+                free(vs);
+        }
+        if (j->version <= 0 || (j->r = store_version_info(s, j->user, j->version, &j->size, NULL)) < 0) {
+                j->r = j->r < 0 ? j->r : -ENOENT;
+                j->error = xasprintf("user %s: no version %d in the store", j->user, j->version);
+                goto out;
+        }
+        /* A new disk under a new key, filled through qemu-nbd (never a file in clear). */
+        random_bytes(key, sizeof key);
+        if ((j->r = profile_disk_create_blank(j->qemu_img, j->path, j->size, key, j->owner, j->group, &j->error)) < 0)
+                goto out;
+        if ((j->r = mkdir_p(j->sock_dir, 0700)) < 0 ||
+            (j->r = profile_writer_open(j->qemu_nbd, j->path, key, j->sock_dir, &wr, &j->error)) < 0)
+                goto fail;
+        StoreStats st;
+        j->r = store_restore(s, j->user, j->version, profile_writer_write, wr, &st, &j->error);
+        if (j->r == 0 && (j->r = profile_writer_flush(wr)) < 0)
+                j->error = xstrdup("flushing the restored disk failed");
+        profile_reader_close(wr);
+        if (j->r < 0)
+                goto fail;
+        /* Its bitmap counts from the restored version: the next backup is incremental from it. */
+        if ((j->r = profile_bitmap(j->qemu_img, j->path, key, PROFILE_BITMAP_ADD, &j->error)) < 0)
+                goto fail;
+        j->wrapped = profile_key_wrap(host, j->user, key);
+        goto out;
+fail:
+        unlink(j->path);
+out:
+        store_close(s);
+        secret_wipe(host, sizeof host);
+        secret_wipe(key, sizeof key);
+        j->ms = now_ms() - t0;
+}
+
+static void restore_done(uv_work_t *w, int status)
+{
+        StoreJob *j = w->data;
+        Broker *b = j->b;
+        json_object *o = NULL;
+        if (j->r == 0) {
+                DbProfile p = { .user = j->user, .generation = j->generation, .path = j->path, .size = j->size,
+                                .wrapped_key = j->wrapped, .created = (int64_t)now_realtime_s() };
+                if (db_profile_add(b->db, &p) < 0 || db_profile_set_backup(b->db, j->user, j->generation, j->version) < 0) {
+                        unlink(j->path);
+                        j->r = -EIO;
+                        j->error = xstrdup("database error");
+                } else {
+                        char detail[160];
+                        snprintf(detail, sizeof detail, "version %d as generation %d (%llu MiB) in %llu ms", j->version,
+                                 j->generation, (unsigned long long)(j->size >> 20), (unsigned long long)j->ms);
+                        db_audit(b->db, "profile.restore", j->user, detail);
+                        log_info("profile %s: restored %s", j->user, detail);
+                        o = json_object_new_object();
+                        json_object_object_add(o, "version", json_object_new_int(j->version));
+                        json_object_object_add(o, "generation", json_object_new_int(j->generation));
+                        json_object_object_add(o, "size", json_object_new_int64((int64_t)j->size));
+                        json_object_object_add(o, "ms", json_object_new_int64((int64_t)j->ms));
+                }
+        }
+        reply_done(j, o);
+        job_free(j);
+}
+
+/* A version becomes the user's current profile as a new generation (the current one is kept
+ * until pruned). Refused while the user has a session or a backup runs. */
+static void h_restore(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *user;
+        if (jsonx_get_string(args, "user", &user) < 0 || !user_name_valid(user)) {
+                control_reply_error(req, EINVAL, "user: " USER_NAME_RULE);
+                return;
+        }
+        int64_t version = jsonx_int_or(args, "version", 0);
+        if (session_find_user(b, user) || backup_running(b, user)) {
+                control_reply_error(req, EBUSY, "user %s has a session or a backup running: try when it ended", user);
+                return;
+        }
+        DbProfile *all = NULL;
+        size_t n = 0;
+        int gen = 1;
+        if (db_profile_list(b->db, true, &all, &n) == 0)
+                for (size_t i = 0; i < n; i++)
+                        if (strcmp(all[i].user, user) == 0) {
+                                gen = MAX(gen, all[i].generation + 1);
+                                if (all[i].current && all[i].attached_to && desktop_find(b, all[i].attached_to)) {
+                                        control_reply_error(req, EBUSY, "user %s: the profile is attached to %s",
+                                                            user, all[i].attached_to);
+                                        db_profile_free_array(all, n);
+                                        return;
+                                }
+                        }
+        db_profile_free_array(all, n);
+        StoreJob *j = job_new(b, req, user);
+        j->version = (int)version;
+        j->generation = gen;
+        _cleanup_free_ char *dir = xasprintf("%s/%s", b->profile_dir, user);
+        mkdir_p(dir, 0711);
+        j->path = xasprintf("%s/gen-%d.qcow2", dir, gen);
+        j->qemu_img = xstrdup(b->cfg->qemu_img);
+        j->qemu_nbd = xstrdup(b->cfg->qemu_nbd);
+        j->sock_dir = xasprintf("%s/backup/%s", b->cfg->run_dir, user);
+        j->owner = b->vm_uid;
+        j->group = b->vm_gid;
+        uv_queue_work(b->loop, &j->work, restore_run, restore_done);
+}
+
+/* ---- store.stats, store.check ---- */
+
+static void count_versions(Store *s, const char *dir, uint64_t *users, uint64_t *versions)
+{
+        _cleanup_free_ char *vdir = xasprintf("%s/versions", dir);
+        DIR *d = opendir(vdir);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                int *vs;
+                size_t n;
+                if (de->d_name[0] == '.' || store_versions(s, de->d_name, &vs, &n) < 0)
+                        continue;
+                *users += n > 0;
+                *versions += n;
+                free(vs);
+        }
+        if (d)
+                closedir(d);
+}
+
+static void stats_run(uv_work_t *w)
+{
+        StoreJob *j = w->data;
+        Store *s;
+        if ((j->r = job_store(j, &s, NULL)) < 0)
+                return;
+        store_usage(s, &j->usage);
+        count_versions(s, j->store_dir, &j->users, &j->all_versions);
+        store_close(s);
+}
+
+static void stats_done(uv_work_t *w, int status)
+{
+        StoreJob *j = w->data;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "packs", json_object_new_int64((int64_t)j->usage.packs));
+        json_object_object_add(o, "chunks", json_object_new_int64((int64_t)j->usage.chunks));
+        json_object_object_add(o, "stored_bytes", json_object_new_int64((int64_t)j->usage.stored_bytes));
+        json_object_object_add(o, "users", json_object_new_int64((int64_t)j->users));
+        json_object_object_add(o, "versions", json_object_new_int64((int64_t)j->all_versions));
+        reply_done(j, o);
+        job_free(j);
+}
+
+static void h_stats(Broker *b, ControlRequest *req, json_object *args)
+{
+        StoreJob *j = job_new(b, req, NULL);
+        uv_queue_work(b->loop, &j->work, stats_run, stats_done);
+}
+
+static void check_run(uv_work_t *w)
+{
+        StoreJob *j = w->data;
+        Store *s;
+        if ((j->r = job_store(j, &s, NULL)) < 0)
+                return;
+        store_check(s, j->read_data, &j->check);
+        store_close(s);
+}
+
+static void check_done(uv_work_t *w, int status)
+{
+        StoreJob *j = w->data;
+        StoreCheck *c = &j->check;
+        json_object *o = json_object_new_object();
+        bool ok = !c->bad_packs && !c->bad_chunks && !c->bad_versions && !c->damaged_versions;
+        json_object_object_add(o, "ok", json_object_new_boolean(ok));
+        json_object_object_add(o, "packs", json_object_new_int64((int64_t)c->packs));
+        json_object_object_add(o, "chunks", json_object_new_int64((int64_t)c->chunks));
+        json_object_object_add(o, "versions", json_object_new_int64((int64_t)c->versions));
+        json_object_object_add(o, "bad_packs", json_object_new_int64((int64_t)c->bad_packs));
+        json_object_object_add(o, "bad_chunks", json_object_new_int64((int64_t)c->bad_chunks));
+        json_object_object_add(o, "bad_versions", json_object_new_int64((int64_t)c->bad_versions));
+        json_object_object_add(o, "damaged_versions", json_object_new_int64((int64_t)c->damaged_versions));
+        json_object_object_add(o, "read_data", json_object_new_boolean(j->read_data));
+        if (c->report)
+                json_object_object_add(o, "report", json_object_new_string(c->report));
+        if (j->r == 0 && !ok)
+                db_audit(j->b->db, "store.check-failed", "store", c->report ? c->report : "");
+        reply_done(j, o);
+        job_free(j);
+}
+
+static void h_check(Broker *b, ControlRequest *req, json_object *args)
+{
+        StoreJob *j = job_new(b, req, NULL);
+        jsonx_get_bool(args, "read_data", &j->read_data);
+        uv_queue_work(b->loop, &j->work, check_run, check_done);
+}
+
+static const ControlCommand commands[] = {
+        { "profile.history", h_history, false, { { "user", CONTROL_ARG_STRING, true, 1, 32 } } },
+        { "profile.restore", h_restore, true,
+          { { "user", CONTROL_ARG_STRING, true, 1, 32 }, { "version", CONTROL_ARG_INT, false, 0, 99999999 } } },
+        { "store.stats", h_stats, false, { {} } },
+        { "store.check", h_check, true, { { "read_data", CONTROL_ARG_BOOL, false, 0, 0 } } },
+        {},
+};
+
+void api_store_register(Control *c) { control_register(c, commands); }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Profile backups end to end (issue: a block store that never stores or sends a block twice):
+# real slated, the tiny test guest under QEMU, real PAM and RDP client. Every logout backs the
+# profile up as a new version (logoff step profile-backup, audited profile.backup): the first
+# reads the whole disk, the next only what the dirty bitmap names. Checks: history lists the
+# versions; store check reads every chunk clean; a reset profile's backup shares the blocks it
+# has in common; profile restore brings an older version back bit for bit (the home canary of
+# that logon is there again); slated killed mid-backup leaves the previous versions restorable
+# and the store clean; a damaged chunk is reported by store check with the version named.
+. "$(dirname "$0")/../integration/lib.sh"
+require_tools
+setup tcg
+setup_pam alice:secret
+setup_rdp
+echo "profile-size = 256M" >>"$CONF"
+start_slated
+publish_guest tiny >/dev/null
+ctl pool create desk --image tiny --warm 1 --max 2 --memory 256M --disconnect-timeout 0 >/dev/null
+ctl pool entitle desk user:alice >/dev/null
+
+started() { jctl audit --kind session.started | jq -r '[.[] | select(.subject == "alice")][0].detail // empty'; }
+backups() { jctl audit --kind profile.backup | jq '[.[] | select(.subject == "alice")] | length'; }
+last_backup() { jctl audit --kind profile.backup | jq -r '[.[] | select(.subject == "alice")][0].detail'; }
+session_gone() { [ "$(jctl session list --user alice | jq length)" -eq 0 ]; }
+backups_at_least() { [ "$(backups)" -ge "$1" ]; }
+logon() { # one logon of alice that ends at disconnect; waits for its backup (the Nth)
+        wait_for 300 "a ready desktop" pool_ready desk 1
+        rdp --user alice --password secret --wait-frame --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
+        wait_for 60 "alice's session ended" session_gone
+        wait_for 120 "backup $1 of alice" backups_at_least "$1"
+}
+canary_of() { echo "$1" | sed -n 's/.*home=\(new:\)\{0,1\}\([0-9a-f-]*\).*/\2/p'; }
+
+say "first logout: a full backup"
+logon 1
+c1=$(canary_of "$(started)")
+[ -n "$c1" ] || fail "no home canary: $(started)"
+b1=$(last_backup)
+say "backup 1: $b1"
+case $b1 in *"version 1: full"*) ;; *) fail "the first backup is not a full version 1: $b1" ;; esac
+
+say "second logout: only what the dirty bitmap names is read"
+logon 2
+[ "$(canary_of "$(started)")" = "$c1" ] || fail "the home canary changed: $(started)"
+b2=$(last_backup)
+say "backup 2: $b2"
+case $b2 in *"version 2: incremental"*) ;; *) fail "the second backup is not incremental: $b2" ;; esac
+read2=$(echo "$b2" | sed -n 's/.*: incremental[^,]*, \([0-9]*\) blocks read.*/\1/p')
+[ -n "$read2" ] && [ "$read2" -lt 6000 ] || fail "the incremental read $read2 of 65536 blocks: $b2"
+
+jctl profile history alice | jq -e 'length == 2 and .[0].version == 1 and .[1].size == 268435456' >/dev/null ||
+        fail "history: $(jctl profile history alice)"
+ctl store check --read-data >"$T/check" || fail "store check: $(cat "$T/check")"
+
+say "a reset profile: its first backup is full but shares the blocks both disks have"
+ctl profile reset alice >/dev/null
+logon 3
+c3=$(canary_of "$(started)")
+[ -n "$c3" ] && [ "$c3" != "$c1" ] || fail "the reset profile is not new: $(started)"
+b3=$(last_backup)
+say "backup 3: $b3"
+case $b3 in *"version 3: full"*) ;; *) fail "a new disk's first backup is not full: $b3" ;; esac
+shared=$(echo "$b3" | sed -n 's/.* (\([0-9]*\) zero, \([0-9]*\) already stored).*/\2/p')
+[ -n "$shared" ] && [ "$shared" -gt 0 ] || fail "a fresh filesystem shared no block with the first one: $b3"
+
+say "profile restore 1: the first logon's home is back"
+ctl profile restore alice 1 >/dev/null || fail "restore failed"
+jctl audit --kind profile.restore | jq -e '.[0].detail | contains("version 1 as generation 3")' >/dev/null ||
+        fail "restore not audited: $(jctl audit --kind profile.restore)"
+logon 4
+[ "$(canary_of "$(started)")" = "$c1" ] || fail "the restored profile does not have version 1's home: $(started)"
+b4=$(last_backup)
+case $b4 in *"version 4: incremental"*) ;; *) fail "the backup after a restore is not incremental from it: $b4" ;; esac
+
+say "slated killed mid-backup: the versions before it restore, the store is clean"
+stop_slated TERM
+base_env=("${SLATED_ENV[@]}")
+SLATED_ENV=("${base_env[@]}" SLATE_CRASH_AT=backup-read:1)
+start_slated
+SLATED_ENV=("${base_env[@]}")
+wait_for 300 "a ready desktop" pool_ready desk 1
+rdp --user alice --password secret --wait-frame --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
+slated_dead() { ! kill -0 "$SLATED_PID" 2>/dev/null; }
+wait_for 120 "slated to die mid-backup" slated_dead
+wait "$SLATED_PID" 2>/dev/null || true
+SLATED_PID=
+grep -q "crash point backup-read" "$T/slated.log" || say "(slated's log does not name the crash point)"
+start_slated
+wait_for 120 "the backup after the restart" backups_at_least 5
+ctl store check --read-data >"$T/check" || fail "store check after the crash: $(cat "$T/check")"
+jctl profile history alice | jq -e 'length >= 5' >/dev/null || fail "history after the crash: $(jctl profile history alice)"
+
+say "a damaged chunk: store check names the versions it breaks"
+stop_slated TERM
+pack=$(ls -S "$T"/state/store/packs/*.pack | head -1)
+printf '\377' | dd of="$pack" bs=1 seek=4200 conv=notrunc 2>/dev/null
+start_slated
+if ctl store check --read-data >"$T/check"; then fail "store check passed a damaged pack"; fi
+grep -q "alice v" "$T/check" || fail "the damaged versions are not named: $(cat "$T/check")"
+stop_slated TERM
+echo "PASS: backup"
