@@ -19,6 +19,7 @@
 #include "broker/userdisks.h"
 #include "streaming/entitle.h"
 #include "streaming/profile.h"
+#include "streaming/store.h"
 
 static json_object *profile_json(const DbProfile *p)
 {
@@ -221,6 +222,10 @@ static void h_rotate(Broker *b, ControlRequest *req, json_object *args)
                 secret_wipe(key, sizeof key);
         }
         r = db_profile_rewrap(b->db, users, gens, wrapped, n);
+        /* The block store's key too, before the old host key goes. */
+        _cleanup_free_ char *store_err = NULL;
+        if (r == 0 && (r = store_rewrap_key(b->cfg->store_dir, old, nk, &store_err)) < 0)
+                log_error("profiles: %s", store_err);
         if (r == 0 && rename(next, path) < 0)
                 r = -errno;
         secret_wipe(old, sizeof old);

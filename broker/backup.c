@@ -39,6 +39,7 @@ typedef struct BackupJob {
         int r, version;
         char *error;
         bool trusted, incremental, bitmap_ok;
+        const char *why;        /* full or incremental, and why (static text) */
         StoreStats st;
         uint64_t ms, dirty_bytes;
 } BackupJob;
@@ -120,10 +121,16 @@ static void backup_run(uv_work_t *w)
         if ((j->r = profile_reader_open(j->qemu_nbd, j->path, key, j->sock_dir, &rd, &j->trusted, &j->error)) < 0)
                 goto out;
         /* Incremental only from the version the bitmap was cleared at, and only if it still exists. */
-        uint64_t psize;
-        j->incremental = j->trusted && j->parent > 0 &&
-                         store_version_info(s, j->user, j->parent, &psize, NULL) == 0 &&
-                         psize == profile_reader_size(rd) && profile_reader_dirty(rd, &dirty, &n_dirty) == 0;
+        uint64_t psize = 0;
+        bool have_parent = j->parent > 0 && store_version_info(s, j->user, j->parent, &psize, NULL) == 0;
+        j->incremental = j->trusted && have_parent && psize == profile_reader_size(rd) &&
+                         profile_reader_dirty(rd, &dirty, &n_dirty) == 0;
+        j->why = j->incremental   ? "incremental (the dirty bitmap)"
+                 : !j->trusted    ? "full (no trusted dirty bitmap)"
+                 : j->parent <= 0 ? "full (first backup of this disk)"
+                 : !have_parent   ? "full (its last version is not in the store)"
+                 : psize != profile_reader_size(rd) ? "full (the disk changed size)"
+                                  : "full (the dirty bitmap could not be read)";
         for (size_t i = 0; j->incremental && i < n_dirty; i++)
                 j->dirty_bytes += dirty[i].length;
         ReadCtx rc = { rd, &j->b->crash };
@@ -160,9 +167,7 @@ static void backup_finished(uv_work_t *w, int status)
                               "generation %d, version %d: %s, %llu blocks read (%llu zero, %llu already stored), "
                               "%llu chunks new, %llu KiB added, in %llu ms",
                               j->generation, j->version,
-                              j->incremental ? "incremental (the dirty bitmap)"
-                              : j->trusted   ? "full (first backup of this disk)"
-                                             : "full (no trusted dirty bitmap)",
+                              j->why,
                               (unsigned long long)st->blocks_read, (unsigned long long)st->zero_blocks,
                               (unsigned long long)st->dup_blocks, (unsigned long long)st->new_chunks,
                               (unsigned long long)(st->new_bytes >> 10), (unsigned long long)j->ms);

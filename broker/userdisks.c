@@ -716,10 +716,11 @@ int userdisks_backup(Session *s, StepRun *run)
         DbProfile p;
         if (db_profile_get(b->db, s->user, &p) < 0)
                 return STEP_SKIP;
-        /* Still attached to a live desktop (its detach failed and it still runs): not now. */
+        /* Still open in a running VM (its detach failed and it still runs): not now. A VM that
+         * died let go of it (its bitmap is then untrusted: a full read). */
         Desktop *holder = p.attached_to ? desktop_find(b, p.attached_to) : NULL;
         db_profile_free(&p);
-        if (holder && holder->state != DESKTOP_DESTROYED)
+        if (holder && holder->vm && holder->state != DESKTOP_DESTROYED && holder->state != DESKTOP_FAILED)
                 return STEP_SKIP;
         DiskTicket *t = xmalloc0(sizeof *t);
         *t = ticket(s, true);

@@ -395,6 +395,35 @@ static int store_keys(Store *s, const uint8_t host[32], bool create, char **ret_
         return r;
 }
 
+int store_rewrap_key(const char *dir, const uint8_t old_host[STORE_HOST_KEY_LEN],
+                     const uint8_t new_host[STORE_HOST_KEY_LEN], char **ret_error)
+{
+        *ret_error = NULL;
+        _cleanup_free_ char *path = xasprintf("%s/" KEY_FILE, dir);
+        _cleanup_free_ char *wrapped = NULL;
+        size_t len;
+        int r = read_file_max(path, PROFILE_WRAPPED_MAX, &wrapped, &len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                *ret_error = xasprintf("%s: %s", path, strerror(-r));
+                return r;
+        }
+        wrapped[strcspn(wrapped, "\n")] = 0;
+        uint8_t master[32];
+        if (profile_key_unwrap(old_host, KEY_USER, wrapped, master) < 0 &&
+            profile_key_unwrap(new_host, KEY_USER, wrapped, master) < 0) {
+                *ret_error = xasprintf("%s opens with neither host key", path);
+                return -EBADMSG;
+        }
+        _cleanup_free_ char *w = profile_key_wrap(new_host, KEY_USER, master);
+        secret_wipe(master, sizeof master);
+        r = write_file_atomic(path, w, strlen(w), 0600);
+        if (r < 0)
+                *ret_error = xasprintf("%s: %s", path, strerror(-r));
+        return r;
+}
+
 int store_open(const char *dir, const uint8_t host_key[STORE_HOST_KEY_LEN], bool create, Store **ret,
                char **ret_error)
 {

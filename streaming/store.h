@@ -30,6 +30,10 @@ typedef struct Store Store;
 int store_open(const char *dir, const uint8_t host_key[STORE_HOST_KEY_LEN], bool create, Store **ret,
                char **ret_error);
 void store_close(Store *s);
+/* The host key rotates: DIR's key is wrapped by new_host from now on (it opens with old_host,
+ * or already with new_host after a rotation cut short). 0 also when DIR has no store yet. */
+int store_rewrap_key(const char *dir, const uint8_t old_host[STORE_HOST_KEY_LEN],
+                     const uint8_t new_host[STORE_HOST_KEY_LEN], char **ret_error);
 /* Blocks per map for the backups this handle makes: a power of two, 64 to 1024 (smaller maps:
  * less rewritten per incremental, larger version files). For measuring (bench/). */
 int store_set_map_blocks(Store *s, unsigned n);

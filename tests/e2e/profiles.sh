@@ -39,6 +39,7 @@ wait_for 300 "ready desktops" pool_ready desk 2
 started() { jctl audit --kind session.started | jq -r --arg u "$1" --argjson n "$2" '[.[] | select(.subject == $u)] | reverse | .[$n - 1].detail // empty'; }
 last_started() { jctl audit --kind session.started | jq -r --arg u "$1" '[.[] | select(.subject == $u)][0].detail // empty'; }
 nstarted() { jctl audit --kind session.started | jq --arg u "$1" '[.[] | select(.subject == $u)] | length'; }
+no_backup_running() { [ "$(jctl session list | jq '[.[] | select(.state == "ending")] | length')" -eq 0 ]; }
 session_gone() { [ "$(jctl session list --user "$1" | jq length)" -eq 0 ]; }
 logon() { # USER PASSWORD: a logon that ends at disconnect (pool desk)
         rdp --user "$1" --password "$2" --wait-frame --hold 1 >"$T/out" 2>&1 || fail "$1 logon: $(cat "$T/out")"
@@ -153,5 +154,11 @@ d4=$(last_started alice)
 case $d4 in *"app:slate-app-hello"*) fail "a changed layer was attached: $d4" ;; esac
 jctl audit --kind app.attach-refused | jq -e '.[0].detail | contains("not what its hash says")' >/dev/null ||
         fail "the refused layer is not audited"
+say "every logout's backup went through, across the host key rotation and the killed desktop"
+wait_for 120 "backups to finish" no_backup_running
+jctl audit --kind profile.backup-failed | jq -e 'length == 0' >/dev/null ||
+        fail "backups failed: $(jctl audit --kind profile.backup-failed)"
+jctl audit --kind profile.backup | jq -e '[.[] | select(.subject == "writer1")] | any(.detail | contains("no trusted dirty bitmap"))' \
+        >/dev/null || fail "the backup after the killed desktop trusted its bitmap: $(jctl audit --kind profile.backup)"
 stop_slated TERM
 echo "PASS: profiles"
