@@ -42,6 +42,9 @@ typedef struct StoreJob {
         StoreUsage usage;
         StoreCheck check;
         uint64_t users, all_versions;
+        /* replicate */
+        char *dest;
+        StoreReplicaStats rs;
 } StoreJob;
 
 static StoreJob *job_new(Broker *b, ControlRequest *req, const char *user)
@@ -70,6 +73,7 @@ static void job_free(StoreJob *j)
         free(j->qemu_nbd);
         free(j->sock_dir);
         free(j->wrapped);
+        free(j->dest);
         store_check_free(&j->check);
         free(j);
 }
@@ -252,7 +256,16 @@ static void h_restore(Broker *b, ControlRequest *req, json_object *args)
                                 }
                         }
         db_profile_free_array(all, n);
+        const char *from = jsonx_string_or(args, "from", NULL);
+        if (from && from[0] != '/') {
+                control_reply_error(req, EINVAL, "from: an absolute directory path (a replica made by store replicate)");
+                return;
+        }
         StoreJob *j = job_new(b, req, user);
+        if (from) {
+                free(j->store_dir);
+                j->store_dir = xstrdup(from);
+        }
         j->version = (int)version;
         j->generation = gen;
         _cleanup_free_ char *dir = xasprintf("%s/%s", b->profile_dir, user);
@@ -356,12 +369,64 @@ static void h_check(Broker *b, ControlRequest *req, json_object *args)
         uv_queue_work(b->loop, &j->work, check_run, check_done);
 }
 
+/* ---- store.replicate ---- */
+
+static void replicate_run(uv_work_t *w)
+{
+        StoreJob *j = w->data;
+        uint64_t t0 = now_ms();
+        uint8_t host[PROFILE_KEY_LEN];
+        Store *s;
+        if ((j->r = job_store(j, &s, host)) == 0) {
+                j->r = store_replicate(s, host, j->dest, &j->rs, &j->error);
+                store_close(s);
+        }
+        secret_wipe(host, sizeof host);
+        j->ms = now_ms() - t0;
+}
+
+static void replicate_done(uv_work_t *w, int status)
+{
+        StoreJob *j = w->data;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "dest", json_object_new_string(j->dest));
+        json_object_object_add(o, "chunks_sent", json_object_new_int64((int64_t)j->rs.chunks_sent));
+        json_object_object_add(o, "bytes_sent", json_object_new_int64((int64_t)j->rs.bytes_sent));
+        json_object_object_add(o, "chunks_present", json_object_new_int64((int64_t)j->rs.chunks_present));
+        json_object_object_add(o, "versions_sent", json_object_new_int64((int64_t)j->rs.versions_sent));
+        json_object_object_add(o, "ms", json_object_new_int64((int64_t)j->ms));
+        if (j->r == 0) {
+                char detail[256];
+                snprintf(detail, sizeof detail, "%llu chunks (%llu KiB) and %llu versions sent, %llu chunks there already, "
+                         "in %llu ms", (unsigned long long)j->rs.chunks_sent, (unsigned long long)(j->rs.bytes_sent >> 10),
+                         (unsigned long long)j->rs.versions_sent, (unsigned long long)j->rs.chunks_present,
+                         (unsigned long long)j->ms);
+                db_audit(j->b->db, "store.replicate", j->dest, detail);
+        }
+        reply_done(j, o);
+        job_free(j);
+}
+
+static void h_replicate(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *dest;
+        if (jsonx_get_string(args, "dest", &dest) < 0 || dest[0] != '/') {
+                control_reply_error(req, EINVAL, "dest: an absolute directory path");
+                return;
+        }
+        StoreJob *j = job_new(b, req, NULL);
+        j->dest = xstrdup(dest);
+        uv_queue_work(b->loop, &j->work, replicate_run, replicate_done);
+}
+
 static const ControlCommand commands[] = {
         { "profile.history", h_history, false, { { "user", CONTROL_ARG_STRING, true, 1, 32 } } },
         { "profile.restore", h_restore, true,
-          { { "user", CONTROL_ARG_STRING, true, 1, 32 }, { "version", CONTROL_ARG_INT, false, 0, 99999999 } } },
+          { { "user", CONTROL_ARG_STRING, true, 1, 32 }, { "version", CONTROL_ARG_INT, false, 0, 99999999 },
+            { "from", CONTROL_ARG_STRING, false, 1, 512 } } },
         { "store.stats", h_stats, false, { {} } },
         { "store.check", h_check, true, { { "read_data", CONTROL_ARG_BOOL, false, 0, 0 } } },
+        { "store.replicate", h_replicate, true, { { "dest", CONTROL_ARG_STRING, true, 1, 512 } } },
         {},
 };
 

@@ -36,9 +36,13 @@ static void print_restored(json_object *o)
 static int cmd_profile_restore(Ctl *c, int argc, char **argv)
 {
         char *pos[2] = { NULL, NULL };
-        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 2);
+        const char *from = NULL;
+        const Opt opts[] = { { "--from", &from, NULL }, {} };
+        PARSE_OR_RETURN(c, argc, argv, opts, pos, 1, 2);
         json_object *args = json_object_new_object();
         json_object_object_add(args, "user", json_object_new_string(pos[0]));
+        if (from)
+                json_object_object_add(args, "from", json_object_new_string(from));
         if (pos[1]) {
                 unsigned v;
                 if (parse_uint(pos[1], 99999999, &v) < 0 || v == 0) {
@@ -100,14 +104,35 @@ static int cmd_store_check(Ctl *c, int argc, char **argv)
         return ok ? EXIT_OK : EXIT_FAILURE;
 }
 
+static void print_replicated(json_object *o)
+{
+        _cleanup_free_ char *bytes = cell_bytes(o, "bytes_sent");
+        kv("replica:", cell(o, "dest"));
+        kv("sent:", xasprintf("%lld chunks (%s), %lld versions", (long long)jsonx_int_or(o, "chunks_sent", 0), bytes,
+                              (long long)jsonx_int_or(o, "versions_sent", 0)));
+        kv("already there:", xasprintf("%lld chunks", (long long)jsonx_int_or(o, "chunks_present", 0)));
+        kv("took:", xasprintf("%lld ms", (long long)jsonx_int_or(o, "ms", 0)));
+}
+
+static int cmd_store_replicate(Ctl *c, int argc, char **argv)
+{
+        char *pos[1];
+        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
+        json_object *args = json_object_new_object();
+        json_object_object_add(args, "dest", json_object_new_string(pos[0]));
+        return ctl_cmd_show(c, "store.replicate", args, print_replicated);
+}
+
 const Command ctl_cmds_store[] = {
         { "profile", "history", "USER",
           "\nList the backed-up versions of USER's profile (one per logout), oldest first.\n\nOptions:\n" COMMON_OPTS,
           cmd_profile_history },
-        { "profile", "restore", "USER [VERSION]",
+        { "profile", "restore", "USER [VERSION] [--from DIR]",
           "\nMake VERSION (default: the newest) of USER's profile their current disk, bit for bit, as\n"
           "a new generation; the disk it replaces is kept until profile prune. Refused while USER has\n"
-          "a session.\n\nOptions:\n" COMMON_OPTS,
+          "a session.\n\nOptions:\n"
+          "  --from DIR      restore from a replica (store replicate) instead of store-dir: disaster\n"
+          "                  recovery on a new host (it needs the same host key file)\n" COMMON_OPTS,
           cmd_profile_restore },
         { "store", "stats", "",
           "\nWhat the block store of profile backups holds: users, versions, chunks, bytes on disk.\n\nOptions:\n" COMMON_OPTS,
@@ -118,5 +143,10 @@ const Command ctl_cmds_store[] = {
           "versions. Exits 1 when it found a problem.\n\nOptions:\n"
           "  --read-data     read and verify every chunk (slow: reads the whole store)\n" COMMON_OPTS,
           cmd_store_check },
+        { "store", "replicate", "DIR",
+          "\nCopy to the store at DIR (a replica; made when missing) every chunk it lacks, then every\n"
+          "version it lacks. Run it again to bring the replica up to date: it sends only what is\n"
+          "missing, also after an interrupted run. The replica opens with the same host key.\n\nOptions:\n" COMMON_OPTS,
+          cmd_store_replicate },
         {},
 };

@@ -842,6 +842,98 @@ int store_restore(Store *s, const char *name, int version, StoreWriteFn write, v
         return 0;
 }
 
+/* ---- replication ---- */
+
+static int copy_file(const char *from, const char *to, size_t max)
+{
+        char *data = NULL;
+        size_t len;
+        int r = read_file_max(from, max, &data, &len);
+        if (r == 0)
+                r = write_file_atomic(to, data, len, 0600);
+        free(data);
+        return r;
+}
+
+int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const char *dest_dir,
+                    StoreReplicaStats *st, char **ret_error)
+{
+        *ret_error = NULL;
+        *st = (StoreReplicaStats){ 0 };
+        _cleanup_free_ char *key = xasprintf("%s/" KEY_FILE, s->dir), *dkey = xasprintf("%s/" KEY_FILE, dest_dir);
+        int r;
+        if (access(dkey, F_OK) < 0) {
+                if ((r = mkdir_p(dest_dir, 0700)) < 0 || (r = copy_file(key, dkey, PROFILE_WRAPPED_MAX)) < 0) {
+                        *ret_error = xasprintf("%s: %s", dest_dir, strerror(-r));
+                        return r;
+                }
+        }
+        Store *d;
+        if ((r = store_open(dest_dir, host_key, true, &d, ret_error)) < 0)
+                return r;
+        /* The same ids only under the same key: a store made by another key is not a replica. */
+        if (memcmp(d->k_id, s->k_id, sizeof s->k_id) != 0) {
+                *ret_error = xasprintf("%s holds another store (another key): not a replica of this one", dest_dir);
+                store_close(d);
+                return -EEXIST;
+        }
+        uint8_t plain[PLAIN_MAX];
+        for (size_t i = 0; i < s->cap_locs && r == 0; i++) {
+                Loc *l = &s->locs[i];
+                if (l->pack == UINT32_MAX)
+                        continue;
+                if (index_find(d, l->id) || pending_has(d, l->id)) {
+                        st->chunks_present++;
+                        continue;
+                }
+                size_t got;
+                uint64_t added;
+                if ((r = chunk_get(s, l->id, plain, sizeof plain, &got)) < 0) {
+                        *ret_error = xasprintf("pack %s: the chunk at %llu does not open or is not its id",
+                                               s->packs[l->pack].name, (unsigned long long)l->off);
+                        break;
+                }
+                if ((r = chunk_put(d, l->id, plain, got, &added, ret_error)) == 0) {
+                        st->chunks_sent++;
+                        st->bytes_sent += added;
+                }
+        }
+        if (r == 0)
+                r = pending_commit(d, ret_error);
+        /* Then the versions, each only once its chunks are there. */
+        _cleanup_free_ char *vdir = xasprintf("%s/versions", s->dir);
+        DIR *dir = r == 0 ? opendir(vdir) : NULL;
+        struct dirent *de;
+        while (dir && r == 0 && (de = readdir(dir))) {
+                if (!name_ok(de->d_name))
+                        continue;
+                int *vs;
+                size_t n;
+                if (store_versions(s, de->d_name, &vs, &n) < 0)
+                        continue;
+                _cleanup_free_ char *ddir = xasprintf("%s/versions/%s", dest_dir, de->d_name);
+                for (size_t i = 0; i < n && r == 0; i++) {
+                        _cleanup_free_ char *from = version_path(s, de->d_name, vs[i]),
+                                            *to = version_path(d, de->d_name, vs[i]);
+                        if (access(to, F_OK) == 0)
+                                continue;
+                        if ((r = mkdir_p(ddir, 0700)) < 0 ||
+                            (r = copy_file(from, to, 64 + (size_t)VERSION_MAPS_MAX * ID_LEN)) < 0 ||
+                            (r = fsync_dir(ddir)) < 0)
+                                *ret_error = xasprintf("%s: %s", to, strerror(-r));
+                        else
+                                st->versions_sent++;
+                }
+                free(vs);
+        }
+        if (dir)
+                closedir(dir);
+        if (r < 0)
+                pending_reset(d);
+        store_close(d);
+        return r;
+}
+
 /* ---- check ---- */
 
 static void report(StoreCheck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -79,6 +79,16 @@ int store_versions(Store *s, const char *name, int **ret, size_t *ret_n);
 /* The disk size a version describes, and when it was made (seconds since the epoch; optional). */
 int store_version_info(Store *s, const char *name, int version, uint64_t *ret_size, uint64_t *ret_created);
 
+/* Copies to the store at dest_dir (made with this store's key when missing; it opens with the
+ * same host key) every chunk it lacks, then every version file it lacks: a replica for disaster
+ * recovery. Chunks first, so a version never arrives before its chunks; an interrupted run
+ * leaves whole packs behind and the next one sends only what is still missing. */
+typedef struct StoreReplicaStats {
+        uint64_t chunks_sent, bytes_sent, chunks_present, versions_sent;
+} StoreReplicaStats;
+int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const char *dest_dir,
+                    StoreReplicaStats *st, char **ret_error);
+
 typedef struct StoreCheck {
         uint64_t packs, chunks, versions;
         uint64_t bad_packs;     /* unreadable index: their chunks are unknown */

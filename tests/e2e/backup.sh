@@ -6,7 +6,8 @@
 # versions; store check reads every chunk clean; a reset profile's backup shares the blocks it
 # has in common; profile restore brings an older version back bit for bit (the home canary of
 # that logon is there again); slated killed mid-backup leaves the previous versions restorable
-# and the store clean; a damaged chunk is reported by store check with the version named.
+# and the store clean; a replica brings the profile back on a fresh state dir (disaster recovery);
+# a damaged chunk is reported by store check with the version named.
 . "$(dirname "$0")/../integration/lib.sh"
 require_tools
 setup tcg
@@ -22,6 +23,7 @@ started() { jctl audit --kind session.started | jq -r '[.[] | select(.subject ==
 backups() { jctl audit --kind profile.backup | jq '[.[] | select(.subject == "alice")] | length'; }
 last_backup() { jctl audit --kind profile.backup | jq -r '[.[] | select(.subject == "alice")][0].detail'; }
 session_gone() { [ "$(jctl session list --user alice | jq length)" -eq 0 ]; }
+no_ending() { [ "$(jctl session list | jq '[.[] | select(.state == "ending")] | length')" -eq 0 ]; }
 backups_at_least() { [ "$(backups)" -ge "$1" ]; }
 logon() { # one logon of alice that ends at disconnect; waits for its backup (the Nth)
         wait_for 300 "a ready desktop" pool_ready desk 1
@@ -89,6 +91,27 @@ start_slated
 wait_for 120 "the backup after the restart" backups_at_least 5
 ctl store check --read-data >"$T/check" || fail "store check after the crash: $(cat "$T/check")"
 jctl profile history alice | jq -e 'length >= 5' >/dev/null || fail "history after the crash: $(jctl profile history alice)"
+
+say "disaster recovery: a replica, a fresh state dir, the profile back from the replica"
+wait_for 120 "backups to finish" no_ending
+ctl store replicate "$T/replica" >/dev/null || fail "replicate failed"
+jctl store replicate "$T/replica" | jq -e '.chunks_sent == 0 and .versions_sent == 0' >/dev/null ||
+        fail "a second replication sent something: $(jctl store replicate "$T/replica")"
+last=$(jctl profile history alice | jq '.[-1].version')
+stop_slated TERM
+mv "$T/state" "$T/state.lost"
+mkdir -p "$T/state/keys"
+cp -p "$T/state.lost/keys/profile-host.key" "$T/state/keys/"         # the host key, kept apart
+start_slated
+publish_guest tiny >/dev/null
+ctl pool create desk --image tiny --warm 1 --max 2 --memory 256M --disconnect-timeout 0 >/dev/null
+ctl pool entitle desk user:alice >/dev/null
+jctl profile restore alice --from "$T/replica" | jq -e --argjson v "$last" '.version == $v' >/dev/null ||
+        fail "restore from the replica"
+wait_for 300 "a ready desktop" pool_ready desk 1
+rdp --user alice --password secret --wait-frame --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
+wait_for 60 "alice's session ended" session_gone
+[ "$(canary_of "$(started)")" = "$c1" ] || fail "the home from the replica is not alice's: $(started)"
 
 say "a damaged chunk: store check names the versions it breaks"
 stop_slated TERM

@@ -191,6 +191,64 @@ Test(store, a_damaged_chunk_is_reported_by_check_and_restore)
         close(disk);
 }
 
+/* A replica gets only what it lacks, resumes after an interruption, restores bit for bit. */
+Test(store, replication_sends_only_missing_chunks)
+{
+        char sdir[256], rdir[256], *err = NULL;
+        snprintf(sdir, sizeof sdir, "%s/store", dir);
+        snprintf(rdir, sizeof rdir, "%s/replica", dir);
+        Store *s;
+        cr_assert_eq(store_open(sdir, host, true, &s, &err), 0, "%s", err);
+        int disk = disk_make("r.img", SIZE, 100, FILE_BLOCKS, 5);
+        StoreStats st;
+        int v1, v2;
+        cr_assert_eq(store_backup(s, "dave", SIZE, read_fd, &disk, 0, NULL, 0, &st, &v1, &err), 0, "%s", err);
+        StoreReplicaStats rs;
+        cr_assert_eq(store_replicate(s, host, rdir, &rs, &err), 0, "%s", err);
+        cr_assert_eq(rs.chunks_present, 0);
+        cr_assert_eq(rs.versions_sent, 1);
+        uint64_t first = rs.chunks_sent;
+        /* Nothing new: nothing sent. */
+        cr_assert_eq(store_replicate(s, host, rdir, &rs, &err), 0, "%s", err);
+        cr_assert_eq(rs.chunks_sent, 0);
+        cr_assert_eq(rs.versions_sent, 0);
+        cr_assert_eq(rs.chunks_present, first);
+        /* One changed block: that block and its map. */
+        uint8_t b[STORE_BLOCK];
+        memset(b, 0x42, sizeof b);
+        cr_assert_eq(pwrite(disk, b, sizeof b, 200 * STORE_BLOCK), (ssize_t)sizeof b);
+        StoreExtent e = { 200 * STORE_BLOCK, STORE_BLOCK };
+        cr_assert_eq(store_backup(s, "dave", SIZE, read_fd, &disk, v1, &e, 1, &st, &v2, &err), 0, "%s", err);
+        cr_assert_eq(store_replicate(s, host, rdir, &rs, &err), 0, "%s", err);
+        cr_assert_eq(rs.chunks_sent, 2, "sent %llu", (unsigned long long)rs.chunks_sent);
+        cr_assert_eq(rs.versions_sent, 1);
+        store_close(s);
+
+        /* The replica alone (the original gone) restores the newest version bit for bit. */
+        rm_rf(sdir);
+        Store *r;
+        cr_assert_eq(store_open(rdir, host, false, &r, &err), 0, "%s", err);
+        int out = restore_to(r, "dave", v2, SIZE, "from-replica.img");
+        same_files(disk, out, SIZE);
+        close(out);
+        StoreCheck c;
+        cr_assert_eq(store_check(r, true, &c), 0, "%s", c.report);
+        store_check_free(&c);
+        store_close(r);
+        close(disk);
+
+        /* A store under another key is not a replica: refused. */
+        const uint8_t other[STORE_HOST_KEY_LEN] = { 7 };
+        char odir[256];
+        snprintf(odir, sizeof odir, "%s/other", dir);
+        cr_assert_eq(store_open(odir, other, true, &r, &err), 0, "%s", err);
+        store_close(r);
+        cr_assert_eq(store_open(rdir, host, false, &r, &err), 0, "%s", err);
+        cr_assert_lt(store_replicate(r, host, odir, &rs, &err), 0);
+        free(err);
+        store_close(r);
+}
+
 Test(store, opens_only_with_its_host_key)
 {
         char sdir[256], *err = NULL;
