@@ -42,9 +42,11 @@ typedef struct StoreJob {
         StoreUsage usage;
         StoreCheck check;
         uint64_t users, all_versions;
-        /* replicate */
+        /* replicate, prune */
         char *dest;
         StoreReplicaStats rs;
+        unsigned keep_daily, keep_weekly;
+        StorePruneStats ps;
 } StoreJob;
 
 static StoreJob *job_new(Broker *b, ControlRequest *req, const char *user)
@@ -92,6 +94,29 @@ static int job_store(StoreJob *j, Store **ret, uint8_t host[PROFILE_KEY_LEN])
                 r = store_open(j->store_dir, h, false, ret, &j->error);
         secret_wipe(k, sizeof k);
         return r;
+}
+
+/* Store jobs other than prune run together; a prune runs alone. */
+static bool store_claim(Broker *b, ControlRequest *req, bool prune)
+{
+        if (b->store_pruning || (prune && b->store_jobs)) {
+                control_reply_error(req, EBUSY, "the block store is busy (%s): try again when it is done",
+                                    b->store_pruning ? "a prune runs" : "backups, restores or replications run");
+                return false;
+        }
+        if (prune)
+                b->store_pruning = true;
+        else
+                b->store_jobs++;
+        return true;
+}
+
+static void store_release(Broker *b, bool prune)
+{
+        if (prune)
+                b->store_pruning = false;
+        else
+                b->store_jobs--;
 }
 
 static void reply_done(StoreJob *j, json_object *o)
@@ -202,6 +227,7 @@ static void restore_done(uv_work_t *w, int status)
 {
         StoreJob *j = w->data;
         Broker *b = j->b;
+        store_release(b, false);
         json_object *o = NULL;
         if (j->r == 0) {
                 DbProfile p = { .user = j->user, .generation = j->generation, .path = j->path, .size = j->size,
@@ -261,6 +287,8 @@ static void h_restore(Broker *b, ControlRequest *req, json_object *args)
                 control_reply_error(req, EINVAL, "from: an absolute directory path (a replica made by store replicate)");
                 return;
         }
+        if (!store_claim(b, req, false))
+                return;
         StoreJob *j = job_new(b, req, user);
         if (from) {
                 free(j->store_dir);
@@ -342,6 +370,7 @@ static void check_run(uv_work_t *w)
 static void check_done(uv_work_t *w, int status)
 {
         StoreJob *j = w->data;
+        store_release(j->b, false);
         StoreCheck *c = &j->check;
         json_object *o = json_object_new_object();
         bool ok = !c->bad_packs && !c->bad_chunks && !c->bad_versions && !c->damaged_versions;
@@ -364,6 +393,8 @@ static void check_done(uv_work_t *w, int status)
 
 static void h_check(Broker *b, ControlRequest *req, json_object *args)
 {
+        if (!store_claim(b, req, false))
+                return;
         StoreJob *j = job_new(b, req, NULL);
         jsonx_get_bool(args, "read_data", &j->read_data);
         uv_queue_work(b->loop, &j->work, check_run, check_done);
@@ -388,6 +419,7 @@ static void replicate_run(uv_work_t *w)
 static void replicate_done(uv_work_t *w, int status)
 {
         StoreJob *j = w->data;
+        store_release(j->b, false);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "dest", json_object_new_string(j->dest));
         json_object_object_add(o, "chunks_sent", json_object_new_int64((int64_t)j->rs.chunks_sent));
@@ -414,9 +446,58 @@ static void h_replicate(Broker *b, ControlRequest *req, json_object *args)
                 control_reply_error(req, EINVAL, "dest: an absolute directory path");
                 return;
         }
+        if (!store_claim(b, req, false))
+                return;
         StoreJob *j = job_new(b, req, NULL);
         j->dest = xstrdup(dest);
         uv_queue_work(b->loop, &j->work, replicate_run, replicate_done);
+}
+
+/* ---- store.prune ---- */
+
+static void prune_run(uv_work_t *w)
+{
+        StoreJob *j = w->data;
+        uint64_t t0 = now_ms();
+        Store *s;
+        if ((j->r = job_store(j, &s, NULL)) == 0) {
+                j->r = store_prune(s, j->keep_daily, j->keep_weekly, &j->ps, &j->error);
+                store_close(s);
+        }
+        j->ms = now_ms() - t0;
+}
+
+static void prune_done(uv_work_t *w, int status)
+{
+        StoreJob *j = w->data;
+        store_release(j->b, true);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "versions_kept", json_object_new_int64((int64_t)j->ps.versions_kept));
+        json_object_object_add(o, "versions_removed", json_object_new_int64((int64_t)j->ps.versions_removed));
+        json_object_object_add(o, "chunks_removed", json_object_new_int64((int64_t)j->ps.chunks_removed));
+        json_object_object_add(o, "packs_removed", json_object_new_int64((int64_t)j->ps.packs_removed));
+        json_object_object_add(o, "bytes_freed", json_object_new_int64((int64_t)j->ps.bytes_freed));
+        json_object_object_add(o, "ms", json_object_new_int64((int64_t)j->ms));
+        if (j->r == 0) {
+                char detail[200];
+                snprintf(detail, sizeof detail, "keep %u daily, %u weekly: %llu versions kept, %llu removed, %llu KiB freed",
+                         j->keep_daily, j->keep_weekly, (unsigned long long)j->ps.versions_kept,
+                         (unsigned long long)j->ps.versions_removed, (unsigned long long)(j->ps.bytes_freed >> 10));
+                db_audit(j->b->db, "store.prune", "store", detail);
+        }
+        reply_done(j, o);
+        job_free(j);
+}
+
+static void h_prune(Broker *b, ControlRequest *req, json_object *args)
+{
+        int64_t daily = jsonx_int_or(args, "keep_daily", 7), weekly = jsonx_int_or(args, "keep_weekly", 4);
+        if (!store_claim(b, req, true))
+                return;
+        StoreJob *j = job_new(b, req, NULL);
+        j->keep_daily = (unsigned)daily;
+        j->keep_weekly = (unsigned)weekly;
+        uv_queue_work(b->loop, &j->work, prune_run, prune_done);
 }
 
 static const ControlCommand commands[] = {
@@ -427,6 +508,8 @@ static const ControlCommand commands[] = {
         { "store.stats", h_stats, false, { {} } },
         { "store.check", h_check, true, { { "read_data", CONTROL_ARG_BOOL, false, 0, 0 } } },
         { "store.replicate", h_replicate, true, { { "dest", CONTROL_ARG_STRING, true, 1, 512 } } },
+        { "store.prune", h_prune, true,
+          { { "keep_daily", CONTROL_ARG_INT, false, 0, 3650 }, { "keep_weekly", CONTROL_ARG_INT, false, 0, 520 } } },
         {},
 };
 

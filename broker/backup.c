@@ -175,6 +175,7 @@ static void backup_finished(uv_work_t *w, int status)
                 session_audit(b, "profile.backup-failed", j->user, "generation %d: %s (after %llu ms)", j->generation,
                               j->error ? j->error : strerror(-j->r), (unsigned long long)j->ms);
         }
+        b->store_jobs--;
         Running **pp = &b->backups;
         while (*pp && strcmp((*pp)->user, j->user) != 0)
                 pp = &(*pp)->next;
@@ -200,6 +201,12 @@ int backup_start(Broker *b, const char *user, BackupDone done, void *userdata)
 {
         if (running_find(b, user))
                 return -EBUSY;
+        /* A prune rewrites packs: this logout's changes go with the next backup (the bitmap keeps them). */
+        if (b->store_pruning) {
+                session_audit(b, "profile.backup-skipped", user, "the store is being pruned; the next backup takes "
+                              "this logout's changes");
+                return -EBUSY;
+        }
         DbProfile p;
         if (db_profile_get(b->db, user, &p) < 0)
                 return -ENOENT;
@@ -223,6 +230,7 @@ int backup_start(Broker *b, const char *user, BackupDone done, void *userdata)
         r->user = xstrdup(user);
         r->next = b->backups;
         b->backups = r;
+        b->store_jobs++;
         uv_queue_work(b->loop, &j->work, backup_run, backup_finished);
         return 0;
 }

@@ -61,6 +61,8 @@ struct Broker {
         char *profile_dir;      /* <state>/profiles: one dir per user, spares in .spare/ */
         bool spare_job;         /* a spare profile disk is being made (userdisks.c) */
         struct BackupRunning *backups;  /* profile backups in progress (backup.c) */
+        unsigned store_jobs;    /* backups, restores, replications using the block store now */
+        bool store_pruning;     /* a prune rewrites packs: no other store job meanwhile */
         char *desktop_run_dir;  /* <run>/desktops */
         Fault crash;            /* SLATE_CRASH_AT (fault tests only) */
 };

@@ -123,6 +123,28 @@ static int cmd_store_replicate(Ctl *c, int argc, char **argv)
         return ctl_cmd_show(c, "store.replicate", args, print_replicated);
 }
 
+static void print_pruned(json_object *o)
+{
+        _cleanup_free_ char *freed = cell_bytes(o, "bytes_freed");
+        kv("versions:", xasprintf("%lld kept, %lld removed", (long long)jsonx_int_or(o, "versions_kept", 0),
+                                  (long long)jsonx_int_or(o, "versions_removed", 0)));
+        kv("chunks removed:", cell(o, "chunks_removed"));
+        kv("freed:", xstrdup(freed));
+}
+
+static int cmd_store_prune(Ctl *c, int argc, char **argv)
+{
+        const char *daily = NULL, *weekly = NULL;
+        const Opt opts[] = { { "--keep-daily", &daily, NULL }, { "--keep-weekly", &weekly, NULL }, {} };
+        PARSE_OR_RETURN(c, argc, argv, opts, NULL, 0, 0);
+        json_object *args = json_object_new_object();
+        if (add_uint(c, args, "keep_daily", "--keep-daily", daily) || add_uint(c, args, "keep_weekly", "--keep-weekly", weekly)) {
+                json_object_put(args);
+                return EXIT_USAGE;
+        }
+        return ctl_cmd_show(c, "store.prune", args, print_pruned);
+}
+
 const Command ctl_cmds_store[] = {
         { "profile", "history", "USER",
           "\nList the backed-up versions of USER's profile (one per logout), oldest first.\n\nOptions:\n" COMMON_OPTS,
@@ -148,5 +170,13 @@ const Command ctl_cmds_store[] = {
           "version it lacks. Run it again to bring the replica up to date: it sends only what is\n"
           "missing, also after an interrupted run. The replica opens with the same host key.\n\nOptions:\n" COMMON_OPTS,
           cmd_store_replicate },
+        { "store", "prune", "[--keep-daily N] [--keep-weekly N]",
+          "\nRemove old profile versions: per user the newest is always kept, and the newest of each of\n"
+          "the last N days (default 7) and weeks (default 4); then the chunks no kept version needs.\n"
+          "Safe to interrupt: a crash leaves at worst garbage the next prune removes. Refused while\n"
+          "backups, restores or replications run (and they wait for it).\n\nOptions:\n"
+          "  --keep-daily N  days to keep a version of (default 7)\n"
+          "  --keep-weekly N weeks to keep a version of (default 4)\n" COMMON_OPTS,
+          cmd_store_prune },
         {},
 };

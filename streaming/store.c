@@ -47,6 +47,7 @@ struct Store {
         char *dir;
         uint8_t k_id[32], k_enc[32], k_mac[32];
         unsigned map_blocks;
+        uint64_t fixed_time;            /* store_set_time */
         EVP_MAC_CTX *id_mac;    /* keyed once; dup'ed per chunk */
         EVP_CIPHER_CTX *cipher;
         ZSTD_CCtx *zc;
@@ -355,6 +356,43 @@ static int chunk_get(Store *s, const uint8_t id[ID_LEN], uint8_t *plain, size_t 
         return unseal(s, id, rec + PACK_RECORD_HEADER, l->len, plain, cap, ret_len);
 }
 
+/* Drops the in-memory index and packs and reads every pack's index again. */
+static int store_load_packs(Store *s)
+{
+        _cleanup_free_ char *packs = xasprintf("%s/packs", s->dir);
+        DIR *d = opendir(packs);
+        if (!d)
+                return -errno;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+                if (n < 6 || strcmp(de->d_name + n - 5, ".pack") != 0 || de->d_name[0] == '.')
+                        continue;
+                if (pack_load(s, de->d_name) < 0)
+                        s->bad_packs++;
+        }
+        closedir(d);
+        return 0;
+}
+
+static int store_reload(Store *s)
+{
+        for (size_t i = 0; i < s->n_packs; i++) {
+                if (s->packs[i].fd >= 0)
+                        close(s->packs[i].fd);
+                free(s->packs[i].name);
+        }
+        free(s->packs);
+        s->packs = NULL;
+        s->n_packs = 0;
+        s->bad_packs = 0;
+        free(s->locs);
+        s->locs = NULL;
+        s->n_locs = s->cap_locs = 0;
+        index_grow(s);
+        return store_load_packs(s);
+}
+
 /* ---- open, close ---- */
 
 static int store_keys(Store *s, const uint8_t host[32], bool create, char **ret_error)
@@ -450,21 +488,10 @@ int store_open(const char *dir, const uint8_t host_key[STORE_HOST_KEY_LEN], bool
                 goto fail;
         }
         index_grow(s);
-        DIR *d = opendir(packs);
-        if (!d) {
-                r = -errno;
+        if ((r = store_load_packs(s)) < 0) {
                 *ret_error = xasprintf("%s: %s", packs, strerror(-r));
                 goto fail;
         }
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                size_t n = strlen(de->d_name);
-                if (n < 6 || strcmp(de->d_name + n - 5, ".pack") != 0 || de->d_name[0] == '.')
-                        continue;
-                if (pack_load(s, de->d_name) < 0)
-                        s->bad_packs++;
-        }
-        closedir(d);
         pending_reset(s);
         *ret = s;
         return 0;
@@ -596,7 +623,8 @@ static int version_store(Store *s, const char *name, int v, uint64_t size, unsig
                          uint32_t n_maps, char **ret_error)
 {
         VersionHeader h = { .disk_size = size, .block_size = STORE_BLOCK, .map_blocks = map_blocks,
-                            .created = (uint64_t)time(NULL), .n_maps = n_maps, .maps = maps };
+                            .created = s->fixed_time ? s->fixed_time : (uint64_t)time(NULL), .n_maps = n_maps,
+                            .maps = maps };
         Writer w;
         writer_init(&w, 128 + (size_t)n_maps * ID_LEN);
         version_write(&w, &h);
@@ -931,6 +959,199 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
         if (r < 0)
                 pending_reset(d);
         store_close(d);
+        return r;
+}
+
+/* ---- prune ---- */
+
+void store_set_time(Store *s, uint64_t t) { s->fixed_time = t; }
+
+/* Marks every chunk a version names (its maps and their blocks) in live (one flag per slot of
+ * the index). -EBADMSG when a map cannot be read: then nothing may be collected. */
+static int mark_version(Store *s, const char *name, int v, uint8_t *live)
+{
+        _cleanup_free_ uint8_t *buf = NULL;
+        VersionHeader h;
+        int r = version_load(s, name, v, &buf, &h);
+        if (r < 0)
+                return r;
+        uint8_t ids[MAP_BYTES];
+        for (uint32_t m = 0; m < h.n_maps; m++) {
+                const uint8_t *map_id = h.maps + (size_t)m * ID_LEN;
+                if (memcmp(map_id, zero_id, ID_LEN) == 0)
+                        continue;
+                Loc *l = index_find(s, map_id);
+                size_t got;
+                if (!l || chunk_get(s, map_id, ids, sizeof ids, &got) < 0 || got != (size_t)h.map_blocks * ID_LEN)
+                        return -EBADMSG;
+                live[l - s->locs] = 1;
+                for (size_t i = 0; i < h.map_blocks; i++) {
+                        Loc *b = index_find(s, ids + i * ID_LEN);
+                        if (b)
+                                live[b - s->locs] = 1;
+                }
+        }
+        return 0;
+}
+
+#define DAY 86400u
+
+/* Which of a name's versions (ascending, with their times) the policy keeps: keep[i]. */
+static void prune_policy(const uint64_t *created, size_t n, unsigned keep_daily, unsigned keep_weekly, bool *keep)
+{
+        if (n == 0)
+                return;
+        keep[n - 1] = true;     /* the newest always: the next incremental counts from it */
+        uint64_t newest = created[n - 1];
+        uint64_t last_day = UINT64_MAX, last_week = UINT64_MAX;
+        unsigned days = 0, weeks = 0;
+        for (size_t k = n; k-- > 0;) {
+                uint64_t day = created[k] / DAY, week = created[k] / (7 * DAY);
+                if (day != last_day && days < keep_daily && newest / DAY - day < keep_daily) {
+                        keep[k] = true;
+                        days++;
+                }
+                if (week != last_week && weeks < keep_weekly && newest / (7 * DAY) - week < keep_weekly) {
+                        keep[k] = true;
+                        weeks++;
+                }
+                last_day = day;
+                last_week = week;
+        }
+}
+
+int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneStats *st, char **ret_error)
+{
+        *ret_error = NULL;
+        *st = (StorePruneStats){ 0 };
+        StoreUsage before;
+        store_usage(s, &before);
+        _cleanup_free_ char *vdir = xasprintf("%s/versions", s->dir);
+        _cleanup_free_ uint8_t *live = xmalloc0(s->cap_locs ? s->cap_locs : 1);
+        DIR *d = opendir(vdir);
+        struct dirent *de;
+        int r = 0;
+        /* 1. Versions the policy drops go (each unlinked, the dir fsync'd), the rest are marked. */
+        while (d && r == 0 && (de = readdir(d))) {
+                if (!name_ok(de->d_name))
+                        continue;
+                int *vs;
+                size_t n;
+                if (store_versions(s, de->d_name, &vs, &n) < 0)
+                        continue;
+                uint64_t *created = xmalloc0(sizeof *created * (n + 1));
+                bool *keep = xmalloc0(sizeof *keep * (n + 1));
+                for (size_t i = 0; i < n; i++) {
+                        uint64_t size;
+                        if (store_version_info(s, de->d_name, vs[i], &size, &created[i]) < 0)
+                                keep[i] = true;         /* a version that does not open is never removed here */
+                }
+                prune_policy(created, n, keep_daily, keep_weekly, keep);
+                _cleanup_free_ char *ndir = xasprintf("%s/%s", vdir, de->d_name);
+                for (size_t i = 0; i < n && r == 0; i++) {
+                        if (keep[i]) {
+                                st->versions_kept++;
+                                int m = mark_version(s, de->d_name, vs[i], live);
+                                if (m == -EBADMSG) {
+                                        *ret_error = xasprintf("%s v%d names a chunk that cannot be read: nothing "
+                                                               "collected (run store check)", de->d_name, vs[i]);
+                                        r = m;
+                                }
+                                continue;
+                        }
+                        _cleanup_free_ char *path = version_path(s, de->d_name, vs[i]);
+                        if (unlink(path) < 0 && errno != ENOENT) {
+                                r = -errno;
+                                *ret_error = xasprintf("%s: %s", path, strerror(-r));
+                        } else {
+                                st->versions_removed++;
+                        }
+                }
+                if (r == 0)
+                        fsync_dir(ndir);
+                free(vs);
+                free(created);
+                free(keep);
+        }
+        if (d)
+                closedir(d);
+        if (r < 0 || s->bad_packs) {
+                if (r == 0)
+                        *ret_error = xstrdup("a pack's index cannot be read: nothing collected (run store check)");
+                return r < 0 ? r : -EBADMSG;
+        }
+        /* 2. Packs: untouched when all their chunks live; else their live chunks go to new packs
+         * (committed first), then the old pack is removed. */
+        size_t n_old = s->n_packs;
+        uint64_t *live_in = xmalloc0(sizeof *live_in * (n_old + 1)), *all_in = xmalloc0(sizeof *all_in * (n_old + 1));
+        for (size_t i = 0; i < s->cap_locs; i++)
+                if (s->locs[i].pack != UINT32_MAX) {
+                        all_in[s->locs[i].pack]++;
+                        live_in[s->locs[i].pack] += live[i];
+                }
+        uint8_t plain[PLAIN_MAX];
+        for (size_t i = 0; i < s->cap_locs && r == 0; i++) {
+                Loc *l = &s->locs[i];
+                if (l->pack == UINT32_MAX || !live[i] || live_in[l->pack] == all_in[l->pack])
+                        continue;
+                size_t got;
+                uint8_t id[ID_LEN];
+                memcpy(id, l->id, ID_LEN);
+                if ((r = chunk_get(s, id, plain, sizeof plain, &got)) < 0) {
+                        *ret_error = xasprintf("pack %s: a live chunk does not open", s->packs[l->pack].name);
+                        break;
+                }
+                /* Into the new pack: the index still points at the old one until it is committed. */
+                uint8_t sealed[1 + PLAIN_MAX + TAG_LEN];
+                uint32_t sn;
+                if ((r = seal(s, id, plain, got, sealed, &sn)) < 0)
+                        break;
+                if (s->n_pending == s->cap_pending) {
+                        s->cap_pending = s->cap_pending ? s->cap_pending * 2 : 1024;
+                        s->pending_e = xrealloc(s->pending_e, sizeof *s->pending_e * s->cap_pending);
+                }
+                PackEntry *e = &s->pending_e[s->n_pending++];
+                memcpy(e->id, id, ID_LEN);
+                e->offset = s->pending.len;
+                e->len = sn;
+                pack_record_write(&s->pending, id, sealed, sn);
+                if (s->pending.len + (s->n_pending + 1) * PACK_ENTRY_LEN >= PACK_BYTES)
+                        r = pending_commit(s, ret_error);
+        }
+        if (r == 0)
+                r = pending_commit(s, ret_error);
+        for (size_t p = 0; p < n_old && r == 0; p++) {
+                if (live_in[p] == all_in[p])
+                        continue;
+                _cleanup_free_ char *path = pack_path(s, s->packs[p].name);
+                st->chunks_removed += all_in[p] - live_in[p];
+                st->packs_removed++;
+                if (s->packs[p].fd >= 0) {
+                        close(s->packs[p].fd);
+                        s->packs[p].fd = -1;
+                }
+                if (unlink(path) < 0 && errno != ENOENT) {
+                        r = -errno;
+                        *ret_error = xasprintf("%s: %s", path, strerror(-r));
+                }
+        }
+        free(live_in);
+        free(all_in);
+        if (r == 0) {
+                _cleanup_free_ char *pdir = xasprintf("%s/packs", s->dir);
+                fsync_dir(pdir);
+        }
+        if (r < 0)
+                pending_reset(s);
+        /* The index again from the packs on disk: moved chunks at their new place, gone ones gone. */
+        int e = store_reload(s);
+        if (r == 0 && e < 0) {
+                r = e;
+                *ret_error = xstrdup("reloading the pack indexes failed");
+        }
+        StoreUsage after;
+        store_usage(s, &after);
+        st->bytes_freed = before.stored_bytes > after.stored_bytes ? before.stored_bytes - after.stored_bytes : 0;
         return r;
 }
 

@@ -89,6 +89,18 @@ typedef struct StoreReplicaStats {
 int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const char *dest_dir,
                     StoreReplicaStats *st, char **ret_error);
 
+/* Keeps, per name, the newest version, the newest version of each of the last keep_daily days
+ * that have one and of each of the last keep_weekly weeks, and drops the other versions; then
+ * every chunk no kept version names goes (packs rewritten with what they still hold). Crash-safe:
+ * versions go first, new packs are committed before the old ones are removed, so a crash leaves
+ * at worst garbage the next prune takes. */
+typedef struct StorePruneStats {
+        uint64_t versions_kept, versions_removed, chunks_removed, packs_removed, bytes_freed;
+} StorePruneStats;
+int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneStats *st, char **ret_error);
+/* For tests: the time new versions are stamped with (0: the clock). */
+void store_set_time(Store *s, uint64_t t);
+
 typedef struct StoreCheck {
         uint64_t packs, chunks, versions;
         uint64_t bad_packs;     /* unreadable index: their chunks are unknown */

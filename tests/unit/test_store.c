@@ -249,6 +249,61 @@ Test(store, replication_sends_only_missing_chunks)
         store_close(r);
 }
 
+/* Ten daily versions with one block rewritten each day: prune keeps the last three days (and
+ * the week), removes the rest and exactly the chunks only they named; what is kept restores. */
+Test(store, prune_keeps_the_policy_and_collects_only_dead_chunks)
+{
+        char sdir[256], *err = NULL;
+        snprintf(sdir, sizeof sdir, "%s/store", dir);
+        Store *s;
+        cr_assert_eq(store_open(sdir, host, true, &s, &err), 0, "%s", err);
+        int disk = disk_make("p.img", SIZE, 100, 64, 9);
+        uint8_t b[STORE_BLOCK];
+        StoreStats st;
+        int v = 0;
+        const uint64_t t0 = 1700000000;         /* a Tuesday */
+        for (int day = 0; day < 10; day++) {
+                memset(b, 0x10 + day, sizeof b);
+                cr_assert_eq(pwrite(disk, b, sizeof b, 50 * STORE_BLOCK), (ssize_t)sizeof b);
+                StoreExtent e = { 50 * STORE_BLOCK, STORE_BLOCK };
+                store_set_time(s, t0 + (uint64_t)day * 86400);
+                cr_assert_eq(store_backup(s, "erin", SIZE, read_fd, &disk, v, &e, v ? 1 : 0, &st, &v, &err), 0, "%s",
+                             err);
+        }
+        StoreUsage before, after;
+        store_usage(s, &before);
+        StorePruneStats ps;
+        cr_assert_eq(store_prune(s, 3, 1, &ps, &err), 0, "%s", err);
+        cr_assert_eq(ps.versions_kept, 3, "kept %llu", (unsigned long long)ps.versions_kept);
+        cr_assert_eq(ps.versions_removed, 7);
+        /* Days 0-6: their block 50 and their map 0, nothing else. */
+        cr_assert_eq(ps.chunks_removed, 14, "removed %llu chunks", (unsigned long long)ps.chunks_removed);
+        store_usage(s, &after);
+        cr_assert_eq(after.chunks, before.chunks - 14);
+        int *vs;
+        size_t n;
+        cr_assert_eq(store_versions(s, "erin", &vs, &n), 0);
+        cr_assert_eq(n, 3);
+        cr_assert_eq(vs[0], 8);
+        free(vs);
+        int out = restore_to(s, "erin", 10, SIZE, "p10.img");
+        same_files(disk, out, SIZE);
+        close(out);
+        StoreCheck c;
+        cr_assert_eq(store_check(s, true, &c), 0, "%s", c.report);
+        store_check_free(&c);
+        /* Again: nothing more to take. And another process sees the same. */
+        cr_assert_eq(store_prune(s, 3, 1, &ps, &err), 0, "%s", err);
+        cr_assert_eq(ps.versions_removed + ps.chunks_removed + ps.packs_removed, 0);
+        store_close(s);
+        cr_assert_eq(store_open(sdir, host, false, &s, &err), 0, "%s", err);
+        cr_assert_eq(store_check(s, true, &c), 0, "%s", c.report);
+        cr_assert_eq(c.versions, 3);
+        store_check_free(&c);
+        store_close(s);
+        close(disk);
+}
+
 Test(store, opens_only_with_its_host_key)
 {
         char sdir[256], *err = NULL;
