@@ -24,7 +24,10 @@
 #define MAP_BYTES (STORE_MAP_BLOCKS_MAX * ID_LEN)       /* the largest map chunk's plaintext: 32 KiB */
 #define PLAIN_MAX MAP_BYTES
 #define TAG_LEN 16
-#define PACK_BYTES (32u << 20)                          /* a pack is closed past this */
+#define PACK_BYTES (32u << 20)                          /* a pack (records + index) is closed past this */
+/* The most a pack can hold: it stays under PACK_BYTES until its last record, which adds at most
+ * one record and one index entry, then the tail. */
+#define PACK_MAX (PACK_BYTES + PACK_RECORD_HEADER + PACK_SEALED_MAX + PACK_ENTRY_LEN + PACK_TAIL_LEN)
 #define KEY_FILE "key"
 #define KEY_USER "@store"                               /* the wrap's associated data; no user name */
 #define CODEC_RAW 0
@@ -256,7 +259,7 @@ static int pack_load(Store *s, const char *name)
 static void pending_reset(Store *s)
 {
         writer_free(&s->pending);
-        writer_init(&s->pending, PACK_BYTES + PACK_SEALED_MAX + 64);
+        writer_init(&s->pending, PACK_MAX);
         writer_bytes(&s->pending, PACK_MAGIC, PACK_MAGIC_LEN);
         s->n_pending = 0;
 }
@@ -331,7 +334,8 @@ static int chunk_put(Store *s, const uint8_t id[ID_LEN], const void *plain, size
         e->len = n;
         pack_record_write(&s->pending, id, sealed, n);
         *added = PACK_RECORD_HEADER + n + PACK_ENTRY_LEN;
-        return s->pending.len >= PACK_BYTES ? pending_commit(s, ret_error) : 0;
+        /* The index counts too (44 bytes an entry): well-compressed blocks make many entries. */
+        return s->pending.len + s->n_pending * PACK_ENTRY_LEN >= PACK_BYTES ? pending_commit(s, ret_error) : 0;
 }
 
 /* The plaintext of chunk id, read from its pack and checked. */

@@ -129,6 +129,35 @@ Test(store, a_small_edit_adds_only_the_changed_blocks_and_restores_bit_for_bit)
         close(disk);
 }
 
+/* 40 MiB that does not compress: more than one pack (32 MiB), each written with its index. */
+Test(store, a_disk_larger_than_a_pack_fills_several_and_restores_after_reopening)
+{
+        char sdir[256], *err = NULL;
+        snprintf(sdir, sizeof sdir, "%s/store", dir);
+        const uint64_t size = 48ull << 20, blocks = 10240;
+        Store *s;
+        cr_assert_eq(store_open(sdir, host, true, &s, &err), 0, "%s", err);
+        int disk = disk_make("big.img", size, 0, blocks, 11);
+        StoreStats st;
+        int v;
+        cr_assert_eq(store_backup(s, "big", size, read_fd, &disk, 0, NULL, 0, &st, &v, &err), 0, "%s", err);
+        cr_assert_eq(st.new_chunks, blocks + (blocks + STORE_MAP_BLOCKS - 1) / STORE_MAP_BLOCKS);
+        StoreUsage u;
+        store_usage(s, &u);
+        cr_assert_geq(u.packs, 2, "%llu pack(s) for %llu bytes", (unsigned long long)u.packs,
+                      (unsigned long long)u.stored_bytes);
+        store_close(s);
+        cr_assert_eq(store_open(sdir, host, false, &s, &err), 0, "%s", err);
+        int out = restore_to(s, "big", v, size, "big-restored.img");
+        same_files(disk, out, size);
+        StoreCheck c;
+        cr_assert_eq(store_check(s, true, &c), 0, "check: %s", c.report);
+        store_check_free(&c);
+        store_close(s);
+        close(out);
+        close(disk);
+}
+
 Test(store, another_disk_with_the_same_blocks_elsewhere_shares_them)
 {
         char sdir[256], *err = NULL;

@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# Section: the block store for profile disks (streaming/store.c) beside restic, borgbackup and
+# casync from Debian, on the same 1 GiB ext4 images in the same run: initial backup, the
+# small-edit incremental, a separately built file system of the same files, restore; then 20
+# users sharing most of their files (Slate only). One run of each (the issue asks for one run).
+# Everything lives in one temp dir under BENCH_DISK_DIR, removed on exit; no mount, no loop device.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -euo pipefail
+
+B=${SLATE_BUILDDIR:?set by bench/run}
+BS=$B/bench/bench_store
+USERS=20
+
+skip() { echo "$*" >&2; exit 77; }
+[ -x "$BS" ] || skip "bench_store not built (make bench builds it)"
+for t in mkfs.ext4 debugfs e2fsck; do
+        command -v $t >/dev/null || skip "$t not installed (apt-get install e2fsprogs)"
+done
+for t in restic:restic borg:borgbackup casync:casync; do
+        command -v "${t%%:*}" >/dev/null || skip "${t%%:*} not installed (apt-get install ${t#*:}; ./bootstrap deps)"
+done
+
+T=$(mktemp -d "${BENCH_DISK_DIR:-/var/tmp}/slate-bench-store.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+trap 'exit 130' INT TERM
+fail() {
+        echo "50-store: $*" >&2
+        exit 1
+}
+busy() { echo "load $(cut -d' ' -f1-3 /proc/loadavg)"; }
+busy_start=$(busy)
+
+export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$T/cache/restic
+export BORG_PASSPHRASE=bench BORG_BASE_DIR=$T/cache/borg BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+# As profile_disk_create makes a profile disk (streaming/profile.c), filled from a directory.
+make_image() { # IMAGE TREE ROOT_OWNER
+        rm -f "$1"
+        truncate -s 1G "$1"
+        mkfs.ext4 -q -F -t ext4 -b 4096 -m 0 -E "lazy_itable_init=0,lazy_journal_init=0,root_owner=$3" \
+                -L slate-home -d "$2" "$1" || fail "mkfs.ext4 -d $2 failed"
+}
+bytes() { du -sb "$1" | cut -f1; }
+kv() { tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"; } # FILE KEY: a value from key=value output
+
+# timed ROW STEP DIR COMMAND...: syncs, then runs COMMAND under `bench_store time` (wall, CPU =
+# user + sys, peak RSS of the process), and the growth of DIR (du -sb, the repository or store), into
+# $T/r/ROW.STEP as "wall_ms cpu_ms rss_kib added_bytes"; its stdout into $T/r/ROW.STEP.out.
+mkdir -p "$T/r"
+timed() {
+        local row=$1 step=$2 dir=$3 before=0
+        shift 3
+        [ -z "$dir" ] || [ ! -e "$dir" ] || before=$(bytes "$dir")
+        sync # the last run's (or copy's) writeback is not this one's to pay (an fsync would wait for it)
+        "$BS" time -o "$T/r/t" -- "$@" >"$T/r/$row.$step.out" 2>"$T/r/$row.$step.err" ||
+                fail "$row $step: $* failed: $(tail -3 "$T/r/$row.$step.err")"
+        local added=0
+        [ -z "$dir" ] || added=$(($(bytes "$dir") - before))
+        read -r w c m _ <"$T/r/t"
+        echo "$w $c $m $added" >"$T/r/$row.$step"
+}
+field() { cut -d' ' -f"$3" "$T/r/$1.$2"; } # ROW STEP N (1 wall 2 cpu 3 rss 4 added)
+
+# ---- the workload: ~590 MB of files, half compressible (bench_store files: 4 bits a byte) ----
+tree=$T/tree
+mkdir -p "$tree/Documents" "$tree/Videos" "$tree/Pictures" "$tree/AppData" "$tree/Files"
+"$BS" file "$tree/Documents/mail.pst" 1 24M text
+"$BS" file "$tree/Videos/a.mp4" 2 64M random
+"$BS" file "$tree/Videos/b.mp4" 3 64M random
+for i in 1 2 3; do "$BS" file "$tree/Pictures/p$i.zip" "1$i" 32M random; done
+for i in 1 2 3 4; do "$BS" file "$tree/AppData/cache$i.db" "2$i" 16M text; done
+"$BS" file "$tree/AppData/app.log" 30 8K text
+"$BS" files "$tree/Files/medium" 40 100 256K 2M
+"$BS" files "$tree/Files/small" 41 8000 1K 100K
+tree_bytes=$(bytes "$tree")
+tree_files=$(find "$tree" -type f | wc -l)
+
+img=$T/img
+mkdir -p "$img"
+make_image "$img/before.img" "$tree" 0:0
+
+# The edit, written into a copy as a guest would leave it (no mount here: debugfs and dd on the
+# image): 4 KiB overwritten in place in the middle of the 24 MB file (its block found with
+# debugfs bmap, written with dd) and its mtime set; 100 KB appended to the 8 KiB app.log (debugfs
+# rm + write of the longer file: its first 8 KiB are rewritten too); a 1 MB file added.
+cp --sparse=always "$img/before.img" "$img/after.img"
+blk=$(debugfs -R "bmap /Documents/mail.pst 3000" "$img/after.img" 2>/dev/null)
+[ "${blk:-0}" -gt 0 ] || fail "debugfs bmap found no block in mail.pst"
+"$BS" file "$T/edit.bin" 100 4096 text
+dd if="$T/edit.bin" of="$img/after.img" bs=4096 seek="$blk" conv=notrunc status=none
+debugfs -R "dump /AppData/app.log $T/log.old" "$img/after.img" 2>/dev/null
+"$BS" file "$T/log.add" 101 100K text
+cat "$T/log.old" "$T/log.add" >"$T/log.new"
+"$BS" file "$T/new.bin" 102 1M text
+cat >"$T/edit.cmds" <<CMDS
+set_inode_field /Documents/mail.pst mtime 20261207120000
+cd /AppData
+rm app.log
+write $T/log.new app.log
+cd /Documents
+write $T/new.bin report-new.bin
+CMDS
+debugfs -w -f "$T/edit.cmds" "$img/after.img" >"$T/edit.log" 2>&1 || fail "debugfs edit: $(tail -3 "$T/edit.log")"
+e2fsck -fn "$img/after.img" >"$T/fsck.log" 2>&1 || fail "the edited image does not check: $(tail -3 "$T/fsck.log")"
+
+# Separately built: the same files plus 5 MB of others that come first, another root owner.
+tree2=$T/tree2
+mkdir -p "$tree2"
+"$BS" files "$tree2/0-extra" 50 40 16K 512K
+cp -al "$tree"/* "$tree2/"
+make_image "$img/second.img" "$tree2" 1000:1000
+
+# The ideal: blocks that differ at the same offset (incremental: what a dirty bitmap reports), or
+# blocks no earlier image had (initial, separately built); each zstd -1 compressed on its own.
+"$BS" diff "$img/before.img" "$img/after.img" --extents "$T/dirty.txt" --granularity 64K >"$T/diff.out"
+"$BS" ideal --seen "$T/seen" "$img/before.img" >"$T/ideal.initial"
+"$BS" ideal --seen "$T/seen" "$img/after.img" >"$T/ideal.after"
+"$BS" ideal --seen "$T/seen" "$img/second.img" >"$T/ideal.second"
+"$BS" diff "$img/before.img" "$img/second.img" >"$T/diff.second"
+ideal_initial=$(kv "$T/ideal.initial" ideal_bytes)
+ideal_inc=$(kv "$T/diff.out" ideal_bytes)
+ideal_second=$(kv "$T/ideal.second" ideal_bytes)
+
+# ---- the runs: each step for every tool in turn, on the same file ----
+maps=(1024 256 64)
+rows=()
+for m in "${maps[@]}"; do rows+=("slate$m"); done
+rows+=(restic borg casync)
+work=$T/work
+mkdir -p "$work" "$T/casync/store"
+restic -q -r "$T/restic" init --repository-version 2 >"$T/restic.init" 2>&1 || fail "restic init: $(tail -2 "$T/restic.init")"
+borg init -e repokey-blake2 "$T/borg" >"$T/borg.init" 2>&1 || fail "borg init: $(tail -2 "$T/borg.init")"
+step() { # STEP IMAGE_IN_WORK SLATE_NAME SLATE_ARGS...
+        local s=$1 f=$2 name=$3 m
+        shift 3
+        for m in "${maps[@]}"; do
+                timed "slate$m" "$s" "$T/slate$m" "$BS" backup "$T/slate$m" "$name" "$f" --map-blocks "$m" "$@"
+        done
+        timed restic "$s" "$T/restic" restic -q -r "$T/restic" backup "$f"
+        timed borg "$s" "$T/borg" borg create --compression zstd,1 "$T/borg::$s" "$f"
+        timed casync "$s" "$T/casync" casync make --store="$T/casync/store" "$T/casync/$s.caibx" "$f"
+}
+# The image is read from the page cache by every tool (copied just before).
+cp --sparse=always "$img/before.img" "$work/profile.img"
+step initial "$work/profile.img" u
+cp --sparse=always "$img/after.img" "$work/profile.img"
+step incremental "$work/profile.img" u --parent 1 --dirty "$T/dirty.txt"
+cp --sparse=always "$img/second.img" "$work/second.img"
+step second "$work/second.img" u2
+
+# Restore of the incremental version, synced, checked against the image; the disk's speed is
+# dd of the same image (sparse: the same blocks written; and all of it).
+out=$T/restore
+restored() { # ROW FILE
+        cmp -s "$2" "$img/after.img" || fail "$1: the restored image differs from the edited one"
+        rm -rf "$out"
+}
+for m in "${maps[@]}"; do
+        mkdir -p "$out"
+        timed "slate$m" restore "" "$BS" restore "$T/slate$m" u 2 "$out/p.img"
+        restored "slate$m" "$out/p.img"
+done
+mkdir -p "$out"
+timed restic restore "" sh -c 'restic -q -r "$0" restore latest --path "$1" --target "$2" && sync "$2$1"' \
+        "$T/restic" "$work/profile.img" "$out"
+restored restic "$out$work/profile.img"
+mkdir -p "$out"
+timed borg restore "" sh -c 'cd "$1" && borg extract --sparse "$0::incremental" && sync "$1$2"' \
+        "$T/borg" "$out" "$work/profile.img"
+restored borg "$out$work/profile.img"
+mkdir -p "$out"
+timed casync restore "" sh -c 'casync extract --store="$0/store" "$0/incremental.caibx" "$1" && sync "$1"' \
+        "$T/casync" "$out/p.img"
+restored casync "$out/p.img"
+mkdir -p "$out"
+timed dd-sparse restore "" dd if="$img/after.img" of="$out/p.img" bs=4M conv=sparse,fsync status=none
+rm -rf "$out" && mkdir -p "$out"
+timed dd-all restore "" dd if="$img/after.img" of="$out/p.img" bs=4M conv=fsync status=none
+rm -rf "$out"
+
+# ---- 20 users: the same ~330 MB of files (Documents, AppData, Files) and ~4 MB of their own ----
+users_maps=(1024 256)
+for i in $(seq 1 $USERS); do
+        u=$T/user
+        rm -rf "$u"
+        mkdir -p "$u"
+        cp -al "$tree/Documents" "$tree/AppData" "$tree/Files" "$u/"
+        "$BS" files "$u/Desktop" $((2000 + i)) 30 16K 512K
+        make_image "$img/user.img" "$u" "$((1000 + i)):$((1000 + i))"
+        "$BS" ideal --seen "$T/users.seen" "$img/user.img" >"$T/r/user$i.ideal"
+        for m in "${users_maps[@]}"; do
+                timed "users$m" "$i" "$T/users$m" "$BS" backup "$T/users$m" "user$i" "$img/user.img" --map-blocks "$m"
+        done
+done
+rm -f "$img/user.img"
+
+# ---- the tables ----
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
+kb() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1e3 }'; }
+s() { awk -v m="$1" 'BEGIN { printf (m < 1000 ? "%.2f" : "%.1f"), m / 1000 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
+x() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }'; }
+rate() { awk -v m="$1" 'BEGIN { printf "%.0f", 1024 / (m / 1000) }'; } # MiB/s of the 1 GiB disk
+label() {
+        case $1 in
+        slate*) echo "Slate, map ${1#slate}" ;;
+        restic) echo "restic $(restic version | cut -d' ' -f2)" ;;
+        borg) echo "borg $(borg --version | cut -d' ' -f2)" ;;
+        casync) echo "casync $(casync --version | sed -n 's/^casync //p' | head -1)" ;;
+        esac
+}
+wc_() { echo "$(s "$(field "$1" "$2" 1)") / $(s "$(field "$1" "$2" 2)")"; }
+row() {
+        local r=$1
+        echo "| $(label "$r") | $(wc_ "$r" initial) | $(mib "$(field "$r" initial 3)") | $(mb "$(field "$r" initial 4)") |" \
+                "$(x "$(field "$r" initial 4)" "$ideal_initial") |" \
+                "$(wc_ "$r" incremental) | $(mib "$(field "$r" incremental 3)") | $(kb "$(field "$r" incremental 4)") |" \
+                "$(x "$(field "$r" incremental 4)" "$ideal_inc") |" \
+                "$(wc_ "$r" second) | $(mb "$(field "$r" second 4)") | $(x "$(field "$r" second 4)" "$ideal_second") |" \
+                "$(wc_ "$r" restore) | $(rate "$(field "$r" restore 1)") |"
+}
+changed=$(kv "$T/diff.out" changed_blocks)
+moved=$(kv "$T/diff.second" changed_blocks)
+cat <<MD
+## Block store: profile-disk backups beside restic, borg and casync
+
+Workload: a 1 GiB ext4 image made as Slate makes a profile disk (\`mkfs.ext4 -b 4096 -m 0 -E
+lazy_itable_init=0,lazy_journal_init=0\` on a sparse file), filled with \`mkfs.ext4 -d\` from $tree_files
+files, $(mb "$tree_bytes") MB: a 24 MB mail file, 2 × 64 MB + 3 × 32 MB incompressible, 4 × 16 MB + 8
+KiB compressible, 100 files of 256 KiB–2 MiB and 8,000 of 1–100 KiB (log-uniform sizes; half of the
+files compressible: zstd -1 keeps ~52 %, half not); deterministic content (\`bench_store files\`).
+**Incremental**: the edit written into the image without mounting it: 4 KiB overwritten in the middle
+of the 24 MB file (its block from \`debugfs bmap\`, written with dd) and its mtime set; 100 KB
+appended to an 8 KiB log (debugfs \`rm\` + \`write\` of the longer file, so its first 8 KiB are
+written again); a 1 MB file added (debugfs \`write\`). **$changed blocks** differ from the first
+image (data, bitmaps, inode and directory blocks, group descriptors, superblock and its backups,
+which debugfs rewrites; no journal blocks, which a kernel would also write). Slate is handed them
+as dirty extents rounded out to 64 KiB (QEMU's default dirty-bitmap granularity) and the first
+version as parent; the other tools read the whole image again (they have no dirty bitmap).
+**Separately built**: the same files plus 5.3 MB of others, \`mkfs.ext4 -d\` again with another root
+owner: $moved of its blocks differ from the first image at the same offset; backed up after the
+others into the same repository, no parent (Slate: a full read, dedup by block).
+**Ideal**: the blocks no earlier version had (initial, separately built; distinct, zeros free), or
+those that differ (incremental), each compressed alone with zstd -1; bytes added = growth of the
+repository or store directory (\`du -sb\`: chunks, indexes, version files, snapshots).
+Tools: restic repository v2 (encrypted, zstd \`auto\`), \`borg create --compression zstd,1\`
+(\`repokey-blake2\`), casync blob mode (\`casync make\`, zstd chunks, **not encrypted**), Slate
+\`store_backup\` (zstd -1 + AES-256-GCM per 4 KiB block) through \`bench/bench_store\`, one process
+per backup (its time includes opening the store). Wall and CPU (user + sys) in s, peak RSS of the
+process (MiB), all from wait4 around the process (\`bench_store time\`). The images are read from
+the page cache (copied just before). Restore = the incremental version to a new file in
+${BENCH_DISK_DIR:-/var/tmp}, synced (\`sync FILE\`; Slate fsyncs), checked with cmp against the edited
+image; MiB/s of the 1 GiB disk. One run of each (BENCH_N not used). At start: $busy_start.
+
+| tool | initial: wall / CPU s | peak RSS MiB | added MB | × ideal | incremental: wall / CPU s | peak RSS MiB | added KB | × ideal | separately built: wall / CPU s | added MB | × ideal | restore: wall / CPU s | MiB/s |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| ideal | | | $(mb "$ideal_initial") | 1.00× | | | $(kb "$ideal_inc") | 1.00× | | $(mb "$ideal_second") | 1.00× | | |
+MD
+for r in "${rows[@]}"; do row "$r"; done
+echo "| dd bs=4M conv=sparse,fsync (the disk's speed, same blocks written) |$(printf ' |%.0s' $(seq 12)) $(wc_ dd-sparse restore) | $(rate "$(field dd-sparse restore 1)") |"
+echo "| dd bs=4M conv=fsync (all 1 GiB written) |$(printf ' |%.0s' $(seq 12)) $(wc_ dd-all restore) | $(rate "$(field dd-all restore 1)") |"
+
+cat <<MD
+
+Slate's blocks per map (\`store_set_map_blocks\`): a changed block rewrites its map (map × 32 bytes
+of ids, which do not compress) and every version file lists all maps. In-call = \`store_backup\`
+alone; open = \`store_open\` (it reads every pack's index).
+
+| map | version file | incremental: added (chunks only) | maps rewritten | in-call ms | open ms | blocks read | separately built: chunks added | of which maps |
+|---|---|---|---|---|---|---|---|---|
+MD
+data_chunks() { echo $(($(kv "$1" blocks_read) - $(kv "$1" zero_blocks) - $(kv "$1" dup_blocks))); }
+for m in "${maps[@]}"; do
+        o=$T/r/slate$m.incremental.out
+        o2=$T/r/slate$m.second.out
+        echo "| $m | $(kv "$o" version_bytes) B | $(kb "$(kv "$o" new_bytes)") KB |" \
+                "$((262144 / m - $(kv "$o" maps_reused))) of $((262144 / m)) | $(kv "$o" backup_ms) | $(kv "$o" open_ms) |" \
+                "$(kv "$o" blocks_read) | $(kv "$o2" new_chunks) | $(($(kv "$o2" new_chunks) - $(data_chunks "$o2"))) |"
+done
+
+# 20 users
+echo
+echo "### $USERS users sharing most of their files"
+echo
+cat <<MD
+Each user's 1 GiB image: the same Documents, AppData and Files (~330 MB, hard links to one tree) and
+30 files of their own (16–512 KiB, ~4 MB), \`mkfs.ext4 -d\` with their own root owner; backed up one
+after another into one store per map size, no parent. Ideal = blocks no earlier user had, zstd -1.
+
+| map | user 1 added MB (ideal) | users 2–$USERS: added per user, median / max MB | ideal per user, median MB | × ideal, median / max | store after $USERS users | the $USERS images' data | backup wall per user, median s |
+|---|---|---|---|---|---|---|---|
+MD
+med() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+mx() { sort -n | tail -1; }
+for m in "${users_maps[@]}"; do
+        for i in $(seq 2 $USERS); do
+                echo "$(field "users$m" "$i" 4) $(kv "$T/r/user$i.ideal" ideal_bytes) $(field "users$m" "$i" 1)"
+        done >"$T/r/u$m.rest"
+        data=0
+        for i in $(seq 1 $USERS); do data=$((data + $(kv "$T/r/user$i.ideal" nonzero_blocks) * 4096)); done
+        a_med=$(cut -d' ' -f1 "$T/r/u$m.rest" | med)
+        a_max=$(cut -d' ' -f1 "$T/r/u$m.rest" | mx)
+        i_med=$(cut -d' ' -f2 "$T/r/u$m.rest" | med)
+        r_med=$(awk '{ printf "%.4f\n", $1 / $2 }' "$T/r/u$m.rest" | med)
+        r_max=$(awk '{ printf "%.4f\n", $1 / $2 }' "$T/r/u$m.rest" | mx)
+        w_med=$(cut -d' ' -f3 "$T/r/u$m.rest" | med)
+        echo "| $m | $(mb "$(field "users$m" 1 4)") ($(mb "$(kv "$T/r/user1.ideal" ideal_bytes)")) | $(mb "$a_med") / $(mb "$a_max") | $(mb "$i_med") | $(printf '%.2f× / %.2f×' "$r_med" "$r_max") | $(mb "$(bytes "$T/users$m")") MB | $(mb "$data") MB | $(s "$w_med") |"
+done
+
+cat <<MD
+
+MD
+# ---- the goals, read off the figures above ----
+verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v <= lim ? "met" : "**not met**") }'; }
+echo "Goals (the issue's):"
+echo
+for m in "${maps[@]}"; do
+        ri=$(awk -v a="$(field "slate$m" incremental 4)" -v b="$ideal_inc" 'BEGIN { printf "%.2f", a / b }')
+        rs=$(awk -v a="$(field "slate$m" second 4)" -v b="$ideal_second" 'BEGIN { printf "%.2f", a / b }')
+        echo "- bytes added within 1.1× the ideal, map $m: incremental ${ri}× ($(verdict "$ri" 1.1)), separately built ${rs}× ($(verdict "$rs" 1.1))."
+done
+for m in "${maps[@]}"; do
+        w=$(field "slate$m" incremental 1)
+        c=$(kv "$T/r/slate$m.incremental.out" backup_ms)
+        echo "- incremental of the 1 GiB profile under 0.2 s, map $m: $(s "$w") s for the process ($(verdict "$w" 200)), of which store_backup $(s "$c") s ($(verdict "$c" 200)) and opening the store $(s "$(kv "$T/r/slate$m.incremental.out" open_ms)") s."
+done
+dd=$(field dd-sparse restore 1)
+for m in "${maps[@]}"; do
+        r=$(field "slate$m" restore 1)
+        q=$(awk -v a="$r" -v b="$dd" 'BEGIN { printf "%.2f", a / b }')
+        echo "- restore at disk speed (read here: within 1.25× the time of dd writing the same blocks), map $m: $(s "$r") s against $(s "$dd") s, ${q}× ($(verdict "$q" 1.25))."
+done
+echo "- replication bytes and time to a second store: **not measured**, not built yet."
+echo
+echo "At the end of the section: $(busy)."
+echo
