@@ -441,7 +441,7 @@ static int cmd_restore(int argc, char **argv)
         if (r < 0)
                 return fail(argv[1], err);
         uint64_t size;
-        if (store_version_size(s, argv[2], v, &size) < 0) {
+        if (store_version_info(s, argv[2], v, &size, NULL) < 0) {
                 store_close(s);
                 return fail(argv[2], "no such version");
         }
@@ -451,7 +451,7 @@ static int cmd_restore(int argc, char **argv)
                 return fail(argv[4], strerror(errno));
         }
         StoreStats st;
-        r = store_restore(s, argv[2], v, fd, &st, &err);
+        r = store_restore_fd(s, argv[2], v, fd, &st, &err);
         store_close(s);
         if (r < 0)
                 return fail(argv[2], err);
