@@ -361,9 +361,39 @@ static int chunk_get(Store *s, const uint8_t id[ID_LEN], uint8_t *plain, size_t 
 }
 
 /* Drops the in-memory index and packs and reads every pack's index again. */
+/* The chunks the packs hold, from their tails: the index is sized once (growing it by doubling
+ * cost most of an open of a large store). */
+static uint64_t packs_count(const char *packs)
+{
+        DIR *d = opendir(packs);
+        struct dirent *de;
+        uint64_t total = 0;
+        while (d && (de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+                if (n < 6 || strcmp(de->d_name + n - 5, ".pack") != 0 || de->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *path = xasprintf("%s/%s", packs, de->d_name);
+                _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                struct stat st;
+                uint8_t tail[PACK_TAIL_LEN];
+                uint64_t off;
+                uint32_t count;
+                if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size >= PACK_TAIL_LEN &&
+                    pread(fd, tail, sizeof tail, st.st_size - PACK_TAIL_LEN) == (ssize_t)sizeof tail &&
+                    pack_tail_parse(tail, sizeof tail, (uint64_t)st.st_size, &off, &count) == 0)
+                        total += count;
+        }
+        if (d)
+                closedir(d);
+        return total;
+}
+
 static int store_load_packs(Store *s)
 {
         _cleanup_free_ char *packs = xasprintf("%s/packs", s->dir);
+        uint64_t want = packs_count(packs);
+        while ((want + 1024) * 2 > s->cap_locs)
+                index_grow(s);
         DIR *d = opendir(packs);
         if (!d)
                 return -errno;
