@@ -309,22 +309,21 @@ static void h_restore(Broker *b, ControlRequest *req, json_object *args)
 
 /* ---- store.stats, store.check ---- */
 
-static void count_versions(Store *s, const char *dir, uint64_t *users, uint64_t *versions)
+static void count_versions(Store *s, uint64_t *users, uint64_t *versions)
 {
-        _cleanup_free_ char *vdir = xasprintf("%s/versions", dir);
-        DIR *d = opendir(vdir);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
+        char **names;
+        size_t nn;
+        store_names(s, &names, &nn);
+        for (size_t k = 0; k < nn; k++) {
                 int *vs;
                 size_t n;
-                if (de->d_name[0] == '.' || store_versions(s, de->d_name, &vs, &n) < 0)
+                if (store_versions(s, names[k], &vs, &n) < 0)
                         continue;
                 *users += n > 0;
                 *versions += n;
                 free(vs);
         }
-        if (d)
-                closedir(d);
+        strv_free(names, nn);
 }
 
 static void stats_run(uv_work_t *w)
@@ -334,7 +333,7 @@ static void stats_run(uv_work_t *w)
         if ((j->r = job_store(j, &s, NULL)) < 0)
                 return;
         store_usage(s, &j->usage);
-        count_versions(s, j->store_dir, &j->users, &j->all_versions);
+        count_versions(s, &j->users, &j->all_versions);
         store_close(s);
 }
 

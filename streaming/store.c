@@ -311,13 +311,10 @@ static int pending_commit(Store *s, char **ret_error)
         return 0;
 }
 
-/* Stores plain under id unless the store (or the pack being filled) has it. *added: its bytes. */
-static int chunk_put(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
-                     char **ret_error)
+/* Seals plain as chunk id into the pack being filled (closing it when full). *added: its bytes. */
+static int pending_append(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
+                          char **ret_error)
 {
-        *added = 0;
-        if (index_find(s, id) || pending_has(s, id))
-                return 0;
         uint8_t sealed[1 + PLAIN_MAX + TAG_LEN];
         uint32_t n;
         if (seal(s, id, plain, len, sealed, &n) < 0) {
@@ -336,6 +333,16 @@ static int chunk_put(Store *s, const uint8_t id[ID_LEN], const void *plain, size
         *added = PACK_RECORD_HEADER + n + PACK_ENTRY_LEN;
         /* The index counts too (44 bytes an entry): well-compressed blocks make many entries. */
         return s->pending.len + s->n_pending * PACK_ENTRY_LEN >= PACK_BYTES ? pending_commit(s, ret_error) : 0;
+}
+
+/* Stores plain under id unless the store (or the pack being filled) has it. *added: its bytes. */
+static int chunk_put(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
+                     char **ret_error)
+{
+        *added = 0;
+        if (index_find(s, id) || pending_has(s, id))
+                return 0;
+        return pending_append(s, id, plain, len, added, ret_error);
 }
 
 /* The plaintext of chunk id, read from its pack and checked. */
@@ -613,6 +620,29 @@ int store_versions(Store *s, const char *name, int **ret, size_t *ret_n)
                         v[j] = v[j - 1];
                         v[j - 1] = t;
                 }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int store_names(Store *s, char ***ret, size_t *ret_n)
+{
+        *ret = NULL;
+        *ret_n = 0;
+        _cleanup_free_ char *vdir = xasprintf("%s/versions", s->dir);
+        DIR *d = opendir(vdir);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        struct dirent *de;
+        char **v = NULL;
+        size_t n = 0;
+        while ((de = readdir(d))) {
+                if (!name_ok(de->d_name))
+                        continue;
+                v = xrealloc(v, sizeof *v * (n + 1));
+                v[n++] = xstrdup(de->d_name);
+        }
+        closedir(d);
         *ret = v;
         *ret_n = n;
         return 0;
@@ -963,20 +993,20 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
         if (r == 0)
                 r = pending_commit(d, ret_error);
         /* Then the versions, each only once its chunks are there. */
-        _cleanup_free_ char *vdir = xasprintf("%s/versions", s->dir);
-        DIR *dir = r == 0 ? opendir(vdir) : NULL;
-        struct dirent *de;
-        while (dir && r == 0 && (de = readdir(dir))) {
-                if (!name_ok(de->d_name))
-                        continue;
+        char **names = NULL;
+        size_t nn = 0;
+        if (r == 0)
+                store_names(s, &names, &nn);
+        for (size_t k = 0; k < nn && r == 0; k++) {
+                const char *name = names[k];
                 int *vs;
                 size_t n;
-                if (store_versions(s, de->d_name, &vs, &n) < 0)
+                if (store_versions(s, name, &vs, &n) < 0)
                         continue;
-                _cleanup_free_ char *ddir = xasprintf("%s/versions/%s", dest_dir, de->d_name);
+                _cleanup_free_ char *ddir = xasprintf("%s/versions/%s", dest_dir, name);
                 for (size_t i = 0; i < n && r == 0; i++) {
-                        _cleanup_free_ char *from = version_path(s, de->d_name, vs[i]),
-                                            *to = version_path(d, de->d_name, vs[i]);
+                        _cleanup_free_ char *from = version_path(s, name, vs[i]),
+                                            *to = version_path(d, name, vs[i]);
                         if (access(to, F_OK) == 0)
                                 continue;
                         if ((r = mkdir_p(ddir, 0700)) < 0 ||
@@ -988,8 +1018,7 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
                 }
                 free(vs);
         }
-        if (dir)
-                closedir(dir);
+        strv_free(names, nn);
         if (r < 0)
                 pending_reset(d);
         store_close(d);
@@ -1062,38 +1091,38 @@ int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneS
         store_usage(s, &before);
         _cleanup_free_ char *vdir = xasprintf("%s/versions", s->dir);
         _cleanup_free_ uint8_t *live = xmalloc0(s->cap_locs ? s->cap_locs : 1);
-        DIR *d = opendir(vdir);
-        struct dirent *de;
+        char **names = NULL;
+        size_t nn = 0;
+        store_names(s, &names, &nn);
         int r = 0;
         /* 1. Versions the policy drops go (each unlinked, the dir fsync'd), the rest are marked. */
-        while (d && r == 0 && (de = readdir(d))) {
-                if (!name_ok(de->d_name))
-                        continue;
+        for (size_t k = 0; k < nn && r == 0; k++) {
+                const char *name = names[k];
                 int *vs;
                 size_t n;
-                if (store_versions(s, de->d_name, &vs, &n) < 0)
+                if (store_versions(s, name, &vs, &n) < 0)
                         continue;
                 uint64_t *created = xmalloc0(sizeof *created * (n + 1));
                 bool *keep = xmalloc0(sizeof *keep * (n + 1));
                 for (size_t i = 0; i < n; i++) {
                         uint64_t size;
-                        if (store_version_info(s, de->d_name, vs[i], &size, &created[i]) < 0)
+                        if (store_version_info(s, name, vs[i], &size, &created[i]) < 0)
                                 keep[i] = true;         /* a version that does not open is never removed here */
                 }
                 prune_policy(created, n, keep_daily, keep_weekly, keep);
-                _cleanup_free_ char *ndir = xasprintf("%s/%s", vdir, de->d_name);
+                _cleanup_free_ char *ndir = xasprintf("%s/%s", vdir, name);
                 for (size_t i = 0; i < n && r == 0; i++) {
                         if (keep[i]) {
                                 st->versions_kept++;
-                                int m = mark_version(s, de->d_name, vs[i], live);
+                                int m = mark_version(s, name, vs[i], live);
                                 if (m == -EBADMSG) {
                                         *ret_error = xasprintf("%s v%d names a chunk that cannot be read: nothing "
-                                                               "collected (run store check)", de->d_name, vs[i]);
+                                                               "collected (run store check)", name, vs[i]);
                                         r = m;
                                 }
                                 continue;
                         }
-                        _cleanup_free_ char *path = version_path(s, de->d_name, vs[i]);
+                        _cleanup_free_ char *path = version_path(s, name, vs[i]);
                         if (unlink(path) < 0 && errno != ENOENT) {
                                 r = -errno;
                                 *ret_error = xasprintf("%s: %s", path, strerror(-r));
@@ -1107,8 +1136,7 @@ int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneS
                 free(created);
                 free(keep);
         }
-        if (d)
-                closedir(d);
+        strv_free(names, nn);
         if (r < 0 || s->bad_packs) {
                 if (r == 0)
                         *ret_error = xstrdup("a pack's index cannot be read: nothing collected (run store check)");
@@ -1135,22 +1163,9 @@ int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneS
                         *ret_error = xasprintf("pack %s: a live chunk does not open", s->packs[l->pack].name);
                         break;
                 }
-                /* Into the new pack: the index still points at the old one until it is committed. */
-                uint8_t sealed[1 + PLAIN_MAX + TAG_LEN];
-                uint32_t sn;
-                if ((r = seal(s, id, plain, got, sealed, &sn)) < 0)
-                        break;
-                if (s->n_pending == s->cap_pending) {
-                        s->cap_pending = s->cap_pending ? s->cap_pending * 2 : 1024;
-                        s->pending_e = xrealloc(s->pending_e, sizeof *s->pending_e * s->cap_pending);
-                }
-                PackEntry *e = &s->pending_e[s->n_pending++];
-                memcpy(e->id, id, ID_LEN);
-                e->offset = s->pending.len;
-                e->len = sn;
-                pack_record_write(&s->pending, id, sealed, sn);
-                if (s->pending.len + (s->n_pending + 1) * PACK_ENTRY_LEN >= PACK_BYTES)
-                        r = pending_commit(s, ret_error);
+                /* Into a new pack: the index points at the old one until the reload below. */
+                uint64_t added;
+                r = pending_append(s, id, plain, got, &added, ret_error);
         }
         if (r == 0)
                 r = pending_commit(s, ret_error);
@@ -1263,24 +1278,21 @@ int store_check(Store *s, bool read_data, StoreCheck *ret)
                         }
                 }
         }
-        _cleanup_free_ char *vdir = xasprintf("%s/versions", s->dir);
-        DIR *d = opendir(vdir);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                if (!name_ok(de->d_name))
-                        continue;
+        char **names = NULL;
+        size_t nn = 0;
+        store_names(s, &names, &nn);
+        for (size_t k = 0; k < nn; k++) {
                 int *vs;
                 size_t n;
-                if (store_versions(s, de->d_name, &vs, &n) < 0)
+                if (store_versions(s, names[k], &vs, &n) < 0)
                         continue;
                 for (size_t i = 0; i < n; i++) {
                         c.versions++;
-                        check_version(s, de->d_name, vs[i], read_data, &c);
+                        check_version(s, names[k], vs[i], read_data, &c);
                 }
                 free(vs);
         }
-        if (d)
-                closedir(d);
+        strv_free(names, nn);
         *ret = c;
         return c.bad_packs || c.bad_chunks || c.bad_versions || c.damaged_versions ? -EBADMSG : 0;
 }

@@ -75,6 +75,8 @@ int store_restore(Store *s, const char *name, int version, StoreWriteFn write, v
 int store_write_fd(void *userdata, uint64_t offset, const void *buf, size_t len);
 int store_restore_fd(Store *s, const char *name, int version, int fd, StoreStats *st, char **ret_error);
 
+/* The names (users) with versions, in directory order (free with strv_free). */
+int store_names(Store *s, char ***ret, size_t *ret_n);
 /* Versions of name, ascending (*ret malloc'ed; none: 0 and *ret_n = 0). */
 int store_versions(Store *s, const char *name, int **ret, size_t *ret_n);
 /* The disk size a version describes, and when it was made (seconds since the epoch; optional). */
