@@ -1,7 +1,6 @@
 /* The block store, control side: profile.history, profile.restore, store.stats, store.check.
  * Every store access runs in the thread pool (opening a store reads its pack indexes); the host
  * key is read there and wiped after. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
