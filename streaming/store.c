@@ -51,6 +51,7 @@ struct Store {
         uint8_t k_id[32], k_enc[32], k_mac[32];
         unsigned map_blocks;
         uint64_t fixed_time;            /* store_set_time */
+        void (*crash)(const char *point);       /* store_set_crash_hook */
         EVP_MAC_CTX *id_mac;    /* keyed once; dup'ed per chunk */
         EVP_CIPHER_CTX *cipher;
         ZSTD_CCtx *zc;
@@ -1028,6 +1029,7 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
 /* ---- prune ---- */
 
 void store_set_time(Store *s, uint64_t t) { s->fixed_time = t; }
+void store_set_crash_hook(Store *s, void (*crash)(const char *point)) { s->crash = crash; }
 
 /* Marks every chunk a version names (its maps and their blocks) in live (one flag per slot of
  * the index). -EBADMSG when a map cannot be read: then nothing may be collected. */
@@ -1169,6 +1171,8 @@ int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneS
         }
         if (r == 0)
                 r = pending_commit(s, ret_error);
+        if (r == 0 && s->crash)
+                s->crash("prune-packs-written");
         for (size_t p = 0; p < n_old && r == 0; p++) {
                 if (live_in[p] == all_in[p])
                         continue;

@@ -101,8 +101,10 @@ typedef struct StorePruneStats {
         uint64_t versions_kept, versions_removed, chunks_removed, packs_removed, bytes_freed;
 } StorePruneStats;
 int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneStats *st, char **ret_error);
-/* For tests: the time new versions are stamped with (0: the clock). */
+/* For tests: the time new versions are stamped with (0: the clock); a hook called at the prune's
+ * most delicate point ("prune-packs-written": new packs committed, old ones not yet removed). */
 void store_set_time(Store *s, uint64_t t);
+void store_set_crash_hook(Store *s, void (*crash)(const char *point));
 
 typedef struct StoreCheck {
         uint64_t packs, chunks, versions;

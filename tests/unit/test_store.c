@@ -9,13 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "common/util.h"
 #include "streaming/store.h"
 
 static char dir[] = "/tmp/slate-store-XXXXXX";
 static void setup(void) { cr_assert_not_null(mkdtemp(dir)); }
-static void teardown(void) { rm_rf(dir); }
+static void teardown(void)
+{
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "umount %s/small 2>/dev/null", dir);       /* the full-disk test's tmpfs */
+        if (system(cmd) < 0)
+                return;
+        rm_rf(dir);
+}
 TestSuite(store, .init = setup, .fini = teardown);
 
 static const uint8_t host[STORE_HOST_KEY_LEN] = { 1, 2, 3 };
@@ -331,6 +339,98 @@ Test(store, prune_keeps_the_policy_and_collects_only_dead_chunks)
         store_check_free(&c);
         store_close(s);
         close(disk);
+}
+
+static void die_here(const char *point) { _exit(42); }
+
+/* A prune killed after writing its new packs, before removing the old: the kept versions still
+ * restore, the store checks clean, and the next prune finishes the job. */
+Test(store, a_prune_killed_midway_leaves_a_sound_store)
+{
+        char sdir[256], *err = NULL;
+        snprintf(sdir, sizeof sdir, "%s/store", dir);
+        Store *s;
+        cr_assert_eq(store_open(sdir, host, true, &s, &err), 0, "%s", err);
+        int disk = disk_make("k.img", SIZE, 100, 64, 4);
+        uint8_t b[STORE_BLOCK];
+        StoreStats st;
+        int v = 0;
+        for (int day = 0; day < 4; day++) {
+                memset(b, 0x20 + day, sizeof b);
+                cr_assert_eq(pwrite(disk, b, sizeof b, 60 * STORE_BLOCK), (ssize_t)sizeof b);
+                StoreExtent e = { 60 * STORE_BLOCK, STORE_BLOCK };
+                store_set_time(s, 1700000000 + (uint64_t)day * 86400);
+                cr_assert_eq(store_backup(s, "fay", SIZE, read_fd, &disk, v, &e, v ? 1 : 0, &st, &v, &err), 0, "%s", err);
+        }
+        store_close(s);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                Store *c;
+                char *e2 = NULL;
+                if (store_open(sdir, host, false, &c, &e2) < 0)
+                        _exit(1);
+                store_set_crash_hook(c, die_here);
+                StorePruneStats ps;
+                store_prune(c, 1, 0, &ps, &e2);
+                _exit(2);       /* the hook did not fire */
+        }
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 42, "the prune did not stop at its crash point (%d)",
+                  status);
+        cr_assert_eq(store_open(sdir, host, false, &s, &err), 0, "%s", err);
+        StoreCheck c;
+        cr_assert_eq(store_check(s, true, &c), 0, "after the crash: %s", c.report);
+        store_check_free(&c);
+        int out = restore_to(s, "fay", 4, SIZE, "k4.img");
+        same_files(disk, out, SIZE);
+        close(out);
+        StorePruneStats ps;
+        cr_assert_eq(store_prune(s, 1, 0, &ps, &err), 0, "%s", err);
+        cr_assert_eq(store_check(s, true, &c), 0, "after the second prune: %s", c.report);
+        store_check_free(&c);
+        store_close(s);
+        close(disk);
+}
+
+/* The store's disk fills up mid-backup: that backup fails with the reason, the versions before
+ * it are untouched and the store checks clean. Needs root (a 4 MiB tmpfs). */
+Test(store, a_full_disk_fails_the_backup_cleanly)
+{
+        char mnt[256], sdir[300], cmd[512], *err = NULL;
+        snprintf(mnt, sizeof mnt, "%s/small", dir);
+        mkdir(mnt, 0700);
+        snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=4m tmpfs %s 2>/dev/null", mnt);
+        if (geteuid() != 0 || system(cmd) != 0)
+                cr_skip_test("cannot mount a small tmpfs (needs root)");
+        snprintf(sdir, sizeof sdir, "%s/store", mnt);
+        Store *s;
+        cr_assert_eq(store_open(sdir, host, true, &s, &err), 0, "%s", err);
+        int small = disk_make("small.img", 8ull << 20, 0, 100, 1);      /* 400 KiB of data: fits */
+        StoreStats st;
+        int v1, v2;
+        cr_assert_eq(store_backup(s, "gil", 8ull << 20, read_fd, &small, 0, NULL, 0, &st, &v1, &err), 0, "%s", err);
+        int big = disk_make("big.img", SIZE, 0, 2048, 2);               /* 8 MiB of random data: does not */
+        int r = store_backup(s, "gil", SIZE, read_fd, &big, 0, NULL, 0, &st, &v2, &err);
+        cr_assert_lt(r, 0, "a backup larger than the disk succeeded");
+        cr_assert(err && strstr(err, "No space left"), "error: %s", err);
+        free(err);
+        err = NULL;
+        store_close(s);
+        cr_assert_eq(store_open(sdir, host, false, &s, &err), 0, "%s", err);
+        StoreCheck c;
+        cr_assert_eq(store_check(s, true, &c), 0, "after ENOSPC: %s", c.report);
+        cr_assert_eq(c.versions, 1);
+        store_check_free(&c);
+        int out = restore_to(s, "gil", v1, 8ull << 20, "small-back.img");
+        same_files(small, out, 8ull << 20);
+        close(out);
+        store_close(s);
+        close(small);
+        close(big);
+        snprintf(cmd, sizeof cmd, "umount %s", mnt);
+        cr_assert_eq(system(cmd), 0);
 }
 
 Test(store, opens_only_with_its_host_key)
