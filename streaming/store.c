@@ -309,6 +309,8 @@ static int pending_commit(Store *s, char **ret_error)
         for (size_t i = 0; i < s->n_pending; i++)
                 index_put(s, s->pending_e[i].id, no, s->pending_e[i].offset, s->pending_e[i].len);
         pending_reset(s);
+        if (s->crash)
+                s->crash("pack-committed");
         return 0;
 }
 
@@ -964,6 +966,7 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
         Store *d;
         if ((r = store_open(dest_dir, host_key, true, &d, ret_error)) < 0)
                 return r;
+        d->crash = s->crash;
         /* The same ids only under the same key: a store made by another key is not a replica. */
         if (memcmp(d->k_id, s->k_id, sizeof s->k_id) != 0) {
                 *ret_error = xasprintf("%s holds another store (another key): not a replica of this one", dest_dir);

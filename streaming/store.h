@@ -102,7 +102,8 @@ typedef struct StorePruneStats {
 } StorePruneStats;
 int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneStats *st, char **ret_error);
 /* For tests: the time new versions are stamped with (0: the clock); a hook called at the prune's
- * most delicate point ("prune-packs-written": new packs committed, old ones not yet removed). */
+ * most delicate point ("prune-packs-written": new packs committed, old ones not yet removed)
+ * and after each pack is committed ("pack-committed"; a replication's on the replica). */
 void store_set_time(Store *s, uint64_t t);
 void store_set_crash_hook(Store *s, void (*crash)(const char *point));
 

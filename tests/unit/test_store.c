@@ -342,6 +342,61 @@ Test(store, prune_keeps_the_policy_and_collects_only_dead_chunks)
 }
 
 static void die_here(const char *point) { _exit(42); }
+static void die_at_first_pack(const char *point)
+{
+        if (strcmp(point, "pack-committed") == 0)
+                _exit(42);
+}
+
+/* A replication killed after its first pack resumes: the next run sends only the rest. */
+Test(store, an_interrupted_replication_resumes_without_resending)
+{
+        char sdir[256], rdir[256], *err = NULL;
+        snprintf(sdir, sizeof sdir, "%s/store", dir);
+        snprintf(rdir, sizeof rdir, "%s/replica", dir);
+        Store *s;
+        cr_assert_eq(store_open(sdir, host, true, &s, &err), 0, "%s", err);
+        int disk = disk_make("big.img", SIZE, 0, 12000, 3);     /* 47 MiB of random blocks: two packs */
+        StoreStats st;
+        int v;
+        cr_assert_eq(store_backup(s, "hal", SIZE, read_fd, &disk, 0, NULL, 0, &st, &v, &err), 0, "%s", err);
+        uint64_t all = st.new_chunks;
+        store_close(s);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                Store *c;
+                char *e2 = NULL;
+                StoreReplicaStats rs;
+                if (store_open(sdir, host, false, &c, &e2) < 0)
+                        _exit(1);
+                store_set_crash_hook(c, die_at_first_pack);
+                store_replicate(c, host, rdir, &rs, &e2);
+                _exit(2);
+        }
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 42, "the replication did not stop after a pack (%d)",
+                  status);
+        cr_assert_eq(store_open(sdir, host, false, &s, &err), 0, "%s", err);
+        StoreReplicaStats rs;
+        cr_assert_eq(store_replicate(s, host, rdir, &rs, &err), 0, "%s", err);
+        cr_assert_gt(rs.chunks_present, 0, "nothing of the first run was kept");
+        cr_assert_eq(rs.chunks_present + rs.chunks_sent, all, "%llu present + %llu sent != %llu",
+                     (unsigned long long)rs.chunks_present, (unsigned long long)rs.chunks_sent, (unsigned long long)all);
+        cr_log_info("resumed: %llu chunks were there, %llu sent", (unsigned long long)rs.chunks_present,
+                    (unsigned long long)rs.chunks_sent);
+        store_close(s);
+        cr_assert_eq(store_open(rdir, host, false, &s, &err), 0, "%s", err);
+        StoreCheck c;
+        cr_assert_eq(store_check(s, true, &c), 0, "%s", c.report);
+        store_check_free(&c);
+        int out = restore_to(s, "hal", v, SIZE, "hal.img");
+        same_files(disk, out, SIZE);
+        close(out);
+        store_close(s);
+        close(disk);
+}
 
 /* A prune killed after writing its new packs, before removing the old: the kept versions still
  * restore, the store checks clean, and the next prune finishes the job. */
