@@ -133,6 +133,17 @@ static void backup_run(uv_work_t *w)
                                   : "full (the dirty bitmap could not be read)";
         for (size_t i = 0; j->incremental && i < n_dirty; i++)
                 j->dirty_bytes += dirty[i].length;
+        /* A full read skips what the image does not allocate (a fresh profile is mostly holes). */
+        if (!j->incremental) {
+                free(dirty);
+                dirty = NULL;
+                n_dirty = 0;
+                if (profile_reader_allocated(rd, &dirty, &n_dirty) < 0) {
+                        free(dirty);
+                        dirty = NULL;
+                        n_dirty = 0;
+                }
+        }
         ReadCtx rc = { rd, &j->b->crash };
         j->r = store_backup(s, j->user, profile_reader_size(rd), backup_read, &rc,
                             j->incremental ? j->parent : 0, dirty, n_dirty, &j->st, &j->version, &j->error);

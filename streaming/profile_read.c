@@ -20,6 +20,9 @@
 #define NBD_START_MS 10000      /* qemu-nbd opens the image (LUKS: ~10 ms of PBKDF2) and listens */
 #define NBD_READ_MAX (32u << 20) /* qemu-nbd's largest request */
 #define DIRTY_CONTEXT "qemu:dirty-bitmap:" PROFILE_BITMAP
+#define ALLOC_CONTEXT "base:allocation"
+#define NBD_FLAG_DIRTY 1u       /* qemu:dirty-bitmap: the block was written */
+#define NBD_FLAG_ZERO 2u        /* base:allocation: NBD_STATE_ZERO, reads as zeros */
 
 struct ProfileReader {
         struct nbd_handle *nbd;
@@ -153,6 +156,7 @@ static int reader_open(const char *qemu_nbd, const char *path, const uint8_t key
                         continue;
                 r->nbd = nbd_create();
                 if (!r->nbd || (bitmap && nbd_add_meta_context(r->nbd, DIRTY_CONTEXT) < 0) ||
+                    nbd_add_meta_context(r->nbd, ALLOC_CONTEXT) < 0 ||
                     nbd_connect_unix(r->nbd, r->sock) < 0) {
                         *ret_error = xasprintf("nbd: %s", nbd_get_error() ? nbd_get_error() : "connect failed");
                         e = -EIO;
@@ -199,7 +203,23 @@ int profile_writer_flush(ProfileReader *r) { return nbd_flush(r->nbd, 0) < 0 ? -
 
 uint64_t profile_reader_size(ProfileReader *r) { return r->size; }
 
+static int extents(ProfileReader *r, const char *ctx, bool zero_flag, StoreExtent **ret, size_t *ret_n);
+
+int profile_reader_dirty(ProfileReader *r, StoreExtent **ret, size_t *ret_n)
+{
+        return extents(r, DIRTY_CONTEXT, false, ret, ret_n);
+}
+
+int profile_reader_allocated(ProfileReader *r, StoreExtent **ret, size_t *ret_n)
+{
+        if (nbd_can_meta_context(r->nbd, ALLOC_CONTEXT) != 1)
+                return -EOPNOTSUPP;
+        return extents(r, ALLOC_CONTEXT, true, ret, ret_n);
+}
+
 typedef struct Extents {
+        const char *ctx;
+        bool zero_flag;         /* keep extents without NBD_FLAG_ZERO (else: with NBD_FLAG_DIRTY) */
         StoreExtent *v;
         size_t n, cap;
         uint64_t next;          /* where the next reply starts */
@@ -208,12 +228,12 @@ typedef struct Extents {
 static int on_extents(void *ud, const char *ctx, uint64_t offset, uint32_t *entries, size_t n, int *error)
 {
         Extents *x = ud;
-        if (strcmp(ctx, DIRTY_CONTEXT) != 0)
+        if (strcmp(ctx, x->ctx) != 0)
                 return 0;
         uint64_t at = offset;
         for (size_t i = 0; i + 1 < n; i += 2) {
                 uint64_t len = entries[i];
-                if (entries[i + 1] & 1) {       /* dirty */
+                if (x->zero_flag ? !(entries[i + 1] & NBD_FLAG_ZERO) : (entries[i + 1] & NBD_FLAG_DIRTY)) {
                         if (x->n && x->v[x->n - 1].offset + x->v[x->n - 1].length == at) {
                                 x->v[x->n - 1].length += len;
                         } else {
@@ -230,9 +250,9 @@ static int on_extents(void *ud, const char *ctx, uint64_t offset, uint32_t *entr
         return 0;
 }
 
-int profile_reader_dirty(ProfileReader *r, StoreExtent **ret, size_t *ret_n)
+static int extents(ProfileReader *r, const char *ctx, bool zero_flag, StoreExtent **ret, size_t *ret_n)
 {
-        Extents x = { 0 };
+        Extents x = { .ctx = ctx, .zero_flag = zero_flag };
         for (uint64_t off = 0; off < r->size;) {
                 uint64_t count = MIN(r->size - off, (uint64_t)UINT32_MAX & ~(uint64_t)(STORE_BLOCK - 1));
                 x.next = off;

@@ -22,6 +22,8 @@ int profile_reader_open(const char *qemu_nbd, const char *path, const uint8_t ke
 uint64_t profile_reader_size(ProfileReader *r);
 /* The changed extents since the bitmap was cleared (only with a trusted bitmap). */
 int profile_reader_dirty(ProfileReader *r, StoreExtent **ret, size_t *ret_n);
+/* The extents that may hold data (not known to read as zeros): a full backup reads only these. */
+int profile_reader_allocated(ProfileReader *r, StoreExtent **ret, size_t *ret_n);
 /* A StoreReadFn: userdata is the ProfileReader. */
 int profile_reader_read(void *userdata, uint64_t offset, void *buf, size_t len);
 void profile_reader_close(ProfileReader *r);

@@ -781,8 +781,11 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
                 if (ph.map_blocks != mb)
                         parent = 0;
         }
+        /* With a parent: the dirty extents. Without one but with extents: the only blocks that may
+         * hold data (a sparse disk's allocation); the rest is zeros, not read. */
+        bool use_bits = parent > 0 || dirty;
         _cleanup_free_ uint8_t *bits = NULL;
-        if (parent > 0) {
+        if (use_bits) {
                 bits = xmalloc0((size_t)(n_blocks + 7) / 8);
                 for (size_t i = 0; i < n_dirty; i++) {
                         if (dirty[i].length == 0)
@@ -801,9 +804,14 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
                 uint64_t first = (uint64_t)m * mb;
                 uint64_t cnt = MIN(mb, n_blocks - first);
                 uint8_t *map_id = maps + (size_t)m * ID_LEN;
-                if (parent > 0 && !dirty_any(bits, first, cnt)) {
-                        memcpy(map_id, ph.maps + (size_t)m * ID_LEN, ID_LEN);
-                        st->maps_reused++;
+                if (use_bits && !dirty_any(bits, first, cnt)) {
+                        if (parent > 0) {
+                                memcpy(map_id, ph.maps + (size_t)m * ID_LEN, ID_LEN);
+                                st->maps_reused++;
+                        } else {
+                                memset(map_id, 0, ID_LEN);
+                                st->zero_blocks += cnt;
+                        }
                         continue;
                 }
                 memset(ids, 0, sizeof ids);
@@ -818,12 +826,12 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
                 }
                 /* Runs of blocks to read: all of them, or the dirty ones. */
                 for (uint64_t b = 0; b < cnt && r == 0;) {
-                        if (parent > 0 && !(bits[(first + b) / 8] & (1u << ((first + b) % 8)))) {
+                        if (use_bits && !(bits[(first + b) / 8] & (1u << ((first + b) % 8)))) {
                                 b++;
                                 continue;
                         }
                         uint64_t e = b + 1;
-                        while (e < cnt && (parent <= 0 || (bits[(first + e) / 8] & (1u << ((first + e) % 8)))))
+                        while (e < cnt && (!use_bits || (bits[(first + e) / 8] & (1u << ((first + e) % 8)))))
                                 e++;
                         r = rd(ud, (first + b) * STORE_BLOCK, region, (size_t)(e - b) * STORE_BLOCK);
                         if (r < 0) {

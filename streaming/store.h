@@ -59,7 +59,8 @@ typedef struct StoreStats {
 /* A new version of name from the disk behind read (disk_size bytes, a multiple of 4 KiB).
  * With parent > 0, only the blocks in the dirty extents are read and the rest is the parent's:
  * the caller vouches that nothing outside them changed since parent was taken (a trusted dirty
- * bitmap). parent 0: every block is read (dedup still stores nothing twice). */
+ * bitmap). parent 0: every block is read (dedup still stores nothing twice), or, with extents
+ * given, only those: the caller vouches that the rest reads as zeros (a sparse disk's holes). */
 int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn read, void *userdata, int parent,
                  const StoreExtent *dirty, size_t n_dirty, StoreStats *st, int *ret_version, char **ret_error);
 

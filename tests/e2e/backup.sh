@@ -14,6 +14,7 @@ setup tcg
 setup_pam alice:secret
 setup_rdp
 echo "profile-size = 256M" >>"$CONF"
+sed -i "s/^profile-backup = off$/profile-backup = on/" "$CONF"
 start_slated
 publish_guest tiny >/dev/null
 ctl pool create desk --image tiny --warm 1 --max 2 --memory 256M --disconnect-timeout 0 >/dev/null

@@ -75,7 +75,8 @@ rdp --user alice --password secret --wait-frame --key F12 --hold 2 >"$T/out" 2>&
 say "$(tail -1 "$T/out")"
 gone() { ! jctl desktop list | jq -e --arg id "$desk" '.[] | select(.id == $id)' >/dev/null; }
 wait_for 30 "alice's desktop erased" gone
-[ "$(jctl session list --user alice | jq length)" -eq 0 ] || fail "alice's session survived her logout"
+no_session() { [ "$(jctl session list --user alice | jq length)" -eq 0 ]; }
+wait_for 30 "alice's session to end" no_session
 wait_for 180 "pool refilled" pool_ready desk 1
 alice_out() { jctl audit --kind logout | jq -e '.[0].subject == "alice"' >/dev/null; }
 wait_for 10 "alice's logout in the audit trail" alice_out

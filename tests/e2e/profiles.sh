@@ -14,6 +14,7 @@ setup tcg
 setup_pam alice:secret bob:hunter2 writer1:pw
 setup_rdp
 sed -i "s/^profile-spares = 0$/profile-spares = 1/" "$CONF"     # the first new profile comes from a spare disk
+sed -i "s/^profile-backup = off$/profile-backup = on/" "$CONF"     # every logout backs the profile up (checked at the end)
 start_slated
 publish_guest tiny >/dev/null
 

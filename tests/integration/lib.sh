@@ -95,6 +95,7 @@ probe-initrd = $GUEST/initrd.img
 heartbeat-interval = 1
 heartbeat-misses = 10
 profile-spares = 0
+profile-backup = off
 tls-cert = $T/tls/cert.pem
 tls-key = $T/tls/key.pem
 CONF
