@@ -40,7 +40,7 @@ TESTS += tests/unit/test_capture
 check-capture-engine: tests/unit/test_capture guest
 	SLATE_BUILDDIR=$(abs_top_builddir) SLATE_SRCDIR=$(abs_top_srcdir) bash $(srcdir)/tests/unit/test_capture.sh
 .PHONY: check-capture-engine
-EXTRA_DIST += tests/unit/test_capture.sh tests/capture/build-debian-min.sh
+EXTRA_DIST += tests/unit/test_capture.sh tests/capture/build-debian-min.sh tests/capture/publish-debmin.sh
 tests_unit_test_capture_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_test_capture_LDADD = $(IMAGING_LIBS) $(CRITERION_LIBS)
 
