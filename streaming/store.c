@@ -783,7 +783,7 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
         }
         /* With a parent: the dirty extents. Without one but with extents: the only blocks that may
          * hold data (a sparse disk's allocation); the rest is zeros, not read. */
-        bool use_bits = parent > 0 || dirty;
+        bool use_bits = parent > 0 || (dirty && n_dirty > 0);
         _cleanup_free_ uint8_t *bits = NULL;
         if (use_bits) {
                 bits = xmalloc0((size_t)(n_blocks + 7) / 8);

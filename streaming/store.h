@@ -60,7 +60,8 @@ typedef struct StoreStats {
  * With parent > 0, only the blocks in the dirty extents are read and the rest is the parent's:
  * the caller vouches that nothing outside them changed since parent was taken (a trusted dirty
  * bitmap). parent 0: every block is read (dedup still stores nothing twice), or, with extents
- * given, only those: the caller vouches that the rest reads as zeros (a sparse disk's holes). */
+ * given (n_dirty > 0), only those: the caller vouches that the rest reads as zeros (a sparse
+ * disk's holes). */
 int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn read, void *userdata, int parent,
                  const StoreExtent *dirty, size_t n_dirty, StoreStats *st, int *ret_version, char **ret_error);
 
