@@ -19,55 +19,9 @@
 #include "streaming/pack.h"
 #include "streaming/profile.h"
 #include "streaming/store.h"
+#include "streaming/store_int.h"
 
-#define ID_LEN PACK_ID_LEN
-#define MAP_BYTES (STORE_MAP_BLOCKS_MAX * ID_LEN)       /* the largest map chunk's plaintext: 32 KiB */
-#define PLAIN_MAX MAP_BYTES
-#define TAG_LEN 16
-#define PACK_BYTES (32u << 20)                          /* a pack (records + index) is closed past this */
-/* The most a pack can hold: it stays under PACK_BYTES until its last record, which adds at most
- * one record and one index entry, then the tail. */
-#define PACK_MAX (PACK_BYTES + PACK_RECORD_HEADER + PACK_SEALED_MAX + PACK_ENTRY_LEN + PACK_TAIL_LEN)
-#define KEY_FILE "key"
-#define KEY_USER "@store"                               /* the wrap's associated data; no user name */
-#define CODEC_RAW 0
-#define CODEC_ZSTD 1
-
-typedef struct Loc {
-        uint8_t id[ID_LEN];
-        uint32_t pack;          /* index into Store.packs; UINT32_MAX: slot free */
-        uint32_t len;
-        uint64_t off;
-} Loc;
-
-typedef struct Pack {
-        char *name;             /* file name under packs/ */
-        int fd;                 /* opened on first read */
-        uint64_t size;
-} Pack;
-
-struct Store {
-        char *dir;
-        uint8_t k_id[32], k_enc[32], k_mac[32];
-        unsigned map_blocks;
-        uint64_t fixed_time;            /* store_set_time */
-        void (*crash)(const char *point);       /* store_set_crash_hook */
-        EVP_MAC_CTX *id_mac;    /* keyed once; dup'ed per chunk */
-        EVP_CIPHER_CTX *cipher;
-        ZSTD_CCtx *zc;
-        ZSTD_DCtx *zd;
-        Loc *locs;
-        size_t n_locs, cap_locs;        /* cap: a power of two */
-        Pack *packs;
-        size_t n_packs;
-        uint64_t bad_packs;
-        /* The pack being filled by a backup: records after the magic, and their entries. */
-        Writer pending;
-        PackEntry *pending_e;
-        size_t n_pending, cap_pending;
-};
-
-static const uint8_t zero_id[ID_LEN];
+const uint8_t store_zero_id[ID_LEN];
 
 /* ---- keys and chunks ---- */
 
@@ -175,7 +129,7 @@ static size_t slot_of(const uint8_t id[ID_LEN], size_t cap)
         return (size_t)h & (cap - 1);
 }
 
-static Loc *index_find(Store *s, const uint8_t id[ID_LEN])
+Loc *store_index_find(Store *s, const uint8_t id[ID_LEN])
 {
         if (!s->cap_locs)
                 return NULL;
@@ -225,12 +179,12 @@ static void index_put(Store *s, const uint8_t id[ID_LEN], uint32_t pack, uint64_
 
 /* ---- packs ---- */
 
-static char *pack_path(Store *s, const char *name) { return xasprintf("%s/packs/%s", s->dir, name); }
+char *store_pack_path(Store *s, const char *name) { return xasprintf("%s/packs/%s", s->dir, name); }
 
 /* Reads a pack's index into the store's index. A pack that does not parse is counted, not used. */
 static int pack_load(Store *s, const char *name)
 {
-        _cleanup_free_ char *path = pack_path(s, name);
+        _cleanup_free_ char *path = store_pack_path(s, name);
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
@@ -257,7 +211,7 @@ static int pack_load(Store *s, const char *name)
         return 0;
 }
 
-static void pending_reset(Store *s)
+void store_pending_reset(Store *s)
 {
         writer_free(&s->pending);
         writer_init(&s->pending, PACK_MAX);
@@ -265,7 +219,7 @@ static void pending_reset(Store *s)
         s->n_pending = 0;
 }
 
-static bool pending_has(Store *s, const uint8_t id[ID_LEN])
+bool store_pending_has(Store *s, const uint8_t id[ID_LEN])
 {
         for (size_t i = 0; i < s->n_pending; i++)
                 if (memcmp(s->pending_e[i].id, id, ID_LEN) == 0)
@@ -273,14 +227,14 @@ static bool pending_has(Store *s, const uint8_t id[ID_LEN])
         return false;
 }
 
-static int fsync_dir(const char *dir)
+int store_fsync_dir(const char *dir)
 {
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         return fd < 0 || fsync(fd) < 0 ? -errno : 0;
 }
 
 /* Writes the pending records as a pack (tmp, fsync, rename, fsync the dir), then indexes them. */
-static int pending_commit(Store *s, char **ret_error)
+int store_pending_commit(Store *s, char **ret_error)
 {
         if (s->n_pending == 0)
                 return 0;
@@ -295,10 +249,10 @@ static int pending_commit(Store *s, char **ret_error)
         char name[32];
         snprintf(name, sizeof name, "%02x%02x%02x%02x%02x%02x%02x%02x.pack", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
                  rnd[5], rnd[6], rnd[7]);
-        _cleanup_free_ char *path = pack_path(s, name), *dir = xasprintf("%s/packs", s->dir);
+        _cleanup_free_ char *path = store_pack_path(s, name), *dir = xasprintf("%s/packs", s->dir);
         int r = write_file_atomic(path, s->pending.data, s->pending.len, 0600);
         if (r == 0)
-                r = fsync_dir(dir);
+                r = store_fsync_dir(dir);
         if (r < 0) {
                 *ret_error = xasprintf("%s: %s", path, strerror(-r));
                 return r;
@@ -308,14 +262,14 @@ static int pending_commit(Store *s, char **ret_error)
         s->packs[s->n_packs++] = (Pack){ .name = xstrdup(name), .fd = -1, .size = s->pending.len };
         for (size_t i = 0; i < s->n_pending; i++)
                 index_put(s, s->pending_e[i].id, no, s->pending_e[i].offset, s->pending_e[i].len);
-        pending_reset(s);
+        store_pending_reset(s);
         if (s->crash)
                 s->crash("pack-committed");
         return 0;
 }
 
 /* Seals plain as chunk id into the pack being filled (closing it when full). *added: its bytes. */
-static int pending_append(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
+int store_pending_append(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
                           char **ret_error)
 {
         uint8_t sealed[1 + PLAIN_MAX + TAG_LEN];
@@ -335,28 +289,28 @@ static int pending_append(Store *s, const uint8_t id[ID_LEN], const void *plain,
         pack_record_write(&s->pending, id, sealed, n);
         *added = PACK_RECORD_HEADER + n + PACK_ENTRY_LEN;
         /* The index counts too (44 bytes an entry): well-compressed blocks make many entries. */
-        return s->pending.len + s->n_pending * PACK_ENTRY_LEN >= PACK_BYTES ? pending_commit(s, ret_error) : 0;
+        return s->pending.len + s->n_pending * PACK_ENTRY_LEN >= PACK_BYTES ? store_pending_commit(s, ret_error) : 0;
 }
 
 /* Stores plain under id unless the store (or the pack being filled) has it. *added: its bytes. */
-static int chunk_put(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
+int store_chunk_put(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
                      char **ret_error)
 {
         *added = 0;
-        if (index_find(s, id) || pending_has(s, id))
+        if (store_index_find(s, id) || store_pending_has(s, id))
                 return 0;
-        return pending_append(s, id, plain, len, added, ret_error);
+        return store_pending_append(s, id, plain, len, added, ret_error);
 }
 
 /* The plaintext of chunk id, read from its pack and checked. */
-static int chunk_get(Store *s, const uint8_t id[ID_LEN], uint8_t *plain, size_t cap, size_t *ret_len)
+int store_chunk_get(Store *s, const uint8_t id[ID_LEN], uint8_t *plain, size_t cap, size_t *ret_len)
 {
-        Loc *l = index_find(s, id);
+        Loc *l = store_index_find(s, id);
         if (!l)
                 return -ENOENT;
         Pack *p = &s->packs[l->pack];
         if (p->fd < 0) {
-                _cleanup_free_ char *path = pack_path(s, p->name);
+                _cleanup_free_ char *path = store_pack_path(s, p->name);
                 p->fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (p->fd < 0)
                         return -errno;
@@ -419,7 +373,7 @@ static int store_load_packs(Store *s)
         return 0;
 }
 
-static int store_reload(Store *s)
+int store_reload(Store *s)
 {
         for (size_t i = 0; i < s->n_packs; i++) {
                 if (s->packs[i].fd >= 0)
@@ -536,7 +490,7 @@ int store_open(const char *dir, const uint8_t host_key[STORE_HOST_KEY_LEN], bool
                 *ret_error = xasprintf("%s: %s", packs, strerror(-r));
                 goto fail;
         }
-        pending_reset(s);
+        store_pending_reset(s);
         *ret = s;
         return 0;
 fail:
@@ -585,12 +539,12 @@ void store_usage(Store *s, StoreUsage *ret)
 
 /* ---- versions ---- */
 
-static bool name_ok(const char *name)
+bool store_name_ok(const char *name)
 {
         return name && name[0] && name[0] != '.' && strlen(name) <= 64 && !strpbrk(name, "/\n");
 }
 
-static char *version_path(Store *s, const char *name, int v)
+char *store_version_path(Store *s, const char *name, int v)
 {
         return xasprintf("%s/versions/%s/%08d.ver", s->dir, name, v);
 }
@@ -599,7 +553,7 @@ int store_versions(Store *s, const char *name, int **ret, size_t *ret_n)
 {
         *ret = NULL;
         *ret_n = 0;
-        if (!name_ok(name))
+        if (!store_name_ok(name))
                 return -EINVAL;
         _cleanup_free_ char *dir = xasprintf("%s/versions/%s", s->dir, name);
         DIR *d = opendir(dir);
@@ -640,7 +594,7 @@ int store_names(Store *s, char ***ret, size_t *ret_n)
         char **v = NULL;
         size_t n = 0;
         while ((de = readdir(d))) {
-                if (!name_ok(de->d_name))
+                if (!store_name_ok(de->d_name))
                         continue;
                 v = xrealloc(v, sizeof *v * (n + 1));
                 v[n++] = xstrdup(de->d_name);
@@ -652,11 +606,11 @@ int store_names(Store *s, char ***ret, size_t *ret_n)
 }
 
 /* Loads and authenticates a version file: *buf owns the bytes h points into. */
-static int version_load(Store *s, const char *name, int v, uint8_t **buf, VersionHeader *h)
+int store_version_load(Store *s, const char *name, int v, uint8_t **buf, VersionHeader *h)
 {
-        if (!name_ok(name) || v <= 0)
+        if (!store_name_ok(name) || v <= 0)
                 return -EINVAL;
-        _cleanup_free_ char *path = version_path(s, name, v);
+        _cleanup_free_ char *path = store_version_path(s, name, v);
         char *data = NULL;
         size_t len;
         int r = read_file_max(path, 64 + (size_t)VERSION_MAPS_MAX * ID_LEN, &data, &len);
@@ -676,7 +630,7 @@ int store_version_info(Store *s, const char *name, int version, uint64_t *ret_si
 {
         uint8_t *buf = NULL;
         VersionHeader h;
-        int r = version_load(s, name, version, &buf, &h);
+        int r = store_version_load(s, name, version, &buf, &h);
         if (r == 0) {
                 *ret_size = h.disk_size;
                 if (ret_created)
@@ -698,13 +652,13 @@ static int version_store(Store *s, const char *name, int v, uint64_t size, unsig
         uint8_t mac[ID_LEN];
         int r = w.error ? -EFBIG : hmac(s->k_mac, w.data, w.len, mac);
         writer_bytes(&w, mac, ID_LEN);
-        _cleanup_free_ char *dir = xasprintf("%s/versions/%s", s->dir, name), *path = version_path(s, name, v);
+        _cleanup_free_ char *dir = xasprintf("%s/versions/%s", s->dir, name), *path = store_version_path(s, name, v);
         if (r == 0)
                 r = mkdir_p(dir, 0700);
         if (r == 0)
                 r = write_file_atomic(path, w.data, w.len, 0600);
         if (r == 0)
-                r = fsync_dir(dir);
+                r = store_fsync_dir(dir);
         writer_free(&w);
         if (r < 0)
                 *ret_error = xasprintf("%s: %s", path, strerror(-r));
@@ -732,7 +686,7 @@ static int block_put(Store *s, const uint8_t *block, uint8_t *id, StoreStats *st
                 return -EIO;
         }
         uint64_t added;
-        int r = chunk_put(s, id, block, STORE_BLOCK, &added, ret_error);
+        int r = store_chunk_put(s, id, block, STORE_BLOCK, &added, ret_error);
         if (r == 0 && added) {
                 st->new_chunks++;
                 st->new_bytes += added;
@@ -755,7 +709,7 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
 {
         *ret_error = NULL;
         *st = (StoreStats){ 0 };
-        if (!name_ok(name) || disk_size == 0 || disk_size % STORE_BLOCK) {
+        if (!store_name_ok(name) || disk_size == 0 || disk_size % STORE_BLOCK) {
                 *ret_error = xasprintf("backup of \"%s\": a name and a size in whole 4 KiB blocks", name ? name : "");
                 return -EINVAL;
         }
@@ -771,7 +725,7 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
         _cleanup_free_ uint8_t *pbuf = NULL;
         VersionHeader ph = { 0 };
         if (parent > 0) {
-                int r = version_load(s, name, parent, &pbuf, &ph);
+                int r = store_version_load(s, name, parent, &pbuf, &ph);
                 if (r < 0 || ph.disk_size != disk_size) {
                         *ret_error = xasprintf("%s: parent version %d %s", name, parent,
                                                r < 0 ? "cannot be read" : "has another size");
@@ -815,9 +769,9 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
                         continue;
                 }
                 memset(ids, 0, sizeof ids);
-                if (parent > 0 && memcmp(ph.maps + (size_t)m * ID_LEN, zero_id, ID_LEN) != 0) {
+                if (parent > 0 && memcmp(ph.maps + (size_t)m * ID_LEN, store_zero_id, ID_LEN) != 0) {
                         size_t got;
-                        r = chunk_get(s, ph.maps + (size_t)m * ID_LEN, ids, sizeof ids, &got);
+                        r = store_chunk_get(s, ph.maps + (size_t)m * ID_LEN, ids, sizeof ids, &got);
                         if (r < 0 || got != map_len) {
                                 *ret_error = xasprintf("%s: map %u of version %d is missing or damaged", name, m, parent);
                                 r = r < 0 ? r : -EBADMSG;
@@ -851,7 +805,7 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
                 }
                 uint64_t added;
                 if ((r = chunk_id(s, ids, map_len, map_id)) < 0 ||
-                    (r = chunk_put(s, map_id, ids, map_len, &added, ret_error)) < 0)
+                    (r = store_chunk_put(s, map_id, ids, map_len, &added, ret_error)) < 0)
                         break;
                 if (added) {
                         st->new_chunks++;
@@ -859,9 +813,9 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
                 }
         }
         if (r == 0)
-                r = pending_commit(s, ret_error);
+                r = store_pending_commit(s, ret_error);
         if (r < 0) {
-                pending_reset(s);
+                store_pending_reset(s);
                 if (!*ret_error)
                         *ret_error = xstrdup(strerror(-r));
                 return r;
@@ -901,7 +855,7 @@ int store_restore(Store *s, const char *name, int version, StoreWriteFn write, v
         *st = (StoreStats){ 0 };
         _cleanup_free_ uint8_t *buf = NULL;
         VersionHeader h;
-        int r = version_load(s, name, version, &buf, &h);
+        int r = store_version_load(s, name, version, &buf, &h);
         if (r < 0) {
                 *ret_error = xasprintf("%s: version %d %s", name, version,
                                        r == -EBADMSG ? "is damaged (it does not parse or its MAC fails)"
@@ -912,10 +866,10 @@ int store_restore(Store *s, const char *name, int version, StoreWriteFn write, v
         uint8_t ids[MAP_BYTES], block[STORE_BLOCK];
         for (uint32_t m = 0; m < h.n_maps; m++) {
                 const uint8_t *map_id = h.maps + (size_t)m * ID_LEN;
-                if (memcmp(map_id, zero_id, ID_LEN) == 0)
+                if (memcmp(map_id, store_zero_id, ID_LEN) == 0)
                         continue;
                 size_t got;
-                r = chunk_get(s, map_id, ids, sizeof ids, &got);
+                r = store_chunk_get(s, map_id, ids, sizeof ids, &got);
                 if (r < 0 || got != (size_t)h.map_blocks * ID_LEN) {
                         *ret_error = xasprintf("%s v%d: the map of blocks %llu.. is %s", name, version,
                                                (unsigned long long)m * h.map_blocks,
@@ -925,9 +879,9 @@ int store_restore(Store *s, const char *name, int version, StoreWriteFn write, v
                 uint64_t first = (uint64_t)m * h.map_blocks;
                 for (uint64_t i = 0; i < h.map_blocks && first + i < n_blocks; i++) {
                         const uint8_t *id = ids + i * ID_LEN;
-                        if (memcmp(id, zero_id, ID_LEN) == 0)
+                        if (memcmp(id, store_zero_id, ID_LEN) == 0)
                                 continue;
-                        r = chunk_get(s, id, block, sizeof block, &got);
+                        r = store_chunk_get(s, id, block, sizeof block, &got);
                         if (r < 0 || got != STORE_BLOCK) {
                                 *ret_error = xasprintf("%s v%d: block %llu is %s", name, version,
                                                        (unsigned long long)(first + i),
@@ -945,375 +899,3 @@ int store_restore(Store *s, const char *name, int version, StoreWriteFn write, v
         return 0;
 }
 
-/* ---- replication ---- */
-
-static int copy_file(const char *from, const char *to, size_t max)
-{
-        char *data = NULL;
-        size_t len;
-        int r = read_file_max(from, max, &data, &len);
-        if (r == 0)
-                r = write_file_atomic(to, data, len, 0600);
-        free(data);
-        return r;
-}
-
-int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const char *dest_dir,
-                    StoreReplicaStats *st, char **ret_error)
-{
-        *ret_error = NULL;
-        *st = (StoreReplicaStats){ 0 };
-        _cleanup_free_ char *key = xasprintf("%s/" KEY_FILE, s->dir), *dkey = xasprintf("%s/" KEY_FILE, dest_dir);
-        int r;
-        if (access(dkey, F_OK) < 0) {
-                if ((r = mkdir_p(dest_dir, 0700)) < 0 || (r = copy_file(key, dkey, PROFILE_WRAPPED_MAX)) < 0) {
-                        *ret_error = xasprintf("%s: %s", dest_dir, strerror(-r));
-                        return r;
-                }
-        }
-        Store *d;
-        if ((r = store_open(dest_dir, host_key, true, &d, ret_error)) < 0)
-                return r;
-        d->crash = s->crash;
-        /* The same ids only under the same key: a store made by another key is not a replica. */
-        if (memcmp(d->k_id, s->k_id, sizeof s->k_id) != 0) {
-                *ret_error = xasprintf("%s holds another store (another key): not a replica of this one", dest_dir);
-                store_close(d);
-                return -EEXIST;
-        }
-        uint8_t plain[PLAIN_MAX];
-        for (size_t i = 0; i < s->cap_locs && r == 0; i++) {
-                Loc *l = &s->locs[i];
-                if (l->pack == UINT32_MAX)
-                        continue;
-                if (index_find(d, l->id) || pending_has(d, l->id)) {
-                        st->chunks_present++;
-                        continue;
-                }
-                size_t got;
-                uint64_t added;
-                if ((r = chunk_get(s, l->id, plain, sizeof plain, &got)) < 0) {
-                        *ret_error = xasprintf("pack %s: the chunk at %llu does not open or is not its id",
-                                               s->packs[l->pack].name, (unsigned long long)l->off);
-                        break;
-                }
-                if ((r = chunk_put(d, l->id, plain, got, &added, ret_error)) == 0) {
-                        st->chunks_sent++;
-                        st->bytes_sent += added;
-                }
-        }
-        if (r == 0)
-                r = pending_commit(d, ret_error);
-        /* Then the versions, each only once its chunks are there. */
-        char **names = NULL;
-        size_t nn = 0;
-        if (r == 0)
-                store_names(s, &names, &nn);
-        for (size_t k = 0; k < nn && r == 0; k++) {
-                const char *name = names[k];
-                int *vs;
-                size_t n;
-                if (store_versions(s, name, &vs, &n) < 0)
-                        continue;
-                _cleanup_free_ char *ddir = xasprintf("%s/versions/%s", dest_dir, name);
-                for (size_t i = 0; i < n && r == 0; i++) {
-                        _cleanup_free_ char *from = version_path(s, name, vs[i]),
-                                            *to = version_path(d, name, vs[i]);
-                        if (access(to, F_OK) == 0)
-                                continue;
-                        if ((r = mkdir_p(ddir, 0700)) < 0 ||
-                            (r = copy_file(from, to, 64 + (size_t)VERSION_MAPS_MAX * ID_LEN)) < 0 ||
-                            (r = fsync_dir(ddir)) < 0)
-                                *ret_error = xasprintf("%s: %s", to, strerror(-r));
-                        else
-                                st->versions_sent++;
-                }
-                free(vs);
-        }
-        strv_free(names, nn);
-        if (r < 0)
-                pending_reset(d);
-        store_close(d);
-        return r;
-}
-
-/* ---- prune ---- */
-
-void store_set_time(Store *s, uint64_t t) { s->fixed_time = t; }
-void store_set_crash_hook(Store *s, void (*crash)(const char *point)) { s->crash = crash; }
-
-/* Marks every chunk a version names (its maps and their blocks) in live (one flag per slot of
- * the index). -EBADMSG when a map cannot be read: then nothing may be collected. */
-static int mark_version(Store *s, const char *name, int v, uint8_t *live)
-{
-        _cleanup_free_ uint8_t *buf = NULL;
-        VersionHeader h;
-        int r = version_load(s, name, v, &buf, &h);
-        if (r < 0)
-                return r;
-        uint8_t ids[MAP_BYTES];
-        for (uint32_t m = 0; m < h.n_maps; m++) {
-                const uint8_t *map_id = h.maps + (size_t)m * ID_LEN;
-                if (memcmp(map_id, zero_id, ID_LEN) == 0)
-                        continue;
-                Loc *l = index_find(s, map_id);
-                size_t got;
-                if (!l || chunk_get(s, map_id, ids, sizeof ids, &got) < 0 || got != (size_t)h.map_blocks * ID_LEN)
-                        return -EBADMSG;
-                live[l - s->locs] = 1;
-                for (size_t i = 0; i < h.map_blocks; i++) {
-                        Loc *b = index_find(s, ids + i * ID_LEN);
-                        if (b)
-                                live[b - s->locs] = 1;
-                }
-        }
-        return 0;
-}
-
-#define DAY 86400u
-
-/* Which of a name's versions (ascending, with their times) the policy keeps: keep[i]. */
-static void prune_policy(const uint64_t *created, size_t n, unsigned keep_daily, unsigned keep_weekly, bool *keep)
-{
-        if (n == 0)
-                return;
-        keep[n - 1] = true;     /* the newest always: the next incremental counts from it */
-        uint64_t newest = created[n - 1];
-        uint64_t last_day = UINT64_MAX, last_week = UINT64_MAX;
-        unsigned days = 0, weeks = 0;
-        for (size_t k = n; k-- > 0;) {
-                uint64_t day = created[k] / DAY, week = created[k] / (7 * DAY);
-                if (day != last_day && days < keep_daily && newest / DAY - day < keep_daily) {
-                        keep[k] = true;
-                        days++;
-                }
-                if (week != last_week && weeks < keep_weekly && newest / (7 * DAY) - week < keep_weekly) {
-                        keep[k] = true;
-                        weeks++;
-                }
-                last_day = day;
-                last_week = week;
-        }
-}
-
-int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneStats *st, char **ret_error)
-{
-        *ret_error = NULL;
-        *st = (StorePruneStats){ 0 };
-        StoreUsage before;
-        store_usage(s, &before);
-        _cleanup_free_ char *vdir = xasprintf("%s/versions", s->dir);
-        _cleanup_free_ uint8_t *live = xmalloc0(s->cap_locs ? s->cap_locs : 1);
-        char **names = NULL;
-        size_t nn = 0;
-        store_names(s, &names, &nn);
-        int r = 0;
-        /* 1. Versions the policy drops go (each unlinked, the dir fsync'd), the rest are marked. */
-        for (size_t k = 0; k < nn && r == 0; k++) {
-                const char *name = names[k];
-                int *vs;
-                size_t n;
-                if (store_versions(s, name, &vs, &n) < 0)
-                        continue;
-                uint64_t *created = xmalloc0(sizeof *created * (n + 1));
-                bool *keep = xmalloc0(sizeof *keep * (n + 1));
-                for (size_t i = 0; i < n; i++) {
-                        uint64_t size;
-                        if (store_version_info(s, name, vs[i], &size, &created[i]) < 0)
-                                keep[i] = true;         /* a version that does not open is never removed here */
-                }
-                prune_policy(created, n, keep_daily, keep_weekly, keep);
-                _cleanup_free_ char *ndir = xasprintf("%s/%s", vdir, name);
-                for (size_t i = 0; i < n && r == 0; i++) {
-                        if (keep[i]) {
-                                st->versions_kept++;
-                                int m = mark_version(s, name, vs[i], live);
-                                if (m == -EBADMSG) {
-                                        *ret_error = xasprintf("%s v%d names a chunk that cannot be read: nothing "
-                                                               "collected (run store check)", name, vs[i]);
-                                        r = m;
-                                }
-                                continue;
-                        }
-                        _cleanup_free_ char *path = version_path(s, name, vs[i]);
-                        if (unlink(path) < 0 && errno != ENOENT) {
-                                r = -errno;
-                                *ret_error = xasprintf("%s: %s", path, strerror(-r));
-                        } else {
-                                st->versions_removed++;
-                        }
-                }
-                if (r == 0)
-                        fsync_dir(ndir);
-                free(vs);
-                free(created);
-                free(keep);
-        }
-        strv_free(names, nn);
-        if (r < 0 || s->bad_packs) {
-                if (r == 0)
-                        *ret_error = xstrdup("a pack's index cannot be read: nothing collected (run store check)");
-                return r < 0 ? r : -EBADMSG;
-        }
-        /* 2. Packs: untouched when all their chunks live; else their live chunks go to new packs
-         * (committed first), then the old pack is removed. */
-        size_t n_old = s->n_packs;
-        uint64_t *live_in = xmalloc0(sizeof *live_in * (n_old + 1)), *all_in = xmalloc0(sizeof *all_in * (n_old + 1));
-        for (size_t i = 0; i < s->cap_locs; i++)
-                if (s->locs[i].pack != UINT32_MAX) {
-                        all_in[s->locs[i].pack]++;
-                        live_in[s->locs[i].pack] += live[i];
-                }
-        uint8_t plain[PLAIN_MAX];
-        for (size_t i = 0; i < s->cap_locs && r == 0; i++) {
-                Loc *l = &s->locs[i];
-                if (l->pack == UINT32_MAX || !live[i] || live_in[l->pack] == all_in[l->pack])
-                        continue;
-                size_t got;
-                uint8_t id[ID_LEN];
-                memcpy(id, l->id, ID_LEN);
-                if ((r = chunk_get(s, id, plain, sizeof plain, &got)) < 0) {
-                        *ret_error = xasprintf("pack %s: a live chunk does not open", s->packs[l->pack].name);
-                        break;
-                }
-                /* Into a new pack: the index points at the old one until the reload below. */
-                uint64_t added;
-                r = pending_append(s, id, plain, got, &added, ret_error);
-        }
-        if (r == 0)
-                r = pending_commit(s, ret_error);
-        if (r == 0 && s->crash)
-                s->crash("prune-packs-written");
-        for (size_t p = 0; p < n_old && r == 0; p++) {
-                if (live_in[p] == all_in[p])
-                        continue;
-                _cleanup_free_ char *path = pack_path(s, s->packs[p].name);
-                st->chunks_removed += all_in[p] - live_in[p];
-                st->packs_removed++;
-                if (s->packs[p].fd >= 0) {
-                        close(s->packs[p].fd);
-                        s->packs[p].fd = -1;
-                }
-                if (unlink(path) < 0 && errno != ENOENT) {
-                        r = -errno;
-                        *ret_error = xasprintf("%s: %s", path, strerror(-r));
-                }
-        }
-        free(live_in);
-        free(all_in);
-        if (r == 0) {
-                _cleanup_free_ char *pdir = xasprintf("%s/packs", s->dir);
-                fsync_dir(pdir);
-        }
-        if (r < 0)
-                pending_reset(s);
-        /* The index again from the packs on disk: moved chunks at their new place, gone ones gone. */
-        int e = store_reload(s);
-        if (r == 0 && e < 0) {
-                r = e;
-                *ret_error = xstrdup("reloading the pack indexes failed");
-        }
-        StoreUsage after;
-        store_usage(s, &after);
-        st->bytes_freed = before.stored_bytes > after.stored_bytes ? before.stored_bytes - after.stored_bytes : 0;
-        return r;
-}
-
-/* ---- check ---- */
-
-static void report(StoreCheck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(StoreCheck *c, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        char *line = NULL;
-        if (vasprintf(&line, fmt, ap) < 0)
-                line = NULL;
-        va_end(ap);
-        if (!line)
-                return;
-        char *all = xasprintf("%s%s\n", c->report ? c->report : "", line);
-        free(c->report);
-        free(line);
-        c->report = all;
-}
-
-/* Every chunk a version names: present, and (read_data) opening to its id. */
-static void check_version(Store *s, const char *name, int v, bool read_data, StoreCheck *c)
-{
-        _cleanup_free_ uint8_t *buf = NULL;
-        VersionHeader h;
-        if (version_load(s, name, v, &buf, &h) < 0) {
-                c->bad_versions++;
-                report(c, "%s v%d: the version file does not parse or its MAC fails", name, v);
-                return;
-        }
-        uint8_t ids[MAP_BYTES], block[STORE_BLOCK];
-        uint64_t bad = 0;
-        for (uint32_t m = 0; m < h.n_maps; m++) {
-                const uint8_t *map_id = h.maps + (size_t)m * ID_LEN;
-                if (memcmp(map_id, zero_id, ID_LEN) == 0)
-                        continue;
-                size_t got;
-                if (chunk_get(s, map_id, ids, sizeof ids, &got) < 0 || got != (size_t)h.map_blocks * ID_LEN) {
-                        bad++;
-                        continue;
-                }
-                for (size_t i = 0; i < h.map_blocks; i++) {
-                        const uint8_t *id = ids + i * ID_LEN;
-                        if (memcmp(id, zero_id, ID_LEN) == 0)
-                                continue;
-                        if (!index_find(s, id) ||
-                            (read_data && (chunk_get(s, id, block, sizeof block, &got) < 0 || got != STORE_BLOCK)))
-                                bad++;
-                }
-        }
-        if (bad) {
-                c->damaged_versions++;
-                report(c, "%s v%d: %llu chunk%s missing or damaged", name, v, (unsigned long long)bad,
-                       bad == 1 ? "" : "s");
-        }
-}
-
-int store_check(Store *s, bool read_data, StoreCheck *ret)
-{
-        StoreCheck c = { .packs = s->n_packs, .chunks = s->n_locs, .bad_packs = s->bad_packs };
-        if (s->bad_packs)
-                report(&c, "%llu pack file%s with an unreadable index", (unsigned long long)s->bad_packs,
-                       s->bad_packs == 1 ? "" : "s");
-        if (read_data) {
-                uint8_t plain[PLAIN_MAX];
-                for (size_t i = 0; i < s->cap_locs; i++) {
-                        Loc *l = &s->locs[i];
-                        size_t got;
-                        if (l->pack != UINT32_MAX && chunk_get(s, l->id, plain, sizeof plain, &got) < 0) {
-                                c.bad_chunks++;
-                                report(&c, "pack %s: the chunk at %llu does not open or is not its id",
-                                       s->packs[l->pack].name, (unsigned long long)l->off);
-                        }
-                }
-        }
-        char **names = NULL;
-        size_t nn = 0;
-        store_names(s, &names, &nn);
-        for (size_t k = 0; k < nn; k++) {
-                int *vs;
-                size_t n;
-                if (store_versions(s, names[k], &vs, &n) < 0)
-                        continue;
-                for (size_t i = 0; i < n; i++) {
-                        c.versions++;
-                        check_version(s, names[k], vs[i], read_data, &c);
-                }
-                free(vs);
-        }
-        strv_free(names, nn);
-        *ret = c;
-        return c.bad_packs || c.bad_chunks || c.bad_versions || c.damaged_versions ? -EBADMSG : 0;
-}
-
-void store_check_free(StoreCheck *c)
-{
-        free(c->report);
-        c->report = NULL;
-}
