@@ -440,6 +440,7 @@ static int cmd_restore(int argc, char **argv)
         int r = store_open(argv[1], host_key, false, &s, &err);
         if (r < 0)
                 return fail(argv[1], err);
+        double t_open = now_msf() - t0;
         uint64_t size;
         if (store_version_info(s, argv[2], v, &size, NULL) < 0) {
                 store_close(s);
@@ -455,8 +456,8 @@ static int cmd_restore(int argc, char **argv)
         store_close(s);
         if (r < 0)
                 return fail(argv[2], err);
-        printf("restore_ms=%.1f disk_bytes=%llu bytes_written=%llu\n", now_msf() - t0, (unsigned long long)size,
-               (unsigned long long)st.bytes_written);
+        printf("restore_ms=%.1f open_ms=%.1f disk_bytes=%llu bytes_written=%llu\n", now_msf() - t0, t_open,
+               (unsigned long long)size, (unsigned long long)st.bytes_written);
         return 0;
 }
 

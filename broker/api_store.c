@@ -473,7 +473,7 @@ static void prune_done(uv_work_t *w, int status)
         json_object_object_add(o, "versions_kept", json_object_new_int64((int64_t)j->ps.versions_kept));
         json_object_object_add(o, "versions_removed", json_object_new_int64((int64_t)j->ps.versions_removed));
         json_object_object_add(o, "chunks_removed", json_object_new_int64((int64_t)j->ps.chunks_removed));
-        json_object_object_add(o, "packs_removed", json_object_new_int64((int64_t)j->ps.packs_removed));
+        json_object_object_add(o, "packs_rewritten", json_object_new_int64((int64_t)j->ps.packs_rewritten));
         json_object_object_add(o, "bytes_freed", json_object_new_int64((int64_t)j->ps.bytes_freed));
         json_object_object_add(o, "ms", json_object_new_int64((int64_t)j->ms));
         if (j->r == 0) {

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -49,7 +50,7 @@ static int hmac_with(EVP_MAC_CTX *keyed, const void *data, size_t len, uint8_t o
         return ok ? 0 : -EIO;
 }
 
-static int hmac(const uint8_t key[32], const void *data, size_t len, uint8_t out[ID_LEN])
+int store_hmac(const uint8_t key[32], const void *data, size_t len, uint8_t out[ID_LEN])
 {
         EVP_MAC_CTX *c;
         int r = mac_ctx(key, &c);
@@ -86,10 +87,11 @@ static int seal(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t le
         return 0;
 }
 
-/* The plaintext of a sealed chunk, checked against its id: -EBADMSG when it does not open or
- * is not what its id says (a damaged or substituted chunk). */
+/* The plaintext of a sealed chunk: -EBADMSG when it does not open (a damaged or substituted
+ * chunk: the tag covers the id) or, with verify, is not what its id says (a store's own fault:
+ * only the key's holder seals, so a restore may trust the tag and skip this). */
 static int unseal(Store *s, const uint8_t id[ID_LEN], const uint8_t *sealed, uint32_t len, uint8_t *plain,
-                  size_t cap, size_t *ret_len)
+                  size_t cap, bool verify, size_t *ret_len)
 {
         uint8_t buf[1 + PLAIN_MAX];
         if (len < 1 + TAG_LEN || len - TAG_LEN > sizeof buf)
@@ -114,7 +116,7 @@ static int unseal(Store *s, const uint8_t id[ID_LEN], const uint8_t *sealed, uin
                 return -EBADMSG;
         }
         uint8_t check[ID_LEN];
-        if (chunk_id(s, plain, out, check) < 0 || memcmp(check, id, ID_LEN) != 0)
+        if (verify && (chunk_id(s, plain, out, check) < 0 || memcmp(check, id, ID_LEN) != 0))
                 return -EBADMSG;
         *ret_len = out;
         return 0;
@@ -135,14 +137,14 @@ Loc *store_index_find(Store *s, const uint8_t id[ID_LEN])
                 return NULL;
         for (size_t i = slot_of(id, s->cap_locs);; i = (i + 1) & (s->cap_locs - 1)) {
                 Loc *l = &s->locs[i];
-                if (l->pack == UINT32_MAX)
+                if (l->pack == 0)
                         return NULL;
                 if (memcmp(l->id, id, ID_LEN) == 0)
                         return l;
         }
 }
 
-static void index_put(Store *s, const uint8_t id[ID_LEN], uint32_t pack, uint64_t off, uint32_t len);
+static void index_put(Store *s, const uint8_t id[ID_LEN], uint32_t pack, uint32_t entry);
 
 static void index_grow(Store *s)
 {
@@ -150,81 +152,105 @@ static void index_grow(Store *s)
         size_t old_cap = s->cap_locs;
         s->cap_locs = old_cap ? old_cap * 2 : 4096;
         s->locs = xmalloc0(sizeof *s->locs * s->cap_locs);
-        for (size_t i = 0; i < s->cap_locs; i++)
-                s->locs[i].pack = UINT32_MAX;
         s->n_locs = 0;
         for (size_t i = 0; i < old_cap; i++)
-                if (old[i].pack != UINT32_MAX)
-                        index_put(s, old[i].id, old[i].pack, old[i].off, old[i].len);
+                if (old[i].pack)
+                        index_put(s, old[i].id, old[i].pack, old[i].entry);
         free(old);
 }
 
-static void index_put(Store *s, const uint8_t id[ID_LEN], uint32_t pack, uint64_t off, uint32_t len)
+static void index_put(Store *s, const uint8_t id[ID_LEN], uint32_t pack, uint32_t entry)
 {
         if ((s->n_locs + 1) * 2 > s->cap_locs)
                 index_grow(s);
         size_t i = slot_of(id, s->cap_locs);
-        while (s->locs[i].pack != UINT32_MAX) {
+        while (s->locs[i].pack) {
                 if (memcmp(s->locs[i].id, id, ID_LEN) == 0)
-                        return; /* the same chunk in two packs: the first one serves */
+                        return; /* the same chunk twice: the first one serves */
                 i = (i + 1) & (s->cap_locs - 1);
         }
         Loc *l = &s->locs[i];
         memcpy(l->id, id, ID_LEN);
         l->pack = pack;
-        l->off = off;
-        l->len = len;
+        l->entry = entry;
         s->n_locs++;
 }
 
 /* ---- packs ---- */
 
-char *store_pack_path(Store *s, const char *name) { return xasprintf("%s/packs/%s", s->dir, name); }
+char *store_pack_path(Store *s, uint32_t no) { return xasprintf("%s/packs/%08x.pack", s->dir, no); }
 
-/* Reads a pack's index into the store's index. A pack that does not parse is counted, not used. */
-static int pack_load(Store *s, const char *name)
+int store_pack_mac(Store *s, uint32_t no, const uint8_t *index, size_t len, uint8_t mac[PACK_MAC_LEN])
 {
-        _cleanup_free_ char *path = store_pack_path(s, name);
+        EVP_MAC_CTX *c;
+        uint8_t be[4] = { no >> 24, no >> 16, no >> 8, no };
+        size_t n = 0;
+        if (mac_ctx(s->k_mac, &c) < 0)
+                return -EIO;
+        int ok = EVP_MAC_update(c, (const uint8_t *)PACK_INDEX_MAGIC, PACK_MAGIC_LEN) == 1 && EVP_MAC_update(c, be, 4) == 1 && EVP_MAC_update(c, index, len) == 1 &&
+                 EVP_MAC_final(c, mac, &n, PACK_MAC_LEN) == 1 && n == PACK_MAC_LEN;
+        EVP_MAC_CTX_free(c);
+        return ok ? 0 : -EIO;
+}
+
+static Pack *pack_slot(Store *s, uint32_t no)
+{
+        if (no >= s->n_packs) {
+                s->packs = xrealloc(s->packs, sizeof *s->packs * (no + 1));
+                for (size_t i = s->n_packs; i <= no; i++)
+                        s->packs[i] = (Pack){ .fd = -1 };
+                s->n_packs = no + 1;
+        }
+        return &s->packs[no];
+}
+
+/* Reads a pack's index (its MAC checked) into the store's index. A pack that does not parse or
+ * authenticate is counted, not used. */
+static int pack_load(Store *s, uint32_t no)
+{
+        _cleanup_free_ char *path = store_pack_path(s, no);
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
                 return -errno;
-        uint8_t tail[PACK_TAIL_LEN];
+        uint8_t tail[PACK_TAIL_LEN], mac[PACK_MAC_LEN];
+        const uint8_t *want;
         uint64_t index_off;
         uint32_t count;
         if ((uint64_t)st.st_size < PACK_TAIL_LEN ||
             pread(fd, tail, sizeof tail, st.st_size - PACK_TAIL_LEN) != (ssize_t)sizeof tail ||
-            pack_tail_parse(tail, sizeof tail, (uint64_t)st.st_size, &index_off, &count) < 0)
+            pack_tail_parse(tail, sizeof tail, (uint64_t)st.st_size, &index_off, &count, &want) < 0)
                 return -EBADMSG;
-        size_t len = (size_t)count * PACK_ENTRY_LEN;
-        _cleanup_free_ uint8_t *buf = xmalloc0(len ? len : 1);
+        size_t len = (size_t)count * PACK_ENTRY_LEN + 12;      /* the entries, count and offset */
+        _cleanup_free_ uint8_t *buf = xmalloc0(len);
         PackEntry *e = NULL;
-        if ((len && pread(fd, buf, len, (off_t)index_off) != (ssize_t)len) ||
-            pack_index_parse(buf, len, index_off, count, &e) < 0)
+        if (pread(fd, buf, len, (off_t)index_off) != (ssize_t)len || store_pack_mac(s, no, buf, len, mac) < 0 ||
+            CRYPTO_memcmp(mac, want, PACK_MAC_LEN) != 0 || pack_index_parse(buf, len - 12, index_off, count, &e) < 0)
                 return -EBADMSG;
-        uint32_t no = (uint32_t)s->n_packs;
-        s->packs = xrealloc(s->packs, sizeof *s->packs * (s->n_packs + 1));
-        s->packs[s->n_packs++] = (Pack){ .name = xstrdup(name), .fd = -1, .size = (uint64_t)st.st_size };
+        Pack *p = pack_slot(s, no);
+        *p = (Pack){ .name = xasprintf("%08x.pack", no), .fd = -1, .size = (uint64_t)st.st_size, .e = e, .n = count };
         for (uint32_t i = 0; i < count; i++)
-                index_put(s, e[i].id, no, e[i].offset, e[i].len);
-        free(e);
+                if (e[i].len) {
+                        index_put(s, e[i].id, no, i);
+                        p->live++;
+                }
         return 0;
 }
 
-void store_pending_reset(Store *s)
+static void pending_start(Store *s)
 {
         writer_free(&s->pending);
         writer_init(&s->pending, PACK_MAX);
         writer_bytes(&s->pending, PACK_MAGIC, PACK_MAGIC_LEN);
         s->n_pending = 0;
+        s->pending_no = (uint32_t)(s->n_packs ? s->n_packs : 1);
 }
 
-bool store_pending_has(Store *s, const uint8_t id[ID_LEN])
+void store_pending_abort(Store *s)
 {
-        for (size_t i = 0; i < s->n_pending; i++)
-                if (memcmp(s->pending_e[i].id, id, ID_LEN) == 0)
-                        return true;
-        return false;
+        if (s->n_pending)
+                store_reload(s);
+        pending_start(s);
 }
 
 int store_fsync_dir(const char *dir)
@@ -233,44 +259,45 @@ int store_fsync_dir(const char *dir)
         return fd < 0 || fsync(fd) < 0 ? -errno : 0;
 }
 
-/* Writes the pending records as a pack (tmp, fsync, rename, fsync the dir), then indexes them. */
+/* Writes the pending records as a pack (tmp, fsync, rename, fsync the dir). Its entries are in
+ * the index already. */
 int store_pending_commit(Store *s, char **ret_error)
 {
         if (s->n_pending == 0)
                 return 0;
         uint64_t index_off = s->pending.len;
         pack_index_write(&s->pending, s->pending_e, (uint32_t)s->n_pending, index_off);
-        if (s->pending.error) {
-                *ret_error = xasprintf("pack too large");
+        uint8_t mac[PACK_MAC_LEN];
+        if (s->pending.error ||
+            store_pack_mac(s, s->pending_no, s->pending.data + index_off, s->pending.len - index_off, mac) < 0) {
+                *ret_error = xasprintf(s->pending.error ? "pack too large" : "pack MAC failed");
                 return -EFBIG;
         }
-        uint8_t rnd[8];
-        random_bytes(rnd, sizeof rnd);
-        char name[32];
-        snprintf(name, sizeof name, "%02x%02x%02x%02x%02x%02x%02x%02x.pack", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-                 rnd[5], rnd[6], rnd[7]);
-        _cleanup_free_ char *path = store_pack_path(s, name), *dir = xasprintf("%s/packs", s->dir);
-        int r = write_file_atomic(path, s->pending.data, s->pending.len, 0600);
+        pack_tail_finish(&s->pending, mac);
+        _cleanup_free_ char *path = store_pack_path(s, s->pending_no), *dir = xasprintf("%s/packs", s->dir);
+        int r = s->pending.error ? -EFBIG : write_file_atomic(path, s->pending.data, s->pending.len, 0600);
         if (r == 0)
                 r = store_fsync_dir(dir);
         if (r < 0) {
                 *ret_error = xasprintf("%s: %s", path, strerror(-r));
                 return r;
         }
-        uint32_t no = (uint32_t)s->n_packs;
-        s->packs = xrealloc(s->packs, sizeof *s->packs * (s->n_packs + 1));
-        s->packs[s->n_packs++] = (Pack){ .name = xstrdup(name), .fd = -1, .size = s->pending.len };
-        for (size_t i = 0; i < s->n_pending; i++)
-                index_put(s, s->pending_e[i].id, no, s->pending_e[i].offset, s->pending_e[i].len);
-        store_pending_reset(s);
+        Pack *p = pack_slot(s, s->pending_no);
+        PackEntry *e = xmalloc0(sizeof *e * s->n_pending);
+        memcpy(e, s->pending_e, sizeof *e * s->n_pending);
+        *p = (Pack){ .name = xasprintf("%08x.pack", s->pending_no), .fd = -1, .size = s->pending.len,
+                     .e = e, .n = (uint32_t)s->n_pending,
+                     .live = (uint32_t)s->n_pending };
+        pending_start(s);
         if (s->crash)
                 s->crash("pack-committed");
         return 0;
 }
 
-/* Seals plain as chunk id into the pack being filled (closing it when full). *added: its bytes. */
-int store_pending_append(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
-                          char **ret_error)
+/* Seals plain as chunk id into the pack being filled (closing it when full), indexed at once.
+ * *added: its bytes; *ret: where it is. */
+static int pending_append(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
+                          Loc *ret, char **ret_error)
 {
         uint8_t sealed[1 + PLAIN_MAX + TAG_LEN];
         uint32_t n;
@@ -282,49 +309,93 @@ int store_pending_append(Store *s, const uint8_t id[ID_LEN], const void *plain, 
                 s->cap_pending = s->cap_pending ? s->cap_pending * 2 : 1024;
                 s->pending_e = xrealloc(s->pending_e, sizeof *s->pending_e * s->cap_pending);
         }
+        uint32_t entry = (uint32_t)s->n_pending;
         PackEntry *e = &s->pending_e[s->n_pending++];
         memcpy(e->id, id, ID_LEN);
         e->offset = s->pending.len;
         e->len = n;
         pack_record_write(&s->pending, id, sealed, n);
+        index_put(s, id, s->pending_no, entry);
+        if (ret) {
+                memcpy(ret->id, id, ID_LEN);
+                ret->pack = s->pending_no;
+                ret->entry = entry;
+        }
         *added = PACK_RECORD_HEADER + n + PACK_ENTRY_LEN;
         /* The index counts too (44 bytes an entry): well-compressed blocks make many entries. */
         return s->pending.len + s->n_pending * PACK_ENTRY_LEN >= PACK_BYTES ? store_pending_commit(s, ret_error) : 0;
 }
 
-/* Stores plain under id unless the store (or the pack being filled) has it. *added: its bytes. */
-int store_chunk_put(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added,
-                     char **ret_error)
+int store_chunk_put(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t len, uint64_t *added, Loc *ret,
+                    char **ret_error)
 {
         *added = 0;
-        if (store_index_find(s, id) || store_pending_has(s, id))
+        Loc *l = store_index_find(s, id);
+        if (l) {
+                if (ret)
+                        *ret = *l;
                 return 0;
-        return store_pending_append(s, id, plain, len, added, ret_error);
+        }
+        return pending_append(s, id, plain, len, added, ret, ret_error);
 }
 
-/* The plaintext of chunk id, read from its pack and checked. */
+const PackEntry *store_entry(Store *s, uint32_t pack, uint32_t entry)
+{
+        if (pack == s->pending_no && entry < s->n_pending)
+                return &s->pending_e[entry];
+        if (pack == 0 || pack >= s->n_packs || !s->packs[pack].name || entry >= s->packs[pack].n ||
+            s->packs[pack].e[entry].len == 0)
+                return NULL;
+        return &s->packs[pack].e[entry];
+}
+
+int store_pack_fd(Store *s, uint32_t pack)
+{
+        Pack *p = &s->packs[pack];
+        if (p->fd < 0) {
+                _cleanup_free_ char *path = store_pack_path(s, pack);
+                p->fd = open(path, O_RDONLY | O_CLOEXEC);
+        }
+        return p->fd < 0 ? -errno : p->fd;
+}
+
+int store_chunk_read(Store *s, uint32_t pack, uint32_t entry, uint8_t *plain, size_t cap, size_t *ret_len)
+{
+        const PackEntry *e = store_entry(s, pack, entry);
+        if (!e)
+                return -ENOENT;
+        uint8_t rec[PACK_RECORD_HEADER + PACK_SEALED_MAX];
+        size_t n = PACK_RECORD_HEADER + e->len;
+        if (pack == s->pending_no) {
+                memcpy(rec, s->pending.data + e->offset, n);
+        } else {
+                int fd = store_pack_fd(s, pack);
+                if (fd < 0)
+                        return fd;
+                if (pread(fd, rec, n, (off_t)e->offset) != (ssize_t)n)
+                        return -EBADMSG;
+        }
+        if (pack_record_check(rec, n, e) < 0)
+                return -EBADMSG;
+        return unseal(s, e->id, rec + PACK_RECORD_HEADER, e->len, plain, cap, true, ret_len);
+}
+
 int store_chunk_get(Store *s, const uint8_t id[ID_LEN], uint8_t *plain, size_t cap, size_t *ret_len)
 {
         Loc *l = store_index_find(s, id);
-        if (!l)
-                return -ENOENT;
-        Pack *p = &s->packs[l->pack];
-        if (p->fd < 0) {
-                _cleanup_free_ char *path = store_pack_path(s, p->name);
-                p->fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (p->fd < 0)
-                        return -errno;
-        }
-        uint8_t rec[PACK_RECORD_HEADER + PACK_SEALED_MAX];
-        size_t n = PACK_RECORD_HEADER + l->len;
-        PackEntry e = { .offset = l->off, .len = l->len };
-        memcpy(e.id, id, ID_LEN);
-        if (pread(p->fd, rec, n, (off_t)l->off) != (ssize_t)n || pack_record_check(rec, n, &e) < 0)
-                return -EBADMSG;
-        return unseal(s, id, rec + PACK_RECORD_HEADER, l->len, plain, cap, ret_len);
+        return l ? store_chunk_read(s, l->pack, l->entry, plain, cap, ret_len) : -ENOENT;
 }
 
-/* Drops the in-memory index and packs and reads every pack's index again. */
+int store_map_get(Store *s, const uint8_t id[ID_LEN], uint32_t blocks, MapRun **ret, size_t *ret_n)
+{
+        uint8_t plain[MAP_PLAIN_MAX];
+        size_t got;
+        int r = store_chunk_get(s, id, plain, sizeof plain, &got);
+        if (r < 0)
+                return r;
+        return map_parse(plain, got, blocks, ret, ret_n);
+}
+
 /* The chunks the packs hold, from their tails: the index is sized once (growing it by doubling
  * cost most of an open of a large store). */
 static uint64_t packs_count(const char *packs)
@@ -332,19 +403,20 @@ static uint64_t packs_count(const char *packs)
         DIR *d = opendir(packs);
         struct dirent *de;
         uint64_t total = 0;
+        uint32_t no;
         while (d && (de = readdir(d))) {
-                size_t n = strlen(de->d_name);
-                if (n < 6 || strcmp(de->d_name + n - 5, ".pack") != 0 || de->d_name[0] == '.')
+                if (!pack_name_parse(de->d_name, &no))
                         continue;
                 _cleanup_free_ char *path = xasprintf("%s/%s", packs, de->d_name);
                 _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
                 struct stat st;
                 uint8_t tail[PACK_TAIL_LEN];
+                const uint8_t *mac;
                 uint64_t off;
                 uint32_t count;
                 if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size >= PACK_TAIL_LEN &&
                     pread(fd, tail, sizeof tail, st.st_size - PACK_TAIL_LEN) == (ssize_t)sizeof tail &&
-                    pack_tail_parse(tail, sizeof tail, (uint64_t)st.st_size, &off, &count) == 0)
+                    pack_tail_parse(tail, sizeof tail, (uint64_t)st.st_size, &off, &count, &mac) == 0)
                         total += count;
         }
         if (d)
@@ -356,39 +428,56 @@ static int store_load_packs(Store *s)
 {
         _cleanup_free_ char *packs = xasprintf("%s/packs", s->dir);
         uint64_t want = packs_count(packs);
-        while ((want + 1024) * 2 > s->cap_locs)
-                index_grow(s);
+        if ((want + 1024) * 2 > s->cap_locs) {       /* empty now: sized at once */
+                size_t cap = 4096;
+                while ((want + 1024) * 2 > cap)
+                        cap *= 2;
+                free(s->locs);
+                s->locs = xmalloc0(sizeof *s->locs * cap);
+                s->cap_locs = cap;
+                s->n_locs = 0;
+        }
         DIR *d = opendir(packs);
         if (!d)
                 return -errno;
         struct dirent *de;
+        uint32_t no;
         while ((de = readdir(d))) {
-                size_t n = strlen(de->d_name);
-                if (n < 6 || strcmp(de->d_name + n - 5, ".pack") != 0 || de->d_name[0] == '.')
+                if (!pack_name_parse(de->d_name, &no))
                         continue;
-                if (pack_load(s, de->d_name) < 0)
+                if (pack_load(s, no) < 0) {
                         s->bad_packs++;
+                        pack_slot(s, no);       /* its number stays taken */
+                }
         }
         closedir(d);
         return 0;
 }
 
-int store_reload(Store *s)
+static void packs_free(Store *s)
 {
         for (size_t i = 0; i < s->n_packs; i++) {
                 if (s->packs[i].fd >= 0)
                         close(s->packs[i].fd);
                 free(s->packs[i].name);
+                free(s->packs[i].e);
         }
         free(s->packs);
         s->packs = NULL;
         s->n_packs = 0;
+}
+
+int store_reload(Store *s)
+{
+        packs_free(s);
         s->bad_packs = 0;
         free(s->locs);
         s->locs = NULL;
         s->n_locs = s->cap_locs = 0;
         index_grow(s);
-        return store_load_packs(s);
+        int r = store_load_packs(s);
+        pending_start(s);
+        return r;
 }
 
 /* ---- open, close ---- */
@@ -418,11 +507,11 @@ static int store_keys(Store *s, const uint8_t host[32], bool create, char **ret_
                         return -EBADMSG;
                 }
         }
-        r = hmac(master, "slate-store-id", 14, s->k_id);
+        r = store_hmac(master, "slate-store-id", 14, s->k_id);
         if (r == 0)
-                r = hmac(master, "slate-store-enc", 15, s->k_enc);
+                r = store_hmac(master, "slate-store-enc", 15, s->k_enc);
         if (r == 0)
-                r = hmac(master, "slate-store-version", 19, s->k_mac);
+                r = store_hmac(master, "slate-store-version", 19, s->k_mac);
         if (r == 0)
                 r = mac_ctx(s->k_id, &s->id_mac);
         secret_wipe(master, sizeof master);
@@ -460,6 +549,33 @@ int store_rewrap_key(const char *dir, const uint8_t old_host[STORE_HOST_KEY_LEN]
         return r;
 }
 
+/* DIR/store-id: which store this is (a replica has its source's). Made with the key. */
+static int store_id_load(Store *s, bool create, char **ret_error)
+{
+        _cleanup_free_ char *path = xasprintf("%s/" STORE_ID_FILE, s->dir);
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r = read_file_max(path, 64, &data, &len);
+        if (r == -ENOENT && create) {
+                uint8_t rnd[16];
+                random_bytes(rnd, sizeof rnd);
+                for (int i = 0; i < 16; i++)
+                        snprintf(s->store_id + 2 * i, 3, "%02x", rnd[i]);
+                char line[34];
+                snprintf(line, sizeof line, "%s\n", s->store_id);
+                r = write_file_atomic(path, line, strlen(line), 0600);
+        } else if (r == 0) {
+                data[strcspn(data, "\n")] = 0;
+                if (strlen(data) != 32 || strspn(data, "0123456789abcdef") != 32)
+                        r = -EBADMSG;
+                else
+                        memcpy(s->store_id, data, 33);
+        }
+        if (r < 0)
+                *ret_error = xasprintf("%s: %s", path, r == -EBADMSG ? "not a store id" : strerror(-r));
+        return r;
+}
+
 int store_open(const char *dir, const uint8_t host_key[STORE_HOST_KEY_LEN], bool create, Store **ret,
                char **ret_error)
 {
@@ -474,7 +590,7 @@ int store_open(const char *dir, const uint8_t host_key[STORE_HOST_KEY_LEN], bool
                 *ret_error = xasprintf("%s: %s", dir, strerror(-r));
                 goto fail;
         }
-        if ((r = store_keys(s, host_key, create, ret_error)) < 0)
+        if ((r = store_keys(s, host_key, create, ret_error)) < 0 || (r = store_id_load(s, create, ret_error)) < 0)
                 goto fail;
         s->cipher = EVP_CIPHER_CTX_new();
         s->zc = ZSTD_createCCtx();
@@ -490,7 +606,7 @@ int store_open(const char *dir, const uint8_t host_key[STORE_HOST_KEY_LEN], bool
                 *ret_error = xasprintf("%s: %s", packs, strerror(-r));
                 goto fail;
         }
-        store_pending_reset(s);
+        pending_start(s);
         *ret = s;
         return 0;
 fail:
@@ -502,12 +618,7 @@ void store_close(Store *s)
 {
         if (!s)
                 return;
-        for (size_t i = 0; i < s->n_packs; i++) {
-                if (s->packs[i].fd >= 0)
-                        close(s->packs[i].fd);
-                free(s->packs[i].name);
-        }
-        free(s->packs);
+        packs_free(s);
         free(s->locs);
         free(s->pending_e);
         writer_free(&s->pending);
@@ -522,6 +633,25 @@ void store_close(Store *s)
         free(s);
 }
 
+void store_set_progress(Store *s, StoreProgressFn fn, void *userdata)
+{
+        s->progress = fn;
+        s->progress_ud = userdata;
+}
+
+/* At most every 1/64 of the work (and at its end): a terminal or an event stream keeps up. */
+void store_progress(Store *s, const char *op, uint64_t done, uint64_t total)
+{
+        if (!s->progress)
+                return;
+        if (done == 0)
+                s->progress_next = 0;
+        if (done == total || done >= s->progress_next) {
+                s->progress(s->progress_ud, op, done, total);
+                s->progress_next = done + total / 64;
+        }
+}
+
 int store_set_map_blocks(Store *s, unsigned n)
 {
         if (n < 64 || n > STORE_MAP_BLOCKS_MAX || (n & (n - 1)))
@@ -532,9 +662,12 @@ int store_set_map_blocks(Store *s, unsigned n)
 
 void store_usage(Store *s, StoreUsage *ret)
 {
-        *ret = (StoreUsage){ .packs = s->n_packs, .chunks = s->n_locs };
+        *ret = (StoreUsage){ .chunks = s->n_locs };
         for (size_t i = 0; i < s->n_packs; i++)
-                ret->stored_bytes += s->packs[i].size;
+                if (s->packs[i].name) {
+                        ret->packs++;
+                        ret->stored_bytes += s->packs[i].size;
+                }
 }
 
 /* ---- versions ---- */
@@ -617,7 +750,7 @@ int store_version_load(Store *s, const char *name, int v, uint8_t **buf, Version
         if (r < 0)
                 return r;
         uint8_t mac[ID_LEN];
-        if (version_parse((uint8_t *)data, len, h) < 0 || hmac(s->k_mac, data, h->mac_off, mac) < 0 ||
+        if (version_parse((uint8_t *)data, len, h) < 0 || store_hmac(s->k_mac, data, h->mac_off, mac) < 0 ||
             CRYPTO_memcmp(mac, h->mac, ID_LEN) != 0) {
                 free(data);
                 return -EBADMSG;
@@ -650,7 +783,7 @@ static int version_store(Store *s, const char *name, int v, uint64_t size, unsig
         writer_init(&w, 128 + (size_t)n_maps * ID_LEN);
         version_write(&w, &h);
         uint8_t mac[ID_LEN];
-        int r = w.error ? -EFBIG : hmac(s->k_mac, w.data, w.len, mac);
+        int r = w.error ? -EFBIG : store_hmac(s->k_mac, w.data, w.len, mac);
         writer_bytes(&w, mac, ID_LEN);
         _cleanup_free_ char *dir = xasprintf("%s/versions/%s", s->dir, name), *path = store_version_path(s, name, v);
         if (r == 0)
@@ -672,21 +805,22 @@ static bool is_zero(const uint8_t *p, size_t n)
         return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
 }
 
-/* One block: its id into ids[i], stored unless known or zero. */
-static int block_put(Store *s, const uint8_t *block, uint8_t *id, StoreStats *st, char **ret_error)
+/* One block: where it is stored (pack 0: zeros), stored now unless known or zero. */
+static int block_put(Store *s, const uint8_t *block, Loc *at, StoreStats *st, char **ret_error)
 {
         st->blocks_read++;
         if (is_zero(block, STORE_BLOCK)) {
-                memset(id, 0, ID_LEN);
+                at->pack = at->entry = 0;
                 st->zero_blocks++;
                 return 0;
         }
+        uint8_t id[ID_LEN];
         if (chunk_id(s, block, STORE_BLOCK, id) < 0) {
                 *ret_error = xstrdup("hashing failed");
                 return -EIO;
         }
         uint64_t added;
-        int r = store_chunk_put(s, id, block, STORE_BLOCK, &added, ret_error);
+        int r = store_chunk_put(s, id, block, STORE_BLOCK, &added, at, ret_error);
         if (r == 0 && added) {
                 st->new_chunks++;
                 st->new_bytes += added;
@@ -696,12 +830,41 @@ static int block_put(Store *s, const uint8_t *block, uint8_t *id, StoreStats *st
         return r;
 }
 
+static bool bit(const uint8_t *bits, uint64_t b) { return bits[b / 8] & (1u << (b % 8)); }
+
 static bool dirty_any(const uint8_t *bits, uint64_t first, uint64_t n)
 {
         for (uint64_t b = first; b < first + n; b++)
-                if (bits[b / 8] & (1u << (b % 8)))
+                if (bit(bits, b))
                         return true;
         return false;
+}
+
+/* A map's blocks one by one (pack 0: zeros) into at[0 .. blocks). */
+static void map_expand(const MapRun *runs, size_t n, Loc *at)
+{
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                for (uint32_t j = 0; j < runs[i].blocks; j++, k++) {
+                        at[k].pack = runs[i].pack;
+                        at[k].entry = runs[i].pack ? runs[i].entry + j : 0;
+                }
+}
+
+/* The runs of at[0 .. blocks): consecutive entries of one pack, or zeros, make one run. */
+static size_t map_runs(const Loc *at, uint32_t blocks, MapRun *runs)
+{
+        size_t n = 0;
+        for (uint32_t i = 0; i < blocks; i++) {
+                MapRun *last = n ? &runs[n - 1] : NULL;
+                if (last && last->pack == at[i].pack &&
+                    (at[i].pack == 0 || last->entry + last->blocks == at[i].entry)) {
+                        last->blocks++;
+                        continue;
+                }
+                runs[n++] = (MapRun){ .blocks = 1, .pack = at[i].pack, .entry = at[i].pack ? at[i].entry : 0 };
+        }
+        return n;
 }
 
 int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd, void *ud, int parent,
@@ -715,7 +878,6 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
         }
         uint64_t n_blocks = disk_size / STORE_BLOCK;
         const uint64_t mb = s->map_blocks;
-        const size_t map_len = (size_t)mb * ID_LEN;
         uint64_t n_maps64 = (n_blocks + mb - 1) / mb;
         if (n_maps64 > VERSION_MAPS_MAX) {
                 *ret_error = xstrdup("disk too large");
@@ -739,6 +901,7 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
          * hold data (a sparse disk's allocation); the rest is zeros, not read. */
         bool use_bits = parent > 0 || (dirty && n_dirty > 0);
         _cleanup_free_ uint8_t *bits = NULL;
+        uint64_t to_read = n_blocks;
         if (use_bits) {
                 bits = xmalloc0((size_t)(n_blocks + 7) / 8);
                 for (size_t i = 0; i < n_dirty; i++) {
@@ -749,14 +912,19 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
                         for (uint64_t b = a; b < e && b < n_blocks; b++)
                                 bits[b / 8] |= (uint8_t)(1u << (b % 8));
                 }
+                to_read = 0;
+                for (uint64_t b = 0; b < n_blocks; b++)
+                        to_read += bit(bits, b);
         }
         _cleanup_free_ uint8_t *maps = xmalloc0((size_t)n_maps * ID_LEN);
         _cleanup_free_ uint8_t *region = xmalloc0((size_t)mb * STORE_BLOCK);
-        uint8_t ids[MAP_BYTES];
+        _cleanup_free_ Loc *at = xmalloc0(sizeof *at * mb);
+        _cleanup_free_ MapRun *runs = xmalloc0(sizeof *runs * mb);
         int r = 0;
+        store_progress(s, "backup", 0, to_read * STORE_BLOCK);
         for (uint32_t m = 0; m < n_maps && r == 0; m++) {
                 uint64_t first = (uint64_t)m * mb;
-                uint64_t cnt = MIN(mb, n_blocks - first);
+                uint32_t cnt = (uint32_t)MIN(mb, n_blocks - first);
                 uint8_t *map_id = maps + (size_t)m * ID_LEN;
                 if (use_bits && !dirty_any(bits, first, cnt)) {
                         if (parent > 0) {
@@ -768,24 +936,25 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
                         }
                         continue;
                 }
-                memset(ids, 0, sizeof ids);
+                memset(at, 0, sizeof *at * mb);
                 if (parent > 0 && memcmp(ph.maps + (size_t)m * ID_LEN, store_zero_id, ID_LEN) != 0) {
-                        size_t got;
-                        r = store_chunk_get(s, ph.maps + (size_t)m * ID_LEN, ids, sizeof ids, &got);
-                        if (r < 0 || got != map_len) {
+                        MapRun *pr;
+                        size_t pn;
+                        if ((r = store_map_get(s, ph.maps + (size_t)m * ID_LEN, cnt, &pr, &pn)) < 0) {
                                 *ret_error = xasprintf("%s: map %u of version %d is missing or damaged", name, m, parent);
-                                r = r < 0 ? r : -EBADMSG;
                                 break;
                         }
+                        map_expand(pr, pn, at);
+                        free(pr);
                 }
                 /* Runs of blocks to read: all of them, or the dirty ones. */
                 for (uint64_t b = 0; b < cnt && r == 0;) {
-                        if (use_bits && !(bits[(first + b) / 8] & (1u << ((first + b) % 8)))) {
+                        if (use_bits && !bit(bits, first + b)) {
                                 b++;
                                 continue;
                         }
                         uint64_t e = b + 1;
-                        while (e < cnt && (!use_bits || (bits[(first + e) / 8] & (1u << ((first + e) % 8)))))
+                        while (e < cnt && (!use_bits || bit(bits, first + e)))
                                 e++;
                         r = rd(ud, (first + b) * STORE_BLOCK, region, (size_t)(e - b) * STORE_BLOCK);
                         if (r < 0) {
@@ -794,18 +963,27 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
                                 break;
                         }
                         for (uint64_t i = b; i < e && r == 0; i++)
-                                r = block_put(s, region + (size_t)(i - b) * STORE_BLOCK, ids + i * ID_LEN, st, ret_error);
+                                r = block_put(s, region + (size_t)(i - b) * STORE_BLOCK, &at[i], st, ret_error);
                         b = e;
+                        store_progress(s, "backup", st->blocks_read * STORE_BLOCK, to_read * STORE_BLOCK);
                 }
                 if (r < 0)
                         break;
-                if (is_zero(ids, map_len)) {
+                size_t nr = map_runs(at, cnt, runs);
+                if (nr == 1 && runs[0].pack == 0) {
                         memset(map_id, 0, ID_LEN);
                         continue;
                 }
+                Writer w;
+                writer_init(&w, MAP_PLAIN_MAX);
+                map_write(&w, runs, nr);
                 uint64_t added;
-                if ((r = chunk_id(s, ids, map_len, map_id)) < 0 ||
-                    (r = store_chunk_put(s, map_id, ids, map_len, &added, ret_error)) < 0)
+                if (w.error)
+                        r = -EFBIG;
+                if (r == 0 && (r = chunk_id(s, w.data, w.len, map_id)) == 0)
+                        r = store_chunk_put(s, map_id, w.data, w.len, &added, NULL, ret_error);
+                writer_free(&w);
+                if (r < 0)
                         break;
                 if (added) {
                         st->new_chunks++;
@@ -815,7 +993,7 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
         if (r == 0)
                 r = store_pending_commit(s, ret_error);
         if (r < 0) {
-                store_pending_reset(s);
+                store_pending_abort(s);
                 if (!*ret_error)
                         *ret_error = xstrdup(strerror(-r));
                 return r;
@@ -838,14 +1016,180 @@ int store_write_fd(void *userdata, uint64_t offset, const void *buf, size_t len)
         return pwrite(*(int *)userdata, buf, len, (off_t)offset) == (ssize_t)len ? 0 : -errno;
 }
 
+/* A restore into a file: every 32 MiB written, their writeback is started (not waited for), so
+ * the disk works while the next blocks are opened and the final fsync has little left to do. */
+typedef struct FdTarget {
+        int fd;
+        uint64_t pending_from, pending_to;
+} FdTarget;
+
+static int write_fd_early(void *userdata, uint64_t offset, const void *buf, size_t len)
+{
+        FdTarget *t = userdata;
+        if (pwrite(t->fd, buf, len, (off_t)offset) != (ssize_t)len)
+                return -errno;
+        if (offset < t->pending_from || offset > t->pending_to) {
+                t->pending_from = offset;
+                t->pending_to = offset;
+        }
+        t->pending_to = offset + len;
+        if (t->pending_to - t->pending_from >= (32u << 20)) {
+                sync_file_range(t->fd, (off_t)t->pending_from, (off_t)(t->pending_to - t->pending_from),
+                                SYNC_FILE_RANGE_WRITE);
+                t->pending_from = t->pending_to;
+        }
+        return 0;
+}
+
 int store_restore_fd(Store *s, const char *name, int version, int fd, StoreStats *st, char **ret_error)
 {
-        int r = store_restore(s, name, version, store_write_fd, &fd, st, ret_error);
+        FdTarget t = { .fd = fd };
+        int r = store_restore(s, name, version, write_fd_early, &t, st, ret_error);
         if (r == 0 && fsync(fd) < 0 && errno != EINVAL) {
                 r = -errno;
                 *ret_error = xasprintf("fsync: %s", strerror(-r));
         }
         return r;
+}
+
+#define RESTORE_BATCH 1024      /* blocks read from a pack with one pread and written with one write */
+#define RESTORE_RECORD_MAX (PACK_RECORD_HEADER + 1 + STORE_BLOCK + TAG_LEN)
+
+/* A restore's writes go to a thread of their own: while it copies one batch into the target (the
+ * kernel's copy into the page cache costs as much as opening the blocks), the next is opened. */
+typedef struct Flusher {
+        pthread_t thread;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        StoreWriteFn write;
+        void *userdata;
+        uint8_t *buf[2];
+        int cur;                /* the buffer being filled */
+        bool busy, stop;        /* a write is queued or running; the thread is to end */
+        uint64_t off;
+        size_t len;
+        int result;             /* the first failed write's */
+} Flusher;
+
+static void *flusher_main(void *arg)
+{
+        Flusher *f = arg;
+        pthread_mutex_lock(&f->mu);
+        for (;;) {
+                while (!f->busy && !f->stop)
+                        pthread_cond_wait(&f->cv, &f->mu);
+                if (!f->busy)
+                        break;
+                uint8_t *buf = f->buf[!f->cur];
+                uint64_t off = f->off;
+                size_t len = f->len;
+                pthread_mutex_unlock(&f->mu);
+                int r = f->result < 0 ? 0 : f->write(f->userdata, off, buf, len);
+                pthread_mutex_lock(&f->mu);
+                if (r < 0 && f->result == 0)
+                        f->result = r;
+                f->busy = false;
+                pthread_cond_broadcast(&f->cv);
+        }
+        pthread_mutex_unlock(&f->mu);
+        return NULL;
+}
+
+static int flusher_start(Flusher *f, StoreWriteFn write, void *userdata)
+{
+        *f = (Flusher){ .write = write, .userdata = userdata };
+        f->buf[0] = xmalloc0((size_t)RESTORE_BATCH * STORE_BLOCK);
+        f->buf[1] = xmalloc0((size_t)RESTORE_BATCH * STORE_BLOCK);
+        pthread_mutex_init(&f->mu, NULL);
+        pthread_cond_init(&f->cv, NULL);
+        return -pthread_create(&f->thread, NULL, flusher_main, f);
+}
+
+/* Waits for the write in flight: its result (or an earlier one's). */
+static int flusher_wait(Flusher *f)
+{
+        pthread_mutex_lock(&f->mu);
+        while (f->busy)
+                pthread_cond_wait(&f->cv, &f->mu);
+        int r = f->result;
+        pthread_mutex_unlock(&f->mu);
+        return r;
+}
+
+/* Hands the filled buffer over (len bytes for offset) and gives the other one to fill. */
+static int flusher_submit(Flusher *f, uint64_t off, size_t len)
+{
+        int r = flusher_wait(f);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&f->mu);
+        f->off = off;
+        f->len = len;
+        f->cur = !f->cur;
+        f->busy = true;
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+        return 0;
+}
+
+static int flusher_end(Flusher *f)
+{
+        int r = flusher_wait(f);
+        pthread_mutex_lock(&f->mu);
+        f->stop = true;
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+        pthread_join(f->thread, NULL);
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->cv);
+        free(f->buf[0]);
+        free(f->buf[1]);
+        return r;
+}
+
+/* Blocks [disk_block, +n) from entries [entry, +n) of pack: read in batches of adjacent records,
+ * opened (the tag checks each), written in runs. */
+static int restore_run(Store *s, uint32_t pack, uint32_t entry, uint32_t n, uint64_t disk_block, uint8_t *rbuf,
+                       Flusher *fl, StoreStats *st, uint64_t total, uint64_t *bad_block)
+{
+        int fd = store_pack_fd(s, pack);
+        if (fd < 0)
+                return fd;
+        for (uint32_t i = 0; i < n;) {
+                const PackEntry *e = &s->packs[pack].e[entry + i];
+                uint64_t base = e->offset, end = base;
+                uint32_t k = 0;
+                while (i + k < n && k < RESTORE_BATCH) {
+                        const PackEntry *f = &s->packs[pack].e[entry + i + k];
+                        uint64_t fend = f->offset + PACK_RECORD_HEADER + f->len;
+                        if (fend - base > (uint64_t)RESTORE_BATCH * RESTORE_RECORD_MAX)
+                                break;
+                        end = fend;
+                        k++;
+                }
+                *bad_block = disk_block + i;
+                if (k == 0 || pread(fd, rbuf, end - base, (off_t)base) != (ssize_t)(end - base))
+                        return -EBADMSG;
+                for (uint32_t j = 0; j < k; j++) {
+                        const PackEntry *f = &s->packs[pack].e[entry + i + j];
+                        const uint8_t *rec = rbuf + (f->offset - base);
+                        size_t got;
+                        *bad_block = disk_block + i + j;
+                        int r = pack_record_check(rec, PACK_RECORD_HEADER + f->len, f);
+                        if (r == 0)
+                                r = unseal(s, f->id, rec + PACK_RECORD_HEADER, f->len,
+                                           fl->buf[fl->cur] + (size_t)j * STORE_BLOCK, STORE_BLOCK, false, &got);
+                        if (r < 0 || got != STORE_BLOCK)
+                                return -EBADMSG;
+                }
+                int r = flusher_submit(fl, (disk_block + i) * STORE_BLOCK, (size_t)k * STORE_BLOCK);
+                if (r < 0)
+                        return r == -EBADMSG || r == -ENOENT ? -EIO : r;
+                st->bytes_written += (uint64_t)k * STORE_BLOCK;
+                store_progress(s, "restore", st->bytes_written, total);
+                i += k;
+        }
+        return 0;
 }
 
 int store_restore(Store *s, const char *name, int version, StoreWriteFn write, void *userdata, StoreStats *st,
@@ -863,39 +1207,67 @@ int store_restore(Store *s, const char *name, int version, StoreWriteFn write, v
                 return r;
         }
         uint64_t n_blocks = h.disk_size / STORE_BLOCK;
-        uint8_t ids[MAP_BYTES], block[STORE_BLOCK];
-        for (uint32_t m = 0; m < h.n_maps; m++) {
+        /* The maps first: a missing or damaged one fails before anything is written, and the
+         * progress knows the total. */
+        MapRun **maps = xmalloc0(sizeof *maps * (h.n_maps + 1));
+        size_t *n_runs = xmalloc0(sizeof *n_runs * (h.n_maps + 1));
+        uint64_t total = 0;
+        for (uint32_t m = 0; m < h.n_maps && r == 0; m++) {
                 const uint8_t *map_id = h.maps + (size_t)m * ID_LEN;
                 if (memcmp(map_id, store_zero_id, ID_LEN) == 0)
                         continue;
-                size_t got;
-                r = store_chunk_get(s, map_id, ids, sizeof ids, &got);
-                if (r < 0 || got != (size_t)h.map_blocks * ID_LEN) {
+                uint32_t cnt = (uint32_t)MIN((uint64_t)h.map_blocks, n_blocks - (uint64_t)m * h.map_blocks);
+                r = store_map_get(s, map_id, cnt, &maps[m], &n_runs[m]);
+                if (r < 0) {
                         *ret_error = xasprintf("%s v%d: the map of blocks %llu.. is %s", name, version,
                                                (unsigned long long)m * h.map_blocks,
                                                r == -ENOENT ? "missing" : "damaged");
-                        return r < 0 ? r : -EBADMSG;
+                        break;
                 }
-                uint64_t first = (uint64_t)m * h.map_blocks;
-                for (uint64_t i = 0; i < h.map_blocks && first + i < n_blocks; i++) {
-                        const uint8_t *id = ids + i * ID_LEN;
-                        if (memcmp(id, store_zero_id, ID_LEN) == 0)
-                                continue;
-                        r = store_chunk_get(s, id, block, sizeof block, &got);
-                        if (r < 0 || got != STORE_BLOCK) {
+                for (size_t i = 0; i < n_runs[m]; i++)
+                        if (maps[m][i].pack)
+                                total += (uint64_t)maps[m][i].blocks * STORE_BLOCK;
+        }
+        _cleanup_free_ uint8_t *rbuf = r == 0 ? xmalloc0((size_t)RESTORE_BATCH * RESTORE_RECORD_MAX) : NULL;
+        Flusher fl;
+        bool flushing = r == 0 && (r = flusher_start(&fl, write, userdata)) == 0;
+        if (r < 0 && !*ret_error)
+                *ret_error = xasprintf("starting the writer: %s", strerror(-r));
+        store_progress(s, "restore", 0, total);
+        for (uint32_t m = 0; m < h.n_maps && r == 0; m++) {
+                uint64_t block = (uint64_t)m * h.map_blocks;
+                for (size_t i = 0; i < n_runs[m] && r == 0; i++) {
+                        const MapRun *run = &maps[m][i];
+                        uint64_t bad = block;
+                        if (run->pack) {
+                                for (uint32_t j = 0; j < run->blocks; j++)
+                                        if (!store_entry(s, run->pack, run->entry + j)) {
+                                                r = -ENOENT;
+                                                bad = block + j;
+                                                break;
+                                        }
+                                if (r == 0)
+                                        r = restore_run(s, run->pack, run->entry, run->blocks, block, rbuf, &fl, st,
+                                                        total, &bad);
+                        }
+                        if (r == -ENOENT || r == -EBADMSG)
                                 *ret_error = xasprintf("%s v%d: block %llu is %s", name, version,
-                                                       (unsigned long long)(first + i),
-                                                       r == -ENOENT ? "missing" : "damaged");
-                                return r < 0 ? r : -EBADMSG;
-                        }
-                        if ((r = write(userdata, (first + i) * STORE_BLOCK, block, STORE_BLOCK)) < 0) {
-                                *ret_error = xasprintf("writing block %llu: %s", (unsigned long long)(first + i),
-                                                       strerror(-r));
-                                return r;
-                        }
-                        st->bytes_written += STORE_BLOCK;
+                                                       (unsigned long long)bad, r == -ENOENT ? "missing" : "damaged");
+                        else if (r < 0)
+                                *ret_error = xasprintf("writing block %llu: %s", (unsigned long long)bad, strerror(-r));
+                        block += run->blocks;
                 }
         }
-        return 0;
+        if (flushing) {
+                int e = flusher_end(&fl);
+                if (r == 0 && e < 0) {
+                        r = e;
+                        *ret_error = xasprintf("writing the disk: %s", strerror(-r));
+                }
+        }
+        for (uint32_t m = 0; m < h.n_maps; m++)
+                free(maps[m]);
+        free(maps);
+        free(n_runs);
+        return r;
 }
-

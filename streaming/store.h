@@ -1,15 +1,18 @@
 /* The block store (docs/design.md "Block store"): profile disks backed up block for block on
- * the filesystem's 4 KiB grid, so that no block is stored twice. A disk version is a list of map
- * chunks, each the ids of 1024 blocks (4 MiB of disk); map and data chunks alike are stored once,
- * by id, in pack files. A zero block costs nothing (its id is all zeros, never stored), and so
- * does an unchanged 4 MiB region of an incremental backup (its map is the parent's).
+ * the filesystem's 4 KiB grid, so that no block is stored twice. Chunks are stored once, by id, in
+ * numbered pack files; a disk version is a list of maps, each describing 1024 blocks (4 MiB of
+ * disk) as runs: "n blocks held by consecutive entries of pack p from entry e", or zeros. A file's
+ * blocks, stored in order the first time, stay one run wherever a filesystem puts them, so a
+ * version costs a few bytes per run, not 32 per block. A zero block costs nothing, and so does an
+ * unchanged 4 MiB region of an incremental backup (its map is the parent's).
  *
  * Ids are HMAC-SHA256 of the plaintext under a key of the store, so equal blocks of any user
  * share one chunk while the ids say nothing to whoever lacks the key. Chunks are zstd-compressed
  * then sealed with AES-256-GCM (nonce: the id's first 12 bytes, associated data: the id:
- * deterministic, which dedup needs and which is safe because one id means one plaintext). The
- * store's key is random, kept in DIR/key wrapped by the host key (as profile keys are): a copy of
- * the store is of no use without the host key.
+ * deterministic, which dedup needs and which is safe because one id means one plaintext). Pack
+ * indexes and version files carry an HMAC by the store's key. The store's key is random, kept in
+ * DIR/key wrapped by the host key (as profile keys are): a copy of the store is of no use without
+ * the host key.
  *
  * Crash safety: packs and version files are written to a temporary name, fsync'd and renamed; a
  * version is written only after every pack it needs. A crash leaves at worst a pack no version
@@ -20,8 +23,8 @@
 #include <stdint.h>
 
 #define STORE_BLOCK 4096
-#define STORE_MAP_BLOCKS 256                    /* the default (bench 50-store: closest
-                                                 * to the ideal); versions record theirs */
+#define STORE_MAP_BLOCKS 1024                   /* the default (bench 50-store); versions
+                                                 * record theirs */
 #define STORE_MAP_BLOCKS_MAX 1024
 #define STORE_HOST_KEY_LEN 32
 
@@ -38,6 +41,11 @@ int store_rewrap_key(const char *dir, const uint8_t old_host[STORE_HOST_KEY_LEN]
 /* Blocks per map for the backups this handle makes: a power of two, 64 to 1024 (smaller maps:
  * less rewritten per incremental, larger version files). For measuring (bench/). */
 int store_set_map_blocks(Store *s, unsigned n);
+
+/* Told how far a backup, restore or replication has got (op "backup", "restore", "replicate";
+ * bytes done of total), at most 65 times a call. */
+typedef void (*StoreProgressFn)(void *userdata, const char *op, uint64_t done, uint64_t total);
+void store_set_progress(Store *s, StoreProgressFn fn, void *userdata);
 
 /* Reads len bytes at offset of the disk being backed up: 0, or a negative errno. */
 typedef int (*StoreReadFn)(void *userdata, uint64_t offset, void *buf, size_t len);
@@ -84,10 +92,12 @@ int store_versions(Store *s, const char *name, int **ret, size_t *ret_n);
 /* The disk size a version describes, and when it was made (seconds since the epoch; optional). */
 int store_version_info(Store *s, const char *name, int version, uint64_t *ret_size, uint64_t *ret_created);
 
-/* Copies to the store at dest_dir (made with this store's key when missing; it opens with the
- * same host key) every chunk it lacks, then every version file it lacks: a replica for disaster
- * recovery. Chunks first, so a version never arrives before its chunks; an interrupted run
- * leaves whole packs behind and the next one sends only what is still missing. */
+/* Copies to the store at dest_dir (made with this store's wrapped key and id when missing; it
+ * opens with the same host key) every pack it lacks, then every version file it lacks: a replica
+ * for disaster recovery. A pack holds only chunks stored nowhere else, so nothing is sent twice;
+ * packs first, so a version never arrives before its chunks; an interrupted run leaves whole
+ * packs behind and the next one sends only what is still missing. A dest_dir holding another
+ * store is refused. */
 typedef struct StoreReplicaStats {
         uint64_t chunks_sent, bytes_sent, chunks_present, versions_sent;
 } StoreReplicaStats;
@@ -96,16 +106,16 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
 
 /* Keeps, per name, the newest version, the newest version of each of the last keep_daily days
  * that have one and of each of the last keep_weekly weeks, and drops the other versions; then
- * every chunk no kept version names goes (packs rewritten with what they still hold). Crash-safe:
- * versions go first, new packs are committed before the old ones are removed, so a crash leaves
- * at worst garbage the next prune takes. */
+ * every chunk no kept version names goes: each pack holding some is rewritten in place without
+ * them (entries keep their numbers; tmp, fsync, rename). Crash-safe: versions go first, then one
+ * pack at a time, each old or new, so a crash leaves at worst garbage the next prune takes. */
 typedef struct StorePruneStats {
-        uint64_t versions_kept, versions_removed, chunks_removed, packs_removed, bytes_freed;
+        uint64_t versions_kept, versions_removed, chunks_removed, packs_rewritten, bytes_freed;
 } StorePruneStats;
 int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneStats *st, char **ret_error);
-/* For tests: the time new versions are stamped with (0: the clock); a hook called at the prune's
- * most delicate point ("prune-packs-written": new packs committed, old ones not yet removed)
- * and after each pack is committed ("pack-committed"; a replication's on the replica). */
+/* For tests: the time new versions are stamped with (0: the clock); a hook called after each pack
+ * a prune rewrites ("prune-pack-rewritten") and after each pack is committed ("pack-committed";
+ * a replication's on the replica). */
 void store_set_time(Store *s, uint64_t t);
 void store_set_crash_hook(Store *s, void (*crash)(const char *point));
 

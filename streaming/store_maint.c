@@ -26,53 +26,108 @@ static int copy_file(const char *from, const char *to, size_t max)
         return r;
 }
 
+/* The names of dir's entries for which keep says yes (a set to look names up in). */
+static char **dir_names(const char *dir, size_t *ret_n)
+{
+        DIR *d = opendir(dir);
+        char **v = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                v = xrealloc(v, sizeof *v * (n + 1));
+                v[n++] = xstrdup(de->d_name);
+        }
+        if (d)
+                closedir(d);
+        *ret_n = n;
+        return v;
+}
+
+static bool has_name(char **v, size_t n, const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(v[i], name) == 0)
+                        return true;
+        return false;
+}
+
+/* dest_dir's store id: "" when it holds no store yet. */
+static int dest_store_id(const char *dest_dir, char id[33])
+{
+        _cleanup_free_ char *path = xasprintf("%s/" STORE_ID_FILE, dest_dir), *data = NULL;
+        size_t len;
+        id[0] = 0;
+        int r = read_file_max(path, 64, &data, &len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        data[strcspn(data, "\n")] = 0;
+        snprintf(id, 33, "%s", data);
+        return 0;
+}
+
 int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const char *dest_dir,
                     StoreReplicaStats *st, char **ret_error)
 {
+        (void)host_key;
         *ret_error = NULL;
         *st = (StoreReplicaStats){ 0 };
-        _cleanup_free_ char *key = xasprintf("%s/" KEY_FILE, s->dir), *dkey = xasprintf("%s/" KEY_FILE, dest_dir);
-        int r;
-        if (access(dkey, F_OK) < 0) {
-                if ((r = mkdir_p(dest_dir, 0700)) < 0 || (r = copy_file(key, dkey, PROFILE_WRAPPED_MAX)) < 0) {
-                        *ret_error = xasprintf("%s: %s", dest_dir, strerror(-r));
-                        return r;
-                }
+        char did[33];
+        int r = dest_store_id(dest_dir, did);
+        _cleanup_free_ char *dpacks = xasprintf("%s/packs", dest_dir), *dvers = xasprintf("%s/versions", dest_dir);
+        if (r == 0 && !did[0]) {
+                /* A new replica: the wrapped key and the store id first (useless without the host key). */
+                _cleanup_free_ char *key = xasprintf("%s/" KEY_FILE, s->dir), *dkey = xasprintf("%s/" KEY_FILE, dest_dir),
+                                    *sid = xasprintf("%s/" STORE_ID_FILE, s->dir),
+                                    *dsid = xasprintf("%s/" STORE_ID_FILE, dest_dir);
+                if ((r = mkdir_p(dpacks, 0700)) == 0 && (r = mkdir_p(dvers, 0700)) == 0 &&
+                    (r = copy_file(key, dkey, PROFILE_WRAPPED_MAX)) == 0 && (r = copy_file(sid, dsid, 64)) == 0)
+                        r = store_fsync_dir(dest_dir);
+                snprintf(did, sizeof did, "%s", s->store_id);
         }
-        Store *d;
-        if ((r = store_open(dest_dir, host_key, true, &d, ret_error)) < 0)
+        if (r < 0) {
+                *ret_error = xasprintf("%s: %s", dest_dir, strerror(-r));
                 return r;
-        d->crash = s->crash;
-        /* The same ids only under the same key: a store made by another key is not a replica. */
-        if (memcmp(d->k_id, s->k_id, sizeof s->k_id) != 0) {
-                *ret_error = xasprintf("%s holds another store (another key): not a replica of this one", dest_dir);
-                store_close(d);
+        }
+        /* Maps name blocks by pack number: only a copy of this very store can take its packs. */
+        if (strcmp(did, s->store_id) != 0) {
+                *ret_error = xasprintf("%s holds another store: not a replica of this one", dest_dir);
                 return -EEXIST;
         }
-        uint8_t plain[PLAIN_MAX];
-        for (size_t i = 0; i < s->cap_locs && r == 0; i++) {
-                Loc *l = &s->locs[i];
-                if (l->pack == UINT32_MAX)
+        size_t nd = 0;
+        char **have = dir_names(dpacks, &nd);
+        uint64_t total = 0, done = 0;
+        for (uint32_t p = 1; p < s->n_packs; p++)
+                if (s->packs[p].name && !has_name(have, nd, s->packs[p].name))
+                        total += s->packs[p].size;
+        store_progress(s, "replicate", 0, total);
+        /* Packs first, whole (their numbers are the maps' references), each committed (tmp, fsync,
+         * rename) before the next: an interrupted run leaves only whole packs behind. */
+        for (uint32_t p = 1; p < s->n_packs && r == 0; p++) {
+                Pack *k = &s->packs[p];
+                if (!k->name)
                         continue;
-                if (store_index_find(d, l->id) || store_pending_has(d, l->id)) {
-                        st->chunks_present++;
+                if (has_name(have, nd, k->name)) {
+                        st->chunks_present += k->live;
                         continue;
                 }
-                size_t got;
-                uint64_t added;
-                if ((r = store_chunk_get(s, l->id, plain, sizeof plain, &got)) < 0) {
-                        *ret_error = xasprintf("pack %s: the chunk at %llu does not open or is not its id",
-                                               s->packs[l->pack].name, (unsigned long long)l->off);
+                _cleanup_free_ char *from = store_pack_path(s, p), *to = xasprintf("%s/%s", dpacks, k->name);
+                if ((r = copy_file(from, to, PACK_MAX)) < 0 || (r = store_fsync_dir(dpacks)) < 0) {
+                        *ret_error = xasprintf("%s: %s", to, strerror(-r));
                         break;
                 }
-                if ((r = store_chunk_put(d, l->id, plain, got, &added, ret_error)) == 0) {
-                        st->chunks_sent++;
-                        st->bytes_sent += added;
-                }
+                st->chunks_sent += k->live;
+                st->bytes_sent += k->size;
+                done += k->size;
+                store_progress(s, "replicate", done, total);
+                if (s->crash)
+                        s->crash("pack-committed");
         }
-        if (r == 0)
-                r = store_pending_commit(d, ret_error);
-        /* Then the versions, each only once its chunks are there. */
+        strv_free(have, nd);
+        /* Then the versions, each only once its packs are there. */
         char **names = NULL;
         size_t nn = 0;
         if (r == 0)
@@ -83,10 +138,10 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
                 size_t n;
                 if (store_versions(s, name, &vs, &n) < 0)
                         continue;
-                _cleanup_free_ char *ddir = xasprintf("%s/versions/%s", dest_dir, name);
+                _cleanup_free_ char *ddir = xasprintf("%s/%s", dvers, name);
                 for (size_t i = 0; i < n && r == 0; i++) {
                         _cleanup_free_ char *from = store_version_path(s, name, vs[i]),
-                                            *to = store_version_path(d, name, vs[i]);
+                                            *to = xasprintf("%s/%08d.ver", ddir, vs[i]);
                         if (access(to, F_OK) == 0)
                                 continue;
                         if ((r = mkdir_p(ddir, 0700)) < 0 ||
@@ -99,9 +154,6 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
                 free(vs);
         }
         strv_free(names, nn);
-        if (r < 0)
-                store_pending_reset(d);
-        store_close(d);
         return r;
 }
 
@@ -110,32 +162,135 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
 void store_set_time(Store *s, uint64_t t) { s->fixed_time = t; }
 void store_set_crash_hook(Store *s, void (*crash)(const char *point)) { s->crash = crash; }
 
-/* Marks every chunk a version names (its maps and their blocks) in live (one flag per slot of
- * the index). -EBADMSG when a map cannot be read: then nothing may be collected. */
-static int mark_version(Store *s, const char *name, int v, uint8_t *live)
+/* Live marks: one flag per entry of each pack. */
+typedef struct Marks {
+        uint8_t **live;         /* by pack number */
+        size_t n;
+} Marks;
+
+static Marks marks_new(Store *s)
+{
+        Marks m = { .live = xmalloc0(sizeof *m.live * (s->n_packs + 1)), .n = s->n_packs };
+        for (size_t p = 1; p < s->n_packs; p++)
+                if (s->packs[p].name)
+                        m.live[p] = xmalloc0(s->packs[p].n + 1);
+        return m;
+}
+
+static void marks_free(Marks *m)
+{
+        for (size_t p = 0; p < m->n; p++)
+                free(m->live[p]);
+        free(m->live);
+}
+
+/* Every chunk a version names (its maps and the blocks they name), marked when marks is given;
+ * bad counts what is missing or (read_data) does not open. -EBADMSG when the version file
+ * itself cannot be read. */
+static int walk_version(Store *s, const char *name, int v, Marks *marks, bool read_data, uint64_t *bad)
 {
         _cleanup_free_ uint8_t *buf = NULL;
         VersionHeader h;
         int r = store_version_load(s, name, v, &buf, &h);
         if (r < 0)
                 return r;
-        uint8_t ids[MAP_BYTES];
+        uint64_t n_blocks = h.disk_size / STORE_BLOCK;
+        uint8_t block[STORE_BLOCK];
         for (uint32_t m = 0; m < h.n_maps; m++) {
                 const uint8_t *map_id = h.maps + (size_t)m * ID_LEN;
                 if (memcmp(map_id, store_zero_id, ID_LEN) == 0)
                         continue;
+                uint32_t cnt = (uint32_t)MIN((uint64_t)h.map_blocks, n_blocks - (uint64_t)m * h.map_blocks);
                 Loc *l = store_index_find(s, map_id);
-                size_t got;
-                if (!l || store_chunk_get(s, map_id, ids, sizeof ids, &got) < 0 || got != (size_t)h.map_blocks * ID_LEN)
-                        return -EBADMSG;
-                live[l - s->locs] = 1;
-                for (size_t i = 0; i < h.map_blocks; i++) {
-                        Loc *b = store_index_find(s, ids + i * ID_LEN);
-                        if (b)
-                                live[b - s->locs] = 1;
+                MapRun *runs;
+                size_t nr;
+                if (!l || store_map_get(s, map_id, cnt, &runs, &nr) < 0) {
+                        (*bad)++;
+                        continue;
                 }
+                if (marks)
+                        marks->live[l->pack][l->entry] = 1;
+                for (size_t i = 0; i < nr; i++) {
+                        if (runs[i].pack == 0)
+                                continue;
+                        for (uint32_t j = 0; j < runs[i].blocks; j++) {
+                                uint32_t e = runs[i].entry + j;
+                                size_t got;
+                                if (!store_entry(s, runs[i].pack, e) ||
+                                    (read_data &&
+                                     (store_chunk_read(s, runs[i].pack, e, block, sizeof block, &got) < 0 ||
+                                      got != STORE_BLOCK))) {
+                                        (*bad)++;
+                                        continue;
+                                }
+                                if (marks)
+                                        marks->live[runs[i].pack][e] = 1;
+                        }
+                }
+                free(runs);
         }
         return 0;
+}
+
+/* Pack no without its dead entries: the live records copied as they are (sealed), every entry
+ * kept in its place (the dead ones zeroed), a new MAC; written to a temporary name, fsync'd and
+ * renamed over the old one, so a crash leaves either. A pack with nothing live goes, but the
+ * newest pack stays as an empty one: its number must never be used again. */
+static int pack_rewrite(Store *s, uint32_t no, const uint8_t *live, char **ret_error)
+{
+        Pack *p = &s->packs[no];
+        _cleanup_free_ char *path = store_pack_path(s, no);
+        uint32_t keep = 0;
+        for (uint32_t i = 0; i < p->n; i++)
+                keep += p->e[i].len && live[i];
+        if (keep == 0 && no + 1 < s->n_packs) {
+                if (unlink(path) < 0 && errno != ENOENT) {
+                        *ret_error = xasprintf("%s: %s", path, strerror(errno));
+                        return -errno;
+                }
+                return 0;
+        }
+        int fd = store_pack_fd(s, no);
+        if (fd < 0) {
+                *ret_error = xasprintf("%s: %s", path, strerror(-fd));
+                return fd;
+        }
+        Writer w;
+        writer_init(&w, PACK_MAX);
+        writer_bytes(&w, PACK_MAGIC, PACK_MAGIC_LEN);
+        PackEntry *e = xmalloc0(sizeof *e * (p->n ? p->n : 1));
+        uint8_t rec[PACK_RECORD_HEADER + PACK_SEALED_MAX];
+        int r = 0;
+        for (uint32_t i = 0; i < p->n && r == 0; i++) {
+                if (!p->e[i].len || !live[i])
+                        continue;
+                size_t n = PACK_RECORD_HEADER + p->e[i].len;
+                if (pread(fd, rec, n, (off_t)p->e[i].offset) != (ssize_t)n || pack_record_check(rec, n, &p->e[i]) < 0) {
+                        *ret_error = xasprintf("%s: a live record (entry %u) cannot be read", path, i);
+                        r = -EBADMSG;
+                        break;
+                }
+                e[i] = p->e[i];
+                e[i].offset = w.len;
+                writer_bytes(&w, rec, n);
+        }
+        uint64_t index_off = w.len;
+        uint8_t mac[PACK_MAC_LEN];
+        if (r == 0) {
+                pack_index_write(&w, e, p->n, index_off);
+                if (w.error || store_pack_mac(s, no, w.data + index_off, w.len - index_off, mac) < 0) {
+                        *ret_error = xasprintf("%s: rewriting failed", path);
+                        r = -EIO;
+                }
+        }
+        if (r == 0) {
+                pack_tail_finish(&w, mac);
+                if ((r = write_file_atomic(path, w.data, w.len, 0600)) < 0)
+                        *ret_error = xasprintf("%s: %s", path, strerror(-r));
+        }
+        writer_free(&w);
+        free(e);
+        return r;
 }
 
 #define DAY 86400u
@@ -171,7 +326,7 @@ int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneS
         StoreUsage before;
         store_usage(s, &before);
         _cleanup_free_ char *vdir = xasprintf("%s/versions", s->dir);
-        _cleanup_free_ uint8_t *live = xmalloc0(s->cap_locs ? s->cap_locs : 1);
+        Marks marks = marks_new(s);
         char **names = NULL;
         size_t nn = 0;
         store_names(s, &names, &nn);
@@ -195,11 +350,11 @@ int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneS
                 for (size_t i = 0; i < n && r == 0; i++) {
                         if (keep[i]) {
                                 st->versions_kept++;
-                                int m = mark_version(s, name, vs[i], live);
-                                if (m == -EBADMSG) {
+                                uint64_t bad = 0;
+                                if (walk_version(s, name, vs[i], &marks, false, &bad) < 0 || bad) {
                                         *ret_error = xasprintf("%s v%d names a chunk that cannot be read: nothing "
                                                                "collected (run store check)", name, vs[i]);
-                                        r = m;
+                                        r = -EBADMSG;
                                 }
                                 continue;
                         }
@@ -218,64 +373,34 @@ int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneS
                 free(keep);
         }
         strv_free(names, nn);
-        if (r < 0 || s->bad_packs) {
-                if (r == 0)
-                        *ret_error = xstrdup("a pack's index cannot be read: nothing collected (run store check)");
-                return r < 0 ? r : -EBADMSG;
+        if (r == 0 && s->bad_packs) {
+                *ret_error = xstrdup("a pack's index cannot be read: nothing collected (run store check)");
+                r = -EBADMSG;
         }
-        /* 2. Packs: untouched when all their chunks live; else their live chunks go to new packs
-         * (committed first), then the old pack is removed. */
-        size_t n_old = s->n_packs;
-        uint64_t *live_in = xmalloc0(sizeof *live_in * (n_old + 1)), *all_in = xmalloc0(sizeof *all_in * (n_old + 1));
-        for (size_t i = 0; i < s->cap_locs; i++)
-                if (s->locs[i].pack != UINT32_MAX) {
-                        all_in[s->locs[i].pack]++;
-                        live_in[s->locs[i].pack] += live[i];
-                }
-        uint8_t plain[PLAIN_MAX];
-        for (size_t i = 0; i < s->cap_locs && r == 0; i++) {
-                Loc *l = &s->locs[i];
-                if (l->pack == UINT32_MAX || !live[i] || live_in[l->pack] == all_in[l->pack])
+        /* 2. Each pack holding dead chunks is rewritten without them, in place (maps name blocks by
+         * pack and entry), one at a time: a crash leaves each pack old or new, both sound. */
+        for (uint32_t p = 1; p < s->n_packs && r == 0; p++) {
+                Pack *k = &s->packs[p];
+                if (!k->name)
                         continue;
-                size_t got;
-                uint8_t id[ID_LEN];
-                memcpy(id, l->id, ID_LEN);
-                if ((r = store_chunk_get(s, id, plain, sizeof plain, &got)) < 0) {
-                        *ret_error = xasprintf("pack %s: a live chunk does not open", s->packs[l->pack].name);
+                uint32_t dead = 0;
+                for (uint32_t i = 0; i < k->n; i++)
+                        dead += k->e[i].len && !marks.live[p][i];
+                if (dead == 0)
+                        continue;
+                if ((r = pack_rewrite(s, p, marks.live[p], ret_error)) < 0)
                         break;
-                }
-                /* Into a new pack: the index points at the old one until the reload below. */
-                uint64_t added;
-                r = store_pending_append(s, id, plain, got, &added, ret_error);
+                st->chunks_removed += dead;
+                st->packs_rewritten++;
+                if (s->crash)
+                        s->crash("prune-pack-rewritten");
         }
-        if (r == 0)
-                r = store_pending_commit(s, ret_error);
-        if (r == 0 && s->crash)
-                s->crash("prune-packs-written");
-        for (size_t p = 0; p < n_old && r == 0; p++) {
-                if (live_in[p] == all_in[p])
-                        continue;
-                _cleanup_free_ char *path = store_pack_path(s, s->packs[p].name);
-                st->chunks_removed += all_in[p] - live_in[p];
-                st->packs_removed++;
-                if (s->packs[p].fd >= 0) {
-                        close(s->packs[p].fd);
-                        s->packs[p].fd = -1;
-                }
-                if (unlink(path) < 0 && errno != ENOENT) {
-                        r = -errno;
-                        *ret_error = xasprintf("%s: %s", path, strerror(-r));
-                }
-        }
-        free(live_in);
-        free(all_in);
+        marks_free(&marks);
         if (r == 0) {
                 _cleanup_free_ char *pdir = xasprintf("%s/packs", s->dir);
                 store_fsync_dir(pdir);
         }
-        if (r < 0)
-                store_pending_reset(s);
-        /* The index again from the packs on disk: moved chunks at their new place, gone ones gone. */
+        /* The index again from the packs on disk: gone chunks gone. */
         int e = store_reload(s);
         if (r == 0 && e < 0) {
                 r = e;
@@ -306,43 +431,6 @@ static void report(StoreCheck *c, const char *fmt, ...)
         c->report = all;
 }
 
-/* Every chunk a version names: present, and (read_data) opening to its id. */
-static void check_version(Store *s, const char *name, int v, bool read_data, StoreCheck *c)
-{
-        _cleanup_free_ uint8_t *buf = NULL;
-        VersionHeader h;
-        if (store_version_load(s, name, v, &buf, &h) < 0) {
-                c->bad_versions++;
-                report(c, "%s v%d: the version file does not parse or its MAC fails", name, v);
-                return;
-        }
-        uint8_t ids[MAP_BYTES], block[STORE_BLOCK];
-        uint64_t bad = 0;
-        for (uint32_t m = 0; m < h.n_maps; m++) {
-                const uint8_t *map_id = h.maps + (size_t)m * ID_LEN;
-                if (memcmp(map_id, store_zero_id, ID_LEN) == 0)
-                        continue;
-                size_t got;
-                if (store_chunk_get(s, map_id, ids, sizeof ids, &got) < 0 || got != (size_t)h.map_blocks * ID_LEN) {
-                        bad++;
-                        continue;
-                }
-                for (size_t i = 0; i < h.map_blocks; i++) {
-                        const uint8_t *id = ids + i * ID_LEN;
-                        if (memcmp(id, store_zero_id, ID_LEN) == 0)
-                                continue;
-                        if (!store_index_find(s, id) ||
-                            (read_data && (store_chunk_get(s, id, block, sizeof block, &got) < 0 || got != STORE_BLOCK)))
-                                bad++;
-                }
-        }
-        if (bad) {
-                c->damaged_versions++;
-                report(c, "%s v%d: %llu chunk%s missing or damaged", name, v, (unsigned long long)bad,
-                       bad == 1 ? "" : "s");
-        }
-}
-
 int store_check(Store *s, bool read_data, StoreCheck *ret)
 {
         StoreCheck c = { .packs = s->n_packs, .chunks = s->n_locs, .bad_packs = s->bad_packs };
@@ -351,15 +439,15 @@ int store_check(Store *s, bool read_data, StoreCheck *ret)
                        s->bad_packs == 1 ? "" : "s");
         if (read_data) {
                 uint8_t plain[PLAIN_MAX];
-                for (size_t i = 0; i < s->cap_locs; i++) {
-                        Loc *l = &s->locs[i];
-                        size_t got;
-                        if (l->pack != UINT32_MAX && store_chunk_get(s, l->id, plain, sizeof plain, &got) < 0) {
-                                c.bad_chunks++;
-                                report(&c, "pack %s: the chunk at %llu does not open or is not its id",
-                                       s->packs[l->pack].name, (unsigned long long)l->off);
+                for (uint32_t p = 1; p < s->n_packs; p++)
+                        for (uint32_t i = 0; s->packs[p].name && i < s->packs[p].n; i++) {
+                                size_t got;
+                                if (s->packs[p].e[i].len && store_chunk_read(s, p, i, plain, sizeof plain, &got) < 0) {
+                                        c.bad_chunks++;
+                                        report(&c, "pack %s: chunk %u does not open or is not its id",
+                                               s->packs[p].name, i);
+                                }
                         }
-                }
         }
         char **names = NULL;
         size_t nn = 0;
@@ -371,7 +459,15 @@ int store_check(Store *s, bool read_data, StoreCheck *ret)
                         continue;
                 for (size_t i = 0; i < n; i++) {
                         c.versions++;
-                        check_version(s, names[k], vs[i], read_data, &c);
+                        uint64_t bad = 0;
+                        if (walk_version(s, names[k], vs[i], NULL, read_data, &bad) < 0) {
+                                c.bad_versions++;
+                                report(&c, "%s v%d: the version file does not parse or its MAC fails", names[k], vs[i]);
+                        } else if (bad) {
+                                c.damaged_versions++;
+                                report(&c, "%s v%d: %llu chunk%s missing or damaged", names[k], vs[i],
+                                       (unsigned long long)bad, bad == 1 ? "" : "s");
+                        }
                 }
                 free(vs);
         }
