@@ -10,6 +10,7 @@
 #include "broker/backup.h"
 #include "broker/control.h"
 #include "broker/desktop.h"
+#include "broker/progress.h"
 #include "broker/session.h"
 #include "common/jsonx.h"
 #include "common/log.h"
@@ -24,6 +25,7 @@ typedef struct StoreJob {
         Broker *b;
         ControlRequest *req;
         char *key_file, *store_dir, *user;
+        bool from;              /* store_dir is a replica (profile.restore --from), not slated's store */
         int r;
         char *error;
         /* history */
@@ -46,6 +48,9 @@ typedef struct StoreJob {
         StoreReplicaStats rs;
         unsigned keep_daily, keep_weekly;
         StorePruneStats ps;
+        ProgressRelay progress; /* backup, restore, replicate: how far, to the request */
+        int last_pct;
+        char last_op[16];
 } StoreJob;
 
 static StoreJob *job_new(Broker *b, ControlRequest *req, const char *user)
@@ -57,11 +62,14 @@ static StoreJob *job_new(Broker *b, ControlRequest *req, const char *user)
         j->key_file = xstrdup(b->cfg->profile_key_file);
         j->store_dir = xstrdup(b->cfg->store_dir);
         j->user = user ? xstrdup(user) : NULL;
+        progress_relay_init(&j->progress, b->loop, req, j);
         return j;
 }
 
-static void job_free(StoreJob *j)
+static void job_free_now(uv_handle_t *h)
 {
+        StoreJob *j = h->data;
+        progress_relay_fini(&j->progress);
         free(j->key_file);
         free(j->store_dir);
         free(j->user);
@@ -79,20 +87,53 @@ static void job_free(StoreJob *j)
         free(j);
 }
 
-/* The store, opened with the host key (made on first use only by a backup). */
+/* After the reply: the relay's handle closes, then the job goes. */
+static void job_free(StoreJob *j) { progress_relay_close(&j->progress, job_free_now); }
+
+/* Store progress as percent events on the job's request (only when the percent moves). */
+static void job_progress(void *userdata, const char *op, uint64_t done, uint64_t total)
+{
+        StoreJob *j = userdata;
+        int pct = total ? (int)(done * 100 / total) : 100;
+        if (pct != j->last_pct || strcmp(op, j->last_op) != 0) {
+                j->last_pct = pct;
+                snprintf(j->last_op, sizeof j->last_op, "%s", op);
+                progress_relay_post(&j->progress, op, pct);
+        }
+}
+
+/* The store (slated's handle, for this job alone until job_store_done), opened with the host key
+ * (made on first use only by a backup). */
 static int job_store(StoreJob *j, Store **ret, uint8_t host[PROFILE_KEY_LEN])
 {
         uint8_t k[PROFILE_KEY_LEN];
         uint8_t *h = host ? host : k;
         int r = profile_host_key_load(j->key_file, false, h, &j->error);
-        if (r == 0 && access(j->store_dir, F_OK) < 0) {
-                j->error = xasprintf("no block store at %s yet (no profile was backed up)", j->store_dir);
-                r = -ENOENT;
+        if (r == 0 && j->from) {        /* a replica: a handle of its own */
+                if (access(j->store_dir, F_OK) < 0) {
+                        j->error = xasprintf("no block store at %s", j->store_dir);
+                        r = -ENOENT;
+                } else {
+                        r = store_open(j->store_dir, h, false, ret, &j->error);
+                }
+        } else if (r == 0) {
+                r = store_acquire(j->b, j->store_dir, h, false, ret, &j->error);
         }
-        if (r == 0)
-                r = store_open(j->store_dir, h, false, ret, &j->error);
+        if (r == 0) {
+                j->last_pct = -1;
+                store_set_progress(*ret, job_progress, j);
+        }
         secret_wipe(k, sizeof k);
         return r;
+}
+
+static void job_store_done(StoreJob *j, Store *s)
+{
+        store_set_progress(s, NULL, NULL);
+        if (j->from)
+                store_close(s);
+        else
+                store_release_handle(j->b);
 }
 
 /* Store jobs other than prune run together; a prune runs alone. */
@@ -120,6 +161,7 @@ static void store_release(Broker *b, bool prune)
 
 static void reply_done(StoreJob *j, json_object *o)
 {
+        progress_relay_flush(&j->progress);     /* events still queued go out before the reply */
         if (j->r < 0)
                 control_reply_error(j->req, -j->r, "%s", j->error ? j->error : strerror(-j->r));
         else
@@ -142,7 +184,7 @@ static void history_run(uv_work_t *w)
         for (size_t i = 0; i < j->n; i++)
                 if (store_version_info(s, j->user, j->versions[i], &j->sizes[i], &j->created[i]) < 0)
                         j->sizes[i] = 0;        /* damaged: listed with size 0, store check says more */
-        store_close(s);
+        job_store_done(j, s);
 }
 
 static void history_done(uv_work_t *w, int status)
@@ -216,7 +258,8 @@ static void restore_run(uv_work_t *w)
 fail:
         unlink(j->path);
 out:
-        store_close(s);
+        if (s)
+                job_store_done(j, s);
         secret_wipe(host, sizeof host);
         secret_wipe(key, sizeof key);
         j->ms = now_ms() - t0;
@@ -250,6 +293,29 @@ static void restore_done(uv_work_t *w, int status)
         }
         reply_done(j, o);
         job_free(j);
+}
+
+/* ---- profile.backup: a backup now (as at logout), with progress ---- */
+
+static void h_backup(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *user;
+        if (jsonx_get_string(args, "user", &user) < 0 || !user_name_valid(user)) {
+                control_reply_error(req, EINVAL, "user: " USER_NAME_RULE);
+                return;
+        }
+        /* The disk is open in the desktop meanwhile: the logout backs it up. */
+        if (session_find_user(b, user)) {
+                control_reply_error(req, EBUSY, "user %s has a session: the logout backs the profile up", user);
+                return;
+        }
+        int r = backup_start(b, user, req, NULL, NULL);
+        if (r == -ENOENT)
+                control_reply_error(req, ENOENT, "user %s has no profile disk", user);
+        else if (r < 0)
+                control_reply_error(req, -r, "user %s: %s", user,
+                                    b->store_pruning ? "the store is being pruned: try again when it is done"
+                                                     : "a backup runs already");
 }
 
 /* A version becomes the user's current profile as a new generation (the current one is kept
@@ -292,6 +358,7 @@ static void h_restore(Broker *b, ControlRequest *req, json_object *args)
         if (from) {
                 free(j->store_dir);
                 j->store_dir = xstrdup(from);
+                j->from = true;
         }
         j->version = (int)version;
         j->generation = gen;
@@ -333,7 +400,7 @@ static void stats_run(uv_work_t *w)
                 return;
         store_usage(s, &j->usage);
         count_versions(s, &j->users, &j->all_versions);
-        store_close(s);
+        job_store_done(j, s);
 }
 
 static void stats_done(uv_work_t *w, int status)
@@ -362,7 +429,7 @@ static void check_run(uv_work_t *w)
         if ((j->r = job_store(j, &s, NULL)) < 0)
                 return;
         store_check(s, j->read_data, &j->check);
-        store_close(s);
+        job_store_done(j, s);
 }
 
 static void check_done(uv_work_t *w, int status)
@@ -408,7 +475,7 @@ static void replicate_run(uv_work_t *w)
         Store *s;
         if ((j->r = job_store(j, &s, host)) == 0) {
                 j->r = store_replicate(s, host, j->dest, &j->rs, &j->error);
-                store_close(s);
+                job_store_done(j, s);
         }
         secret_wipe(host, sizeof host);
         j->ms = now_ms() - t0;
@@ -460,7 +527,7 @@ static void prune_run(uv_work_t *w)
         Store *s;
         if ((j->r = job_store(j, &s, NULL)) == 0) {
                 j->r = store_prune(s, j->keep_daily, j->keep_weekly, &j->ps, &j->error);
-                store_close(s);
+                job_store_done(j, s);
         }
         j->ms = now_ms() - t0;
 }
@@ -500,6 +567,7 @@ static void h_prune(Broker *b, ControlRequest *req, json_object *args)
 
 static const ControlCommand commands[] = {
         { "profile.history", h_history, false, { { "user", CONTROL_ARG_STRING, true, 1, 32 } } },
+        { "profile.backup", h_backup, true, { { "user", CONTROL_ARG_STRING, true, 1, 32 } } },
         { "profile.restore", h_restore, true,
           { { "user", CONTROL_ARG_STRING, true, 1, 32 }, { "version", CONTROL_ARG_INT, false, 0, 99999999 },
             { "from", CONTROL_ARG_STRING, false, 1, 512 } } },

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "broker/backup.h"
+#include "broker/control.h"
+#include "broker/progress.h"
 #include "broker/db.h"
 #include "broker/fault.h"
 #include "broker/session.h"
@@ -42,6 +44,10 @@ typedef struct BackupJob {
         const char *why;        /* full or incremental, and why (static text) */
         StoreStats st;
         uint64_t ms, dirty_bytes;
+        /* profile.backup: the request hears progress and the result */
+        ControlRequest *req;
+        ProgressRelay progress;
+        int last_pct;
 } BackupJob;
 
 static Running *running_find(Broker *b, const char *user)
@@ -68,7 +74,7 @@ void backup_wait(Broker *b, const char *user, void (*fn)(void *userdata), void *
         r->waiters = w;
 }
 
-static void job_free(BackupJob *j)
+static void job_free_now(BackupJob *j)
 {
         free(j->user);
         free(j->path);
@@ -82,11 +88,76 @@ static void job_free(BackupJob *j)
         free(j);
 }
 
+static void job_closed(uv_handle_t *h)
+{
+        BackupJob *j = h->data;
+        progress_relay_fini(&j->progress);
+        job_free_now(j);
+}
+
+static void job_free(BackupJob *j)
+{
+        if (j->req)
+                progress_relay_close(&j->progress, job_closed);
+        else
+                job_free_now(j);
+}
+
+static void job_progress(void *userdata, const char *op, uint64_t done, uint64_t total)
+{
+        BackupJob *j = userdata;
+        int pct = total ? (int)(done * 100 / total) : 100;
+        if (pct != j->last_pct) {
+                j->last_pct = pct;
+                progress_relay_post(&j->progress, op, pct);
+        }
+}
+
 /* The disk's reads, with the crash point the fault tests use to stop slated mid-backup. */
 typedef struct ReadCtx {
         ProfileReader *rd;
         Fault *crash;
 } ReadCtx;
+
+int store_acquire(Broker *b, const char *dir, const uint8_t host[32], bool create, Store **ret, char **ret_error)
+{
+        *ret_error = NULL;
+        uv_mutex_lock(&b->store_mu);
+        if (b->store && strcmp(b->store_path, dir) != 0) {      /* store-dir changed (a reload) */
+                store_close(b->store);
+                b->store = NULL;
+        }
+        if (!b->store) {
+                int r = 0;
+                if (!create && access(dir, F_OK) < 0) {
+                        *ret_error = xasprintf("no block store at %s yet (no profile was backed up)", dir);
+                        r = -ENOENT;
+                }
+                if (r == 0)
+                        r = store_open(dir, host, create, &b->store, ret_error);
+                if (r < 0) {
+                        b->store = NULL;
+                        uv_mutex_unlock(&b->store_mu);
+                        return r;
+                }
+                free(b->store_path);
+                b->store_path = xstrdup(dir);
+        }
+        *ret = b->store;
+        return 0;
+}
+
+void store_release_handle(Broker *b) { uv_mutex_unlock(&b->store_mu); }
+
+void store_handle_close(Broker *b)
+{
+        uv_mutex_lock(&b->store_mu);
+        store_close(b->store);
+        b->store = NULL;
+        free(b->store_path);
+        b->store_path = NULL;
+        uv_mutex_unlock(&b->store_mu);
+}
 
 static int backup_read(void *userdata, uint64_t offset, void *buf, size_t len)
 {
@@ -112,8 +183,10 @@ static void backup_run(uv_work_t *w)
                 j->error = xasprintf("the profile key does not open with the host key");
                 goto out;
         }
-        if ((j->r = store_open(j->store_dir, host, true, &s, &j->error)) < 0)
+        if ((j->r = store_acquire(j->b, j->store_dir, host, true, &s, &j->error)) < 0)
                 goto out;
+        j->last_pct = -1;
+        store_set_progress(s, j->req ? job_progress : NULL, j);
         if ((j->r = mkdir_p(j->sock_dir, 0700)) < 0) {
                 j->error = xasprintf("%s: %s", j->sock_dir, strerror(-j->r));
                 goto out;
@@ -160,7 +233,8 @@ static void backup_run(uv_work_t *w)
         free(err);
 out:
         profile_reader_close(rd);
-        store_close(s);
+        if (s)
+                store_release_handle(j->b);
         free(dirty);
         secret_wipe(host, sizeof host);
         secret_wipe(key, sizeof key);
@@ -195,6 +269,21 @@ static void backup_finished(uv_work_t *w, int status)
                 *pp = r->next;
         if (j->done)
                 j->done(b, j->user, j->r, j->userdata);
+        if (j->req) {
+                progress_relay_flush(&j->progress);
+                if (j->r < 0) {
+                        control_reply_error(j->req, -j->r, "%s", j->error ? j->error : strerror(-j->r));
+                } else {
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "version", json_object_new_int(j->version));
+                        json_object_object_add(o, "how", json_object_new_string(j->why));
+                        json_object_object_add(o, "blocks_read", json_object_new_int64((int64_t)j->st.blocks_read));
+                        json_object_object_add(o, "new_chunks", json_object_new_int64((int64_t)j->st.new_chunks));
+                        json_object_object_add(o, "bytes_added", json_object_new_int64((int64_t)j->st.new_bytes));
+                        json_object_object_add(o, "ms", json_object_new_int64((int64_t)j->ms));
+                        control_reply(j->req, o);
+                }
+        }
         while (r && r->waiters) {
                 Waiter *wt = r->waiters;
                 r->waiters = wt->next;
@@ -208,7 +297,7 @@ static void backup_finished(uv_work_t *w, int status)
         job_free(j);
 }
 
-int backup_start(Broker *b, const char *user, BackupDone done, void *userdata)
+int backup_start(Broker *b, const char *user, ControlRequest *req, BackupDone done, void *userdata)
 {
         if (running_find(b, user))
                 return -EBUSY;
@@ -237,6 +326,9 @@ int backup_start(Broker *b, const char *user, BackupDone done, void *userdata)
         j->done = done;
         j->userdata = userdata;
         j->work.data = j;
+        j->req = req;
+        if (req)
+                progress_relay_init(&j->progress, b->loop, req, j);
         Running *r = xmalloc0(sizeof *r);
         r->user = xstrdup(user);
         r->next = b->backups;

@@ -63,6 +63,11 @@ struct Broker {
         struct BackupRunning *backups;  /* profile backups in progress (backup.c) */
         unsigned store_jobs;    /* backups, restores, replications using the block store now */
         bool store_pruning;     /* a prune rewrites packs: no other store job meanwhile */
+        /* slated's one handle on the block store (backup.c: store_acquire), opened on first use
+         * and kept: opening reads every pack's index. Its jobs take turns on store_mu. */
+        struct Store *store;
+        char *store_path;       /* the directory it was opened at */
+        uv_mutex_t store_mu;
         char *desktop_run_dir;  /* <run>/desktops */
         Fault crash;            /* SLATE_CRASH_AT (fault tests only) */
 };

@@ -25,6 +25,25 @@ static int cmd_profile_history(Ctl *c, int argc, char **argv)
         return ctl_cmd_list(c, "profile.history", args, NULL, hdr, ELEMENTSOF(hdr), version_row);
 }
 
+static void print_backed_up(json_object *o)
+{
+        kv("version:", cell(o, "version"));
+        kv("how:", cell(o, "how"));
+        kv("blocks read:", cell(o, "blocks_read"));
+        kv("chunks new:", cell(o, "new_chunks"));
+        kv("added:", cell_bytes(o, "bytes_added"));
+        kv("took:", xasprintf("%lld ms", (long long)jsonx_int_or(o, "ms", 0)));
+}
+
+static int cmd_profile_backup(Ctl *c, int argc, char **argv)
+{
+        char *pos[1];
+        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
+        json_object *args = json_object_new_object();
+        json_object_object_add(args, "user", json_object_new_string(pos[0]));
+        return ctl_cmd_show(c, "profile.backup", args, print_backed_up);
+}
+
 static void print_restored(json_object *o)
 {
         kv("version:", cell(o, "version"));
@@ -149,6 +168,11 @@ const Command ctl_cmds_store[] = {
         { "profile", "history", "USER",
           "\nList the backed-up versions of USER's profile (one per logout), oldest first.\n\nOptions:\n" COMMON_OPTS,
           cmd_profile_history },
+        { "profile", "backup", "USER",
+          "\nBack USER's profile up now, as every logout does: a new version holding only what changed\n"
+          "since the last one (the disk's dirty bitmap). Refused while USER has a session (their\n"
+          "logout backs it up). Shows progress on a terminal.\n\nOptions:\n" COMMON_OPTS,
+          cmd_profile_backup },
         { "profile", "restore", "USER [VERSION] [--from DIR]",
           "\nMake VERSION (default: the newest) of USER's profile their current disk, bit for bit, as\n"
           "a new generation; the disk it replaces is kept until profile prune. Refused while USER has\n"
@@ -166,9 +190,10 @@ const Command ctl_cmds_store[] = {
           "  --read-data     read and verify every chunk (slow: reads the whole store)\n" COMMON_OPTS,
           cmd_store_check },
         { "store", "replicate", "DIR",
-          "\nCopy to the store at DIR (a replica; made when missing) every chunk it lacks, then every\n"
-          "version it lacks. Run it again to bring the replica up to date: it sends only what is\n"
-          "missing, also after an interrupted run. The replica opens with the same host key.\n\nOptions:\n" COMMON_OPTS,
+          "\nCopy to the store at DIR (a replica; made when missing) every pack of chunks it lacks,\n"
+          "then every version it lacks. Run it again to bring the replica up to date: it sends only\n"
+          "what is missing, also after an interrupted run. The replica opens with the same host key;\n"
+          "a DIR holding another store is refused.\n\nOptions:\n" COMMON_OPTS,
           cmd_store_replicate },
         { "store", "prune", "[--keep-daily N] [--keep-weekly N]",
           "\nRemove old profile versions: per user the newest is always kept, and the newest of each of\n"

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "broker/auth.h"
 #include "broker/api.h"
+#include "broker/backup.h"
 #include "broker/broker.h"
 #include "broker/control.h"
 #include "broker/desktop.h"
@@ -175,6 +176,7 @@ int main(int argc, char **argv)
         if (tls_identity_load(cfg.tls_cert, cfg.tls_key, &b.tls_cert_pem, &b.tls_key_pem) < 0)
                 return 1;
         b.limiter = auth_limiter_new(cfg.auth_free_failures, cfg.auth_lockout_failures, cfg.auth_lockout_time);
+        uv_mutex_init(&b.store_mu);
 
         _cleanup_free_ char *dbpath = xasprintf("%s/slate.db", cfg.state_dir);
         if (db_open(dbpath, &b.db) < 0)
@@ -242,6 +244,7 @@ int main(int argc, char **argv)
         }
         uv_run(b.loop, UV_RUN_NOWAIT);
         control_free(b.control);
+        store_handle_close(&b);
         db_close(b.db);
         auth_limiter_free(b.limiter);
         free(b.tls_cert_pem);

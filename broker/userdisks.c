@@ -724,7 +724,7 @@ int userdisks_backup(Session *s, StepRun *run)
                 return STEP_SKIP;
         DiskTicket *t = xmalloc0(sizeof *t);
         *t = ticket(s, true);
-        if (backup_start(b, s->user, backed_up, t) < 0) {
+        if (backup_start(b, s->user, NULL, backed_up, t) < 0) {
                 free(t);
                 return STEP_SKIP;
         }

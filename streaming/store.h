@@ -127,6 +127,7 @@ typedef struct StoreCheck {
         uint64_t damaged_versions;     /* versions naming a missing or bad chunk */
         char *report;           /* one line per problem, the affected versions named; NULL if none */
 } StoreCheck;
+/* Reads every pack's index again first: the store as it is on disk now. */
 int store_check(Store *s, bool read_data, StoreCheck *ret);
 void store_check_free(StoreCheck *c);
 

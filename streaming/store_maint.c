@@ -433,6 +433,7 @@ static void report(StoreCheck *c, const char *fmt, ...)
 
 int store_check(Store *s, bool read_data, StoreCheck *ret)
 {
+        store_reload(s);        /* the packs as they are on disk now, not as when the store was opened */
         StoreCheck c = { .packs = s->n_packs, .chunks = s->n_locs, .bad_packs = s->bad_packs };
         if (s->bad_packs)
                 report(&c, "%llu pack file%s with an unreadable index", (unsigned long long)s->bad_packs,

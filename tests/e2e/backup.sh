@@ -67,7 +67,8 @@ shared=$(echo "$b3" | sed -n 's/.* (\([0-9]*\) zero, \([0-9]*\) already stored).
 [ -n "$shared" ] && [ "$shared" -gt 0 ] || fail "a fresh filesystem shared no block with the first one: $b3"
 
 say "profile restore 1: the first logon's home is back"
-ctl profile restore alice 1 >/dev/null || fail "restore failed"
+ctl profile restore alice 1 >/dev/null 2>"$T/progress" || fail "restore failed: $(cat "$T/progress")"
+grep -qx "restore\.\.\." "$T/progress" || fail "restore showed no progress: $(cat "$T/progress")"
 jctl audit --kind profile.restore | jq -e '.[0].detail | contains("version 1 as generation 3")' >/dev/null ||
         fail "restore not audited: $(jctl audit --kind profile.restore)"
 logon 4
@@ -100,9 +101,15 @@ wait_for 120 "the backup after the restart" backups_at_least 5
 ctl store check --read-data >"$T/check" || fail "store check after the crash: $(cat "$T/check")"
 jctl profile history alice | jq -e 'length >= 2' >/dev/null || fail "history after the crash: $(jctl profile history alice)"
 
-say "disaster recovery: a replica, a fresh state dir, the profile back from the replica"
 wait_for 120 "backups to finish" no_ending
-ctl store replicate "$T/replica" >/dev/null || fail "replicate failed"
+say "profile backup now, with progress: nothing changed since the logout, so an incremental"
+ctl profile backup alice >"$T/pb" 2>"$T/progress" || fail "profile backup: $(cat "$T/progress")"
+grep -qx "backup\.\.\." "$T/progress" || fail "profile backup showed no progress: $(cat "$T/progress")"
+grep -q "incremental" "$T/pb" || fail "a backup with nothing changed is not incremental: $(cat "$T/pb")"
+
+say "disaster recovery: a replica, a fresh state dir, the profile back from the replica"
+ctl store replicate "$T/replica" >/dev/null 2>"$T/progress" || fail "replicate failed: $(cat "$T/progress")"
+grep -qx "replicate\.\.\." "$T/progress" || fail "replicate showed no progress: $(cat "$T/progress")"
 jctl store replicate "$T/replica" | jq -e '.chunks_sent == 0 and .versions_sent == 0' >/dev/null ||
         fail "a second replication sent something: $(jctl store replicate "$T/replica")"
 last=$(jctl profile history alice | jq '.[-1].version')
