@@ -40,6 +40,7 @@ static int usage(int r)
         fprintf(r ? stderr : stdout,
                 "usage: bench_store backup STORE NAME IMAGE [--parent V --dirty FILE] [--map-blocks N]\n"
                 "       bench_store restore STORE NAME VERSION OUT\n"
+                "       bench_store replicate STORE DEST\n"
                 "       bench_store diff A B [--extents FILE] [--granularity BYTES]\n"
                 "       bench_store ideal [--seen FILE] IMAGE\n"
                 "       bench_store files DIR SEED COUNT MIN_BYTES MAX_BYTES\n"
@@ -461,6 +462,27 @@ static int cmd_restore(int argc, char **argv)
         return 0;
 }
 
+static int cmd_replicate(int argc, char **argv)
+{
+        if (argc != 3)
+                return usage(2);
+        double t0 = now_msf();
+        Store *s;
+        _cleanup_free_ char *err = NULL;
+        int r = store_open(argv[1], host_key, false, &s, &err);
+        if (r < 0)
+                return fail(argv[1], err);
+        StoreReplicaStats rs;
+        r = store_replicate(s, host_key, argv[2], &rs, &err);
+        store_close(s);
+        if (r < 0)
+                return fail(argv[2], err);
+        printf("replicate_ms=%.1f chunks_sent=%llu bytes_sent=%llu chunks_present=%llu versions_sent=%llu\n",
+               now_msf() - t0, (unsigned long long)rs.chunks_sent, (unsigned long long)rs.bytes_sent,
+               (unsigned long long)rs.chunks_present, (unsigned long long)rs.versions_sent);
+        return 0;
+}
+
 /* ---- one way to time every tool ---- */
 
 static int cmd_time(int argc, char **argv)
@@ -503,6 +525,8 @@ int main(int argc, char *argv[])
                 return cmd_backup(argc, argv);
         if (strcmp(c, "restore") == 0)
                 return cmd_restore(argc, argv);
+        if (strcmp(c, "replicate") == 0)
+                return cmd_replicate(argc, argv);
         if (strcmp(c, "diff") == 0)
                 return cmd_diff(argc, argv);
         if (strcmp(c, "ideal") == 0)
