@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "streaming/profile.h"
 #include "streaming/profile_read.h"
+#include "streaming/sftp.h"
 #include "streaming/store.h"
 
 typedef struct StoreJob {
@@ -44,7 +45,7 @@ typedef struct StoreJob {
         StoreCheck check;
         uint64_t users, all_versions;
         /* replicate, prune */
-        char *dest;
+        char *dest, *sftp, *ssh_config;
         StoreReplicaStats rs;
         unsigned keep_daily, keep_weekly;
         StorePruneStats ps;
@@ -83,6 +84,8 @@ static void job_free_now(uv_handle_t *h)
         free(j->sock_dir);
         free(j->wrapped);
         free(j->dest);
+        free(j->sftp);
+        free(j->ssh_config);
         store_check_free(&j->check);
         free(j);
 }
@@ -474,6 +477,7 @@ static void replicate_run(uv_work_t *w)
         uint8_t host[PROFILE_KEY_LEN];
         Store *s;
         if ((j->r = job_store(j, &s, host)) == 0) {
+                store_set_sftp(s, j->sftp, j->ssh_config);
                 j->r = store_replicate(s, host, j->dest, &j->rs, &j->error);
                 job_store_done(j, s);
         }
@@ -507,14 +511,21 @@ static void replicate_done(uv_work_t *w, int status)
 static void h_replicate(Broker *b, ControlRequest *req, json_object *args)
 {
         const char *dest;
-        if (jsonx_get_string(args, "dest", &dest) < 0 || dest[0] != '/') {
-                control_reply_error(req, EINVAL, "dest: an absolute directory path");
+        Sftp probe;
+        int remote = jsonx_get_string(args, "dest", &dest) < 0 ? -EINVAL : sftp_parse(dest, "sftp", NULL, &probe);
+        if (remote < 0) {
+                control_reply_error(req, EINVAL, "dest: an absolute directory path, or HOST:/PATH on another host "
+                                    "(reached with sftp)");
                 return;
         }
+        if (remote > 0)
+                sftp_free(&probe);
         if (!store_claim(b, req, false))
                 return;
         StoreJob *j = job_new(b, req, NULL);
         j->dest = xstrdup(dest);
+        j->sftp = xstrdup(b->cfg->sftp);
+        j->ssh_config = b->cfg->replica_ssh_config ? xstrdup(b->cfg->replica_ssh_config) : NULL;
         uv_queue_work(b->loop, &j->work, replicate_run, replicate_done);
 }
 

@@ -61,6 +61,8 @@ static const struct {
         { "profile-spares", T_UINT, offsetof(SlateConfig, profile_spares), 64 },
         { "app-layer-max", T_SIZE, offsetof(SlateConfig, app_layer_max), 0 },
         { "store-dir", T_PATH, offsetof(SlateConfig, store_dir), 0 },
+        { "sftp", T_PATH, offsetof(SlateConfig, sftp), 0 },
+        { "replica-ssh-config", T_PATH, offsetof(SlateConfig, replica_ssh_config), 0 },
         { "profile-backup", T_BOOL, offsetof(SlateConfig, profile_backup), 0 },
 };
 
@@ -80,6 +82,7 @@ void config_init_defaults(SlateConfig *c)
                 .qemu = xstrdup(QEMU_SYSTEM_PATH),
                 .qemu_img = xstrdup(QEMU_IMG_PATH),
                 .qemu_nbd = xstrdup(QEMU_NBD_PATH),
+                .sftp = xstrdup("/usr/bin/sftp"),
                 .heartbeat_interval = 2,
                 .heartbeat_misses = 5,
                 .pam_service = xstrdup("slate"),

@@ -44,6 +44,8 @@ typedef struct SlateConfig {
         uint64_t app_layer_max;   /* largest app layer tree accepted (app add, app capture) */
         char *qemu_nbd;           /* reads profile disks for backup */
         char *store_dir;          /* the block store profile backups go to */
+        char *sftp;               /* store replicate HOST:/DIR: the system's OpenSSH sftp */
+        char *replica_ssh_config; /* its ssh_config (-F): how to reach replica hosts; optional */
         bool profile_backup;      /* back profiles up at every logout */
 } SlateConfig;
 

@@ -629,6 +629,8 @@ void store_close(Store *s)
         secret_wipe(s->k_id, sizeof s->k_id);
         secret_wipe(s->k_enc, sizeof s->k_enc);
         secret_wipe(s->k_mac, sizeof s->k_mac);
+        free(s->sftp);
+        free(s->ssh_config);
         free(s->dir);
         free(s);
 }

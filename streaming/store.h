@@ -103,6 +103,10 @@ typedef struct StoreReplicaStats {
 } StoreReplicaStats;
 int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const char *dest_dir,
                     StoreReplicaStats *st, char **ret_error);
+/* dest_dir "[user@]host:/path": the replica is on another host, reached with the system's sftp
+ * (program, default "sftp") in batch mode, with ssh_config (optional) as its -F file: the far
+ * side needs only sshd. Each pack is put under a temporary name (put -f: fsync'd) and renamed. */
+void store_set_sftp(Store *s, const char *program, const char *ssh_config);
 
 /* Keeps, per name, the newest version, the newest version of each of the last keep_daily days
  * that have one and of each of the last keep_weekly weeks, and drops the other versions; then

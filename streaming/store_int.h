@@ -49,6 +49,7 @@ struct Store {
         StoreProgressFn progress;
         void *progress_ud;
         uint64_t progress_next;
+        char *sftp, *ssh_config;        /* store_set_sftp */
         EVP_MAC_CTX *id_mac;    /* keyed once; dup'ed per chunk */
         EVP_CIPHER_CTX *cipher;
         ZSTD_CCtx *zc;

@@ -11,6 +11,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "streaming/profile.h"
+#include "streaming/sftp.h"
 #include "streaming/store_int.h"
 
 /* ---- replication ---- */
@@ -53,13 +54,43 @@ static bool has_name(char **v, size_t n, const char *name)
         return false;
 }
 
-/* dest_dir's store id: "" when it holds no store yet. */
-static int dest_store_id(const char *dest_dir, char id[33])
+/* Where a replica goes: a local directory, or one on another host through sftp (sftp.h). */
+typedef struct Dest {
+        const char *dir;        /* local: the directory */
+        Sftp sftp;              /* remote when sftp.host is set */
+        char *tmp;              /* remote: a local file for what is fetched */
+        char *error;
+} Dest;
+
+static bool remote(const Dest *d) { return d->sftp.host != NULL; }
+
+/* One sftp batch from a format; its output in *out (optional). */
+static int dest_batch(Dest *d, char **out, const char *batch)
 {
-        _cleanup_free_ char *path = xasprintf("%s/" STORE_ID_FILE, dest_dir), *data = NULL;
-        size_t len;
+        free(d->error);
+        d->error = NULL;
+        return sftp_batch(&d->sftp, batch, out, &d->error);
+}
+
+/* dest's store id: "" when it holds no store yet. */
+static int dest_store_id(Dest *d, char id[33])
+{
         id[0] = 0;
-        int r = read_file_max(path, 64, &data, &len);
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r;
+        if (remote(d)) {
+                unlink(d->tmp);
+                _cleanup_free_ char *q = sftp_quote(d->sftp.path), *t = sftp_quote(d->tmp);
+                _cleanup_free_ char *batch = xasprintf("-get %s/" STORE_ID_FILE " %s\n", q, t);
+                if ((r = dest_batch(d, NULL, batch)) < 0)
+                        return r;
+                r = read_file_max(d->tmp, 64, &data, &len);
+                unlink(d->tmp);
+        } else {
+                _cleanup_free_ char *path = xasprintf("%s/" STORE_ID_FILE, d->dir);
+                r = read_file_max(path, 64, &data, &len);
+        }
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -69,43 +100,107 @@ static int dest_store_id(const char *dest_dir, char id[33])
         return 0;
 }
 
+/* Copies local to sub (a path under the replica's directory) as a whole: a temporary name, then
+ * renamed (locally also fsync'd, the directory too; remotely put -f asks the server to fsync). */
+static int dest_put(Dest *d, const char *local, const char *sub, size_t max)
+{
+        if (!remote(d)) {
+                _cleanup_free_ char *to = xasprintf("%s/%s", d->dir, sub), *dir = xstrdup(to);
+                *strrchr(dir, '/') = 0;
+                int r = copy_file(local, to, max);
+                if (r == 0)
+                        r = store_fsync_dir(dir);
+                if (r < 0)
+                        d->error = xasprintf("%s: %s", to, strerror(-r));
+                return r;
+        }
+        _cleanup_free_ char *l = sftp_quote(local), *full = xasprintf("%s/%s", d->sftp.path, sub),
+                            *tmpname = xasprintf("%s.tmp", full);
+        _cleanup_free_ char *q = sftp_quote(full), *qt = sftp_quote(tmpname);
+        _cleanup_free_ char *batch = xasprintf("put -f %s %s\n-rm %s\nrename %s %s\n", l, qt, q, qt, q);
+        return dest_batch(d, NULL, batch);
+}
+
+static int dest_mkdir(Dest *d, const char *sub)
+{
+        if (!remote(d)) {
+                _cleanup_free_ char *path = sub ? xasprintf("%s/%s", d->dir, sub) : xstrdup(d->dir);
+                int r = mkdir_p(path, 0700);
+                if (r < 0)
+                        d->error = xasprintf("%s: %s", path, strerror(-r));
+                return r;
+        }
+        _cleanup_free_ char *path = sub ? xasprintf("%s/%s", d->sftp.path, sub) : xstrdup(d->sftp.path);
+        _cleanup_free_ char *q = sftp_quote(path), *batch = xasprintf("-mkdir %s\n", q);
+        return dest_batch(d, NULL, batch);
+}
+
+/* The names in the replica's directory sub. */
+static char **dest_list(Dest *d, const char *sub, size_t *ret_n)
+{
+        *ret_n = 0;
+        if (!remote(d)) {
+                _cleanup_free_ char *path = xasprintf("%s/%s", d->dir, sub);
+                return dir_names(path, ret_n);
+        }
+        _cleanup_free_ char *path = xasprintf("%s/%s", d->sftp.path, sub), *q = sftp_quote(path), *out = NULL;
+        _cleanup_free_ char *batch = xasprintf("-ls -1 %s\n", q);
+        if (dest_batch(d, &out, batch) < 0)
+                return NULL;
+        return sftp_names(out, 0, ret_n);
+}
+
 int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const char *dest_dir,
                     StoreReplicaStats *st, char **ret_error)
 {
         (void)host_key;
         *ret_error = NULL;
         *st = (StoreReplicaStats){ 0 };
+        Dest d = { .dir = dest_dir };
+        int r = sftp_parse(dest_dir, s->sftp ? s->sftp : "sftp", s->ssh_config, &d.sftp);
+        if (r < 0) {
+                *ret_error = xasprintf("%s: a directory (/path) or a directory on another host (host:/path)", dest_dir);
+                return r;
+        }
+        if (remote(&d))
+                d.tmp = xasprintf("%s/.replica-fetch.%d", s->dir, (int)getpid());
         char did[33];
-        int r = dest_store_id(dest_dir, did);
-        _cleanup_free_ char *dpacks = xasprintf("%s/packs", dest_dir), *dvers = xasprintf("%s/versions", dest_dir);
+        r = dest_store_id(&d, did);
         if (r == 0 && !did[0]) {
-                /* A new replica: the wrapped key and the store id first (useless without the host key). */
-                _cleanup_free_ char *key = xasprintf("%s/" KEY_FILE, s->dir), *dkey = xasprintf("%s/" KEY_FILE, dest_dir),
-                                    *sid = xasprintf("%s/" STORE_ID_FILE, s->dir),
-                                    *dsid = xasprintf("%s/" STORE_ID_FILE, dest_dir);
-                if ((r = mkdir_p(dpacks, 0700)) == 0 && (r = mkdir_p(dvers, 0700)) == 0 &&
-                    (r = copy_file(key, dkey, PROFILE_WRAPPED_MAX)) == 0 && (r = copy_file(sid, dsid, 64)) == 0)
-                        r = store_fsync_dir(dest_dir);
+                /* A new replica: the wrapped key (useless without the host key), then the store id,
+                 * which marks it made. */
+                _cleanup_free_ char *key = xasprintf("%s/" KEY_FILE, s->dir), *sid = xasprintf("%s/" STORE_ID_FILE, s->dir);
+                if ((r = dest_mkdir(&d, NULL)) == 0 && (r = dest_mkdir(&d, "packs")) == 0 &&
+                    (r = dest_mkdir(&d, "versions")) == 0 && (r = dest_put(&d, key, KEY_FILE, PROFILE_WRAPPED_MAX)) == 0)
+                        r = dest_put(&d, sid, STORE_ID_FILE, 64);
                 snprintf(did, sizeof did, "%s", s->store_id);
         }
         if (r < 0) {
-                *ret_error = xasprintf("%s: %s", dest_dir, strerror(-r));
-                return r;
+                *ret_error = d.error ? d.error : xasprintf("%s: %s", dest_dir, strerror(-r));
+                d.error = NULL;
+                goto out;
         }
         /* Maps name blocks by pack number: only a copy of this very store can take its packs. */
         if (strcmp(did, s->store_id) != 0) {
                 *ret_error = xasprintf("%s holds another store: not a replica of this one", dest_dir);
-                return -EEXIST;
+                r = -EEXIST;
+                goto out;
         }
         size_t nd = 0;
-        char **have = dir_names(dpacks, &nd);
+        char **have = dest_list(&d, "packs", &nd);
+        if (!have && d.error) {
+                *ret_error = d.error;
+                d.error = NULL;
+                r = -EIO;
+                goto out;
+        }
         uint64_t total = 0, done = 0;
         for (uint32_t p = 1; p < s->n_packs; p++)
                 if (s->packs[p].name && !has_name(have, nd, s->packs[p].name))
                         total += s->packs[p].size;
         store_progress(s, "replicate", 0, total);
-        /* Packs first, whole (their numbers are the maps' references), each committed (tmp, fsync,
-         * rename) before the next: an interrupted run leaves only whole packs behind. */
+        /* Packs first, whole (their numbers are the maps' references), each committed before the
+         * next: an interrupted run leaves only whole packs behind. */
         for (uint32_t p = 1; p < s->n_packs && r == 0; p++) {
                 Pack *k = &s->packs[p];
                 if (!k->name)
@@ -114,11 +209,9 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
                         st->chunks_present += k->live;
                         continue;
                 }
-                _cleanup_free_ char *from = store_pack_path(s, p), *to = xasprintf("%s/%s", dpacks, k->name);
-                if ((r = copy_file(from, to, PACK_MAX)) < 0 || (r = store_fsync_dir(dpacks)) < 0) {
-                        *ret_error = xasprintf("%s: %s", to, strerror(-r));
+                _cleanup_free_ char *from = store_pack_path(s, p), *sub = xasprintf("packs/%s", k->name);
+                if ((r = dest_put(&d, from, sub, PACK_MAX)) < 0)
                         break;
-                }
                 st->chunks_sent += k->live;
                 st->bytes_sent += k->size;
                 done += k->size;
@@ -128,33 +221,58 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
         }
         strv_free(have, nd);
         /* Then the versions, each only once its packs are there. */
-        char **names = NULL;
-        size_t nn = 0;
-        if (r == 0)
+        char **names = NULL, **dnames = NULL;
+        size_t nn = 0, ndn = 0;
+        if (r == 0) {
                 store_names(s, &names, &nn);
+                dnames = dest_list(&d, "versions", &ndn);
+        }
         for (size_t k = 0; k < nn && r == 0; k++) {
                 const char *name = names[k];
                 int *vs;
                 size_t n;
                 if (store_versions(s, name, &vs, &n) < 0)
                         continue;
-                _cleanup_free_ char *ddir = xasprintf("%s/%s", dvers, name);
+                _cleanup_free_ char *sub = xasprintf("versions/%s", name);
+                size_t nh = 0;
+                char **hv = has_name(dnames, ndn, name) ? dest_list(&d, sub, &nh) : NULL;
+                if (!has_name(dnames, ndn, name))
+                        r = dest_mkdir(&d, sub);
                 for (size_t i = 0; i < n && r == 0; i++) {
-                        _cleanup_free_ char *from = store_version_path(s, name, vs[i]),
-                                            *to = xasprintf("%s/%08d.ver", ddir, vs[i]);
-                        if (access(to, F_OK) == 0)
+                        char file[32];
+                        snprintf(file, sizeof file, "%08d.ver", vs[i]);
+                        if (has_name(hv, nh, file))
                                 continue;
-                        if ((r = mkdir_p(ddir, 0700)) < 0 ||
-                            (r = copy_file(from, to, 64 + (size_t)VERSION_MAPS_MAX * ID_LEN)) < 0 ||
-                            (r = store_fsync_dir(ddir)) < 0)
-                                *ret_error = xasprintf("%s: %s", to, strerror(-r));
-                        else
+                        _cleanup_free_ char *from = store_version_path(s, name, vs[i]),
+                                            *to = xasprintf("%s/%s", sub, file);
+                        if ((r = dest_put(&d, from, to, 64 + (size_t)VERSION_MAPS_MAX * ID_LEN)) == 0)
                                 st->versions_sent++;
                 }
+                strv_free(hv, nh);
                 free(vs);
         }
         strv_free(names, nn);
+        strv_free(dnames, ndn);
+        if (r < 0 && !*ret_error) {
+                *ret_error = d.error ? d.error : xasprintf("%s: %s", dest_dir, strerror(-r));
+                d.error = NULL;
+        }
+out:
+        free(d.error);
+        if (d.tmp) {
+                unlink(d.tmp);
+                free(d.tmp);
+        }
+        sftp_free(&d.sftp);
         return r;
+}
+
+void store_set_sftp(Store *s, const char *program, const char *ssh_config)
+{
+        free(s->sftp);
+        free(s->ssh_config);
+        s->sftp = program ? xstrdup(program) : NULL;
+        s->ssh_config = ssh_config ? xstrdup(ssh_config) : NULL;
 }
 
 /* ---- prune ---- */

@@ -6,11 +6,16 @@
 # versions; store check reads every chunk clean; a reset profile's backup shares the blocks it
 # has in common; profile restore brings an older version back bit for bit (the home canary of
 # that logon is there again); slated killed mid-backup leaves the previous versions restorable
-# and the store clean; a replica brings the profile back on a fresh state dir (disaster recovery);
-# a damaged chunk is reported by store check with the version named.
+# and the store clean; a replica on "another host" (a throwaway sshd on loopback, reached with
+# sftp) brings the profile back on a fresh state dir (disaster recovery); a damaged chunk is
+# reported by store check with the version named.
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/sshd.sh"
 require_tools
 setup tcg
+sshd_start "$T/replica-host"
+trap 'sshd_stop; teardown' EXIT
+echo "replica-ssh-config = $SLATE_SSH_CONFIG" >>"$CONF"
 setup_pam alice:secret
 setup_rdp
 echo "profile-size = 256M" >>"$CONF"
@@ -112,6 +117,11 @@ ctl store replicate "$T/replica" >/dev/null 2>"$T/progress" || fail "replicate f
 grep -qx "replicate\.\.\." "$T/progress" || fail "replicate showed no progress: $(cat "$T/progress")"
 jctl store replicate "$T/replica" | jq -e '.chunks_sent == 0 and .versions_sent == 0' >/dev/null ||
         fail "a second replication sent something: $(jctl store replicate "$T/replica")"
+say "the same over SSH (sftp to $SLATE_SSH_HOST): all of it once, then nothing"
+jctl store replicate "$SLATE_SSH_HOST:$T/replica-ssh" >"$T/rep" || fail "replicate over ssh: $(cat "$T/rep")"
+jq -e '.chunks_sent > 0 and .versions_sent > 0' "$T/rep" >/dev/null || fail "replicate over ssh sent nothing: $(cat "$T/rep")"
+jctl store replicate "$SLATE_SSH_HOST:$T/replica-ssh" | jq -e '.chunks_sent == 0 and .versions_sent == 0' >/dev/null ||
+        fail "a second replication over ssh sent something"
 last=$(jctl profile history alice | jq '.[-1].version')
 stop_slated TERM
 mv "$T/state" "$T/state.lost"
@@ -121,7 +131,7 @@ start_slated
 publish_guest tiny >/dev/null
 ctl pool create desk --image tiny --warm 1 --max 2 --memory 256M --disconnect-timeout 0 >/dev/null
 ctl pool entitle desk user:alice >/dev/null
-jctl profile restore alice --from "$T/replica" | jq -e --argjson v "$last" '.version == $v' >/dev/null ||
+jctl profile restore alice --from "$T/replica-ssh" | jq -e --argjson v "$last" '.version == $v' >/dev/null ||
         fail "restore from the replica"
 wait_for 300 "a ready desktop" pool_ready desk 1
 rdp --user alice --password secret --wait-frame --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"

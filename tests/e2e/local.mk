@@ -6,7 +6,7 @@ tests_e2e_rdp_client_SOURCES = tests/e2e/rdp-client.c tests/e2e/rdp-client-frame
 	tests/e2e/rdp-client-options.c tests/e2e/rdp-client-watchdog.c tests/e2e/rdp-client.h
 tests_e2e_rdp_client_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) -pthread
 tests_e2e_rdp_client_LDADD = $(FREERDP_LIBS) -lpthread
-EXTRA_DIST += tests/e2e/xfreerdp-smoke.sh tests/e2e/README.md
+EXTRA_DIST += tests/e2e/xfreerdp-smoke.sh tests/e2e/README.md tests/e2e/sshd.sh
 
 # The scripts: real slated, real QEMU, real PAM (pam_wrapper), real RDP clients.
 TESTS += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh \
