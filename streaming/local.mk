@@ -34,6 +34,18 @@ tests/fuzz/fuzz-store-pack-libfuzzer: $(srcdir)/tests/fuzz/fuzz_store_pack.c $(s
 	$(srcdir)/common/reader.c $(srcdir)/common/util.c $(srcdir)/common/log.c $(srcdir)/streaming/pack.h
 FUZZ_store_pack_FLAGS =
 
+# What a replica host says back through sftp, and replicate destinations.
+check_PROGRAMS += tests/fuzz/fuzz_sftp_listing
+TESTS += tests/fuzz/fuzz_sftp_listing
+tests_fuzz_fuzz_sftp_listing_SOURCES = tests/fuzz/fuzz_sftp_listing.c tests/fuzz/driver.c
+tests_fuzz_fuzz_sftp_listing_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"sftp_listing\"
+tests_fuzz_fuzz_sftp_listing_LDADD = $(STREAMING_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/sftp_listing
+FUZZ_TARGETS += sftp-listing
+tests/fuzz/fuzz-sftp-listing-libfuzzer: $(srcdir)/tests/fuzz/fuzz_sftp_listing.c $(srcdir)/streaming/sftp.c \
+	$(srcdir)/common/spawn.c $(srcdir)/common/util.c $(srcdir)/common/log.c $(srcdir)/streaming/sftp.h
+FUZZ_sftp_listing_FLAGS =
+
 # The layer manifest parser (hostile: files in the catalogue): corpus replay under make check.
 check_PROGRAMS += tests/fuzz/fuzz_layer_manifest
 TESTS += tests/fuzz/fuzz_layer_manifest
