@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Section: the block store for profile disks (streaming/store.c) beside restic, borgbackup and
 # casync from Debian, on the same 1 GiB ext4 images in the same run: initial backup, the
-# small-edit incremental, a separately built file system of the same files, restore; then 20
+# small-edit incremental, replication of each repository to a second location (all of it, and the
+# update the incremental adds), a separately built file system of the same files, restore; then 20
 # users sharing most of their files (Slate only). One run of each (the issue asks for one run).
 # Everything lives in one temp dir under BENCH_DISK_DIR, removed on exit; no mount, no loop device.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -16,7 +17,7 @@ skip() { echo "$*" >&2; exit 77; }
 for t in mkfs.ext4 debugfs e2fsck; do
         command -v $t >/dev/null || skip "$t not installed (apt-get install e2fsprogs)"
 done
-for t in restic:restic borg:borgbackup casync:casync; do
+for t in restic:restic borg:borgbackup casync:casync rsync:rsync jq:jq; do
         command -v "${t%%:*}" >/dev/null || skip "${t%%:*} not installed (apt-get install ${t#*:}; ./bootstrap deps)"
 done
 
@@ -121,7 +122,7 @@ ideal_inc=$(kv "$T/diff.out" ideal_bytes)
 ideal_second=$(kv "$T/ideal.second" ideal_bytes)
 
 # ---- the runs: each step for every tool in turn, on the same file ----
-maps=(1024 256 64)
+maps=(1024 256)
 rows=()
 for m in "${maps[@]}"; do rows+=("slate$m"); done
 rows+=(restic borg casync)
@@ -139,11 +140,48 @@ step() { # STEP IMAGE_IN_WORK SLATE_NAME SLATE_ARGS...
         timed borg "$s" "$T/borg" borg create --compression zstd,1 "$T/borg::$s" "$f"
         timed casync "$s" "$T/casync" casync make --store="$T/casync/store" "$T/casync/$s.caibx" "$f"
 }
+# Replication to a second location (another directory on the same disk), each tool as its users
+# would: Slate `bench_store replicate` (store_replicate: the packs the replica lacks, whole, then the
+# version files); restic `copy` into a repository made with `init --copy-chunker-params` (not
+# timed); borg and casync: rsync of the repository or store directory (casync: with its .caibx
+# indexes). Every one writes its files durably (restic and Slate fsync; rsync --fsync).
+export RESTIC_FROM_PASSWORD=bench
+replicate() { # STEP DEST
+        local s=$1 d=$T/$2 m
+        mkdir -p "$d"
+        for m in "${maps[@]}"; do
+                timed "slate$m" "$s" "$d/slate$m" "$BS" replicate "$T/slate$m" "$d/slate$m"
+        done
+        if [ ! -e "$d/restic" ]; then
+                restic -q -r "$d/restic" init --repository-version 2 --copy-chunker-params --from-repo "$T/restic" \
+                        >"$T/restic.init2" 2>&1 || fail "restic init --copy-chunker-params: $(tail -2 "$T/restic.init2")"
+        fi
+        timed restic "$s" "$d/restic" restic -q -r "$d/restic" copy --from-repo "$T/restic"
+        timed borg "$s" "$d/borg" rsync -a --delete --fsync --stats "$T/borg/" "$d/borg/"
+        timed casync "$s" "$d/casync" rsync -a --delete --fsync --stats "$T/casync/" "$d/casync/"
+}
 # The image is read from the page cache by every tool (copied just before).
 cp --sparse=always "$img/before.img" "$work/profile.img"
 step initial "$work/profile.img" u
+replicate rep-initial upd
 cp --sparse=always "$img/after.img" "$work/profile.img"
 step incremental "$work/profile.img" u --parent 1 --dirty "$T/dirty.txt"
+# The update (the second location already had the initial backup) first, then all of it to a new one.
+replicate rep-update upd
+replicate rep-first first
+# The replicas hold what was sent: the updated one restores (Slate) or lists both backups.
+for m in "${maps[@]}"; do
+        "$BS" restore "$T/upd/slate$m" u 2 "$T/upd/p.img" >/dev/null 2>"$T/rep.err" ||
+                fail "slate$m: the replica does not restore: $(tail -2 "$T/rep.err")"
+        cmp -s "$T/upd/p.img" "$img/after.img" || fail "slate$m: the replica restores another image"
+        rm -f "$T/upd/p.img"
+done
+n=$(restic -q -r "$T/upd/restic" snapshots --json 2>"$T/rep.err" | jq length) || fail "restic replica: $(tail -2 "$T/rep.err")"
+[ "$n" = 2 ] || fail "restic replica: $n snapshots, not 2"
+n=$(borg list --short "$T/upd/borg" 2>"$T/rep.err" | wc -l)
+[ "$n" = 2 ] || fail "borg replica: $n archives, not 2: $(tail -2 "$T/rep.err")"
+[ -s "$T/upd/casync/incremental.caibx" ] || fail "casync replica: no incremental.caibx"
+rm -rf "$T/upd" "$T/first"
 cp --sparse=always "$img/second.img" "$work/second.img"
 step second "$work/second.img" u2
 
@@ -261,12 +299,17 @@ echo "| dd bs=4M conv=fsync (all 1 GiB written) |$(printf ' |%.0s' $(seq 12)) $(
 
 cat <<MD
 
-Slate's blocks per map (\`store_set_map_blocks\`): a changed block rewrites its map (map × 32 bytes
-of ids, which do not compress) and every version file lists all maps. In-call = \`store_backup\`
-alone; open = \`store_open\` (it reads every pack's index).
+Slate's blocks per map (\`store_set_map_blocks\`; 1024 is the default): a map describes that many
+blocks as runs of (blocks, pack number, first entry), 12 bytes a run: blocks consecutive on the disk
+held by consecutive entries of one pack (pack 0: zeros). The runs are zstd-compressed and sealed
+as a chunk, like a data block. A changed block is stored in the backup's new pack and splits the run
+it falls in, so its map is written again (a few runs, not a list of ids); the maps of untouched
+regions are the parent's. The version file names every map by its 32-byte id (256 maps at 1024
+blocks, 1024 at 256), with a header and an HMAC. In-call = \`store_backup\` alone; open = \`store_open\`
+(it reads every pack's index); restore open = the same for the restore's process.
 
-| map | version file | incremental: added (chunks only) | maps rewritten | in-call ms | open ms | blocks read | separately built: chunks added | of which maps |
-|---|---|---|---|---|---|---|---|---|
+| map | version file | incremental: added (chunks only) | maps rewritten | in-call ms | open ms | blocks read | separately built: chunks added | of which maps | restore: open ms |
+|---|---|---|---|---|---|---|---|---|---|
 MD
 data_chunks() { echo $(($(kv "$1" blocks_read) - $(kv "$1" zero_blocks) - $(kv "$1" dup_blocks))); }
 for m in "${maps[@]}"; do
@@ -274,7 +317,44 @@ for m in "${maps[@]}"; do
         o2=$T/r/slate$m.second.out
         echo "| $m | $(kv "$o" version_bytes) B | $(kb "$(kv "$o" new_bytes)") KB |" \
                 "$((262144 / m - $(kv "$o" maps_reused))) of $((262144 / m)) | $(kv "$o" backup_ms) | $(kv "$o" open_ms) |" \
-                "$(kv "$o" blocks_read) | $(kv "$o2" new_chunks) | $(($(kv "$o2" new_chunks) - $(data_chunks "$o2"))) |"
+                "$(kv "$o" blocks_read) | $(kv "$o2" new_chunks) | $(($(kv "$o2" new_chunks) - $(data_chunks "$o2"))) |" \
+                "$(kv "$T/r/slate$m.restore.out" open_ms) |"
+done
+
+# Replication
+sent() { # ROW STEP: the bytes the tool sent (Slate: bytes_sent, the packs; rsync: Total bytes sent),
+        # or the growth of the destination where the tool does not say (restic)
+        local o=$T/r/$1.$2.out
+        case $1 in
+        slate*) kv "$o" bytes_sent ;;
+        borg | casync) sed -n 's/^Total bytes sent: //p' "$o" | tr -d , ;;
+        *) field "$1" "$2" 4 ;;
+        esac
+}
+cat <<MD
+
+### Replication to a second location
+
+After the initial backup and the incremental, each repository is copied to a new directory on
+the same disk (**first replication**: everything). **Update**: a second location that got the
+initial backup (replicated right after it) is brought up to date after the incremental; only that
+second replication is measured. Slate: \`bench_store replicate\` (\`store_replicate\`: the packs the
+replica lacks, whole, each fsync'd, then the version files; sent = its \`bytes_sent\`, the packs
+alone); restic: \`restic copy\` into a repository made with \`restic init --copy-chunker-params\`
+(the init not counted; restic decrypts and encrypts again, and prints no byte count: sent = the
+destination's growth); borg and casync: \`rsync -a --delete --fsync --stats\` of the repository (casync:
+its store and .caibx indexes; sent = rsync's "Total bytes sent", a local copy sends whole files).
+Destination = its growth (\`du -sb\`). Wall = the process (Slate's includes opening the store). The
+replicas are checked: the updated Slate replica restores the edited image (cmp), the restic and
+borg replicas list both backups.
+
+| tool | first replication: sent MB | destination MB | wall s | update after the small edit: sent KB | destination grew KB | wall s | update sent ÷ incremental added |
+|---|---|---|---|---|---|---|---|
+MD
+for r in "${rows[@]}"; do
+        echo "| $(label "$r") | $(mb "$(sent "$r" rep-first)") | $(mb "$(field "$r" rep-first 4)") | $(s "$(field "$r" rep-first 1)") |" \
+                "$(kb "$(sent "$r" rep-update)") | $(kb "$(field "$r" rep-update 4)") | $(s "$(field "$r" rep-update 1)") |" \
+                "$(x "$(sent "$r" rep-update)" "$(field "$r" incremental 4)") |"
 done
 
 # 20 users
@@ -321,15 +401,21 @@ done
 for m in "${maps[@]}"; do
         w=$(field "slate$m" incremental 1)
         c=$(kv "$T/r/slate$m.incremental.out" backup_ms)
-        echo "- incremental of the 1 GiB profile under 0.2 s, map $m: $(s "$w") s for the process ($(verdict "$w" 200)), of which store_backup $(s "$c") s ($(verdict "$c" 200)) and opening the store $(s "$(kv "$T/r/slate$m.incremental.out" open_ms)") s."
+        echo "- incremental of the 1 GiB profile under 0.2 s, map $m: $(s "$w") s for the process ($(verdict "$w" 200)), of which store_backup $(s "$c") s ($(verdict "$c" 200)) and opening the store $(s "$(kv "$T/r/slate$m.incremental.out" open_ms)") s. slated keeps the store open, so a logout's backup pays the in-call time only."
 done
 dd=$(field dd-sparse restore 1)
 for m in "${maps[@]}"; do
         r=$(field "slate$m" restore 1)
         q=$(awk -v a="$r" -v b="$dd" 'BEGIN { printf "%.2f", a / b }')
-        echo "- restore at disk speed (read here: within 1.25× the time of dd writing the same blocks), map $m: $(s "$r") s against $(s "$dd") s, ${q}× ($(verdict "$q" 1.25))."
+        echo "- restore at disk speed (read here: within 1.25× the time of dd writing the same blocks), map $m: $(s "$r") s for the process against $(s "$dd") s, ${q}× ($(verdict "$q" 1.25)); of which opening the store $(s "$(kv "$T/r/slate$m.restore.out" open_ms)") s."
 done
-echo "- replication bytes and time to a second store: **not measured**, not built yet."
+for m in "${maps[@]}"; do
+        a=$(field "slate$m" incremental 4)
+        b=$(sent "slate$m" rep-update)
+        q=$(awk -v a="$b" -v b="$a" 'BEGIN { printf "%.2f", a / b }')
+        ok=$(awk -v q="$q" 'BEGIN { print (q >= 0.9 && q <= 1.1 ? "met" : "**not met**") }')
+        echo "- replication of the update sends what the incremental added (read here: within ±10 %), map $m: $(kb "$b") KB of packs sent for $(kb "$a") KB added, ${q}× ($ok); the replica grew $(kb "$(field "slate$m" rep-update 4)") KB with the version file; in $(s "$(field "slate$m" rep-update 1)") s. Everything: $(mb "$(sent "slate$m" rep-first)") MB in $(s "$(field "slate$m" rep-first 1)") s."
+done
 echo
 echo "At the end of the section: $(busy)."
 echo
