@@ -10,6 +10,7 @@
 #include "broker/backup.h"
 #include "broker/control.h"
 #include "broker/desktop.h"
+#include "broker/fault.h"
 #include "broker/progress.h"
 #include "broker/session.h"
 #include "common/jsonx.h"
@@ -531,13 +532,21 @@ static void h_replicate(Broker *b, ControlRequest *req, json_object *args)
 
 /* ---- store.prune ---- */
 
+/* The store's crash hook has no userdata: the one prune at a time names slated's fault point
+ * here (SLATE_CRASH_AT=prune-pack-rewritten: the fault tests kill slated mid-prune). */
+static Fault *prune_fault;
+static void prune_crash(const char *point) { fault_point(prune_fault, point); }
+
 static void prune_run(uv_work_t *w)
 {
         StoreJob *j = w->data;
         uint64_t t0 = now_ms();
         Store *s;
         if ((j->r = job_store(j, &s, NULL)) == 0) {
+                prune_fault = &j->b->crash;
+                store_set_crash_hook(s, prune_crash);
                 j->r = store_prune(s, j->keep_daily, j->keep_weekly, &j->ps, &j->error);
+                store_set_crash_hook(s, NULL);
                 job_store_done(j, s);
         }
         j->ms = now_ms() - t0;

@@ -1018,14 +1018,15 @@ int store_write_fd(void *userdata, uint64_t offset, const void *buf, size_t len)
         return pwrite(*(int *)userdata, buf, len, (off_t)offset) == (ssize_t)len ? 0 : -errno;
 }
 
-/* A restore into a file: every 32 MiB written, their writeback is started (not waited for), so
- * the disk works while the next blocks are opened and the final fsync has little left to do. */
+/* A restore into a file: buffered, with the writeback of every 32 MiB started early (not waited
+ * for), so the disk works while the next blocks are opened and the final fsync has little left.
+ * (Direct I/O was measured slower here: one 4 MiB write in flight at a time waits on the disk.) */
 typedef struct FdTarget {
         int fd;
         uint64_t pending_from, pending_to;
 } FdTarget;
 
-static int write_fd_early(void *userdata, uint64_t offset, const void *buf, size_t len)
+static int write_fd_target(void *userdata, uint64_t offset, const void *buf, size_t len)
 {
         FdTarget *t = userdata;
         if (pwrite(t->fd, buf, len, (off_t)offset) != (ssize_t)len)
@@ -1046,7 +1047,7 @@ static int write_fd_early(void *userdata, uint64_t offset, const void *buf, size
 int store_restore_fd(Store *s, const char *name, int version, int fd, StoreStats *st, char **ret_error)
 {
         FdTarget t = { .fd = fd };
-        int r = store_restore(s, name, version, write_fd_early, &t, st, ret_error);
+        int r = store_restore(s, name, version, write_fd_target, &t, st, ret_error);
         if (r == 0 && fsync(fd) < 0 && errno != EINVAL) {
                 r = -errno;
                 *ret_error = xasprintf("fsync: %s", strerror(-r));
@@ -1100,8 +1101,9 @@ static void *flusher_main(void *arg)
 static int flusher_start(Flusher *f, StoreWriteFn write, void *userdata)
 {
         *f = (Flusher){ .write = write, .userdata = userdata };
-        f->buf[0] = xmalloc0((size_t)RESTORE_BATCH * STORE_BLOCK);
-        f->buf[1] = xmalloc0((size_t)RESTORE_BATCH * STORE_BLOCK);
+        for (int i = 0; i < 2; i++)     /* page-aligned: whole pages to copy into the page cache */
+                if (posix_memalign((void **)&f->buf[i], 4096, (size_t)RESTORE_BATCH * STORE_BLOCK) != 0)
+                        abort();
         pthread_mutex_init(&f->mu, NULL);
         pthread_cond_init(&f->cv, NULL);
         return -pthread_create(&f->thread, NULL, flusher_main, f);

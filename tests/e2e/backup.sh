@@ -81,11 +81,27 @@ logon 4
 b4=$(last_backup)
 case $b4 in *"version 4: incremental"*) ;; *) fail "the backup after a restore is not incremental from it: $b4" ;; esac
 
-say "prune: one version a day kept (all of today's but the newest go), the store still clean"
-jctl store prune --keep-daily 1 --keep-weekly 0 | jq -e '.versions_removed >= 1 and .versions_kept >= 1' >/dev/null ||
+say "slated killed mid-prune (after its first pack rewrite): restarted, the store is clean"
+stop_slated TERM
+base_env=("${SLATED_ENV[@]}")
+SLATED_ENV=("${base_env[@]}" SLATE_CRASH_AT=prune-pack-rewritten:1)
+start_slated
+SLATED_ENV=("${base_env[@]}")
+if ctl store prune --keep-daily 1 --keep-weekly 0 >"$T/out" 2>&1; then fail "the prune finished: the crash point did not fire"; fi
+wait "$SLATED_PID" 2>/dev/null || true
+kill -0 "$SLATED_PID" 2>/dev/null && fail "slated survived its crash point"
+SLATED_PID=
+start_slated
+ctl store check --read-data >"$T/check" || fail "store check after a prune was killed: $(cat "$T/check")"
+ctl profile restore alice >/dev/null || fail "restore of the newest version after a killed prune"
+
+say "prune again: one version a day kept (all of today's but the newest), the store still clean"
+# (The killed prune had removed the old versions already; this one finishes their chunks.)
+jctl store prune --keep-daily 1 --keep-weekly 0 | jq -e '.versions_kept == 1' >/dev/null ||
         fail "prune: $(jctl store prune --keep-daily 1 --keep-weekly 0)"
 ctl store check --read-data >"$T/check" || fail "store check after prune: $(cat "$T/check")"
 [ "$(jctl profile history alice | jq length)" -eq 1 ] || fail "history after prune: $(jctl profile history alice)"
+ls "$T"/state/store/packs/*.tmp.* >/dev/null 2>&1 && fail "a prune left temporary packs behind"
 ctl profile restore alice >/dev/null || fail "restore of the newest version after prune"
 
 say "slated killed mid-backup: the versions before it restore, the store is clean"
