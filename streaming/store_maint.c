@@ -59,6 +59,8 @@ typedef struct Dest {
         const char *dir;        /* local: the directory */
         Sftp sftp;              /* remote when sftp.host is set */
         char *tmp;              /* remote: a local file for what is fetched */
+        char *queue;            /* remote: commands waiting for dest_flush (one connection) */
+        size_t queued;          /* files among them */
         char *error;
 } Dest;
 
@@ -100,8 +102,29 @@ static int dest_store_id(Dest *d, char id[33])
         return 0;
 }
 
+/* Runs what dest_put and dest_mkdir queued for a remote replica, in one connection (sftp stops
+ * at the first failure: what went before stays, each file whole). Locally a no-op. */
+static int dest_flush(Dest *d)
+{
+        if (!d->queue)
+                return 0;
+        int r = dest_batch(d, NULL, d->queue);
+        free(d->queue);
+        d->queue = NULL;
+        d->queued = 0;
+        return r;
+}
+
+static void dest_queue(Dest *d, const char *line)
+{
+        char *q = xasprintf("%s%s", d->queue ? d->queue : "", line);
+        free(d->queue);
+        d->queue = q;
+}
+
 /* Copies local to sub (a path under the replica's directory) as a whole: a temporary name, then
- * renamed (locally also fsync'd, the directory too; remotely put -f asks the server to fsync). */
+ * renamed (locally also fsync'd, the directory too; remotely put -f asks the server to fsync,
+ * queued until dest_flush). */
 static int dest_put(Dest *d, const char *local, const char *sub, size_t max)
 {
         if (!remote(d)) {
@@ -117,8 +140,10 @@ static int dest_put(Dest *d, const char *local, const char *sub, size_t max)
         _cleanup_free_ char *l = sftp_quote(local), *full = xasprintf("%s/%s", d->sftp.path, sub),
                             *tmpname = xasprintf("%s.tmp", full);
         _cleanup_free_ char *q = sftp_quote(full), *qt = sftp_quote(tmpname);
-        _cleanup_free_ char *batch = xasprintf("put -f %s %s\n-rm %s\nrename %s %s\n", l, qt, q, qt, q);
-        return dest_batch(d, NULL, batch);
+        _cleanup_free_ char *line = xasprintf("put -f %s %s\n-rm %s\nrename %s %s\n", l, qt, q, qt, q);
+        dest_queue(d, line);
+        d->queued++;
+        return 0;
 }
 
 static int dest_mkdir(Dest *d, const char *sub)
@@ -131,23 +156,35 @@ static int dest_mkdir(Dest *d, const char *sub)
                 return r;
         }
         _cleanup_free_ char *path = sub ? xasprintf("%s/%s", d->sftp.path, sub) : xstrdup(d->sftp.path);
-        _cleanup_free_ char *q = sftp_quote(path), *batch = xasprintf("-mkdir %s\n", q);
-        return dest_batch(d, NULL, batch);
+        _cleanup_free_ char *q = sftp_quote(path), *line = xasprintf("-mkdir %s\n", q);
+        dest_queue(d, line);
+        return 0;
 }
 
-/* The names in the replica's directory sub. */
-static char **dest_list(Dest *d, const char *sub, size_t *ret_n)
+/* The names in each of the replica's directories subs[i] (a missing one: none), in one
+ * connection when remote. -EIO when the listing itself failed. */
+static int dest_list(Dest *d, char **subs, size_t n, char ***ret, size_t *ret_n)
 {
-        *ret_n = 0;
         if (!remote(d)) {
-                _cleanup_free_ char *path = xasprintf("%s/%s", d->dir, sub);
-                return dir_names(path, ret_n);
+                for (size_t i = 0; i < n; i++) {
+                        _cleanup_free_ char *path = xasprintf("%s/%s", d->dir, subs[i]);
+                        ret[i] = dir_names(path, &ret_n[i]);
+                }
+                return 0;
         }
-        _cleanup_free_ char *path = xasprintf("%s/%s", d->sftp.path, sub), *q = sftp_quote(path), *out = NULL;
-        _cleanup_free_ char *batch = xasprintf("-ls -1 %s\n", q);
-        if (dest_batch(d, &out, batch) < 0)
-                return NULL;
-        return sftp_names(out, 0, ret_n);
+        char *batch = xstrdup("");
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *path = xasprintf("%s/%s", d->sftp.path, subs[i]), *q = sftp_quote(path);
+                char *b = xasprintf("%s-ls -1 %s\n", batch, q);
+                free(batch);
+                batch = b;
+        }
+        _cleanup_free_ char *out = NULL;
+        int r = dest_batch(d, &out, batch);
+        free(batch);
+        for (size_t i = 0; i < n; i++)
+                ret[i] = r < 0 ? NULL : sftp_names(out, (unsigned)i, &ret_n[i]);
+        return r;
 }
 
 int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const char *dest_dir,
@@ -171,8 +208,9 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
                  * which marks it made. */
                 _cleanup_free_ char *key = xasprintf("%s/" KEY_FILE, s->dir), *sid = xasprintf("%s/" STORE_ID_FILE, s->dir);
                 if ((r = dest_mkdir(&d, NULL)) == 0 && (r = dest_mkdir(&d, "packs")) == 0 &&
-                    (r = dest_mkdir(&d, "versions")) == 0 && (r = dest_put(&d, key, KEY_FILE, PROFILE_WRAPPED_MAX)) == 0)
-                        r = dest_put(&d, sid, STORE_ID_FILE, 64);
+                    (r = dest_mkdir(&d, "versions")) == 0 && (r = dest_put(&d, key, KEY_FILE, PROFILE_WRAPPED_MAX)) == 0 &&
+                    (r = dest_put(&d, sid, STORE_ID_FILE, 64)) == 0)
+                        r = dest_flush(&d);
                 snprintf(did, sizeof did, "%s", s->store_id);
         }
         if (r < 0) {
@@ -187,11 +225,10 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
                 goto out;
         }
         size_t nd = 0;
-        char **have = dest_list(&d, "packs", &nd);
-        if (!have && d.error) {
-                *ret_error = d.error;
+        char **have = NULL, *packs_sub = (char *)"packs";
+        if ((r = dest_list(&d, &packs_sub, 1, &have, &nd)) < 0) {
+                *ret_error = d.error ? d.error : xstrdup("listing the replica's packs failed");
                 d.error = NULL;
-                r = -EIO;
                 goto out;
         }
         uint64_t total = 0, done = 0;
@@ -200,7 +237,9 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
                         total += s->packs[p].size;
         store_progress(s, "replicate", 0, total);
         /* Packs first, whole (their numbers are the maps' references), each committed before the
-         * next: an interrupted run leaves only whole packs behind. */
+         * next: an interrupted run leaves only whole packs behind. Remotely 8 (256 MiB) go in one
+         * connection: a connection costs a log-on. */
+        uint64_t queued_bytes = 0;
         for (uint32_t p = 1; p < s->n_packs && r == 0; p++) {
                 Pack *k = &s->packs[p];
                 if (!k->name)
@@ -214,51 +253,68 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
                         break;
                 st->chunks_sent += k->live;
                 st->bytes_sent += k->size;
-                done += k->size;
+                queued_bytes += k->size;
+                if (remote(&d) && d.queued < 8)
+                        continue;
+                if ((r = dest_flush(&d)) < 0)
+                        break;
+                done += queued_bytes;
+                queued_bytes = 0;
                 store_progress(s, "replicate", done, total);
                 if (s->crash)
                         s->crash("pack-committed");
         }
+        if (r == 0 && (r = dest_flush(&d)) == 0 && queued_bytes)
+                store_progress(s, "replicate", done + queued_bytes, total);
         strv_free(have, nd);
-        /* Then the versions, each only once its packs are there. */
-        char **names = NULL, **dnames = NULL;
-        size_t nn = 0, ndn = 0;
-        if (r == 0) {
+        /* Then the versions, each only once its packs are there: what the replica has listed
+         * in one connection, what it lacks sent in another. */
+        char **names = NULL;
+        size_t nn = 0;
+        if (r == 0)
                 store_names(s, &names, &nn);
-                dnames = dest_list(&d, "versions", &ndn);
-        }
+        char **subs = xmalloc0(sizeof *subs * (nn + 1)), ***hv = xmalloc0(sizeof *hv * (nn + 1));
+        size_t *nh = xmalloc0(sizeof *nh * (nn + 1));
+        for (size_t k = 0; k < nn; k++)
+                subs[k] = xasprintf("versions/%s", names[k]);
+        if (r == 0 && nn)
+                r = dest_list(&d, subs, nn, hv, nh);
         for (size_t k = 0; k < nn && r == 0; k++) {
-                const char *name = names[k];
                 int *vs;
                 size_t n;
-                if (store_versions(s, name, &vs, &n) < 0)
+                if (store_versions(s, names[k], &vs, &n) < 0)
                         continue;
-                _cleanup_free_ char *sub = xasprintf("versions/%s", name);
-                size_t nh = 0;
-                char **hv = has_name(dnames, ndn, name) ? dest_list(&d, sub, &nh) : NULL;
-                if (!has_name(dnames, ndn, name))
-                        r = dest_mkdir(&d, sub);
+                if (!hv[k] || nh[k] == 0)
+                        r = dest_mkdir(&d, subs[k]);
                 for (size_t i = 0; i < n && r == 0; i++) {
                         char file[32];
                         snprintf(file, sizeof file, "%08d.ver", vs[i]);
-                        if (has_name(hv, nh, file))
+                        if (has_name(hv[k], nh[k], file))
                                 continue;
-                        _cleanup_free_ char *from = store_version_path(s, name, vs[i]),
-                                            *to = xasprintf("%s/%s", sub, file);
+                        _cleanup_free_ char *from = store_version_path(s, names[k], vs[i]),
+                                            *to = xasprintf("%s/%s", subs[k], file);
                         if ((r = dest_put(&d, from, to, 64 + (size_t)VERSION_MAPS_MAX * ID_LEN)) == 0)
                                 st->versions_sent++;
                 }
-                strv_free(hv, nh);
                 free(vs);
         }
+        if (r == 0)
+                r = dest_flush(&d);
+        for (size_t k = 0; k < nn; k++) {
+                free(subs[k]);
+                strv_free(hv[k], nh[k]);
+        }
+        free(subs);
+        free(hv);
+        free(nh);
         strv_free(names, nn);
-        strv_free(dnames, ndn);
         if (r < 0 && !*ret_error) {
                 *ret_error = d.error ? d.error : xasprintf("%s: %s", dest_dir, strerror(-r));
                 d.error = NULL;
         }
 out:
         free(d.error);
+        free(d.queue);
         if (d.tmp) {
                 unlink(d.tmp);
                 free(d.tmp);
