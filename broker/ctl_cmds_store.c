@@ -35,13 +35,19 @@ static void print_backed_up(json_object *o)
         kv("took:", xasprintf("%lld ms", (long long)jsonx_int_or(o, "ms", 0)));
 }
 
-static int cmd_profile_backup(Ctl *c, int argc, char **argv)
+/* A command of one argument, sent as {key: ARG}, its reply shown by print. */
+static int show_one(Ctl *c, int argc, char **argv, const char *cmd, const char *key, void (*print)(json_object *))
 {
         char *pos[1];
         PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
         json_object *args = json_object_new_object();
-        json_object_object_add(args, "user", json_object_new_string(pos[0]));
-        return ctl_cmd_show(c, "profile.backup", args, print_backed_up);
+        json_object_object_add(args, key, json_object_new_string(pos[0]));
+        return ctl_cmd_show(c, cmd, args, print);
+}
+
+static int cmd_profile_backup(Ctl *c, int argc, char **argv)
+{
+        return show_one(c, argc, argv, "profile.backup", "user", print_backed_up);
 }
 
 static void print_restored(json_object *o)
@@ -135,11 +141,7 @@ static void print_replicated(json_object *o)
 
 static int cmd_store_replicate(Ctl *c, int argc, char **argv)
 {
-        char *pos[1];
-        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
-        json_object *args = json_object_new_object();
-        json_object_object_add(args, "dest", json_object_new_string(pos[0]));
-        return ctl_cmd_show(c, "store.replicate", args, print_replicated);
+        return show_one(c, argc, argv, "store.replicate", "dest", print_replicated);
 }
 
 static void print_pruned(json_object *o)
