@@ -344,9 +344,10 @@ void conn_spawn(Broker *b, int sock, const char *addr)
         close(sp[1]);
         if (r < 0) {
                 log_error("connection %s: cannot start %s: %s", addr, b->cfg->session_program, uv_strerror(r));
-                close(sp[0]);
-                frame_parser_free(&c->parser);
-                free(c);
+                /* uv_spawn has linked the handle into the loop before it failed: it must be closed,
+                 * and the connection freed only once it is (handle_closed; hv_qemu.c does the same). */
+                c->open_handles = 1;
+                uv_close((uv_handle_t *)&c->proc, handle_closed);
                 return;
         }
         c->pid = c->proc.pid;
