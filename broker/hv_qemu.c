@@ -312,7 +312,8 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
         }
         argv_add(a, xstrdup(spec->qemu ? spec->qemu : QEMU_SYSTEM_PATH));
         argv_opt(a, "-name", xasprintf("guest=%s,debug-threads=on", spec->id));
-        argv_opt(a, "-machine", xstrdup("q35"));
+        /* Guest memory holds the desktop's plaintext (page cache, keys): never in a core dump. */
+        argv_opt(a, "-machine", xstrdup("q35,dump-guest-core=off"));
         argv_add(a, xstrdup("-accel"));
         /* tb-size bounds TCG's code cache (1.8 → 1 GB RSS on a desktop guest, research §8). */
         argv_add(a, xstrdup(kvm ? "kvm" : "tcg,tb-size=256"));

@@ -72,7 +72,20 @@ static int prepare_dirs(Broker *b)
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 if ((r = mkdir_p(dirs[i].path, dirs[i].mode)) < 0)
                         return log_error_errno(r, "%s: %s", dirs[i].path, strerror(-r));
-                chmod(dirs[i].path, dirs[i].mode);
+                /* One made first by someone else (ram-dir is often in world-writable /dev/shm), or
+                 * a symlink put there, would be theirs to swap files in: refused, not chmod'ed. */
+                struct stat st;
+                if (lstat(dirs[i].path, &st) < 0)
+                        return log_error_errno(-errno, "%s: %m", dirs[i].path);
+                if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+                        log_error("%s: %s: refusing to use it (remove it, or give it to uid %u)", dirs[i].path,
+                                  !S_ISDIR(st.st_mode) ? "not a directory (a symlink?)"
+                                                       : xasprintf("owned by uid %u, not slated's", (unsigned)st.st_uid),
+                                  (unsigned)geteuid());
+                        return -EPERM;
+                }
+                if (chmod(dirs[i].path, dirs[i].mode) < 0)
+                        return log_error_errno(-errno, "%s: chmod: %m", dirs[i].path);
         }
         return 0;
 }
@@ -178,8 +191,13 @@ int main(int argc, char **argv)
         b.limiter = auth_limiter_new(cfg.auth_free_failures, cfg.auth_lockout_failures, cfg.auth_lockout_time);
         uv_mutex_init(&b.store_mu);
 
+        /* Created 0600 from the start, and its -wal and -shm (SQLite gives them the database's
+         * mode): no window in which another user can open them. */
         _cleanup_free_ char *dbpath = xasprintf("%s/slate.db", cfg.state_dir);
-        if (db_open(dbpath, &b.db) < 0)
+        mode_t old_umask = umask(077);
+        int dr = db_open(dbpath, &b.db);
+        umask(old_umask);
+        if (dr < 0)
                 return 1;
         chmod(dbpath, 0600);
 

@@ -237,6 +237,7 @@ Test(hv_qemu, start_reaches_running_and_kill9_reports_exit_promptly, .timeout = 
         assert_running(&c);
         pid_t pid = hv_qemu_driver.vm_pid(c.vm);
         cr_assert(proc_file_contains(pid, "cmdline", "guest=desk-1,"));
+        cr_assert(proc_file_contains(pid, "cmdline", "dump-guest-core=off"), "guest memory would go into core dumps");
         cr_assert(!proc_file_contains(pid, "environ", "LD_PRELOAD"));
         uint64_t t0 = now_ms();
         cr_assert_eq(kill(pid, SIGKILL), 0);
