@@ -1,6 +1,8 @@
 /* PAM authentication and the failed-logon limiter. The only file that includes PAM headers.
  * PAM's own fail delay is replaced by a callback (libpam then never sleeps): slated applies its
  * own non-blocking delays, so one user's failures never slow another user's logon. */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <security/pam_appl.h>
 #include <stdlib.h>
@@ -81,31 +83,41 @@ int auth_pam_check(const char *service, const char *user, const char *password, 
 
 /* ---- limiter ---- */
 
-typedef struct Entry {
-        struct Entry *next;
-        char key[320];
-        unsigned failures;
-        uint64_t not_before_ms;
-        bool locked;
-} Entry;
-
-struct AuthLimiter {
-        Entry *entries;
-        unsigned free_failures, lockout_failures;
-        uint64_t lockout_ms;
-        unsigned count;
-};
-
-#define LIMITER_MAX_ENTRIES 100000
+#define BUCKETS 8192
+#define WAYS 8                          /* a bucket: 8 records; 65536 in all */
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_MAX_MS 30000
+#define GOOD_SOURCES 4
+#define GOOD_MS (30ull * 86400 * 1000)
+
+typedef enum { K_PAIR = 'p', K_USER = 'u', K_SOURCE = 's' } Kind;
+
+typedef struct Rec {
+        uint64_t h1, h2;                /* the key's hashes; both 0: a free slot */
+        uint32_t failures;
+        bool locked;
+        uint64_t last_ms;               /* of the last failure */
+        uint64_t not_before_ms;
+        uint64_t good[GOOD_SOURCES];    /* K_USER: sources (hashes) the user logged on from */
+        uint64_t good_ms[GOOD_SOURCES];
+} Rec;
+
+struct AuthLimiter {
+        Rec *recs;
+        unsigned free_failures, lockout_failures, ipv4_bits;
+        uint64_t lockout_ms;
+        uint64_t seed[2];               /* random: nobody can aim a flood of names at a bucket */
+};
 
 AuthLimiter *auth_limiter_new(unsigned free_failures, unsigned lockout_failures, unsigned lockout_s)
 {
         AuthLimiter *l = xmalloc0(sizeof *l);
+        l->recs = xmalloc0(sizeof *l->recs * BUCKETS * WAYS);
         l->free_failures = free_failures;
-        l->lockout_failures = lockout_failures;
+        l->lockout_failures = MAX(lockout_failures, 1u);
         l->lockout_ms = (uint64_t)lockout_s * 1000;
+        l->ipv4_bits = 32;
+        random_bytes(l->seed, sizeof l->seed);
         return l;
 }
 
@@ -113,88 +125,201 @@ void auth_limiter_free(AuthLimiter *l)
 {
         if (!l)
                 return;
-        while (l->entries) {
-                Entry *e = l->entries;
-                l->entries = e->next;
-                free(e);
-        }
+        free(l->recs);
         free(l);
 }
 
-static Entry *find(AuthLimiter *l, const char *kind, const char *v, bool create)
+void auth_limiter_set_ipv4_prefix(AuthLimiter *l, unsigned bits) { l->ipv4_bits = MIN(MAX(bits, 8u), 32u); }
+
+static uint64_t fnv(uint64_t seed, const char *s, size_t n)
+{
+        uint64_t h = 14695981039346656037ull ^ seed;
+        for (size_t i = 0; i < n; i++) {
+                h ^= (uint8_t)s[i];
+                h *= 1099511628211ull;
+        }
+        return h ? h : 1;
+}
+
+/* The source an address counts as: IPv4 (also mapped into IPv6) masked to ipv4_bits, IPv6 to
+ * its /64; anything else as it is. */
+static void source_of(AuthLimiter *l, const char *addr, char *out, size_t cap)
+{
+        struct in_addr a4;
+        struct in6_addr a6;
+        const char *p = addr ? addr : "";
+        if (strncmp(p, "::ffff:", 7) == 0 && inet_pton(AF_INET, p + 7, &a4) == 1)
+                p += 7;
+        if (inet_pton(AF_INET, p, &a4) == 1) {
+                uint32_t v = ntohl(a4.s_addr);
+                v &= l->ipv4_bits >= 32 ? 0xffffffffu : ~(0xffffffffu >> l->ipv4_bits);
+                snprintf(out, cap, "%u.%u.%u.%u/%u", v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255, l->ipv4_bits);
+        } else if (inet_pton(AF_INET6, p, &a6) == 1) {
+                memset(a6.s6_addr + 8, 0, 8);
+                char buf[INET6_ADDRSTRLEN];
+                inet_ntop(AF_INET6, &a6, buf, sizeof buf);
+                snprintf(out, cap, "%s/64", buf);
+        } else {
+                snprintf(out, cap, "%s", p);
+        }
+}
+
+/* A user name as the limiter keys it: ASCII case-folded (PAM may accept any spelling). */
+static void fold(const char *user, char *out, size_t cap)
+{
+        size_t i = 0;
+        for (; user && user[i] && i + 1 < cap; i++)
+                out[i] = (char)tolower((unsigned char)user[i]);
+        out[i] = 0;
+}
+
+/* What a record is worth keeping: a lockout, then failures, then known-good sources. */
+static uint64_t value(const Rec *r)
+{
+        uint64_t v = (uint64_t)r->failures * 4;
+        if (r->locked)
+                v += 1u << 30;
+        for (int i = 0; i < GOOD_SOURCES; i++)
+                v += r->good[i] ? 8 : 0;
+        return v;
+}
+
+static Rec *lookup(AuthLimiter *l, Kind kind, const char *user, const char *source)
 {
         char key[320];
-        snprintf(key, sizeof key, "%s:%s", kind, v ? v : "");
-        for (Entry *e = l->entries; e; e = e->next)
-                if (strcmp(e->key, key) == 0)
-                        return e;
-        /* A flood of distinct names must not grow memory without bound: forget the oldest. */
-        if (!create)
-                return NULL;
-        if (l->count >= LIMITER_MAX_ENTRIES) {
-                Entry **pp = &l->entries;
-                while ((*pp)->next)
-                        pp = &(*pp)->next;
-                free(*pp);
-                *pp = NULL;
-                l->count--;
+        int n = snprintf(key, sizeof key, "%c\n%s\n%s", (char)kind, user ? user : "", source ? source : "");
+        size_t len = n < 0 ? 0 : MIN((size_t)n, sizeof key - 1);
+        uint64_t h1 = fnv(l->seed[0], key, len), h2 = fnv(l->seed[1], key, len);
+        Rec *b = &l->recs[(h1 % BUCKETS) * WAYS], *slot = NULL;
+        for (int i = 0; i < WAYS; i++) {
+                if (b[i].h1 == h1 && b[i].h2 == h2)
+                        return &b[i];
+                if (!slot && !b[i].h1 && !b[i].h2)
+                        slot = &b[i];
         }
-        Entry *e = xmalloc0(sizeof *e);
-        snprintf(e->key, sizeof e->key, "%s", key);
-        e->next = l->entries;
-        l->entries = e;
-        l->count++;
-        return e;
+        /* Full: the least valuable record goes (the oldest of equals), never a lockout for a
+         * fresh name. */
+        for (int i = 0; !slot && i < WAYS; i++) {
+                Rec *least = &b[0];
+                for (int k = 1; k < WAYS; k++)
+                        if (value(&b[k]) < value(least) ||
+                            (value(&b[k]) == value(least) && b[k].last_ms < least->last_ms))
+                                least = &b[k];
+                slot = least;
+        }
+        *slot = (Rec){ .h1 = h1, .h2 = h2 };
+        return slot;
 }
 
-static uint64_t wait_for(Entry *e, uint64_t now, bool *locked)
+/* Failures are forgotten lockout_s after the last one. */
+static void decay(AuthLimiter *l, Rec *r, uint64_t now)
 {
-        if (!e || now >= e->not_before_ms)
-                return 0;
-        if (e->locked)
-                *locked = true;
-        return e->not_before_ms - now;
+        if (r->failures && now >= r->last_ms + l->lockout_ms && now >= r->not_before_ms) {
+                r->failures = 0;
+                r->locked = false;
+                r->not_before_ms = 0;
+        }
 }
 
-uint64_t auth_limiter_check(AuthLimiter *l, const char *user, const char *addr, uint64_t now, bool *locked)
+static uint64_t backoff(unsigned over)
+{
+        return MIN((uint64_t)BACKOFF_BASE_MS << MIN(over, 5u), (uint64_t)BACKOFF_MAX_MS);
+}
+
+static uint64_t source_hash(AuthLimiter *l, const char *source) { return fnv(l->seed[0], source, strlen(source)); }
+
+static bool known_good(const Rec *u, uint64_t src, uint64_t now)
+{
+        for (int i = 0; i < GOOD_SOURCES; i++)
+                if (u->good[i] == src && now < u->good_ms[i] + GOOD_MS)
+                        return true;
+        return false;
+}
+
+uint64_t auth_limiter_begin(AuthLimiter *l, const char *user, const char *addr, uint64_t now, bool *locked)
 {
         *locked = false;
-        uint64_t a = wait_for(find(l, "u", user, false), now, locked);
-        uint64_t b = wait_for(find(l, "a", addr, false), now, locked);
-        return MAX(a, b);
+        char name[256], src[96];
+        fold(user, name, sizeof name);
+        source_of(l, addr, src, sizeof src);
+        Rec *p = lookup(l, K_PAIR, name, src), *u = lookup(l, K_USER, name, NULL), *s = lookup(l, K_SOURCE, NULL, src);
+        decay(l, p, now);
+        decay(l, u, now);
+        decay(l, s, now);
+        uint64_t wait = 0;
+        if (p->not_before_ms > now) {
+                wait = p->not_before_ms - now;
+                *locked |= p->locked;
+        }
+        if (s->not_before_ms > now) {
+                wait = MAX(wait, s->not_before_ms - now);
+                *locked |= s->locked;
+        }
+        /* The user's own ceiling slows unknown sources down and never locks. */
+        if (u->not_before_ms > now && !known_good(u, source_hash(l, src), now))
+                wait = MAX(wait, u->not_before_ms - now);
+        if (wait)
+                return wait;
+        /* Counted now, as a failure until the end says otherwise. */
+        p->failures++;
+        p->last_ms = now;
+        if (p->failures >= l->lockout_failures) {
+                p->locked = true;
+                p->not_before_ms = now + l->lockout_ms;
+        } else if (p->failures > l->free_failures) {
+                p->not_before_ms = now + backoff(p->failures - l->free_failures - 1);
+        }
+        u->failures++;
+        u->last_ms = now;
+        if (u->failures > 2 * l->lockout_failures)
+                u->not_before_ms = now + backoff(u->failures - 2 * l->lockout_failures - 1);
+        s->failures++;
+        s->last_ms = now;
+        if (s->failures > 4 * l->lockout_failures) {
+                s->locked = true;
+                s->not_before_ms = now + l->lockout_ms;
+        }
+        return 0;
 }
 
-static void fail_one(AuthLimiter *l, Entry *e, uint64_t now)
+static void forgive(AuthLimiter *l, const char *name, const char *src, uint64_t now)
 {
-        e->failures++;
-        if (e->failures >= l->lockout_failures) {
-                e->locked = true;
-                e->not_before_ms = now + l->lockout_ms;
-        } else if (e->failures > l->free_failures) {
-                unsigned n = e->failures - l->free_failures - 1;
-                uint64_t d = (uint64_t)BACKOFF_BASE_MS << MIN(n, 5u);
-                e->not_before_ms = now + MIN(d, (uint64_t)BACKOFF_MAX_MS);
+        Rec *p = lookup(l, K_PAIR, name, src), *u = lookup(l, K_USER, name, NULL);
+        p->failures = 0;
+        p->locked = false;
+        p->not_before_ms = 0;
+        u->failures = 0;
+        u->not_before_ms = 0;
+        /* Known good from now: the oldest (or a lapsed) entry makes room. */
+        uint64_t h = source_hash(l, src);
+        int k = 0;
+        for (int i = 0; i < GOOD_SOURCES; i++) {
+                if (u->good[i] == h) {
+                        k = i;
+                        break;
+                }
+                if (u->good_ms[i] < u->good_ms[k])
+                        k = i;
         }
+        u->good[k] = h;
+        u->good_ms[k] = now;
 }
 
-void auth_limiter_failure(AuthLimiter *l, const char *user, const char *addr, uint64_t now)
+void auth_limiter_end(AuthLimiter *l, const char *user, const char *canonical, const char *addr, bool success,
+                      uint64_t now)
 {
-        fail_one(l, find(l, "u", user, true), now);
-        /* Sources get more slack than users: many users may share one NAT address. */
-        Entry *a = find(l, "a", addr, true);
-        a->failures++;
-        if (a->failures > l->lockout_failures * 4) {
-                a->locked = true;
-                a->not_before_ms = now + l->lockout_ms;
+        if (!success)
+                return;         /* counted when it began */
+        char name[256], src[96];
+        fold(user, name, sizeof name);
+        source_of(l, addr, src, sizeof src);
+        forgive(l, name, src, now);
+        if (canonical && strcmp(canonical, user) != 0) {
+                char canon[256];
+                fold(canonical, canon, sizeof canon);
+                forgive(l, canon, src, now);
         }
-}
-
-void auth_limiter_success(AuthLimiter *l, const char *user, const char *addr)
-{
-        Entry *e = find(l, "u", user, false);
-        if (e) {
-                e->failures = 0;
-                e->locked = false;
-                e->not_before_ms = 0;
-        }
+        Rec *s = lookup(l, K_SOURCE, NULL, src);
+        if (s->failures)
+                s->failures--;  /* this attempt was not a failure */
 }

@@ -154,13 +154,15 @@ static void auth_done(uv_work_t *w, int status)
         Broker *b = lg->b;
         password_wipe(lg);
         fault_point(&b->crash, "authenticated");
+        /* Counted as a failure when it began: a success is forgiven, even if the client left. */
+        if (lg->pam_r == 0 && status == 0)
+                auth_limiter_end(b->limiter, lg->user, lg->mapped_user, lg->addr, true, now_ms());
         if (!lg->run.running) {
                 logon_unref(lg);        /* failed meanwhile (the client left) */
                 return;
         }
         if (lg->pam_r < 0 || status < 0) {
                 const char *err = lg->pam_error ? lg->pam_error : "error";
-                auth_limiter_failure(b->limiter, lg->user, lg->addr, now_ms());
                 session_audit(b, "logon.failed", lg->user, "from %s: %s", lg->addr, err);
                 log_info("logon of %s from %s refused: %s", lg->user, lg->addr, err);
                 if (lg->pam_r == -EIO)
@@ -169,7 +171,6 @@ static void auth_done(uv_work_t *w, int status)
                         refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "unknown user name or bad password");
                 steps_done(&lg->run, -EACCES, err);
         } else {
-                auth_limiter_success(b->limiter, lg->user, lg->addr);
                 steps_done(&lg->run, 0, NULL);
         }
         logon_unref(lg);
@@ -192,7 +193,8 @@ static int step_auth(StepRun *run, void *ctx)
                 password_wipe(lg);
                 return -EACCES;
         }
-        uint64_t wait = auth_limiter_check(b->limiter, lg->user, lg->addr, now_ms(), &locked);
+        /* Counted now, not when PAM answers: guesses in flight at once all count. */
+        uint64_t wait = auth_limiter_begin(b->limiter, lg->user, lg->addr, now_ms(), &locked);
         if (wait > 0) {
                 unsigned long long secs = (unsigned long long)(wait + 999) / 1000;
                 session_audit(b, "logon.throttled", lg->user, "from %s: %s for %llu s", lg->addr,

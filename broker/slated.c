@@ -189,6 +189,7 @@ int main(int argc, char **argv)
         if (tls_identity_load(cfg.tls_cert, cfg.tls_key, &b.tls_cert_pem, &b.tls_key_pem) < 0)
                 return 1;
         b.limiter = auth_limiter_new(cfg.auth_free_failures, cfg.auth_lockout_failures, cfg.auth_lockout_time);
+        auth_limiter_set_ipv4_prefix(b.limiter, cfg.auth_ipv4_prefix ? cfg.auth_ipv4_prefix : 32);
         uv_mutex_init(&b.store_mu);
 
         /* Created 0600 from the start, and its -wal and -shm (SQLite gives them the database's

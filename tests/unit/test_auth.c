@@ -38,42 +38,140 @@ Test(auth, wrong_password_unknown_user_and_wrong_service_are_refused)
         free(err);
 }
 
-Test(limiter, backs_off_then_locks_out_and_success_clears)
+/* n failed attempts: each begun (allowed) and never forgiven. */
+static void fail_n(AuthLimiter *l, const char *user, const char *addr, int n, uint64_t t)
+{
+        bool locked;
+        for (int i = 0; i < n; i++)
+                cr_assert_eq(auth_limiter_begin(l, user, addr, t, &locked), 0, "attempt %d of %s from %s refused", i + 1,
+                             user, addr);
+}
+
+Test(limiter, backs_off_then_locks_out_the_source_and_success_clears)
 {
         AuthLimiter *l = auth_limiter_new(2, 5, 60);
         bool locked;
         uint64_t t = 1000000;
-        cr_assert_eq(auth_limiter_check(l, "alice", "10.0.0.1", t, &locked), 0);
-        auth_limiter_failure(l, "alice", "10.0.0.1", t);
-        auth_limiter_failure(l, "alice", "10.0.0.1", t);
-        cr_assert_eq(auth_limiter_check(l, "alice", "10.0.0.1", t, &locked), 0, "two free failures");
-        auth_limiter_failure(l, "alice", "10.0.0.1", t);
-        uint64_t w = auth_limiter_check(l, "alice", "10.0.0.1", t, &locked);
-        cr_assert_gt(w, 0);
+        fail_n(l, "alice", "10.0.0.1", 3, t);
+        uint64_t w = auth_limiter_begin(l, "alice", "10.0.0.1", t, &locked);
+        cr_assert_gt(w, 0, "no delay after the free failures");
         cr_assert_not(locked);
         /* Another user from another address is not slowed down. */
-        cr_assert_eq(auth_limiter_check(l, "bob", "10.0.0.2", t, &locked), 0);
-        auth_limiter_failure(l, "alice", "10.0.0.1", t);
-        auth_limiter_failure(l, "alice", "10.0.0.1", t);
-        w = auth_limiter_check(l, "alice", "10.0.0.9", t, &locked);
-        cr_assert(locked);
+        cr_assert_eq(auth_limiter_begin(l, "bob", "10.0.0.2", t, &locked), 0);
+        auth_limiter_end(l, "bob", NULL, "10.0.0.2", true, t);
+        cr_assert_eq(auth_limiter_begin(l, "alice", "10.0.0.1", t + 10000, &locked), 0, "the delay is over");
+        cr_assert_eq(auth_limiter_begin(l, "alice", "10.0.0.1", t + 20000, &locked), 0);
+        w = auth_limiter_begin(l, "alice", "10.0.0.1", t + 20000, &locked);
+        cr_assert(locked, "five failures from one source: that source is locked out for alice");
         cr_assert_geq(w, 59000);
-        cr_assert_eq(auth_limiter_check(l, "alice", "10.0.0.9", t + 61000, &locked), 0, "lockout expires");
-        auth_limiter_success(l, "alice", "10.0.0.9");
-        cr_assert_eq(auth_limiter_check(l, "alice", "10.0.0.9", t, &locked), 0);
+        cr_assert_eq(auth_limiter_begin(l, "alice", "10.0.0.1", t + 81000, &locked), 0, "lockout expires");
+        auth_limiter_end(l, "alice", NULL, "10.0.0.1", true, t + 81000);
+        cr_assert_eq(auth_limiter_begin(l, "alice", "10.0.0.1", t + 81000, &locked), 0, "a success clears");
         auth_limiter_free(l);
 }
 
-Test(limiter, memory_is_bounded_under_a_flood_of_names)
+/* The issue's lockout test: an attacker sending bad passwords for alice cannot stop alice's
+ * correct logon from her usual address; from a new one she is slowed, never locked. */
+Test(limiter, an_attacker_cannot_lock_a_user_out)
+{
+        AuthLimiter *l = auth_limiter_new(3, 10, 300);
+        bool locked;
+        uint64_t t = 5000000;
+        cr_assert_eq(auth_limiter_begin(l, "alice", "192.168.1.5", t, &locked), 0);
+        auth_limiter_end(l, "alice", NULL, "192.168.1.5", true, t);            /* her usual address */
+        /* 200 guesses from 40 addresses (5 each: under each source's lockout), over time. */
+        uint64_t now = t + 1000;
+        char addr[32];
+        for (int i = 0; i < 40; i++) {
+                snprintf(addr, sizeof addr, "203.0.113.%d", i + 1);
+                for (int k = 0; k < 5; k++, now += 31000)
+                        auth_limiter_begin(l, "Alice", addr, now, &locked);     /* another spelling */
+        }
+        cr_assert_eq(auth_limiter_begin(l, "alice", "192.168.1.5", now, &locked), 0,
+                     "alice refused from her usual address after an attack");
+        auth_limiter_end(l, "alice", NULL, "192.168.1.5", true, now);
+        /* Hammered again, from yet another address: she is slowed there, never locked out. */
+        for (int i = 0; i < 40; i++) {
+                snprintf(addr, sizeof addr, "198.51.100.%d", i + 1);
+                for (int k = 0; k < 5; k++, now += 31000)
+                        auth_limiter_begin(l, "alice", addr, now, &locked);
+        }
+        now -= 31000 - 1;       /* just after the last guess */
+        uint64_t w = auth_limiter_begin(l, "alice", "172.16.0.9", now, &locked);
+        cr_assert_not(locked, "a user was locked out");
+        cr_assert_gt(w, 0, "an attack does not slow the user down from a new address at all");
+        cr_assert_leq(w, 30000, "waited %llu ms", (unsigned long long)w);
+        cr_assert_eq(auth_limiter_begin(l, "alice", "172.16.0.9", now + w, &locked), 0);
+        cr_assert_eq(auth_limiter_begin(l, "alice", "192.168.1.5", now, &locked), 0, "her usual address");
+        auth_limiter_free(l);
+}
+
+/* The issue's parallel-guess test: 32 attempts in flight at once all count (before, the check
+ * came before PAM and the count after it, so every attempt in flight slipped through). */
+Test(limiter, attempts_in_flight_all_count)
+{
+        AuthLimiter *l = auth_limiter_new(3, 10, 300);
+        bool locked;
+        int allowed = 0;
+        for (int i = 0; i < 32; i++)
+                allowed += auth_limiter_begin(l, "alice", "10.9.9.9", 1000, &locked) == 0;
+        cr_assert_eq(allowed, 4, "%d of 32 simultaneous guesses went to PAM", allowed);
+        auth_limiter_free(l);
+}
+
+Test(limiter, one_ipv6_64_or_ipv4_prefix_is_one_source)
 {
         AuthLimiter *l = auth_limiter_new(2, 5, 60);
-        char name[32];
-        for (int i = 0; i < 200; i++) {
-                snprintf(name, sizeof name, "user%d", i);
-                auth_limiter_failure(l, name, "10.0.0.1", 1000);
-        }
         bool locked;
-        /* The shared source address is locked after many failures across users. */
-        cr_assert_gt(auth_limiter_check(l, "someone", "10.0.0.1", 1000, &locked), 0);
+        char addr[64];
+        for (int i = 0; i < 5; i++) {
+                snprintf(addr, sizeof addr, "2001:db8:1:2::%x", i + 1);
+                auth_limiter_begin(l, "bob", addr, 1000 + (uint64_t)i * 40000, &locked);
+        }
+        cr_assert_gt(auth_limiter_begin(l, "bob", "2001:db8:1:2:ffff::1", 200000, &locked), 0,
+                     "addresses of one /64 counted apart");
+        cr_assert(locked);
+        cr_assert_eq(auth_limiter_begin(l, "bob", "2001:db8:1:3::1", 200000, &locked), 0, "another /64 is another source");
+        auth_limiter_set_ipv4_prefix(l, 24);
+        for (int i = 0; i < 5; i++) {
+                snprintf(addr, sizeof addr, "::ffff:198.18.7.%d", i + 1);
+                auth_limiter_begin(l, "carol", addr, 1000 + (uint64_t)i * 40000, &locked);
+        }
+        cr_assert_gt(auth_limiter_begin(l, "carol", "198.18.7.200", 200000, &locked), 0, "one /24, mapped or not");
+        auth_limiter_free(l);
+}
+
+Test(limiter, failures_are_forgotten_after_the_lockout_time)
+{
+        AuthLimiter *l = auth_limiter_new(2, 5, 60);
+        bool locked;
+        /* A NAT address with many users' typos over a day is not locked for everyone. */
+        char user[32];
+        uint64_t now = 1000;
+        for (int i = 0; i < 100; i++, now += 61000) {
+                snprintf(user, sizeof user, "user%d", i);
+                cr_assert_eq(auth_limiter_begin(l, user, "10.1.1.1", now, &locked), 0, "typo %d refused", i);
+        }
+        auth_limiter_free(l);
+}
+
+Test(limiter, a_flood_of_names_does_not_erase_a_lockout)
+{
+        AuthLimiter *l = auth_limiter_new(2, 5, 3600);
+        bool locked;
+        fail_n(l, "alice", "10.0.0.1", 2, 1000);
+        for (int i = 0; i < 3; i++)
+                auth_limiter_begin(l, "alice", "10.0.0.1", 1000 + 40000 * (uint64_t)(i + 1), &locked);
+        cr_assert_gt(auth_limiter_begin(l, "alice", "10.0.0.1", 200000, &locked), 0);
+        cr_assert(locked);
+        /* 200,000 fresh names from as many addresses: far more records than the table holds. */
+        char name[32], addr[32];
+        for (int i = 0; i < 200000; i++) {
+                snprintf(name, sizeof name, "flood%d", i);
+                snprintf(addr, sizeof addr, "10.%d.%d.%d", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+                auth_limiter_begin(l, name, addr, 200000, &locked);
+        }
+        cr_assert_gt(auth_limiter_begin(l, "alice", "10.0.0.1", 200000, &locked), 0, "the flood erased the lockout");
+        cr_assert(locked);
         auth_limiter_free(l);
 }
