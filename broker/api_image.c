@@ -2,6 +2,7 @@
  * loop), list/show, make current (rollback), retire, verify. The catalogue in SQLite is
  * changed only after the files are safely in place, so a failed publish leaves it untouched. */
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include "broker/api.h"
@@ -10,6 +11,7 @@
 #include "broker/control.h"
 #include "broker/progress.h"
 #include "common/jsonx.h"
+#include "common/open_as.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "imaging/catalog.h"
@@ -129,6 +131,7 @@ typedef struct PublishJob {
         CatalogStaged *staged;
         char *error;
         int r;
+        int fds[3];             /* src, kernel, initrd opened with the requester's rights, or -1 */
 } PublishJob;
 
 static void publish_run(uv_work_t *w)
@@ -145,6 +148,9 @@ static void publish_run(uv_work_t *w)
 static void publish_free(uv_handle_t *h)
 {
         PublishJob *j = h->data;
+        for (int i = 0; i < 3; i++)
+                if (j->fds[i] >= 0)
+                        close(j->fds[i]);
         progress_relay_fini(&j->progress);
         free(j->name);
         free(j->src);
@@ -276,17 +282,55 @@ static void h_publish(Broker *b, ControlRequest *req, json_object *args)
         }
         bool current = false;
         jsonx_get_bool(args, "current", &current);
+        /* An admin who is not root reads through slated only what they could read themselves:
+         * each file is opened with their rights and used through that fd (/proc/PID/fd/N for
+         * qemu-img and libguestfs, slated's children), so no path is looked up twice. */
+        int fds[3] = { -1, -1, -1 };
+        char *as[3] = { NULL, NULL, NULL };
+        const char *given[3] = { path, kernel, initrd };
+        uid_t uid;
+        gid_t gid;
+        control_request_peer(req, &uid, &gid);
+        for (int i = 0; i < 3 && uid != 0 && uid != getuid(); i++) {
+                if (!given[i])
+                        continue;
+                int r = open_as(given[i], uid, gid, 0, &fds[i]);
+                struct stat st;
+                if (r == 0 && fstat(fds[i], &st) == 0 && S_ISDIR(st.st_mode))
+                        r = -EISDIR;
+                if (r < 0) {
+                        control_reply_error(req, r == -EISDIR ? EPERM : -r, "image %s: %s: %s", name, given[i],
+                                            r == -EISDIR ? "a directory's files would be read as root: only root may "
+                                                           "publish a directory"
+                                                         : xasprintf("%s (opened with your rights, uid %u)",
+                                                                     strerror(-r), (unsigned)uid));
+                        for (int k = 0; k < 3; k++) {
+                                if (fds[k] >= 0)
+                                        close(fds[k]);
+                                free(as[k]);
+                        }
+                        return;
+                }
+                as[i] = xasprintf("/proc/%d/fd/%d", (int)getpid(), fds[i]);
+        }
         ApplianceConfig ac;
-        if (api_appliance_config(b, req, &ac) < 0)
+        if (api_appliance_config(b, req, &ac) < 0) {
+                for (int k = 0; k < 3; k++) {
+                        if (fds[k] >= 0)
+                                close(fds[k]);
+                        free(as[k]);
+                }
                 return;
+        }
         PublishJob *j = xmalloc0(sizeof *j);
+        memcpy(j->fds, fds, sizeof fds);
         j->work.data = j;
         j->b = b;
         j->req = req;
         j->name = xstrdup(name);
-        j->src = xstrdup(path);
-        j->kernel = kernel ? xstrdup(kernel) : NULL;
-        j->initrd = initrd ? xstrdup(initrd) : NULL;
+        j->src = as[0] ? as[0] : xstrdup(path);
+        j->kernel = as[1] ? as[1] : kernel ? xstrdup(kernel) : NULL;
+        j->initrd = as[2] ? as[2] : initrd ? xstrdup(initrd) : NULL;
         j->cmdline = cmdline ? xstrdup(cmdline) : NULL;
         j->current = current;
         j->qemu_img = xstrdup(b->cfg->qemu_img);

@@ -28,6 +28,7 @@ typedef struct CtlConn {
         int refs;               /* the connection + each request in flight */
         bool closed;
         uid_t uid;
+        gid_t gid;
 } CtlConn;
 
 struct ControlRequest {
@@ -36,6 +37,12 @@ struct ControlRequest {
         char cmd[64];
         bool answered;
 };
+
+void control_request_peer(const ControlRequest *req, uid_t *uid, gid_t *gid)
+{
+        *uid = req->conn->uid;
+        *gid = req->conn->gid;
+}
 
 struct Control {
         Broker *b;
@@ -389,6 +396,7 @@ static void on_connection(uv_stream_t *server, int status)
                 return;
         }
         c->uid = cred.uid;
+        c->gid = cred.gid;
         if (!control_peer_allowed(cred.uid, cred.gid, getuid(), ctl->admin_gid)) {
                 log_warn("control: refused uid %u (pid %d): not root, not slated's uid, not in the admin group",
                          (unsigned)cred.uid, (int)cred.pid);

@@ -67,5 +67,8 @@ typedef struct ControlParsed {
 /* Parse one request line (no I/O, fuzzed): 0, or -EINVAL/-EMSGSIZE with a message for the client. */
 int control_request_parse(const char *line, size_t len, ControlParsed *ret, const char **ret_error);
 
+/* Who sent the request (SO_PEERCRED of its connection). */
+void control_request_peer(const ControlRequest *req, uid_t *uid, gid_t *gid);
+
 /* Is this peer allowed? root, slated's own uid, or a member of the admin group (gid). */
 bool control_peer_allowed(uid_t peer_uid, gid_t peer_gid, uid_t self_uid, gid_t admin_gid);

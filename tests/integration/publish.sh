@@ -10,6 +10,25 @@ mkdir -p "$W"
 
 store_files() { find "$T/state/images" -type f | sort; }
 
+say "an admin who is not root publishes only files they could read (--kernel /etc/shadow: refused)"
+adm=$(getent group slate-admin | cut -d: -f3 || true)
+if [ -n "$adm" ] && [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+        # nobody with slate-admin as its group: let in by the control socket, no other rights.
+        as_admin() { setpriv --reuid=nobody --regid="$adm" --clear-groups "$SLATECTL" --socket "$T/run/control.sock" "$@"; }
+        as_admin status >/dev/null || fail "a slate-admin member cannot use the control socket"
+        before_admin=$(find "$T/state/images" -type f | sort)
+        for try in "shadow-k $GUEST/disk.qcow2 --kernel /etc/shadow --initrd $GUEST/initrd.img" "shadow-d /etc/shadow"; do
+                # shellcheck disable=SC2086
+                if as_admin image publish $try >"$T/out" 2>&1; then fail "published for a non-root admin: $try"; fi
+                grep -q "/etc/shadow: Permission denied (opened with your rights" "$T/out" ||
+                        fail "refusal of $try does not say why: $(cat "$T/out")"
+        done
+        [ "$(find "$T/state/images" -type f | sort)" = "$before_admin" ] || fail "a refused publish left files"
+        [ "$(jctl image list | jq length)" -eq 0 ] || fail "a refused publish made an image"
+else
+        say "(skipped: needs root, the slate-admin group and the user nobody)"
+fi
+
 say "refuse garbage"
 head -c 3000 /dev/urandom >"$W/random.img"
 qemu-img convert -O qcow2 "$GUEST/disk.qcow2" "$W/full.qcow2"
