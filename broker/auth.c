@@ -1,7 +1,6 @@
 /* PAM authentication and the failed-logon limiter. The only file that includes PAM headers.
  * PAM's own fail delay is replaced by a callback (libpam then never sleeps): slated applies its
  * own non-blocking delays, so one user's failures never slow another user's logon. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <security/pam_appl.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 #include "broker/auth.h"
 #include "common/log.h"
+#include "common/netsrc.h"
 #include "common/util.h"
 
 typedef struct Conv {
@@ -141,27 +141,9 @@ static uint64_t fnv(uint64_t seed, const char *s, size_t n)
         return h ? h : 1;
 }
 
-/* The source an address counts as: IPv4 (also mapped into IPv6) masked to ipv4_bits, IPv6 to
- * its /64; anything else as it is. */
 static void source_of(AuthLimiter *l, const char *addr, char *out, size_t cap)
 {
-        struct in_addr a4;
-        struct in6_addr a6;
-        const char *p = addr ? addr : "";
-        if (strncmp(p, "::ffff:", 7) == 0 && inet_pton(AF_INET, p + 7, &a4) == 1)
-                p += 7;
-        if (inet_pton(AF_INET, p, &a4) == 1) {
-                uint32_t v = ntohl(a4.s_addr);
-                v &= l->ipv4_bits >= 32 ? 0xffffffffu : ~(0xffffffffu >> l->ipv4_bits);
-                snprintf(out, cap, "%u.%u.%u.%u/%u", v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255, l->ipv4_bits);
-        } else if (inet_pton(AF_INET6, p, &a6) == 1) {
-                memset(a6.s6_addr + 8, 0, 8);
-                char buf[INET6_ADDRSTRLEN];
-                inet_ntop(AF_INET6, &a6, buf, sizeof buf);
-                snprintf(out, cap, "%s/64", buf);
-        } else {
-                snprintf(out, cap, "%s", p);
-        }
+        net_source(addr, l->ipv4_bits, out, cap);
 }
 
 /* A user name as the limiter keys it: ASCII case-folded (PAM may accept any spelling). */

@@ -14,6 +14,7 @@
 #include "broker/conn.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/netsrc.h"
 #include "common/permit.h"
 #include "common/util.h"
 
@@ -84,9 +85,16 @@ static void conn_phase_note(Conn *c, const char *name, uint32_t ms)
 
 unsigned conn_count_preauth(Broker *b, const char *addr)
 {
-        unsigned n = 0;
-        for (Conn *c = b->conns; c; c = c->next)
-                n += c->counted_preauth && strcmp(c->addr, addr) == 0;
+        /* By source, not address string: one IPv6 /64 (or IPv4 /auth-ipv4-prefix) is one. */
+        char want[96], src[96];
+        unsigned bits = b->cfg->auth_ipv4_prefix ? b->cfg->auth_ipv4_prefix : 32, n = 0;
+        net_source(addr, bits, want, sizeof want);
+        for (Conn *c = b->conns; c; c = c->next) {
+                if (!c->counted_preauth)
+                        continue;
+                net_source(c->addr, bits, src, sizeof src);
+                n += strcmp(src, want) == 0;
+        }
         return n;
 }
 bool conn_alive(const Conn *c) { return c->state != CONN_DEAD; }

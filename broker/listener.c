@@ -43,8 +43,8 @@ static void on_connection(uv_stream_t *server, int status)
                 log_warn("connection %s refused: %u connections already waiting to authenticate", addr, b->preauth);
         } else if (from_addr >= b->cfg->max_preauth_per_source) {
                 /* ...and one address cannot take all the pre-auth slots from everyone else. */
-                log_warn("connection %s refused: %u connections from this address are waiting to authenticate",
-                         addr, from_addr);
+                log_warn("connection %s refused: %u connections from this address's source (its /64, or "
+                         "auth-ipv4-prefix) are waiting to authenticate", addr, from_addr);
         } else if (uv_fileno((uv_handle_t *)client, &fd) == 0) {
                 sock = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         }

@@ -30,7 +30,7 @@ printf '\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x0b\x00\x00
 say "alice logs on meanwhile"
 rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$(user_color alice)" >"$T/out" 2>&1 ||
         fail "alice could not log on during the attack: $(cat "$T/out")"
-grep -q "from this address are waiting" "$T/slated.log" || fail "the per-address pre-auth cap did not trigger"
+grep -q "from this address's source" "$T/slated.log" || fail "the per-address pre-auth cap did not trigger"
 wait_for 20 "stalled connections dropped at the handshake timeout" \
         sh -c "! grep -c 'handshake timeout' '$T/slated.log' | grep -qx 0"
 kill "${stall_pids[@]}" 2>/dev/null || true
