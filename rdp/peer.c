@@ -187,6 +187,11 @@ static bool settings_apply(rdpSettings *st, const char *cert_pem, const char *ke
                freerdp_settings_set_bool(st, FreeRDP_NlaSecurity, FALSE) &&
                freerdp_settings_set_bool(st, FreeRDP_TlsSecurity, TRUE) &&
                freerdp_settings_set_bool(st, FreeRDP_RdpSecurity, FALSE) &&
+               /* TLS 1.2 suites with forward secrecy and an AEAD cipher only (FreeRDP hands this to
+                * SSL_CTX_set_cipher_list; TLS 1.3's suites are all AEAD; TLS < 1.2 is refused by
+                * the system's OpenSSL policy, checked by tests/e2e/tls.sh). */
+               freerdp_settings_set_string(st, FreeRDP_AllowedTlsCiphers,
+                                           "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL") &&
                freerdp_settings_set_uint32(st, FreeRDP_ColorDepth, 32) &&
                freerdp_settings_set_bool(st, FreeRDP_RemoteFxCodec, TRUE) &&
                freerdp_settings_set_bool(st, FreeRDP_NSCodec, TRUE) &&

@@ -6,13 +6,18 @@ tests_e2e_rdp_client_SOURCES = tests/e2e/rdp-client.c tests/e2e/rdp-client-frame
 	tests/e2e/rdp-client-options.c tests/e2e/rdp-client-watchdog.c tests/e2e/rdp-client.h
 tests_e2e_rdp_client_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) -pthread
 tests_e2e_rdp_client_LDADD = $(FREERDP_LIBS) -lpthread
+# tls-enum: the TLS versions and suites an RDP listener accepts, after the X.224 prelude.
+check_PROGRAMS += tests/e2e/tls-enum
+tests_e2e_tls_enum_SOURCES = tests/e2e/tls-enum.c
+tests_e2e_tls_enum_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_e2e_tls_enum_LDADD = $(OPENSSL_LIBS)
 EXTRA_DIST += tests/e2e/xfreerdp-smoke.sh tests/e2e/README.md tests/e2e/sshd.sh
 
 # The scripts: real slated, real QEMU, real PAM (pam_wrapper), real RDP clients.
 TESTS += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh \
-	tests/e2e/crash-points.sh tests/e2e/profiles.sh tests/e2e/capture.sh tests/e2e/backup.sh
+	tests/e2e/crash-points.sh tests/e2e/profiles.sh tests/e2e/capture.sh tests/e2e/backup.sh tests/e2e/tls.sh
 EXTRA_DIST += tests/e2e/logon.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh \
-	tests/e2e/crash-points.sh tests/e2e/profiles.sh tests/e2e/capture.sh tests/e2e/backup.sh
+	tests/e2e/crash-points.sh tests/e2e/profiles.sh tests/e2e/capture.sh tests/e2e/backup.sh tests/e2e/tls.sh
 
 # `make check-faults`: slated SIGKILLed at every named step of logon, logoff and refill, 10 runs
 # of each with 10 logons in flight (about 80 minutes under TCG on 2 cores; make check runs one of
