@@ -50,6 +50,7 @@ struct Broker {
         const ConnEvents *conn_events;
         unsigned preauth;       /* connections not yet past authentication */
         AuthLimiter *limiter;
+        struct WorkQ *logon_q;  /* the work a logon waits on (workq.h), apart from admin jobs */
         char *tls_cert_pem, *tls_key_pem;
         uid_t session_uid;      /* slate-session runs as this when slated is root */
         gid_t session_gid;

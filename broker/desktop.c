@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "broker/desktop.h"
+#include "broker/workq.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -475,7 +476,7 @@ int desktop_create(Broker *b, const DesktopSpec *spec, Desktop **ret)
         j->uid = b->vm_uid;
         j->gid = b->vm_gid;
         d->creating_overlay = true;
-        uv_queue_work(b->loop, &j->work, overlay_job_run, overlay_job_done);
+        workq_queue(b->logon_q, b->loop, &j->work, overlay_job_run, overlay_job_done);
         if (ret)
                 *ret = d;
         return 0;

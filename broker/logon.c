@@ -17,6 +17,7 @@
 #include "broker/userdisks.h"
 #include "broker/pool.h"
 #include "broker/session.h"
+#include "broker/workq.h"
 #include "common/log.h"
 #include "common/username.h"
 #include "common/util.h"
@@ -205,7 +206,7 @@ static int step_auth(StepRun *run, void *ctx)
         }
         lg->refs++;
         lg->work.data = lg;
-        uv_queue_work(b->loop, &lg->work, auth_run, auth_done);
+        workq_queue(b->logon_q, b->loop, &lg->work, auth_run, auth_done);
         fault_point(&b->crash, "auth");
         return STEP_PENDING;
 }

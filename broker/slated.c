@@ -17,6 +17,7 @@
 #include "broker/api.h"
 #include "broker/backup.h"
 #include "broker/broker.h"
+#include "broker/workq.h"
 #include "broker/control.h"
 #include "broker/desktop.h"
 #include "broker/listener.h"
@@ -191,6 +192,8 @@ int main(int argc, char **argv)
         b.limiter = auth_limiter_new(cfg.auth_free_failures, cfg.auth_lockout_failures, cfg.auth_lockout_time);
         auth_limiter_set_ipv4_prefix(b.limiter, cfg.auth_ipv4_prefix ? cfg.auth_ipv4_prefix : 32);
         uv_mutex_init(&b.store_mu);
+        /* PAM may block: the logon path's work has threads of its own (workq.h). */
+        b.logon_q = workq_new(b.loop, 4);
 
         /* Created 0600 from the start, and its -wal and -shm (SQLite gives them the database's
          * mode): no window in which another user can open them. */
@@ -264,6 +267,7 @@ int main(int argc, char **argv)
         uv_run(b.loop, UV_RUN_NOWAIT);
         control_free(b.control);
         store_handle_close(&b);
+        workq_free(b.logon_q);
         db_close(b.db);
         auth_limiter_free(b.limiter);
         free(b.tls_cert_pem);

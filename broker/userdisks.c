@@ -15,6 +15,7 @@
 #include "broker/pool.h"
 #include "broker/session.h"
 #include "broker/userdisks.h"
+#include "broker/workq.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "streaming/entitle.h"
@@ -294,7 +295,7 @@ int userdisks_apps(Session *s, StepRun *run)
         j->t = ticket(s, false);
         j->work.data = j;
         j->stack = xasprintf("%s/" STACK_FILE, s->desktop->run_dir);
-        uv_queue_work(b->loop, &j->work, apps_verify, apps_verified);
+        workq_queue(b->logon_q, b->loop, &j->work, apps_verify, apps_verified);
         return STEP_PENDING;
 }
 
@@ -547,7 +548,7 @@ int userdisks_profile(Session *s, StepRun *run)
         j->group = b->vm_gid;
         j->t = ticket(s, false);
         j->work.data = j;
-        uv_queue_work(b->loop, &j->work, profile_prepare, profile_prepared);
+        workq_queue(b->logon_q, b->loop, &j->work, profile_prepare, profile_prepared);
         return STEP_PENDING;
 }
 
