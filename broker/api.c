@@ -93,6 +93,7 @@ static void h_status(Broker *b, ControlRequest *req, json_object *args)
         json_object_object_add(o, "desktops", json_object_new_int((int)nd));
         json_object_object_add(o, "boots_in_flight", json_object_new_int((int)b->boots_in_flight));
         json_object_object_add(o, "boot_parallel", json_object_new_int((int)b->boot_parallel));
+        json_object_object_add(o, "preauth", json_object_new_int((int)b->preauth));
         json_object_object_add(o, "state_dir", json_object_new_string(b->cfg->state_dir));
         json_object_object_add(o, "run_dir", json_object_new_string(b->cfg->run_dir));
         control_reply(req, o);

@@ -193,12 +193,17 @@ void conn_set_state_authed(Conn *c)
 
 void conn_set_state_attached(Conn *c) { c->state = CONN_ATTACHED; }
 
+static void auth_timeout_cb(uv_timer_t *t);
+
 static void handle_msg(Conn *c, IpcMsg *m)
 {
         const ConnEvents *ev = c->b->conn_events;
         switch (m->type) {
         case IPC_AUTH:
                 c->state = CONN_AUTHENTICATING;
+                /* Still a pre-auth slot: a PAM that never answers must not hold it for ever. */
+                uv_timer_start(&c->timer, auth_timeout_cb, (uint64_t)(c->b->cfg->auth_timeout ? c->b->cfg->auth_timeout : 60) * 1000,
+                               0);
                 if (ev && ev->on_auth)
                         ev->on_auth(c, m);
                 break;
@@ -288,6 +293,15 @@ static void exit_cb(uv_process_t *proc, int64_t status, int sig)
                 log_warn("connection %s: slate-session (pid %d) killed by signal %d", c->addr, (int)c->pid, sig);
         conn_close(c, "slate-session exited");
         uv_close((uv_handle_t *)proc, handle_closed);
+}
+
+static void auth_timeout_cb(uv_timer_t *t)
+{
+        Conn *c = t->data;
+        if (c->state == CONN_AUTHENTICATING) {
+                log_warn("connection %s: PAM did not answer within %u s", c->addr, c->b->cfg->auth_timeout);
+                conn_kill(c, "PAM did not answer in time");
+        }
 }
 
 static void handshake_timeout_cb(uv_timer_t *t)

@@ -34,6 +34,7 @@ typedef struct SlateConfig {
         unsigned auth_free_failures; /* failed logons per user before delays start */
         unsigned auth_lockout_failures; /* failed logons per user before a lockout */
         unsigned auth_lockout_time;  /* seconds a lockout lasts */
+        unsigned auth_timeout;       /* seconds PAM may take before the connection is dropped */
         unsigned auth_ipv4_prefix;   /* IPv4 addresses of one /N are one source (IPv6: /64) */
         char *guestfs_kernel;     /* kernel for the libguestfs appliance (SUPERMIN_KERNEL); NULL = its own lookup */
         char *guestfs_modules;    /* that kernel's /lib/modules/VERSION dir (SUPERMIN_MODULES) */
