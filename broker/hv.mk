@@ -18,3 +18,7 @@ tests_fuzz_fuzz_hv_qmp_SOURCES = tests/fuzz/fuzz_hv_qmp.c tests/fuzz/driver.c
 tests_fuzz_fuzz_hv_qmp_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS) -DFUZZ_NAME=\"hv_qmp\"
 tests_fuzz_fuzz_hv_qmp_LDADD = $(HV_TEST_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/hv_qmp
+FUZZ_TARGETS += hv-qmp
+tests/fuzz/fuzz-hv-qmp-libfuzzer: $(srcdir)/tests/fuzz/fuzz_hv_qmp.c $(srcdir)/broker/hv_qmp.c \
+	$(srcdir)/common/linebuf.c $(srcdir)/common/jsonx.c $(srcdir)/common/log.c $(srcdir)/common/util.c
+FUZZ_hv_qmp_FLAGS = $(UV_CFLAGS) $(JSONC_CFLAGS) $(UV_LIBS) $(JSONC_LIBS)

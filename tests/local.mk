@@ -79,6 +79,10 @@ tests_fuzz_fuzz_control_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"control\"
 tests_fuzz_fuzz_control_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
 tests_fuzz_fuzz_control_LDADD = $(BROKER_TEST_LIBS)
 EXTRA_DIST += tests/fuzz/corpus/control
+FUZZ_TARGETS += control
+tests/fuzz/fuzz-control-libfuzzer: $(srcdir)/tests/fuzz/fuzz_control.c $(srcdir)/broker/control.c $(srcdir)/broker/db.c \
+	$(srcdir)/common/linebuf.c $(srcdir)/common/jsonx.c $(srcdir)/common/log.c $(srcdir)/common/util.c
+FUZZ_control_FLAGS = $(UV_CFLAGS) $(JSONC_CFLAGS) $(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS)
 
 # slate.conf parser: the fuzz target's corpus replay, and `make fuzz-config-run FUZZ_TIME=120`.
 check_PROGRAMS += tests/fuzz/fuzz_config
