@@ -46,3 +46,21 @@ void log_msg(int level, const char *fmt, ...)
                 ts.tv_nsec / 1000000, log_prefix, (int)getpid(), tag, line);
         errno = e;
 }
+
+char *log_escape(const char *s, char *out, size_t cap)
+{
+        static const char hex[] = "0123456789abcdef";
+        size_t o = 0;
+        for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && o + 5 < cap; p++) {
+                if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
+                        out[o++] = (char)*p;
+                } else {
+                        out[o++] = '\\';
+                        out[o++] = 'x';
+                        out[o++] = hex[*p >> 4];
+                        out[o++] = hex[*p & 15];
+                }
+        }
+        out[o] = 0;
+        return out;
+}

@@ -2,6 +2,7 @@
  * Report an error once, where it is detected; callers propagate the -errno. */
 #pragma once
 #include <errno.h>
+#include <stddef.h>
 #include "common/cleanup.h"
 
 enum { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
@@ -16,6 +17,11 @@ void log_msg(int level, const char *fmt, ...) _printf_(2, 3);
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+
+/* A string from the network (a user, domain or host name) made safe for one log line: bytes
+ * outside printable ASCII, and the backslash, as \xHH; cut to fit cap (at least 5). Returns out. */
+char *log_escape(const char *s, char *out, size_t cap);
+#define LOG_ESCAPED_MAX 200
 
 /* Log and return the negative errno: `return log_error_errno(-r, "x: %s", strerror(-r));` */
 #define log_error_errno(err, ...) ({ int _e = (err); log_error(__VA_ARGS__); _e < 0 ? _e : -_e; })

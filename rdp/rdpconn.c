@@ -96,18 +96,23 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
         RdpConn *s = ud;
         if (s->phase != PH_HANDSHAKE)
                 return;
+        /* The client's names go into log lines escaped: no forged lines, no terminal escapes. */
+        char u_esc[LOG_ESCAPED_MAX], d_esc[LOG_ESCAPED_MAX], h_esc[LOG_ESCAPED_MAX];
+        log_escape(user, u_esc, sizeof u_esc);
+        log_escape(domain, d_esc, sizeof d_esc);
+        log_escape(host, h_esc, sizeof h_esc);
         rdpconn_alarm(RDPCONN_ALARM_HANDSHAKE, 0);
         send_phase(s, "rdp-handshake");
         if (!password || !*password) {
                 /* xfreerdp /u:x without /p: sends no password and never prompts. */
                 log_warn("client %s: user '%s' sent no password; refusing (the client must pass one, e.g. /p:)",
-                         host, user);
+                         h_esc, u_esc);
                 refuse(s, LOGON_FAILED_OTHER, ERRINFO_SERVER_FRESH_CREDENTIALS_REQUIRED);
                 return;
         }
         if (!*user || strlen(user) > IPC_NAME_MAX || strlen(domain) > IPC_NAME_MAX ||
             strlen(password) > IPC_PASSWORD_MAX) {
-                log_warn("client %s: empty or oversized user name, domain or password; refusing", host);
+                log_warn("client %s: empty or oversized user name, domain or password; refusing", h_esc);
                 refuse(s, LOGON_FAILED_BAD_PASSWORD, ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES);
                 return;
         }
@@ -126,7 +131,7 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
                 rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                 return;
         }
-        log_info("client %s: logon as '%s%s%s' (%ux%u), asking slated", host, domain, *domain ? "\\" : "", user,
+        log_info("client %s: logon as '%s%s%s' (%ux%u), asking slated", h_esc, d_esc, *domain ? "\\" : "", u_esc,
                  width, height);
         s->phase = PH_AUTH;
 }

@@ -27,6 +27,12 @@ done
 printf '\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x0b\x00\x00\x00' |
         nc -s 127.0.0.3 -q 2 127.0.0.1 "$RDP_PORT" >/dev/null 2>&1 || true
 
+say "a user name with a newline and a terminal escape: logged escaped, no forged line"
+rdp --user "$(printf 'mallory\nFORGED: slated ready\033[2J')" --password x >"$T/forged" 2>&1 || true
+wait_for 10 "the attempt in the log" grep -q 'mallory\\x0aFORGED' "$T/slated.log"
+! grep -q "^FORGED" "$T/slated.log" || fail "a client's user name forged a log line"
+! grep -q "$(printf '\033')" "$T/slated.log" || fail "a client's escape sequence reached the log"
+
 say "alice logs on meanwhile"
 rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$(user_color alice)" >"$T/out" 2>&1 ||
         fail "alice could not log on during the attack: $(cat "$T/out")"
