@@ -154,12 +154,27 @@ static int reader_open(const char *qemu_nbd, const char *path, const uint8_t key
                 e = nbd_start(qemu_nbd, path, pass, r->sock, bitmap, writable, &r->pid, &r->err_fd, ret_error);
                 if (e < 0)
                         continue;
-                r->nbd = nbd_create();
-                if (!r->nbd || (bitmap && nbd_add_meta_context(r->nbd, DIRTY_CONTEXT) < 0) ||
-                    nbd_add_meta_context(r->nbd, ALLOC_CONTEXT) < 0 ||
-                    nbd_connect_unix(r->nbd, r->sock) < 0) {
-                        *ret_error = xasprintf("nbd: %s", nbd_get_error() ? nbd_get_error() : "connect failed");
-                        e = -EIO;
+                /* qemu-nbd binds its socket before it listens: a connect in between is refused,
+                 * so that one is tried again (a handle is spent by a failed connect). */
+                uint64_t deadline = now_ms() + NBD_START_MS;
+                for (;;) {
+                        r->nbd = nbd_create();
+                        if (r->nbd && (!bitmap || nbd_add_meta_context(r->nbd, DIRTY_CONTEXT) == 0) &&
+                            nbd_add_meta_context(r->nbd, ALLOC_CONTEXT) == 0 && nbd_connect_unix(r->nbd, r->sock) == 0)
+                                break;
+                        int status;
+                        bool refused = r->nbd && nbd_get_errno() == ECONNREFUSED;
+                        bool gone = refused && spawn_wait(r->pid, WNOHANG, &status) == 1;
+                        if (gone)
+                                r->pid = 0;     /* reaped: nothing for nbd_stop to wait for */
+                        if (!refused || gone || now_ms() >= deadline) {
+                                *ret_error = xasprintf("nbd: %s", nbd_get_error() ? nbd_get_error() : "connect failed");
+                                e = -EIO;
+                                break;
+                        }
+                        nbd_close(r->nbd);
+                        r->nbd = NULL;
+                        usleep(5000);
                 }
         }
         secret_wipe(pass, sizeof pass);
