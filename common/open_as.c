@@ -7,32 +7,10 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "common/fdpass.h"
 #include "common/open_as.h"
 
 #define GROUPS_MAX 256
-
-static int send_fd(int sock, int fd, int err)
-{
-        struct msghdr m = { 0 };
-        struct iovec iov = { .iov_base = &err, .iov_len = sizeof err };
-        union {
-                char buf[CMSG_SPACE(sizeof(int))];
-                struct cmsghdr align;
-        } u;
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        if (fd >= 0) {
-                memset(&u, 0, sizeof u);
-                m.msg_control = u.buf;
-                m.msg_controllen = sizeof u.buf;
-                struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &fd, sizeof fd);
-        }
-        return sendmsg(sock, &m, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
 
 int open_as(const char *path, uid_t uid, gid_t gid, int extra_flags, int *ret_fd)
 {
@@ -67,28 +45,12 @@ int open_as(const char *path, uid_t uid, gid_t gid, int extra_flags, int *ret_fd
                         err = EPERM;
                 else if ((fd = open(path, O_RDONLY | O_CLOEXEC | extra_flags)) < 0)
                         err = errno;
-                send_fd(sp[1], fd, err);
+                fdpass_send(sp[1], &err, sizeof err, fd);
                 _exit(0);
         }
         close(sp[1]);
         int err = EIO, fd = -1;
-        struct msghdr m = { 0 };
-        struct iovec iov = { .iov_base = &err, .iov_len = sizeof err };
-        union {
-                char buf[CMSG_SPACE(sizeof(int))];
-                struct cmsghdr align;
-        } u;
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = u.buf;
-        m.msg_controllen = sizeof u.buf;
-        ssize_t n;
-        do
-                n = recvmsg(sp[0], &m, MSG_CMSG_CLOEXEC);
-        while (n < 0 && errno == EINTR);
-        for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-                        memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        ssize_t n = fdpass_recv(sp[0], &err, sizeof err, 0, &fd);
         close(sp[0]);
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

@@ -68,7 +68,7 @@ tests_fuzz_fuzz_ipc_LDADD = common/libslatecommon.a
 EXTRA_DIST += tests/fuzz/corpus/ipc
 # `make fuzz-ipc-run FUZZ_TIME=120`: a libFuzzer campaign on a scratch copy of the corpus.
 FUZZ_TARGETS += ipc
-tests/fuzz/fuzz-ipc-libfuzzer: $(srcdir)/tests/fuzz/fuzz_ipc.c $(srcdir)/common/ipc.c $(srcdir)/common/frame.c \
+tests/fuzz/fuzz-ipc-libfuzzer: $(srcdir)/tests/fuzz/fuzz_ipc.c $(srcdir)/common/ipc.c $(srcdir)/common/fdpass.c $(srcdir)/common/frame.c \
 	$(srcdir)/common/reader.c $(srcdir)/common/util.c $(srcdir)/common/ipc.h
 
 # Control API request parser: fuzz target (corpus replay in make check).
