@@ -49,6 +49,8 @@ struct Broker {
         /* Who hears what a connection's slate-session says (the logon module). */
         const ConnEvents *conn_events;
         unsigned preauth;       /* connections not yet past authentication */
+        double accept_tokens;   /* the accept-rate bucket (listener.c) */
+        uint64_t accept_refill_ms;
         AuthLimiter *limiter;
         struct WorkQ *logon_q;  /* the work a logon waits on (workq.h), apart from admin jobs */
         char *tls_cert_pem, *tls_key_pem;

@@ -15,6 +15,27 @@
 
 static void accepted_close(uv_handle_t *h) { free(h); }
 
+/* A token bucket: accept-rate tokens a second, up to twice that saved for a burst. */
+static bool accept_allowed(Broker *b)
+{
+        unsigned rate = b->cfg->accept_rate;
+        if (rate == 0)
+                return true;
+        uint64_t now = now_ms();
+        double cap = 2.0 * rate;
+        if (b->accept_refill_ms == 0)
+                b->accept_tokens = cap;
+        else
+                b->accept_tokens += (double)(now - b->accept_refill_ms) * rate / 1000.0;
+        if (b->accept_tokens > cap)
+                b->accept_tokens = cap;
+        b->accept_refill_ms = now;
+        if (b->accept_tokens < 1.0)
+                return false;
+        b->accept_tokens -= 1.0;
+        return true;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
         Broker *b = server->data;
@@ -38,7 +59,11 @@ static void on_connection(uv_stream_t *server, int status)
         uv_os_fd_t fd;
         int sock = -1;
         unsigned from_addr = conn_count_preauth(b, addr);
-        if (b->preauth >= b->cfg->max_preauth) {
+        if (!accept_allowed(b)) {
+                /* Each connection costs a process: a flood is turned away before one starts. */
+                log_warn("connection %s refused: more than %u new connections a second (accept-rate)", addr,
+                         b->cfg->accept_rate);
+        } else if (b->preauth >= b->cfg->max_preauth) {
                 /* Bounded pre-auth work: a flood of half-open logons cannot exhaust slated. */
                 log_warn("connection %s refused: %u connections already waiting to authenticate", addr, b->preauth);
         } else if (from_addr >= b->cfg->max_preauth_per_source) {

@@ -31,6 +31,7 @@ typedef struct SlateConfig {
         unsigned handshake_timeout;  /* seconds from TCP accept to credentials */
         unsigned max_preauth;     /* connections not yet authenticated, at once */
         unsigned max_preauth_per_source; /* the same, from one client address */
+        unsigned accept_rate;     /* new RDP connections a second, bursts of twice that; 0: no limit */
         unsigned auth_free_failures; /* failed logons per user before delays start */
         unsigned auth_lockout_failures; /* failed logons per user before a lockout */
         unsigned auth_lockout_time;  /* seconds a lockout lasts */
