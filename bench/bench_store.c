@@ -584,24 +584,17 @@ int main(int argc, char *argv[])
         const char *c = argv[1];
         argc--;
         argv++;
-        if (strcmp(c, "backup") == 0)
-                return cmd_backup(argc, argv);
-        if (strcmp(c, "restore") == 0)
-                return cmd_restore(argc, argv);
-        if (strcmp(c, "replicate") == 0)
-                return cmd_replicate(argc, argv);
-        if (strcmp(c, "profile") == 0)
-                return cmd_profile(argc, argv);
-        if (strcmp(c, "diff") == 0)
-                return cmd_diff(argc, argv);
-        if (strcmp(c, "ideal") == 0)
-                return cmd_ideal(argc, argv);
-        if (strcmp(c, "files") == 0)
-                return cmd_files(argc, argv);
-        if (strcmp(c, "file") == 0)
-                return cmd_file(argc, argv);
-        if (strcmp(c, "time") == 0)
-                return cmd_time(argc, argv);
+        static const struct {
+                const char *name;
+                int (*run)(int argc, char **argv);
+        } cmds[] = {
+                { "backup", cmd_backup }, { "restore", cmd_restore }, { "replicate", cmd_replicate },
+                { "profile", cmd_profile }, { "diff", cmd_diff }, { "ideal", cmd_ideal }, { "files", cmd_files },
+                { "file", cmd_file }, { "time", cmd_time },
+        };
+        for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+                if (strcmp(c, cmds[i].name) == 0)
+                        return cmds[i].run(argc, argv);
         if (strcmp(c, "-h") == 0 || strcmp(c, "--help") == 0)
                 return usage(0);
         return usage(2);

@@ -4,7 +4,7 @@
 noinst_LIBRARIES += streaming/libslatestreaming.a
 streaming_libslatestreaming_a_SOURCES = \
 	streaming/layer.c streaming/layer.h streaming/profile.c streaming/profile.h \
-	streaming/entitle.c streaming/entitle.h streaming/pack.c streaming/pack.h streaming/store.c streaming/store.h streaming/store_int.h streaming/store_maint.c streaming/sftp.c streaming/sftp.h \
+	streaming/entitle.c streaming/entitle.h streaming/pack.c streaming/pack.h streaming/store.c streaming/store.h streaming/store_int.h streaming/store_maint.c streaming/store_restore.c streaming/store_versions.c streaming/sftp.c streaming/sftp.h \
 	streaming/profile_read.c streaming/profile_read.h
 streaming_libslatestreaming_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(OPENSSL_CFLAGS) $(ZSTD_CFLAGS) $(NBD_CFLAGS)
 STREAMING_LIBS = streaming/libslatestreaming.a imaging/libslateimaging.a common/libslatecommon.a \

@@ -1,5 +1,5 @@
-/* The block store (store.h): keys, the chunk index, packs, backup, restore and check. The
- * formats themselves are pack.c's. */
+/* The block store (store.h): keys, the chunk index, packs and backup (versions are
+ * store_versions.c, restore store_restore.c, maintenance store_maint.c). The formats themselves are pack.c's. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <pthread.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -90,7 +89,7 @@ static int seal(Store *s, const uint8_t id[ID_LEN], const void *plain, size_t le
 /* The plaintext of a sealed chunk: -EBADMSG when it does not open (a damaged or substituted
  * chunk: the tag covers the id) or, with verify, is not what its id says (a store's own fault:
  * only the key's holder seals, so a restore may trust the tag and skip this). */
-static int unseal(Store *s, const uint8_t id[ID_LEN], const uint8_t *sealed, uint32_t len, uint8_t *plain,
+int store_unseal(Store *s, const uint8_t id[ID_LEN], const uint8_t *sealed, uint32_t len, uint8_t *plain,
                   size_t cap, bool verify, size_t *ret_len)
 {
         uint8_t buf[1 + PLAIN_MAX];
@@ -377,7 +376,7 @@ int store_chunk_read(Store *s, uint32_t pack, uint32_t entry, uint8_t *plain, si
         }
         if (pack_record_check(rec, n, e) < 0)
                 return -EBADMSG;
-        return unseal(s, e->id, rec + PACK_RECORD_HEADER, e->len, plain, cap, true, ret_len);
+        return store_unseal(s, e->id, rec + PACK_RECORD_HEADER, e->len, plain, cap, true, ret_len);
 }
 
 int store_chunk_get(Store *s, const uint8_t id[ID_LEN], uint8_t *plain, size_t cap, size_t *ret_len)
@@ -672,134 +671,6 @@ void store_usage(Store *s, StoreUsage *ret)
                 }
 }
 
-/* ---- versions ---- */
-
-bool store_name_ok(const char *name)
-{
-        return name && name[0] && name[0] != '.' && strlen(name) <= 64 && !strpbrk(name, "/\n");
-}
-
-char *store_version_path(Store *s, const char *name, int v)
-{
-        return xasprintf("%s/versions/%s/%08d.ver", s->dir, name, v);
-}
-
-int store_versions(Store *s, const char *name, int **ret, size_t *ret_n)
-{
-        *ret = NULL;
-        *ret_n = 0;
-        if (!store_name_ok(name))
-                return -EINVAL;
-        _cleanup_free_ char *dir = xasprintf("%s/versions/%s", s->dir, name);
-        DIR *d = opendir(dir);
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
-        struct dirent *de;
-        int *v = NULL;
-        size_t n = 0;
-        while ((de = readdir(d))) {
-                char *end;
-                long x = strtol(de->d_name, &end, 10);
-                if (x <= 0 || x > 99999999 || strcmp(end, ".ver") != 0)
-                        continue;
-                v = xrealloc(v, sizeof *v * (n + 1));
-                v[n++] = (int)x;
-        }
-        closedir(d);
-        for (size_t i = 1; i < n; i++)      /* few versions: insertion sort */
-                for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-                        int t = v[j];
-                        v[j] = v[j - 1];
-                        v[j - 1] = t;
-                }
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
-int store_names(Store *s, char ***ret, size_t *ret_n)
-{
-        *ret = NULL;
-        *ret_n = 0;
-        _cleanup_free_ char *vdir = xasprintf("%s/versions", s->dir);
-        DIR *d = opendir(vdir);
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
-        struct dirent *de;
-        char **v = NULL;
-        size_t n = 0;
-        while ((de = readdir(d))) {
-                if (!store_name_ok(de->d_name))
-                        continue;
-                v = xrealloc(v, sizeof *v * (n + 1));
-                v[n++] = xstrdup(de->d_name);
-        }
-        closedir(d);
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
-/* Loads and authenticates a version file: *buf owns the bytes h points into. */
-int store_version_load(Store *s, const char *name, int v, uint8_t **buf, VersionHeader *h)
-{
-        if (!store_name_ok(name) || v <= 0)
-                return -EINVAL;
-        _cleanup_free_ char *path = store_version_path(s, name, v);
-        char *data = NULL;
-        size_t len;
-        int r = read_file_max(path, 64 + (size_t)VERSION_MAPS_MAX * ID_LEN, &data, &len);
-        if (r < 0)
-                return r;
-        uint8_t mac[ID_LEN];
-        if (version_parse((uint8_t *)data, len, h) < 0 || store_hmac(s->k_mac, data, h->mac_off, mac) < 0 ||
-            CRYPTO_memcmp(mac, h->mac, ID_LEN) != 0) {
-                free(data);
-                return -EBADMSG;
-        }
-        *buf = (uint8_t *)data;
-        return 0;
-}
-
-int store_version_info(Store *s, const char *name, int version, uint64_t *ret_size, uint64_t *ret_created)
-{
-        uint8_t *buf = NULL;
-        VersionHeader h;
-        int r = store_version_load(s, name, version, &buf, &h);
-        if (r == 0) {
-                *ret_size = h.disk_size;
-                if (ret_created)
-                        *ret_created = h.created;
-        }
-        free(buf);
-        return r;
-}
-
-static int version_store(Store *s, const char *name, int v, uint64_t size, unsigned map_blocks, const uint8_t *maps,
-                         uint32_t n_maps, char **ret_error)
-{
-        VersionHeader h = { .disk_size = size, .block_size = STORE_BLOCK, .map_blocks = map_blocks,
-                            .created = s->fixed_time ? s->fixed_time : (uint64_t)time(NULL), .n_maps = n_maps,
-                            .maps = maps };
-        Writer w;
-        writer_init(&w, 128 + (size_t)n_maps * ID_LEN);
-        version_write(&w, &h);
-        uint8_t mac[ID_LEN];
-        int r = w.error ? -EFBIG : store_hmac(s->k_mac, w.data, w.len, mac);
-        writer_bytes(&w, mac, ID_LEN);
-        _cleanup_free_ char *dir = xasprintf("%s/versions/%s", s->dir, name), *path = store_version_path(s, name, v);
-        if (r == 0)
-                r = mkdir_p(dir, 0700);
-        if (r == 0)
-                r = write_file_atomic(path, w.data, w.len, 0600);
-        if (r == 0)
-                r = store_fsync_dir(dir);
-        writer_free(&w);
-        if (r < 0)
-                *ret_error = xasprintf("%s: %s", path, strerror(-r));
-        return r;
-}
-
 /* ---- backup ---- */
 
 static bool is_zero(const uint8_t *p, size_t n)
@@ -1005,273 +876,8 @@ int store_backup(Store *s, const char *name, uint64_t disk_size, StoreReadFn rd,
         store_versions(s, name, &vs, &nv);
         int v = nv ? vs[nv - 1] + 1 : 1;
         free(vs);
-        r = version_store(s, name, v, disk_size, (unsigned)mb, maps, n_maps, ret_error);
+        r = store_version_store(s, name, v, disk_size, (unsigned)mb, maps, n_maps, ret_error);
         if (r == 0)
                 *ret_version = v;
-        return r;
-}
-
-/* ---- restore ---- */
-
-int store_write_fd(void *userdata, uint64_t offset, const void *buf, size_t len)
-{
-        return pwrite(*(int *)userdata, buf, len, (off_t)offset) == (ssize_t)len ? 0 : -errno;
-}
-
-/* A restore into a file: buffered, with the writeback of every 32 MiB started early (not waited
- * for), so the disk works while the next blocks are opened and the final fsync has little left.
- * (Direct I/O was measured slower here: one 4 MiB write in flight at a time waits on the disk.) */
-typedef struct FdTarget {
-        int fd;
-        uint64_t pending_from, pending_to;
-} FdTarget;
-
-static int write_fd_target(void *userdata, uint64_t offset, const void *buf, size_t len)
-{
-        FdTarget *t = userdata;
-        if (pwrite(t->fd, buf, len, (off_t)offset) != (ssize_t)len)
-                return -errno;
-        if (offset < t->pending_from || offset > t->pending_to) {
-                t->pending_from = offset;
-                t->pending_to = offset;
-        }
-        t->pending_to = offset + len;
-        if (t->pending_to - t->pending_from >= (32u << 20)) {
-                sync_file_range(t->fd, (off_t)t->pending_from, (off_t)(t->pending_to - t->pending_from),
-                                SYNC_FILE_RANGE_WRITE);
-                t->pending_from = t->pending_to;
-        }
-        return 0;
-}
-
-int store_restore_fd(Store *s, const char *name, int version, int fd, StoreStats *st, char **ret_error)
-{
-        FdTarget t = { .fd = fd };
-        int r = store_restore(s, name, version, write_fd_target, &t, st, ret_error);
-        if (r == 0 && fsync(fd) < 0 && errno != EINVAL) {
-                r = -errno;
-                *ret_error = xasprintf("fsync: %s", strerror(-r));
-        }
-        return r;
-}
-
-#define RESTORE_BATCH 1024      /* blocks read from a pack with one pread and written with one write */
-#define RESTORE_RECORD_MAX (PACK_RECORD_HEADER + 1 + STORE_BLOCK + TAG_LEN)
-
-/* A restore's writes go to a thread of their own: while it copies one batch into the target (the
- * kernel's copy into the page cache costs as much as opening the blocks), the next is opened. */
-typedef struct Flusher {
-        pthread_t thread;
-        pthread_mutex_t mu;
-        pthread_cond_t cv;
-        StoreWriteFn write;
-        void *userdata;
-        uint8_t *buf[2];
-        int cur;                /* the buffer being filled */
-        bool busy, stop;        /* a write is queued or running; the thread is to end */
-        uint64_t off;
-        size_t len;
-        int result;             /* the first failed write's */
-} Flusher;
-
-static void *flusher_main(void *arg)
-{
-        Flusher *f = arg;
-        pthread_mutex_lock(&f->mu);
-        for (;;) {
-                while (!f->busy && !f->stop)
-                        pthread_cond_wait(&f->cv, &f->mu);
-                if (!f->busy)
-                        break;
-                uint8_t *buf = f->buf[!f->cur];
-                uint64_t off = f->off;
-                size_t len = f->len;
-                pthread_mutex_unlock(&f->mu);
-                int r = f->result < 0 ? 0 : f->write(f->userdata, off, buf, len);
-                pthread_mutex_lock(&f->mu);
-                if (r < 0 && f->result == 0)
-                        f->result = r;
-                f->busy = false;
-                pthread_cond_broadcast(&f->cv);
-        }
-        pthread_mutex_unlock(&f->mu);
-        return NULL;
-}
-
-static int flusher_start(Flusher *f, StoreWriteFn write, void *userdata)
-{
-        *f = (Flusher){ .write = write, .userdata = userdata };
-        for (int i = 0; i < 2; i++)     /* page-aligned: whole pages to copy into the page cache */
-                if (posix_memalign((void **)&f->buf[i], 4096, (size_t)RESTORE_BATCH * STORE_BLOCK) != 0)
-                        abort();
-        pthread_mutex_init(&f->mu, NULL);
-        pthread_cond_init(&f->cv, NULL);
-        return -pthread_create(&f->thread, NULL, flusher_main, f);
-}
-
-/* Waits for the write in flight: its result (or an earlier one's). */
-static int flusher_wait(Flusher *f)
-{
-        pthread_mutex_lock(&f->mu);
-        while (f->busy)
-                pthread_cond_wait(&f->cv, &f->mu);
-        int r = f->result;
-        pthread_mutex_unlock(&f->mu);
-        return r;
-}
-
-/* Hands the filled buffer over (len bytes for offset) and gives the other one to fill. */
-static int flusher_submit(Flusher *f, uint64_t off, size_t len)
-{
-        int r = flusher_wait(f);
-        if (r < 0)
-                return r;
-        pthread_mutex_lock(&f->mu);
-        f->off = off;
-        f->len = len;
-        f->cur = !f->cur;
-        f->busy = true;
-        pthread_cond_broadcast(&f->cv);
-        pthread_mutex_unlock(&f->mu);
-        return 0;
-}
-
-static int flusher_end(Flusher *f)
-{
-        int r = flusher_wait(f);
-        pthread_mutex_lock(&f->mu);
-        f->stop = true;
-        pthread_cond_broadcast(&f->cv);
-        pthread_mutex_unlock(&f->mu);
-        pthread_join(f->thread, NULL);
-        pthread_mutex_destroy(&f->mu);
-        pthread_cond_destroy(&f->cv);
-        free(f->buf[0]);
-        free(f->buf[1]);
-        return r;
-}
-
-/* Blocks [disk_block, +n) from entries [entry, +n) of pack: read in batches of adjacent records,
- * opened (the tag checks each), written in runs. */
-static int restore_run(Store *s, uint32_t pack, uint32_t entry, uint32_t n, uint64_t disk_block, uint8_t *rbuf,
-                       Flusher *fl, StoreStats *st, uint64_t total, uint64_t *bad_block)
-{
-        int fd = store_pack_fd(s, pack);
-        if (fd < 0)
-                return fd;
-        for (uint32_t i = 0; i < n;) {
-                const PackEntry *e = &s->packs[pack].e[entry + i];
-                uint64_t base = e->offset, end = base;
-                uint32_t k = 0;
-                while (i + k < n && k < RESTORE_BATCH) {
-                        const PackEntry *f = &s->packs[pack].e[entry + i + k];
-                        uint64_t fend = f->offset + PACK_RECORD_HEADER + f->len;
-                        if (fend - base > (uint64_t)RESTORE_BATCH * RESTORE_RECORD_MAX)
-                                break;
-                        end = fend;
-                        k++;
-                }
-                *bad_block = disk_block + i;
-                if (k == 0 || pread(fd, rbuf, end - base, (off_t)base) != (ssize_t)(end - base))
-                        return -EBADMSG;
-                for (uint32_t j = 0; j < k; j++) {
-                        const PackEntry *f = &s->packs[pack].e[entry + i + j];
-                        const uint8_t *rec = rbuf + (f->offset - base);
-                        size_t got;
-                        *bad_block = disk_block + i + j;
-                        int r = pack_record_check(rec, PACK_RECORD_HEADER + f->len, f);
-                        if (r == 0)
-                                r = unseal(s, f->id, rec + PACK_RECORD_HEADER, f->len,
-                                           fl->buf[fl->cur] + (size_t)j * STORE_BLOCK, STORE_BLOCK, false, &got);
-                        if (r < 0 || got != STORE_BLOCK)
-                                return -EBADMSG;
-                }
-                int r = flusher_submit(fl, (disk_block + i) * STORE_BLOCK, (size_t)k * STORE_BLOCK);
-                if (r < 0)
-                        return r == -EBADMSG || r == -ENOENT ? -EIO : r;
-                st->bytes_written += (uint64_t)k * STORE_BLOCK;
-                store_progress(s, "restore", st->bytes_written, total);
-                i += k;
-        }
-        return 0;
-}
-
-int store_restore(Store *s, const char *name, int version, StoreWriteFn write, void *userdata, StoreStats *st,
-                  char **ret_error)
-{
-        *ret_error = NULL;
-        *st = (StoreStats){ 0 };
-        _cleanup_free_ uint8_t *buf = NULL;
-        VersionHeader h;
-        int r = store_version_load(s, name, version, &buf, &h);
-        if (r < 0) {
-                *ret_error = xasprintf("%s: version %d %s", name, version,
-                                       r == -EBADMSG ? "is damaged (it does not parse or its MAC fails)"
-                                                     : strerror(-r));
-                return r;
-        }
-        uint64_t n_blocks = h.disk_size / STORE_BLOCK;
-        /* The maps first: a missing or damaged one fails before anything is written, and the
-         * progress knows the total. */
-        MapRun **maps = xmalloc0(sizeof *maps * (h.n_maps + 1));
-        size_t *n_runs = xmalloc0(sizeof *n_runs * (h.n_maps + 1));
-        uint64_t total = 0;
-        for (uint32_t m = 0; m < h.n_maps && r == 0; m++) {
-                const uint8_t *map_id = h.maps + (size_t)m * ID_LEN;
-                if (memcmp(map_id, store_zero_id, ID_LEN) == 0)
-                        continue;
-                uint32_t cnt = (uint32_t)MIN((uint64_t)h.map_blocks, n_blocks - (uint64_t)m * h.map_blocks);
-                r = store_map_get(s, map_id, cnt, &maps[m], &n_runs[m]);
-                if (r < 0) {
-                        *ret_error = xasprintf("%s v%d: the map of blocks %llu.. is %s", name, version,
-                                               (unsigned long long)m * h.map_blocks,
-                                               r == -ENOENT ? "missing" : "damaged");
-                        break;
-                }
-                for (size_t i = 0; i < n_runs[m]; i++)
-                        if (maps[m][i].pack)
-                                total += (uint64_t)maps[m][i].blocks * STORE_BLOCK;
-        }
-        _cleanup_free_ uint8_t *rbuf = r == 0 ? xmalloc0((size_t)RESTORE_BATCH * RESTORE_RECORD_MAX) : NULL;
-        Flusher fl;
-        bool flushing = r == 0 && (r = flusher_start(&fl, write, userdata)) == 0;
-        if (r < 0 && !*ret_error)
-                *ret_error = xasprintf("starting the writer: %s", strerror(-r));
-        store_progress(s, "restore", 0, total);
-        for (uint32_t m = 0; m < h.n_maps && r == 0; m++) {
-                uint64_t block = (uint64_t)m * h.map_blocks;
-                for (size_t i = 0; i < n_runs[m] && r == 0; i++) {
-                        const MapRun *run = &maps[m][i];
-                        uint64_t bad = block;
-                        if (run->pack) {
-                                for (uint32_t j = 0; j < run->blocks; j++)
-                                        if (!store_entry(s, run->pack, run->entry + j)) {
-                                                r = -ENOENT;
-                                                bad = block + j;
-                                                break;
-                                        }
-                                if (r == 0)
-                                        r = restore_run(s, run->pack, run->entry, run->blocks, block, rbuf, &fl, st,
-                                                        total, &bad);
-                        }
-                        if (r == -ENOENT || r == -EBADMSG)
-                                *ret_error = xasprintf("%s v%d: block %llu is %s", name, version,
-                                                       (unsigned long long)bad, r == -ENOENT ? "missing" : "damaged");
-                        else if (r < 0)
-                                *ret_error = xasprintf("writing block %llu: %s", (unsigned long long)bad, strerror(-r));
-                        block += run->blocks;
-                }
-        }
-        if (flushing) {
-                int e = flusher_end(&fl);
-                if (r == 0 && e < 0) {
-                        r = e;
-                        *ret_error = xasprintf("writing the disk: %s", strerror(-r));
-                }
-        }
-        for (uint32_t m = 0; m < h.n_maps; m++)
-                free(maps[m]);
-        free(maps);
-        free(n_runs);
         return r;
 }

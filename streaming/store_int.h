@@ -1,5 +1,5 @@
-/* The block store's insides, shared by store.c (keys, chunks, packs, versions, backup, restore)
- * and store_maint.c (replication, prune, check). Nothing outside streaming/store*.c includes it. */
+/* The block store's insides, shared by store.c (keys, chunks, packs, backup), store_versions.c,
+ * store_restore.c and store_maint.c (replication, prune, check). Nothing outside streaming/store*.c includes it. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -70,6 +70,10 @@ struct Store {
 extern const uint8_t store_zero_id[ID_LEN];
 
 int store_hmac(const uint8_t key[32], const void *data, size_t len, uint8_t out[ID_LEN]);
+/* A sealed chunk's plaintext: -EBADMSG when it does not open (the tag covers the id) or, with
+ * verify, is not what its id says. */
+int store_unseal(Store *s, const uint8_t id[ID_LEN], const uint8_t *sealed, uint32_t len, uint8_t *plain,
+                 size_t cap, bool verify, size_t *ret_len);
 Loc *store_index_find(Store *s, const uint8_t id[ID_LEN]);
 /* The entry at (pack, entry) if it holds a chunk (NULL: no such pack or entry, or pruned). */
 const PackEntry *store_entry(Store *s, uint32_t pack, uint32_t entry);
@@ -94,5 +98,8 @@ int store_pack_mac(Store *s, uint32_t no, const uint8_t *index, size_t len, uint
 bool store_name_ok(const char *name);
 char *store_version_path(Store *s, const char *name, int v);
 int store_version_load(Store *s, const char *name, int v, uint8_t **buf, VersionHeader *h);
+/* Writes version v of name (tmp, fsync, rename, the directory fsync'd): its maps' ids. */
+int store_version_store(Store *s, const char *name, int v, uint64_t size, unsigned map_blocks, const uint8_t *maps,
+                        uint32_t n_maps, char **ret_error);
 int store_fsync_dir(const char *dir);
 void store_progress(Store *s, const char *op, uint64_t done, uint64_t total);
