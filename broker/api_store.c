@@ -532,10 +532,9 @@ static void h_replicate(Broker *b, ControlRequest *req, json_object *args)
 
 /* ---- store.prune ---- */
 
-/* The store's crash hook has no userdata: the one prune at a time names slated's fault point
- * here (SLATE_CRASH_AT=prune-pack-rewritten: the fault tests kill slated mid-prune). */
-static Fault *prune_fault;
-static void prune_crash(const char *point) { fault_point(prune_fault, point); }
+/* slated's fault points in the store (SLATE_CRASH_AT=prune-pack-rewritten: the fault tests kill
+ * slated mid-prune). */
+static void store_crash(void *userdata, const char *point) { fault_point(userdata, point); }
 
 static void prune_run(uv_work_t *w)
 {
@@ -543,10 +542,9 @@ static void prune_run(uv_work_t *w)
         uint64_t t0 = now_ms();
         Store *s;
         if ((j->r = job_store(j, &s, NULL)) == 0) {
-                prune_fault = &j->b->crash;
-                store_set_crash_hook(s, prune_crash);
+                store_set_crash_hook(s, store_crash, &j->b->crash);
                 j->r = store_prune(s, j->keep_daily, j->keep_weekly, &j->ps, &j->error);
-                store_set_crash_hook(s, NULL);
+                store_set_crash_hook(s, NULL, NULL);
                 job_store_done(j, s);
         }
         j->ms = now_ms() - t0;

@@ -181,13 +181,11 @@ static Rec *lookup(AuthLimiter *l, Kind kind, const char *user, const char *sour
         }
         /* Full: the least valuable record goes (the oldest of equals), never a lockout for a
          * fresh name. */
-        for (int i = 0; !slot && i < WAYS; i++) {
-                Rec *least = &b[0];
+        if (!slot) {
+                slot = &b[0];
                 for (int k = 1; k < WAYS; k++)
-                        if (value(&b[k]) < value(least) ||
-                            (value(&b[k]) == value(least) && b[k].last_ms < least->last_ms))
-                                least = &b[k];
-                slot = least;
+                        if (value(&b[k]) < value(slot) || (value(&b[k]) == value(slot) && b[k].last_ms < slot->last_ms))
+                                slot = &b[k];
         }
         *slot = (Rec){ .h1 = h1, .h2 = h2 };
         return slot;

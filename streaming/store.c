@@ -289,7 +289,7 @@ int store_pending_commit(Store *s, char **ret_error)
                      .live = (uint32_t)s->n_pending };
         pending_start(s);
         if (s->crash)
-                s->crash("pack-committed");
+                s->crash(s->crash_ud, "pack-committed");
         return 0;
 }
 

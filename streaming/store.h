@@ -121,7 +121,7 @@ int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneS
  * a prune rewrites ("prune-pack-rewritten") and after each pack is committed ("pack-committed";
  * a replication's on the replica). */
 void store_set_time(Store *s, uint64_t t);
-void store_set_crash_hook(Store *s, void (*crash)(const char *point));
+void store_set_crash_hook(Store *s, void (*crash)(void *userdata, const char *point), void *userdata);
 
 typedef struct StoreCheck {
         uint64_t packs, chunks, versions;

@@ -45,7 +45,8 @@ struct Store {
         char store_id[33];
         unsigned map_blocks;
         uint64_t fixed_time;            /* store_set_time */
-        void (*crash)(const char *point);       /* store_set_crash_hook */
+        void (*crash)(void *userdata, const char *point);       /* store_set_crash_hook */
+        void *crash_ud;
         StoreProgressFn progress;
         void *progress_ud;
         uint64_t progress_next;

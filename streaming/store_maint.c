@@ -262,7 +262,7 @@ int store_replicate(Store *s, const uint8_t host_key[STORE_HOST_KEY_LEN], const 
                 queued_bytes = 0;
                 store_progress(s, "replicate", done, total);
                 if (s->crash)
-                        s->crash("pack-committed");
+                        s->crash(s->crash_ud, "pack-committed");
         }
         if (r == 0 && (r = dest_flush(&d)) == 0 && queued_bytes)
                 store_progress(s, "replicate", done + queued_bytes, total);
@@ -334,7 +334,11 @@ void store_set_sftp(Store *s, const char *program, const char *ssh_config)
 /* ---- prune ---- */
 
 void store_set_time(Store *s, uint64_t t) { s->fixed_time = t; }
-void store_set_crash_hook(Store *s, void (*crash)(const char *point)) { s->crash = crash; }
+void store_set_crash_hook(Store *s, void (*crash)(void *userdata, const char *point), void *userdata)
+{
+        s->crash = crash;
+        s->crash_ud = userdata;
+}
 
 /* Live marks: one flag per entry of each pack. */
 typedef struct Marks {
@@ -567,7 +571,7 @@ int store_prune(Store *s, unsigned keep_daily, unsigned keep_weekly, StorePruneS
                 st->chunks_removed += dead;
                 st->packs_rewritten++;
                 if (s->crash)
-                        s->crash("prune-pack-rewritten");
+                        s->crash(s->crash_ud, "prune-pack-rewritten");
         }
         marks_free(&marks);
         if (r == 0) {

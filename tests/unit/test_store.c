@@ -341,8 +341,8 @@ Test(store, prune_keeps_the_policy_and_collects_only_dead_chunks)
         close(disk);
 }
 
-static void die_here(const char *point) { _exit(42); }
-static void die_at_first_pack(const char *point)
+static void die_here(void *userdata, const char *point) { _exit(42); }
+static void die_at_first_pack(void *userdata, const char *point)
 {
         if (strcmp(point, "pack-committed") == 0)
                 _exit(42);
@@ -370,7 +370,7 @@ Test(store, an_interrupted_replication_resumes_without_resending)
                 StoreReplicaStats rs;
                 if (store_open(sdir, host, false, &c, &e2) < 0)
                         _exit(1);
-                store_set_crash_hook(c, die_at_first_pack);
+                store_set_crash_hook(c, die_at_first_pack, NULL);
                 store_replicate(c, host, rdir, &rs, &e2);
                 _exit(2);
         }
@@ -425,7 +425,7 @@ Test(store, a_prune_killed_midway_leaves_a_sound_store)
                 char *e2 = NULL;
                 if (store_open(sdir, host, false, &c, &e2) < 0)
                         _exit(1);
-                store_set_crash_hook(c, die_here);
+                store_set_crash_hook(c, die_here, NULL);
                 StorePruneStats ps;
                 store_prune(c, 1, 0, &ps, &e2);
                 _exit(2);       /* the hook did not fire */
