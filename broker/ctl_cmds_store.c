@@ -191,11 +191,13 @@ const Command ctl_cmds_store[] = {
           "versions. Exits 1 when it found a problem.\n\nOptions:\n"
           "  --read-data     read and verify every chunk (slow: reads the whole store)\n" COMMON_OPTS,
           cmd_store_check },
-        { "store", "replicate", "DIR",
+        { "store", "replicate", "DIR | HOST:/DIR",
           "\nCopy to the store at DIR (a replica; made when missing) every pack of chunks it lacks,\n"
           "then every version it lacks. Run it again to bring the replica up to date: it sends only\n"
           "what is missing, also after an interrupted run. The replica opens with the same host key;\n"
-          "a DIR holding another store is refused.\n\nOptions:\n" COMMON_OPTS,
+          "a DIR holding another store is refused. HOST:/DIR puts the replica on another host with\n"
+          "the system's sftp (slate.conf: sftp, replica-ssh-config); that host needs only sshd.\n\nOptions:\n"
+          COMMON_OPTS,
           cmd_store_replicate },
         { "store", "prune", "[--keep-daily N] [--keep-weekly N]",
           "\nRemove old profile versions: per user the newest is always kept, and the newest of each of\n"
