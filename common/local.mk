@@ -9,8 +9,9 @@ common_libslatecommon_a_SOURCES = \
 common_libslatecommon_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 
 # Unit tests of common/'s libc-only helpers.
-check_PROGRAMS += tests/unit/test_spawn tests/unit/test_linebuf tests/unit/test_permit tests/unit/test_username
-TESTS += tests/unit/test_spawn tests/unit/test_linebuf tests/unit/test_permit tests/unit/test_username
+check_PROGRAMS += tests/unit/test_spawn tests/unit/test_linebuf tests/unit/test_permit tests/unit/test_username \
+	tests/unit/test_util
+TESTS += tests/unit/test_spawn tests/unit/test_linebuf tests/unit/test_permit tests/unit/test_username tests/unit/test_util
 tests_unit_test_spawn_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_spawn_LDADD = common/libslatecommon.a $(CRITERION_LIBS)
 tests_unit_test_linebuf_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
@@ -19,6 +20,8 @@ tests_unit_test_permit_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_permit_LDADD = common/libslatecommon.a $(CRITERION_LIBS)
 tests_unit_test_username_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_username_LDADD = common/libslatecommon.a $(CRITERION_LIBS)
+tests_unit_test_util_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_util_LDADD = common/libslatecommon.a $(CRITERION_LIBS)
 
 # The capped line reader takes QEMU's, the agent's script's and control clients' bytes: its fuzz
 # target's corpus replay here, `make fuzz-linebuf-run FUZZ_TIME=120` for a campaign.

@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,9 +71,62 @@ int mkdir_p(const char *path, mode_t mode)
         return 0;
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+/* Deep enough for any tree we make (run dirs, staging, captured app files); one fd per level. */
+#define RM_RF_DEPTH_MAX 256
+
+/* Empties the directory open at dfd (closed here). Works only through directory fds: an entry is
+ * looked at with fstatat(AT_SYMLINK_NOFOLLOW), opened with O_NOFOLLOW and removed with unlinkat,
+ * so a symlink swapped in for a subdirectory mid-walk is removed as a link, never followed; a
+ * directory on another filesystem (st_dev) is left alone. Goes on past errors; returns the first. */
+static int rm_rf_children(int dfd, dev_t dev, unsigned depth)
 {
-        return remove(p) < 0 && errno != ENOENT ? -1 : 0;
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                int r = -errno;
+                close(dfd);
+                return r;
+        }
+        int ret = 0;
+        struct dirent *de;
+        for (errno = 0; (de = readdir(d)); errno = 0) {
+                const char *n = de->d_name;
+                if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+                        continue;
+                struct stat st;
+                int r = 0;
+                if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT && ret == 0)
+                                ret = -errno;
+                        continue;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        if (st.st_dev != dev)
+                                r = -EXDEV;
+                        else if (depth >= RM_RF_DEPTH_MAX)
+                                r = -ELOOP;
+                        else {
+                                int cfd = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                                struct stat cst;
+                                if (cfd < 0)
+                                        r = -errno;
+                                /* Swapped for another directory since fstatat: not the one we saw. */
+                                else if (fstat(cfd, &cst) < 0 || cst.st_dev != st.st_dev || cst.st_ino != st.st_ino) {
+                                        close(cfd);
+                                        r = -EBUSY;
+                                } else
+                                        r = rm_rf_children(cfd, dev, depth + 1);
+                                if (unlinkat(dirfd(d), n, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+                                        r = -errno;
+                        }
+                } else if (unlinkat(dirfd(d), n, 0) < 0 && errno != ENOENT)
+                        r = -errno;
+                if (r < 0 && ret == 0)
+                        ret = r;
+        }
+        if (errno != 0 && ret == 0)
+                ret = -errno;
+        closedir(d);
+        return ret;
 }
 
 int rm_rf(const char *path)
@@ -82,9 +134,21 @@ int rm_rf(const char *path)
         struct stat st;
         if (lstat(path, &st) < 0)
                 return errno == ENOENT ? 0 : -errno;
-        if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
-                return -errno;
-        return 0;
+        if (!S_ISDIR(st.st_mode))
+                return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        struct stat fst;
+        if (fstat(fd, &fst) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        int r = rm_rf_children(fd, fst.st_dev, 1);
+        if (rmdir(path) < 0 && errno != ENOENT && r == 0)
+                r = -errno;
+        return r;
 }
 
 int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len)

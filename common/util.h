@@ -12,7 +12,10 @@ void *xrealloc(void *p, size_t n);              /* aborts on OOM */
 char *xstrdup(const char *s);
 
 int mkdir_p(const char *path, mode_t mode);
-int rm_rf(const char *path);                    /* no error if missing */
+/* No error if missing. Everything below path may belong to someone hostile (a VM's run dir): it
+ * is walked by directory fds, symlinks are removed and never followed, other filesystems are not
+ * entered (-EXDEV), and no deeper than 256 levels (-ELOOP). path's own parents are trusted. */
+int rm_rf(const char *path);
 int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
