@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -225,6 +226,8 @@ static void vm_kill(HvVm *vm, int sig)
                 log_error("vm %s: kill(%d, %d): %s", vm->id, (int)vm->pid, sig, strerror(-r));
 }
 
+void hv_qemu_vm_kill(HvVm *vm) { vm_kill(vm, SIGKILL); }
+
 static void vm_on_qmp_timer(uv_timer_t *t)
 {
         vm_qmp_try_connect(t->data);
@@ -234,8 +237,10 @@ static void vm_qmp_try_connect(HvVm *vm)
 {
         if (vm->exited || vm->qmp)
                 return;
-        int r = qmp_connect(vm->loop, vm->qmp_path, &vm_qmp_callbacks, vm, &vm->qmp);
+        int fd, r = hv_qemu_connect(vm, HV_QMP_SOCKET, SOCK_NONBLOCK, &fd);
         if (r == 0)
+                r = qmp_open_fd(vm->loop, fd, vm->qmp_path, &vm_qmp_callbacks, vm, &vm->qmp);
+        if (r == 0 || r == -EPERM)      /* -EPERM: not QEMU's socket, said and killed */
                 return;
         if ((r == -ENOENT || r == -ECONNREFUSED || r == -EAGAIN) && now_ms() < vm->qmp_deadline_ms) {
                 uv_timer_start(&vm->qmp_timer, vm_on_qmp_timer, HV_QMP_RETRY_MS, 0);

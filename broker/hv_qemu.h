@@ -34,6 +34,7 @@ struct HvVm {
         pid_t pid;
         bool adopted;
         bool exited, exit_reported, stopping, freed;
+        bool refused;                   /* one of its sockets led elsewhere: killed, nothing connects */
         int exit_status;
         int open_handles;               /* released when the last close callback ran and freed */
         uint64_t started_ms, qmp_deadline_ms;
@@ -53,7 +54,13 @@ struct HvVm {
         HvQemuDisk slots[_HV_SLOT_MAX]; /* hv_qemu_disk.c */
 };
 
+/* hv_qemu.c: SIGKILL, by pidfd for an adopted VM. */
+void hv_qemu_vm_kill(HvVm *vm);
+
 /* hv_qemu_disk.c */
+/* Connects to the socket name in the VM's run dir (flags: SOCK_NONBLOCK or 0). -EPERM (logged,
+ * the VM killed) when anyone but the VM's QEMU answers. */
+int hv_qemu_connect(HvVm *vm, const char *name, int flags, int *ret_fd);
 int hv_qemu_console_open(HvVm *vm, int *ret_fd);
 int hv_qemu_agent_open(HvVm *vm, int *ret_fd);
 int hv_qemu_disk_attach(HvVm *vm, const HvDisk *disk, HvDone done, void *userdata);

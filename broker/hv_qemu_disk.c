@@ -9,23 +9,38 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "broker/hv_qemu.h"
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
 
-static int unix_connect(const char *dir, const char *name, int *ret_fd)
+/* The run dir belongs to the VM's uid, so a subverted QEMU can put a symlink to any socket there
+ * in place of its own: slated's control socket, say, whose root peer would then take the commands
+ * meant for QEMU, or be handed to a session as its console. Only QEMU itself may answer: the peer
+ * is checked (SO_PEERCRED) before a byte is sent, and a VM whose socket leads elsewhere is killed. */
+int hv_qemu_connect(HvVm *vm, const char *name, int flags, int *ret_fd)
 {
+        if (vm->exited || vm->refused)
+                return -ENOTCONN;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir, name) >= sizeof sa.sun_path)
+        if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", vm->run_dir, name) >= sizeof sa.sun_path)
                 return -ENAMETOOLONG;
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
         if (fd < 0)
                 return -errno;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+                return -errno;
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return log_error_errno(-errno, "vm %s: %s: SO_PEERCRED: %s", vm->id, sa.sun_path, strerror(errno));
+        if (cred.pid != vm->pid) {
+                vm->refused = true;
+                log_error("vm %s: %s is answered by pid %d (uid %u), not by its QEMU (pid %d): refused; "
+                          "killing the VM", vm->id, sa.sun_path, (int)cred.pid, (unsigned)cred.uid, (int)vm->pid);
+                hv_qemu_vm_kill(vm);
+                return -EPERM;
         }
-        *ret_fd = fd;
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
@@ -33,8 +48,8 @@ int hv_qemu_console_open(HvVm *vm, int *ret_fd)
 {
         if (vm->exited)
                 return -ENOTCONN;
-        int r = unix_connect(vm->run_dir, HV_VNC_SOCKET, ret_fd);
-        if (r < 0)
+        int r = hv_qemu_connect(vm, HV_VNC_SOCKET, 0, ret_fd);
+        if (r < 0 && r != -EPERM)
                 log_error("vm %s: console %s/%s: %s", vm->id, vm->run_dir, HV_VNC_SOCKET, strerror(-r));
         return r;
 }
@@ -42,7 +57,7 @@ int hv_qemu_console_open(HvVm *vm, int *ret_fd)
 int hv_qemu_agent_open(HvVm *vm, int *ret_fd)
 {
         /* Quiet: the socket appears a moment after QEMU starts and callers retry. */
-        return vm->exited ? -ENOTCONN : unix_connect(vm->run_dir, HV_AGENT_SOCKET, ret_fd);
+        return hv_qemu_connect(vm, HV_AGENT_SOCKET, 0, ret_fd);
 }
 
 static const struct {

@@ -5,8 +5,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include "broker/hv_qmp.h"
 #include "common/cleanup.h"
@@ -430,25 +428,6 @@ int qmp_open_fd(uv_loop_t *loop, int fd, const char *name, const QmpCallbacks *c
         }
         *ret = q;
         return 0;
-}
-
-int qmp_connect(uv_loop_t *loop, const char *path, const QmpCallbacks *cb, void *userdata, Qmp **ret)
-{
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof sa.sun_path)
-                return log_error_errno(-ENAMETOOLONG, "qmp %s: socket path too long", path);
-        strcpy(sa.sun_path, path);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return log_error_errno(-errno, "qmp %s: socket: %s", path, strerror(errno));
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-                int e = errno;
-                /* Not there yet or not listening yet: the caller retries, nothing to report. */
-                if (e == ENOENT || e == ECONNREFUSED || e == EAGAIN)
-                        return -e;
-                return log_error_errno(-e, "qmp %s: connect: %s", path, strerror(e));
-        }
-        return qmp_open_fd(loop, TAKE_FD(fd), path, cb, userdata, ret);
 }
 
 bool qmp_is_ready(const Qmp *q) { return q->state == QMP_READY; }

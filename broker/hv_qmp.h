@@ -34,10 +34,8 @@ typedef struct QmpCallbacks {
 
 /* The process must ignore SIGPIPE (a daemon does anyway): a write racing QEMU's exit would kill it. */
 
-/* Connect to the QMP unix socket at path. Fails at once with -ENOENT / -ECONNREFUSED while QEMU has
- * not created or is not yet listening on the socket (callers retry); no callback runs then. */
-int qmp_connect(uv_loop_t *loop, const char *path, const QmpCallbacks *cb, void *userdata, Qmp **ret);
-/* Same over an already connected stream socket fd (taken over, closed by qmp_free). */
+/* Over a connected stream socket fd (taken over, closed by qmp_free); name is for the log. The
+ * driver connects it (hv_qemu_connect): the socket lives in a directory the VM controls. */
 int qmp_open_fd(uv_loop_t *loop, int fd, const char *name, const QmpCallbacks *cb, void *userdata,
                 Qmp **ret);
 

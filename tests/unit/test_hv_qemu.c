@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "broker/hv.h"
@@ -324,6 +326,35 @@ static void slot_wait(Ctx *c, DiskDone *d, const char *what)
         cr_assert(run_until(c, cond_disk_done, 10000), "%s not answered", what);
 }
 
+/* A subverted QEMU, as the run dir's owner, can put a symlink to any socket in place of one of
+ * its own: here to a socket this test listens on (in slated's case its control socket). */
+static int plant_foreign_socket(Ctx *c, const char *name)
+{
+        _cleanup_free_ char *other = xasprintf("%s/other.sock", c->dir), *own = xasprintf("%s/%s", c->run_dir, name);
+        _cleanup_free_ char *moved = xasprintf("%s/%s.moved", c->run_dir, name);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", other);
+        int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        cr_assert_geq(lfd, 0);
+        cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0, "bind %s: %s", other, strerror(errno));
+        cr_assert_eq(listen(lfd, 4), 0);
+        cr_assert_eq(rename(own, moved), 0, "%s: %s", own, strerror(errno));
+        cr_assert_eq(symlink(other, own), 0);
+        return lfd;
+}
+
+/* The driver did reach the planted socket, and closed it without writing a byte. */
+static void assert_reached_but_told_nothing(int lfd)
+{
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        cr_assert_geq(fd, 0, "the planted socket was never connected to: %s", strerror(errno));
+        char b[16];
+        ssize_t k = read(fd, b, sizeof b);
+        cr_assert_eq(k, 0, "the driver sent %zd bytes to a socket that is not QEMU's", k);
+        close(fd);
+        close(lfd);
+}
+
 /* The driver hands out the console and the agent channel as connected fds, and fills the disk
  * slots every VM has from boot: an app layer stack (two images as one disk, read-only) and an
  * encrypted profile, then empties them again: nothing outside the driver needs QMP. */
@@ -443,8 +474,15 @@ Test(hv_qemu, console_agent_and_disk_slots_through_the_driver, .timeout = 120)
         slot_wait(&c, &d, "detach of an empty slot");
         cr_assert_eq(d.r, 0, "detach of an empty slot: %s", d.error);
 
-        cr_assert_eq(hv_qemu_driver.vm_stop(c.vm, 3000), 0);
-        cr_assert(run_until(&c, cond_exited, 5000));
+        /* vnc.sock now leads to another process's socket: not handed out, and the VM is killed. */
+        int lfd = plant_foreign_socket(&c, HV_VNC_SOCKET);
+        fd = -1;
+        cr_assert_eq(hv_qemu_driver.console_open(c.vm, &fd), -EPERM, "a console that is not QEMU's was handed out");
+        cr_assert_eq(fd, -1);
+        assert_reached_but_told_nothing(lfd);
+        cr_assert(run_until(&c, cond_exited, 5000), "a VM whose console leads elsewhere still runs");
+        cr_assert_eq(c.status, -SIGKILL);
+        cr_assert_eq(hv_qemu_driver.agent_open(c.vm, &fd), -ENOTCONN);
         ctx_done(&c);
 }
 
@@ -565,7 +603,10 @@ Test(hv_qemu, free_leaves_vm_running_and_adopt_takes_it_over, .timeout = 60)
         ctx_done(&c);
 }
 
-Test(hv_qemu, adopted_vm_killed_externally_reports_exit, .timeout = 60)
+/* After a slated restart the monitor is reached by path again: a qmp.sock that leads to another
+ * process's socket is refused before a byte is sent, and the adopted VM is killed (by its pidfd)
+ * and reported gone at once. */
+Test(hv_qemu, adopted_vm_whose_monitor_leads_elsewhere_is_killed_and_reports_exit, .timeout = 60)
 {
         Ctx c;
         ctx_init(&c);
@@ -574,12 +615,14 @@ Test(hv_qemu, adopted_vm_killed_externally_reports_exit, .timeout = 60)
         start_and_wait_qmp(&c, &spec);
         pid_t pid = hv_qemu_driver.vm_pid(c.vm);
         hv_qemu_driver.vm_free(c.vm);
-        cr_assert_eq(hv_qemu_driver.vm_adopt(&c.loop, "desk-1", c.run_dir, pid, &callbacks, &c, &c.vm), 0);
+        int lfd = plant_foreign_socket(&c, HV_QMP_SOCKET);
         uint64_t t0 = now_ms();
-        kill(pid, SIGKILL);
-        cr_assert(run_until(&c, cond_exited, 3000));
+        cr_assert_eq(hv_qemu_driver.vm_adopt(&c.loop, "desk-1", c.run_dir, pid, &callbacks, &c, &c.vm), 0);
+        cr_assert(run_until(&c, cond_exited, 3000), "an adopted VM whose monitor leads elsewhere still runs");
         cr_assert_lt(now_ms() - t0, 1000);
         cr_assert_eq(c.status, -SIGKILL);       /* our own child here, so the status is visible */
+        cr_assert_null(hv_qemu_vm_qmp(c.vm), "the driver kept a monitor that is not QEMU's");
+        assert_reached_but_told_nothing(lfd);
         cr_assert_eq(hv_qemu_driver.vm_adopt(&c.loop, "desk-1", c.run_dir, pid, &callbacks, &c,
                                              &(HvVm *){ NULL }), -ESRCH, "adopted a dead VM");
         ctx_done(&c);
