@@ -197,7 +197,11 @@ int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len)
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
         _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        /* The directory may be someone else's (a VM's run dir) and the name is guessable: a file
+         * or symlink found there is removed, never written through. */
+        if (unlink(tmp) < 0 && errno != ENOENT)
+                return -errno;
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
         const char *p = data;

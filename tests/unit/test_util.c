@@ -1,5 +1,5 @@
-/* common/util's rm_rf: slated removes a VM's run dir as root while that VM's QEMU may still be
- * writing in it, so nothing below the removed path may lead it outside. */
+/* common/util's file helpers that root uses inside a VM's run dir: rm_rf removes the dir while
+ * that VM's QEMU may still be writing in it, write_file_atomic puts the app layer stack there. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
@@ -203,4 +203,26 @@ Test(rm_rf, a_tree_deeper_than_the_limit_is_refused_not_overflowed)
         }
         cr_assert_eq(rm_rf(mid), 0);
         cr_assert_eq(rm_rf(t), 0);
+}
+
+/* The layer stack (apps.vmdk) is written into the VM's run dir. Its temporary name is guessable
+ * (slated's pid): a VM that puts a symlink there must not get root to write through it. */
+Test(write_file_atomic, never_writes_through_a_planted_temporary_symlink)
+{
+        char dir[] = "/tmp/slate-wfa.XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        _cleanup_free_ char *victim = xasprintf("%s/victim", dir), *path = xasprintf("%s/apps.vmdk", dir);
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+        cr_assert_eq(write_file_atomic(victim, "precious", 8, 0600), 0);
+        cr_assert_eq(symlink(victim, tmp), 0);
+        cr_assert_eq(write_file_atomic(path, "stack", 5, 0644), 0);
+        _cleanup_free_ char *v = NULL, *w = NULL;
+        cr_assert_eq(read_file_max(victim, 64, &v, NULL), 0);
+        cr_assert_str_eq(v, "precious", "root wrote through a symlink planted at the temporary name");
+        struct stat st;
+        cr_assert_eq(lstat(path, &st), 0);
+        cr_assert(S_ISREG(st.st_mode), "the file is not a plain file of its own");
+        cr_assert_eq(read_file_max(path, 64, &w, NULL), 0);
+        cr_assert_str_eq(w, "stack");
+        cr_assert_eq(rm_rf(dir), 0);
 }
