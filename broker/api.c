@@ -66,6 +66,8 @@ static json_object *desktop_json(const Desktop *d)
         json_object_object_add(o, "overlay_bytes", json_object_new_int64((int64_t)desktop_overlay_bytes(d)));
         json_object_object_add(o, "pid", json_object_new_int((int)d->pid));
         json_object_object_add(o, "run_dir", json_object_new_string(d->run_dir));
+        if (d->uid != (uid_t)-1)
+                json_object_object_add(o, "uid", json_object_new_int64((int64_t)d->uid));
         if (d->agent_version)
                 json_object_object_add(o, "agent_version", json_object_new_string(d->agent_version));
         if (d->claim_id[0])

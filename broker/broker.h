@@ -10,6 +10,7 @@
 #include "broker/db.h"
 #include "broker/fault.h"
 #include "broker/hv.h"
+#include "broker/vmuid.h"
 #include "common/config.h"
 
 typedef struct Broker Broker;
@@ -29,8 +30,9 @@ struct Broker {
         const HvDriver *hv;
         HvAccel accel;
         char *accel_reason;
-        uid_t vm_uid;           /* (uid_t)-1 when not running as root */
+        uid_t vm_uid;           /* vm-user: owns profile disks at rest; (uid_t)-1 when not root */
         gid_t vm_gid, kvm_gid;
+        VmUids vm_uids;         /* each desktop's own uid (vmuid.h); empty when not root */
         Pool *pools;
         Desktop *desktops;
         /* Who hears about every desktop (the pool manager): set once by pool_manager_init. */

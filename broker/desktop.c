@@ -109,6 +109,8 @@ static void desktop_freed(uv_handle_t *h)
         free(d->destroy_reason);
         free(d->overlay_path);
         free(d->run_dir);
+        for (HvSlot i = 0; i < _HV_SLOT_MAX; i++)
+                free(d->lent[i]);
         free(d->agent_version);
         free(d->boot_id);
         free(d);
@@ -129,6 +131,19 @@ static void boot_slot_release(Desktop *d)
 {
         if (d->state == DESKTOP_BOOTING && d->b->boots_in_flight > 0)
                 d->b->boots_in_flight--;
+}
+
+/* The desktop's uid goes back to the range only when nothing of it is left: QEMU gone, run dir
+ * removed, overlay erased, every disk it was lent given back to vm-user. */
+static void desktop_uid_release(Desktop *d)
+{
+        Broker *b = d->b;
+        for (HvSlot i = 0; i < _HV_SLOT_MAX; i++)
+                if (d->lent[i]) {
+                        vmuid_disk_return(d->lent[i], d->uid, b->vm_uid, b->vm_gid);
+                        free(TAKE_PTR(d->lent[i]));
+                }
+        vmuid_release(&b->vm_uids, d->uid);
 }
 
 /* Last step of destroy, once QEMU is gone: erase the overlay and forget the desktop. */
@@ -152,6 +167,7 @@ static void desktop_finish(Desktop *d)
                 log_error("desktop %s: erasing overlay %s: %s", d->id, d->overlay_path, strerror(-r));
         if (d->run_dir)
                 rm_rf(d->run_dir);
+        desktop_uid_release(d);
         db_desktop_delete(b->db, d->id);
         db_audit(b->db, "desktop.destroy", d->id, d->destroy_reason ? d->destroy_reason : "");
         log_info("desktop %s (pool %s): destroyed, overlay erased (%s)", d->id, d->pool,
@@ -277,12 +293,30 @@ bool desktop_agent_ready(const Desktop *d)
         return d->agent && agent_link_state(d->agent) == AGENT_LINK_READY && !d->stopping;
 }
 
+/* A user's writable disk (a profile) is vm-user's 0600 at rest: lent to this desktop's own uid
+ * for as long as the desktop lives. Read-only ones (app layers) are world-readable already. */
+static int desktop_disk_lend(Desktop *d, const HvDisk *disk)
+{
+        Broker *b = d->b;
+        if (hv_slot_read_only(disk->slot) || !vmuid_contains(&b->vm_uids, d->uid))
+                return 0;
+        if (d->lent[disk->slot] && strcmp(d->lent[disk->slot], disk->path) != 0)
+                vmuid_disk_return(d->lent[disk->slot], d->uid, b->vm_uid, b->vm_gid);
+        int r = vmuid_disk_lend(disk->path, d->uid, d->gid);
+        if (r < 0)
+                return r;
+        free(d->lent[disk->slot]);
+        d->lent[disk->slot] = xstrdup(disk->path);
+        return 0;
+}
+
 int desktop_disk_attach(Desktop *d, const HvDisk *disk, HvDone done, void *userdata)
 {
         if (!d->vm || d->stopping)
                 return -ENOTCONN;
         d->touched = true;      /* a user's disk goes in: the desktop is never handed to anyone else */
-        return d->b->hv->disk_attach(d->vm, disk, done, userdata);
+        int r = desktop_disk_lend(d, disk);
+        return r < 0 ? r : d->b->hv->disk_attach(d->vm, disk, done, userdata);
 }
 
 int desktop_disk_detach(Desktop *d, HvSlot slot, HvDone done, void *userdata)
@@ -358,7 +392,7 @@ static void vm_launch(Desktop *d)
                 .disk_on_tmpfs = d->overlay->mode == OVERLAY_RAM,
                 .kernel = d->kernel, .initrd = d->initrd, .cmdline = d->cmdline,
                 .memory_mb = d->memory >> 20, .vcpus = d->vcpus,
-                .accel = b->accel, .uid = b->vm_uid, .gid = b->vm_gid, .kvm_gid = b->kvm_gid, .qemu = b->cfg->qemu,
+                .accel = b->accel, .uid = d->uid, .gid = d->gid, .kvm_gid = b->kvm_gid, .qemu = b->cfg->qemu,
         };
         int r = b->hv->vm_start(b->loop, &spec, &vm_callbacks, d, &d->vm);
         if (r < 0) {
@@ -422,10 +456,21 @@ static void overlay_job_done(uv_work_t *w, int status)
 int desktop_create(Broker *b, const DesktopSpec *spec, Desktop **ret)
 {
         const DbImageVersion *v = spec->version;
+        uid_t uid = b->vm_uid;
+        gid_t gid = b->vm_gid;
+        if (b->vm_uids.count) {
+                if (vmuid_take(&b->vm_uids, &uid) < 0)
+                        return log_error_errno(-EAGAIN, "pool %s: every uid of the vm-uid range (%u from %u) is "
+                                               "a desktop's: no new desktop (raise vm-uid-count)", spec->pool,
+                                               b->vm_uids.count, (unsigned)b->vm_uids.base);
+                gid = (gid_t)uid;
+        }
         uint8_t rnd[5];
         random_bytes(rnd, sizeof rnd);
         Desktop *d = xmalloc0(sizeof *d);
         d->b = b;
+        d->uid = uid;
+        d->gid = gid;
         char hex[11];
         hex_encode(rnd, sizeof rnd, hex);
         snprintf(d->id, sizeof d->id, "d-%s", hex);
@@ -458,8 +503,13 @@ int desktop_create(Broker *b, const DesktopSpec *spec, Desktop **ret)
                 desktop_destroy(d, "run dir");
                 return r;
         }
-        if (b->vm_uid != (uid_t)-1 && chown(d->run_dir, b->vm_uid, b->vm_gid) < 0)
-                log_warn("desktop %s: chown %s: %m", d->id, d->run_dir);
+        /* Its owner is the desktop's uid for good: a restarted slated reads it back from here. */
+        if (d->uid != (uid_t)-1 && chown(d->run_dir, d->uid, d->gid) < 0) {
+                r = -errno;
+                log_error("desktop %s: chown %s: %m", d->id, d->run_dir);
+                desktop_destroy(d, "run dir");
+                return r;
+        }
         desktop_persist(d);
         db_audit(b->db, "desktop.create", d->id, d->pool);
         fault_point(&b->crash, "desktop-create");
@@ -473,13 +523,43 @@ int desktop_create(Broker *b, const DesktopSpec *spec, Desktop **ret)
         j->qemu_img = xstrdup(b->cfg->qemu_img);
         j->golden = xstrdup(d->golden);
         j->dir = xstrdup(dir);
-        j->uid = b->vm_uid;
-        j->gid = b->vm_gid;
+        j->uid = d->uid;
+        j->gid = d->gid;
         d->creating_overlay = true;
         workq_queue(b->logon_q, b->loop, &j->work, overlay_job_run, overlay_job_done);
         if (ret)
                 *ret = d;
         return 0;
+}
+
+/* The run dir's owner is the desktop's uid: slated set it before QEMU started, QEMU cannot
+ * change it, and it outlives slated (the database keeps no copy to disagree with). Held again
+ * before anything else can take it, also for a desktop about to be destroyed: its QEMU may run
+ * until the destroy ends. */
+static void desktop_uid_adopt(Desktop *d)
+{
+        Broker *b = d->b;
+        struct stat st;
+        d->uid = (uid_t)-1;
+        d->gid = (gid_t)-1;
+        if (b->vm_uid == (uid_t)-1 || lstat(d->run_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                return;         /* not root: QEMU runs as slated's uid */
+        d->uid = st.st_uid;
+        d->gid = st.st_gid;
+        if (!vmuid_contains(&b->vm_uids, d->uid))
+                return;         /* vm-user's (made before the range, or with vm-uid-count = 0) */
+        if (vmuid_claim(&b->vm_uids, d->uid) < 0)
+                log_warn("desktop %s: uid %u is another adopted desktop's too", d->id, (unsigned)d->uid);
+        /* Its profile, if one is in it, goes back to vm-user when it is destroyed. */
+        DbProfile *all = NULL;
+        size_t n = 0;
+        if (db_profile_list(b->db, true, &all, &n) == 0)
+                for (size_t i = 0; i < n; i++)
+                        if (all[i].attached_to && strcmp(all[i].attached_to, d->id) == 0 && all[i].path) {
+                                free(d->lent[HV_SLOT_PROFILE]);
+                                d->lent[HV_SLOT_PROFILE] = xstrdup(all[i].path);
+                        }
+        db_profile_free_array(all, n);
 }
 
 void desktop_adopt(Broker *b, const DbDesktop *row)
@@ -498,6 +578,7 @@ void desktop_adopt(Broker *b, const DbDesktop *row)
         d->created = row->created;
         d->pid = row->pid;
         d->adopted = true;
+        desktop_uid_adopt(d);
         d->boot_start_ms = d->ready_ms = now_ms();
         uv_timer_init(b->loop, &d->boot_timer);
         d->boot_timer.data = d;

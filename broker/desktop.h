@@ -59,6 +59,11 @@ struct Desktop {
         Overlay *overlay;
         char *overlay_path;
         char *run_dir;
+        /* Its QEMU's uid and gid: its own from the vm-uid range, or vm-user's, or (uid_t)-1 when
+         * slated is not root. The run dir's owner says which after a restart. */
+        uid_t uid;
+        gid_t gid;
+        char *lent[_HV_SLOT_MAX];       /* a user's disk lent to uid while attached, given back at destroy */
         HvVm *vm;
         pid_t pid;
         AgentLink *agent;

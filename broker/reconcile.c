@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "broker/desktop.h"
 #include "broker/reconcile.h"
@@ -125,6 +126,34 @@ static void sweep_staging(Broker *b)
         closedir(dp);
 }
 
+/* A profile disk still owned by a desktop uid that no adopted desktop was lent it under (slated
+ * stopped between the lend and the give-back): vm-user's again, before that uid is handed out. */
+static void sweep_lent_disks(Broker *b)
+{
+        if (!b->vm_uids.count)
+                return;
+        DbProfile *all = NULL;
+        size_t n = 0;
+        if (db_profile_list(b->db, true, &all, &n) < 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                struct stat st;
+                if (!all[i].path || lstat(all[i].path, &st) < 0 || !vmuid_contains(&b->vm_uids, st.st_uid))
+                        continue;
+                bool held = false;
+                for (Desktop *d = b->desktops; d; d = d->next)
+                        if (d->uid == st.st_uid && d->lent[HV_SLOT_PROFILE] &&
+                            strcmp(d->lent[HV_SLOT_PROFILE], all[i].path) == 0)
+                                held = true;
+                if (held)
+                        continue;
+                log_info("reconcile: profile disk %s was still lent to uid %u; given back", all[i].path,
+                         (unsigned)st.st_uid);
+                vmuid_disk_return(all[i].path, st.st_uid, b->vm_uid, b->vm_gid);
+        }
+        db_profile_free_array(all, n);
+}
+
 int reconcile_startup(Broker *b)
 {
         DbDesktop *rows;
@@ -139,6 +168,7 @@ int reconcile_startup(Broker *b)
         sweep_overlays(b, b->overlay_dir);
         sweep_overlays(b, b->cfg->ram_dir);
         sweep_run_dirs(b);
+        sweep_lent_disks(b);
         sweep_staging(b);
         return 0;
 }

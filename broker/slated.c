@@ -91,7 +91,8 @@ static int prepare_dirs(Broker *b)
         return 0;
 }
 
-/* As root, QEMU runs as the dedicated vm-user; otherwise as slated's own uid. */
+/* As root, each desktop's QEMU runs as a uid of its own from the vm-uid range (or all as vm-user
+ * when that range is empty); otherwise as slated's own uid. */
 static int resolve_vm_user(Broker *b)
 {
         b->vm_uid = (uid_t)-1;
@@ -115,7 +116,17 @@ static int resolve_vm_user(Broker *b)
                                                "to a numeric uid", u, u);
                 b->vm_uid = b->vm_gid = (uid_t)id;
         }
-        log_info("QEMU runs as uid %u gid %u", (unsigned)b->vm_uid, (unsigned)b->vm_gid);
+        SlateConfig *c = b->cfg;
+        if (c->vm_uid_count == 0) {
+                log_info("QEMU runs as uid %u gid %u (vm-uid-count = 0: every desktop the same)", (unsigned)b->vm_uid,
+                         (unsigned)b->vm_gid);
+                return 0;
+        }
+        if (vmuid_check_unused(c->vm_uid_base, c->vm_uid_count) < 0)
+                return -EEXIST;
+        vmuid_init(&b->vm_uids, c->vm_uid_base, c->vm_uid_count);
+        log_info("each desktop's QEMU runs as a uid of its own, %u to %u; profile disks at rest belong to uid %u",
+                 c->vm_uid_base, c->vm_uid_base + c->vm_uid_count - 1, (unsigned)b->vm_uid);
         return 0;
 }
 
@@ -278,6 +289,7 @@ int main(int argc, char **argv)
         free(b.app_dir);
         free(b.profile_dir);
         free(b.desktop_run_dir);
+        vmuid_done(&b.vm_uids);
         while (b.pools) {
                 Pool *p = b.pools;
                 b.pools = p->next;

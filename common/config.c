@@ -14,6 +14,10 @@
 #define CONFIG_MAX_LINE 4096
 /* A broken file is reported in full up to here; past it one more line says so. */
 #define CONFIG_MAX_ERRORS 100
+/* Per-desktop uids stay below 2^31: uids above are "HIC SVNT LEONES" to systemd (tools that
+ * treat a uid as signed). A million desktops on one host is far beyond any; the bitmap is 128 KiB. */
+#define VM_UID_MAX 0x7fffffffu
+#define VM_UID_COUNT_MAX (1u << 20)
 
 typedef enum { T_PATH, T_STRING, T_UINT, T_LOGLEVEL, T_ACCEL, T_SIZE, T_BOOL } KeyType;
 
@@ -31,6 +35,8 @@ static const struct {
         { "log-level", T_LOGLEVEL, offsetof(SlateConfig, log_level), 0 },
         { "admin-group", T_STRING, offsetof(SlateConfig, admin_group), 0 },
         { "vm-user", T_STRING, offsetof(SlateConfig, vm_user), 0 },
+        { "vm-uid-base", T_UINT, offsetof(SlateConfig, vm_uid_base), VM_UID_MAX },
+        { "vm-uid-count", T_UINT, offsetof(SlateConfig, vm_uid_count), VM_UID_COUNT_MAX },
         { "accel", T_ACCEL, offsetof(SlateConfig, accel), 0 },
         { "probe-kernel", T_PATH, offsetof(SlateConfig, probe_kernel), 0 },
         { "probe-initrd", T_PATH, offsetof(SlateConfig, probe_initrd), 0 },
@@ -79,6 +85,9 @@ void config_init_defaults(SlateConfig *c)
                 .log_level = LOG_LVL_INFO,
                 .admin_group = xstrdup("slate-admin"),
                 .vm_user = xstrdup("slate-vm"),
+                /* systemd leaves 0x70000000-0x7fffffff unused; session-uid-base takes its first 64 Ki. */
+                .vm_uid_base = 0x70010000u,
+                .vm_uid_count = 65536,
                 .accel = xstrdup("auto"),
                 .probe_kernel = xstrdup(SLATE_PKGLIBDIR "/guest/vmlinux"),
                 .probe_initrd = xstrdup(SLATE_PKGLIBDIR "/guest/initrd.img"),
@@ -230,10 +239,33 @@ static void set_value(SlateConfig *c, size_t k, const char *val, const char *fil
         }
 }
 
+static unsigned key_line(const unsigned *lines, const char *key)
+{
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+                if (strcmp(keys[k].key, key) == 0)
+                        return lines[k];
+        return 0;
+}
+
+/* The ranges of uids slated hands out: never uid 0, never past VM_UID_MAX. (The session range,
+ * when it comes, must not overlap this one: a check here, beside this.) */
+static void check_uid_ranges(const SlateConfig *c, const char *file, const unsigned *lines, Errors *e)
+{
+        if (c->vm_uid_count == 0)
+                return;
+        unsigned ln = key_line(lines, "vm-uid-base") ?: key_line(lines, "vm-uid-count");
+        if (c->vm_uid_base == 0)
+                err_add(e, file, ln, "vm-uid-base: the range would hold uid 0 (root)");
+        else if ((uint64_t)c->vm_uid_base + c->vm_uid_count - 1 > VM_UID_MAX)
+                err_add(e, file, ln, "vm-uid-base %u + vm-uid-count %u: the range ends past uid %u", c->vm_uid_base,
+                        c->vm_uid_count, VM_UID_MAX);
+}
+
 int config_parse(SlateConfig *c, const char *filename, const char *text, size_t len, char **ret_errors)
 {
         Errors e = { 0 };
         bool seen[ELEMENTSOF(keys)] = { 0 };
+        unsigned lines[ELEMENTSOF(keys)] = { 0 };
         unsigned ln = 0;
         size_t off = 0;
 
@@ -293,8 +325,11 @@ int config_parse(SlateConfig *c, const char *filename, const char *text, size_t 
                         continue;
                 }
                 seen[k] = true;
+                lines[k] = ln;
                 set_value(c, k, val, filename, ln, &e);
         }
+        if (e.count == 0)
+                check_uid_ranges(c, filename, lines, &e);
         if (e.count) {
                 *ret_errors = e.buf;
                 return -EINVAL;

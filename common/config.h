@@ -13,7 +13,9 @@ typedef struct SlateConfig {
         char *listen;             /* RDP listen addresses, comma-separated host:port */
         int log_level;
         char *admin_group;        /* members may use the control socket */
-        char *vm_user;            /* uid QEMU runs as when slated is root */
+        char *vm_user;            /* owns profile disks at rest; QEMU's uid when vm_uid_count is 0 */
+        unsigned vm_uid_base;     /* each desktop's QEMU runs as base + a slot (slated as root) */
+        unsigned vm_uid_count;    /* slots in that range; 0: every QEMU runs as vm_user */
         char *accel;              /* auto | kvm | tcg */
         char *probe_kernel;       /* accelerator probe guest */
         char *probe_initrd;

@@ -4,6 +4,8 @@
 # changes the screen; she disconnects and reconnects to the same desktop; she logs out from
 # inside the desktop (F12 in the test guest) and the desktop is erased and the pool refilled;
 # bob's session is ended by the administrator; Carol (upper case) logs on while no desktop is warm.
+# As root, alice's profile disk is her desktop's uid's while attached (across a slated restart
+# too) and vm-user's again once that desktop is gone.
 . "$(dirname "$0")/../integration/lib.sh"
 require_tools
 setup tcg
@@ -36,6 +38,15 @@ say "$(tail -1 "$T/out")"
 s=$(jctl session list --user alice | jq '.[0]')
 desk=$(echo "$s" | jq -r .desktop)
 [ "$desk" = "$before" ] || fail "alice did not get the warm desktop $before (got $desk)"
+prof=$T/state/profiles/alice/gen-1.qcow2
+profile_lent() {
+        [ "$(id -u)" = 0 ] || return 0
+        local du
+        du=$(jctl desktop list | jq -r --arg id "$desk" '.[] | select(.id == $id) | .uid')
+        [ "$(stat -c '%u %a' "$prof")" = "$du 600" ] ||
+                fail "alice's profile $(stat -c '%u %a' "$prof"), not her desktop's uid $du (0600)"
+}
+profile_lent
 wait_for 10 "alice disconnected" sh -c "$SLATECTL --socket $T/run/control.sock --json session list --user alice | jq -e '.[0].state == \"disconnected\"' >/dev/null"
 wait_for 180 "pool refilled" pool_ready desk 1
 
@@ -68,6 +79,7 @@ stop_slated TERM
 start_slated
 [ "$(jctl session list --user alice | jq -r '.[0].desktop')" = "$desk" ] || fail "alice's session was lost across a restart"
 rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" >"$T/out" 2>&1 || fail "reconnect after restart: $(cat "$T/out")"
+profile_lent
 [ "$(jctl session list --user alice | jq -r '.[0].desktop')" = "$desk" ] || fail "reconnect after restart landed elsewhere"
 
 say "alice logs out from inside the desktop (F12): desktop erased, pool refilled"
@@ -75,6 +87,10 @@ rdp --user alice --password secret --wait-frame --key F12 --hold 2 >"$T/out" 2>&
 say "$(tail -1 "$T/out")"
 gone() { ! jctl desktop list | jq -e --arg id "$desk" '.[] | select(.id == $id)' >/dev/null; }
 wait_for 30 "alice's desktop erased" gone
+if [ "$(id -u)" = 0 ]; then
+        [ "$(stat -c '%u %a' "$prof")" = "$(id -u slate-vm) 600" ] ||
+                fail "alice's profile after her desktop is gone: $(stat -c '%u %a' "$prof"), not vm-user's"
+fi
 no_session() { [ "$(jctl session list --user alice | jq length)" -eq 0 ]; }
 wait_for 30 "alice's session to end" no_session
 wait_for 180 "pool refilled" pool_ready desk 1

@@ -1,11 +1,45 @@
 #!/usr/bin/env bash
 # A pool of 3 warm desktops from the published test guest: all become ready, a killed QEMU is
 # replaced, a destroyed desktop is erased and refilled, a slated restart adopts the running
-# desktops and leaves no orphan QEMU or overlay, and deleting the pool drains it.
+# desktops and leaves no orphan QEMU or overlay, and deleting the pool drains it. As root, each
+# desktop's QEMU runs as its own uid, which no other desktop's uid can reach into, which is
+# handed out again once its desktop is gone, and which an adopted desktop keeps.
 . "$(dirname "$0")/lib.sh"
 require_tools
 setup auto
+# Four uids for at most four desktops at once: a uid not given back stops the refills below.
+VM_UID_BASE=1879113728
+echo "vm-uid-count = 4" >>"$CONF"
 start_slated
+ROOT=$([ "$(id -u)" = 0 ] && echo 1 || true)
+
+# The real uid of a QEMU, as the kernel has it, and each desktop's "id uid" as slated lists it.
+proc_uid() { awk '/^Uid:/ { print $2 }' "/proc/$1/status"; }
+desk_uids() { jctl desktop list --pool p1 | jq -r '.[] | "\(.id) \(.uid)"' | sort; }
+# A desktop whose uid is not the range's first: that one stays, so a slated that forgot the
+# adopted desktops' uids would hand it out again below.
+victim_id() { jctl desktop list --pool p1 | jq -r --argjson b $VM_UID_BASE '[.[] | select(.uid != $b)][0].id'; }
+check_uids() {
+        [ -n "$ROOT" ] || return 0
+        local ids pids p u seen=""
+        pids=$(jctl desktop list --pool p1 | jq -r '.[] | "\(.pid):\(.uid)"')
+        for p in $pids; do
+                u=$(proc_uid "${p%%:*}")
+                [ "$u" = "${p#*:}" ] || fail "QEMU pid ${p%%:*} runs as uid $u, slated says ${p#*:}"
+                [ "$u" -ge $VM_UID_BASE ] && [ "$u" -lt $((VM_UID_BASE + 4)) ] || fail "QEMU uid $u is outside the range"
+                case " $seen " in *" $u "*) fail "two desktops' QEMUs run as uid $u" ;; esac
+                seen="$seen $u"
+        done
+}
+# cannot UID WHAT CMD...: the command, run as UID with no other group, is refused.
+cannot() {
+        local uid=$1 what=$2
+        shift 2
+        if timeout 5 setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@" </dev/null >"$T/cross" 2>&1; then
+                fail "uid $uid could $what: $(cat "$T/cross")"
+        fi
+        grep -q "Permission denied" "$T/cross" || fail "uid $uid, $what: not refused for want of permission: $(cat "$T/cross")"
+}
 
 accel=$(jctl status | jq -r .accel)
 say "accelerator: $accel ($(jctl status | jq -r .accel_reason))"
@@ -23,33 +57,66 @@ ctl pool create p1 --image tiny --warm 3 --max 4 --memory 256M >/dev/null
 wait_for 180 "3 ready desktops" pool_ready p1 3
 ctl desktop list
 [ "$(qemu_pids | wc -l)" -eq 3 ] || fail "expected 3 QEMU processes, found $(qemu_pids | wc -l)"
-if [ "$(id -u)" = 0 ]; then
-        for p in $(qemu_pids); do
-                [ "$(stat -c %U /proc/$p)" != root ] || fail "QEMU pid $p runs as root"
-        done
-        say "QEMU runs as $(stat -c %U /proc/$(qemu_pids | head -1))"
+for p in $(qemu_pids); do
+        [ -z "$ROOT" ] || [ "$(stat -c %u /proc/$p)" != 0 ] || fail "QEMU pid $p runs as root"
+done
+check_uids
+
+if [ -n "$ROOT" ]; then
+        say "one desktop's uid cannot reach into another's: run dir, sockets, overlay"
+        a=$(jctl desktop list --pool p1 | jq '.[0]')
+        b=$(jctl desktop list --pool p1 | jq '.[1]')
+        ua=$(echo "$a" | jq -r .uid)
+        adir=$(echo "$a" | jq -r .run_dir)
+        bdir=$(echo "$b" | jq -r .run_dir)
+        aov=$(echo "$a" | jq -r .overlay_path)
+        bov=$(echo "$b" | jq -r .overlay_path)
+        say "desktop A uid $ua, desktop B uid $(echo "$b" | jq -r .uid)"
+        [ "$(stat -c '%u %a' "$bdir")" = "$(echo "$b" | jq -r .uid) 700" ] || fail "B's run dir: $(stat -c '%u %a' "$bdir")"
+        [ "$(stat -c '%u %a' "$bov")" = "$(echo "$b" | jq -r .uid) 600" ] || fail "B's overlay: $(stat -c '%u %a' "$bov")"
+        # A's own are open to it: what is refused below is refused for being B's.
+        setpriv --reuid="$ua" --regid="$ua" --clear-groups ls "$adir" >/dev/null || fail "uid $ua cannot list its own run dir"
+        setpriv --reuid="$ua" --regid="$ua" --clear-groups dd if="$aov" of=/dev/null count=1 status=none ||
+                fail "uid $ua cannot read its own overlay"
+        cannot "$ua" "list B's run dir" ls "$bdir"
+        cannot "$ua" "connect to B's QMP socket" nc -U "$bdir/qmp.sock"
+        cannot "$ua" "connect to B's VNC socket" nc -U "$bdir/vnc.sock"
+        cannot "$ua" "read B's overlay" dd if="$bov" of=/dev/null count=1 status=none
+        cannot "$ua" "write B's overlay" dd if=/dev/zero of="$bov" count=0 conv=notrunc status=none
 fi
 
 say "kill -9 one QEMU: it is replaced"
-victim=$(jctl desktop list --pool p1 | jq -r '.[0].id')
-vpid=$(jctl desktop list --pool p1 | jq -r '.[0].pid')
-vov=$(jctl desktop list --pool p1 | jq -r '.[0].overlay_path')
+victim=$(victim_id)
+vpid=$(jctl desktop list --pool p1 | jq -r --arg id "$victim" '.[] | select(.id == $id) | .pid')
+vov=$(jctl desktop list --pool p1 | jq -r --arg id "$victim" '.[] | select(.id == $id) | .overlay_path')
+vuid1=$(jctl desktop list --pool p1 | jq -r --arg id "$victim" '.[] | select(.id == $id) | .uid')
 kill -9 "$vpid"
 gone() { ! jctl desktop list | jq -e --arg id "$victim" '.[] | select(.id == $id)' >/dev/null; }
 wait_for 10 "killed desktop $victim to be noticed" gone
 [ ! -e "$vov" ] || fail "overlay of the killed desktop is still there: $vov"
 wait_for 180 "pool refilled to 3" pool_ready p1 3
+check_uids
 
 say "destroy one desktop"
-victim=$(jctl desktop list --pool p1 | jq -r '.[0].id')
-vov=$(jctl desktop list --pool p1 | jq -r '.[0].overlay_path')
+victim=$(victim_id)
+vov=$(jctl desktop list --pool p1 | jq -r --arg id "$victim" '.[] | select(.id == $id) | .overlay_path')
+vuid2=$(jctl desktop list --pool p1 | jq -r --arg id "$victim" '.[] | select(.id == $id) | .uid')
 ctl desktop destroy "$victim"
 wait_for 15 "destroyed desktop $victim to go" gone
 [ ! -e "$vov" ] || fail "overlay of the destroyed desktop is still there: $vov"
 wait_for 180 "pool refilled to 3" pool_ready p1 3
+check_uids
+if [ -n "$ROOT" ]; then
+        # Four uids, three desktops, two gone: the newest desktop has one of theirs.
+        newest=$(jctl desktop list --pool p1 | jq -r 'sort_by(.created) | last | .uid')
+        [ "$newest" = "$vuid1" ] || [ "$newest" = "$vuid2" ] ||
+                fail "the new desktop's uid $newest is not one given back ($vuid1, $vuid2)"
+        say "uids now: $(desk_uids | tr '\n' ' ')(the newest has $newest, given back by a desktop gone)"
+fi
 
 say "restart slated: desktops are adopted, no orphans"
 before=$(jctl desktop list | jq -r '[.[].id] | sort | join(",")')
+uids_before=$(desk_uids)
 stop_slated TERM
 [ "$(qemu_pids | wc -l)" -eq 3 ] || fail "desktops did not survive a slated stop"
 start_slated
@@ -58,6 +125,16 @@ after=$(jctl desktop list | jq -r '[.[].id] | sort | join(",")')
 [ "$before" = "$after" ] || fail "desktops changed across restart: $before -> $after"
 [ "$(qemu_pids | wc -l)" -eq 3 ] || fail "expected 3 QEMU after restart, found $(qemu_pids | wc -l)"
 [ "$(ls "$T/state/overlays" | wc -l)" -eq 3 ] || fail "overlay files: $(ls "$T/state/overlays")"
+if [ -n "$ROOT" ]; then
+        [ "$(desk_uids)" = "$uids_before" ] || fail "uids changed across restart: $uids_before -> $(desk_uids)"
+        check_uids
+        say "after a restart a new desktop gets a uid no adopted desktop has"
+        victim=$(victim_id)
+        ctl desktop destroy "$victim"
+        wait_for 15 "destroyed desktop $victim to go" gone
+        wait_for 180 "pool refilled to 3" pool_ready p1 3
+        check_uids
+fi
 
 say "slated killed hard; an orphan overlay and run dir appear: the next start cleans up"
 stop_slated KILL

@@ -80,3 +80,40 @@ Test(config, rejects_duplicates_nul_and_huge_lines)
         free(big);
         config_free(&c);
 }
+
+Test(config, vm_uid_range_defaults_to_its_own_block_of_64k)
+{
+        SlateConfig c;
+        char *e;
+        cr_assert_eq(parse(&c, "", &e), 0);
+        cr_assert_eq(c.vm_uid_base, 0x70010000u);
+        cr_assert_eq(c.vm_uid_count, 65536);
+        config_free(&c);
+        cr_assert_eq(parse(&c, "vm-uid-base = 100000\nvm-uid-count = 0\n", &e), 0);
+        cr_assert_eq(c.vm_uid_base, 100000);
+        cr_assert_eq(c.vm_uid_count, 0);
+        config_free(&c);
+}
+
+Test(config, vm_uid_range_without_root_and_below_2_31)
+{
+        SlateConfig c;
+        char *e = NULL;
+        cr_assert_lt(parse(&c, "log-level = info\nvm-uid-base = 0\n", &e), 0);
+        cr_assert(strstr(e, "slate.conf:2: vm-uid-base: the range would hold uid 0"), "%s", e);
+        free(e);
+        config_free(&c);
+        e = NULL;
+        cr_assert_lt(parse(&c, "vm-uid-base = 2147480000\nvm-uid-count = 65536\n", &e), 0);
+        cr_assert(strstr(e, "slate.conf:1: vm-uid-base 2147480000 + vm-uid-count 65536: the range ends past"), "%s", e);
+        free(e);
+        config_free(&c);
+        e = NULL;
+        cr_assert_lt(parse(&c, "vm-uid-count = 2000000\n", &e), 0);
+        cr_assert(strstr(e, "slate.conf:1: vm-uid-count"), "%s", e);
+        free(e);
+        config_free(&c);
+        /* Range 0 with no uids is no range: nothing to refuse. */
+        cr_assert_eq(parse(&c, "vm-uid-base = 0\nvm-uid-count = 0\n", &e), 0);
+        config_free(&c);
+}
