@@ -77,7 +77,9 @@ static _Noreturn void child_run(const SpawnOpts *o, int src[3], int src3, int er
                 if (setrlimit(RLIMIT_CPU, &rl) < 0)
                         e = errno;
         }
-        if (!e && o->drop_privileges) {
+        if (!e && o->sandbox)
+                e = sandbox_enter(o->sandbox);
+        else if (!e && o->drop_privileges) {
                 if (setgroups(o->with_extra_gid ? 1 : 0, &o->extra_gid) < 0 || setgid(o->gid) < 0 || setuid(o->uid) < 0)
                         e = errno;
                 /* A uid that can take root back was not dropped. */

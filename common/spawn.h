@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "common/sandbox.h"
 
 typedef enum SpawnStdio {
         SPAWN_STDIO_INHERIT,    /* the parent's own fd 0/1/2 */
@@ -33,6 +34,8 @@ typedef struct SpawnOpts {
         gid_t gid;
         bool with_extra_gid;            /* keep extra_gid as the one supplementary group */
         gid_t extra_gid;
+        const Sandbox *sandbox;         /* run in this sandbox (common/sandbox.h; fd3 is its input)
+                                         * instead of drop_privileges; the pid is then the relay's */
 } SpawnOpts;
 
 typedef struct SpawnChild {

@@ -1,6 +1,7 @@
 /* Golden image files as an administrator publishes them: hostile input. qemu-img looks at them
- * only by absolute path and under CPU/memory limits; anything that would make QEMU read another
- * host file (backing file, qcow2 data file, vmdk extent) is refused; imports leave nothing behind. */
+ * only in its sandbox (the one file, read-only, by an fd opened here) and under CPU/memory limits;
+ * anything that would make QEMU read another host file (backing file, qcow2 data file, vmdk
+ * extent) is refused as well; imports leave nothing behind. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -200,20 +201,21 @@ int image_info_check(const char *json, size_t len, const char *abs_path, uint64_
         return 0;
 }
 
-static int qcow2_check(const char *qemu_img, const char *abs, char **ret_error)
+static int qcow2_check(const char *qemu_img, int fd, const char *path, char **ret_error)
 {
-        const char *argv[] = { qemu_img, "check", "-f", "qcow2", abs, NULL };
-        QemuImgRun opts = { .fd3 = -1, .limit_as = PROBE_LIMIT_AS, .limit_cpu_s = PROBE_LIMIT_CPU_S };
+        const char *argv[] = { qemu_img, "check", "-f", "qcow2", QEMU_IMG_INPUT, NULL };
+        QemuImgSandbox sb = { .input_fd = fd };
+        QemuImgRun opts = { .fd3 = -1, .limit_as = PROBE_LIMIT_AS, .limit_cpu_s = PROBE_LIMIT_CPU_S, .sandbox = &sb };
         _cleanup_free_ char *err = NULL;
         int r = qemu_img_run(argv, &opts, NULL, &err);
         /* Exit 3: only leaked clusters. Wasted space, not damage; import compacts it away. */
         if (r == -EIO && opts.exit_code == 3) {
-                log_info("image %s: qcow2 has leaked clusters (harmless; import drops them)", abs);
+                log_info("image %s: qcow2 has leaked clusters (harmless; import drops them)", path);
                 return 0;
         }
         if (r < 0) {
                 _cleanup_free_ char *line = first_line(err);
-                return probe_fail(r == -EIO ? -EINVAL : r, abs, ret_error,
+                return probe_fail(r == -EIO ? -EINVAL : r, path, ret_error,
                                   xasprintf("corrupt qcow2: %s", *line ? line : "qemu-img check failed"));
         }
         return 0;
@@ -226,15 +228,12 @@ int image_probe(const char *qemu_img, const char *path, ImageInfo *ret, char **r
                 ret_error = &discard_error;
         *ret_error = NULL;
 
-        /* An absolute path: qemu-img would read "json:{…}", "nbd://…" or "file:…" in a relative
-         * name as options or a protocol instead of a file name. */
-        char abs[PATH_MAX];
-        if (!realpath(path, abs)) {
-                int e = errno;
-                return probe_fail(-e, path, ret_error, xasprintf("%s", strerror(e)));
-        }
+        /* Opened once, here: qemu-img gets this file through the fd, under a name of the
+         * sandbox's (never "json:{…}", "nbd://…" or "file:…" that it would parse as options or a
+         * protocol), whatever the path names by then. */
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
-        if (stat(abs, &st) < 0) {
+        if (fd < 0 || fstat(fd, &st) < 0) {
                 int e = errno;
                 return probe_fail(-e, path, ret_error, xasprintf("%s", strerror(e)));
         }
@@ -243,9 +242,10 @@ int image_probe(const char *qemu_img, const char *path, ImageInfo *ret, char **r
         if (st.st_size == 0)
                 return probe_fail(-EINVAL, path, ret_error, xasprintf("not a disk image: the file is empty"));
 
-        const char *argv[] = { qemu_img, "info", "--output=json", abs, NULL };
+        const char *argv[] = { qemu_img, "info", "--output=json", QEMU_IMG_INPUT, NULL };
+        QemuImgSandbox sb = { .input_fd = fd };
         QemuImgRun opts = { .fd3 = -1, .limit_as = PROBE_LIMIT_AS, .limit_cpu_s = PROBE_LIMIT_CPU_S,
-                            .stdout_max = IMAGE_INFO_JSON_MAX };
+                            .stdout_max = IMAGE_INFO_JSON_MAX, .sandbox = &sb };
         _cleanup_free_ char *out = NULL, *err = NULL;
         int r = qemu_img_run(argv, &opts, &out, &err);
         if (r < 0) {
@@ -255,11 +255,11 @@ int image_probe(const char *qemu_img, const char *path, ImageInfo *ret, char **r
 
         ImageInfo info;
         _cleanup_free_ char *msg = NULL;
-        r = image_info_check(out, out ? strlen(out) : 0, abs, (uint64_t)st.st_size, &info, &msg);
+        r = image_info_check(out, out ? strlen(out) : 0, QEMU_IMG_INPUT, (uint64_t)st.st_size, &info, &msg);
         if (r < 0)
                 return probe_fail(r, path, ret_error, TAKE_PTR(msg));
         if (strcmp(info.format, "qcow2") == 0) {
-                r = qcow2_check(qemu_img, abs, ret_error);
+                r = qcow2_check(qemu_img, fd, path, ret_error);
                 if (r < 0)
                         return r;
         }
@@ -281,23 +281,53 @@ static char *dir_of(const char *path)
         return slash == path ? xstrdup("/") : xasprintf("%.*s", (int)(slash - path), path);
 }
 
+#define CONVERT_OUT "disk.qcow2"
+
+/* What the sandboxed convert wrote in outdir becomes partial: a regular file with one link,
+ * slated's own, 0444. Nothing of the sandbox runs any more (its PID namespace died with it). */
+static int take_output(const char *outdir, const char *partial)
+{
+        _cleanup_free_ char *out = xasprintf("%s/" CONVERT_OUT, outdir);
+        _cleanup_close_ int fd = open(out, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+                return -EINVAL;
+        if (fchown(fd, getuid(), getgid()) < 0 || fchmod(fd, 0444) < 0 || fsync(fd) < 0)
+                return -errno;
+        if (rename(out, partial) < 0)
+                return -errno;
+        return 0;
+}
+
 /* Convert into place; on failure the partial file is gone and *ret_error says why. */
-static int import_to_partial(const char *qemu_img, const char *abs, const ImageInfo *info, const char *partial,
+static int import_to_partial(const char *qemu_img, int fd, const ImageInfo *info, const char *partial,
                              char **ret_error)
 {
+        /* The sandbox writes only here; made fresh, emptied and removed whatever happens. */
+        _cleanup_free_ char *outdir = xasprintf("%s.out", partial);
+        (void)rm_rf(outdir);
+        if (mkdir(outdir, 0700) < 0) {
+                int e = errno;
+                *ret_error = xasprintf("%s: %s", outdir, strerror(e));
+                return -e;
+        }
         /* Always -f: on a write path qemu-img must never guess the format (a raw file that looks
          * like a qcow2 header would be interpreted instead of copied). */
-        const char *argv[] = { qemu_img, "convert", "-q", "-f", info->format, "-O", "qcow2", abs, partial, NULL };
-        QemuImgRun opts = { .fd3 = -1, .limit_as = CONVERT_LIMIT_AS };
+        const char *argv[] = { qemu_img, "convert", "-q", "-f", info->format, "-O", "qcow2", QEMU_IMG_INPUT,
+                               QEMU_IMG_OUTPUT_DIR "/" CONVERT_OUT, NULL };
+        QemuImgSandbox sb = { .input_fd = fd, .output_dir = outdir };
+        QemuImgRun opts = { .fd3 = -1, .limit_as = CONVERT_LIMIT_AS, .sandbox = &sb };
         _cleanup_free_ char *err = NULL;
         int r = qemu_img_run(argv, &opts, NULL, &err);
         if (r < 0) {
+                (void)rm_rf(outdir);
                 *ret_error = xasprintf("qemu-img convert: %s", err);
                 return r == -EIO ? -EINVAL : r;
         }
-        r = fsync_path(partial, O_RDONLY);
-        if (r == 0 && chmod(partial, 0444) < 0)
-                r = -errno;
+        r = take_output(outdir, partial);
+        (void)rm_rf(outdir);
         if (r < 0) {
                 *ret_error = xasprintf("%s: %s", partial, strerror(-r));
                 return r;
@@ -331,8 +361,8 @@ int image_import(const char *qemu_img, const char *path, const ImageInfo *info, 
                 *ret_error = xasprintf("destination %s is not an absolute path", dest ? dest : "(null)");
                 return log_error_errno(-EINVAL, "image %s: %s", path, *ret_error);
         }
-        char abs[PATH_MAX];
-        if (!realpath(path, abs)) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
                 int e = errno;
                 *ret_error = xasprintf("%s", strerror(e));
                 return log_error_errno(-e, "image %s: %s", path, *ret_error);
@@ -348,7 +378,7 @@ int image_import(const char *qemu_img, const char *path, const ImageInfo *info, 
         /* A partial left by a crash is ours and worthless; qemu-img must not write through a
          * symlink planted there either. */
         (void)unlink(partial);
-        int r = import_to_partial(qemu_img, abs, info, partial, ret_error);
+        int r = import_to_partial(qemu_img, fd, info, partial, ret_error);
         if (r == 0 && renameat2(AT_FDCWD, partial, AT_FDCWD, dest, RENAME_NOREPLACE) < 0) {
                 r = -errno;
                 *ret_error = xasprintf("rename to %s: %s", dest, strerror(-r));

@@ -1,6 +1,6 @@
 /* Golden image files: inspect, import as qcow2, hash. Published files are hostile input:
- * qemu-img runs on them under CPU/memory limits, backing files and unknown formats are
- * refused, and nothing is left behind on failure. Blocking; no SQLite here (see catalog). */
+ * qemu-img runs on them in its sandbox (imaging/qemu_img.h) under CPU/memory limits, backing
+ * files and unknown formats are refused, and nothing is left behind on failure. Blocking; no SQLite here (see catalog). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,7 @@
-/* Run qemu-img as a child with a clean environment, optional resource limits and an optional
- * secret fd (through common/spawn), and collect its stdout/stderr with fixed bounds. It must
- * never let a secret reach argv or the environment, nor buffer more than stdout_max. */
+/* Run qemu-img as a child with a clean environment, optional resource limits, an optional
+ * secret fd, and on hostile files a sandbox (through common/spawn), and collect its stdout/stderr
+ * with fixed bounds. It must never let a secret reach argv or the environment, nor buffer more
+ * than stdout_max, nor run on a hostile file outside the sandbox. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -50,6 +51,27 @@ static void trim_end(char *s, size_t *len)
                 s[--*len] = 0;
 }
 
+/* The sandbox's identity for the input: nobody when others may read it, else its owner (who can,
+ * where nobody could not: an admin's own 0600 file). The output directory becomes theirs. */
+static int sandbox_prepare(const QemuImgSandbox *q, const char *program, Sandbox *ret)
+{
+        struct stat st;
+        if (fstat(q->input_fd, &st) < 0)
+                return -errno;
+        *ret = (Sandbox){ .program = program, .input_path = QEMU_IMG_INPUT, .output_dir = q->output_dir,
+                          .output_path = QEMU_IMG_OUTPUT_DIR, .uid = SANDBOX_NOBODY, .gid = SANDBOX_NOBODY };
+        if (!(st.st_mode & S_IROTH)) {
+                ret->uid = st.st_uid;
+                ret->gid = st.st_gid;
+        }
+        if (q->output_dir) {
+                _cleanup_close_ int dfd = open(q->output_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (dfd < 0 || fchown(dfd, ret->uid, ret->gid) < 0 || fchmod(dfd, 0700) < 0)
+                        return -errno;
+        }
+        return 0;
+}
+
 int qemu_img_run(const char *const *argv, QemuImgRun *o, char **ret_stdout, char **ret_stderr)
 {
         QemuImgRun defaults = { .fd3 = -1 };
@@ -71,11 +93,24 @@ int qemu_img_run(const char *const *argv, QemuImgRun *o, char **ret_stdout, char
                 .limit_as = o->limit_as,
                 .limit_cpu_s = o->limit_cpu_s,
         };
+        Sandbox sb;
+        if (o->sandbox) {
+                /* fd 3 is the sandbox's input. */
+                int r = o->fd3 >= 0 ? -EINVAL : sandbox_prepare(o->sandbox, argv[0], &sb);
+                if (r < 0) {
+                        if (ret_stderr)
+                                *ret_stderr = xasprintf("preparing the sandbox: %s", strerror(-r));
+                        return r;
+                }
+                so.sandbox = &sb;
+                so.fd3 = o->sandbox->input_fd;
+        }
         SpawnChild child;
         int r = spawn_start(&so, &child);
         if (r < 0) {
                 if (ret_stderr)
-                        *ret_stderr = xasprintf("cannot execute %s: %s", argv[0], strerror(-r));
+                        *ret_stderr = xasprintf("cannot execute %s%s: %s", argv[0],
+                                                o->sandbox ? " in its sandbox" : "", strerror(-r));
                 return r;
         }
         pid_t pid = child.pid;

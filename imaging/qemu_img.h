@@ -6,11 +6,25 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* A run on a hostile file (a published image): qemu-img sees that file alone, read-only, as
+ * QEMU_IMG_INPUT, and can write only output_dir, seen as QEMU_IMG_OUTPUT_DIR; no network, no other
+ * host file, no capability (common/sandbox.h). It runs as nobody when others may read the file,
+ * else as the file's owner. output_dir: an empty directory the caller made, given to that
+ * identity for the run; what is in it afterwards is the caller's to check and take over. */
+typedef struct QemuImgSandbox {
+        int input_fd;
+        const char *output_dir;          /* NULL: nothing writable */
+} QemuImgSandbox;
+#define QEMU_IMG_INPUT "/in/image"
+#define QEMU_IMG_OUTPUT_DIR "/out"
+
 typedef struct QemuImgRun {
-        int fd3;                 /* >= 0: made fd 3 in the child (e.g. the read end of a secret pipe) */
+        int fd3;                 /* >= 0: made fd 3 in the child (e.g. the read end of a secret pipe);
+                                  * not with a sandbox, whose input takes fd 3 */
         uint64_t limit_as;       /* RLIMIT_AS for the child in bytes, 0 = inherit */
         unsigned limit_cpu_s;    /* RLIMIT_CPU for the child in seconds, 0 = inherit */
         size_t stdout_max;       /* 0: stdout goes to /dev/null; else captured, more is an error */
+        const QemuImgSandbox *sandbox; /* NULL: slated's own files, run as before */
         int exit_code;           /* out: the exit status when it exited, else -1 */
 } QemuImgRun;
 

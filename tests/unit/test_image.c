@@ -139,7 +139,8 @@ Test(image, probe_refuses_references_to_other_host_files)
         fprintf(f, "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n"
                    "createType=\"monolithicFlat\"\n\nRW 8 FLAT \"/etc/passwd\" 0\n");
         fclose(f);
-        probe_refused(vm, "refers to another file (/etc/passwd)");
+        /* qemu-img info opens a vmdk's extents: in its sandbox there is no /etc/passwd. */
+        probe_refused(vm, "Could not open '/etc/passwd'");
         free(df);
         free(data);
         free(vm);
@@ -216,6 +217,31 @@ Test(image, import_failure_leaves_nothing_behind)
         free(src);
         free(dest);
         free(partial);
+}
+
+Test(image, import_reads_no_host_file_even_unchecked)
+{
+        /* The probe's refusal of a backing file is not the only guard: imported without it, a
+         * qcow2 backed by a host file (0600, the kind of file only root reads) still cannot
+         * read that file, which its sandbox does not have. Before the sandbox, convert copied it. */
+        char *secret = tmp("secret.raw"), *src = tmp("backed.qcow2"), *dest = tmp("v1.qcow2");
+        char *partial = tmp("v1.qcow2.partial"), *outdir = tmp("v1.qcow2.partial.out");
+        cr_assert_eq(sh("head -c 1048576 /dev/zero | tr '\\0' S > %s && chmod 600 %s", secret, secret), 0);
+        cr_assert_eq(sh("%s create -q -f qcow2 -F raw -b %s %s", QEMU_IMG_PATH, secret, src), 0);
+        ImageInfo info = { .format = "qcow2", .virtual_size = 1u << 20 };
+        char *err = NULL;
+        int r = image_import(QEMU_IMG_PATH, src, &info, dest, &err);
+        cr_assert_lt(r, 0, "imported %s with its backing file %s read into it", src, secret);
+        cr_assert_not_null(strstr(err, "No such file or directory"), "%s", err);
+        cr_assert_eq(access(dest, F_OK), -1, "dest exists after a failed import");
+        cr_assert_eq(access(partial, F_OK), -1, "partial left after a failed import");
+        cr_assert_eq(access(outdir, F_OK), -1, "the sandbox's output dir left after a failed import");
+        free(err);
+        free(secret);
+        free(src);
+        free(dest);
+        free(partial);
+        free(outdir);
 }
 
 Test(image, import_never_overwrites_a_version)
@@ -302,6 +328,32 @@ Test(image, runner_enforces_cpu_limit_and_output_bound)
         const char *missing[] = { "/nonexistent/qemu-img", NULL };
         cr_assert_eq(qemu_img_run(missing, NULL, NULL, &err), -ENOENT);
         free(err);
+}
+
+Test(image, sandboxed_runner_keeps_its_limits_and_leaves_nothing_running)
+{
+        /* In the sandbox qemu-img is PID 1 of its namespace behind a relay: a CPU limit still
+         * stops it, output over the bound still kills it (all of it: the run returns, so no
+         * process inside kept the pipes open), and a missing program is still -ENOENT. */
+        int fd = open(base, O_RDONLY | O_CLOEXEC);
+        cr_assert(fd >= 0);
+        QemuImgSandbox sb = { .input_fd = fd };
+        const char *spin[] = { "/bin/sh", "-c", "while :; do :; done", NULL };
+        QemuImgRun o = { .fd3 = -1, .limit_cpu_s = 1, .sandbox = &sb };
+        char *err = NULL;
+        cr_assert_eq(qemu_img_run(spin, &o, NULL, &err), -ETIME, "%s", err);
+        free(err);
+        const char *chatty[] = { "/bin/sh", "-c", "sleep 600 & exec /usr/bin/yes", NULL };
+        QemuImgRun c = { .fd3 = -1, .stdout_max = 4096, .sandbox = &sb };
+        uint64_t t0 = now_ms();
+        cr_assert_eq(qemu_img_run(chatty, &c, NULL, &err), -EFBIG, "%s", err);
+        cr_assert_lt(now_ms() - t0, 10000, "a process of the sandbox outlived the kill");
+        free(err);
+        const char *missing[] = { "/nonexistent/qemu-img", NULL };
+        QemuImgRun m = { .fd3 = -1, .sandbox = &sb };
+        cr_assert_eq(qemu_img_run(missing, &m, NULL, &err), -ENOENT, "%s", err);
+        free(err);
+        close(fd);
 }
 
 /* image_info_check: the pure check of `qemu-img info --output=json`, on hand-written replies. */

@@ -1,19 +1,25 @@
 /* common/spawn: what a helper program gets (stdio, fd 3, environment, limits, identity, signals)
  * and what it must not get (any other fd of ours); exec failures come back as an errno. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "common/spawn.h"
 
-/* Runs sh -c script with stdout (and stderr, merged) on a pipe; returns what it printed. */
-static char *run_sh(SpawnOpts *o, const char *script, int *ret_status)
+/* Runs shell -c script with stdout (and stderr, merged) on a pipe; returns what it printed. */
+static char *run_shell(SpawnOpts *o, const char *shell, const char *script, int *ret_status)
 {
         static char out[4096];
-        const char *argv[] = { "/bin/sh", "-c", script, NULL };
+        const char *argv[] = { shell, "-c", script, NULL };
         o->argv = argv;
         o->stdio[1] = SPAWN_STDIO_PIPE;
         if (o->stdio[2] == SPAWN_STDIO_INHERIT)
@@ -31,6 +37,11 @@ static char *run_sh(SpawnOpts *o, const char *script, int *ret_status)
         if (ret_status)
                 *ret_status = status;
         return out;
+}
+
+static char *run_sh(SpawnOpts *o, const char *script, int *ret_status)
+{
+        return run_shell(o, "/bin/sh", script, ret_status);
 }
 
 Test(spawn, stdout_and_stderr_share_one_pipe)
@@ -179,4 +190,105 @@ Test(spawn, wait_without_hanging_sees_a_running_child)
         spawn_child_close(&c);
         cr_assert_eq(spawn_wait(c.pid, 0, &status), 1);
         cr_assert(WIFEXITED(status));
+}
+
+/* ---- the sandbox (common/sandbox.h) ---- */
+
+static char sbdir[128];
+
+static void sandbox_setup(void)
+{
+        snprintf(sbdir, sizeof sbdir, "/var/tmp/slate-test-sandbox.XXXXXX");
+        cr_assert_not_null(mkdtemp(sbdir));
+        chmod(sbdir, 0755);
+}
+
+static void sandbox_teardown(void)
+{
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", sbdir);
+        cr_assert_eq(system(cmd), 0);
+}
+
+/* A loopback listener the sandbox must not reach; its port. */
+static int listener(int *ret_port)
+{
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof a;
+        cr_assert(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 && listen(s, 4) == 0);
+        cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+        *ret_port = ntohs(a.sin_port);
+        return s;
+}
+
+/* Runs the probe script in a sandbox whose input is a file of mode mode (root's), output out/. */
+static char *sandboxed(mode_t mode, uid_t uid, const char *script)
+{
+        char in[192], out[192], secret[192];
+        snprintf(in, sizeof in, "%s/input", sbdir);
+        snprintf(out, sizeof out, "%s/out", sbdir);
+        snprintf(secret, sizeof secret, "%s/secret", sbdir);
+        FILE *f = fopen(in, "w");
+        cr_assert_not_null(f);
+        fputs("the input", f);
+        fclose(f);
+        cr_assert_eq(chmod(in, mode), 0);
+        cr_assert(mkdir(out, 0700) == 0 || errno == EEXIST);
+        cr_assert_eq(chown(out, uid, uid), 0);
+        cr_assert_eq(close(open(secret, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)), 0);
+        int fd = open(in, O_RDONLY | O_CLOEXEC);
+        cr_assert(fd >= 0);
+        Sandbox sb = { .program = "/bin/bash", .input_path = "/in/image", .output_dir = out, .output_path = "/out",
+                       .uid = uid, .gid = uid };
+        SpawnOpts o = { .fd3 = fd, .sandbox = &sb, .default_signals = true };
+        int status;
+        char *r = run_shell(&o, "/bin/bash", script, &status);
+        close(fd);
+        cr_assert(WIFEXITED(status), "%s", r);
+        return r;
+}
+
+TestSuite(sandbox, .init = sandbox_setup, .fini = sandbox_teardown, .timeout = 30);
+
+Test(sandbox, shows_the_input_alone_read_only_with_no_network)
+{
+        if (geteuid() != 0)
+                cr_skip_test("needs root: namespaces and mounts");
+        int port, l = listener(&port);
+        char script[1024];
+        snprintf(script, sizeof script,
+                 "cat /in/image; echo; id -u; "
+                 "(exec 3<>/dev/tcp/127.0.0.1/%d) 2>/dev/null && echo NET; "
+                 "for f in /etc/passwd /proc/self/status /sys /home %s/secret %s/input; do [ -e $f ] && echo SEES $f; done; "
+                 "(echo x >/in/image) 2>/dev/null && echo INPUT-WRITABLE; "
+                 "(echo x >/new) 2>/dev/null && echo ROOT-WRITABLE; "
+                 /* nobody may make a user namespace on this host, but not here (seccomp) */
+                 "unshare -U true 2>/dev/null && echo USERNS; "
+                 "echo result >/out/result; "
+                 "for n in $(ls /); do case $n in bin|sbin|lib|lib32|lib64|libx32|usr|dev|in|out) ;; "
+                 "*) echo EXTRA /$n ;; esac; done; ls /dev",
+                 port, sbdir, sbdir);
+        cr_assert_str_eq(sandboxed(0644, 65534, script),
+                         "the input\n65534\nnull\nrandom\nurandom\nzero\n");
+        char path[192];
+        snprintf(path, sizeof path, "%s/out/result", sbdir);
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0, "the output did not reach the host");
+        cr_assert_eq(st.st_uid, 65534);
+        close(l);
+}
+
+Test(sandbox, root_keeps_no_capability)
+{
+        if (geteuid() != 0)
+                cr_skip_test("needs root: namespaces and mounts");
+        /* uid 0 is the owner of a 0600 input nobody else could open; CAP_CHOWN, CAP_DAC_OVERRIDE,
+         * CAP_SYS_ADMIN and the like are gone, for the shell and for whatever it runs. */
+        const char *script = "cat /in/image; echo; id -u; echo x >/out/f; "
+                             "chown 1 /out/f 2>/dev/null && echo CHOWN; "
+                             "chmod 000 /out/f; cat /out/f 2>/dev/null && echo DAC; "
+                             "/usr/bin/sh -c 'chown 2 /out/f' 2>/dev/null && echo EXEC-CHOWN; "
+                             "grep -q . /dev/null; echo done";
+        cr_assert_str_eq(sandboxed(0600, 0, script), "the input\n0\ndone\n");
 }
