@@ -1,21 +1,25 @@
-/* PAM authentication and the failed-logon limiter. The only file that includes PAM headers.
+/* PAM authentication, PAM sessions and the failed-logon limiter. The only file that includes
+ * PAM headers. Its PAM calls block: callers run them on the logon threads, never on the loop.
  * PAM's own fail delay is replaced by a callback (libpam then never sleeps): slated applies its
  * own non-blocking delays, so one user's failures never slow another user's logon. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <security/pam_appl.h>
 #include <stdlib.h>
 #include <string.h>
 #include "broker/auth.h"
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "common/netsrc.h"
 #include "common/util.h"
 
 typedef struct Conv {
-        const char *password;
+        const char *password;   /* NULL once authentication is over */
 } Conv;
 
-/* Answer only the password prompt (echo off); informational messages are ignored. */
+/* Answer only the password prompt (echo off), and only while authenticating; informational
+ * messages (a session module's "last login") are ignored. */
 static int conv_fn(int n, const struct pam_message **msg, struct pam_response **resp, void *appdata)
 {
         Conv *c = appdata;
@@ -26,6 +30,8 @@ static int conv_fn(int n, const struct pam_message **msg, struct pam_response **
                 return PAM_BUF_ERR;
         for (int i = 0; i < n; i++) {
                 if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF) {
+                        if (!c->password)
+                                goto fail;      /* a prompt after authentication: nobody to ask */
                         r[i].resp = strdup(c->password);
                         if (!r[i].resp)
                                 goto fail;
@@ -47,37 +53,159 @@ fail:
 
 static void no_delay(int retval, unsigned usec, void *appdata) {}
 
-int auth_pam_check(const char *service, const char *user, const char *password, const char *rhost,
-                   char **ret_user, char **ret_error)
+/* One PAM handle from authentication to the end of the session it opened. The conversation
+ * lives here, not on a stack: session modules may talk through it long after the check. */
+struct AuthHandle {
+        pam_handle_t *h;        /* NULL: adopted from an earlier slated, started when closed */
+        Conv conv;
+        struct pam_conv pam_conv;
+        bool cred, open;        /* setcred ESTABLISH and open_session succeeded */
+        char *service, *user, *rhost;   /* adopted only */
+};
+
+static int handle_start(AuthHandle *a, const char *service, const char *user, const char *rhost, char **ret_error)
 {
-        Conv c = { .password = password };
-        struct pam_conv conv = { .conv = conv_fn, .appdata_ptr = &c };
-        pam_handle_t *h = NULL;
-        int rc = pam_start(service, user, &conv, &h);
+        a->pam_conv = (struct pam_conv){ .conv = conv_fn, .appdata_ptr = &a->conv };
+        int rc = pam_start(service, user, &a->pam_conv, &a->h);
         if (rc != PAM_SUCCESS) {
-                *ret_error = xasprintf("pam_start(%s): %s", service, pam_strerror(h, rc));
+                *ret_error = xasprintf("pam_start(%s): %s", service, pam_strerror(a->h, rc));
+                if (a->h)
+                        pam_end(a->h, rc);
+                a->h = NULL;
                 return -EIO;
         }
-        pam_set_item(h, PAM_FAIL_DELAY, (const void *)no_delay);
+        pam_set_item(a->h, PAM_FAIL_DELAY, (const void *)no_delay);
         if (rhost && *rhost)
-                pam_set_item(h, PAM_RHOST, rhost);
-        pam_set_item(h, PAM_TTY, "slate");
-        rc = pam_authenticate(h, PAM_DISALLOW_NULL_AUTHTOK);
-        if (rc == PAM_SUCCESS)
-                rc = pam_acct_mgmt(h, PAM_DISALLOW_NULL_AUTHTOK);
-        int r = 0;
-        if (rc == PAM_SUCCESS) {
-                const void *mapped = NULL;
-                /* Modules may map the name: the session belongs to whoever PAM says. */
-                if (pam_get_item(h, PAM_USER, &mapped) == PAM_SUCCESS && mapped)
-                        *ret_user = xstrdup(mapped);
-                else
-                        *ret_user = xstrdup(user);
-        } else {
-                *ret_error = xstrdup(pam_strerror(h, rc));
-                r = rc == PAM_ABORT || rc == PAM_BUF_ERR || rc == PAM_SYSTEM_ERR || rc == PAM_OPEN_ERR ? -EIO : -EACCES;
+                pam_set_item(a->h, PAM_RHOST, rhost);
+        pam_set_item(a->h, PAM_TTY, "slate");
+        return 0;
+}
+
+/* What an account check's refusal means. The password was right, so these are not guesses:
+ * an expired password must be changed, an expired or denied account asks an administrator. */
+static int acct_refusal(int rc)
+{
+        switch (rc) {
+        case PAM_NEW_AUTHTOK_REQD:
+                return -EKEYEXPIRED;
+        case PAM_ACCT_EXPIRED:
+                return -EKEYREVOKED;
+        case PAM_PERM_DENIED:
+                return -EPERM;
+        default:
+                return -EACCES;
         }
-        pam_end(h, rc);
+}
+
+static bool pam_broken(int rc)
+{
+        return rc == PAM_ABORT || rc == PAM_BUF_ERR || rc == PAM_SYSTEM_ERR || rc == PAM_OPEN_ERR;
+}
+
+int auth_pam_check(const char *service, const char *user, const char *password, const char *rhost,
+                   AuthHandle **ret_h, char **ret_user, char **ret_error)
+{
+        AuthHandle *a = xmalloc0(sizeof *a);
+        a->conv.password = password;
+        int r = handle_start(a, service, user, rhost, ret_error);
+        if (r < 0) {
+                free(a);
+                return r;
+        }
+        int rc = pam_authenticate(a->h, PAM_DISALLOW_NULL_AUTHTOK);
+        a->conv.password = NULL;
+        if (rc != PAM_SUCCESS) {
+                /* Only the account check below proves the password: a module that refuses
+                 * here (pam_access, pam_nologin) may do so before or without checking it. */
+                r = pam_broken(rc) ? -EIO : -EACCES;
+        } else {
+                rc = pam_acct_mgmt(a->h, PAM_DISALLOW_NULL_AUTHTOK);
+                r = rc == PAM_SUCCESS ? 0 : pam_broken(rc) ? -EIO : acct_refusal(rc);
+        }
+        if (r < 0) {
+                *ret_error = xstrdup(pam_strerror(a->h, rc));
+                pam_end(a->h, rc);
+                free(a);
+                return r;
+        }
+        const void *mapped = NULL;
+        /* Modules may map the name: the session belongs to whoever PAM says. */
+        if (pam_get_item(a->h, PAM_USER, &mapped) == PAM_SUCCESS && mapped)
+                *ret_user = xstrdup(mapped);
+        else
+                *ret_user = xstrdup(user);
+        if (ret_h)
+                *ret_h = a;
+        else
+                auth_session_end(a);
+        return 0;
+}
+
+int auth_session_open(AuthHandle *a, char **ret_error)
+{
+        int rc = pam_setcred(a->h, PAM_ESTABLISH_CRED);
+        if (rc != PAM_SUCCESS) {
+                *ret_error = xasprintf("pam_setcred: %s", pam_strerror(a->h, rc));
+                return -EIO;
+        }
+        a->cred = true;
+        rc = pam_open_session(a->h, 0);
+        if (rc != PAM_SUCCESS) {
+                *ret_error = xasprintf("pam_open_session: %s", pam_strerror(a->h, rc));
+                return -EIO;
+        }
+        a->open = true;
+        return 0;
+}
+
+AuthHandle *auth_session_adopted(const char *service, const char *user, const char *rhost)
+{
+        AuthHandle *a = xmalloc0(sizeof *a);
+        a->service = xstrdup(service);
+        a->user = xstrdup(user);
+        a->rhost = xstrdup(rhost ? rhost : "");
+        a->cred = a->open = true;
+        return a;
+}
+
+int auth_session_end(AuthHandle *a)
+{
+        if (!a)
+                return 0;
+        int r = 0, rc = PAM_SUCCESS;
+        if (!a->h && a->user) {
+                _cleanup_free_ char *err = NULL;
+                r = handle_start(a, a->service, a->user, a->rhost, &err);
+                if (r < 0)
+                        log_error("PAM session of %s: %s; it stays open", a->user, err);
+        }
+        if (a->h && a->open) {
+                rc = pam_close_session(a->h, 0);
+                if (rc != PAM_SUCCESS) {
+                        const void *u = NULL;
+                        pam_get_item(a->h, PAM_USER, &u);
+                        log_warn("PAM session of %s: pam_close_session: %s", u ? (const char *)u : "?",
+                                 pam_strerror(a->h, rc));
+                        r = -EIO;
+                }
+        }
+        if (a->h && a->cred) {
+                int rc2 = pam_setcred(a->h, PAM_DELETE_CRED);
+                if (rc2 != PAM_SUCCESS) {
+                        const void *u = NULL;
+                        pam_get_item(a->h, PAM_USER, &u);
+                        log_warn("PAM session of %s: pam_setcred(PAM_DELETE_CRED): %s", u ? (const char *)u : "?",
+                                 pam_strerror(a->h, rc2));
+                        r = -EIO;
+                        rc = rc == PAM_SUCCESS ? rc2 : rc;
+                }
+        }
+        if (a->h)
+                pam_end(a->h, rc);
+        free(a->service);
+        free(a->user);
+        free(a->rhost);
+        free(a);
         return r;
 }
 
@@ -285,14 +413,42 @@ static void forgive(AuthLimiter *l, const char *name, const char *src, uint64_t 
         u->good_ms[k] = now;
 }
 
-void auth_limiter_end(AuthLimiter *l, const char *user, const char *canonical, const char *addr, bool success,
+/* The attempt was not a guess: its count comes off again, earlier failures stay. A delay or
+ * lockout this attempt's count set is lifted (any earlier one had run out, or the attempt
+ * would not have begun); the user's ceiling delay stays while the user is still over it. */
+static void uncount(AuthLimiter *l, const char *name, const char *src)
+{
+        Rec *p = lookup(l, K_PAIR, name, src), *u = lookup(l, K_USER, name, NULL), *s = lookup(l, K_SOURCE, NULL, src);
+        if (p->failures)
+                p->failures--;
+        p->locked = false;
+        p->not_before_ms = 0;
+        if (u->failures)
+                u->failures--;
+        if (u->failures <= 2 * l->lockout_failures)
+                u->not_before_ms = 0;
+        if (s->failures)
+                s->failures--;
+        s->locked = false;
+        s->not_before_ms = 0;
+}
+
+bool auth_result_is_guess(int pam_r)
+{
+        return pam_r != 0 && pam_r != -EKEYEXPIRED && pam_r != -EKEYREVOKED && pam_r != -EPERM;
+}
+
+void auth_limiter_end(AuthLimiter *l, const char *user, const char *canonical, const char *addr, int pam_r,
                       uint64_t now)
 {
-        if (!success)
-                return;         /* counted when it began */
         char name[256], src[96];
         fold(user, name, sizeof name);
         source_of(l, addr, src, sizeof src);
+        if (pam_r != 0) {
+                if (!auth_result_is_guess(pam_r))
+                        uncount(l, name, src);
+                return;         /* a guess was counted when it began */
+        }
         forgive(l, name, src, now);
         if (canonical && strcmp(canonical, user) != 0) {
                 char canon[256];

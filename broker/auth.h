@@ -1,14 +1,35 @@
-/* Password authentication through PAM (the only PAM user in Slate) and the logon rate limiter.
- * auth_pam_check blocks (PAM modules may) and runs in the thread pool; the limiter is plain
- * data used from the loop. Passwords are never logged and are wiped after use. */
+/* Password authentication and PAM sessions (the only PAM user in Slate) and the logon rate
+ * limiter. Every auth_pam_* and auth_session_* call blocks (PAM modules may) and runs on the
+ * logon threads, never on the loop; the limiter is plain data used from the loop. Passwords are
+ * never logged and are wiped after use. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 
-/* 0: authenticated and account valid (*ret_user = the name PAM settled on, caller frees);
- * -EACCES: wrong credentials, unknown user, or account refused; -EIO: PAM itself failed. */
+/* One PAM handle, from authentication to the end of the PAM session it opens. */
+typedef struct AuthHandle AuthHandle;
+
+/* Authenticate, then check the account. 0: both passed; *ret_user = the name PAM settled on
+ * (caller frees); *ret_h (when ret_h is not NULL) the authenticated handle, for
+ * auth_session_open or auth_session_end. Refusals (*ret_error says PAM's words, caller frees):
+ *  -EACCES: wrong credentials or unknown user, or any refusal by the authentication stack;
+ *  -EKEYEXPIRED: the password was right but has expired (PAM_NEW_AUTHTOK_REQD);
+ *  -EKEYREVOKED: the password was right but the account has expired (PAM_ACCT_EXPIRED);
+ *  -EPERM: the password was right but the account may not log on (PAM_PERM_DENIED);
+ *  -EIO: PAM itself failed. */
 int auth_pam_check(const char *service, const char *user, const char *password, const char *rhost,
-                   char **ret_user, char **ret_error);
+                   AuthHandle **ret_h, char **ret_user, char **ret_error);
+/* A logon is a login: pam_setcred(PAM_ESTABLISH_CRED), then pam_open_session (the service's
+ * session stack: pam_limits, lastlog and wtmp, pam_exec hooks). -EIO with *ret_error on
+ * failure; the handle still goes to auth_session_end, which undoes what did succeed. */
+int auth_session_open(AuthHandle *h, char **ret_error);
+/* A PAM session an earlier slated opened (a session adopted across a restart): no PAM call
+ * now; auth_session_end starts a fresh handle for the user and closes the session with it
+ * (modules that kept data in the original handle, e.g. pam_systemd, do not see it). */
+AuthHandle *auth_session_adopted(const char *service, const char *user, const char *rhost);
+/* The end of a handle: pam_close_session and pam_setcred(PAM_DELETE_CRED) for what was
+ * opened, then pam_end; frees h (NULL is fine). Failures are logged; -EIO. */
+int auth_session_end(AuthHandle *h);
 
 /* Failed-logon limiter (docs/design.md "Logon limiter"). Records, each forgotten after lockout_s
  * without a failure:
@@ -33,7 +54,12 @@ void auth_limiter_set_ipv4_prefix(AuthLimiter *l, unsigned bits);
  * auth_limiter_end says otherwise), else the ms it must still wait (nothing counted); *locked
  * when that is a lockout rather than a delay. */
 uint64_t auth_limiter_begin(AuthLimiter *l, const char *user, const char *addr, uint64_t now_ms, bool *locked);
-/* How a begun attempt ended. A success forgives it, clears the user's records (also under
- * canonical, PAM's name for the user, when given) and makes the source known good for them. */
-void auth_limiter_end(AuthLimiter *l, const char *user, const char *canonical, const char *addr, bool success,
+/* auth_pam_check's result counts as a guess: anything but a success or a refusal after the
+ * password was shown right (expired password or account, account denied). */
+bool auth_result_is_guess(int pam_r);
+/* How a begun attempt ended, as auth_pam_check's result. A success (0) forgives it, clears
+ * the user's records (also under canonical, PAM's name for the user, when given) and makes the
+ * source known good for them. A refusal that is not a guess takes the attempt's count back and
+ * nothing more. A guess stays counted. */
+void auth_limiter_end(AuthLimiter *l, const char *user, const char *canonical, const char *addr, int pam_r,
                       uint64_t now_ms);

@@ -20,6 +20,7 @@ typedef struct Control Control;
 typedef struct Session Session;
 typedef struct Conn Conn;
 typedef struct AuthLimiter AuthLimiter;
+typedef struct AuthHandle AuthHandle;
 typedef struct DesktopEvents DesktopEvents;
 typedef struct ConnEvents ConnEvents;
 

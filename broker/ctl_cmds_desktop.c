@@ -136,8 +136,8 @@ const Command ctl_cmds_desktop[] = {
           cmd_session_list },
         { "session", "show", "ID",
           "\nShow a session and its timeline: every logon, reconnect and logoff with the time\n"
-          "each step took (handshake, auth, desktop, agent, attach, first-frame; detach,\n"
-          "agent-stop, destroy).\n\nOptions:\n" COMMON_OPTS,
+          "each step took (handshake, auth, pam-session, desktop, agent, attach, first-frame;\n"
+          "detach, agent-stop, destroy, pam-close).\n\nOptions:\n" COMMON_OPTS,
           cmd_session_show },
         { "session", "end", "ID",
           "\nEnd a session now: the user is disconnected, the desktop is erased and the pool\n"

@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "broker/auth.h"
 #include "broker/conn.h"
 #include "broker/desktop.h"
 #include "broker/logoff.h"
 #include "broker/pool.h"
 #include "broker/session.h"
 #include "broker/userdisks.h"
+#include "broker/workq.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -20,6 +22,8 @@
 #define SWEEP_MS 1000
 /* The driver bounds the unplug itself (the guest must answer); this is the step's own bound. */
 #define PROFILE_DETACH_TIMEOUT_MS 20000
+/* pam_close_session's modules are quick; a hung one is not waited for (its thread stays). */
+#define PAM_CLOSE_TIMEOUT_MS 30000
 /* A first (full) backup reads the whole disk; the step stops waiting past this, the job goes on. */
 #define PROFILE_BACKUP_TIMEOUT_MS (10 * 60 * 1000)
 
@@ -64,6 +68,58 @@ static int step_destroy(StepRun *run, void *ctx)
         return s->desktop ? STEP_PENDING : STEP_DONE;   /* gone at once when no VM was left */
 }
 
+/* A PAM handle ending on the logon threads. The job owns the handle: a session that ended (or a
+ * step that timed out) meanwhile does not pull it away from under PAM. */
+typedef struct PamEnd {
+        uv_work_t work;
+        Broker *b;
+        AuthHandle *h;
+        char sid[24];           /* the session whose logoff waits for it, or "" */
+        int r;
+} PamEnd;
+
+static void pam_end_run(uv_work_t *w)
+{
+        PamEnd *pe = w->data;
+        pe->r = auth_session_end(pe->h);
+}
+
+static void pam_end_done(uv_work_t *w, int status)
+{
+        PamEnd *pe = w->data;
+        Session *s = pe->sid[0] ? session_find(pe->b, pe->sid) : NULL;
+        if (s && s->logoff.running && steps_index(&s->logoff, "pam-close") == (int)s->logoff.cur)
+                steps_done(&s->logoff, pe->r < 0 || status < 0 ? -EIO : 0, "pam_close_session failed (logged)");
+        free(pe);
+}
+
+static void pam_end_queue(Broker *b, AuthHandle *h, const char *sid)
+{
+        PamEnd *pe = xmalloc0(sizeof *pe);
+        pe->b = b;
+        pe->h = h;
+        snprintf(pe->sid, sizeof pe->sid, "%s", sid ? sid : "");
+        pe->work.data = pe;
+        workq_queue(b->logon_q, b->loop, &pe->work, pam_end_run, pam_end_done);
+}
+
+void logoff_pam_end(Broker *b, AuthHandle *h)
+{
+        if (h)
+                pam_end_queue(b, h, NULL);
+}
+
+/* The user's login ends with the desktop: pam_close_session and pam_setcred(PAM_DELETE_CRED)
+ * (wtmp's logout, a site's pam_exec hook). Before the backup, which may take minutes. */
+static int step_pam_close(StepRun *run, void *ctx)
+{
+        Session *s = ctx;
+        if (!s->pam)
+                return STEP_SKIP;
+        pam_end_queue(s->b, TAKE_PTR(s->pam), s->id);
+        return STEP_PENDING;
+}
+
 /* The profile, closed now, becomes a new version in the block store. */
 static int step_profile_backup(StepRun *run, void *ctx) { return userdisks_backup(ctx, run); }
 
@@ -72,6 +128,7 @@ static const Step logoff_steps[] = {
         { "agent-stop", step_agent_stop, NULL, AGENT_STOP_TIMEOUT_MS, true },
         { "profile-detach", step_profile_detach, NULL, PROFILE_DETACH_TIMEOUT_MS, true },
         { "destroy", step_destroy, NULL, DESTROY_TIMEOUT_MS, true },
+        { "pam-close", step_pam_close, NULL, PAM_CLOSE_TIMEOUT_MS, true },
         { "profile-backup", step_profile_backup, NULL, PROFILE_BACKUP_TIMEOUT_MS, true },
 };
 

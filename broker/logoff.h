@@ -1,5 +1,5 @@
 /* Logoff as a step list: detach the client, stop the user's session in the guest, destroy the
- * desktop (erasing its overlay). Recorded in the session row as "ending" first, so a slated
+ * desktop (erasing its overlay), close the PAM session. Recorded in the session row as "ending" first, so a slated
  * killed half-way finishes it at the next start. Also the timers that end sessions: the
  * disconnect timeout and the idle sweep. */
 #pragma once
@@ -15,6 +15,9 @@ void logoff_disconnected(Session *s);
 /* Events the logoff waits for (from the session's desktop). */
 void logoff_agent_stopped(Session *s);
 void logoff_desktop_gone(Session *s);
+/* End a PAM handle on the logon threads (closing the PAM session it opened), never on the loop;
+ * for handles no session waits on (a failed logon's, a second one of a racing logon). */
+void logoff_pam_end(Broker *b, AuthHandle *h);
 /* The idle sweep (sessions without input for the pool's idle timeout end). */
 void logoff_sweep_start(Broker *b);
 void logoff_sweep_stop(Broker *b);

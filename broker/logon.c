@@ -28,6 +28,9 @@
 #define APPS_TIMEOUT_MS 30000
 /* A first logon creates the disk: qemu-img's LUKS benchmark alone takes ~3 s, more under load. */
 #define PROFILE_TIMEOUT_MS 60000
+/* pam_open_session's modules (lastlog, limits, a site's pam_exec hook) are quick; a hung one
+ * fails this logon rather than holding it (its thread stays, as with auth). */
+#define PAM_SESSION_TIMEOUT_MS 30000
 /* Failed logons are answered no sooner than this after the request, so unknown users, locked
  * accounts and wrong passwords all look alike from outside. */
 #define AUTH_FAIL_PAD_MS 700
@@ -49,6 +52,8 @@ typedef struct Logon {
         uint16_t width, height;
         char *mapped_user, *pam_error;
         int pam_r;
+        AuthHandle *pam;        /* from authentication until the session takes it (or it ends) */
+        bool pam_busy;          /* a PAM job on the logon threads uses it */
         uint64_t start_ms;
         IpcAuthStatus status;   /* the answer a refusal gets; OK once the client was let in */
         uint32_t first_frame_ms; /* accept → first frame, as slate-session measured it */
@@ -66,7 +71,7 @@ static void logon_closed(uv_handle_t *h)
                 return;
         free(lg->mapped_user);
         free(lg->pam_error);
-        free(lg);
+        free(lg);       /* its PAM handle went to the session or to logoff_pam_end */
 }
 
 static void logon_unref(Logon *lg)
@@ -145,8 +150,31 @@ static int step_handshake(StepRun *run, void *ctx) { return STEP_DONE; }
 static void auth_run(uv_work_t *w)
 {
         Logon *lg = w->data;
-        lg->pam_r = auth_pam_check(lg->b->cfg->pam_service, lg->user, lg->password, lg->addr, &lg->mapped_user,
-                                   &lg->pam_error);
+        lg->pam_r = auth_pam_check(lg->b->cfg->pam_service, lg->user, lg->password, lg->addr, &lg->pam,
+                                   &lg->mapped_user, &lg->pam_error);
+}
+
+/* The logon no longer needs its PAM handle: it ends on the logon threads (closing the PAM
+ * session if one was opened). */
+static void pam_discard(Logon *lg)
+{
+        if (lg->pam && !lg->pam_busy)
+                logoff_pam_end(lg->b, TAKE_PTR(lg->pam));
+}
+
+/* A refusal after the password was shown right: said as it is, never as a bad password. */
+static void refuse_account(Logon *lg, int r, const char *err)
+{
+        const char *why = r == -EKEYEXPIRED ? "password expired" : r == -EKEYREVOKED ? "account expired" : "account denied";
+        session_audit(lg->b, "logon.refused", lg->user, "from %s: %s (%s)", lg->addr, why, err);
+        log_info("logon of %s from %s refused: %s (%s)", lg->user, lg->addr, why, err);
+        if (r == -EKEYEXPIRED)
+                refuse(lg, IPC_AUTH_PASSWORD_EXPIRED, "your password has expired; change it outside this remote "
+                       "desktop (it cannot change passwords), then log on again");
+        else if (r == -EKEYREVOKED)
+                refuse(lg, IPC_AUTH_ACCOUNT_EXPIRED, "your account has expired; contact your administrator");
+        else
+                refuse(lg, IPC_AUTH_ACCOUNT_DENIED, "your account may not log on here now; contact your administrator");
 }
 
 static void auth_done(uv_work_t *w, int status)
@@ -155,14 +183,20 @@ static void auth_done(uv_work_t *w, int status)
         Broker *b = lg->b;
         password_wipe(lg);
         fault_point(&b->crash, "authenticated");
-        /* Counted as a failure when it began: a success is forgiven, even if the client left. */
-        if (lg->pam_r == 0 && status == 0)
-                auth_limiter_end(b->limiter, lg->user, lg->mapped_user, lg->addr, true, now_ms());
+        if (status < 0)
+                lg->pam_r = -ECANCELED;
+        /* Counted as a failure when it began: a success is forgiven, even if the client left,
+         * and a refusal after the right password (expired, denied) is taken back. */
+        auth_limiter_end(b->limiter, lg->user, lg->mapped_user, lg->addr, lg->pam_r, now_ms());
         if (!lg->run.running) {
+                pam_discard(lg);
                 logon_unref(lg);        /* failed meanwhile (the client left) */
                 return;
         }
-        if (lg->pam_r < 0 || status < 0) {
+        if (lg->pam_r < 0 && !auth_result_is_guess(lg->pam_r)) {
+                refuse_account(lg, lg->pam_r, lg->pam_error ? lg->pam_error : "");
+                steps_done(&lg->run, -EACCES, lg->pam_error ? lg->pam_error : "account refused");
+        } else if (lg->pam_r < 0) {
                 const char *err = lg->pam_error ? lg->pam_error : "error";
                 session_audit(b, "logon.failed", lg->user, "from %s: %s", lg->addr, err);
                 log_info("logon of %s from %s refused: %s", lg->user, lg->addr, err);
@@ -211,6 +245,55 @@ static int step_auth(StepRun *run, void *ctx)
         return STEP_PENDING;
 }
 
+static void pam_open_run(uv_work_t *w)
+{
+        Logon *lg = w->data;
+        free(TAKE_PTR(lg->pam_error));
+        lg->pam_r = auth_session_open(lg->pam, &lg->pam_error);
+}
+
+static void pam_open_done(uv_work_t *w, int status)
+{
+        Logon *lg = w->data;
+        lg->pam_busy = false;
+        if (!lg->run.running) {
+                pam_discard(lg);        /* failed meanwhile: what was opened is closed */
+                logon_unref(lg);
+                return;
+        }
+        if (lg->pam_r < 0 || status < 0) {
+                const char *err = lg->pam_error ? lg->pam_error : "cancelled";
+                session_audit(lg->b, "logon.failed", lg->mapped_user, "from %s: PAM session: %s", lg->addr, err);
+                log_error("logon of %s from %s: the PAM session could not be opened: %s", lg->mapped_user, lg->addr,
+                          err);
+                steps_done(&lg->run, -EIO, err);
+        } else {
+                steps_done(&lg->run, 0, NULL);
+        }
+        logon_unref(lg);
+}
+
+/* A first logon is a login: the PAM session opens (setcred, open_session) on the logon threads
+ * and lives as long as the Slate session. A reconnect to a running session authenticated
+ * above and opens no second one. */
+static int step_pam_session(StepRun *run, void *ctx)
+{
+        Logon *lg = ctx;
+        if (session_find_user(lg->b, lg->mapped_user)) {
+                pam_discard(lg);
+                return STEP_SKIP;
+        }
+        /* The answer if it fails or times out; the desktop step says welcome otherwise. */
+        refuse(lg, IPC_AUTH_INTERNAL, "your session could not be opened; contact your administrator");
+        lg->pam_busy = true;
+        lg->refs++;
+        lg->work.data = lg;
+        workq_queue(lg->b->logon_q, lg->b->loop, &lg->work, pam_open_run, pam_open_done);
+        return STEP_PENDING;
+}
+
+static void undo_pam_session(void *ctx) { pam_discard(ctx); }
+
 /* A new logon: the user's pool, a desktop claimed from it, the session record. A reconnect:
  * the session already there (waiting for its first logon to finish, if that still runs). */
 static int step_desktop(StepRun *run, void *ctx)
@@ -222,6 +305,12 @@ static int step_desktop(StepRun *run, void *ctx)
         if (s) {
                 lg->reconnect = true;
                 lg->s = s;
+                if (lg->pam) {
+                        /* Two first logons at once: the other one's session is the session. */
+                        log_info("session %s (%s): a logon from %s joins it; its own PAM session is closed", s->id,
+                                 s->user, lg->addr);
+                        pam_discard(lg);
+                }
                 if (s->conn && s->conn != lg->conn) {
                         Conn *old = TAKE_PTR(s->conn);
                         conn_end(old, "logged on from another client");
@@ -367,6 +456,7 @@ static int step_first_frame(StepRun *run, void *ctx) { return STEP_PENDING; }
 static const Step logon_steps[] = {
         { "handshake", step_handshake, NULL, 0, false },
         { "auth", step_auth, NULL, AUTH_TIMEOUT_MS, false },
+        { "pam-session", step_pam_session, undo_pam_session, PAM_SESSION_TIMEOUT_MS, false },
         { "desktop", step_desktop, undo_desktop, 0, false },    /* bounded by the desktop's boot timeout */
         { "apps", step_apps, NULL, APPS_TIMEOUT_MS, false },
         { "profile", step_profile, undo_profile, PROFILE_TIMEOUT_MS, false },
@@ -444,8 +534,12 @@ static void logon_finished(StepRun *run, int r, const char *failed_step, const c
                 logon_unref(lg);
                 return;
         }
-        /* Done, or stopped early because the client left: the session is up either way. */
+        /* Done, or stopped early because the client left: the session is up either way, and
+         * holds its PAM session until it ends (logoff.c). */
         s->logon_run = NULL;
+        if (lg->pam && !s->pam)
+                s->pam = TAKE_PTR(lg->pam);
+        pam_discard(lg);
         s->agent_started = true;
         record_timeline(lg);
         char line[256];
@@ -600,7 +694,8 @@ static void on_conn_closed(Conn *c)
                 if (s && s->waiter == lg) {
                         s->waiter = NULL;
                         steps_fail(&lg->run, -ECONNRESET, "the client left");
-                } else if (strcmp(step, "auth") == 0 || strcmp(step, "handshake") == 0) {
+                } else if (strcmp(step, "auth") == 0 || strcmp(step, "handshake") == 0 ||
+                           strcmp(step, "pam-session") == 0) {
                         steps_fail(&lg->run, -ECONNRESET, "the client left");
                 } else if (strcmp(step, "attach") == 0 || strcmp(step, "first-frame") == 0) {
                         steps_stop(&lg->run);
@@ -632,6 +727,10 @@ static void restore_one(Broker *b, const DbSession *row)
         Desktop *d = row->desktop && *row->desktop ? desktop_find(b, row->desktop) : NULL;
         const char *st = row->state ? row->state : "active";
         Session *s = session_from_row(b, row);
+        /* Every row was written after its logon opened the PAM session (pam-session runs before
+         * desktop), and the earlier slated's handle is gone: the session's end closes it with a
+         * fresh one. A row left ending by a crash after its pam-close step is closed twice. */
+        s->pam = auth_session_adopted(b->cfg->pam_service, s->user, s->client);
         char reason[300] = "";
         if (strcmp(st, "ending") == 0)
                 snprintf(reason, sizeof reason, "%s (finished after a broker restart)",
@@ -678,6 +777,8 @@ int logon_restore_all(Broker *b)
         return 0;
 }
 
+/* PAM sessions stay open (no PAM call on the loop, and the session goes on): the next start
+ * adopts each session and closes its PAM session when it ends. */
 void logon_release_all(Broker *b)
 {
         while (b->sessions)

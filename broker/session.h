@@ -46,6 +46,7 @@ struct Session {
         unsigned n_disks;
         unsigned disk_seq;      /* bumped by each disk step: a late answer of an older one is ignored */
         int handles;
+        AuthHandle *pam;        /* the PAM session its first logon opened, closed at its end */
 };
 
 const char *session_state_name(SessionState s);

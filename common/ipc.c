@@ -62,7 +62,7 @@ int ipc_msg_decode(const Frame *f, IpcMsg *ret)
                       reader_u16(&r, &m.auth.height) < 0;
                 break;
         case IPC_AUTH_RESULT:
-                bad = reader_u8(&r, &m.auth_result.status) < 0 || m.auth_result.status > IPC_AUTH_INTERNAL ||
+                bad = reader_u8(&r, &m.auth_result.status) < 0 || m.auth_result.status > IPC_AUTH_STATUS_LAST ||
                       read_str(&r, m.auth_result.message, IPC_TEXT_MAX) < 0;
                 break;
         case IPC_ATTACH:

@@ -39,6 +39,11 @@ typedef enum IpcAuthStatus {
         IPC_AUTH_NOT_ENTITLED = 3,    /* valid user, no pool for them */
         IPC_AUTH_NO_DESKTOP = 4,      /* pool full and nothing could be booted */
         IPC_AUTH_INTERNAL = 5,
+        /* The password was right, but: */
+        IPC_AUTH_PASSWORD_EXPIRED = 6,        /* it must be changed (RDP here cannot change it) */
+        IPC_AUTH_ACCOUNT_EXPIRED = 7,
+        IPC_AUTH_ACCOUNT_DENIED = 8,          /* the account may not log on (PAM's account stack) */
+        IPC_AUTH_STATUS_LAST = IPC_AUTH_ACCOUNT_DENIED,
 } IpcAuthStatus;
 
 typedef struct IpcMsg {

@@ -298,7 +298,13 @@ static void auth_refusal(uint8_t status, uint32_t *logon, uint32_t *errinfo)
         if (status == IPC_AUTH_BAD_CREDENTIALS) {
                 *logon = LOGON_FAILED_BAD_PASSWORD;
                 *errinfo = ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES;
-        } else if (status == IPC_AUTH_NOT_ENTITLED) {
+        } else if (status == IPC_AUTH_PASSWORD_EXPIRED) {
+                /* RDP's own "the password must be changed"; over TLS security (no NLA) there is
+                 * no password-change exchange, so the user changes it elsewhere. */
+                *logon = LOGON_FAILED_UPDATE_PASSWORD;
+                *errinfo = ERRINFO_SERVER_FRESH_CREDENTIALS_REQUIRED;
+        } else if (status == IPC_AUTH_NOT_ENTITLED || status == IPC_AUTH_ACCOUNT_EXPIRED ||
+                   status == IPC_AUTH_ACCOUNT_DENIED) {
                 *errinfo = ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES;
         }
 }

@@ -60,6 +60,15 @@ TESTS += tests/unit/test_auth.sh
 EXTRA_DIST += tests/unit/test_auth.sh
 tests_unit_test_auth_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_auth_LDADD = $(BROKER_TEST_LIBS)
+# A test-only PAM account module (expired password, expired account, denied), loaded by absolute
+# path from the tests' pam_wrapper service files; built with test_auth and for make check.
+EXTRA_tests_unit_test_auth_DEPENDENCIES = tests/pam/pam_expired.so
+check_DATA = tests/pam/pam_expired.so
+EXTRA_DIST += tests/pam/pam_expired.c
+CLEANFILES += tests/pam/pam_expired.so
+tests/pam/pam_expired.so: $(srcdir)/tests/pam/pam_expired.c
+	@mkdir -p tests/pam
+	$(AM_V_CCLD)$(CC) $(AM_CFLAGS) $(CFLAGS) -shared -fPIC -o $@ $(srcdir)/tests/pam/pam_expired.c $(PAM_LIBS)
 
 # IPC codec: unit tests and the fuzz target's corpus replay.
 check_PROGRAMS += tests/unit/test_ipc tests/fuzz/fuzz_ipc

@@ -167,6 +167,7 @@ mkdir -p "$T/pam.d"
         for i in $(seq 1 $NCONC); do echo "user$i:pw$i:slate"; done
 } >"$T/passdb"
 for t in auth account; do echo "$t required $PAM_MOD/pam_matrix.so passdb=$T/passdb"; done >"$T/pam.d/slate"
+echo "session required pam_permit.so" >>"$T/pam.d/slate"    # a logon opens a PAM session
 for t in auth account password session; do echo "$t required pam_deny.so"; done >"$T/pam.d/other"
 cat >"$T/slate.conf" <<CONF
 state-dir = $T/state

@@ -138,6 +138,7 @@ user_color() {
 mkdir -p "$T/pam.d"
 printf '%s\n' "alice:secret:slate" "wuser:pw-w:slate" >"$T/passdb"
 for t in auth account; do echo "$t required $PAM_MOD/pam_matrix.so passdb=$T/passdb"; done >"$T/pam.d/slate"
+echo "session required pam_permit.so" >>"$T/pam.d/slate"    # a logon opens a PAM session
 for t in auth account password session; do echo "$t required pam_deny.so"; done >"$T/pam.d/other"
 
 # ---- two private slateds, each with its own dirs, port and pool ----

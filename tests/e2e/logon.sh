@@ -6,11 +6,17 @@
 # bob's session is ended by the administrator; Carol (upper case) logs on while no desktop is warm.
 # As root, alice's profile disk is her desktop's uid's while attached (across a slated restart
 # too) and vm-user's again once that desktop is gone.
+# Each session is one PAM session (a pam_exec hook logs them): opened at the logon, not again at
+# a reconnect or across a restart, closed when the session ends. dave's password has expired: he
+# is told so (RDP's LOGON_FAILED_UPDATE_PASSWORD), and it is not counted as a guess.
 . "$(dirname "$0")/../integration/lib.sh"
 require_tools
 setup tcg
-setup_pam alice:secret bob:hunter2
+setup_pam alice:secret bob:hunter2 dave:pw4
+echo "account required $B/tests/pam/pam_expired.so password_expired=dave" >>"$T/pam.d/slate"
+[ -f "$B/tests/pam/pam_expired.so" ] || fail "tests/pam/pam_expired.so not built (make tests/pam/pam_expired.so)"
 setup_rdp
+echo "auth-free-failures = 1" >>"$CONF"  # a third counted refusal of dave's would be delayed
 start_slated
 publish_guest tiny >/dev/null
 ctl pool create desk --image tiny --warm 1 --max 3 --memory 256M --disconnect-timeout 120 >/dev/null
@@ -30,6 +36,25 @@ set -e
 [ "$(jctl session list | jq length)" -eq 0 ] || fail "a refused logon created a session"
 jctl audit --kind logon.failed | jq -e '.[0].subject == "alice"' >/dev/null || fail "failure not audited"
 
+say "dave's password has expired: he is told so, three times, never throttled"
+for i in 1 2 3; do
+        set +e
+        rdp --user dave --password pw4 --wait-frame >"$T/out" 2>&1
+        rc=$?
+        set -e
+        [ $rc -eq 10 ] && grep -q LOGON_FAILED_UPDATE_PASSWORD "$T/out" ||
+                fail "expired password, attempt $i: rdp-client exit $rc, expected 10 with LOGON_FAILED_UPDATE_PASSWORD: $(cat "$T/out")"
+done
+grep -q "logon refused (6): your password has expired" "$T/slated.log" || fail "slate-session did not hear the expiry"
+[ "$(jctl audit --kind logon.refused | jq '[.[] | select(.subject == "dave" and (.detail | test("password expired")))] | length')" -eq 3 ] ||
+        fail "the expired password is not audited as such: $(jctl audit --kind logon.refused)"
+! jctl audit --kind logon.throttled | jq -e '.[] | select(.subject == "dave")' >/dev/null ||
+        fail "an expired password was counted as a guess"
+[ "$(jctl session list | jq length)" -eq 0 ] || fail "an expired password created a session"
+
+# pam_sessions TYPE USER: how many times the PAM session stack ran for USER.
+pam_sessions() { cat "$T/pam-sessions.log" 2>/dev/null | grep -c "^$1 $2 " || true; }
+
 say "alice logs on"
 color=$(user_color alice)
 rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" --key a --expect-change \
@@ -47,27 +72,31 @@ profile_lent() {
                 fail "alice's profile $(stat -c '%u %a' "$prof"), not her desktop's uid $du (0600)"
 }
 profile_lent
+[ "$(pam_sessions open_session alice)" = 1 ] && [ "$(pam_sessions close_session alice)" = 0 ] ||
+        fail "alice's logon did not open exactly one PAM session: $(cat "$T/pam-sessions.log" 2>&1)"
 wait_for 10 "alice disconnected" sh -c "$SLATECTL --socket $T/run/control.sock --json session list --user alice | jq -e '.[0].state == \"disconnected\"' >/dev/null"
 wait_for 180 "pool refilled" pool_ready desk 1
 
 say "alice reconnects to the same desktop"
 rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" >"$T/out" 2>&1 || fail "reconnect: $(cat "$T/out")"
 [ "$(jctl session list --user alice | jq -r '.[0].desktop')" = "$desk" ] || fail "reconnect landed on another desktop"
+[ "$(pam_sessions open_session alice)" = 1 ] && [ "$(pam_sessions close_session alice)" = 0 ] ||
+        fail "a reconnect opened or closed a PAM session: $(cat "$T/pam-sessions.log")"
 
 say "the session's timeline: the logon and the reconnect, each step with its own time"
 sid=$(jctl session list --user alice | jq -r '.[0].id')
 wait_for 10 "the reconnect in the timeline" sh -c "$SLATECTL --socket $T/run/control.sock --json session show $sid | jq -e '.timeline | length == 2' >/dev/null"
 ctl session show "$sid"
 tl=$(jctl session show "$sid" | jq -c .timeline)
-all='["handshake","auth","desktop","apps","profile","agent","attach","first-frame"]'
+all='["handshake","auth","pam-session","desktop","apps","profile","agent","attach","first-frame"]'
 echo "$tl" | jq -e --argjson all "$all" '.[0].kind == "logon" and ([.[0].steps[].step] == $all) and
-        ([.[0].steps[] | select(.result == "ok")] | length == 7) and
+        ([.[0].steps[] | select(.result == "ok")] | length == 8) and
         ([.[0].steps[] | select(.step == "apps") | .result] == ["skipped"]) and
         ([.[0].steps[] | select(.step == "handshake" or .step == "first-frame") | .ms > 0] | all)' >/dev/null ||
         fail "the logon's timeline lacks a step: $tl"
 echo "$tl" | jq -e --argjson all "$all" '.[1].kind == "reconnect" and ([.[1].steps[].step] == $all) and
-        ([.[1].steps[] | select(.step == "apps" or .step == "profile" or .step == "agent") | .result] ==
-         ["skipped","skipped","skipped"]) and
+        ([.[1].steps[] | select(.step == "pam-session" or .step == "apps" or .step == "profile" or .step == "agent") | .result] ==
+         ["skipped","skipped","skipped","skipped"]) and
         ([.[1].steps[] | select(.step == "handshake" or .step == "first-frame") | .ms > 0] | all) and
         ([.[1].steps[].ms] != [.[0].steps[].ms])' \
         >/dev/null || fail "the reconnect's timeline is not its own: $tl"
@@ -81,6 +110,8 @@ start_slated
 rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" >"$T/out" 2>&1 || fail "reconnect after restart: $(cat "$T/out")"
 profile_lent
 [ "$(jctl session list --user alice | jq -r '.[0].desktop')" = "$desk" ] || fail "reconnect after restart landed elsewhere"
+[ "$(pam_sessions open_session alice)" = 1 ] && [ "$(pam_sessions close_session alice)" = 0 ] ||
+        fail "a restart or the reconnect after it opened or closed a PAM session: $(cat "$T/pam-sessions.log")"
 
 say "alice logs out from inside the desktop (F12): desktop erased, pool refilled"
 rdp --user alice --password secret --wait-frame --key F12 --hold 2 >"$T/out" 2>&1 || true
@@ -96,6 +127,9 @@ wait_for 30 "alice's session to end" no_session
 wait_for 180 "pool refilled" pool_ready desk 1
 alice_out() { jctl audit --kind logout | jq -e '.[0].subject == "alice"' >/dev/null; }
 wait_for 10 "alice's logout in the audit trail" alice_out
+# Adopted across the restart: closed with a fresh handle, once.
+[ "$(pam_sessions open_session alice)" = 1 ] && [ "$(pam_sessions close_session alice)" = 1 ] ||
+        fail "alice's logout did not close her PAM session exactly once: $(cat "$T/pam-sessions.log")"
 
 say "bob logs on; the administrator ends his session"
 rdp --user bob --password hunter2 --wait-frame --expect-pixel "20,20,$(user_color bob)" --hold 1 >"$T/out" 2>&1 ||
@@ -105,6 +139,9 @@ bdesk=$(jctl session list --user bob | jq -r '.[0].desktop')
 ctl session end "$sid" >/dev/null
 desk=$bdesk
 wait_for 30 "bob's desktop erased" gone
+bob_closed() { [ "$(pam_sessions close_session bob)" = 1 ]; }
+wait_for 10 "bob's PAM session closed" bob_closed
+[ "$(pam_sessions open_session bob)" = 1 ] || fail "bob's PAM sessions: $(cat "$T/pam-sessions.log")"
 
 say "idle timeout: a session without input ends"
 ctl pool set desk --idle-timeout 4 >/dev/null

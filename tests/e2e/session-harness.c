@@ -27,7 +27,7 @@ static void usage(FILE *f)
                    "  --session PATH           slate-session binary (default: ../../rdp/slate-session next to this)\n"
                    "  --handshake-ms N         handshake timeout sent in IPC_CONFIG (default 10000)\n"
                    "  --end-after-ms N         send IPC_END N ms after the first frame (default: never)\n"
-                   "  --refuse STATUS          answer every logon with this IpcAuthStatus (2..5)\n"
+                   "  --refuse STATUS          answer every logon with this IpcAuthStatus (2..8)\n"
                    "Prints 'harness: first-frame ms=… width=… height=…' and the child's exit status.\n");
 }
 
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
                 case 's': session = optarg; break;
                 case 't': if (parse_uint(optarg, 3600000, &hs) < 0) goto bad; break;
                 case 'e': if (parse_uint(optarg, 3600000, &end_after) < 0) goto bad; break;
-                case 'r': if (parse_uint(optarg, IPC_AUTH_INTERNAL, &refuse) < 0) goto bad; break;
+                case 'r': if (parse_uint(optarg, IPC_AUTH_STATUS_LAST, &refuse) < 0) goto bad; break;
                 case 'h': usage(stdout); return 0;
                 default: goto bad;
                 }

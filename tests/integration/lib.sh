@@ -38,7 +38,9 @@ free_port() {
 }
 
 # setup_pam USER:PASSWORD...: pam_wrapper + pam_matrix for slated (the real PAM library and
-# stack with a private password file; research: pam-testing.md). Call after setup.
+# stack with a private password file; research: pam-testing.md). Call after setup. The session
+# stack runs a hook (pam_exec: PAM_TYPE is open_session or close_session) that appends
+# "TYPE USER RHOST" to $T/pam-sessions.log: what slated opened and closed.
 setup_pam() {
         PAM_MOD=$(pkg-config --variable=modules pam_wrapper 2>/dev/null || true)
         PAM_LIB=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -1 || true)
@@ -48,6 +50,9 @@ setup_pam() {
         : >"$T/passdb"
         for up in "$@"; do echo "$up:slate" >>"$T/passdb"; done
         for t in auth account; do echo "$t required $PAM_MOD/pam_matrix.so passdb=$T/passdb"; done >"$T/pam.d/slate"
+        printf '#!/bin/sh\necho "$PAM_TYPE $PAM_USER $PAM_RHOST" >>"%s/pam-sessions.log"\n' "$T" >"$T/pam-hook"
+        chmod 755 "$T/pam-hook"
+        echo "session required pam_exec.so $T/pam-hook" >>"$T/pam.d/slate"
         for t in auth account password session; do echo "$t required pam_deny.so"; done >"$T/pam.d/other"
         SLATED_ENV=(LD_PRELOAD="$PAM_LIB" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d")
 }

@@ -17,7 +17,7 @@ Test(auth, right_password_is_accepted)
 {
         need_wrapper();
         char *user = NULL, *err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "alice", "secret", "192.0.2.10", &user, &err), 0, "%s", err ? err : "");
+        cr_assert_eq(auth_pam_check("slate", "alice", "secret", "192.0.2.10", NULL, &user, &err), 0, "%s", err ? err : "");
         cr_assert_str_eq(user, "alice");
         free(user);
 }
@@ -26,16 +26,129 @@ Test(auth, wrong_password_unknown_user_and_wrong_service_are_refused)
 {
         need_wrapper();
         char *user = NULL, *err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "alice", "wrong", NULL, &user, &err), -EACCES);
+        cr_assert_eq(auth_pam_check("slate", "alice", "wrong", NULL, NULL, &user, &err), -EACCES);
         cr_assert_not_null(err);
         free(err);
         err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "ghost", "secret", NULL, &user, &err), -EACCES);
+        cr_assert_eq(auth_pam_check("slate", "ghost", "secret", NULL, NULL, &user, &err), -EACCES);
         free(err);
         err = NULL;
-        /* carol's passdb entry is for another service: the account check refuses her. */
-        cr_assert_eq(auth_pam_check("slate", "carol", "pw", NULL, &user, &err), -EACCES);
+        /* An expired password behind a wrong one is just a wrong password. */
+        cr_assert_eq(auth_pam_check("slate", "dave", "wrong", NULL, NULL, &user, &err), -EACCES);
         free(err);
+}
+
+/* The account stack refuses after the right password: each said as it is (the user must
+ * change the password, or ask an administrator), never as a bad password. */
+Test(auth, account_refusals_after_the_right_password_are_told_apart)
+{
+        need_wrapper();
+        char *user = NULL, *err = NULL;
+        cr_assert_eq(auth_pam_check("slate", "dave", "pw4", NULL, NULL, &user, &err), -EKEYEXPIRED, "%s",
+                     err ? err : "");
+        free(err);
+        err = NULL;
+        cr_assert_eq(auth_pam_check("slate", "erin", "pw5", NULL, NULL, &user, &err), -EKEYREVOKED);
+        free(err);
+        err = NULL;
+        cr_assert_eq(auth_pam_check("slate", "frank", "pw6", NULL, NULL, &user, &err), -EPERM);
+        free(err);
+        err = NULL;
+        /* carol's passdb entry is for another service: pam_matrix's account check denies her. */
+        cr_assert_eq(auth_pam_check("slate", "carol", "pw", NULL, NULL, &user, &err), -EPERM);
+        free(err);
+        cr_assert_null(user);
+}
+
+/* An expired password was the right one: the limiter's counters do not move (with a lockout
+ * after one failure, a counted attempt would lock the next one out). */
+Test(auth, an_expired_password_is_not_counted_as_a_guess)
+{
+        need_wrapper();
+        AuthLimiter *l = auth_limiter_new(0, 1, 600);
+        bool locked;
+        const char *cases[][2] = { { "dave", "pw4" }, { "erin", "pw5" }, { "frank", "pw6" } };
+        for (size_t i = 0; i < 3; i++) {
+                const char *u = cases[i][0];
+                for (int k = 0; k < 3; k++) {
+                        uint64_t t = 1000000 + (uint64_t)k;
+                        cr_assert_eq(auth_limiter_begin(l, u, "192.0.2.20", t, &locked), 0,
+                                     "%s: attempt %d waits: the refusal before it was counted as a guess", u, k + 1);
+                        char *user = NULL, *err = NULL;
+                        int r = auth_pam_check("slate", u, cases[i][1], "192.0.2.20", NULL, &user, &err);
+                        cr_assert(r == -EKEYEXPIRED || r == -EKEYREVOKED || r == -EPERM, "%s: %d", u, r);
+                        cr_assert_not(auth_result_is_guess(r));
+                        auth_limiter_end(l, u, NULL, "192.0.2.20", r, t);
+                        free(err);
+                }
+        }
+        /* A wrong password still counts: the next attempt is locked out. */
+        char *user = NULL, *err = NULL;
+        cr_assert_eq(auth_limiter_begin(l, "dave", "192.0.2.20", 1000010, &locked), 0);
+        int r = auth_pam_check("slate", "dave", "wrong", "192.0.2.20", NULL, &user, &err);
+        cr_assert(auth_result_is_guess(r));
+        auth_limiter_end(l, "dave", NULL, "192.0.2.20", r, 1000010);
+        free(err);
+        cr_assert_gt(auth_limiter_begin(l, "dave", "192.0.2.20", 1000011, &locked), 0);
+        cr_assert(locked);
+        auth_limiter_free(l);
+}
+
+/* Lines of the session hook's log (test_auth.sh) that are exactly "TYPE USER RHOST". */
+static int hook_lines(const char *type, const char *user, const char *rhost)
+{
+        const char *path = getenv("SLATE_PAM_SESSIONS_LOG");
+        cr_assert_not_null(path);
+        FILE *f = fopen(path, "r");
+        if (!f)
+                return 0;
+        char want[256], line[256];
+        snprintf(want, sizeof want, "%s %s %s\n", type, user, rhost);
+        int n = 0;
+        while (fgets(line, sizeof line, f))
+                n += strcmp(line, want) == 0;
+        fclose(f);
+        return n;
+}
+
+/* A logon is a login: the service's session stack runs once at the start, once at the end. */
+Test(auth, a_logon_opens_a_pam_session_and_its_end_closes_it)
+{
+        need_wrapper();
+        AuthHandle *h = NULL;
+        char *user = NULL, *err = NULL;
+        cr_assert_eq(auth_pam_check("slate", "sess1", "pw", "192.0.2.30", &h, &user, &err), 0, "%s", err ? err : "");
+        cr_assert_not_null(h);
+        cr_assert_eq(hook_lines("open_session", "sess1", "192.0.2.30"), 0, "authentication alone opened a session");
+        cr_assert_eq(auth_session_open(h, &err), 0, "%s", err ? err : "");
+        cr_assert_eq(hook_lines("open_session", "sess1", "192.0.2.30"), 1);
+        cr_assert_eq(hook_lines("close_session", "sess1", "192.0.2.30"), 0);
+        cr_assert_eq(auth_session_end(h), 0);
+        cr_assert_eq(hook_lines("open_session", "sess1", "192.0.2.30"), 1);
+        cr_assert_eq(hook_lines("close_session", "sess1", "192.0.2.30"), 1);
+        free(user);
+}
+
+/* A reconnect authenticates and ends its handle: no session opened, none closed. */
+Test(auth, an_authentication_without_a_session_opens_and_closes_nothing)
+{
+        need_wrapper();
+        AuthHandle *h = NULL;
+        char *user = NULL, *err = NULL;
+        cr_assert_eq(auth_pam_check("slate", "sess2", "pw", "192.0.2.31", &h, &user, &err), 0);
+        cr_assert_eq(auth_session_end(h), 0);
+        cr_assert_eq(hook_lines("open_session", "sess2", "192.0.2.31"), 0);
+        cr_assert_eq(hook_lines("close_session", "sess2", "192.0.2.31"), 0);
+        free(user);
+}
+
+/* A session adopted across a slated restart is closed with a fresh handle. */
+Test(auth, an_adopted_session_is_closed_with_a_fresh_handle)
+{
+        need_wrapper();
+        cr_assert_eq(auth_session_end(auth_session_adopted("slate", "sess3", "192.0.2.32")), 0);
+        cr_assert_eq(hook_lines("close_session", "sess3", "192.0.2.32"), 1);
+        cr_assert_eq(hook_lines("open_session", "sess3", "192.0.2.32"), 0);
 }
 
 /* n failed attempts: each begun (allowed) and never forgiven. */
@@ -58,14 +171,14 @@ Test(limiter, backs_off_then_locks_out_the_source_and_success_clears)
         cr_assert_not(locked);
         /* Another user from another address is not slowed down. */
         cr_assert_eq(auth_limiter_begin(l, "bob", "10.0.0.2", t, &locked), 0);
-        auth_limiter_end(l, "bob", NULL, "10.0.0.2", true, t);
+        auth_limiter_end(l, "bob", NULL, "10.0.0.2", 0, t);
         cr_assert_eq(auth_limiter_begin(l, "alice", "10.0.0.1", t + 10000, &locked), 0, "the delay is over");
         cr_assert_eq(auth_limiter_begin(l, "alice", "10.0.0.1", t + 20000, &locked), 0);
         w = auth_limiter_begin(l, "alice", "10.0.0.1", t + 20000, &locked);
         cr_assert(locked, "five failures from one source: that source is locked out for alice");
         cr_assert_geq(w, 59000);
         cr_assert_eq(auth_limiter_begin(l, "alice", "10.0.0.1", t + 81000, &locked), 0, "lockout expires");
-        auth_limiter_end(l, "alice", NULL, "10.0.0.1", true, t + 81000);
+        auth_limiter_end(l, "alice", NULL, "10.0.0.1", 0, t + 81000);
         cr_assert_eq(auth_limiter_begin(l, "alice", "10.0.0.1", t + 81000, &locked), 0, "a success clears");
         auth_limiter_free(l);
 }
@@ -78,7 +191,7 @@ Test(limiter, an_attacker_cannot_lock_a_user_out)
         bool locked;
         uint64_t t = 5000000;
         cr_assert_eq(auth_limiter_begin(l, "alice", "192.168.1.5", t, &locked), 0);
-        auth_limiter_end(l, "alice", NULL, "192.168.1.5", true, t);            /* her usual address */
+        auth_limiter_end(l, "alice", NULL, "192.168.1.5", 0, t);            /* her usual address */
         /* 200 guesses from 40 addresses (5 each: under each source's lockout), over time. */
         uint64_t now = t + 1000;
         char addr[32];
@@ -89,7 +202,7 @@ Test(limiter, an_attacker_cannot_lock_a_user_out)
         }
         cr_assert_eq(auth_limiter_begin(l, "alice", "192.168.1.5", now, &locked), 0,
                      "alice refused from her usual address after an attack");
-        auth_limiter_end(l, "alice", NULL, "192.168.1.5", true, now);
+        auth_limiter_end(l, "alice", NULL, "192.168.1.5", 0, now);
         /* Hammered again, from yet another address: she is slowed there, never locked out. */
         for (int i = 0; i < 40; i++) {
                 snprintf(addr, sizeof addr, "198.51.100.%d", i + 1);
@@ -173,5 +286,22 @@ Test(limiter, a_flood_of_names_does_not_erase_a_lockout)
         }
         cr_assert_gt(auth_limiter_begin(l, "alice", "10.0.0.1", 200000, &locked), 0, "the flood erased the lockout");
         cr_assert(locked);
+        auth_limiter_free(l);
+}
+
+/* A refusal after the right password takes its own count back, nothing more: the guesses
+ * before it still count (a success would have forgiven them). */
+Test(limiter, a_refusal_that_is_no_guess_neither_counts_nor_forgives)
+{
+        AuthLimiter *l = auth_limiter_new(2, 5, 60);
+        bool locked;
+        uint64_t t = 1000000;
+        fail_n(l, "alice", "10.0.0.1", 3, t);
+        cr_assert_eq(auth_limiter_begin(l, "alice", "10.0.0.1", t + 10000, &locked), 0);
+        auth_limiter_end(l, "alice", NULL, "10.0.0.1", -EKEYEXPIRED, t + 10000);
+        cr_assert_eq(auth_limiter_begin(l, "alice", "10.0.0.1", t + 10000, &locked), 0,
+                     "the expired password's attempt left a delay behind");
+        cr_assert_gt(auth_limiter_begin(l, "alice", "10.0.0.1", t + 10000, &locked), 0,
+                     "the expired password forgave the guesses before it");
         auth_limiter_free(l);
 }

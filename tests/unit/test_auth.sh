@@ -12,7 +12,20 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
 mkdir "$T/pam.d"
-printf 'alice:secret:slate\nbob:hunter2:slate\ncarol:pw:other-svc\n' >"$T/passdb"
-for t in auth account; do echo "$t required $MOD/pam_matrix.so passdb=$T/passdb"; done >"$T/pam.d/slate"
+EXPIRED=$B/tests/pam/pam_expired.so
+[ -f "$EXPIRED" ] || { echo "FAIL: $EXPIRED not built (make tests/pam/pam_expired.so)" >&2; exit 1; }
+printf 'alice:secret:slate\nbob:hunter2:slate\ncarol:pw:other-svc\ndave:pw4:slate\nerin:pw5:slate\nfrank:pw6:slate\n' >"$T/passdb"
+for u in sess1 sess2 sess3 sess4; do echo "$u:pw:slate"; done >>"$T/passdb"
+# The session stack runs a hook (pam_exec gives it PAM_TYPE=open_session/close_session) that
+# appends "TYPE USER RHOST" to a log the tests read: proof of what was opened and closed.
+printf '#!/bin/sh\necho "$PAM_TYPE $PAM_USER $PAM_RHOST" >>"%s/sessions.log"\n' "$T" >"$T/hook"
+chmod 755 "$T/hook"
+{
+        echo "auth required $MOD/pam_matrix.so passdb=$T/passdb"
+        echo "account required $MOD/pam_matrix.so passdb=$T/passdb"
+        echo "account required $EXPIRED password_expired=dave account_expired=erin denied=frank"
+        echo "session required pam_exec.so $T/hook"
+} >"$T/pam.d/slate"
 for t in auth account password session; do echo "$t required pam_deny.so"; done >"$T/pam.d/other"
-LD_PRELOAD=$LIB PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$T/pam.d "$B/tests/unit/test_auth" "$@"
+SLATE_PAM_SESSIONS_LOG=$T/sessions.log LD_PRELOAD=$LIB PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$T/pam.d \
+        "$B/tests/unit/test_auth" "$@"
