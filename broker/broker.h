@@ -57,8 +57,8 @@ struct Broker {
         AuthLimiter *limiter;
         struct WorkQ *logon_q;  /* the work a logon waits on (workq.h), apart from admin jobs */
         char *tls_cert_pem, *tls_key_pem;
-        uid_t session_uid;      /* slate-session runs as this when slated is root */
-        gid_t session_gid;
+        /* The uids (= gids) slate-sessions run as, one per connection; NULL when not root. */
+        struct IdRange *session_ids;
         uv_tcp_t listeners[8];
         unsigned n_listeners;
         char *overlay_dir;      /* <state>/overlays */

@@ -1,7 +1,9 @@
-/* The slate-session children (one per connection): exec'd unprivileged with the accepted socket
- * and an IPC socketpair; slated answers only what the connection's phase permits (the permit
- * table below). A child that asks for anything else is killed; nothing else is disturbed. What
- * the child says goes to the owner's ConnEvents; this file decides nothing about users. */
+/* The slate-session children (one per connection): exec'd with a uid and gid of their own, in a
+ * session of their own, with the accepted socket and an IPC socketpair; slated answers only what
+ * the connection's phase permits (the permit table below). A child that asks for anything else is
+ * killed; nothing else is disturbed. What the child says goes to the owner's ConnEvents; what it
+ * writes to stdout or stderr goes to slated's log under the connection's name, capped. This file
+ * decides nothing about users. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +14,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "broker/conn.h"
+#include "common/idrange.h"
 #include "common/ipc.h"
+#include "common/linebuf.h"
 #include "common/log.h"
 #include "common/netsrc.h"
 #include "common/permit.h"
@@ -44,7 +48,20 @@ struct Conn {
         bool closed_reported;
         struct { char name[IPC_NAME_MAX + 1]; uint32_t ms; } phases[4];
         pid_t pid;
+        uint32_t uid;         /* from b->session_ids, released once the process is reaped */
+        bool has_uid;
+        uv_pipe_t out;        /* the child's stdout and stderr */
+        LineBuf out_lines;
+        char out_buf[4096];
+        uint64_t out_sec;     /* the second out_count counts lines in */
+        unsigned out_count, out_dropped;
 };
+
+/* A session's output line: longer ones are cut (the rest dropped); a session that writes more
+ * lines a second than this gets the excess counted, not logged: it cannot flood slated's log or
+ * hold its loop. */
+#define CONN_OUT_LINE_MAX 512
+#define CONN_OUT_LINES_PER_S 50
 
 /* What slate-session may send in each phase. */
 static const PermitRow permits[] = {
@@ -105,6 +122,7 @@ static void conn_free(Conn *c)
         if (c->ipc_fd >= 0)
                 close(c->ipc_fd);
         frame_parser_free(&c->parser);
+        linebuf_free(&c->out_lines);
         free(c);
 }
 
@@ -289,7 +307,15 @@ static void exit_cb(uv_process_t *proc, int64_t status, int sig)
 {
         Conn *c = proc->data;
         c->proc_running = false;
-        if (sig && sig != SIGKILL)
+        /* Reaped: nothing runs as its uid any more (its filter lets it start no process). */
+        if (c->has_uid) {
+                idrange_release(c->b->session_ids, c->uid);
+                c->has_uid = false;
+        }
+        if (sig == SIGSYS)
+                log_warn("connection %s: slate-session (pid %d) killed by its seccomp filter (a forbidden system call)",
+                         c->addr, (int)c->pid);
+        else if (sig && sig != SIGKILL)
                 log_warn("connection %s: slate-session (pid %d) killed by signal %d", c->addr, (int)c->pid, sig);
         conn_close(c, "slate-session exited");
         uv_close((uv_handle_t *)proc, handle_closed);
@@ -323,13 +349,88 @@ static void send_config(Conn *c)
         conn_send(c, &m, -1);
 }
 
+static void out_drops_report(Conn *c)
+{
+        if (c->out_dropped)
+                log_warn("connection %s (pid %d): %u lines of its output not logged (over %d a second)", c->addr,
+                         (int)c->pid, c->out_dropped, CONN_OUT_LINES_PER_S);
+        c->out_dropped = 0;
+}
+
+/* One line the session wrote: its own log lines carry a "<level>" prefix, kept as the level;
+ * anything else (FreeRDP's WLog, a library's complaint) is logged as info. Escaped either way. */
+static void out_line(Conn *c, const char *line, size_t len, bool cut)
+{
+        uint64_t sec = now_ms() / 1000;
+        if (sec != c->out_sec) {
+                out_drops_report(c);
+                c->out_sec = sec;
+                c->out_count = 0;
+        }
+        if (++c->out_count > CONN_OUT_LINES_PER_S) {
+                c->out_dropped++;
+                return;
+        }
+        int level = LOG_LVL_INFO;
+        if (len >= 3 && line[0] == '<' && line[1] >= '0' && line[1] <= '7' && line[2] == '>') {
+                level = line[1] - '0' < LOG_LVL_ERR ? LOG_LVL_ERR : line[1] - '0';
+                line += 3;
+        }
+        char esc[CONN_OUT_LINE_MAX * 4 + 1];
+        log_msg(level, "connection %s (pid %d): %s%s", c->addr, (int)c->pid, log_escape_line(line, esc, sizeof esc),
+                cut ? " [cut]" : "");
+}
+
+static void out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+        Conn *c = h->data;
+        *buf = uv_buf_init(c->out_buf, sizeof c->out_buf);
+}
+
+static void out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        Conn *c = s->data;
+        if (n < 0) {
+                size_t len;
+                char *last = linebuf_finish(&c->out_lines, &len);
+                if (last)
+                        out_line(c, last, len, false);
+                out_drops_report(c);
+                uv_close((uv_handle_t *)s, handle_closed);
+                return;
+        }
+        size_t off = 0;
+        while (off < (size_t)n) {
+                size_t used, len;
+                char *line;
+                int r = linebuf_feed(&c->out_lines, buf->base + off, (size_t)n - off, &used, &line, &len);
+                off += used;
+                if (r == 1 || r == -EMSGSIZE)
+                        out_line(c, line, len, r == -EMSGSIZE);
+                else if (r < 0)
+                        break;
+        }
+}
+
 void conn_spawn(Broker *b, int sock, const char *addr)
 {
-        int sp[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-                log_error("connection %s: socketpair: %m", addr);
+        int sp[2], out[2];
+        uint32_t uid = 0;
+        if (b->session_ids && idrange_take(b->session_ids, &uid) < 0) {
+                log_warn("connection %s refused: all %u session uids are in use (session-uid-count)", addr,
+                         b->cfg->session_uid_count);
                 close(sock);
                 return;
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+                log_error("connection %s: socketpair: %m", addr);
+                goto fail_uid;
+        }
+        if (pipe2(out, O_CLOEXEC) < 0) {
+                log_error("connection %s: pipe: %m", addr);
+                close(sp[0]);
+                close(sp[1]);
+                goto fail_uid;
         }
         Conn *c = xmalloc0(sizeof *c);
         c->b = b;
@@ -338,34 +439,53 @@ void conn_spawn(Broker *b, int sock, const char *addr)
         c->accept_ms = now_ms();
         snprintf(c->addr, sizeof c->addr, "%s", addr);
         ipc_parser_init(&c->parser, IPC_PREAUTH_MAX);
+        linebuf_init(&c->out_lines, CONN_OUT_LINE_MAX);
 
         char *args[] = { b->cfg->session_program, NULL };
-        char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL };
+        char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL, NULL };
         char lvl[32];
         snprintf(lvl, sizeof lvl, "SLATE_LOG_LEVEL=%d", b->cfg->log_level);
         env[1] = lvl;
+        /* Debugging a filter that is too tight: its misses logged (by the kernel), not refused. */
+        const char *sc = getenv("SLATE_SESSION_SECCOMP");
+        char scbuf[64];
+        if (sc && strlen(sc) < 32) {
+                snprintf(scbuf, sizeof scbuf, "SLATE_SESSION_SECCOMP=%s", sc);
+                env[2] = scbuf;
+        }
+        /* stdin: libuv gives an ignored fd 0 /dev/null. stdout and stderr: one pipe to us. */
         uv_stdio_container_t stdio[5] = {
                 { .flags = UV_IGNORE },
-                { .flags = UV_INHERIT_FD, .data.fd = 2 },
-                { .flags = UV_INHERIT_FD, .data.fd = 2 },
+                { .flags = UV_INHERIT_FD, .data.fd = out[1] },
+                { .flags = UV_INHERIT_FD, .data.fd = out[1] },
                 { .flags = UV_INHERIT_FD, .data.fd = sock },
                 { .flags = UV_INHERIT_FD, .data.fd = sp[1] },
         };
+        /* DETACHED is setsid(): no controlling terminal, so no TIOCSTI into slated's, and out of
+         * slated's process group (a ^C reaches slated, which stops its sessions itself). The
+         * handle stays referenced: exit_cb still comes. */
         uv_process_options_t o = {
                 .exit_cb = exit_cb, .file = b->cfg->session_program, .args = args, .env = env,
-                .stdio = stdio, .stdio_count = 5,
+                .stdio = stdio, .stdio_count = 5, .flags = UV_PROCESS_DETACHED,
         };
-        if (b->session_uid != (uid_t)-1) {
+        if (b->session_ids) {
+                /* libuv calls setgroups(0, NULL) with these: no supplementary groups. */
                 o.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
-                o.uid = b->session_uid;
-                o.gid = b->session_gid;
+                o.uid = uid;
+                o.gid = uid;
+                c->uid = uid;
+                c->has_uid = true;
         }
         c->proc.data = c;
         int r = uv_spawn(b->loop, &c->proc, &o);
         close(sock);
         close(sp[1]);
+        close(out[1]);
         if (r < 0) {
                 log_error("connection %s: cannot start %s: %s", addr, b->cfg->session_program, uv_strerror(r));
+                close(out[0]);
+                if (c->has_uid)
+                        idrange_release(b->session_ids, c->uid);
                 /* uv_spawn has linked the handle into the loop before it failed: it must be closed,
                  * and the connection freed only once it is (handle_closed; hv_qemu.c does the same). */
                 c->open_handles = 1;
@@ -374,7 +494,11 @@ void conn_spawn(Broker *b, int sock, const char *addr)
         }
         c->pid = c->proc.pid;
         c->proc_running = true;
-        c->open_handles = 1;    /* the process handle, closed in exit_cb */
+        c->open_handles = 2;    /* the process handle, closed in exit_cb; the output pipe, at its EOF */
+        uv_pipe_init(b->loop, &c->out, 0);
+        c->out.data = c;
+        uv_pipe_open(&c->out, out[0]);
+        uv_read_start((uv_stream_t *)&c->out, out_alloc, out_read);
         c->counted_preauth = true;
         b->preauth++;
         c->next = b->conns;
@@ -386,8 +510,16 @@ void conn_spawn(Broker *b, int sock, const char *addr)
         c->poll.data = c;
         uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, poll_cb);
         c->poll_running = true;
-        log_debug("connection %s: slate-session pid %d", addr, (int)c->pid);
+        if (c->has_uid)
+                log_debug("connection %s: slate-session pid %d uid %u", addr, (int)c->pid, (unsigned)uid);
+        else
+                log_debug("connection %s: slate-session pid %d", addr, (int)c->pid);
         send_config(c);
+        return;
+fail_uid:
+        if (b->session_ids)
+                idrange_release(b->session_ids, uid);
+        close(sock);
 }
 
 void conn_stop_all(Broker *b)

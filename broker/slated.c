@@ -27,6 +27,7 @@
 #include "broker/userdisks.h"
 #include "broker/reconcile.h"
 #include "broker/tls.h"
+#include "common/idrange.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -130,22 +131,33 @@ static int resolve_vm_user(Broker *b)
         return 0;
 }
 
-/* As root, each slate-session runs as the unprivileged session-user. */
-static int resolve_session_user(Broker *b)
+/* As root, each slate-session runs as a uid (and gid) of its own from session-uid-base: two
+ * connections cannot signal or ptrace each other, and none is slated. Not root, sessions would
+ * run as slated's own uid, which the control socket lets in: refused unless asked for. */
+static int resolve_session_ids(Broker *b)
 {
-        b->session_uid = (uid_t)-1;
-        b->session_gid = (gid_t)-1;
-        if (geteuid() != 0)
+        SlateConfig *c = b->cfg;
+        char why[200];
+        if (geteuid() != 0) {
+                if (strcmp(c->listen, "none") == 0)
+                        return 0;
+                if (!c->insecure_unprivileged_sessions)
+                        return log_error_errno(-EPERM, "slated is not root: each slate-session would run as slated's own "
+                                               "uid %u, free to use the control API; run slated as root, or set "
+                                               "insecure-unprivileged-sessions = on (development only)",
+                                               (unsigned)geteuid());
+                log_warn("insecure-unprivileged-sessions: slate-session runs as slated's own uid %u and could use "
+                         "the control API (development only)", (unsigned)geteuid());
                 return 0;
-        const char *u = b->cfg->session_user;
-        struct passwd *pw = getpwnam(u);
-        if (!pw)
-                return log_error_errno(-ENOENT, "session-user %s does not exist: create it (useradd --system "
-                                       "--no-create-home --shell /usr/sbin/nologin %s)", u, u);
-        if (pw->pw_uid == 0)
-                return log_error_errno(-EPERM, "session-user %s is root: slate-session must not run as root", u);
-        b->session_uid = pw->pw_uid;
-        b->session_gid = pw->pw_gid;
+        }
+        if (idrange_validate(c->session_uid_base, c->session_uid_count, why, sizeof why) < 0 ||
+            idrange_check_unused(c->session_uid_base, c->session_uid_count, why, sizeof why) < 0)
+                return log_error_errno(-EINVAL, "session-uid-base %u, session-uid-count %u: %s", c->session_uid_base,
+                                       c->session_uid_count, why);
+        b->session_ids = xmalloc0(sizeof *b->session_ids);
+        idrange_init(b->session_ids, c->session_uid_base, c->session_uid_count);
+        log_info("each slate-session runs as a uid of its own, %u to %u", c->session_uid_base,
+                 c->session_uid_base + c->session_uid_count - 1);
         return 0;
 }
 
@@ -196,7 +208,7 @@ int main(int argc, char **argv)
         Broker b = { .loop = uv_default_loop(), .cfg = &cfg, .hv = &hv_qemu_driver, .start_ms = now_ms(), .crash = crash };
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         b.boot_parallel = cfg.boot_parallel ? cfg.boot_parallel : (unsigned)(ncpu > 0 ? ncpu : 1);
-        if (prepare_dirs(&b) < 0 || resolve_vm_user(&b) < 0 || resolve_session_user(&b) < 0)
+        if (resolve_session_ids(&b) < 0 || prepare_dirs(&b) < 0 || resolve_vm_user(&b) < 0)
                 return 1;
         if (tls_identity_load(cfg.tls_cert, cfg.tls_key, &b.tls_cert_pem, &b.tls_key_pem) < 0)
                 return 1;

@@ -50,7 +50,9 @@ static const struct {
         { "pam-service", T_STRING, offsetof(SlateConfig, pam_service), 0 },
         { "tls-cert", T_PATH, offsetof(SlateConfig, tls_cert), 0 },
         { "tls-key", T_PATH, offsetof(SlateConfig, tls_key), 0 },
-        { "session-user", T_STRING, offsetof(SlateConfig, session_user), 0 },
+        { "session-uid-base", T_UINT, offsetof(SlateConfig, session_uid_base), 0xfffffffeu },
+        { "session-uid-count", T_UINT, offsetof(SlateConfig, session_uid_count), 1u << 24 },
+        { "insecure-unprivileged-sessions", T_BOOL, offsetof(SlateConfig, insecure_unprivileged_sessions), 0 },
         { "session-program", T_PATH, offsetof(SlateConfig, session_program), 0 },
         { "handshake-timeout", T_UINT, offsetof(SlateConfig, handshake_timeout), 3600 },
         { "max-preauth", T_UINT, offsetof(SlateConfig, max_preauth), 100000 },
@@ -98,7 +100,10 @@ void config_init_defaults(SlateConfig *c)
                 .heartbeat_interval = 2,
                 .heartbeat_misses = 5,
                 .pam_service = xstrdup("slate"),
-                .session_user = xstrdup("slate-session"),
+                /* systemd leaves 0x70000000-0x7FFFFFFF unused (its "UID/GID ranges"); QEMU's
+                 * vm-uid-base follows this range. */
+                .session_uid_base = 0x70000000u,
+                .session_uid_count = 65536,
                 .session_program = xstrdup(SLATE_LIBEXECDIR "/slate-session"),
                 .handshake_timeout = 15,
                 .max_preauth = 256,
@@ -311,6 +316,11 @@ int config_parse(SlateConfig *c, const char *filename, const char *text, size_t 
                 if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
                         val[vn - 1] = 0;
                         val++;
+                }
+                if (strcmp(key, "session-user") == 0) {
+                        err_add(&e, filename, ln, "session-user: removed; each connection runs as a uid of its own "
+                                "from session-uid-base (slate.conf(5))");
+                        continue;
                 }
                 size_t k;
                 for (k = 0; k < ELEMENTSOF(keys); k++)

@@ -28,7 +28,9 @@ typedef struct SlateConfig {
         char *pam_service;        /* PAM service name (default "slate") */
         char *tls_cert;           /* RDP server certificate (PEM); created on first start if absent */
         char *tls_key;            /* its private key (PEM, 0600) */
-        char *session_user;       /* uid slate-session runs as when slated is root */
+        unsigned session_uid_base;   /* each slate-session runs as a uid (= gid) of its own from here */
+        unsigned session_uid_count;  /* ... to base + count - 1: at most this many connections at once */
+        bool insecure_unprivileged_sessions; /* slated not root: sessions as slated's uid (development only) */
         char *session_program;    /* path of slate-session */
         unsigned handshake_timeout;  /* seconds from TCP accept to credentials */
         unsigned max_preauth;     /* connections not yet authenticated, at once */

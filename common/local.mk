@@ -5,13 +5,16 @@ common_libslatecommon_a_SOURCES = \
 	common/reader.c common/reader.h common/frame.c common/frame.h common/config.c common/config.h \
 	common/jsonx.c common/jsonx.h common/ipc.c common/ipc.h \
 	common/spawn.c common/spawn.h common/sandbox.c common/sandbox.h common/open_as.c common/open_as.h common/fdpass.c common/fdpass.h common/netsrc.c common/netsrc.h common/linebuf.c common/linebuf.h common/permit.c common/permit.h \
-	common/username.c common/username.h
+	common/username.c common/username.h common/idrange.c common/idrange.h
 common_libslatecommon_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 
 # Unit tests of common/'s libc-only helpers.
 check_PROGRAMS += tests/unit/test_spawn tests/unit/test_linebuf tests/unit/test_permit tests/unit/test_username \
-	tests/unit/test_util
-TESTS += tests/unit/test_spawn tests/unit/test_linebuf tests/unit/test_permit tests/unit/test_username tests/unit/test_util
+	tests/unit/test_util tests/unit/test_idrange
+TESTS += tests/unit/test_spawn tests/unit/test_linebuf tests/unit/test_permit tests/unit/test_username tests/unit/test_util \
+	tests/unit/test_idrange
+tests_unit_test_idrange_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_idrange_LDADD = common/libslatecommon.a $(CRITERION_LIBS)
 tests_unit_test_spawn_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_spawn_LDADD = common/libslatecommon.a $(CRITERION_LIBS)
 tests_unit_test_linebuf_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)

@@ -1,6 +1,7 @@
 /* Logging: one line per message, timestamped on a terminal, syslog-style level prefix otherwise.
  * Never log secrets (passwords, overlay keys); callers pass only what may be seen. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -47,12 +48,12 @@ void log_msg(int level, const char *fmt, ...)
         errno = e;
 }
 
-char *log_escape(const char *s, char *out, size_t cap)
+static char *escape(const char *s, char *out, size_t cap, bool keep_backslash)
 {
         static const char hex[] = "0123456789abcdef";
         size_t o = 0;
         for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && o + 5 < cap; p++) {
-                if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
+                if (*p >= 0x20 && *p < 0x7f && (*p != '\\' || keep_backslash)) {
                         out[o++] = (char)*p;
                 } else {
                         out[o++] = '\\';
@@ -64,3 +65,6 @@ char *log_escape(const char *s, char *out, size_t cap)
         out[o] = 0;
         return out;
 }
+
+char *log_escape(const char *s, char *out, size_t cap) { return escape(s, out, cap, false); }
+char *log_escape_line(const char *s, char *out, size_t cap) { return escape(s, out, cap, true); }

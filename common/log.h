@@ -22,6 +22,10 @@ void log_msg(int level, const char *fmt, ...) _printf_(2, 3);
  * outside printable ASCII, and the backslash, as \xHH; cut to fit cap (at least 5). Returns out. */
 char *log_escape(const char *s, char *out, size_t cap);
 #define LOG_ESCAPED_MAX 200
+/* The same for a line a child process wrote (a session's own log line, already escaped once):
+ * the backslash is kept, so its \xHH stay readable; a child's newline or escape still cannot
+ * reach the log raw. */
+char *log_escape_line(const char *s, char *out, size_t cap);
 
 /* Log and return the negative errno: `return log_error_errno(-r, "x: %s", strerror(-r));` */
 #define log_error_errno(err, ...) ({ int _e = (err); log_error(__VA_ARGS__); _e < 0 ? _e : -_e; })

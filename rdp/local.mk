@@ -7,10 +7,10 @@ rdp_libslateconsole_a_CFLAGS = $(AM_CFLAGS) $(VNCCLIENT_CFLAGS)
 # slate-session: the per-connection RDP front end on the console library, the only FreeRDP user.
 pkglibexec_PROGRAMS += rdp/slate-session
 rdp_slate_session_SOURCES = rdp/slate-session.c rdp/rdpconn.c rdp/rdpconn_alarm.c rdp/rdpconn.h rdp/peer.c rdp/peer.h \
-	rdp/encoder.c rdp/encoder.h rdp/input.c rdp/input.h
-rdp_slate_session_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(VNCCLIENT_CFLAGS)
+	rdp/encoder.c rdp/encoder.h rdp/input.c rdp/input.h rdp/sandbox.c rdp/sandbox.h
+rdp_slate_session_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(VNCCLIENT_CFLAGS) $(SECCOMP_CFLAGS)
 rdp_slate_session_LDADD = rdp/libslateconsole.a common/libslatecommon.a $(FREERDP_LIBS) $(VNCCLIENT_LIBS) \
-	$(JSONC_LIBS) $(OPENSSL_LIBS)
+	$(JSONC_LIBS) $(OPENSSL_LIBS) $(SECCOMP_LIBS)
 
 # Development harness: plays slated's part for one connection (tests/e2e, benchmarks).
 check_PROGRAMS += tests/e2e/session-harness
@@ -35,3 +35,10 @@ TESTS += tests/unit/test_rdp_encoder
 tests_unit_test_rdp_encoder_SOURCES = tests/unit/test_rdp_encoder.c rdp/encoder.c rdp/encoder.h
 tests_unit_test_rdp_encoder_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(FREERDP_CFLAGS)
 tests_unit_test_rdp_encoder_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(FREERDP_LIBS)
+
+# The session's seccomp filter, in a forked child: allowed calls work, others fail or kill.
+check_PROGRAMS += tests/unit/test_sandbox
+TESTS += tests/unit/test_sandbox
+tests_unit_test_sandbox_SOURCES = tests/unit/test_sandbox.c rdp/sandbox.c rdp/sandbox.h
+tests_unit_test_sandbox_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(SECCOMP_CFLAGS)
+tests_unit_test_sandbox_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(SECCOMP_LIBS)

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "rdp/rdpconn.h"
+#include "rdp/sandbox.h"
 
 static void usage(FILE *f)
 {
@@ -32,7 +33,8 @@ static void usage(FILE *f)
                 "  -h, --help      show this text\n"
                 "\n"
                 "Environment: SLATE_LOG_LEVEL (error|warning|info|debug or 3..7),\n"
-                "SLATE_SESSION_CODEC (rfx|nsc|planar: prefer this codec when the client has it).\n");
+                "SLATE_SESSION_CODEC (rfx|nsc|planar: prefer this codec when the client has it),\n"
+                "SLATE_SESSION_SECCOMP (enforce|log: log calls off the seccomp allow-list, for debugging).\n");
 }
 
 static int parse_fd(const char *s, int *ret)
@@ -85,6 +87,14 @@ int main(int argc, char **argv)
                                 "not by hand (see --help)\n", sock, ipc);
                 return 1;
         }
+        /* Before a byte from slated or the client is read. */
+        SandboxMode sm;
+        if (sandbox_mode_parse(getenv("SLATE_SESSION_SECCOMP"), &sm) < 0) {
+                fprintf(stderr, "slate-session: SLATE_SESSION_SECCOMP: expected enforce or log\n");
+                return 1;
+        }
+        if (sandbox_enter(sm) < 0)
+                return 1;
         rdpconn_alarm_init();
         signal(SIGPIPE, SIG_IGN);
         return rdpconn_run(sock, ipc);

@@ -50,8 +50,8 @@ tests_unit_test_agentlink_LDADD = $(BROKER_TEST_LIBS)
 
 # Integration tests: a real slated, real QEMU (KVM or TCG) booting the tiny test guest.
 TESTS += tests/integration/publish.sh tests/integration/pool.sh tests/integration/erasure.sh tests/integration/spawn-failure.sh tests/integration/state-files.sh tests/integration/preauth-sources.sh tests/integration/auth-timeout.sh \
-	tests/integration/image-sandbox.sh
-EXTRA_DIST += tests/integration/lib.sh tests/integration/publish.sh tests/integration/pool.sh tests/integration/spawn-failure.sh tests/integration/state-files.sh tests/integration/preauth-sources.sh tests/integration/auth-timeout.sh \
+	tests/integration/image-sandbox.sh tests/integration/session-sandbox.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/publish.sh tests/integration/pool.sh tests/integration/spawn-failure.sh tests/integration/state-files.sh tests/integration/preauth-sources.sh tests/integration/auth-timeout.sh tests/integration/session-sandbox.sh \
 	tests/integration/erasure.sh tests/integration/image-sandbox.sh
 
 # PAM, through pam_wrapper (test_auth.sh sets it up, then runs the Criterion binary).

@@ -1,5 +1,7 @@
 /* slate.conf parsing: strict, every error reported with file:line, nothing half-applied. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include "common/config.h"
 #include "common/log.h"
@@ -115,5 +117,25 @@ Test(config, vm_uid_range_without_root_and_below_2_31)
         config_free(&c);
         /* Range 0 with no uids is no range: nothing to refuse. */
         cr_assert_eq(parse(&c, "vm-uid-base = 0\nvm-uid-count = 0\n", &e), 0);
+        config_free(&c);
+}
+
+Test(config, session_uids_and_the_removed_session_user)
+{
+        SlateConfig c;
+        char *e;
+        cr_assert_eq(parse(&c, "", &e), 0);
+        cr_assert_eq(c.session_uid_base, 0x70000000u);
+        cr_assert_eq(c.session_uid_count, 65536);
+        cr_assert(!c.insecure_unprivileged_sessions);
+        config_free(&c);
+        cr_assert_eq(parse(&c, "session-uid-base = 4294967294\nsession-uid-count = 1\n"
+                               "insecure-unprivileged-sessions = on\n", &e), 0);
+        cr_assert_eq(c.session_uid_base, 4294967294u);
+        cr_assert(c.insecure_unprivileged_sessions);
+        config_free(&c);
+        cr_assert_eq(parse(&c, "session-user = slate-session\n", &e), -EINVAL);
+        cr_assert(strstr(e, "slate.conf:1: session-user: removed"), "%s", e);
+        free(e);
         config_free(&c);
 }
