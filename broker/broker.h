@@ -53,7 +53,8 @@ struct Broker {
         uint64_t accept_refill_ms;
         AuthLimiter *limiter;
         struct WorkQ *logon_q;  /* the work a logon waits on (workq.h), apart from admin jobs */
-        char *tls_cert_pem, *tls_key_pem;
+        char *tls_cert_pem;
+        struct evp_pkey_st *tls_key;    /* never leaves slated: sessions ask it to sign (conn.c) */
         uid_t session_uid;      /* slate-session runs as this when slated is root */
         gid_t session_gid;
         uv_tcp_t listeners[8];
