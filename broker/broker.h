@@ -56,7 +56,8 @@ struct Broker {
         uint64_t accept_refill_ms;
         AuthLimiter *limiter;
         struct WorkQ *logon_q;  /* the work a logon waits on (workq.h), apart from admin jobs */
-        char *tls_cert_pem, *tls_key_pem;
+        char *tls_cert_pem;
+        struct evp_pkey_st *tls_key;    /* never leaves slated: sessions ask it to sign (conn.c) */
         /* The uids (= gids) slate-sessions run as, one per connection; NULL when not root. */
         struct IdRange *session_ids;
         uv_tcp_t listeners[8];

@@ -16,6 +16,7 @@
 #include "broker/conn.h"
 #include "common/idrange.h"
 #include "common/ipc.h"
+#include "common/keysign.h"
 #include "common/linebuf.h"
 #include "common/log.h"
 #include "common/netsrc.h"
@@ -41,6 +42,7 @@ struct Conn {
         ConnState state;
         bool proc_running, poll_running, counted_preauth, first_frame_seen;
         int refs;             /* the connection itself, plus pending jobs */
+        int signs;            /* IPC_SIGN requests answered */
         int open_handles;
         char addr[INET6_ADDRSTRLEN + 8];
         uint64_t accept_ms;
@@ -62,10 +64,12 @@ struct Conn {
  * hold its loop. */
 #define CONN_OUT_LINE_MAX 512
 #define CONN_OUT_LINES_PER_S 50
+/* A TLS handshake signs once; a second allows for a client that renegotiates. */
+#define CONN_SIGNS_MAX 2
 
 /* What slate-session may send in each phase. */
 static const PermitRow permits[] = {
-        { CONN_PREAUTH, { IPC_AUTH, IPC_PHASE } },
+        { CONN_PREAUTH, { IPC_AUTH, IPC_PHASE, IPC_SIGN } },
         { CONN_AUTHENTICATING, { IPC_PHASE } },
         { CONN_AUTHED, { IPC_PHASE, IPC_LOGOUT } },
         { CONN_ATTACHED, { IPC_FIRST_FRAME, IPC_LOGOUT, IPC_PHASE, IPC_ACTIVITY } },
@@ -213,6 +217,31 @@ void conn_set_state_attached(Conn *c) { c->state = CONN_ATTACHED; }
 
 static void auth_timeout_cb(uv_timer_t *t);
 
+/* The session's TLS handshake needs a signature with the server key, which only slated holds
+ * (rdp/keyless.h): at most CONN_SIGNS_MAX per connection, only before credentials, and only what
+ * common/keysign.h calls a handshake signature. Anything else is a subverted session. */
+static void on_sign(Conn *c, const IpcMsg *m)
+{
+        if (++c->signs > CONN_SIGNS_MAX) {
+                conn_kill(c, "more signing requests than a TLS handshake makes");
+                return;
+        }
+        IpcMsg a = { .type = IPC_SIGNATURE };
+        size_t n;
+        int r = keysign(c->b->tls_key, m->sign.alg, m->sign.data, m->sign.len, a.sign.data, &n);
+        if (r == -EINVAL) {
+                conn_kill(c, "asked to sign something that is not a TLS handshake signature");
+                return;
+        }
+        if (r < 0) {
+                log_error("connection %s: TLS signature failed", c->addr);
+        } else {
+                a.sign.alg = m->sign.alg;
+                a.sign.len = (uint16_t)n;
+        }
+        conn_send(c, &a, -1);
+}
+
 static void handle_msg(Conn *c, IpcMsg *m)
 {
         const ConnEvents *ev = c->b->conn_events;
@@ -243,6 +272,9 @@ static void handle_msg(Conn *c, IpcMsg *m)
         case IPC_ACTIVITY:
                 if (ev && ev->on_activity)
                         ev->on_activity(c);
+                break;
+        case IPC_SIGN:
+                on_sign(c, m);
                 break;
         default:
                 break;
@@ -342,7 +374,6 @@ static void send_config(Conn *c)
         Broker *b = c->b;
         IpcMsg m = { .type = IPC_CONFIG };
         m.config.cert_pem = b->tls_cert_pem;
-        m.config.key_pem = b->tls_key_pem;
         m.config.max_width = 4096;
         m.config.max_height = 2160;
         m.config.handshake_timeout_ms = b->cfg->handshake_timeout * 1000;

@@ -210,7 +210,7 @@ int main(int argc, char **argv)
         b.boot_parallel = cfg.boot_parallel ? cfg.boot_parallel : (unsigned)(ncpu > 0 ? ncpu : 1);
         if (resolve_session_ids(&b) < 0 || prepare_dirs(&b) < 0 || resolve_vm_user(&b) < 0)
                 return 1;
-        if (tls_identity_load(cfg.tls_cert, cfg.tls_key, &b.tls_cert_pem, &b.tls_key_pem) < 0)
+        if (tls_identity_load(cfg.tls_cert, cfg.tls_key, &b.tls_cert_pem, &b.tls_key) < 0)
                 return 1;
         b.limiter = auth_limiter_new(cfg.auth_free_failures, cfg.auth_lockout_failures, cfg.auth_lockout_time);
         auth_limiter_set_ipv4_prefix(b.limiter, cfg.auth_ipv4_prefix ? cfg.auth_ipv4_prefix : 32);
@@ -294,7 +294,7 @@ int main(int argc, char **argv)
         db_close(b.db);
         auth_limiter_free(b.limiter);
         free(b.tls_cert_pem);
-        tls_key_free(b.tls_key_pem);
+        tls_key_free(b.tls_key);
         free(b.accel_reason);
         free(b.overlay_dir);
         free(b.image_dir);

@@ -8,7 +8,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "broker/tls.h"
@@ -84,7 +83,7 @@ out:
         return r;
 }
 
-int tls_identity_load(const char *cert_path, const char *key_path, char **ret_cert, char **ret_key)
+int tls_identity_load(const char *cert_path, const char *key_path, char **ret_cert, EVP_PKEY **ret_key)
 {
         bool have_cert = access(cert_path, F_OK) == 0, have_key = access(key_path, F_OK) == 0;
         int r;
@@ -107,25 +106,41 @@ int tls_identity_load(const char *cert_path, const char *key_path, char **ret_ce
         if (st.st_mode & 0077)
                 return log_error_errno(-EPERM, "TLS: private key %s is readable by group or others (mode %o); "
                                        "chmod 600 it", key_path, st.st_mode & 0777);
-        char *cert, *key;
+        char *cert, *pem;
         if ((r = read_file_max(cert_path, PEM_MAX, &cert, NULL)) < 0)
                 return log_error_errno(r, "TLS: %s: %s", cert_path, strerror(-r));
-        if ((r = read_file_max(key_path, PEM_MAX, &key, NULL)) < 0) {
+        size_t pem_len;
+        if ((r = read_file_max(key_path, PEM_MAX, &pem, &pem_len)) < 0) {
                 free(cert);
                 return log_error_errno(r, "TLS: %s: %s", key_path, strerror(-r));
         }
-        mlock(key, strlen(key) + 1);
+        BIO *kb = BIO_new_mem_buf(pem, (int)pem_len), *cb = BIO_new_mem_buf(cert, -1);
+        EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+        X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+        BIO_free(kb);
+        BIO_free(cb);
+        secret_wipe(pem, pem_len);
+        free(pem);
+        int id = key ? EVP_PKEY_get_base_id(key) : 0;
+        r = !key ? log_error_errno(-EINVAL, "TLS: %s is not a PEM private key", key_path)
+            : !x ? log_error_errno(-EINVAL, "TLS: %s is not a PEM certificate", cert_path)
+            : id != EVP_PKEY_RSA && id != EVP_PKEY_EC
+                    ? log_error_errno(-EINVAL, "TLS: %s: only RSA and EC keys are supported", key_path)
+            : X509_check_private_key(x, key) != 1
+                    ? log_error_errno(-EINVAL, "TLS: %s does not belong to %s", key_path, cert_path)
+                    : 0;
+        X509_free(x);
+        if (r < 0) {
+                EVP_PKEY_free(key);
+                free(cert);
+                return r;
+        }
         *ret_cert = cert;
         *ret_key = key;
         return 0;
 }
 
-void tls_key_free(char *key)
+void tls_key_free(EVP_PKEY *key)
 {
-        if (!key)
-                return;
-        size_t n = strlen(key) + 1;
-        secret_wipe(key, n);
-        munlock(key, n);
-        free(key);
+        EVP_PKEY_free(key);
 }

@@ -1,6 +1,7 @@
 /* slated ⇄ slate-session IPC codec and fd passing. The decoder is fuzzed
  * (tests/fuzz/fuzz_ipc.c); every field is read through common/reader with a size bound. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -51,7 +52,6 @@ int ipc_msg_decode(const Frame *f, IpcMsg *ret)
         switch (f->type) {
         case IPC_CONFIG:
                 bad = read_blob(&r, IPC_PEM_MAX, &m.config.cert_pem) < 0 ||
-                      read_blob(&r, IPC_PEM_MAX, &m.config.key_pem) < 0 ||
                       reader_u16(&r, &m.config.max_width) < 0 || reader_u16(&r, &m.config.max_height) < 0 ||
                       reader_u32(&r, &m.config.handshake_timeout_ms) < 0;
                 break;
@@ -84,6 +84,15 @@ int ipc_msg_decode(const Frame *f, IpcMsg *ret)
         case IPC_PHASE:
                 bad = read_str(&r, m.phase.name, sizeof m.phase.name - 1) < 0 || reader_u32(&r, &m.phase.ms) < 0;
                 break;
+        case IPC_SIGN:
+        case IPC_SIGNATURE: {
+                const uint8_t *p;
+                bad = reader_u8(&r, &m.sign.alg) < 0 || reader_u16(&r, &m.sign.len) < 0 || m.sign.len > IPC_SIGN_MAX ||
+                      reader_bytes(&r, m.sign.len, &p) < 0;
+                if (!bad)
+                        memcpy(m.sign.data, p, m.sign.len);
+                break;
+        }
         default:
                 bad = 1;
         }
@@ -103,7 +112,6 @@ int ipc_msg_encode(const IpcMsg *m, Writer *w)
         switch (m->type) {
         case IPC_CONFIG:
                 write_blob(&body, m->config.cert_pem);
-                write_blob(&body, m->config.key_pem);
                 writer_u16(&body, m->config.max_width);
                 writer_u16(&body, m->config.max_height);
                 writer_u32(&body, m->config.handshake_timeout_ms);
@@ -142,12 +150,22 @@ int ipc_msg_encode(const IpcMsg *m, Writer *w)
                 writer_string(&body, m->phase.name);
                 writer_u32(&body, m->phase.ms);
                 break;
+        case IPC_SIGN:
+        case IPC_SIGNATURE:
+                if (m->sign.len > IPC_SIGN_MAX) {
+                        writer_free(&body);
+                        return -EINVAL;
+                }
+                writer_u8(&body, m->sign.alg);
+                writer_u16(&body, m->sign.len);
+                writer_bytes(&body, m->sign.data, m->sign.len);
+                break;
         default:
                 writer_free(&body);
                 return -EINVAL;
         }
         int r = frame_write(w, IPC_MAGIC, IPC_VERSION, (uint8_t)m->type, &body);
-        /* The body may hold a password or a private key. */
+        /* The body may hold a password. */
         secret_wipe(body.data, body.cap);
         writer_free(&body);
         return r;
@@ -156,11 +174,8 @@ int ipc_msg_encode(const IpcMsg *m, Writer *w)
 void ipc_msg_clear(IpcMsg *m)
 {
         if (m->type == IPC_CONFIG) {
-                if (m->config.key_pem)
-                        secret_wipe(m->config.key_pem, strlen(m->config.key_pem));
                 free(m->config.cert_pem);
-                free(m->config.key_pem);
-                m->config.cert_pem = m->config.key_pem = NULL;
+                m->config.cert_pem = NULL;
         }
         if (m->type == IPC_AUTH)
                 secret_wipe(m->auth.password, sizeof m->auth.password);
@@ -172,6 +187,7 @@ const char *ipc_type_name(uint8_t type)
                 [IPC_CONFIG] = "config", [IPC_AUTH] = "auth", [IPC_AUTH_RESULT] = "auth-result",
                 [IPC_ATTACH] = "attach", [IPC_FIRST_FRAME] = "first-frame", [IPC_END] = "end",
                 [IPC_LOGOUT] = "logout", [IPC_PHASE] = "phase", [IPC_ACTIVITY] = "activity",
+                [IPC_SIGN] = "sign", [IPC_SIGNATURE] = "signature",
         };
         return type < ELEMENTSOF(names) && names[type] ? names[type] : "unknown";
 }
@@ -195,4 +211,60 @@ ssize_t ipc_recv(int sock, uint8_t *buf, size_t len, int *ret_fd)
 {
         ssize_t k = fdpass_recv(sock, buf, len, MSG_DONTWAIT, ret_fd);
         return k == -EWOULDBLOCK ? -EAGAIN : k;
+}
+
+/* Reads exactly n bytes or fails: the deadline covers the whole read. */
+static int read_exact(int sock, uint8_t *buf, size_t n, int64_t deadline)
+{
+        size_t got = 0;
+        while (got < n) {
+                int64_t left = deadline - (int64_t)now_ms();
+                struct pollfd p = { .fd = sock, .events = POLLIN };
+                int k = poll(&p, 1, left > 0 ? (int)left : 0);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return -ETIMEDOUT;
+                ssize_t r = recv(sock, buf + got, n - got, MSG_DONTWAIT);
+                if (r < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        return -EPIPE;
+                got += (size_t)r;
+        }
+        return 0;
+}
+
+int ipc_recv_one(int sock, uint32_t max, int timeout_ms, IpcMsg *ret)
+{
+        int64_t deadline = (int64_t)now_ms() + timeout_ms;
+        uint8_t hdr[FRAME_HEADER_SIZE];
+        int r = read_exact(sock, hdr, sizeof hdr, deadline);
+        if (r < 0)
+                return r;
+        uint32_t len = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 | hdr[7];
+        if (len > max)
+                return -EBADMSG;
+        FrameParser p;
+        ipc_parser_init(&p, max);
+        _cleanup_free_ uint8_t *body = xmalloc0(len + 1);
+        if ((r = read_exact(sock, body, len, deadline)) < 0) {
+                frame_parser_free(&p);
+                return r;
+        }
+        Frame f;
+        size_t used;
+        r = frame_parser_feed(&p, hdr, sizeof hdr, &used, &f);
+        if (r == 0)
+                r = frame_parser_feed(&p, body, len, &used, &f);
+        if (r == 1)
+                r = ipc_msg_decode(&f, ret);
+        else
+                r = -EBADMSG;
+        frame_parser_free(&p);
+        return r;
 }

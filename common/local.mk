@@ -3,10 +3,10 @@ noinst_LIBRARIES += common/libslatecommon.a
 common_libslatecommon_a_SOURCES = \
 	common/cleanup.h common/log.c common/log.h common/util.c common/util.h \
 	common/reader.c common/reader.h common/frame.c common/frame.h common/config.c common/config.h \
-	common/jsonx.c common/jsonx.h common/ipc.c common/ipc.h \
+	common/jsonx.c common/jsonx.h common/ipc.c common/ipc.h common/keysign.c common/keysign.h \
 	common/spawn.c common/spawn.h common/sandbox.c common/sandbox.h common/open_as.c common/open_as.h common/fdpass.c common/fdpass.h common/netsrc.c common/netsrc.h common/linebuf.c common/linebuf.h common/permit.c common/permit.h \
 	common/username.c common/username.h common/idrange.c common/idrange.h
-common_libslatecommon_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+common_libslatecommon_a_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(OPENSSL_CFLAGS)
 
 # Unit tests of common/'s libc-only helpers.
 check_PROGRAMS += tests/unit/test_spawn tests/unit/test_linebuf tests/unit/test_permit tests/unit/test_username \

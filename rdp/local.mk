@@ -7,15 +7,16 @@ rdp_libslateconsole_a_CFLAGS = $(AM_CFLAGS) $(VNCCLIENT_CFLAGS)
 # slate-session: the per-connection RDP front end on the console library, the only FreeRDP user.
 pkglibexec_PROGRAMS += rdp/slate-session
 rdp_slate_session_SOURCES = rdp/slate-session.c rdp/rdpconn.c rdp/rdpconn_alarm.c rdp/rdpconn.h rdp/peer.c rdp/peer.h \
+	rdp/keyless.c rdp/keyless.h \
 	rdp/encoder.c rdp/encoder.h rdp/input.c rdp/input.h rdp/sandbox.c rdp/sandbox.h
-rdp_slate_session_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(VNCCLIENT_CFLAGS) $(SECCOMP_CFLAGS)
+rdp_slate_session_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(VNCCLIENT_CFLAGS) $(SECCOMP_CFLAGS) $(OPENSSL_CFLAGS)
 rdp_slate_session_LDADD = rdp/libslateconsole.a common/libslatecommon.a $(FREERDP_LIBS) $(VNCCLIENT_LIBS) \
 	$(JSONC_LIBS) $(OPENSSL_LIBS) $(SECCOMP_LIBS)
 
 # Development harness: plays slated's part for one connection (tests/e2e, benchmarks).
 check_PROGRAMS += tests/e2e/session-harness
 tests_e2e_session_harness_SOURCES = tests/e2e/session-harness.c
-tests_e2e_session_harness_LDADD = common/libslatecommon.a $(JSONC_LIBS)
+tests_e2e_session_harness_LDADD = common/libslatecommon.a $(JSONC_LIBS) $(OPENSSL_LIBS)
 
 check_PROGRAMS += tests/unit/test_rdp_console
 TESTS += tests/unit/test_rdp_console
@@ -42,3 +43,10 @@ TESTS += tests/unit/test_sandbox
 tests_unit_test_sandbox_SOURCES = tests/unit/test_sandbox.c rdp/sandbox.c rdp/sandbox.h
 tests_unit_test_sandbox_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(SECCOMP_CFLAGS)
 tests_unit_test_sandbox_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(SECCOMP_LIBS)
+
+# The keyless TLS key and slated's signing checks, through real libssl handshakes.
+check_PROGRAMS += tests/unit/test_keyless
+TESTS += tests/unit/test_keyless
+tests_unit_test_keyless_SOURCES = tests/unit/test_keyless.c rdp/keyless.c rdp/keyless.h
+tests_unit_test_keyless_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_keyless_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(OPENSSL_LIBS)

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "rdp/input.h"
+#include "rdp/keyless.h"
 #include "rdp/peer.h"
 
 /* input.c speaks wire values without FreeRDP: make sure they agree. */
@@ -179,10 +180,11 @@ static BOOL on_frame_ack(rdpContext *ctx, UINT32 frame_id)
         return TRUE;
 }
 
-static bool settings_apply(rdpSettings *st, const char *cert_pem, const char *key_pem)
+static bool settings_apply(rdpSettings *st, const char *cert_pem)
 {
         return freerdp_settings_set_string(st, FreeRDP_CertificateContent, cert_pem) &&
-               freerdp_settings_set_string(st, FreeRDP_PrivateKeyContent, key_pem) &&
+               /* The key stays in slated: rdp/keyless.c answers FreeRDP's read of this marker. */
+               freerdp_settings_set_string(st, FreeRDP_PrivateKeyContent, KEYLESS_PEM_MARKER) &&
                /* TLS only: NLA would make FreeRDP check a SAM file, RDP security is broken crypto. */
                freerdp_settings_set_bool(st, FreeRDP_NlaSecurity, FALSE) &&
                freerdp_settings_set_bool(st, FreeRDP_TlsSecurity, TRUE) &&
@@ -204,7 +206,7 @@ static bool settings_apply(rdpSettings *st, const char *cert_pem, const char *ke
                freerdp_settings_set_bool(st, FreeRDP_HasHorizontalWheel, TRUE);
 }
 
-int peer_new(int fd, const char *cert_pem, const char *key_pem, const PeerCallbacks *cb, void *ud, Peer **ret)
+int peer_new(int fd, const char *cert_pem, const PeerCallbacks *cb, void *ud, Peer **ret)
 {
         static bool initialized;
         if (!initialized) {
@@ -236,7 +238,7 @@ int peer_new(int fd, const char *cert_pem, const char *key_pem, const PeerCallba
                 return log_error_errno(-ENOMEM, "rdp: cannot create the peer context");
         }
         ((PeerContext *)fp->context)->owner = p;
-        if (!settings_apply(fp->context->settings, cert_pem, key_pem)) {
+        if (!settings_apply(fp->context->settings, cert_pem)) {
                 peer_free(p);
                 return log_error_errno(-EINVAL, "rdp: cannot apply settings");
         }

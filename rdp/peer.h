@@ -27,8 +27,9 @@ typedef struct PeerCallbacks {
 
 typedef struct Peer Peer;
 
-/* Take ownership of fd. cert/key are PEM text; FreeRDP copies them (the caller wipes its own). */
-int peer_new(int fd, const char *cert_pem, const char *key_pem, const PeerCallbacks *cb, void *ud, Peer **ret);
+/* Take ownership of fd. cert_pem is PEM text (FreeRDP copies it); the key is the process's keyless
+ * key (rdp/keyless.h), which must be installed first. */
+int peer_new(int fd, const char *cert_pem, const PeerCallbacks *cb, void *ud, Peer **ret);
 /* Disconnect (if still connected) and free everything. */
 Peer *peer_free(Peer *p);
 /* Fill up to max pollfds with what FreeRDP waits on; returns the count. */

@@ -16,12 +16,14 @@
 #include "rdp/console.h"
 #include "rdp/encoder.h"
 #include "rdp/input.h"
+#include "rdp/keyless.h"
 #include "rdp/peer.h"
 #include "rdp/rdpconn.h"
 
 #define SEND_STALL_MS 30000             /* one frame may take this long to reach the kernel */
 #define REFUSAL_MS 15000                /* a refused client must activate within this to be told why */
 #define HANDSHAKE_DEFAULT_MS 30000
+#define SIGN_WAIT_MS 10000              /* slated signs on its loop at once; this is for a stuck slated */
 #define HANDSHAKE_MAX_MS 300000
 #define DIM_DEFAULT_W 4096
 #define DIM_DEFAULT_H 2160
@@ -321,6 +323,36 @@ static uint32_t end_errinfo(const char *reason)
         return ERRINFO_RPC_INITIATED_LOGOFF;
 }
 
+/* The TLS handshake's signature, made by slated (rdp/keyless.h): a blocking request inside
+ * FreeRDP's tls_accept. Before authentication slated sends nothing unasked, so the next message is
+ * the answer; anything else fails the handshake, and so the connection. */
+static int sign_by_slated(void *ud, uint8_t alg, const uint8_t *in, size_t len, uint8_t *out, size_t *ret_len)
+{
+        RdpConn *s = ud;
+        if (len > IPC_SIGN_MAX)
+                return -EMSGSIZE;
+        IpcMsg m = { .type = IPC_SIGN };
+        m.sign.alg = alg;
+        m.sign.len = (uint16_t)len;
+        memcpy(m.sign.data, in, len);
+        int r = ipc_send(s->ipc_fd, &m, -1);
+        if (r < 0)
+                return r;
+        IpcMsg a;
+        if ((r = ipc_recv_one(s->ipc_fd, IPC_FRAME_MAX, SIGN_WAIT_MS, &a)) < 0)
+                return r;
+        if (a.type != IPC_SIGNATURE) {
+                log_error("IPC: %s while waiting for a signature", ipc_type_name(a.type));
+                ipc_msg_clear(&a);
+                return -EBADMSG;
+        }
+        if (!a.sign.alg || a.sign.len == 0)
+                return -EPERM;
+        memcpy(out, a.sign.data, a.sign.len);
+        *ret_len = a.sign.len;
+        return 0;
+}
+
 static int on_config(RdpConn *s, IpcMsg *m)
 {
         s->max_w = m->config.max_width ? MIN(m->config.max_width, DIM_MAX) : DIM_DEFAULT_W;
@@ -328,11 +360,14 @@ static int on_config(RdpConn *s, IpcMsg *m)
         uint32_t hs = m->config.handshake_timeout_ms ? MIN(m->config.handshake_timeout_ms, HANDSHAKE_MAX_MS)
                                                      : HANDSHAKE_DEFAULT_MS;
         s->handshake_ms = hs;
-        if (!m->config.cert_pem || !*m->config.cert_pem || !m->config.key_pem || !*m->config.key_pem)
-                return log_error_errno(-EINVAL, "IPC: config without a TLS certificate and key");
+        if (!m->config.cert_pem || !*m->config.cert_pem)
+                return log_error_errno(-EINVAL, "IPC: config without a TLS certificate");
+        int r = keyless_install(m->config.cert_pem, sign_by_slated, s);
+        if (r < 0)
+                return r;
         /* The handshake clock restarts now that slated gave the real limit. */
         rdpconn_alarm(RDPCONN_ALARM_HANDSHAKE, hs);
-        int r = peer_new(s->sock, m->config.cert_pem, m->config.key_pem, &peer_callbacks, s, &s->peer);
+        r = peer_new(s->sock, m->config.cert_pem, &peer_callbacks, s, &s->peer);
         s->sock = -1;
         if (r < 0)
                 return r;

@@ -84,6 +84,18 @@ FUZZ_TARGETS += ipc
 tests/fuzz/fuzz-ipc-libfuzzer: $(srcdir)/tests/fuzz/fuzz_ipc.c $(srcdir)/common/ipc.c $(srcdir)/common/fdpass.c $(srcdir)/common/frame.c \
 	$(srcdir)/common/reader.c $(srcdir)/common/util.c $(srcdir)/common/ipc.h
 
+# What slated signs for a session's TLS handshake (common/keysign.c): corpus replay, and
+# `make fuzz-keysign-run FUZZ_TIME=120`.
+check_PROGRAMS += tests/fuzz/fuzz_keysign
+TESTS += tests/fuzz/fuzz_keysign
+tests_fuzz_fuzz_keysign_SOURCES = tests/fuzz/fuzz_keysign.c tests/fuzz/driver.c
+tests_fuzz_fuzz_keysign_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"keysign\"
+tests_fuzz_fuzz_keysign_LDADD = common/libslatecommon.a $(OPENSSL_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/keysign
+FUZZ_TARGETS += keysign
+tests/fuzz/fuzz-keysign-libfuzzer: $(srcdir)/tests/fuzz/fuzz_keysign.c $(srcdir)/common/keysign.c $(srcdir)/common/keysign.h
+FUZZ_keysign_FLAGS = $(OPENSSL_LIBS)
+
 # Control API request parser: fuzz target (corpus replay in make check).
 check_PROGRAMS += tests/fuzz/fuzz_control
 TESTS += tests/fuzz/fuzz_control

@@ -7,7 +7,9 @@ tests_e2e_rdp_client_SOURCES = tests/e2e/rdp-client.c tests/e2e/rdp-client-frame
 tests_e2e_rdp_client_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) -pthread
 tests_e2e_rdp_client_LDADD = $(FREERDP_LIBS) -lpthread
 # tls-enum: the TLS versions and suites an RDP listener accepts, after the X.224 prelude.
-check_PROGRAMS += tests/e2e/tls-enum
+check_PROGRAMS += tests/e2e/tls-enum tests/e2e/memscan
+tests_e2e_memscan_SOURCES = tests/e2e/memscan.c
+tests_e2e_memscan_LDADD = $(OPENSSL_LIBS)
 tests_e2e_tls_enum_SOURCES = tests/e2e/tls-enum.c
 tests_e2e_tls_enum_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_e2e_tls_enum_LDADD = $(OPENSSL_LIBS)

@@ -16,7 +16,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <openssl/pem.h>
 #include "common/ipc.h"
+#include "common/keysign.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -92,9 +94,13 @@ int main(int argc, char **argv)
                 snprintf(defsession, sizeof defsession, "%s/../../rdp/slate-session", self);
                 session = defsession;
         }
-        char *cert = NULL, *key = NULL;
+        char *cert = NULL;
         size_t len;
-        if (read_file_max(certf, IPC_PEM_MAX, &cert, &len) < 0 || read_file_max(keyf, IPC_PEM_MAX, &key, &len) < 0) {
+        FILE *kf = fopen(keyf, "r");
+        EVP_PKEY *key = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+        if (kf)
+                fclose(kf);
+        if (read_file_max(certf, IPC_PEM_MAX, &cert, &len) < 0 || !key) {
                 fprintf(stderr, "harness: cannot read %s / %s\n", certf, keyf);
                 return 1;
         }
@@ -134,13 +140,11 @@ int main(int argc, char **argv)
 
         IpcMsg m = { .type = IPC_CONFIG };
         m.config.cert_pem = cert;
-        m.config.key_pem = key;
         m.config.max_width = 4096;
         m.config.max_height = 2160;
         m.config.handshake_timeout_ms = hs;
         if (ipc_send(ipc, &m, -1) < 0)
                 fprintf(stderr, "harness: cannot send config\n");
-        secret_wipe(key, strlen(key));
 
         FrameParser p;
         ipc_parser_init(&p, IPC_PREAUTH_MAX);
@@ -227,6 +231,19 @@ int main(int argc, char **argv)
                         case IPC_LOGOUT:
                                 printf("harness: logout requested\n");
                                 break;
+                        case IPC_SIGN: {
+                                /* As slated does (broker/conn.c): sign the handshake's one request. */
+                                IpcMsg a = { .type = IPC_SIGNATURE };
+                                size_t n;
+                                if (keysign(key, in.sign.alg, in.sign.data, in.sign.len, a.sign.data, &n) == 0) {
+                                        a.sign.alg = in.sign.alg;
+                                        a.sign.len = (uint16_t)n;
+                                }
+                                printf("harness: +%lld ms sign alg=%u len=%u → %s\n", (long long)ms, in.sign.alg,
+                                       in.sign.len, a.sign.len ? "signed" : "refused");
+                                ipc_send(ipc, &a, -1);
+                                break;
+                        }
                         default:
                                 printf("harness: unexpected %s\n", ipc_type_name(in.type));
                         }
@@ -248,7 +265,7 @@ out:
         else
                 printf("harness: slate-session killed by signal %d\n", WTERMSIG(st));
         free(cert);
-        free(key);
+        EVP_PKEY_free(key);
         frame_parser_free(&p);
         return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 bad:

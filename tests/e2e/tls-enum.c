@@ -4,7 +4,9 @@
  * handshake per version and per suite, the client offering exactly that one and willing to
  * accept anything (security level 0). Prints "VERSION SUITE accepted|refused" lines.
  *
- *   tls-enum HOST PORT */
+ *   tls-enum HOST PORT
+ *   tls-enum HOST PORT --hold SECONDS   one default handshake, then hold the connection open
+ *                                        (prints "held" once the handshake is done) */
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -81,6 +83,27 @@ static int try(int version, const char *ciphers, const char *suites, char *got, 
         return r;
 }
 
+/* A session held after its TLS handshake, before credentials: what tests/e2e/tls.sh searches
+ * for the server key. */
+static int hold(int seconds)
+{
+        int fd = rdp_connect();
+        if (fd < 0)
+                return 1;
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        SSL *ssl = SSL_new(ctx);
+        SSL_set_fd(ssl, fd);
+        if (SSL_connect(ssl) != 1)
+                return 1;
+        printf("held %s %s\n", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+        fflush(stdout);
+        sleep((unsigned)seconds);
+        SSL_free(ssl);
+        SSL_CTX_free(ctx);
+        close(fd);
+        return 0;
+}
+
 static void say(const char *v, const char *suite, int r)
 {
         printf("%s %s %s\n", v, suite, r > 0 ? "accepted" : r == 0 ? "refused" : "no-x224");
@@ -88,12 +111,14 @@ static void say(const char *v, const char *suite, int r)
 
 int main(int argc, char **argv)
 {
-        if (argc != 3) {
-                fprintf(stderr, "usage: tls-enum HOST PORT\n");
+        if (argc != 3 && !(argc == 5 && strcmp(argv[3], "--hold") == 0)) {
+                fprintf(stderr, "usage: tls-enum HOST PORT [--hold SECONDS]\n");
                 return 2;
         }
         host = argv[1];
         port = argv[2];
+        if (argc == 5)
+                return hold(atoi(argv[4]));
         static const struct { int v; const char *name; } versions[] = {
                 { TLS1_VERSION, "TLSv1.0" }, { TLS1_1_VERSION, "TLSv1.1" },
                 { TLS1_2_VERSION, "TLSv1.2" }, { TLS1_3_VERSION, "TLSv1.3" },
