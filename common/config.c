@@ -264,6 +264,11 @@ static void check_uid_ranges(const SlateConfig *c, const char *file, const unsig
         else if ((uint64_t)c->vm_uid_base + c->vm_uid_count - 1 > VM_UID_MAX)
                 err_add(e, file, ln, "vm-uid-base %u + vm-uid-count %u: the range ends past uid %u", c->vm_uid_base,
                         c->vm_uid_count, VM_UID_MAX);
+        /* A session and a desktop sharing a uid could signal and read each other. */
+        uint64_t vb = c->vm_uid_base, ve = vb + c->vm_uid_count, sb = c->session_uid_base, se = sb + c->session_uid_count;
+        if (c->session_uid_count && vb < se && sb < ve)
+                err_add(e, file, ln, "vm-uid-base %u + %u overlaps session-uid-base %u + %u: give them disjoint ranges",
+                        c->vm_uid_base, c->vm_uid_count, c->session_uid_base, c->session_uid_count);
 }
 
 int config_parse(SlateConfig *c, const char *filename, const char *text, size_t len, char **ret_errors)

@@ -115,6 +115,11 @@ Test(config, vm_uid_range_without_root_and_below_2_31)
         cr_assert(strstr(e, "slate.conf:1: vm-uid-count"), "%s", e);
         free(e);
         config_free(&c);
+        e = NULL;
+        cr_assert_lt(parse(&c, "session-uid-base = 1879113000\n", &e), 0);
+        cr_assert(strstr(e, "overlaps session-uid-base"), "%s", e);
+        free(e);
+        config_free(&c);
         /* Range 0 with no uids is no range: nothing to refuse. */
         cr_assert_eq(parse(&c, "vm-uid-base = 0\nvm-uid-count = 0\n", &e), 0);
         config_free(&c);
