@@ -26,6 +26,7 @@
 #include "broker/pool.h"
 #include "broker/userdisks.h"
 #include "broker/reconcile.h"
+#include "broker/hostcheck.h"
 #include "broker/tls.h"
 #include "common/idrange.h"
 #include "common/log.h"
@@ -212,6 +213,7 @@ int main(int argc, char **argv)
                 return 1;
         if (tls_identity_load(cfg.tls_cert, cfg.tls_key, &b.tls_cert_pem, &b.tls_key) < 0)
                 return 1;
+        hostcheck_warn_swap();
         b.limiter = auth_limiter_new(cfg.auth_free_failures, cfg.auth_lockout_failures, cfg.auth_lockout_time);
         auth_limiter_set_ipv4_prefix(b.limiter, cfg.auth_ipv4_prefix ? cfg.auth_ipv4_prefix : 32);
         uv_mutex_init(&b.store_mu);

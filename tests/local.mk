@@ -54,6 +54,12 @@ TESTS += tests/integration/publish.sh tests/integration/pool.sh tests/integratio
 EXTRA_DIST += tests/integration/lib.sh tests/integration/publish.sh tests/integration/pool.sh tests/integration/spawn-failure.sh tests/integration/state-files.sh tests/integration/preauth-sources.sh tests/integration/auth-timeout.sh tests/integration/session-sandbox.sh \
 	tests/integration/erasure.sh tests/integration/image-sandbox.sh
 
+# The host checks (swap in clear) against a made-up sysfs.
+check_PROGRAMS += tests/unit/test_hostcheck
+TESTS += tests/unit/test_hostcheck
+tests_unit_test_hostcheck_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_unit_test_hostcheck_LDADD = $(BROKER_TEST_LIBS)
+
 # PAM, through pam_wrapper (test_auth.sh sets it up, then runs the Criterion binary).
 check_PROGRAMS += tests/unit/test_auth
 TESTS += tests/unit/test_auth.sh
