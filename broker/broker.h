@@ -10,8 +10,8 @@
 #include "broker/db.h"
 #include "broker/fault.h"
 #include "broker/hv.h"
-#include "broker/vmuid.h"
 #include "common/config.h"
+#include "common/idrange.h"
 
 typedef struct Broker Broker;
 typedef struct Pool Pool;
@@ -33,7 +33,7 @@ struct Broker {
         char *accel_reason;
         uid_t vm_uid;           /* vm-user: owns profile disks at rest; (uid_t)-1 when not root */
         gid_t vm_gid, kvm_gid;
-        VmUids vm_uids;         /* each desktop's own uid (vmuid.h); empty when not root */
+        IdRange vm_ids;         /* each desktop's own uid (= gid); empty when not root or vm-uid-count = 0 */
         Pool *pools;
         Desktop *desktops;
         /* Who hears about every desktop (the pool manager): set once by pool_manager_init. */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "broker/desktop.h"
+#include "broker/diskloan.h"
 #include "broker/workq.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -140,10 +141,10 @@ static void desktop_uid_release(Desktop *d)
         Broker *b = d->b;
         for (HvSlot i = 0; i < _HV_SLOT_MAX; i++)
                 if (d->lent[i]) {
-                        vmuid_disk_return(d->lent[i], d->uid, b->vm_uid, b->vm_gid);
+                        diskloan_return(d->lent[i], d->uid, b->vm_uid, b->vm_gid);
                         free(TAKE_PTR(d->lent[i]));
                 }
-        vmuid_release(&b->vm_uids, d->uid);
+        idrange_release(&b->vm_ids, d->uid);
 }
 
 /* Last step of destroy, once QEMU is gone: erase the overlay and forget the desktop. */
@@ -298,11 +299,11 @@ bool desktop_agent_ready(const Desktop *d)
 static int desktop_disk_lend(Desktop *d, const HvDisk *disk)
 {
         Broker *b = d->b;
-        if (hv_slot_read_only(disk->slot) || !vmuid_contains(&b->vm_uids, d->uid))
+        if (hv_slot_read_only(disk->slot) || !idrange_contains(&b->vm_ids, d->uid))
                 return 0;
         if (d->lent[disk->slot] && strcmp(d->lent[disk->slot], disk->path) != 0)
-                vmuid_disk_return(d->lent[disk->slot], d->uid, b->vm_uid, b->vm_gid);
-        int r = vmuid_disk_lend(disk->path, d->uid, d->gid);
+                diskloan_return(d->lent[disk->slot], d->uid, b->vm_uid, b->vm_gid);
+        int r = diskloan_lend(disk->path, d->uid, d->gid);
         if (r < 0)
                 return r;
         free(d->lent[disk->slot]);
@@ -458,12 +459,14 @@ int desktop_create(Broker *b, const DesktopSpec *spec, Desktop **ret)
         const DbImageVersion *v = spec->version;
         uid_t uid = b->vm_uid;
         gid_t gid = b->vm_gid;
-        if (b->vm_uids.count) {
-                if (vmuid_take(&b->vm_uids, &uid) < 0)
+        if (b->vm_ids.count) {
+                uint32_t id;
+                if (idrange_take(&b->vm_ids, &id) < 0)
                         return log_error_errno(-EAGAIN, "pool %s: every uid of the vm-uid range (%u from %u) is "
-                                               "a desktop's: no new desktop (raise vm-uid-count)", spec->pool,
-                                               b->vm_uids.count, (unsigned)b->vm_uids.base);
-                gid = (gid_t)uid;
+                                               "a desktop's or a process's: no new desktop (raise vm-uid-count)",
+                                               spec->pool, b->vm_ids.count, b->vm_ids.base);
+                uid = (uid_t)id;
+                gid = (gid_t)id;
         }
         uint8_t rnd[5];
         random_bytes(rnd, sizeof rnd);
@@ -546,9 +549,9 @@ static void desktop_uid_adopt(Desktop *d)
                 return;         /* not root: QEMU runs as slated's uid */
         d->uid = st.st_uid;
         d->gid = st.st_gid;
-        if (!vmuid_contains(&b->vm_uids, d->uid))
+        if (!idrange_contains(&b->vm_ids, d->uid))
                 return;         /* vm-user's (made before the range, or with vm-uid-count = 0) */
-        if (vmuid_claim(&b->vm_uids, d->uid) < 0)
+        if (idrange_claim(&b->vm_ids, d->uid) < 0)
                 log_warn("desktop %s: uid %u is another adopted desktop's too", d->id, (unsigned)d->uid);
         /* Its profile, if one is in it, goes back to vm-user when it is destroyed. */
         DbProfile *all = NULL;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "broker/desktop.h"
+#include "broker/diskloan.h"
 #include "broker/reconcile.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -130,7 +131,7 @@ static void sweep_staging(Broker *b)
  * stopped between the lend and the give-back): vm-user's again, before that uid is handed out. */
 static void sweep_lent_disks(Broker *b)
 {
-        if (!b->vm_uids.count)
+        if (!b->vm_ids.count)
                 return;
         DbProfile *all = NULL;
         size_t n = 0;
@@ -138,7 +139,7 @@ static void sweep_lent_disks(Broker *b)
                 return;
         for (size_t i = 0; i < n; i++) {
                 struct stat st;
-                if (!all[i].path || lstat(all[i].path, &st) < 0 || !vmuid_contains(&b->vm_uids, st.st_uid))
+                if (!all[i].path || lstat(all[i].path, &st) < 0 || !idrange_contains(&b->vm_ids, st.st_uid))
                         continue;
                 bool held = false;
                 for (Desktop *d = b->desktops; d; d = d->next)
@@ -149,7 +150,7 @@ static void sweep_lent_disks(Broker *b)
                         continue;
                 log_info("reconcile: profile disk %s was still lent to uid %u; given back", all[i].path,
                          (unsigned)st.st_uid);
-                vmuid_disk_return(all[i].path, st.st_uid, b->vm_uid, b->vm_gid);
+                diskloan_return(all[i].path, st.st_uid, b->vm_uid, b->vm_gid);
         }
         db_profile_free_array(all, n);
 }

@@ -124,9 +124,15 @@ static int resolve_vm_user(Broker *b)
                          (unsigned)b->vm_gid);
                 return 0;
         }
-        if (vmuid_check_unused(c->vm_uid_base, c->vm_uid_count) < 0)
-                return -EEXIST;
-        vmuid_init(&b->vm_uids, c->vm_uid_base, c->vm_uid_count);
+        /* The scan of /proc in idrange_init marks the uids QEMUs still run as: an orphan's is not
+         * handed out; an adopted desktop's is claimed back (reconcile_startup, after this). */
+        char why[200];
+        int r;
+        if ((r = idrange_validate(c->vm_uid_base, c->vm_uid_count, why, sizeof why)) < 0 ||
+            (r = idrange_check_unused(c->vm_uid_base, c->vm_uid_count, why, sizeof why)) < 0)
+                return log_error_errno(r, "vm-uid-base %u, vm-uid-count %u: %s: desktops must not share a uid or gid "
+                                       "with anyone (move the range)", c->vm_uid_base, c->vm_uid_count, why);
+        idrange_init(&b->vm_ids, c->vm_uid_base, c->vm_uid_count);
         log_info("each desktop's QEMU runs as a uid of its own, %u to %u; profile disks at rest belong to uid %u",
                  c->vm_uid_base, c->vm_uid_base + c->vm_uid_count - 1, (unsigned)b->vm_uid);
         return 0;
@@ -303,7 +309,7 @@ int main(int argc, char **argv)
         free(b.app_dir);
         free(b.profile_dir);
         free(b.desktop_run_dir);
-        vmuid_done(&b.vm_uids);
+        idrange_free(&b.vm_ids);
         while (b.pools) {
                 Pool *p = b.pools;
                 b.pools = p->next;

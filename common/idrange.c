@@ -57,6 +57,8 @@ int idrange_check_unused(uint32_t base, uint32_t count, char *why, size_t n)
 void idrange_init(IdRange *r, uint32_t base, uint32_t count)
 {
         *r = (IdRange){ .base = base, .count = count };
+        if (count == 0)
+                return;
         r->used = xmalloc0(count / 8 + 1);
         r->foreign = xmalloc0(count / 8 + 1);
         idrange_scan_proc(r, "/proc");
@@ -67,6 +69,11 @@ void idrange_free(IdRange *r)
         free(r->used);
         free(r->foreign);
         *r = (IdRange){ 0 };
+}
+
+bool idrange_contains(const IdRange *r, uint32_t id)
+{
+        return id >= r->base && id - r->base < r->count;
 }
 
 int idrange_take(IdRange *r, uint32_t *ret)
@@ -93,9 +100,25 @@ int idrange_take(IdRange *r, uint32_t *ret)
         return -EAGAIN;
 }
 
+int idrange_claim(IdRange *r, uint32_t id)
+{
+        if (!idrange_contains(r, id))
+                return -ERANGE;
+        uint32_t i = id - r->base;
+        if (bit_get(r->used, i))
+                return -EEXIST;
+        bit_set(r->used, i);
+        bit_clear(r->foreign, i);
+        r->in_use++;
+        /* After a restart new ids start past the adopted ones, as they would have. */
+        if (i >= r->next)
+                r->next = (i + 1) % r->count;
+        return 0;
+}
+
 void idrange_release(IdRange *r, uint32_t id)
 {
-        if (id < r->base || id - r->base >= r->count)
+        if (!idrange_contains(r, id))
                 return;
         uint32_t i = id - r->base;
         if (bit_get(r->used, i)) {
@@ -106,7 +129,7 @@ void idrange_release(IdRange *r, uint32_t id)
 
 static void mark(IdRange *r, unsigned long id, unsigned *marked)
 {
-        if (id < r->base || id - r->base >= r->count)
+        if (id > UINT32_MAX || !idrange_contains(r, (uint32_t)id))
                 return;
         if (!bit_get(r->foreign, (uint32_t)(id - r->base)))
                 (*marked)++;
@@ -115,6 +138,8 @@ static void mark(IdRange *r, unsigned long id, unsigned *marked)
 
 unsigned idrange_scan_proc(IdRange *r, const char *proc_dir)
 {
+        if (r->count == 0)
+                return 0;
         memset(r->foreign, 0, r->count / 8 + 1);
         unsigned marked = 0;
         DIR *d = opendir(proc_dir);
