@@ -61,6 +61,9 @@ void desktop_claim(Desktop *d, const char *claim_id, const DesktopEvents *ev, vo
         snprintf(d->claim_id, sizeof d->claim_id, "%s", claim_id);
         d->claim_ev = ev;
         d->claim_data = data;
+        /* A spare runs in the background (vm_start); the user's desktop does not. */
+        if (d->vm)
+                d->b->hv->vm_set_background(d->vm, false);
 }
 
 void desktop_unclaim(Desktop *d)
@@ -394,6 +397,7 @@ static void vm_launch(Desktop *d)
                 .kernel = d->kernel, .initrd = d->initrd, .cmdline = d->cmdline,
                 .memory_mb = d->memory >> 20, .vcpus = d->vcpus,
                 .accel = b->accel, .uid = d->uid, .gid = d->gid, .kvm_gid = b->kvm_gid, .qemu = b->cfg->qemu,
+                .background = !desktop_claimed(d),
         };
         int r = b->hv->vm_start(b->loop, &spec, &vm_callbacks, d, &d->vm);
         if (r < 0) {

@@ -33,6 +33,9 @@ typedef struct HvVmSpec {
         gid_t gid;
         gid_t kvm_gid;             /* extra group when accel is KVM and uid is switched */
         const char *qemu;          /* qemu-system-x86_64 path */
+        bool background;           /* a spare: every thread at the lowest CPU priority (SCHED_IDLE)
+                                    * from its first instruction, so its boot only takes CPU time
+                                    * no logged-on desktop wants; vm_set_background lifts it */
 } HvVmSpec;
 
 /* The disk slots every VM has from boot: virtio-blk devices backed by nothing (zeros, 1 TiB)
@@ -82,6 +85,9 @@ typedef struct HvDriver {
         /* Stop: a clean quit, SIGKILL after grace_ms. on_exit follows. Safe to call twice. */
         int (*vm_stop)(HvVm *vm, unsigned grace_ms);
         pid_t (*vm_pid)(HvVm *vm);
+        /* Every thread of the VM to the lowest CPU priority (SCHED_IDLE) or back to the normal
+         * one (SCHED_OTHER): a desktop leaves the background when a user claims it. */
+        int (*vm_set_background)(HvVm *vm, bool background);
         /* The VM's console (VNC), connected: an fd the caller owns. -ENOTCONN when not listening. */
         int (*console_open)(HvVm *vm, int *ret_fd);
         /* The guest agent's channel (virtio-serial), connected: an fd the caller owns. -ENOTCONN

@@ -2,7 +2,9 @@
  * qemu-system-x86_64 per desktop on the caller's libuv loop, talking QMP through qmp.c.
  * It must never block the loop, never put a disk secret on argv/env/disk, and never kill a VM
  * it was only asked to forget (vm_free). */
+#include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +22,7 @@
 #include "common/util.h"
 
 #define HV_SETPRIV_PATH "/usr/bin/setpriv"
+#define HV_CHRT_PATH "/usr/bin/chrt"
 #define HV_CHILD_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 /* QEMU creates its QMP socket before the guest runs; 5 s covers a loaded host. */
 #define HV_QMP_RETRY_MS 20
@@ -298,12 +301,34 @@ static char *qemu_escape(const char *s)
         return out;
 }
 
+/* QEMU has a session of its own, so (where the kernel groups by session: autogroup, when the
+ * processes sit in the root cpu cgroup) a scheduling group of its own, which competes with a
+ * user's desktop as an equal whatever its threads' policy: its group goes to nice 19 too. */
+static void autogroup_nice(pid_t pid, int nice)
+{
+        char path[48], v[8];
+        snprintf(path, sizeof path, "/proc/%d/autogroup", (int)pid);
+        int n = snprintf(v, sizeof v, "%d", nice);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;                 /* no autogroup in this kernel: the policy is all */
+        if (write(fd, v, (size_t)n) < 0 && errno != ESRCH)
+                log_debug("%s: %m", path);
+        close(fd);
+}
+
 static int vm_build_argv(const HvVmSpec *spec, Argv *a)
 {
         bool kvm = spec->accel != HV_ACCEL_TCG;
         bool switch_uid = spec->uid != (uid_t)-1 && geteuid() == 0;
         _cleanup_free_ char *dir = qemu_escape(spec->run_dir), *disk = qemu_escape(spec->disk);
 
+        /* Before setpriv: the policy survives both execs, and QEMU's threads inherit it. */
+        if (spec->background) {
+                argv_add(a, xstrdup(HV_CHRT_PATH));
+                argv_add(a, xstrdup("--idle"));
+                argv_add(a, xstrdup("0"));
+        }
         if (switch_uid) {
                 argv_add(a, xstrdup(HV_SETPRIV_PATH));
                 argv_add(a, xasprintf("--reuid=%u", (unsigned)spec->uid));
@@ -464,6 +489,8 @@ static int vm_start(uv_loop_t *loop, const HvVmSpec *spec, const HvCallbacks *cb
                 uv_close((uv_handle_t *)&vm->qmp_timer, vm_on_handle_closed);
                 return r;
         }
+        if (spec->background)
+                autogroup_nice(vm->proc.pid, 19);
         if (log_get_level() >= LOG_LVL_DEBUG) {         /* argv carries no secret: see vm_build_argv */
                 _cleanup_free_ char *line = xstrdup("");
                 for (size_t i = 0; i < a.n; i++) {
@@ -584,6 +611,37 @@ static int vm_stop(HvVm *vm, unsigned grace_ms)
 
 static pid_t vm_pid(HvVm *vm) { return vm->pid; }
 
+/* Each thread has its own policy: walk them all, twice, so a thread created during the first
+ * walk by one not yet changed is caught by the second (after it, creators have the new policy). */
+static int vm_set_background(HvVm *vm, bool background)
+{
+        if (vm->exited || vm->pid <= 0)
+                return -ESRCH;
+        struct sched_param sp = { 0 };
+        int policy = background ? SCHED_IDLE : SCHED_OTHER, r = 0;
+        _cleanup_free_ char *dir = xasprintf("/proc/%d/task", (int)vm->pid);
+        for (int pass = 0; pass < 2; pass++) {
+                DIR *d = opendir(dir);
+                if (!d)
+                        return log_error_errno(-errno, "vm %s: %s: %m", vm->id, dir);
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        unsigned tid;
+                        if (parse_uint(de->d_name, 0x7fffffff, &tid) < 0)
+                                continue;
+                        if (sched_setscheduler((pid_t)tid, policy, &sp) < 0 && errno != ESRCH && r == 0)
+                                r = -errno;
+                }
+                closedir(d);
+        }
+        autogroup_nice(vm->pid, background ? 19 : 0);
+        if (r < 0)
+                return log_error_errno(r, "vm %s: cannot set its CPU priority to %s: %s", vm->id,
+                                       background ? "idle" : "normal", strerror(-r));
+        log_debug("vm %s: CPU priority %s", vm->id, background ? "idle" : "normal");
+        return 0;
+}
+
 /* Forget the VM. A QEMU still running is left running (so a restarted slated can adopt it): its
  * stderr then goes nowhere and, if we spawned it, nobody reaps it until this process ends. */
 static void vm_free(HvVm *vm)
@@ -617,6 +675,7 @@ const HvDriver hv_qemu_driver = {
         .vm_adopt = vm_adopt,
         .vm_stop = vm_stop,
         .vm_pid = vm_pid,
+        .vm_set_background = vm_set_background,
         .vm_free = vm_free,
         .console_open = hv_qemu_console_open,
         .agent_open = hv_qemu_agent_open,

@@ -72,6 +72,10 @@ profile_lent() {
                 fail "alice's profile $(stat -c '%u %a' "$prof"), not her desktop's uid $du (0600)"
 }
 profile_lent
+# A spare runs at the idle CPU priority; the desktop a user claims leaves it (every thread).
+dpid=$(jctl desktop list | jq -r --arg id "$desk" '.[] | select(.id == $id) | .pid')
+[ "$(thread_policies "$dpid")" = 0 ] || fail "alice's desktop's QEMU threads have policies $(thread_policies "$dpid" | tr '\n' ' '), not normal (0)"
+[ ! -r /proc/"$dpid"/autogroup ] || grep -q "nice 0" /proc/"$dpid"/autogroup || fail "alice's desktop's autogroup: $(cat /proc/"$dpid"/autogroup)"
 [ "$(pam_sessions open_session alice)" = 1 ] && [ "$(pam_sessions close_session alice)" = 0 ] ||
         fail "alice's logon did not open exactly one PAM session: $(cat "$T/pam-sessions.log" 2>&1)"
 wait_for 10 "alice disconnected" sh -c "$SLATECTL --socket $T/run/control.sock --json session list --user alice | jq -e '.[0].state == \"disconnected\"' >/dev/null"

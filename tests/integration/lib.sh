@@ -174,4 +174,9 @@ count_state() { # pool state
 pool_ready() { [ "$(count_state "$1" ready)" -ge "$2" ]; }
 
 # QEMU processes started by this test's slated.
+# The CPU scheduling policies of a process's threads, one per line (0 normal, 5 idle): field 41
+# of /proc/PID/task/TID/stat, counted after the ")" that ends the thread's name.
+thread_policies() { for f in /proc/"$1"/task/*/stat; do sed 's/.*) //' "$f" 2>/dev/null | awk '{print $39}'; done | sort -u; }
+# CPU ticks (user + system) a process has used.
+cpu_ticks() { sed 's/.*) //' /proc/"$1"/stat | awk '{print $12 + $13}'; }
 qemu_pids() { pgrep -f "qemu-system.*$T/run/desktops/" || true; }

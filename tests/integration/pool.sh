@@ -104,6 +104,39 @@ vuid2=$(jctl desktop list --pool p1 | jq -r --arg id "$victim" '.[] | select(.id
 ctl desktop destroy "$victim"
 wait_for 15 "destroyed desktop $victim to go" gone
 [ ! -e "$vov" ] || fail "overlay of the destroyed desktop is still there: $vov"
+
+# Spares never slow a user's session: a booting spare runs every thread at SCHED_IDLE. A CPU hog
+# standing for a busy logged-on desktop, on one CPU with the booting spare, keeps >= 90 % of that
+# CPU; the control (the spare made normal) shows the measure can tell: about half.
+booting_pid() { jctl desktop list --pool p1 | jq -r '[.[] | select(.state == "booting" and .pid > 0)][0].pid // empty'; }
+has_booting() { [ -n "$(booting_pid)" ]; }
+wait_for 30 "the replacement's QEMU" has_booting
+bpid=$(booting_pid)
+[ "$(thread_policies "$bpid")" = 5 ] || fail "a booting spare's threads have policies $(thread_policies "$bpid" | tr '\n' ' '), not idle (5)"
+# Its own session is its own scheduling group where the kernel groups by session (autogroup).
+if [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then
+        grep -q "nice 19" /proc/"$bpid"/autogroup || fail "a booting spare's autogroup is $(cat /proc/"$bpid"/autogroup), not nice 19"
+fi
+for p in $(jctl desktop list --pool p1 | jq -r '.[] | select(.state == "ready") | .pid'); do
+        [ "$(thread_policies "$p")" = 5 ] || fail "a ready spare (pid $p) is not at the idle priority"
+done
+if command -v taskset >/dev/null; then
+        taskset -a -p -c 0 "$bpid" >/dev/null
+        taskset -c 0 sh -c 'while :; do :; done' &
+        hog=$!
+        share() { local t0; t0=$(cpu_ticks $hog); sleep 3; echo $(( ($(cpu_ticks $hog) - t0) * 100 / (3 * $(getconf CLK_TCK)) )); }
+        with_idle=$(share)
+        chrt -a -o -p 0 "$bpid"
+        [ -w /proc/"$bpid"/autogroup ] && echo 0 >/proc/"$bpid"/autogroup
+        with_normal=$(share)
+        chrt -a -i -p 0 "$bpid"
+        [ -w /proc/"$bpid"/autogroup ] && echo 19 >/proc/"$bpid"/autogroup
+        kill $hog; wait $hog 2>/dev/null || true
+        taskset -a -p -c "0-$(( $(nproc) - 1 ))" "$bpid" >/dev/null
+        say "a CPU hog beside a booting spare on one CPU: ${with_idle} % (spare idle), ${with_normal} % (spare normal)"
+        [ "$with_idle" -ge 90 ] || fail "beside a booting spare a busy process kept only ${with_idle} % of its CPU"
+        [ "$with_normal" -lt 80 ] || say "(the control did not show contention: the spare may have finished booting)"
+fi
 wait_for 180 "pool refilled to 3" pool_ready p1 3
 check_uids
 if [ -n "$ROOT" ]; then
