@@ -412,6 +412,8 @@ static void out_line(Conn *c, const char *line, size_t len, bool cut)
                 cut ? " [cut]" : "");
 }
 
+static void out_line_cb(void *ud, char *line, size_t len, bool cut) { out_line(ud, line, len, cut); }
+
 static void out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
         Conn *c = h->data;
@@ -430,17 +432,7 @@ static void out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 uv_close((uv_handle_t *)s, handle_closed);
                 return;
         }
-        size_t off = 0;
-        while (off < (size_t)n) {
-                size_t used, len;
-                char *line;
-                int r = linebuf_feed(&c->out_lines, buf->base + off, (size_t)n - off, &used, &line, &len);
-                off += used;
-                if (r == 1 || r == -EMSGSIZE)
-                        out_line(c, line, len, r == -EMSGSIZE);
-                else if (r < 0)
-                        break;
-        }
+        linebuf_feed_lines(&c->out_lines, buf->base, (size_t)n, out_line_cb, c);
 }
 
 void conn_spawn(Broker *b, int sock, const char *addr)

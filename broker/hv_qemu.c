@@ -139,6 +139,8 @@ static void vm_err_log(HvVm *vm, char *line, size_t len, bool cut)
         log_warn("vm %s: qemu: %s%s", vm->id, line, cut ? " [...]" : "");
 }
 
+static void vm_err_line_cb(void *ud, char *line, size_t len, bool cut) { vm_err_log(ud, line, len, cut); }
+
 static void vm_on_err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         HvVm *vm = h->data;
@@ -160,16 +162,7 @@ static void vm_on_err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                         vm_report_exit(vm);
                 return;
         }
-        size_t off = 0;
-        while (off < (size_t)n) {
-                size_t used, len;
-                char *line;
-                int r = linebuf_feed(&vm->errlines, buf->base + off, (size_t)n - off, &used, &line, &len);
-                off += used;
-                if (r == 0 || r == -ENOMEM)
-                        break;
-                vm_err_log(vm, line, len, r == -EMSGSIZE);
-        }
+        linebuf_feed_lines(&vm->errlines, buf->base, (size_t)n, vm_err_line_cb, vm);
 }
 
 /* ---- QMP ---- */

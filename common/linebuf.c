@@ -94,6 +94,23 @@ int linebuf_feed(LineBuf *lb, const void *data, size_t n, size_t *ret_used, char
         return 1;
 }
 
+int linebuf_feed_lines(LineBuf *lb, const void *data, size_t n, LineFn fn, void *ud)
+{
+        const char *p = data;
+        size_t off = 0;
+        while (off < n) {
+                size_t used, len;
+                char *line;
+                int r = linebuf_feed(lb, p + off, n - off, &used, &line, &len);
+                off += used;
+                if (r == -ENOMEM)
+                        return r;
+                if (r == 1 || r == -EMSGSIZE)
+                        fn(ud, line, len, r == -EMSGSIZE);
+        }
+        return 0;
+}
+
 char *linebuf_partial(LineBuf *lb, size_t *ret_len)
 {
         drop_handed_out(lb);

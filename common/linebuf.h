@@ -30,6 +30,11 @@ void linebuf_free(LineBuf *lb);
  *   -ENOMEM: the buffer could not grow (the byte that needed room is not consumed).
  * Call it again with the rest of data while *ret_used < n. */
 int linebuf_feed(LineBuf *lb, const void *data, size_t n, size_t *ret_used, char **ret_line, size_t *ret_len);
+/* linebuf_feed over all of data, for a reader that logs a child's output: fn gets each complete
+ * line (cut = false) and each over-long one's first max bytes (cut = true). Stops early only on
+ * -ENOMEM, which it returns; else 0. */
+typedef void (*LineFn)(void *ud, char *line, size_t len, bool cut);
+int linebuf_feed_lines(LineBuf *lb, const void *data, size_t n, LineFn fn, void *ud);
 /* The unfinished line buffered so far (NUL-terminated, len in *ret_len), left in place; NULL when
  * there is none. For a reader that looks for a marker before the newline arrives. */
 char *linebuf_partial(LineBuf *lb, size_t *ret_len);

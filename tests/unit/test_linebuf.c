@@ -2,6 +2,7 @@
  * byte more is refused before it is buffered, and what follows an over-long line still reads. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "common/linebuf.h"
 
@@ -184,4 +185,21 @@ Test(linebuf, buffer_grows_in_steps_not_to_the_cap)
         linebuf_free(&lb);
         cr_assert_null(lb.buf);
         cr_assert_eq(lb.max, 1u << 20);
+}
+
+static void collect(void *ud, char *line, size_t len, bool cut)
+{
+        char *acc = ud;
+        snprintf(acc + strlen(acc), 256 - strlen(acc), "[%.*s%s]", (int)len, line, cut ? "+" : "");
+}
+
+Test(linebuf, feed_lines_hands_out_every_line_and_the_cut_ones)
+{
+        LineBuf lb;
+        linebuf_init(&lb, 4);
+        char acc[256] = "";
+        cr_assert_eq(linebuf_feed_lines(&lb, "ab\ncdefgh\nx", 11, collect, acc), 0);
+        cr_assert_eq(linebuf_feed_lines(&lb, "y\n", 2, collect, acc), 0);
+        cr_assert_str_eq(acc, "[ab][cdef+][xy]");
+        linebuf_free(&lb);
 }
