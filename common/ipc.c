@@ -53,13 +53,15 @@ int ipc_msg_decode(const Frame *f, IpcMsg *ret)
         case IPC_CONFIG:
                 bad = read_blob(&r, IPC_PEM_MAX, &m.config.cert_pem) < 0 ||
                       reader_u16(&r, &m.config.max_width) < 0 || reader_u16(&r, &m.config.max_height) < 0 ||
-                      reader_u32(&r, &m.config.handshake_timeout_ms) < 0;
+                      reader_u32(&r, &m.config.handshake_timeout_ms) < 0 ||
+                      read_str(&r, m.config.banner, IPC_TEXT_MAX) < 0;
                 break;
         case IPC_AUTH:
                 bad = read_str(&r, m.auth.user, IPC_NAME_MAX) < 0 || read_str(&r, m.auth.domain, IPC_NAME_MAX) < 0 ||
                       read_str(&r, m.auth.password, IPC_PASSWORD_MAX) < 0 ||
                       read_str(&r, m.auth.client_host, IPC_NAME_MAX) < 0 || reader_u16(&r, &m.auth.width) < 0 ||
-                      reader_u16(&r, &m.auth.height) < 0;
+                      reader_u16(&r, &m.auth.height) < 0 || reader_u8(&r, &m.auth.flags) < 0 ||
+                      (m.auth.flags & ~IPC_AUTH_INTERACTIVE);
                 break;
         case IPC_AUTH_RESULT:
                 bad = reader_u8(&r, &m.auth_result.status) < 0 || m.auth_result.status > IPC_AUTH_STATUS_LAST ||
@@ -93,6 +95,19 @@ int ipc_msg_decode(const Frame *f, IpcMsg *ret)
                         memcpy(m.sign.data, p, m.sign.len);
                 break;
         }
+        case IPC_PROGRESS:
+                bad = reader_u8(&r, &m.progress.kind) < 0 || m.progress.kind < IPC_PROGRESS_STEP ||
+                      m.progress.kind > IPC_PROGRESS_KIND_LAST || reader_u8(&r, &m.progress.step) < 0 ||
+                      reader_u8(&r, &m.progress.steps) < 0 || m.progress.step > m.progress.steps ||
+                      read_str(&r, m.progress.title, IPC_NAME_MAX) < 0 || read_str(&r, m.progress.text, IPC_TEXT_MAX) < 0;
+                break;
+        case IPC_PROMPT:
+                bad = reader_u8(&r, &m.prompt.style) < 0 || m.prompt.style < IPC_PROMPT_SECRET ||
+                      m.prompt.style > IPC_PROMPT_STYLE_LAST || read_str(&r, m.prompt.text, IPC_TEXT_MAX) < 0;
+                break;
+        case IPC_PROMPT_REPLY:
+                bad = read_str(&r, m.prompt_reply.text, IPC_PASSWORD_MAX) < 0;
+                break;
         default:
                 bad = 1;
         }
@@ -115,6 +130,7 @@ int ipc_msg_encode(const IpcMsg *m, Writer *w)
                 writer_u16(&body, m->config.max_width);
                 writer_u16(&body, m->config.max_height);
                 writer_u32(&body, m->config.handshake_timeout_ms);
+                writer_string(&body, m->config.banner);
                 break;
         case IPC_AUTH:
                 writer_string(&body, m->auth.user);
@@ -123,6 +139,7 @@ int ipc_msg_encode(const IpcMsg *m, Writer *w)
                 writer_string(&body, m->auth.client_host);
                 writer_u16(&body, m->auth.width);
                 writer_u16(&body, m->auth.height);
+                writer_u8(&body, m->auth.flags);
                 break;
         case IPC_AUTH_RESULT:
                 writer_u8(&body, m->auth_result.status);
@@ -160,6 +177,20 @@ int ipc_msg_encode(const IpcMsg *m, Writer *w)
                 writer_u16(&body, m->sign.len);
                 writer_bytes(&body, m->sign.data, m->sign.len);
                 break;
+        case IPC_PROGRESS:
+                writer_u8(&body, m->progress.kind);
+                writer_u8(&body, m->progress.step);
+                writer_u8(&body, m->progress.steps);
+                writer_string(&body, m->progress.title);
+                writer_string(&body, m->progress.text);
+                break;
+        case IPC_PROMPT:
+                writer_u8(&body, m->prompt.style);
+                writer_string(&body, m->prompt.text);
+                break;
+        case IPC_PROMPT_REPLY:
+                writer_string(&body, m->prompt_reply.text);
+                break;
         default:
                 writer_free(&body);
                 return -EINVAL;
@@ -179,6 +210,8 @@ void ipc_msg_clear(IpcMsg *m)
         }
         if (m->type == IPC_AUTH)
                 secret_wipe(m->auth.password, sizeof m->auth.password);
+        if (m->type == IPC_PROMPT_REPLY)
+                secret_wipe(m->prompt_reply.text, sizeof m->prompt_reply.text);
 }
 
 const char *ipc_type_name(uint8_t type)
@@ -187,7 +220,8 @@ const char *ipc_type_name(uint8_t type)
                 [IPC_CONFIG] = "config", [IPC_AUTH] = "auth", [IPC_AUTH_RESULT] = "auth-result",
                 [IPC_ATTACH] = "attach", [IPC_FIRST_FRAME] = "first-frame", [IPC_END] = "end",
                 [IPC_LOGOUT] = "logout", [IPC_PHASE] = "phase", [IPC_ACTIVITY] = "activity",
-                [IPC_SIGN] = "sign", [IPC_SIGNATURE] = "signature",
+                [IPC_SIGN] = "sign", [IPC_SIGNATURE] = "signature", [IPC_PROGRESS] = "progress",
+                [IPC_PROMPT] = "prompt", [IPC_PROMPT_REPLY] = "prompt-reply",
         };
         return type < ELEMENTSOF(names) && names[type] ? names[type] : "unknown";
 }

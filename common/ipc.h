@@ -9,7 +9,8 @@
 #include "common/frame.h"
 
 #define IPC_MAGIC 0x5349            /* "SI" */
-#define IPC_VERSION 2            /* 2: no private key in IPC_CONFIG; IPC_SIGN */
+#define IPC_VERSION 3            /* 2: no private key in IPC_CONFIG; IPC_SIGN. 3: logon screen and
+                                  * progress (IPC_PROGRESS, IPC_PROMPT, IPC_PROMPT_REPLY) */
 #define IPC_FRAME_MAX (64u * 1024)  /* a TLS certificate chain fits; nothing else comes close */
 #define IPC_PREAUTH_MAX 2048        /* what slate-session may send before authentication */
 #define IPC_NAME_MAX 256            /* user, domain, host names */
@@ -25,6 +26,9 @@ typedef enum IpcType {
         IPC_ATTACH = 4,       /* + fd: the desktop's VNC console */
         IPC_END = 6,          /* the session ended (logout, admin, VM died): disconnect the client */
         IPC_SIGNATURE = 11,   /* the answer to IPC_SIGN: the signature, or none (refused) */
+        IPC_PROGRESS = 12,    /* what the logon is doing now; the desktop is usable; it failed */
+        IPC_PROMPT = 13,      /* a PAM conversation message for the logon screen (a prompt waits
+                               * for IPC_PROMPT_REPLY; an info or error line does not) */
         /* slate-session → slated */
         IPC_AUTH = 2,         /* credentials from the RDP client info */
         IPC_FIRST_FRAME = 5,  /* the first real frame reached the client: the logon is done */
@@ -32,7 +36,8 @@ typedef enum IpcType {
         IPC_PHASE = 8,        /* timing of a connection phase (tls, ...) for the logon record */
         IPC_ACTIVITY = 9,     /* the user typed or moved the pointer (at most every 10 s) */
         IPC_SIGN = 10,        /* the TLS handshake needs a signature with the server key (common/keysign.h) */
-        _IPC_TYPE_MAX = 12,   /* one past the highest */
+        IPC_PROMPT_REPLY = 14, /* what the user typed at an IPC_PROMPT (wiped after use) */
+        _IPC_TYPE_MAX = 15,   /* one past the highest */
 } IpcType;
 
 typedef enum IpcAuthStatus {
@@ -49,6 +54,29 @@ typedef enum IpcAuthStatus {
         IPC_AUTH_STATUS_LAST = IPC_AUTH_ACCOUNT_DENIED,
 } IpcAuthStatus;
 
+/* IPC_AUTH flags. */
+enum {
+        IPC_AUTH_INTERACTIVE = 1u << 0, /* typed into slate-session's logon screen: slated may relay
+                                         * further PAM prompts (IPC_PROMPT) and the user may retry */
+};
+
+/* IPC_PROGRESS kinds. */
+typedef enum IpcProgressKind {
+        IPC_PROGRESS_STEP = 1,        /* text says what happens now; step of steps for a bar */
+        IPC_PROGRESS_USABLE = 2,      /* the desktop is usable: show the console from now on */
+        IPC_PROGRESS_FAILED = 3,      /* the session did not come up; text says why; IPC_END follows */
+        IPC_PROGRESS_KIND_LAST = IPC_PROGRESS_FAILED,
+} IpcProgressKind;
+
+/* IPC_PROMPT styles: PAM's four message styles. */
+typedef enum IpcPromptStyle {
+        IPC_PROMPT_SECRET = 1,        /* PAM_PROMPT_ECHO_OFF: typed text is not shown */
+        IPC_PROMPT_TEXT = 2,          /* PAM_PROMPT_ECHO_ON */
+        IPC_PROMPT_ERROR = 3,         /* PAM_ERROR_MSG: no reply */
+        IPC_PROMPT_INFO = 4,          /* PAM_TEXT_INFO: no reply */
+        IPC_PROMPT_STYLE_LAST = IPC_PROMPT_INFO,
+} IpcPromptStyle;
+
 typedef struct IpcMsg {
         IpcType type;
         union {
@@ -56,6 +84,7 @@ typedef struct IpcMsg {
                         char *cert_pem;             /* owned */
                         uint16_t max_width, max_height;
                         uint32_t handshake_timeout_ms;
+                        char banner[IPC_TEXT_MAX + 1]; /* the logon screen's message ("" none) */
                 } config;
                 struct {
                         char user[IPC_NAME_MAX + 1];
@@ -63,6 +92,7 @@ typedef struct IpcMsg {
                         char password[IPC_PASSWORD_MAX + 1]; /* wiped by ipc_msg_clear */
                         char client_host[IPC_NAME_MAX + 1];
                         uint16_t width, height;
+                        uint8_t flags;              /* IPC_AUTH_* */
                 } auth;
                 struct {
                         uint8_t status;             /* IpcAuthStatus */
@@ -90,6 +120,19 @@ typedef struct IpcMsg {
                         uint16_t len;
                         uint8_t data[IPC_SIGN_MAX];
                 } sign;                             /* IPC_SIGN and IPC_SIGNATURE */
+                struct {
+                        uint8_t kind;               /* IpcProgressKind */
+                        uint8_t step, steps;        /* step of steps (0 of 0: no bar) */
+                        char title[IPC_NAME_MAX + 1]; /* "Welcome, alice" */
+                        char text[IPC_TEXT_MAX + 1];
+                } progress;
+                struct {
+                        uint8_t style;              /* IpcPromptStyle */
+                        char text[IPC_TEXT_MAX + 1];
+                } prompt;
+                struct {
+                        char text[IPC_PASSWORD_MAX + 1]; /* wiped by ipc_msg_clear */
+                } prompt_reply;
         };
 } IpcMsg;
 

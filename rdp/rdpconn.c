@@ -422,6 +422,13 @@ static int handle_msg(RdpConn *s, IpcMsg *m)
                 if (s->pending_fd < 0)
                         return log_error_errno(-EBADMSG, "IPC: attach without the console fd");
                 return on_attach(s, m);
+        case IPC_PROGRESS:
+                /* What the logon is doing: shown by the progress screen (not drawn yet). */
+                if (s->phase < PH_AUTH)
+                        break;
+                log_debug("progress %u (%u/%u): %s", m->progress.kind, m->progress.step, m->progress.steps,
+                          m->progress.text);
+                return 0;
         case IPC_END:
                 log_info("session ended by slated: %s", m->end.reason);
                 rdpconn_end(s, 0, end_errinfo(m->end.reason));

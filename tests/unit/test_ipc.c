@@ -158,3 +158,58 @@ Test(ipc, a_file_descriptor_crosses_the_socket)
         close(got);
         close(fd);
 }
+
+Test(ipc, progress_prompt_and_reply_roundtrip_and_limits)
+{
+        IpcMsg m = { .type = IPC_PROGRESS }, out;
+        m.progress.kind = IPC_PROGRESS_STEP;
+        m.progress.step = 3;
+        m.progress.steps = 7;
+        strcpy(m.progress.title, "Welcome, alice");
+        strcpy(m.progress.text, "Attaching your apps");
+        cr_assert_eq(roundtrip(&m, &out), 0);
+        cr_assert_eq(out.progress.kind, IPC_PROGRESS_STEP);
+        cr_assert_eq(out.progress.step, 3);
+        cr_assert_eq(out.progress.steps, 7);
+        cr_assert_str_eq(out.progress.title, "Welcome, alice");
+        cr_assert_str_eq(out.progress.text, "Attaching your apps");
+        /* A step past the count, and an unknown kind, are refused. */
+        m.progress.step = 8;
+        cr_assert_eq(roundtrip(&m, &out), -EBADMSG);
+        m.progress.step = 0;
+        m.progress.kind = IPC_PROGRESS_KIND_LAST + 1;
+        cr_assert_eq(roundtrip(&m, &out), -EBADMSG);
+
+        IpcMsg p = { .type = IPC_PROMPT };
+        p.prompt.style = IPC_PROMPT_SECRET;
+        strcpy(p.prompt.text, "One-time password (OATH) for `alice': ");
+        cr_assert_eq(roundtrip(&p, &out), 0);
+        cr_assert_eq(out.prompt.style, IPC_PROMPT_SECRET);
+        cr_assert_str_eq(out.prompt.text, p.prompt.text);
+        p.prompt.style = 0;
+        cr_assert_eq(roundtrip(&p, &out), -EBADMSG);
+
+        IpcMsg r = { .type = IPC_PROMPT_REPLY };
+        strcpy(r.prompt_reply.text, "123456");
+        cr_assert_eq(roundtrip(&r, &out), 0);
+        cr_assert_str_eq(out.prompt_reply.text, "123456");
+        ipc_msg_clear(&out);
+        for (size_t i = 0; i < sizeof out.prompt_reply.text; i++)
+                cr_assert_eq(out.prompt_reply.text[i], 0);
+
+        IpcMsg a = { .type = IPC_AUTH };
+        strcpy(a.auth.user, "alice");
+        a.auth.flags = IPC_AUTH_INTERACTIVE;
+        cr_assert_eq(roundtrip(&a, &out), 0);
+        cr_assert_eq(out.auth.flags, IPC_AUTH_INTERACTIVE);
+        ipc_msg_clear(&out);
+        a.auth.flags = 0x80;    /* unknown flags: a peer speaking something else */
+        cr_assert_eq(roundtrip(&a, &out), -EBADMSG);
+
+        IpcMsg c = { .type = IPC_CONFIG };
+        c.config.cert_pem = "pem";
+        strcpy(c.config.banner, "Acme hospital — authorised staff only");
+        cr_assert_eq(roundtrip(&c, &out), 0);
+        cr_assert_str_eq(out.config.banner, c.config.banner);
+        ipc_msg_clear(&out);
+}
