@@ -108,6 +108,7 @@ bench_slated_start() {
         local u
         for u in "$@"; do echo "${u%%:*}:${u#*:}:slate"; done >"$T/passdb"
         for u in auth account; do echo "$u required $PAM_MOD/pam_matrix.so passdb=$T/passdb"; done >"$T/pam.d/slate"
+        echo "session required pam_permit.so" >>"$T/pam.d/slate"    # a logon opens a PAM session
         for u in auth account password session; do echo "$u required pam_deny.so"; done >"$T/pam.d/other"
         cat >"$T/slate.conf" <<CONF
 state-dir = $T/state
@@ -123,7 +124,12 @@ listen = 127.0.0.1:$RDP_PORT
 session-program = $SESSION
 handshake-timeout = 10
 CONF
-        [ -x "$B/tests/guest/slate-agent-testdesk" ] && echo "agent-binary = $B/tests/guest/slate-agent-testdesk" >>"$T/slate.conf"
+        # BENCH_AGENT_BINARY: the agent publish installs (the Debian desktop needs the real one).
+        if [ -n "${BENCH_AGENT_BINARY:-}" ]; then
+                echo "agent-binary = $BENCH_AGENT_BINARY" >>"$T/slate.conf"
+        elif [ -x "$B/tests/guest/slate-agent-testdesk" ]; then
+                echo "agent-binary = $B/tests/guest/slate-agent-testdesk" >>"$T/slate.conf"
+        fi
         [ -f "$S/agent/session-script" ] && echo "agent-session-script = $S/agent/session-script" >>"$T/slate.conf"
         if [ -s "$GUEST/guestfs-kernel.env" ]; then
                 . "$GUEST/guestfs-kernel.env"
