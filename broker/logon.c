@@ -150,7 +150,7 @@ static int step_handshake(StepRun *run, void *ctx) { return STEP_DONE; }
 static void auth_run(uv_work_t *w)
 {
         Logon *lg = w->data;
-        lg->pam_r = auth_pam_check(lg->b->cfg->pam_service, lg->user, lg->password, lg->addr, &lg->pam,
+        lg->pam_r = auth_pam_check(lg->b->cfg->pam_service, lg->user, lg->password, lg->addr, NULL, &lg->pam,
                                    &lg->mapped_user, &lg->pam_error);
 }
 
