@@ -5,7 +5,10 @@
  * password module (password required /abs/path/pam_expired.so state=DIR) it changes an expired
  * password the way pam_unix does for root: "New password: ", "Retype new password: ", refused
  * when they differ or are empty; a change leaves DIR/USER.changed (no password in it), and the
- * account check no longer calls that user's password expired. */
+ * account check no longer calls that user's password expired. As an auth module
+ * (auth required /abs/path/pam_expired.so chatty=carl) it asks the users named "Question N: "
+ * until the conversation fails, at most 100 times: a stack that never stops asking. */
+#define PAM_SM_AUTH
 #define PAM_SM_ACCOUNT
 #define PAM_SM_PASSWORD
 #include <fcntl.h>
@@ -50,6 +53,34 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
                 return PAM_ACCT_EXPIRED;
         if (named(user, argc, argv, "denied"))
                 return PAM_PERM_DENIED;
+        return PAM_IGNORE;
+}
+
+static void drop(char **s);
+
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+        (void)flags;
+        const char *user = NULL;
+        if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user)
+                return PAM_USER_UNKNOWN;
+        if (!named(user, argc, argv, "chatty"))
+                return PAM_IGNORE;
+        for (int i = 1; i <= 100; i++) {
+                char *a = NULL;
+                if (pam_prompt(pamh, PAM_PROMPT_ECHO_ON, &a, "Question %d: ", i) != PAM_SUCCESS)
+                        return PAM_AUTH_ERR;
+                drop(&a);
+        }
+        return PAM_SUCCESS;
+}
+
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+        (void)pamh;
+        (void)flags;
+        (void)argc;
+        (void)argv;
         return PAM_IGNORE;
 }
 
