@@ -90,6 +90,7 @@ struct AuthHandle {
         Conv conv;
         struct pam_conv pam_conv;
         bool cred, open;        /* setcred ESTABLISH and open_session succeeded */
+        bool changed;           /* an expired password was changed during the check */
         char *service, *user, *rhost;   /* adopted only */
 };
 
@@ -174,8 +175,7 @@ int auth_pam_check(const char *service, const char *user, const char *password, 
                 free(a);
                 return r;
         }
-        if (changed)
-                log_info("PAM: %s changed an expired password at the logon screen", user);
+        a->changed = changed;
         const void *mapped = NULL;
         /* Modules may map the name: the session belongs to whoever PAM says. */
         if (pam_get_item(a->h, PAM_USER, &mapped) == PAM_SUCCESS && mapped)
@@ -188,6 +188,8 @@ int auth_pam_check(const char *service, const char *user, const char *password, 
                 auth_session_end(a);
         return 0;
 }
+
+bool auth_password_changed(const AuthHandle *a) { return a && a->changed; }
 
 int auth_session_open(AuthHandle *a, char **ret_error)
 {

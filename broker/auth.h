@@ -36,6 +36,8 @@ typedef struct AuthAsk {
  * on, one that fails is -EKEYEXPIRED with *ret_error saying why. */
 int auth_pam_check(const char *service, const char *user, const char *password, const char *rhost,
                    const AuthAsk *ask, AuthHandle **ret_h, char **ret_user, char **ret_error);
+/* The check changed an expired password (through ask) before it passed. */
+bool auth_password_changed(const AuthHandle *h);
 /* A logon is a login: pam_setcred(PAM_ESTABLISH_CRED), then pam_open_session (the service's
  * session stack: pam_limits, lastlog and wtmp, pam_exec hooks). -EIO with *ret_error on
  * failure; the handle still goes to auth_session_end, which undoes what did succeed. */

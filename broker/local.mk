@@ -24,7 +24,7 @@ broker_slated_LDADD = broker/libslatebroker.a broker/libslatehv.a streaming/libs
 	$(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(GUESTFS_LIBS) $(ZSTD_LIBS) $(NBD_LIBS)
 
 # The PAM service file: installed unless one exists (an administrator's stack wins).
-EXTRA_DIST += docs/pam.d/slate
+EXTRA_DIST += docs/pam.d/slate docs/pam.d/slate-otp
 install-data-local: install-pam
 install-pam:
 	@if [ -e "$(DESTDIR)$(sysconfdir)/pam.d/slate" ]; then \

@@ -274,6 +274,11 @@ static void auth_done(uv_work_t *w, int status)
                         refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "unknown user name or bad password");
                 steps_done(&lg->run, -EACCES, err);
         } else {
+                if (auth_password_changed(lg->pam)) {
+                        session_audit(b, "password.changed", lg->mapped_user, "from %s: an expired password, at the logon screen",
+                                      lg->addr);
+                        log_info("logon of %s from %s: the expired password was changed", lg->mapped_user, lg->addr);
+                }
                 steps_done(&lg->run, 0, NULL);
         }
         logon_unref(lg);

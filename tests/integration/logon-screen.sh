@@ -97,6 +97,7 @@ expect '^prompt 1 Retype new password'
 send reply n3w-Pass
 expect '^result 3 gina is not entitled'
 [ -f "$T/pam-state/gina.changed" ] || fail "the password module saw no change"
+grep -q 'logon of gina from .*: the expired password was changed' "$T/slated.log" || fail "the change was not logged"
 exec 5<&-
 
 say "a change that fails (the two differ): PAM's words shown, then refused as expired"

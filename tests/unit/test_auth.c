@@ -292,9 +292,12 @@ Test(conv, an_expired_password_is_changed_through_the_screen)
         char *user = NULL, *err = NULL, path[4096];
         Script s = { .answers = { "n3w-pw", "n3w-pw" }, .n_answers = 2 };
         AuthAsk ask = { script_ask, &s };
-        cr_assert_eq(auth_pam_check("slate", "gina", "old", "192.0.2.50", &ask, NULL, &user, &err), 0, "%s",
+        AuthHandle *h = NULL;
+        cr_assert_eq(auth_pam_check("slate", "gina", "old", "192.0.2.50", &ask, &h, &user, &err), 0, "%s",
                      err ? err : "");
         cr_assert_str_eq(user, "gina");
+        cr_assert(auth_password_changed(h));
+        auth_session_end(h);
         free(user);
         user = NULL;
         cr_assert(saw(&s, IPC_PROMPT_SECRET, "New password"));
@@ -302,7 +305,10 @@ Test(conv, an_expired_password_is_changed_through_the_screen)
         snprintf(path, sizeof path, "%s/gina.changed", getenv("SLATE_PAM_STATE"));
         cr_assert_eq(access(path, F_OK), 0, "the module saw no change");
         /* Next time it is not expired, with or without a screen. */
-        cr_assert_eq(auth_pam_check("slate", "gina", "old", NULL, NULL, NULL, &user, &err), 0, "%s", err ? err : "");
+        h = NULL;
+        cr_assert_eq(auth_pam_check("slate", "gina", "old", NULL, NULL, &h, &user, &err), 0, "%s", err ? err : "");
+        cr_assert_not(auth_password_changed(h));
+        auth_session_end(h);
         free(user);
 }
 
