@@ -66,7 +66,7 @@ typedef struct Logon {
         int pam_r;
         AuthHandle *pam;        /* from authentication until the session takes it (or it ends) */
         bool pam_busy;          /* a PAM job on the logon threads uses it */
-        uint64_t start_ms;
+        uint64_t start_ms;      /* the request, or the user's last answer to a prompt: the pad's start */
         IpcAuthStatus status;   /* the answer a refusal gets; OK once the client was let in */
         uint32_t first_frame_ms; /* accept → first frame, as slate-session measured it */
         char message[IPC_TEXT_MAX + 1];
@@ -746,9 +746,10 @@ static void on_conn_first_frame(Conn *c, uint32_t ms)
 static void on_conn_prompt_reply(Conn *c, const char *text)
 {
         Logon *lg = conn_owner(c);
-        /* No conversation waits (a late answer after its prompt timed out): dropped. */
-        if (lg && lg->prompter)
-                prompter_reply(lg->prompter, text);
+        /* No conversation waits (a late answer after its prompt timed out): dropped. A refusal
+         * is padded from the user's last answer: a wrong code and a wrong password look alike. */
+        if (lg && lg->prompter && prompter_reply(lg->prompter, text) == 0)
+                lg->start_ms = now_ms();
 }
 
 static void on_conn_logout(Conn *c)
