@@ -52,7 +52,7 @@ struct Conn {
         uint64_t accept_ms;
         void *owner;
         bool closed_reported;
-        struct { char name[IPC_NAME_MAX + 1]; uint32_t ms; } phases[4];
+        struct { char name[IPC_NAME_MAX + 1]; uint32_t ms; } phases[8]; /* rdp-handshake, logon-screen, auth, attach, usable-frame, ... */
         pid_t pid;
         uint32_t uid;         /* from b->session_ids, released once the process is reaped */
         bool has_uid;
