@@ -165,7 +165,7 @@ grep -q 'not logged on within logon-screen-timeout (9 s)' "$T/slated.log" || fai
 wait_for 10 "the pre-auth slots back" sh -c "[ \"\$(\"$SLATECTL\" --socket '$T/run/control.sock' --json status | jq '.preauth')\" -eq 0 ]"
 # Nothing typed reached the log.
 for s in n3w-Pass 000000 111111 'answer 3'; do
-        grep -qF -- "$s" "$T/slated.log" && fail "slated logged what a user typed ($s)"
+        grep -qwF -- "$s" "$T/slated.log" && fail "slated logged what a user typed ($s)"
 done
 stop_slated TERM
 echo "PASS: logon-screen"
