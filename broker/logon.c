@@ -297,7 +297,10 @@ static int step_auth(StepRun *run, void *ctx)
         }
         if (!lg->password[0]) {
                 session_audit(b, "logon.failed", lg->user, "from %s: no password given", lg->addr);
-                refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "a password is required (e.g. xfreerdp /p:PASSWORD)");
+                if (lg->interactive)
+                        refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "type your password");
+                else
+                        refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "a password is required (e.g. xfreerdp /p:PASSWORD)");
                 password_wipe(lg);
                 return -EACCES;
         }

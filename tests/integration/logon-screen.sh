@@ -85,6 +85,16 @@ send plain otp3 pw
 expect '^result 1 this logon asks for more than a password'
 exec 5<&-
 
+say "an empty password field at the screen: asked to type it, and may try again"
+conn
+expect '^config '
+send "auth otp3 "
+expect '^result 1 type your password$'
+send auth otp3 pw
+expect '^prompt 1 One-time'
+send quit
+exec 5<&-
+
 say "an expired password is changed at the screen, then the logon goes on"
 conn
 expect '^config '
