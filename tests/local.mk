@@ -64,6 +64,12 @@ TESTS += tests/unit/test_hostcheck
 tests_unit_test_hostcheck_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_hostcheck_LDADD = $(BROKER_TEST_LIBS)
 
+# The PAM conversation relay between a logon thread and the loop.
+check_PROGRAMS += tests/unit/test_prompter
+TESTS += tests/unit/test_prompter
+tests_unit_test_prompter_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(UV_CFLAGS)
+tests_unit_test_prompter_LDADD = $(BROKER_TEST_LIBS)
+
 # PAM, through pam_wrapper (test_auth.sh sets it up, then runs the Criterion binary).
 check_PROGRAMS += tests/unit/test_auth
 TESTS += tests/unit/test_auth.sh
