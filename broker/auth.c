@@ -15,11 +15,30 @@
 #include "common/util.h"
 
 typedef struct Conv {
-        const char *password;   /* NULL once authentication is over */
+        const char *password;   /* the client's password, for the first secret prompt; NULL once
+                                 * given or once authentication is over */
+        const AuthAsk *ask;     /* a logon screen: everything else goes to the user; NULL when
+                                 * there is none or the check is over (session modules) */
+        bool wanted_more;       /* a prompt nobody could answer (no logon screen) */
 } Conv;
 
-/* Answer only the password prompt (echo off), and only while authenticating; informational
- * messages (a session module's "last login") are ignored. */
+static IpcPromptStyle style_of(int pam_style)
+{
+        switch (pam_style) {
+        case PAM_PROMPT_ECHO_OFF:
+                return IPC_PROMPT_SECRET;
+        case PAM_PROMPT_ECHO_ON:
+                return IPC_PROMPT_TEXT;
+        case PAM_ERROR_MSG:
+                return IPC_PROMPT_ERROR;
+        default:
+                return IPC_PROMPT_INFO;
+        }
+}
+
+/* The first secret prompt gets the client's password. Without a logon screen, any further
+ * prompt fails the conversation and informational messages (a session module's "last login")
+ * are ignored; with one, every further message goes to the user, prompts and lines alike. */
 static int conv_fn(int n, const struct pam_message **msg, struct pam_response **resp, void *appdata)
 {
         Conv *c = appdata;
@@ -29,14 +48,25 @@ static int conv_fn(int n, const struct pam_message **msg, struct pam_response **
         if (!r)
                 return PAM_BUF_ERR;
         for (int i = 0; i < n; i++) {
-                if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF) {
-                        if (!c->password)
-                                goto fail;      /* a prompt after authentication: nobody to ask */
+                int st = msg[i]->msg_style;
+                bool prompt = st == PAM_PROMPT_ECHO_OFF || st == PAM_PROMPT_ECHO_ON;
+                if (st == PAM_PROMPT_ECHO_OFF && c->password) {
                         r[i].resp = strdup(c->password);
+                        c->password = NULL;
                         if (!r[i].resp)
                                 goto fail;
-                } else if (msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
-                        goto fail;  /* a second factor or a user prompt: not supported over RDP */
+                } else if (c->ask) {
+                        char *reply = NULL;
+                        const char *text = msg[i]->msg ? msg[i]->msg : "";
+                        if (c->ask->ask(c->ask->ud, style_of(st), text, prompt ? &reply : NULL) != 0)
+                                goto fail;
+                        if (prompt)
+                                r[i].resp = reply ? reply : strdup("");
+                        if (prompt && !r[i].resp)
+                                goto fail;
+                } else if (prompt) {
+                        c->wanted_more = true;  /* a second factor: only a logon screen can ask */
+                        goto fail;
                 }
         }
         *resp = r;
@@ -60,6 +90,7 @@ struct AuthHandle {
         Conv conv;
         struct pam_conv pam_conv;
         bool cred, open;        /* setcred ESTABLISH and open_session succeeded */
+        bool changed;           /* an expired password was changed during the check */
         char *service, *user, *rhost;   /* adopted only */
 };
 
@@ -103,31 +134,48 @@ static bool pam_broken(int rc)
 }
 
 int auth_pam_check(const char *service, const char *user, const char *password, const char *rhost,
-                   AuthHandle **ret_h, char **ret_user, char **ret_error)
+                   const AuthAsk *ask, AuthHandle **ret_h, char **ret_user, char **ret_error)
 {
         AuthHandle *a = xmalloc0(sizeof *a);
         a->conv.password = password;
+        a->conv.ask = ask;
         int r = handle_start(a, service, user, rhost, ret_error);
         if (r < 0) {
                 free(a);
                 return r;
         }
+        bool changed = false;
         int rc = pam_authenticate(a->h, PAM_DISALLOW_NULL_AUTHTOK);
         a->conv.password = NULL;
         if (rc != PAM_SUCCESS) {
                 /* Only the account check below proves the password: a module that refuses
                  * here (pam_access, pam_nologin) may do so before or without checking it. */
-                r = pam_broken(rc) ? -EIO : -EACCES;
+                r = pam_broken(rc) ? -EIO : a->conv.wanted_more ? -ENOMSG : -EACCES;
         } else {
                 rc = pam_acct_mgmt(a->h, PAM_DISALLOW_NULL_AUTHTOK);
+                if (rc == PAM_NEW_AUTHTOK_REQD && ask) {
+                        /* Changed on the spot: the password module asks for the new one (and
+                         * whatever else it wants) through the logon screen. */
+                        rc = pam_chauthtok(a->h, PAM_CHANGE_EXPIRED_AUTHTOK);
+                        changed = true;
+                        if (rc != PAM_SUCCESS && !pam_broken(rc)) {
+                                *ret_error = xasprintf("password not changed: %s", pam_strerror(a->h, rc));
+                                rc = PAM_NEW_AUTHTOK_REQD;
+                        }
+                }
                 r = rc == PAM_SUCCESS ? 0 : pam_broken(rc) ? -EIO : acct_refusal(rc);
         }
+        a->conv.ask = NULL;     /* session modules talk to nobody */
         if (r < 0) {
-                *ret_error = xstrdup(pam_strerror(a->h, rc));
+                if (!*ret_error)
+                        *ret_error = r == -ENOMSG ? xasprintf("%s (the stack asked for more than a password)",
+                                                              pam_strerror(a->h, rc))
+                                                  : xstrdup(pam_strerror(a->h, rc));
                 pam_end(a->h, rc);
                 free(a);
                 return r;
         }
+        a->changed = changed;
         const void *mapped = NULL;
         /* Modules may map the name: the session belongs to whoever PAM says. */
         if (pam_get_item(a->h, PAM_USER, &mapped) == PAM_SUCCESS && mapped)
@@ -140,6 +188,8 @@ int auth_pam_check(const char *service, const char *user, const char *password, 
                 auth_session_end(a);
         return 0;
 }
+
+bool auth_password_changed(const AuthHandle *a) { return a && a->changed; }
 
 int auth_session_open(AuthHandle *a, char **ret_error)
 {

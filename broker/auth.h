@@ -5,9 +5,20 @@
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
+#include "common/ipc.h"
 
 /* One PAM handle, from authentication to the end of the PAM session it opens. */
 typedef struct AuthHandle AuthHandle;
+
+/* The rest of a PAM conversation, for a logon screen (an interactive logon): every message
+ * after the first password prompt goes to ask, on the logon thread, which blocks until the user
+ * answered (a prompt: *ret_reply, malloc'd, wiped and freed by PAM) or the message is shown
+ * (IPC_PROMPT_ERROR, IPC_PROMPT_INFO: ret_reply is NULL). Non-zero ends the conversation (the
+ * user left, too many prompts, no answer in time): PAM gets PAM_CONV_ERR. */
+typedef struct AuthAsk {
+        int (*ask)(void *ud, IpcPromptStyle style, const char *text, char **ret_reply);
+        void *ud;
+} AuthAsk;
 
 /* Authenticate, then check the account. 0: both passed; *ret_user = the name PAM settled on
  * (caller frees); *ret_h (when ret_h is not NULL) the authenticated handle, for
@@ -16,9 +27,17 @@ typedef struct AuthHandle AuthHandle;
  *  -EKEYEXPIRED: the password was right but has expired (PAM_NEW_AUTHTOK_REQD);
  *  -EKEYREVOKED: the password was right but the account has expired (PAM_ACCT_EXPIRED);
  *  -EPERM: the password was right but the account may not log on (PAM_PERM_DENIED);
- *  -EIO: PAM itself failed. */
+ *  -ENOMSG: the stack asked more than the password (a one-time code) and ask is NULL;
+ *  -EIO: PAM itself failed.
+ * ask NULL (a client that sent its password): only the password prompt is answered. With ask
+ * (a logon screen), the first secret prompt still gets password and everything else goes to
+ * the user; an expired password (PAM_NEW_AUTHTOK_REQD) is changed on the spot through it
+ * (pam_chauthtok with PAM_CHANGE_EXPIRED_AUTHTOK): a change that succeeds lets the logon go
+ * on, one that fails is -EKEYEXPIRED with *ret_error saying why. */
 int auth_pam_check(const char *service, const char *user, const char *password, const char *rhost,
-                   AuthHandle **ret_h, char **ret_user, char **ret_error);
+                   const AuthAsk *ask, AuthHandle **ret_h, char **ret_user, char **ret_error);
+/* The check changed an expired password (through ask) before it passed. */
+bool auth_password_changed(const AuthHandle *h);
 /* A logon is a login: pam_setcred(PAM_ESTABLISH_CRED), then pam_open_session (the service's
  * session stack: pam_limits, lastlog and wtmp, pam_exec hooks). -EIO with *ret_error on
  * failure; the handle still goes to auth_session_end, which undoes what did succeed. */
@@ -55,7 +74,8 @@ void auth_limiter_set_ipv4_prefix(AuthLimiter *l, unsigned bits);
  * when that is a lockout rather than a delay. */
 uint64_t auth_limiter_begin(AuthLimiter *l, const char *user, const char *addr, uint64_t now_ms, bool *locked);
 /* auth_pam_check's result counts as a guess: anything but a success or a refusal after the
- * password was shown right (expired password or account, account denied). */
+ * password was shown right (expired password or account, account denied). A stack that asked
+ * for more than the password (-ENOMSG) counts: nothing says the password was right. */
 bool auth_result_is_guess(int pam_r);
 /* How a begun attempt ended, as auth_pam_check's result. A success (0) forgives it, clears
  * the user's records (also under canonical, PAM's name for the user, when given) and makes the

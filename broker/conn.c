@@ -26,6 +26,7 @@
 typedef enum ConnState {
         CONN_PREAUTH,         /* waiting for credentials */
         CONN_AUTHENTICATING,  /* PAM running */
+        CONN_PROMPTING,       /* PAM waits for the user's answer at the logon screen */
         CONN_AUTHED,          /* waiting for the desktop */
         CONN_ATTACHED,        /* bridging the desktop */
         CONN_DEAD,
@@ -37,6 +38,9 @@ struct Conn {
         uv_process_t proc;
         uv_poll_t poll;
         uv_timer_t timer;
+        uv_timer_t screen_timer; /* a logon screen: the whole interactive phase */
+        bool screen;          /* the logon screen's bound runs */
+        int auths;            /* IPC_AUTH received */
         int ipc_fd;
         FrameParser parser;
         ConnState state;
@@ -48,7 +52,7 @@ struct Conn {
         uint64_t accept_ms;
         void *owner;
         bool closed_reported;
-        struct { char name[IPC_NAME_MAX + 1]; uint32_t ms; } phases[4];
+        struct { char name[IPC_NAME_MAX + 1]; uint32_t ms; } phases[8]; /* rdp-handshake, logon-screen, auth, attach, usable-frame, ... */
         pid_t pid;
         uint32_t uid;         /* from b->session_ids, released once the process is reaped */
         bool has_uid;
@@ -66,11 +70,15 @@ struct Conn {
 #define CONN_OUT_LINES_PER_S 50
 /* A TLS handshake signs once; a second allows for a client that renegotiates. */
 #define CONN_SIGNS_MAX 2
+/* Tries at a logon screen, after which the connection ends (logon.c refuses the third with
+ * IPC_END; a fourth IPC_AUTH is not permitted). */
+#define CONN_AUTH_ATTEMPTS_MAX 3
 
 /* What slate-session may send in each phase. */
 static const PermitRow permits[] = {
         { CONN_PREAUTH, { IPC_AUTH, IPC_PHASE, IPC_SIGN } },
         { CONN_AUTHENTICATING, { IPC_PHASE } },
+        { CONN_PROMPTING, { IPC_PROMPT_REPLY, IPC_PHASE } },
         { CONN_AUTHED, { IPC_PHASE, IPC_LOGOUT } },
         { CONN_ATTACHED, { IPC_FIRST_FRAME, IPC_LOGOUT, IPC_PHASE, IPC_ACTIVITY } },
 };
@@ -171,6 +179,7 @@ static void conn_close(Conn *c, const char *why)
                 c->poll_running = false;
         }
         uv_timer_stop(&c->timer);
+        uv_timer_stop(&c->screen_timer);
         if (!c->closed_reported) {
                 c->closed_reported = true;
                 if (c->b->conn_events && c->b->conn_events->on_closed)
@@ -178,6 +187,8 @@ static void conn_close(Conn *c, const char *why)
         }
         c->open_handles++;
         uv_close((uv_handle_t *)&c->timer, handle_closed);
+        c->open_handles++;
+        uv_close((uv_handle_t *)&c->screen_timer, handle_closed);
         c->open_handles++;
         uv_close((uv_handle_t *)&c->poll, handle_closed);
         /* The process handle closes in its exit callback; the fd goes with the Conn. */
@@ -211,11 +222,44 @@ void conn_set_state_authed(Conn *c)
         c->state = CONN_AUTHED;
         preauth_release(c);
         uv_timer_stop(&c->timer);
+        uv_timer_stop(&c->screen_timer);
 }
 
-void conn_set_state_attached(Conn *c) { c->state = CONN_ATTACHED; }
-
 static void auth_timeout_cb(uv_timer_t *t);
+
+static void auth_timer_start(Conn *c)
+{
+        /* Still a pre-auth slot: a PAM that never answers must not hold it for ever. */
+        uv_timer_start(&c->timer, auth_timeout_cb, (uint64_t)(c->b->cfg->auth_timeout ? c->b->cfg->auth_timeout : 60) * 1000,
+                       0);
+}
+
+void conn_set_prompting(Conn *c, bool on)
+{
+        if (on && c->state == CONN_AUTHENTICATING) {
+                /* The user's typing is not PAM's time: the logon screen's bound runs. */
+                c->state = CONN_PROMPTING;
+                uv_timer_stop(&c->timer);
+        } else if (!on && c->state == CONN_PROMPTING) {
+                c->state = CONN_AUTHENTICATING;
+                auth_timer_start(c);
+        }
+}
+
+bool conn_set_state_retry(Conn *c)
+{
+        if (c->state != CONN_AUTHENTICATING && c->state != CONN_PROMPTING)
+                return false;
+        if (c->auths >= CONN_AUTH_ATTEMPTS_MAX)
+                return false;
+        c->state = CONN_PREAUTH;
+        uv_timer_stop(&c->timer);       /* the logon screen's bound runs */
+        return true;
+}
+
+int conn_auth_attempts(const Conn *c) { return c->auths; }
+
+void conn_set_state_attached(Conn *c) { c->state = CONN_ATTACHED; }
 
 /* The session's TLS handshake needs a signature with the server key, which only slated holds
  * (rdp/keyless.h): at most CONN_SIGNS_MAX per connection, only before credentials, and only what
@@ -242,17 +286,47 @@ static void on_sign(Conn *c, const IpcMsg *m)
         conn_send(c, &a, -1);
 }
 
+static void screen_timeout_cb(uv_timer_t *t)
+{
+        Conn *c = t->data;
+        if (c->state != CONN_AUTHED && c->state != CONN_ATTACHED && c->state != CONN_DEAD) {
+                log_info("connection %s: not logged on within logon-screen-timeout (%u s)", c->addr,
+                         c->b->cfg->logon_screen_timeout);
+                conn_close(c, "logon screen timed out");
+        }
+}
+
+/* A logon screen (the session said so, or sent credentials typed into one): from now on the
+ * whole interactive phase, every prompt and retry, has logon-screen-timeout, once; the
+ * handshake's bound no longer applies. */
+static void screen_start(Conn *c)
+{
+        if (c->screen)
+                return;
+        c->screen = true;
+        if (c->state == CONN_PREAUTH)
+                uv_timer_stop(&c->timer);
+        unsigned s = c->b->cfg->logon_screen_timeout ? c->b->cfg->logon_screen_timeout : 120;
+        uv_timer_start(&c->screen_timer, screen_timeout_cb, (uint64_t)s * 1000, 0);
+}
+
 static void handle_msg(Conn *c, IpcMsg *m)
 {
         const ConnEvents *ev = c->b->conn_events;
         switch (m->type) {
         case IPC_AUTH:
                 c->state = CONN_AUTHENTICATING;
-                /* Still a pre-auth slot: a PAM that never answers must not hold it for ever. */
-                uv_timer_start(&c->timer, auth_timeout_cb, (uint64_t)(c->b->cfg->auth_timeout ? c->b->cfg->auth_timeout : 60) * 1000,
-                               0);
+                c->auths++;
+                if (m->auth.flags & IPC_AUTH_INTERACTIVE)
+                        screen_start(c);
+                auth_timer_start(c);
                 if (ev && ev->on_auth)
                         ev->on_auth(c, m);
+                break;
+        case IPC_PROMPT_REPLY:
+                conn_set_prompting(c, false);
+                if (ev && ev->on_prompt_reply)
+                        ev->on_prompt_reply(c, m->prompt_reply.text);
                 break;
         case IPC_FIRST_FRAME:
                 if (c->first_frame_seen)
@@ -268,6 +342,10 @@ static void handle_msg(Conn *c, IpcMsg *m)
         case IPC_PHASE:
                 log_debug("connection %s: phase %s took %u ms", c->addr, m->phase.name, m->phase.ms);
                 conn_phase_note(c, m->phase.name, m->phase.ms);
+                /* The session shows its logon screen: the user types, within the screen's bound
+                 * rather than the handshake's. */
+                if (c->state == CONN_PREAUTH && strcmp(m->phase.name, "logon-screen") == 0)
+                        screen_start(c);
                 break;
         case IPC_ACTIVITY:
                 if (ev && ev->on_activity)
@@ -377,6 +455,7 @@ static void send_config(Conn *c)
         m.config.max_width = 4096;
         m.config.max_height = 2160;
         m.config.handshake_timeout_ms = b->cfg->handshake_timeout * 1000;
+        snprintf(m.config.banner, sizeof m.config.banner, "%s", b->cfg->logon_banner ? b->cfg->logon_banner : "");
         conn_send(c, &m, -1);
 }
 
@@ -528,6 +607,8 @@ void conn_spawn(Broker *b, int sock, const char *addr)
         b->conns = c;
         uv_timer_init(b->loop, &c->timer);
         c->timer.data = c;
+        uv_timer_init(b->loop, &c->screen_timer);
+        c->screen_timer.data = c;
         uv_timer_start(&c->timer, handshake_timeout_cb, (uint64_t)b->cfg->handshake_timeout * 1000, 0);
         uv_poll_init(b->loop, &c->poll, c->ipc_fd);
         c->poll.data = c;

@@ -10,6 +10,7 @@
 
 struct ConnEvents {
         void (*on_auth)(Conn *c, IpcMsg *auth);         /* credentials; the password is wiped after */
+        void (*on_prompt_reply)(Conn *c, const char *text); /* the user's answer (wiped after) */
         void (*on_first_frame)(Conn *c, uint32_t ms_since_accept);
         void (*on_logout)(Conn *c);
         void (*on_activity)(Conn *c);
@@ -24,6 +25,14 @@ void conn_end(Conn *c, const char *reason);
 /* Past authentication (tighter pre-auth limits no longer apply), and bridging a desktop. */
 void conn_set_state_authed(Conn *c);
 void conn_set_state_attached(Conn *c);
+/* A prompt of the PAM conversation waits for the user (IPC_PROMPT sent): IPC_PROMPT_REPLY is
+ * permitted, once, and auth-timeout stops while the user types; off again when answered. */
+void conn_set_prompting(Conn *c, bool on);
+/* A refused logon at a logon screen may try again: IPC_AUTH is permitted once more, unless
+ * this was the connection's third (false: the caller ends it). */
+bool conn_set_state_retry(Conn *c);
+/* IPC_AUTH messages the connection sent (the attempt now running included). */
+int conn_auth_attempts(const Conn *c);
 const char *conn_addr(const Conn *c);
 Broker *conn_broker(const Conn *c);
 uint64_t conn_accept_ms(const Conn *c);

@@ -12,7 +12,7 @@ broker_libslatebroker_a_SOURCES = \
 	broker/reconcile.c broker/reconcile.h broker/hv.h broker/auth.c broker/auth.h broker/tls.c broker/tls.h \
 	broker/listener.c broker/listener.h broker/conn.c broker/conn.h broker/session.c broker/session.h \
 	broker/steps.c broker/steps.h broker/logon.c broker/logon.h broker/logoff.c broker/logoff.h \
-	broker/fault.c broker/fault.h broker/diskloan.c broker/diskloan.h broker/userdisks.c broker/userdisks.h broker/backup.c broker/backup.h broker/workq.c broker/workq.h broker/api_store.c \
+	broker/fault.c broker/fault.h broker/diskloan.c broker/diskloan.h broker/userdisks.c broker/userdisks.h broker/backup.c broker/backup.h broker/workq.c broker/workq.h broker/prompter.c broker/prompter.h broker/api_store.c \
 	broker/hostcheck.c broker/hostcheck.h
 broker_libslatebroker_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS) $(SQLITE_CFLAGS) $(PAM_CFLAGS) $(OPENSSL_CFLAGS) $(GUESTFS_CFLAGS)
 
@@ -24,7 +24,7 @@ broker_slated_LDADD = broker/libslatebroker.a broker/libslatehv.a streaming/libs
 	$(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(GUESTFS_LIBS) $(ZSTD_LIBS) $(NBD_LIBS)
 
 # The PAM service file: installed unless one exists (an administrator's stack wins).
-EXTRA_DIST += docs/pam.d/slate
+EXTRA_DIST += docs/pam.d/slate docs/pam.d/slate-otp
 install-data-local: install-pam
 install-pam:
 	@if [ -e "$(DESTDIR)$(sysconfdir)/pam.d/slate" ]; then \

@@ -16,13 +16,21 @@
 #include "broker/logon.h"
 #include "broker/userdisks.h"
 #include "broker/pool.h"
+#include "broker/prompter.h"
 #include "broker/session.h"
 #include "broker/workq.h"
 #include "common/log.h"
 #include "common/username.h"
 #include "common/util.h"
 
-#define AUTH_TIMEOUT_MS 60000
+/* The auth step has no timeout of its own: the connection bounds it (auth-timeout for PAM's
+ * own time, logon-screen-timeout for a user at a logon screen), and ending the connection
+ * fails the step and ends the conversation. */
+#define AUTH_TIMEOUT_MS 0
+/* A logon screen's conversation, per attempt: prompts beyond the password (a code, a new
+ * password twice, ...) and how long the user may take over each. */
+#define LOGON_PROMPTS_MAX 8
+#define LOGON_PROMPT_TIMEOUT_MS 120000
 #define AGENT_START_TIMEOUT_MS 30000
 /* Verifying layers whose files changed since their last hash (GB/s) and hot-plugging them. */
 #define APPS_TIMEOUT_MS 30000
@@ -48,13 +56,17 @@ typedef struct Logon {
         uv_work_t work;
         char user[IPC_NAME_MAX + 1];
         char *password;         /* mlock'd, wiped right after PAM */
+        bool interactive;       /* typed into a logon screen: the conversation is relayed, retries */
+        bool prompted;          /* the user was asked more than the password */
+        Prompter *prompter;     /* while the PAM check runs, for a logon screen */
+        uint64_t end_ms;        /* when the step list finished */
         char addr[64];
         uint16_t width, height;
         char *mapped_user, *pam_error;
         int pam_r;
         AuthHandle *pam;        /* from authentication until the session takes it (or it ends) */
         bool pam_busy;          /* a PAM job on the logon threads uses it */
-        uint64_t start_ms;
+        uint64_t start_ms;      /* the request, or the user's last answer to a prompt: the pad's start */
         IpcAuthStatus status;   /* the answer a refusal gets; OK once the client was let in */
         uint32_t first_frame_ms; /* accept → first frame, as slate-session measured it */
         char message[IPC_TEXT_MAX + 1];
@@ -116,10 +128,29 @@ static void reply(Logon *lg)
         }
 }
 
+/* A logon screen's user may try again (the connection allows three tries): the connection goes
+ * back to waiting for credentials, and the next IPC_AUTH starts a Logon of its own. After the
+ * third the connection ends. */
+static void retry_or_end(Logon *lg)
+{
+        Conn *c = lg->conn;
+        if (!lg->interactive || !c || !conn_alive(c) || conn_owner(c) != lg)
+                return;
+        if (!conn_set_state_retry(c)) {
+                log_info("connection %s: %d failed logons at the logon screen; closing it", lg->addr,
+                         conn_auth_attempts(c));
+                conn_end(c, "too many failed logons");
+                return;
+        }
+        conn_set_owner(c, NULL);
+        logon_unref(lg);        /* the connection's reference: it is no longer ours */
+}
+
 static void pad_cb(uv_timer_t *t)
 {
         Logon *lg = t->data;
         reply(lg);
+        retry_or_end(lg);
         logon_unref(lg);
 }
 
@@ -150,8 +181,30 @@ static int step_handshake(StepRun *run, void *ctx) { return STEP_DONE; }
 static void auth_run(uv_work_t *w)
 {
         Logon *lg = w->data;
-        lg->pam_r = auth_pam_check(lg->b->cfg->pam_service, lg->user, lg->password, lg->addr, &lg->pam,
-                                   &lg->mapped_user, &lg->pam_error);
+        AuthAsk ask = { prompter_ask, lg->prompter };
+        lg->pam_r = auth_pam_check(lg->b->cfg->pam_service, lg->user, lg->password, lg->addr,
+                                   lg->prompter ? &ask : NULL, &lg->pam, &lg->mapped_user, &lg->pam_error);
+}
+
+/* On the loop: a message of the PAM conversation for the logon screen. What the user types
+ * comes back in on_conn_prompt_reply; neither is logged. */
+static void prompt_show(void *ud, IpcPromptStyle style, const char *text)
+{
+        Logon *lg = ud;
+        if (!lg->conn || !conn_alive(lg->conn) || !lg->run.running) {
+                prompter_cancel(lg->prompter);
+                return;
+        }
+        IpcMsg m = { .type = IPC_PROMPT };
+        m.prompt.style = (uint8_t)style;
+        snprintf(m.prompt.text, sizeof m.prompt.text, "%s", text);
+        bool prompt = style == IPC_PROMPT_SECRET || style == IPC_PROMPT_TEXT;
+        if (prompt) {
+                lg->prompted = true;
+                conn_set_prompting(lg->conn, true);
+        }
+        if (conn_send(lg->conn, &m, -1) < 0)
+                prompter_cancel(lg->prompter);
 }
 
 /* The logon no longer needs its PAM handle: it ends on the logon threads (closing the PAM
@@ -168,9 +221,12 @@ static void refuse_account(Logon *lg, int r, const char *err)
         const char *why = r == -EKEYEXPIRED ? "password expired" : r == -EKEYREVOKED ? "account expired" : "account denied";
         session_audit(lg->b, "logon.refused", lg->user, "from %s: %s (%s)", lg->addr, why, err);
         log_info("logon of %s from %s refused: %s (%s)", lg->user, lg->addr, why, err);
-        if (r == -EKEYEXPIRED)
-                refuse(lg, IPC_AUTH_PASSWORD_EXPIRED, "your password has expired; change it outside this remote "
-                       "desktop (it cannot change passwords), then log on again");
+        if (r == -EKEYEXPIRED && lg->interactive)
+                refuse(lg, IPC_AUTH_PASSWORD_EXPIRED, "your password has expired and was not changed (%s); try again",
+                       err);
+        else if (r == -EKEYEXPIRED)
+                refuse(lg, IPC_AUTH_PASSWORD_EXPIRED, "your password has expired; connect without a saved password "
+                       "to change it at the logon screen");
         else if (r == -EKEYREVOKED)
                 refuse(lg, IPC_AUTH_ACCOUNT_EXPIRED, "your account has expired; contact your administrator");
         else
@@ -182,6 +238,11 @@ static void auth_done(uv_work_t *w, int status)
         Logon *lg = w->data;
         Broker *b = lg->b;
         password_wipe(lg);
+        if (lg->prompter) {
+                if (lg->conn)
+                        conn_set_prompting(lg->conn, false);    /* a prompt that timed out */
+                prompter_free(TAKE_PTR(lg->prompter));
+        }
         fault_point(&b->crash, "authenticated");
         if (status < 0)
                 lg->pam_r = -ECANCELED;
@@ -189,6 +250,8 @@ static void auth_done(uv_work_t *w, int status)
          * and a refusal after the right password (expired, denied) is taken back. */
         auth_limiter_end(b->limiter, lg->user, lg->mapped_user, lg->addr, lg->pam_r, now_ms());
         if (!lg->run.running) {
+                log_info("logon of %s from %s: PAM ended %u ms after the logon was over (the client left)",
+                         lg->user, lg->addr, (unsigned)(now_ms() - lg->end_ms));
                 pam_discard(lg);
                 logon_unref(lg);        /* failed meanwhile (the client left) */
                 return;
@@ -202,10 +265,20 @@ static void auth_done(uv_work_t *w, int status)
                 log_info("logon of %s from %s refused: %s", lg->user, lg->addr, err);
                 if (lg->pam_r == -EIO)
                         refuse(lg, IPC_AUTH_INTERNAL, "the logon service failed; contact your administrator");
+                else if (lg->pam_r == -ENOMSG)
+                        refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "this logon asks for more than a password (a one-time "
+                               "code): connect without a saved password to log on at the logon screen");
+                else if (lg->prompted)
+                        refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "unknown user name, bad password or bad code");
                 else
                         refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "unknown user name or bad password");
                 steps_done(&lg->run, -EACCES, err);
         } else {
+                if (auth_password_changed(lg->pam)) {
+                        session_audit(b, "password.changed", lg->mapped_user, "from %s: an expired password, at the logon screen",
+                                      lg->addr);
+                        log_info("logon of %s from %s: the expired password was changed", lg->mapped_user, lg->addr);
+                }
                 steps_done(&lg->run, 0, NULL);
         }
         logon_unref(lg);
@@ -224,7 +297,10 @@ static int step_auth(StepRun *run, void *ctx)
         }
         if (!lg->password[0]) {
                 session_audit(b, "logon.failed", lg->user, "from %s: no password given", lg->addr);
-                refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "a password is required (e.g. xfreerdp /p:PASSWORD)");
+                if (lg->interactive)
+                        refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "type your password");
+                else
+                        refuse(lg, IPC_AUTH_BAD_CREDENTIALS, "a password is required (e.g. xfreerdp /p:PASSWORD)");
                 password_wipe(lg);
                 return -EACCES;
         }
@@ -238,6 +314,8 @@ static int step_auth(StepRun *run, void *ctx)
                 password_wipe(lg);
                 return -EACCES;
         }
+        if (lg->interactive)
+                lg->prompter = prompter_new(b->loop, prompt_show, lg, LOGON_PROMPTS_MAX, LOGON_PROMPT_TIMEOUT_MS);
         lg->refs++;
         lg->work.data = lg;
         workq_queue(b->logon_q, b->loop, &lg->work, auth_run, auth_done);
@@ -500,6 +578,8 @@ static void logon_finished(StepRun *run, int r, const char *failed_step, const c
         Logon *lg = ctx;
         Broker *b = lg->b;
         Session *s = lg->s;
+        prompter_cancel(lg->prompter);  /* a conversation still waiting has nobody to answer */
+        lg->end_ms = now_ms();
         if (r < 0 && lg->status != IPC_AUTH_OK) {
                 /* Refused before the client was let in: the padded refusal is the whole answer. */
                 reply_refusal_padded(lg);
@@ -643,6 +723,7 @@ static void on_conn_auth(Conn *c, IpcMsg *m)
         snprintf(lg->addr, sizeof lg->addr, "%s", conn_addr(c));
         lg->width = (uint16_t)MIN(MAX(m->auth.width, 320), 4096);
         lg->height = (uint16_t)MIN(MAX(m->auth.height, 200), 2160);
+        lg->interactive = (m->auth.flags & IPC_AUTH_INTERACTIVE) != 0;
         size_t plen = strlen(m->auth.password) + 1;
         lg->password = xmalloc0(plen);
         mlock(lg->password, plen);
@@ -665,6 +746,15 @@ static void on_conn_first_frame(Conn *c, uint32_t ms)
         steps_done(&lg->run, 0, NULL);
 }
 
+static void on_conn_prompt_reply(Conn *c, const char *text)
+{
+        Logon *lg = conn_owner(c);
+        /* No conversation waits (a late answer after its prompt timed out): dropped. A refusal
+         * is padded from the user's last answer: a wrong code and a wrong password look alike. */
+        if (lg && lg->prompter && prompter_reply(lg->prompter, text) == 0)
+                lg->start_ms = now_ms();
+}
+
 static void on_conn_logout(Conn *c)
 {
         Logon *lg = conn_owner(c);
@@ -685,6 +775,7 @@ static void on_conn_closed(Conn *c)
         if (!lg)
                 return;
         conn_set_owner(c, NULL);
+        prompter_cancel(lg->prompter);  /* PAM hears PAM_CONV_ERR at once */
         Session *s = lg->s;
         bool ours = s && s->conn == c;
         if (ours)
@@ -710,7 +801,7 @@ static void on_conn_closed(Conn *c)
 }
 
 static const ConnEvents conn_events = {
-        .on_auth = on_conn_auth, .on_first_frame = on_conn_first_frame, .on_logout = on_conn_logout,
+        .on_auth = on_conn_auth, .on_prompt_reply = on_conn_prompt_reply, .on_first_frame = on_conn_first_frame, .on_logout = on_conn_logout,
         .on_activity = on_conn_activity, .on_closed = on_conn_closed,
 };
 

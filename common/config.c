@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/config.h"
+#include "common/ipc.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -19,7 +20,7 @@
 #define VM_UID_MAX 0x7fffffffu
 #define VM_UID_COUNT_MAX (1u << 20)
 
-typedef enum { T_PATH, T_STRING, T_UINT, T_LOGLEVEL, T_ACCEL, T_SIZE, T_BOOL } KeyType;
+typedef enum { T_PATH, T_STRING, T_TEXT, T_UINT, T_LOGLEVEL, T_ACCEL, T_SIZE, T_BOOL } KeyType;
 
 static const struct {
         const char *key;
@@ -63,6 +64,8 @@ static const struct {
         { "auth-lockout-time", T_UINT, offsetof(SlateConfig, auth_lockout_time), 86400 * 7 },
         { "auth-ipv4-prefix", T_UINT, offsetof(SlateConfig, auth_ipv4_prefix), 32 },
         { "auth-timeout", T_UINT, offsetof(SlateConfig, auth_timeout), 3600 },
+        { "logon-screen-timeout", T_UINT, offsetof(SlateConfig, logon_screen_timeout), 3600 },
+        { "logon-banner", T_TEXT, offsetof(SlateConfig, logon_banner), IPC_TEXT_MAX },
         { "guestfs-kernel", T_PATH, offsetof(SlateConfig, guestfs_kernel), 0 },
         { "guestfs-modules", T_PATH, offsetof(SlateConfig, guestfs_modules), 0 },
         { "agent-binary", T_PATH, offsetof(SlateConfig, agent_binary), 0 },
@@ -114,6 +117,8 @@ void config_init_defaults(SlateConfig *c)
                 .auth_lockout_time = 300,
                 .auth_ipv4_prefix = 32,
                 .auth_timeout = 60,
+                .logon_screen_timeout = 120,
+                .logon_banner = xstrdup(""),
                 .agent_binary = xstrdup(SLATE_LIBEXECDIR "/slate-agent"),
                 .agent_session_script = xstrdup(SLATE_LIBEXECDIR "/session-script"),
                 .profile_size = 1ull << 30,
@@ -126,7 +131,8 @@ void config_init_defaults(SlateConfig *c)
 void config_free(SlateConfig *c)
 {
         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                if (keys[i].type == T_PATH || keys[i].type == T_STRING || keys[i].type == T_ACCEL) {
+                if (keys[i].type == T_PATH || keys[i].type == T_STRING || keys[i].type == T_TEXT ||
+                    keys[i].type == T_ACCEL) {
                         char **p = (char **)((char *)c + keys[i].offset);
                         free(*p);
                         *p = NULL;
@@ -193,6 +199,21 @@ static void set_value(SlateConfig *c, size_t k, const char *val, const char *fil
                         err_add(e, file, ln, "%s: empty value", keys[k].key);
                         return;
                 }
+                free(*(char **)field);
+                *(char **)field = xstrdup(val);
+                return;
+        case T_TEXT:
+                /* Shown to users before they log on (the logon screen's banner): one line of
+                 * printable text, bounded; the screen wraps it. */
+                if (strlen(val) > keys[k].max) {
+                        err_add(e, file, ln, "%s: longer than %u bytes", keys[k].key, keys[k].max);
+                        return;
+                }
+                for (const char *q = val; *q; q++)
+                        if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+                                err_add(e, file, ln, "%s: control characters are not allowed", keys[k].key);
+                                return;
+                        }
                 free(*(char **)field);
                 *(char **)field = xstrdup(val);
                 return;

@@ -40,6 +40,8 @@ typedef struct SlateConfig {
         unsigned auth_lockout_failures; /* failed logons per user before a lockout */
         unsigned auth_lockout_time;  /* seconds a lockout lasts */
         unsigned auth_timeout;       /* seconds PAM may take before the connection is dropped */
+        unsigned logon_screen_timeout; /* seconds a logon screen's user has, from the screen to logged on */
+        char *logon_banner;       /* the logon screen's message ("" none): one line, IPC_TEXT_MAX bytes */
         unsigned auth_ipv4_prefix;   /* IPv4 addresses of one /N are one source (IPv6: /64) */
         char *guestfs_kernel;     /* kernel for the libguestfs appliance (SUPERMIN_KERNEL); NULL = its own lookup */
         char *guestfs_modules;    /* that kernel's /lib/modules/VERSION dir (SUPERMIN_MODULES) */

@@ -50,7 +50,11 @@ tests_unit_test_agentlink_LDADD = $(BROKER_TEST_LIBS)
 
 # Integration tests: a real slated, real QEMU (KVM or TCG) booting the tiny test guest.
 TESTS += tests/integration/publish.sh tests/integration/pool.sh tests/integration/erasure.sh tests/integration/spawn-failure.sh tests/integration/state-files.sh tests/integration/preauth-sources.sh tests/integration/auth-timeout.sh \
-	tests/integration/image-sandbox.sh tests/integration/session-sandbox.sh
+	tests/integration/image-sandbox.sh tests/integration/session-sandbox.sh tests/integration/logon-screen.sh
+EXTRA_DIST += tests/integration/logon-screen.sh
+# A stand-in slate-session for the logon screen's PAM conversation through the real slated.
+check_PROGRAMS += tests/integration/ipc-session
+tests_integration_ipc_session_LDADD = common/libslatecommon.a
 EXTRA_DIST += tests/integration/lib.sh tests/integration/publish.sh tests/integration/pool.sh tests/integration/spawn-failure.sh tests/integration/state-files.sh tests/integration/preauth-sources.sh tests/integration/auth-timeout.sh tests/integration/session-sandbox.sh \
 	tests/integration/erasure.sh tests/integration/image-sandbox.sh
 
@@ -59,6 +63,12 @@ check_PROGRAMS += tests/unit/test_hostcheck
 TESTS += tests/unit/test_hostcheck
 tests_unit_test_hostcheck_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_unit_test_hostcheck_LDADD = $(BROKER_TEST_LIBS)
+
+# The PAM conversation relay between a logon thread and the loop.
+check_PROGRAMS += tests/unit/test_prompter
+TESTS += tests/unit/test_prompter
+tests_unit_test_prompter_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(UV_CFLAGS)
+tests_unit_test_prompter_LDADD = $(BROKER_TEST_LIBS)
 
 # PAM, through pam_wrapper (test_auth.sh sets it up, then runs the Criterion binary).
 check_PROGRAMS += tests/unit/test_auth

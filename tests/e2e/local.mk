@@ -28,3 +28,7 @@ check-faults: all guest $(check_PROGRAMS)
 	SLATE_BUILDDIR=$(abs_top_builddir) SLATE_SRCDIR=$(abs_top_srcdir) SLATE_CRASH_POINTS=all \
 		SLATE_CRASH_RUNS=$${SLATE_CRASH_RUNS:-10} bash $(srcdir)/tests/e2e/crash-points.sh
 .PHONY: check-faults
+
+# The logon screen through the real slated, PAM (pam_oath, pam_expired) and slate-session.
+TESTS += tests/e2e/logon-screen-pam.sh
+EXTRA_DIST += tests/e2e/logon-screen-pam.sh

@@ -57,6 +57,39 @@ setup_pam() {
         SLATED_ENV=(LD_PRELOAD="$PAM_LIB" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d")
 }
 
+# setup_pam_oath USER...: after setup_pam, a second factor for these users (everyone in the
+# passdb needs one then): pam_oath (Debian's libpam-oath) asks a TOTP code after the password.
+# totp prints the code for now (oathtool). Skips without them.
+setup_pam_oath() {
+        PAM_OATH=$(ls /usr/lib/*/security/pam_oath.so /lib/*/security/pam_oath.so 2>/dev/null | head -1 || true)
+        [ -n "$PAM_OATH" ] || skip "pam_oath not installed (apt-get install libpam-oath)"
+        command -v oathtool >/dev/null || skip "oathtool not installed (apt-get install oathtool)"
+        OATH_KEY=3132333435363738393031323334353637383930
+        local u
+        for u in "$@"; do echo "HOTP/T30/6 $u - $OATH_KEY"; done >"$T/oath.users"
+        chmod 600 "$T/oath.users"
+        sed -i "1a auth required $PAM_OATH usersfile=$T/oath.users window=2 digits=6" "$T/pam.d/slate"
+}
+totp() { oathtool --totp -d 6 "$OATH_KEY"; }
+
+# setup_pam_expired USER...: after setup_pam, these users' passwords have expired; the password
+# stack changes them (tests/pam/pam_expired.so: "New password", "Retype new password"), and a
+# change leaves $T/pam-state/USER.changed. With "chatty=USER" among the arguments, that user is
+# asked "Question N:" without end instead.
+setup_pam_expired() {
+        local mod=$B/tests/pam/pam_expired.so args="" u
+        [ -f "$mod" ] || fail "$mod not built (make check TESTS=)"
+        mkdir -p "$T/pam-state"
+        for u in "$@"; do
+                case $u in
+                chatty=*) sed -i "1a auth required $mod $u" "$T/pam.d/slate" ;;
+                *) args="$args password_expired=$u" ;;
+                esac
+        done
+        sed -i "/^account required .*pam_matrix/a account required $mod$args state=$T/pam-state" "$T/pam.d/slate"
+        echo "password required $mod state=$T/pam-state" >>"$T/pam.d/slate"
+}
+
 # setup_rdp: an RDP listener on a free loopback port and the built slate-session.
 setup_rdp() {
         [ -x "$B/rdp/slate-session" ] || skip "slate-session not built"

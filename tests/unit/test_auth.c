@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "broker/auth.h"
 
 static void need_wrapper(void)
@@ -17,7 +18,7 @@ Test(auth, right_password_is_accepted)
 {
         need_wrapper();
         char *user = NULL, *err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "alice", "secret", "192.0.2.10", NULL, &user, &err), 0, "%s", err ? err : "");
+        cr_assert_eq(auth_pam_check("slate", "alice", "secret", "192.0.2.10", NULL, NULL, &user, &err), 0, "%s", err ? err : "");
         cr_assert_str_eq(user, "alice");
         free(user);
 }
@@ -26,15 +27,15 @@ Test(auth, wrong_password_unknown_user_and_wrong_service_are_refused)
 {
         need_wrapper();
         char *user = NULL, *err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "alice", "wrong", NULL, NULL, &user, &err), -EACCES);
+        cr_assert_eq(auth_pam_check("slate", "alice", "wrong", NULL, NULL, NULL, &user, &err), -EACCES);
         cr_assert_not_null(err);
         free(err);
         err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "ghost", "secret", NULL, NULL, &user, &err), -EACCES);
+        cr_assert_eq(auth_pam_check("slate", "ghost", "secret", NULL, NULL, NULL, &user, &err), -EACCES);
         free(err);
         err = NULL;
         /* An expired password behind a wrong one is just a wrong password. */
-        cr_assert_eq(auth_pam_check("slate", "dave", "wrong", NULL, NULL, &user, &err), -EACCES);
+        cr_assert_eq(auth_pam_check("slate", "dave", "wrong", NULL, NULL, NULL, &user, &err), -EACCES);
         free(err);
 }
 
@@ -44,18 +45,18 @@ Test(auth, account_refusals_after_the_right_password_are_told_apart)
 {
         need_wrapper();
         char *user = NULL, *err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "dave", "pw4", NULL, NULL, &user, &err), -EKEYEXPIRED, "%s",
+        cr_assert_eq(auth_pam_check("slate", "dave", "pw4", NULL, NULL, NULL, &user, &err), -EKEYEXPIRED, "%s",
                      err ? err : "");
         free(err);
         err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "erin", "pw5", NULL, NULL, &user, &err), -EKEYREVOKED);
+        cr_assert_eq(auth_pam_check("slate", "erin", "pw5", NULL, NULL, NULL, &user, &err), -EKEYREVOKED);
         free(err);
         err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "frank", "pw6", NULL, NULL, &user, &err), -EPERM);
+        cr_assert_eq(auth_pam_check("slate", "frank", "pw6", NULL, NULL, NULL, &user, &err), -EPERM);
         free(err);
         err = NULL;
         /* carol's passdb entry is for another service: pam_matrix's account check denies her. */
-        cr_assert_eq(auth_pam_check("slate", "carol", "pw", NULL, NULL, &user, &err), -EPERM);
+        cr_assert_eq(auth_pam_check("slate", "carol", "pw", NULL, NULL, NULL, &user, &err), -EPERM);
         free(err);
         cr_assert_null(user);
 }
@@ -75,7 +76,7 @@ Test(auth, an_expired_password_is_not_counted_as_a_guess)
                         cr_assert_eq(auth_limiter_begin(l, u, "192.0.2.20", t, &locked), 0,
                                      "%s: attempt %d waits: the refusal before it was counted as a guess", u, k + 1);
                         char *user = NULL, *err = NULL;
-                        int r = auth_pam_check("slate", u, cases[i][1], "192.0.2.20", NULL, &user, &err);
+                        int r = auth_pam_check("slate", u, cases[i][1], "192.0.2.20", NULL, NULL, &user, &err);
                         cr_assert(r == -EKEYEXPIRED || r == -EKEYREVOKED || r == -EPERM, "%s: %d", u, r);
                         cr_assert_not(auth_result_is_guess(r));
                         auth_limiter_end(l, u, NULL, "192.0.2.20", r, t);
@@ -85,7 +86,7 @@ Test(auth, an_expired_password_is_not_counted_as_a_guess)
         /* A wrong password still counts: the next attempt is locked out. */
         char *user = NULL, *err = NULL;
         cr_assert_eq(auth_limiter_begin(l, "dave", "192.0.2.20", 1000010, &locked), 0);
-        int r = auth_pam_check("slate", "dave", "wrong", "192.0.2.20", NULL, &user, &err);
+        int r = auth_pam_check("slate", "dave", "wrong", "192.0.2.20", NULL, NULL, &user, &err);
         cr_assert(auth_result_is_guess(r));
         auth_limiter_end(l, "dave", NULL, "192.0.2.20", r, 1000010);
         free(err);
@@ -117,7 +118,7 @@ Test(auth, a_logon_opens_a_pam_session_and_its_end_closes_it)
         need_wrapper();
         AuthHandle *h = NULL;
         char *user = NULL, *err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "sess1", "pw", "192.0.2.30", &h, &user, &err), 0, "%s", err ? err : "");
+        cr_assert_eq(auth_pam_check("slate", "sess1", "pw", "192.0.2.30", NULL, &h, &user, &err), 0, "%s", err ? err : "");
         cr_assert_not_null(h);
         cr_assert_eq(hook_lines("open_session", "sess1", "192.0.2.30"), 0, "authentication alone opened a session");
         cr_assert_eq(auth_session_open(h, &err), 0, "%s", err ? err : "");
@@ -135,7 +136,7 @@ Test(auth, an_authentication_without_a_session_opens_and_closes_nothing)
         need_wrapper();
         AuthHandle *h = NULL;
         char *user = NULL, *err = NULL;
-        cr_assert_eq(auth_pam_check("slate", "sess2", "pw", "192.0.2.31", &h, &user, &err), 0);
+        cr_assert_eq(auth_pam_check("slate", "sess2", "pw", "192.0.2.31", NULL, &h, &user, &err), 0);
         cr_assert_eq(auth_session_end(h), 0);
         cr_assert_eq(hook_lines("open_session", "sess2", "192.0.2.31"), 0);
         cr_assert_eq(hook_lines("close_session", "sess2", "192.0.2.31"), 0);
@@ -158,6 +159,178 @@ static void fail_n(AuthLimiter *l, const char *user, const char *addr, int n, ui
         for (int i = 0; i < n; i++)
                 cr_assert_eq(auth_limiter_begin(l, user, addr, t, &locked), 0, "attempt %d of %s from %s refused", i + 1,
                              user, addr);
+}
+
+/* ---- the conversation relayed to a logon screen ---- */
+
+/* A user at a logon screen, scripted: answers prompts in order, records every message. */
+typedef struct Script {
+        const char *answers[8];
+        int n_answers, next;
+        int fail_at;            /* 1-based message that ends the conversation (the user left); 0 never */
+        int seen;
+        IpcPromptStyle styles[16];
+        char texts[16][128];
+} Script;
+
+static int script_ask(void *ud, IpcPromptStyle style, const char *text, char **ret_reply)
+{
+        Script *s = ud;
+        int k = s->seen++;
+        if (k < 16) {
+                s->styles[k] = style;
+                snprintf(s->texts[k], sizeof s->texts[k], "%s", text);
+        }
+        if (s->fail_at && s->seen >= s->fail_at)
+                return -ECONNRESET;
+        if (!ret_reply)
+                return 0;
+        cr_assert_lt(s->next, s->n_answers, "an unexpected prompt: %s", text);
+        *ret_reply = strdup(s->answers[s->next++]);
+        return 0;
+}
+
+static bool saw(const Script *s, IpcPromptStyle style, const char *part)
+{
+        for (int i = 0; i < s->seen && i < 16; i++)
+                if (s->styles[i] == style && strstr(s->texts[i], part))
+                        return true;
+        return false;
+}
+
+static void need_oath(void)
+{
+        need_wrapper();
+        if (!getenv("SLATE_OATH_KEY"))
+                cr_skip_test("pam_oath or oathtool missing (apt-get install libpam-oath oathtool)");
+}
+
+/* The code oathtool computes now for the test key (the one pam_oath checks). */
+static void totp_now(char out[16])
+{
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "oathtool --totp -d 6 %s", getenv("SLATE_OATH_KEY"));
+        FILE *f = popen(cmd, "r");
+        cr_assert_not_null(f);
+        cr_assert_not_null(fgets(out, 16, f));
+        pclose(f);
+        out[strcspn(out, "\n")] = 0;
+        cr_assert_eq(strlen(out), 6, "oathtool said %s", out);
+}
+
+/* The password the client typed answers the first prompt; pam_oath's code prompt goes to the
+ * user, and only both together log on. */
+Test(conv, a_one_time_code_is_asked_at_the_logon_screen_and_both_are_needed)
+{
+        need_oath();
+        char code[16], *user = NULL, *err = NULL;
+        totp_now(code);
+        Script ok = { .answers = { code }, .n_answers = 1 };
+        AuthAsk ask = { script_ask, &ok };
+        cr_assert_eq(auth_pam_check("slate-otp", "otp1", "pw", "192.0.2.40", &ask, NULL, &user, &err), 0, "%s",
+                     err ? err : "");
+        cr_assert_eq(ok.seen, 1);
+        cr_assert(saw(&ok, IPC_PROMPT_SECRET, "One-time password"), "prompt: %s", ok.texts[0]);
+        free(user);
+        user = NULL;
+
+        /* A wrong code with the right password: refused as a guess. */
+        char wrong[16];
+        snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 500000) % 1000000);
+        Script bad = { .answers = { wrong }, .n_answers = 1 };
+        ask.ud = &bad;
+        int r = auth_pam_check("slate-otp", "otp2", "pw", "192.0.2.40", &ask, NULL, &user, &err);
+        cr_assert_eq(r, -EACCES);
+        cr_assert(auth_result_is_guess(r));
+        free(err);
+        err = NULL;
+
+        /* A right code behind a wrong password: still asked (no hint which one was wrong), refused. */
+        totp_now(code);
+        Script badpw = { .answers = { code }, .n_answers = 1 };
+        ask.ud = &badpw;
+        cr_assert_eq(auth_pam_check("slate-otp", "otp3", "nope", "192.0.2.40", &ask, NULL, &user, &err), -EACCES);
+        cr_assert_eq(badpw.seen, 1, "the code prompt comes whatever the password was");
+        free(err);
+        cr_assert_null(user);
+}
+
+/* A client that sent its password has no screen to ask on: the stack wants more, so it is
+ * refused as such (the logon screen is the way in), and counted. */
+Test(conv, without_a_logon_screen_a_second_factor_is_refused_as_such)
+{
+        need_oath();
+        char *user = NULL, *err = NULL;
+        int r = auth_pam_check("slate-otp", "otp1", "pw", NULL, NULL, NULL, &user, &err);
+        cr_assert_eq(r, -ENOMSG, "%d %s", r, err ? err : "");
+        cr_assert(auth_result_is_guess(r));
+        cr_assert_not_null(strstr(err, "more than a password"), "%s", err);
+        free(err);
+        /* The same without pam_oath: a wrong password gives no other answer. */
+        err = NULL;
+        cr_assert_eq(auth_pam_check("slate-otp", "otp1", "nope", NULL, NULL, NULL, &user, &err), -ENOMSG);
+        free(err);
+}
+
+/* The user left the screen in the middle: PAM hears PAM_CONV_ERR and the check ends. */
+Test(conv, a_conversation_whose_user_left_ends_the_check)
+{
+        need_oath();
+        char *user = NULL, *err = NULL;
+        Script gone = { .fail_at = 1 };
+        AuthAsk ask = { script_ask, &gone };
+        cr_assert_eq(auth_pam_check("slate-otp", "otp1", "pw", NULL, &ask, NULL, &user, &err), -EACCES);
+        cr_assert_eq(gone.seen, 1);
+        free(err);
+}
+
+/* An expired password is changed on the spot: the new one twice, then the logon goes on and
+ * the account is no longer expired. */
+Test(conv, an_expired_password_is_changed_through_the_screen)
+{
+        need_wrapper();
+        char *user = NULL, *err = NULL, path[4096];
+        Script s = { .answers = { "n3w-pw", "n3w-pw" }, .n_answers = 2 };
+        AuthAsk ask = { script_ask, &s };
+        AuthHandle *h = NULL;
+        cr_assert_eq(auth_pam_check("slate", "gina", "old", "192.0.2.50", &ask, &h, &user, &err), 0, "%s",
+                     err ? err : "");
+        cr_assert_str_eq(user, "gina");
+        cr_assert(auth_password_changed(h));
+        auth_session_end(h);
+        free(user);
+        user = NULL;
+        cr_assert(saw(&s, IPC_PROMPT_SECRET, "New password"));
+        cr_assert(saw(&s, IPC_PROMPT_SECRET, "Retype"));
+        snprintf(path, sizeof path, "%s/gina.changed", getenv("SLATE_PAM_STATE"));
+        cr_assert_eq(access(path, F_OK), 0, "the module saw no change");
+        /* Next time it is not expired, with or without a screen. */
+        h = NULL;
+        cr_assert_eq(auth_pam_check("slate", "gina", "old", NULL, NULL, &h, &user, &err), 0, "%s", err ? err : "");
+        cr_assert_not(auth_password_changed(h));
+        auth_session_end(h);
+        free(user);
+}
+
+/* A change that fails (the two differ): refused as an expired password, with PAM's words shown
+ * to the user on the way and in the reason; not a guess. */
+Test(conv, a_failed_change_refuses_with_a_clear_reason)
+{
+        need_wrapper();
+        char *user = NULL, *err = NULL;
+        Script s = { .answers = { "one", "two" }, .n_answers = 2 };
+        AuthAsk ask = { script_ask, &s };
+        int r = auth_pam_check("slate", "hank", "old", NULL, &ask, NULL, &user, &err);
+        cr_assert_eq(r, -EKEYEXPIRED, "%d", r);
+        cr_assert_not(auth_result_is_guess(r));
+        cr_assert(saw(&s, IPC_PROMPT_ERROR, "do not match"));
+        cr_assert_not_null(strstr(err, "password not changed"), "%s", err);
+        free(err);
+        cr_assert_null(user);
+        /* Without a screen an expired password is only refused, as before. */
+        err = NULL;
+        cr_assert_eq(auth_pam_check("slate", "hank", "old", NULL, NULL, NULL, &user, &err), -EKEYEXPIRED);
+        free(err);
 }
 
 Test(limiter, backs_off_then_locks_out_the_source_and_success_clears)

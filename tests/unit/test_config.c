@@ -144,3 +144,33 @@ Test(config, session_uids_and_the_removed_session_user)
         free(e);
         config_free(&c);
 }
+
+/* The logon screen's banner is shown to anyone who connects: one line of printable text,
+ * bounded (it travels in IPC_CONFIG.banner); empty means none. */
+Test(config, logon_banner_is_bounded_printable_text)
+{
+        SlateConfig c;
+        char *e = NULL;
+        cr_assert_eq(parse(&c, "", &e), 0);
+        cr_assert_str_eq(c.logon_banner, "");
+        cr_assert_eq(c.logon_screen_timeout, 120);
+        config_free(&c);
+        cr_assert_eq(parse(&c, "logon-banner = Authorised users only. Ünïcode is fine.\nlogon-screen-timeout = 300\n", &e),
+                     0, "%s", e ? e : "");
+        cr_assert_str_eq(c.logon_banner, "Authorised users only. Ünïcode is fine.");
+        cr_assert_eq(c.logon_screen_timeout, 300);
+        config_free(&c);
+        char big[1200 + 32];
+        int n = snprintf(big, sizeof big, "logon-banner = ");
+        memset(big + n, 'x', 1025);
+        strcpy(big + n + 1025, "\n");
+        cr_assert_lt(parse(&c, big, &e), 0);
+        cr_assert_not_null(strstr(e, "slate.conf:1: logon-banner: longer than 1024 bytes"), "%s", e);
+        free(e);
+        config_free(&c);
+        e = NULL;
+        cr_assert_lt(parse(&c, "logon-banner = a\tb\n", &e), 0);
+        cr_assert_not_null(strstr(e, "control characters"), "%s", e);
+        free(e);
+        config_free(&c);
+}
