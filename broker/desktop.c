@@ -377,12 +377,33 @@ static void agent_attach(Desktop *d)
                          &agent_callbacks, d, &d->agent);
 }
 
+uint64_t desktop_boot_wait_ms(bool background, uint64_t cpu_ms, uint64_t waited_ms, uint64_t limit_ms)
+{
+        if (!background || cpu_ms >= limit_ms || waited_ms >= limit_ms * BOOT_WALL_FACTOR)
+                return 0;
+        /* At least the CPU still owed (it cannot be had faster than that), never past the wall bound. */
+        return MIN(MAX(limit_ms - cpu_ms, 1000), limit_ms * BOOT_WALL_FACTOR - waited_ms);
+}
+
 static void boot_timeout_cb(uv_timer_t *t)
 {
         Desktop *d = t->data;
         if (d->state != DESKTOP_BOOTING || d->stopping)
                 return;
-        log_warn("desktop %s: agent not ready after %u s; replacing the desktop", d->id, d->b->boot_timeout_s);
+        uint64_t cpu = UINT64_MAX, limit = (uint64_t)d->b->boot_timeout_s * 1000, waited = now_ms() - d->boot_start_ms;
+        if (d->vm && d->b->hv->vm_cpu_ms && d->b->hv->vm_cpu_ms(d->vm, &cpu) < 0)
+                cpu = UINT64_MAX;
+        uint64_t more = desktop_boot_wait_ms(!desktop_claimed(d), cpu, waited, limit);
+        if (more > 0) {
+                log_info("desktop %s: not ready after %llu s, but a spare at idle priority has had only %llu.%llu s "
+                         "of CPU; waiting %llu s more", d->id, (unsigned long long)waited / 1000,
+                         (unsigned long long)cpu / 1000, (unsigned long long)cpu % 1000 / 100,
+                         (unsigned long long)(more + 999) / 1000);
+                uv_timer_start(&d->boot_timer, boot_timeout_cb, more, 0);
+                return;
+        }
+        log_warn("desktop %s: agent not ready after %llu s (%u s of CPU allowed); replacing the desktop", d->id,
+                 (unsigned long long)waited / 1000, d->b->boot_timeout_s);
         notify_boot_failed(d);
         desktop_destroy(d, "boot timeout");
 }

@@ -108,5 +108,12 @@ int desktop_disk_attach(Desktop *d, const HvDisk *disk, HvDone done, void *userd
 int desktop_disk_detach(Desktop *d, HvSlot slot, HvDone done, void *userdata);
 int desktop_session_stop(Desktop *d, const char *reason);
 bool desktop_agent_ready(const Desktop *d);
+/* A booting desktop's boot timeout (limit_ms) was reached after waited_ms: 0 when it has
+ * failed, else how much longer to wait. A spare boots at idle CPU priority, so on a busy host it
+ * may be starved: it fails only once it had limit_ms of CPU (cpu_ms, or unknown: UINT64_MAX),
+ * or after BOOT_WALL_FACTOR x limit_ms of wall time whatever it had. A desktop a user waits
+ * for runs at normal priority and has limit_ms of wall time. */
+#define BOOT_WALL_FACTOR 10
+uint64_t desktop_boot_wait_ms(bool background, uint64_t cpu_ms, uint64_t waited_ms, uint64_t limit_ms);
 /* The desktop's console, connected (for slate-session): an fd the caller owns. */
 int desktop_console_open(Desktop *d, int *ret_fd);

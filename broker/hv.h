@@ -88,6 +88,8 @@ typedef struct HvDriver {
         /* Every thread of the VM to the lowest CPU priority (SCHED_IDLE) or back to the normal
          * one (SCHED_OTHER): a desktop leaves the background when a user claims it. */
         int (*vm_set_background)(HvVm *vm, bool background);
+        /* CPU time the VM's process has had (user + system, all threads), ms. */
+        int (*vm_cpu_ms)(HvVm *vm, uint64_t *ret_ms);
         /* The VM's console (VNC), connected: an fd the caller owns. -ENOTCONN when not listening. */
         int (*console_open)(HvVm *vm, int *ret_fd);
         /* The guest agent's channel (virtio-serial), connected: an fd the caller owns. -ENOTCONN

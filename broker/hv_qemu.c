@@ -635,6 +635,13 @@ static int vm_set_background(HvVm *vm, bool background)
         return 0;
 }
 
+static int vm_cpu_ms(HvVm *vm, uint64_t *ret_ms)
+{
+        if (vm->exited || vm->pid <= 0)
+                return -ESRCH;
+        return proc_cpu_ms(vm->pid, ret_ms);
+}
+
 /* Forget the VM. A QEMU still running is left running (so a restarted slated can adopt it): its
  * stderr then goes nowhere and, if we spawned it, nobody reaps it until this process ends. */
 static void vm_free(HvVm *vm)
@@ -669,6 +676,7 @@ const HvDriver hv_qemu_driver = {
         .vm_stop = vm_stop,
         .vm_pid = vm_pid,
         .vm_set_background = vm_set_background,
+        .vm_cpu_ms = vm_cpu_ms,
         .vm_free = vm_free,
         .console_open = hv_qemu_console_open,
         .agent_open = hv_qemu_agent_open,

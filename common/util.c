@@ -341,3 +341,23 @@ void strv_free(char **v, size_t n)
                 free(v[i]);
         free(v);
 }
+
+int proc_cpu_ms(pid_t pid, uint64_t *ret_ms)
+{
+        char path[64], *buf = NULL;
+        size_t len;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        int r = read_file_max(path, 4096, &buf, &len);
+        if (r < 0)
+                return r;
+        /* The name (field 2) is in parentheses and may hold anything: count from the last ')'. */
+        const char *p = strrchr(buf, ')');
+        unsigned long long ut = 0, st = 0;
+        r = p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2 ? 0 : -EBADMSG;
+        free(buf);
+        if (r < 0)
+                return r;
+        long hz = sysconf(_SC_CLK_TCK);
+        *ret_ms = (ut + st) * 1000 / (uint64_t)(hz > 0 ? hz : 100);
+        return 0;
+}

@@ -17,6 +17,8 @@ int mkdir_p(const char *path, mode_t mode);
  * entered (-EXDEV), and no deeper than 256 levels (-ELOOP). path's own parents are trusted. */
 int rm_rf(const char *path);
 int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len);
+/* CPU time (user + system, all threads) a process has had, ms, from /proc/PID/stat. */
+int proc_cpu_ms(pid_t pid, uint64_t *ret_ms);
 /* Through a fresh temporary file (O_EXCL, O_NOFOLLOW) renamed over path: nothing planted in
  * path's directory is written through. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);

@@ -32,9 +32,11 @@ CLEANFILES += $(FUZZ_TARGETS:%=tests/fuzz/fuzz-%-libfuzzer)
 BROKER_TEST_LIBS = broker/libslatebroker.a broker/libslatehv.a streaming/libslatestreaming.a imaging/libslateimaging.a agent/libslateproto.a \
 	common/libslatecommon.a $(UV_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) $(PAM_LIBS) $(GUESTFS_LIBS) $(ZSTD_LIBS) $(NBD_LIBS) $(CRITERION_LIBS)
 check_PROGRAMS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink tests/unit/test_steps \
-	tests/unit/test_control tests/unit/test_diskloan
+	tests/unit/test_control tests/unit/test_diskloan tests/unit/test_desktop
 TESTS += tests/unit/test_config tests/unit/test_db tests/unit/test_agentlink tests/unit/test_steps tests/unit/test_control \
-	tests/unit/test_diskloan
+	tests/unit/test_diskloan tests/unit/test_desktop
+tests_unit_test_desktop_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(UV_CFLAGS)
+tests_unit_test_desktop_LDADD = $(BROKER_TEST_LIBS)
 tests_unit_test_diskloan_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(UV_CFLAGS)
 tests_unit_test_diskloan_LDADD = $(BROKER_TEST_LIBS)
 tests_unit_test_control_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)

@@ -109,6 +109,11 @@ open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
 sys.exit(0 if len(colours) >= 256 and black < 0.5 and panel else 1)
 PY
 say "screenshot: $(cat "$T/verdict"); kept as $KEEP_DIR/alice.png"
+# The session script's own account (its last line, in the agent's STARTED detail): only the
+# user's part of the start should be left (agent/session-script prepare does the rest at boot).
+started=$(jctl audit --kind session.started | jq -r '.[0].detail // empty')
+say "the agent's session start: $started"
+say "logon steps: $(grep -o 'logon done in .*' "$T/slated.log" | head -1)"
 
 say "the administrator ends alice's session: desktop erased"
 sid=$(echo "$s" | jq -r .id)

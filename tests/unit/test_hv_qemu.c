@@ -241,6 +241,10 @@ Test(hv_qemu, start_reaches_running_and_kill9_reports_exit_promptly, .timeout = 
         cr_assert(proc_file_contains(pid, "cmdline", "guest=desk-1,"));
         cr_assert(proc_file_contains(pid, "cmdline", "dump-guest-core=off"), "guest memory would go into core dumps");
         cr_assert(!proc_file_contains(pid, "environ", "LD_PRELOAD"));
+        /* The boot timeout of a spare counts this (desktop_boot_wait_ms). */
+        uint64_t cpu = 0;
+        cr_assert_eq(hv_qemu_driver.vm_cpu_ms(c.vm, &cpu), 0);
+        cr_assert_gt(cpu, 0, "a QEMU that reached QMP has had some CPU");
         uint64_t t0 = now_ms();
         cr_assert_eq(kill(pid, SIGKILL), 0);
         cr_assert(run_until(&c, cond_exited, 3000), "on_exit not called after SIGKILL");

@@ -11,6 +11,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -225,4 +226,23 @@ Test(write_file_atomic, never_writes_through_a_planted_temporary_symlink)
         cr_assert_eq(read_file_max(path, 64, &w, NULL), 0);
         cr_assert_str_eq(w, "stack");
         cr_assert_eq(rm_rf(dir), 0);
+}
+
+Test(proc_cpu_ms, counts_this_process_cpu)
+{
+        uint64_t a, b;
+        cr_assert_eq(proc_cpu_ms(getpid(), &a), 0);
+        /* Burn about 300 ms of CPU. */
+        struct timespec t0, t;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+        volatile unsigned long x = 0;
+        do {
+                for (int i = 0; i < 100000; i++)
+                        x += (unsigned long)i;
+                clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 300);
+        cr_assert_eq(proc_cpu_ms(getpid(), &b), 0);
+        cr_assert_geq(b - a, 200, "%llu ms of CPU counted for 300", (unsigned long long)(b - a));
+        cr_assert_leq(b - a, 800);
+        cr_assert_eq(proc_cpu_ms(0x7ffffff0, &a), -ENOENT);
 }
