@@ -108,6 +108,7 @@ bench_slated_start() {
         local u
         for u in "$@"; do echo "${u%%:*}:${u#*:}:slate"; done >"$T/passdb"
         for u in auth account; do echo "$u required $PAM_MOD/pam_matrix.so passdb=$T/passdb"; done >"$T/pam.d/slate"
+        echo "session required pam_permit.so" >>"$T/pam.d/slate" # a logon opens a PAM session
         for u in auth account password session; do echo "$u required pam_deny.so"; done >"$T/pam.d/other"
         cat >"$T/slate.conf" <<CONF
 state-dir = $T/state
