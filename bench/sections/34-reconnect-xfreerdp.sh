@@ -43,14 +43,14 @@ user_color() { # the test guest paints the session background from the user name
         done
         printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
 }
-xvfb() { # NAME EXTRA... → prints the display
-        exec 5>"$T/$1.display"
-        Xvfb -displayfd 5 -screen 0 ${W}x${H}x24 -nolisten tcp -ac "${@:2}" >"$T/$1.xvfb.log" 2>&1 &
+xvfb() { # VAR NAME EXTRA... → the display in VAR (not in a subshell: PIDS must keep the pid)
+        exec 5>"$T/$2.display"
+        Xvfb -displayfd 5 -screen 0 ${W}x${H}x24 -nolisten tcp -ac "${@:3}" >"$T/$2.xvfb.log" 2>&1 &
         PIDS+=("$!")
         exec 5>&-
-        for _ in $(seq 1 100); do [ -s "$T/$1.display" ] && break; sleep 0.1; done
-        [ -s "$T/$1.display" ] || fail "Xvfb $1 did not start: $(tail -3 "$T/$1.xvfb.log")"
-        echo ":$(head -1 "$T/$1.display")"
+        for _ in $(seq 1 100); do [ -s "$T/$2.display" ] && break; sleep 0.1; done
+        [ -s "$T/$2.display" ] || fail "Xvfb $2 did not start: $(tail -3 "$T/$2.xvfb.log")"
+        printf -v "$1" ':%s' "$(head -1 "$T/$2.display")"
 }
 
 busy_start=$(busy_now)
@@ -71,7 +71,7 @@ wait_for 60 "alice's session disconnected" disconnected
 wait_for 600 "the pool settled" quiet
 
 # ---- freerdp-shadow-cli on an Xvfb showing alice's colour ----
-SX=$(xvfb shadow)
+xvfb SX shadow
 convert -size ${W}x$H "xc:#$color" "$T/alice.ppm"
 convert -size ${W}x$H "xc:#000000" "$T/black.ppm"
 show() { DISPLAY=$SX display -window root "$1" >/dev/null 2>&1 || true; }
@@ -91,7 +91,7 @@ wait_for 30 "freerdp-shadow-cli listening" shadow_up
 sleep 0.5; show "$T/black.ppm"; sleep 0.5; show "$T/alice.ppm"; sleep 0.5
 
 # ---- the client's screen: black root, xfreerdp's window on it ----
-CX=$(xvfb client -br)
+xvfb CX client -br
 mkdir -p "$T/xf-home"
 xf() { # PORT USER PASSWORD LOG → "start→frame connect→frame" (ms)
         HOME=$T/xf-home DISPLAY=$CX XFIRST_PORT=$1 "$XFIRST" "$color" $W $H 30 \
