@@ -13,7 +13,8 @@ bench_xwatch_CFLAGS = $(AM_CFLAGS) $(X11_CFLAGS)
 bench_xwatch_LDADD = $(X11_LIBS)
 EXTRA_DIST += bench/run bench/README.md bench/sections/10-overlay.sh bench/sections/20-boot.sh \
 	bench/sections/boot-ref.py bench/sections/30-rdp.sh bench/sections/40-desktop.sh \
-	bench/sections/50-store.sh bench/sections/33-capture.sh bench/sections/41-logon-seen.sh
+	bench/sections/50-store.sh bench/sections/33-capture.sh bench/sections/41-logon-seen.sh \
+	bench/sections/34-reconnect-xfreerdp.sh bench/xfirst.c
 
 bench: $(BENCH_TOOLS)
 	SLATE_BUILDDIR=$(abs_top_builddir) SLATE_SRCDIR=$(abs_top_srcdir) $(SHELL) $(srcdir)/bench/run $(BENCH_ARGS)

@@ -10,6 +10,7 @@
 #include <freerdp/codec/planar.h>
 #include <freerdp/codec/region.h>
 #include <freerdp/codec/rfx.h>
+#include <freerdp/primitives.h>
 #include <winpr/stream.h>
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -392,11 +393,21 @@ Encoder *encoder_free(Encoder *e)
         return NULL;
 }
 
+void encoder_setup_once(void)
+{
+        /* FreeRDP 2's default picks its pixel primitives by timing each candidate for 150 ms at
+         * their first use (rfx_context_new, nsc_context_new), and a slate-session serves one
+         * connection: that was 300-450 ms of every first frame. The CPU-optimised set is what the
+         * timing picks on x86 (the distributions build no OpenCL). */
+        primitives_set_hints(PRIMITIVES_ONLY_CPU);
+}
+
 int encoder_new(rdpContext *ctx, uint32_t width, uint32_t height, const char *force, Encoder **ret)
 {
         rdpSettings *st = ctx->settings;
         uint32_t multifrag = freerdp_settings_get_uint32(st, FreeRDP_MultifragMaxRequestSize);
 
+        uint64_t t0 = clock_us(CLOCK_MONOTONIC);
         Encoder *e = calloc(1, sizeof *e);
         if (!e)
                 return -ENOMEM;
@@ -415,8 +426,9 @@ int encoder_new(rdpContext *ctx, uint32_t width, uint32_t height, const char *fo
                 encoder_free(e);
                 return -ENOMEM;
         }
-        log_info("encoder: %s %ux%u, frame acks %s, client multifrag %u", e->drv->name, width, height,
-                 e->markers ? "on" : "off", multifrag);
+        /* The set-up time is checked by tests/e2e/xfreerdp.sh: it is on every first frame. */
+        log_info("encoder: %s %ux%u, frame acks %s, client multifrag %u, set up in %.1f ms", e->drv->name, width,
+                 height, e->markers ? "on" : "off", multifrag, (clock_us(CLOCK_MONOTONIC) - t0) / 1000.0);
         *ret = e;
         return 0;
 }

@@ -22,6 +22,9 @@ typedef struct Encoder Encoder;
 /* The codec for a client with the negotiated settings st ("remotefx", "nscodec" or "planar"):
  * force ("rfx", "nsc", "planar" or NULL) wins when the client offers that codec. */
 const char *encoder_codec_choose(const rdpSettings *st, const char *force);
+/* Once per process, before the first encoder: choose FreeRDP's pixel primitives without its
+ * start-up timing run (300+ ms). */
+void encoder_setup_once(void);
 /* An encoder with the codec encoder_codec_choose names for ctx's settings. width×height is the
  * activated desktop size. */
 int encoder_new(rdpContext *ctx, uint32_t width, uint32_t height, const char *force, Encoder **ret);

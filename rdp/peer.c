@@ -21,6 +21,7 @@
 #include <winpr/wtsapi.h>
 #include "common/log.h"
 #include "common/util.h"
+#include "rdp/encoder.h"
 #include "rdp/input.h"
 #include "rdp/keyless.h"
 #include "rdp/peer.h"
@@ -213,6 +214,7 @@ int peer_new(int fd, const char *cert_pem, const PeerCallbacks *cb, void *ud, Pe
                 winpr_InitializeSSL(WINPR_SSL_INIT_DEFAULT);
                 /* Without this WTSOpenServerA tries to dlopen libfreerds-fdsapi.so. */
                 WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi());
+                encoder_setup_once();
                 /* FreeRDP's INFO chatter per connection is noise in slated's log; keep its
                  * warnings, and everything when debugging. */
                 WLog_SetLogLevel(WLog_GetRoot(), log_get_level() >= LOG_LVL_DEBUG ? WLOG_INFO : WLOG_WARN);

@@ -1,7 +1,10 @@
 /* slate-session codec choice: the client's negotiated capabilities pick one row of the encoder
  * table, and SLATE_SESSION_CODEC can only pick a codec the client decodes. The settings below
  * are what slate-session logged for real clients (xfreerdp 2.11, tests/e2e/rdp-client). */
+#include <time.h>
 #include <criterion/criterion.h>
+#include <freerdp/codec/rfx.h>
+#include <freerdp/primitives.h>
 #include <freerdp/settings.h>
 #include "rdp/encoder.h"
 
@@ -84,4 +87,20 @@ Test(rdp_encoder, a_forced_codec_must_be_offered)
         expect(st, "nsc", "nscodec");
         expect(st, "planar", "planar");
         freerdp_settings_free(st);
+}
+
+/* FreeRDP 2 times its pixel primitives for 2 × 150 ms (its own clock) at the first codec context
+ * unless told which to use; slate-session pays that once per connection, on the first frame. */
+Test(rdp_encoder, first_codec_context_skips_the_primitives_timing)
+{
+        encoder_setup_once();
+        cr_assert_eq(primitives_get_hints(), PRIMITIVES_ONLY_CPU);
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        RFX_CONTEXT *rfx = rfx_context_new(TRUE);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        cr_assert_not_null(rfx);
+        double ms = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+        cr_assert_lt(ms, 300.0, "rfx_context_new took %.0f ms: the primitives were timed", ms);
+        rfx_context_free(rfx);
 }

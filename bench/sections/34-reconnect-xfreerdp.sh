@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Section: reconnect with stock xfreerdp, Slate vs freerdp-shadow-cli. A private slated (bench/lib.sh:
+# pam_wrapper, loopback RDP, a pool of the tiny test guest) with one disconnected session; the stock
+# xfreerdp (default options but /v /u /p /cert:ignore /size) on a private Xvfb reconnects to it, and
+# to freerdp-shadow-cli serving another Xvfb that shows the same picture, interleaved. The client-side
+# first frame is bench/xfirst's: process start → five pixels of the client's screen show the user's
+# colour. Every process started here is ended by its pid on exit.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -euo pipefail
+
+BENCH_NAME=reconnect-xf
+. "$(dirname "$0")/../lib.sh"
+N=${BENCH_N:-15}
+[ "$N" -le 30 ] || N=30
+[ "$N" -ge 10 ] || N=10
+W=1280
+H=800
+
+bench_require qemu-system-x86_64 qemu-img jq Xvfb xfreerdp freerdp-shadow-cli convert display
+# The pixel watcher links libX11, which Slate itself does not need: built here, not by configure.
+XFIRST=$T/xfirst
+cc -O2 -o "$XFIRST" "$S/bench/xfirst.c" $(pkg-config --cflags --libs x11 2>/dev/null || echo -lX11) 2>"$T/xfirst.err" ||
+        skip "cannot build bench/xfirst.c (apt-get install libx11-dev): $(head -1 "$T/xfirst.err")"
+# BENCH_BASELINE_SESSION: another build's slate-session (same IPC version) to compare with, on the
+# same slated, session and desktop: slated starts a wrapper that runs the binary named in a file.
+SIDES="slate shadow"
+if [ -n "${BENCH_BASELINE_SESSION:-}" ]; then
+        [ -x "$BENCH_BASELINE_SESSION" ] || skip "BENCH_BASELINE_SESSION=$BENCH_BASELINE_SESSION is not executable"
+        SIDES="slate base shadow"
+        printf '#!/bin/sh\nexec "$(cat %s/session-prog)" "$@"\n' "$T" >"$T/session-pick"
+        chmod 755 "$T/session-pick"
+        echo "$SESSION" >"$T/session-prog"
+        chmod 644 "$T/session-prog"
+        SESSION_B=$SESSION
+        SESSION=$T/session-pick
+fi
+
+user_color() { # the test guest paints the session background from the user name
+        local h=2166136261 c i
+        for ((i = 0; i < ${#1}; i++)); do
+                printf -v c '%d' "'${1:i:1}"
+                h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
+        done
+        printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
+}
+xvfb() { # VAR NAME EXTRA... → the display in VAR (not in a subshell: PIDS must keep the pid)
+        exec 5>"$T/$2.display"
+        Xvfb -displayfd 5 -screen 0 ${W}x${H}x24 -nolisten tcp -ac "${@:3}" >"$T/$2.xvfb.log" 2>&1 &
+        PIDS+=("$!")
+        exec 5>&-
+        for _ in $(seq 1 100); do [ -s "$T/$2.display" ] && break; sleep 0.1; done
+        [ -s "$T/$2.display" ] || fail "Xvfb $2 did not start: $(tail -3 "$T/$2.xvfb.log")"
+        printf -v "$1" ':%s' "$(head -1 "$T/$2.display")"
+}
+
+busy_start=$(busy_now)
+bench_slated_start alice:secret
+bench_publish_tiny
+ctl pool create desk --image tiny --warm 1 --max 2 --memory 256M >/dev/null
+ctl pool entitle desk user:alice >/dev/null
+accel=$(jctl status | jq -r '.accel // .accelerator // "?"' 2>/dev/null || echo "?")
+quiet() { jctl desktop list --pool desk | jq -e '([.[] | select(.state == "ready")] | length >= 1) and all(.state == "ready" or .state == "assigned")' >/dev/null; }
+disconnected() { jctl session list --user alice | jq -e 'length == 1 and .[0].state == "disconnected"' >/dev/null; }
+wait_for 600 "a ready desktop" quiet
+
+color=$(user_color alice)
+# The session: alice logs on once with the test client and leaves; every sample reconnects to it.
+"$RDPC" --host 127.0.0.1 --port "$RDP_PORT" --timeout 120 --width $W --height $H --user alice --password secret \
+        --wait-frame --expect-pixel "20,20,$color" >"$T/alice.out" 2>&1 || fail "alice's first logon: $(cat "$T/alice.out")"
+wait_for 60 "alice's session disconnected" disconnected
+wait_for 600 "the pool settled" quiet
+
+# ---- freerdp-shadow-cli on an Xvfb showing alice's colour ----
+xvfb SX shadow
+convert -size ${W}x$H "xc:#$color" "$T/alice.ppm"
+convert -size ${W}x$H "xc:#000000" "$T/black.ppm"
+show() { DISPLAY=$SX display -window root "$1" >/dev/null 2>&1 || true; }
+show "$T/alice.ppm"
+SH_PORT=$(free_port)
+mkdir -p "$T/shadow-home"
+HOME=$T/shadow-home XDG_CONFIG_HOME=$T/shadow-home/.config DISPLAY=$SX \
+        freerdp-shadow-cli /port:$SH_PORT /bind-address:127.0.0.1 -auth /sec:tls >"$T/shadow.log" 2>&1 &
+SHADOW_PID=$!
+PIDS+=("$SHADOW_PID")
+shadow_up() {
+        kill -0 "$SHADOW_PID" 2>/dev/null || fail "freerdp-shadow-cli exited: $(tail -5 "$T/shadow.log")"
+        (exec 3<>/dev/tcp/127.0.0.1/$SH_PORT) 2>/dev/null
+}
+wait_for 30 "freerdp-shadow-cli listening" shadow_up
+# The shadow sends black until it has seen X damage once: repaint the root after its start.
+sleep 0.5; show "$T/black.ppm"; sleep 0.5; show "$T/alice.ppm"; sleep 0.5
+
+# ---- the client's screen: black root, xfreerdp's window on it ----
+xvfb CX client -br
+mkdir -p "$T/xf-home"
+xf() { # PORT USER PASSWORD LOG → "start→frame connect→frame" (ms)
+        HOME=$T/xf-home DISPLAY=$CX XFIRST_PORT=$1 "$XFIRST" "$color" $W $H 30 \
+                xfreerdp "/v:127.0.0.1:$1" "/u:$2" "/p:$3" /cert:ignore /size:${W}x$H 2>>"$4"
+}
+one() { # SIDE → appends "start→frame connect→frame load1" to $T/SIDE.ff
+        local ms
+        case $1 in
+        slate | base)
+                [ -z "${SESSION_B:-}" ] || { [ "$1" = base ] && echo "$BENCH_BASELINE_SESSION" || echo "$SESSION_B"; } >"$T/session-prog"
+                wait_for 60 "alice's session disconnected" disconnected
+                ms=$(xf "$RDP_PORT" alice secret "$T/xf-$1.log") || fail "xfreerdp reconnect to Slate ($1): $(tail -5 "$T/xf-$1.log")"
+                ;;
+        shadow)
+                ms=$(xf "$SH_PORT" u p "$T/xf-shadow.log") || fail "xfreerdp to freerdp-shadow-cli: $(tail -5 "$T/xf-shadow.log")"
+                ;;
+        esac
+        echo "$ms $(cut -d' ' -f1 /proc/loadavg)" >>"$T/$1.ff"
+        # xfreerdp leaves its TSMF shared memory behind, named after its pid.
+        rm -f /dev/shm/com.freerdp.xfreerdp.tsmf_* 2>/dev/null || true
+}
+rotate() { # I → the sides in the order of round I (each side first in turn)
+        local a=($SIDES) k=$(( $1 % ${#a[@]} )) j
+        for ((j = 0; j < ${#a[@]}; j++)); do echo "${a[(k + j) % ${#a[@]}]}"; done
+}
+for s in $SIDES; do one $s; done       # warm-up, not counted
+for s in $SIDES; do : >"$T/$s.ff"; done
+for i in $(seq 1 "$N"); do
+        for s in $(rotate "$i"); do one "$s"; done
+done
+
+# ---- report ----
+row() { # LABEL FILE COLUMN
+        local p50 p90 n fast
+        read -r p50 p90 < <(cut -d' ' -f"$3" "$2" | stats)
+        n=$(wc -l <"$2")
+        fast=$(cut -d' ' -f"$3" "$2" | awk '$1 <= 600 { k++ } END { print k + 0 }')
+        echo "| $1 | $p50 | $p90 | $(cut -d' ' -f"$3" "$2" | sort -n | head -1) | $(cut -d' ' -f"$3" "$2" | sort -n | tail -1) | $fast/$n |"
+}
+label() {
+        case $1 in
+        slate) echo "Slate ($(git -C "$S" rev-parse --short HEAD 2>/dev/null || echo "?"))" ;;
+        base) echo "Slate baseline ($BENCH_BASELINE_SESSION)" ;;
+        shadow) echo "freerdp-shadow-cli" ;;
+        esac
+}
+loads=$(cat "$T"/*.ff | cut -d' ' -f3 | sort -n | sed -n '1p;$p' | tr '\n' ' ')
+rs=$(jctl session list --user alice | jq -c '.[0].phases // {}')
+cat <<MD
+## Reconnect with stock xfreerdp: Slate vs freerdp-shadow-cli
+
+The stock \`xfreerdp\` ($(DISPLAY=$CX xfreerdp --version 2>/dev/null | grep -o 'version [0-9.]*' | head -1)), default options but
+\`/v /u /p /cert:ignore /size:${W}x$H\`, on a private Xvfb, against a private slated (pam_wrapper,
+loopback RDP, a pool of the tiny test guest, accelerator **$accel**), where alice reconnects to her
+disconnected session, and against \`freerdp-shadow-cli -auth /sec:tls\` serving an Xvfb that shows
+alice's colour$([ -z "${BENCH_BASELINE_SESSION:-}" ] || echo "; **Slate baseline** is the same slated, session and desktop with another build's slate-session"). The sides take turns, each first in turn; N = $N per side after one warm-up each.
+**start → frame** = \`bench/xfirst\`: xfreerdp's process start → five pixels of the client's screen
+show the user's colour (polled every 2 ms); it includes xfreerdp's own start-up (X, channels, and
+FreeRDP's 300 ms pixel-primitives timing), the same on every side. **connect → frame** starts when
+the client's TCP connection appears in /proc/net/tcp. Times in ms, nearest rank. Load average
+(1 min) at the samples: $loads(min, max). At the start: $busy_start; at the end: $(busy_now).
+
+| start → frame (ms) | p50 | p90 | min | max | ≤ 600 ms |
+|---|---|---|---|---|---|
+$(for s in $SIDES; do row "$(label $s)" "$T/$s.ff" 1; done)
+
+| connect → frame (ms) | p50 | p90 | min | max | ≤ 600 ms |
+|---|---|---|---|---|---|
+$(for s in $SIDES; do row "$(label $s)" "$T/$s.ff" 2; done)
+
+Slate's phases of the last reconnect (slated's timeline, ms): \`$rs\`.
+MD
