@@ -156,3 +156,41 @@ bench_publish_tiny() {
                 --cmdline "$(cat "$GUEST/cmdline")" --current >/dev/null 2>"$T/publish.err" ||
                 fail "image publish failed: $(tail -3 "$T/publish.err")"
 }
+
+# bench_xvfb VAR NAME [Xvfb args...]: an Xvfb of W x H (default 1280x800), its display name in VAR.
+# Not in a command substitution: PIDS must keep the pid for the clean-up.
+bench_xvfb() {
+        exec 5>"$T/$2.display"
+        Xvfb -displayfd 5 -screen 0 ${W:-1280}x${H:-800}x24 -nolisten tcp -ac "${@:3}" >"$T/$2.xvfb.log" 2>&1 &
+        PIDS+=("$!")
+        exec 5>&-
+        local _
+        for _ in $(seq 1 100); do [ -s "$T/$2.display" ] && break; sleep 0.1; done
+        [ -s "$T/$2.display" ] || fail "Xvfb $2 did not start: $(tail -3 "$T/$2.xvfb.log")"
+        printf -v "$1" ':%s' "$(head -1 "$T/$2.display")"
+}
+
+# bench_shadow_start DISPLAY PICTURE: freerdp-shadow-cli (no authentication, TLS as Slate offers)
+# on that display, showing PICTURE (any file ImageMagick's display reads) on its root window;
+# sets SH_PORT and SHADOW_PID. The reference server of the RDP sections.
+bench_shadow_start() {
+        local dpy=$1 pic=$2
+        DISPLAY=$dpy display -window root "$pic" >/dev/null 2>&1 || true
+        SH_PORT=$(free_port)
+        mkdir -p "$T/shadow-home"
+        HOME=$T/shadow-home XDG_CONFIG_HOME=$T/shadow-home/.config DISPLAY=$dpy \
+                freerdp-shadow-cli /port:$SH_PORT /bind-address:127.0.0.1 -auth /sec:tls >"$T/shadow.log" 2>&1 &
+        SHADOW_PID=$!
+        PIDS+=("$SHADOW_PID")
+        shadow_up() {
+                kill -0 "$SHADOW_PID" 2>/dev/null || fail "freerdp-shadow-cli exited: $(tail -5 "$T/shadow.log")"
+                (exec 3<>/dev/tcp/127.0.0.1/$SH_PORT) 2>/dev/null
+        }
+        wait_for 30 "freerdp-shadow-cli listening" shadow_up
+        # It sends black until it has seen X damage once: repaint the root after its start.
+        sleep 0.5
+        DISPLAY=$dpy xsetroot -solid gray 2>/dev/null || true
+        sleep 0.5
+        DISPLAY=$dpy display -window root "$pic" >/dev/null 2>&1 || true
+        sleep 0.5
+}

@@ -43,16 +43,6 @@ user_color() { # the test guest paints the session background from the user name
         done
         printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
 }
-xvfb() { # VAR NAME EXTRA... → the display in VAR (not in a subshell: PIDS must keep the pid)
-        exec 5>"$T/$2.display"
-        Xvfb -displayfd 5 -screen 0 ${W}x${H}x24 -nolisten tcp -ac "${@:3}" >"$T/$2.xvfb.log" 2>&1 &
-        PIDS+=("$!")
-        exec 5>&-
-        for _ in $(seq 1 100); do [ -s "$T/$2.display" ] && break; sleep 0.1; done
-        [ -s "$T/$2.display" ] || fail "Xvfb $2 did not start: $(tail -3 "$T/$2.xvfb.log")"
-        printf -v "$1" ':%s' "$(head -1 "$T/$2.display")"
-}
-
 busy_start=$(busy_now)
 bench_slated_start alice:secret
 bench_publish_tiny
@@ -71,27 +61,13 @@ wait_for 60 "alice's session disconnected" disconnected
 wait_for 600 "the pool settled" quiet
 
 # ---- freerdp-shadow-cli on an Xvfb showing alice's colour ----
-xvfb SX shadow
+bench_xvfb SX shadow
 convert -size ${W}x$H "xc:#$color" "$T/alice.ppm"
 convert -size ${W}x$H "xc:#000000" "$T/black.ppm"
-show() { DISPLAY=$SX display -window root "$1" >/dev/null 2>&1 || true; }
-show "$T/alice.ppm"
-SH_PORT=$(free_port)
-mkdir -p "$T/shadow-home"
-HOME=$T/shadow-home XDG_CONFIG_HOME=$T/shadow-home/.config DISPLAY=$SX \
-        freerdp-shadow-cli /port:$SH_PORT /bind-address:127.0.0.1 -auth /sec:tls >"$T/shadow.log" 2>&1 &
-SHADOW_PID=$!
-PIDS+=("$SHADOW_PID")
-shadow_up() {
-        kill -0 "$SHADOW_PID" 2>/dev/null || fail "freerdp-shadow-cli exited: $(tail -5 "$T/shadow.log")"
-        (exec 3<>/dev/tcp/127.0.0.1/$SH_PORT) 2>/dev/null
-}
-wait_for 30 "freerdp-shadow-cli listening" shadow_up
-# The shadow sends black until it has seen X damage once: repaint the root after its start.
-sleep 0.5; show "$T/black.ppm"; sleep 0.5; show "$T/alice.ppm"; sleep 0.5
+bench_shadow_start "$SX" "$T/alice.ppm"
 
 # ---- the client's screen: black root, xfreerdp's window on it ----
-xvfb CX client -br
+bench_xvfb CX client -br
 mkdir -p "$T/xf-home"
 xf() { # PORT USER PASSWORD LOG → "start→frame connect→frame" (ms)
         HOME=$T/xf-home DISPLAY=$CX XFIRST_PORT=$1 "$XFIRST" "$color" $W $H 30 \

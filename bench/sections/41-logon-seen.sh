@@ -105,16 +105,7 @@ ctl pool entitle rf user:rfuser >/dev/null
 ctl pool entitle nr user:nruser >/dev/null
 
 # The client's display: black root (-br), so an unmapped or undrawn client reads as black.
-xvfb() { # FILE: starts an Xvfb, writes its display name to FILE
-        exec 5>"$1"
-        Xvfb -displayfd 5 -screen 0 ${W}x${H}x24 -br -nolisten tcp -ac >"$1.log" 2>&1 &
-        PIDS+=("$!")
-        exec 5>&-
-        for _ in $(seq 1 100); do [ -s "$1" ] && break; sleep 0.1; done
-        [ -s "$1" ] || fail "Xvfb did not start: $(tail -3 "$1.log")"
-        echo ":$(head -1 "$1")"
-}
-CD=$(xvfb "$T/client.display")
+bench_xvfb CD client -br
 
 quiet() { # every desktop of both pools ready, none booting
         jctl desktop list | jq -e 'length >= 2 and all(.[]; .state == "ready")' >/dev/null
@@ -182,27 +173,9 @@ for i in $(seq 1 "$N"); do
 done
 
 # ---- the reference: freerdp-shadow-cli showing the usable desktop ----
-SD=$(xvfb "$T/shadow.display")
+bench_xvfb SD shadow
 convert "xwd:$SHOT" "$T/usable.ppm"
-show() { DISPLAY=$SD display -window root "$1" >/dev/null 2>&1 || true; }
-show "$T/usable.ppm"
-SH_PORT=$(free_port)
-mkdir -p "$T/shadow-home"
-HOME=$T/shadow-home XDG_CONFIG_HOME=$T/shadow-home/.config DISPLAY=$SD \
-        freerdp-shadow-cli /port:$SH_PORT /bind-address:127.0.0.1 -auth /sec:tls >"$T/shadow.log" 2>&1 &
-SHADOW_PID=$!
-PIDS+=("$SHADOW_PID")
-shadow_up() {
-        kill -0 "$SHADOW_PID" 2>/dev/null || fail "freerdp-shadow-cli exited: $(tail -5 "$T/shadow.log")"
-        (exec 3<>/dev/tcp/127.0.0.1/$SH_PORT) 2>/dev/null
-}
-wait_for 30 "freerdp-shadow-cli listening" shadow_up
-# The shadow sends black until it has seen X damage once: repaint the root after its start.
-sleep 0.5
-DISPLAY=$SD xsetroot -solid gray 2>/dev/null || true
-sleep 0.5
-show "$T/usable.ppm"
-sleep 0.5
+bench_shadow_start "$SD" "$T/usable.ppm"
 : >"$T/shadow"
 px=$(usable_pixel rfuser)
 for _ in $(seq 1 $((2 * N))); do
