@@ -29,6 +29,11 @@ static void print_pool(json_object *p)
         kv("vcpus:", cell(p, "vcpus"));
         kv("overlay:", cell(p, "overlay"));
         kv("disconnect:", disconnect_text(p));
+        int64_t usable;
+        if (jsonx_get_int64(p, "usable_timeout", &usable) == 0 && usable > 0) {
+                _cleanup_free_ char *d = fmt_seconds(usable);
+                kv("usable:", xasprintf("a logon waits at most %s for the desktop to be usable", d));
+        }
         kv("entitled:", cell_list(p, "entitlements", ", ", "nobody"));
         bool profiles = true;
         jsonx_get_bool(p, "profiles", &profiles);
