@@ -1,8 +1,8 @@
 /* Logon and reconnect (logon.h): one Logon per connection that presents credentials, running
- * one step list from the client's handshake to a usable desktop (after its first frame). Each step is one function
- * below; the runner (steps.c) times them, records them in the session's timeline and the
- * audit, and on failure undoes the steps done, newest first. Adding a step (app layers, the
- * profile disk) is one row and one function. */
+ * one step list from the client's handshake to a usable desktop (which comes after its first
+ * frame). Each step is one function below; the runner (steps.c) times them, records them in
+ * the session's timeline and the audit, and on failure undoes the steps done, newest first.
+ * Adding a step (app layers, the profile disk) is one row and one function. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -522,7 +522,8 @@ static void progress_send(Logon *lg, IpcProgressKind kind, const char *text)
                 m.progress.step = (uint8_t)(lg->run.cur + 1);
                 m.progress.steps = (uint8_t)lg->run.n;
         }
-        snprintf(m.progress.title, sizeof m.progress.title, "Welcome, %.200s", lg->mapped_user ? lg->mapped_user : lg->user);
+        snprintf(m.progress.title, sizeof m.progress.title, "Welcome, %.200s",
+                 lg->mapped_user ? lg->mapped_user : lg->user);
         snprintf(m.progress.text, sizeof m.progress.text, "%s", text ? text : "");
         conn_send(lg->conn, &m, -1);
 }
@@ -571,9 +572,10 @@ static void wake_waiter(Session *s, int r)
 static void usable_failed(Logon *lg, uint32_t waited_ms)
 {
         Session *s = lg->s;
+        Pool *p = pool_find(lg->b, s->pool);
         char why[200];
         snprintf(why, sizeof why, "your desktop did not become ready in %u s; it has been shut down, please log "
-                 "on again", (waited_ms + 999) / 1000);
+                 "on again", p ? p->usable_timeout : (waited_ms + 999) / 1000);
         session_audit(lg->b, "logon.failed", s->user, "session %s desktop %s from %s: not usable %u ms after the "
                       "first frame (usable-timeout)", s->id, s->desktop ? s->desktop->id : "?", lg->addr, waited_ms);
         log_warn("session %s (%s): desktop %s not usable %u ms after the first frame; ending the session", s->id,
