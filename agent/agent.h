@@ -21,6 +21,9 @@ typedef struct AgentDesk {
                              size_t size);
         void (*session_stop)(void *data);               /* no-op without a session */
         const char *(*session_user)(void *data);        /* the running session's user, or NULL */
+        /* After a session_start that succeeded: in how many ms its desktop is usable (0: now), or
+         * -1: never (tests). NULL: the backend cannot tell (no AGENT_CAP_USABLE). */
+        int (*usable_delay_ms)(void *data);
         unsigned (*pollfds)(void *data, struct pollfd *pfd, unsigned max);     /* POLLIN fds */
         bool (*input)(void *data, int fd);              /* true: the user logged out */
         void (*done)(void *data);

@@ -24,6 +24,12 @@
  * that process exits the user has logged out inside the desktop. */
 #define SESSION_PID_FILE "/run/slate/session.pid"
 #define SESSION_USER_FILE "/run/slate/session.user"
+/* The ready hook (agent/session-ready, installed next to the session script): the user's session
+ * runs it when its desktop is usable, and it writes to this file, which the agent makes for each
+ * session after `start` (empty, 0600, owned by the user) and watches with inotify. The agent
+ * never reads what was written: that the file grew is the whole message. */
+#define SESSION_READY_FILE "/run/slate/session-ready"
+#define SESSION_READY_HOOK "session-ready"
 /* Session disks (disks.c): the slot disks are there from boot, but one hot-plugged just before
  * SESSION_START (the tests do) shows up later, so each is looked for at this pace, this long. */
 #define DISKS_POLL_MS 10
@@ -89,6 +95,12 @@ typedef struct Agent {
         int session_pidfd;          /* the session leader from SESSION_PID_FILE, or -1 */
         unsigned stops_waiting;     /* SESSION_STOPs to answer when the running job ends */
         AgentMounts mounts;         /* the running session's disks */
+        /* USABLE: the test desktop's is due at usable_due_ms (0: none); the script's comes through
+         * ready_fd (inotify on SESSION_READY_FILE; -1: not watched). usable_unsent: usable while
+         * no host was connected, told to the next one after READY. */
+        uint64_t usable_due_ms;
+        int ready_fd;
+        bool usable_unsent;
 } Agent;
 
 #define log_agent(...) (fprintf(stderr, "slate-agent: " __VA_ARGS__), fputc('\n', stderr))
@@ -100,6 +112,8 @@ int agent_read_line(const char *path, char *buf, size_t size);
 /* Blocks while no host is connected (virtio-serial holds writers back): that is the point. */
 int agent_send(Agent *a, const AgentMsg *m);
 int agent_send_state(Agent *a, uint8_t state, const char *detail);
+/* The running session is usable: USABLE now, or to the next host. */
+void agent_usable(Agent *a, const char *detail);
 
 /* script.c: sessions run by the session script */
 int script_session_start(Agent *a, const AgentMsg *m);
@@ -107,6 +121,8 @@ int script_session_stop(Agent *a);
 void script_poll(Agent *a);
 unsigned script_pollfds(const Agent *a, struct pollfd *pfd, int *timeout_ms);
 void script_adopt(Agent *a);
+/* The ready hook is installed next to the script: the agent can say USABLE (AGENT_CAP_USABLE). */
+bool script_ready_hook_present(const char *script);
 
 /* disks.c: the session's disks (SESSION_START's list). Mounting blocks the loop (keeping the
  * host's link alive) and undoes itself on failure; err says why for the host. */

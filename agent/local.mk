@@ -13,8 +13,9 @@ agent_slate_agent_SOURCES = agent/main.c agent/agent.h
 agent_slate_agent_LDADD = agent/libslateagent.a agent/libslateproto.a common/libslatecommon.a
 agent_slate_agent_LDFLAGS = -static
 # The session script for real desktops (slate-agent --session-script; contract at its top). The
-# images carry it as /usr/libexec/slate/session (imaging/recipes/debian-desktop, publish).
-dist_pkglibexec_SCRIPTS = agent/session-script
+# images carry it as /usr/libexec/slate/session (imaging/recipes/debian-desktop, publish), and
+# the desktop recipe its ready hook as /usr/libexec/slate/session-ready (contract at its top).
+dist_pkglibexec_SCRIPTS = agent/session-script agent/session-ready
 
 # Protocol unit tests and the fuzz target's corpus replay (make check).
 check_PROGRAMS += tests/unit/test_proto tests/fuzz/fuzz_agent_proto

@@ -105,7 +105,7 @@ int agent_msg_decode(const AgentFrame *f, AgentMsg *ret)
                 break;
         case AGENT_MSG_SESSION_STATE:
                 if (reader_u8(&r, &m.session_state.state) < 0 ||
-                    m.session_state.state < AGENT_SESSION_STARTED || m.session_state.state > AGENT_SESSION_FAILED ||
+                    m.session_state.state < AGENT_SESSION_STARTED || m.session_state.state > AGENT_SESSION_USABLE ||
                     reader_string(&r, m.session_state.detail, AGENT_STRING_MAX) < 0)
                         return -EBADMSG;
                 break;

@@ -36,6 +36,9 @@ enum {
         AGENT_CAP_DISKS = 1u << 2,  /* mounts the disks listed in SESSION_START (agent/disks.c) */
         AGENT_CAP_DISK_SLOTS = 1u << 3, /* ...as extents of the slot disks (offset, length): the
                                          * format slated sends; an agent without it gets no disks */
+        AGENT_CAP_USABLE = 1u << 4, /* sends SESSION_STATE USABLE when the user's session is ready
+                                     * (the test desktop; a session script with its ready hook).
+                                     * Without it slated takes the first frame as usable */
 };
 
 /* The disks of a session: each an extent (offset, length) of a slot disk the VM has had since
@@ -65,6 +68,8 @@ enum {
         AGENT_SESSION_STOPPED = 2,  /* answer to SESSION_STOP: flushed and ended */
         AGENT_SESSION_LOGOUT = 3,   /* the user logged out from inside the desktop */
         AGENT_SESSION_FAILED = 4,   /* the session could not be started */
+        AGENT_SESSION_USABLE = 5,   /* the started session is usable (its desktop is drawn), not
+                                     * merely started; once per session, only after STARTED */
 };
 
 typedef struct AgentMsg {

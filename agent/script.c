@@ -3,15 +3,19 @@
  * loop without blocking the heartbeats; a run past its deadline is killed with its process group. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "agent/agent_int.h"
+#include "common/cleanup.h"
 #include "common/spawn.h"
 
 /* ---- --session-script backend: the desktop's session is agent/session-script's business ---- */
@@ -117,6 +121,97 @@ static void script_watch(Agent *a)
                 log_agent("%s: pid %ld: %s", SESSION_PID_FILE, pid, strerror(errno));
 }
 
+/* ---- the ready hook: the session says its desktop is usable ---- */
+
+bool script_ready_hook_present(const char *script)
+{
+        char path[PATH_MAX];
+        const char *slash = strrchr(script, '/');
+        if (!slash || snprintf(path, sizeof path, "%.*s/%s", (int)(slash - script), script, SESSION_READY_HOOK) >=
+                              (int)sizeof path)
+                return false;
+        return access(path, X_OK) == 0;
+}
+
+static void script_ready_unwatch(Agent *a)
+{
+        if (a->ready_fd >= 0)
+                close(a->ready_fd);
+        a->ready_fd = -1;
+}
+
+/* USER's uid and gid from /etc/passwd, read by hand: the agent is static, without NSS; the session
+ * script made the user with useradd, which writes there. */
+static int passwd_ids(const char *user, uid_t *uid, gid_t *gid)
+{
+        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
+        char line[1024];
+        size_t ul = strlen(user);
+        while (f && fgets(line, sizeof line, f))
+                if (!strncmp(line, user, ul) && line[ul] == ':') {
+                        unsigned long u, g;
+                        char *p = strchr(line + ul + 1, ':');
+                        if (p && sscanf(p + 1, "%lu:%lu:", &u, &g) == 2) {
+                                *uid = (uid_t)u;
+                                *gid = (gid_t)g;
+                                return 0;
+                        }
+                }
+        return -ENOENT;
+}
+
+static void script_ready_watch(Agent *a)
+{
+        a->ready_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (a->ready_fd < 0 || inotify_add_watch(a->ready_fd, SESSION_READY_FILE, IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+                log_agent("%s: cannot watch: %s; the host will not hear that the session is usable",
+                          SESSION_READY_FILE, strerror(errno));
+                script_ready_unwatch(a);
+        }
+}
+
+/* The ready file of USER's session: new, empty, watched, then given to the user (so nothing is
+ * written before the watch). Best effort: without it the host waits its usable-timeout. */
+static void script_ready_prepare(Agent *a, const char *user)
+{
+        script_ready_unwatch(a);
+        a->usable_unsent = false;
+        if (!(a->capabilities & AGENT_CAP_USABLE))
+                return;
+        uid_t uid;
+        gid_t gid;
+        if (passwd_ids(user, &uid, &gid) < 0) {
+                log_agent("%s: not in /etc/passwd; the host will not hear that the session is usable", user);
+                return;
+        }
+        unlink(SESSION_READY_FILE);
+        int fd = open(SESSION_READY_FILE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                log_agent("%s: %s; the host will not hear that the session is usable", SESSION_READY_FILE,
+                          strerror(errno));
+                return;
+        }
+        script_ready_watch(a);
+        if (fchown(fd, uid, gid) < 0)
+                log_agent("%s: chown to %s: %s", SESSION_READY_FILE, user, strerror(errno));
+        close(fd);
+}
+
+/* The file changed: usable once it holds anything. */
+static void script_ready_poll(Agent *a)
+{
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        bool changed = false;
+        while (a->ready_fd >= 0 && read(a->ready_fd, buf, sizeof buf) > 0)
+                changed = true;
+        struct stat st;
+        if (!changed || stat(SESSION_READY_FILE, &st) < 0 || st.st_size == 0)
+                return;
+        script_ready_unwatch(a);
+        if (a->script_active)
+                agent_usable(a, "the session's ready hook ran");
+}
+
 static int script_stopped(Agent *a, const char *detail)
 {
         int r = 0;
@@ -159,6 +254,7 @@ static void script_job_done(Agent *a, int status)
                         a->script_active = true;
                         snprintf(a->script_user, sizeof a->script_user, "%s", j.user);
                         script_watch(a);
+                        script_ready_prepare(a, j.user);
                         log_agent("session for %s started: %s", j.user, full);
                         agent_send_state(a, AGENT_SESSION_STARTED, full);
                 } else {
@@ -179,6 +275,7 @@ static void script_job_done(Agent *a, int status)
                 sync();
                 a->script_active = false;
                 script_unwatch(a);
+                script_ready_unwatch(a);
                 if (!ok)
                         log_agent("session stop for %s: %s", j.user, detail);
                 script_stopped(a, "ended");
@@ -188,6 +285,7 @@ static void script_job_done(Agent *a, int status)
                 disks_unmount(a);
                 a->script_active = false;
                 script_unwatch(a);
+                script_ready_unwatch(a);
                 log_agent("%s logged out", j.user);
                 if (!a->connected || agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out") < 0)
                         a->logout_pending = true;
@@ -212,6 +310,8 @@ static void script_job_done(Agent *a, int status)
 void script_poll(Agent *a)
 {
         ScriptJob *j = &a->job;
+        if (a->ready_fd >= 0)
+                script_ready_poll(a);
         if (j->kind != SCRIPT_JOB_NONE) {
                 script_job_read(j, false);
                 int status;
@@ -264,6 +364,8 @@ unsigned script_pollfds(const Agent *a, struct pollfd *pfd, int *timeout_ms)
         }
         if (a->session_pidfd >= 0)
                 pfd[n++] = (struct pollfd){ .fd = a->session_pidfd, .events = POLLIN };
+        if (a->ready_fd >= 0)
+                pfd[n++] = (struct pollfd){ .fd = a->ready_fd, .events = POLLIN };
         return n;
 }
 
@@ -342,5 +444,10 @@ void script_adopt(Agent *a)
         a->script_active = true;
         memcpy(a->script_user, user, strlen(user) + 1);     /* valid names are at most USER_NAME_MAX */
         log_agent("adopted the running session of %s", user);
+        /* Not usable yet when the agent restarted: the hook may still write. */
+        struct stat st;
+        if ((a->capabilities & AGENT_CAP_USABLE) && lstat(SESSION_READY_FILE, &st) == 0 && S_ISREG(st.st_mode) &&
+            st.st_size == 0)
+                script_ready_watch(a);
 }
 

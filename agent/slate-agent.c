@@ -77,6 +77,24 @@ static int port_open(const char *port)
         }
 }
 
+void agent_usable(Agent *a, const char *detail)
+{
+        log_agent("session usable: %s", detail);
+        a->usable_unsent = !a->connected || agent_send_state(a, AGENT_SESSION_USABLE, detail) < 0;
+}
+
+static bool agent_session_running(const Agent *a)
+{
+        return a->desk ? a->desk->session_user(a->desk->data) != NULL : a->script_active;
+}
+
+/* Forget whatever was to be said about the last session's being usable. */
+static void agent_usable_reset(Agent *a)
+{
+        a->usable_due_ms = 0;
+        a->usable_unsent = false;
+}
+
 static int agent_announce(Agent *a)
 {
         AgentMsg hello = { .type = AGENT_MSG_HELLO };
@@ -93,6 +111,10 @@ static int agent_announce(Agent *a)
                 r = agent_send_state(a, AGENT_SESSION_LOGOUT, a->session_script ? "user logged out while no host was connected"
                                                                                 : "user logged out (F12) while no host was connected");
                 a->logout_pending = r < 0;
+        }
+        if (r == 0 && a->usable_unsent && agent_session_running(a)) {
+                r = agent_send_state(a, AGENT_SESSION_USABLE, "usable while no host was connected");
+                a->usable_unsent = r < 0;
         }
         return r;
 }
@@ -144,7 +166,16 @@ static int agent_session_start(Agent *a, const AgentMsg *m)
         else
                 log_agent("session for %s (uid %u) started in %llu ms: %s", user, m->session_start.uid,
                           (unsigned long long)(agent_uptime_ms() - t0), full);
-        return agent_send_state(a, r < 0 ? AGENT_SESSION_FAILED : AGENT_SESSION_STARTED, full);
+        int sr = agent_send_state(a, r < 0 ? AGENT_SESSION_FAILED : AGENT_SESSION_STARTED, full);
+        if (r == 0 && a->desk->usable_delay_ms) {
+                int delay = a->desk->usable_delay_ms(a->desk->data);
+                agent_usable_reset(a);
+                if (delay == 0)
+                        agent_usable(a, "the test desktop is drawn");
+                else if (delay > 0)
+                        a->usable_due_ms = agent_uptime_ms() + (uint64_t)delay;
+        }
+        return sr;
 }
 
 static int agent_session_stop(Agent *a, const AgentMsg *m)
@@ -155,6 +186,7 @@ static int agent_session_stop(Agent *a, const AgentMsg *m)
                 return script_session_stop(a);
         }
         bool was = a->desk && a->desk->session_user(a->desk->data);
+        agent_usable_reset(a);
         if (a->desk)
                 a->desk->session_stop(a->desk->data);
         else
@@ -173,6 +205,7 @@ static void agent_logout(Agent *a, bool connected)
         char user[USER_NAME_MAX + 1];
         snprintf(user, sizeof user, "%s", a->desk->session_user(a->desk->data));
         a->desk->session_stop(a->desk->data);
+        agent_usable_reset(a);
         disks_unmount(a);
         log_agent("%s logged out", user);
         if (!connected || agent_send_state(a, AGENT_SESSION_LOGOUT, "user logged out (F12)") < 0)
@@ -235,11 +268,17 @@ static int agent_run(Agent *a)
         a->connected = agent_announce(a) == 0;
 
         while (!stop_signal) {
-                struct pollfd pfds[1 + AGENT_DESK_POLLFDS_MAX + 3];
+                struct pollfd pfds[1 + AGENT_DESK_POLLFDS_MAX + 4];  /* + script_pollfds's */
                 pfds[0] = (struct pollfd){ .fd = a->fd, .events = POLLIN };
                 unsigned ndesk = a->desk ? a->desk->pollfds(a->desk->data, pfds + 1, AGENT_DESK_POLLFDS_MAX) : 0;
                 int timeout = -1;
                 unsigned nfds = 1 + ndesk + script_pollfds(a, pfds + 1 + ndesk, &timeout);
+                if (a->usable_due_ms) {
+                        uint64_t now = agent_uptime_ms();
+                        int left = a->usable_due_ms > now ? (int)MIN(a->usable_due_ms - now, (uint64_t)INT_MAX) : 0;
+                        if (timeout < 0 || left < timeout)
+                                timeout = left;
+                }
                 /* While disconnected (we slept after the last EOF), no POLLHUP means a host is back. */
                 int r = poll(pfds, nfds, a->connected ? timeout : 0);
                 if (r < 0) {
@@ -256,6 +295,11 @@ static int agent_run(Agent *a)
                 if (logout && a->desk->session_user(a->desk->data))
                         agent_logout(a, a->connected);
                 script_poll(a);
+                if (a->usable_due_ms && agent_uptime_ms() >= a->usable_due_ms) {
+                        a->usable_due_ms = 0;
+                        if (agent_session_running(a))
+                                agent_usable(a, "the test desktop is drawn (after a delay)");
+                }
                 struct pollfd pfd = pfds[0];
                 if (!a->connected && !(pfd.revents & (POLLHUP | POLLERR))) {
                         log_agent("%s: host connected", a->port);
@@ -337,7 +381,7 @@ int agent_main(int argc, char **argv, const AgentDesk *desk)
                 {},
         };
         Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION | AGENT_CAP_DISKS | AGENT_CAP_DISK_SLOTS,
-                    .fd = -1, .session_pidfd = -1, .job = { .pidfd = -1, .err_fd = -1 } };
+                    .fd = -1, .session_pidfd = -1, .ready_fd = -1, .job = { .pidfd = -1, .err_fd = -1 } };
         bool test_desktop = false;
         int c;
         while ((c = getopt_long(argc, argv, "p:ch", opts, NULL)) != -1) {
@@ -383,7 +427,11 @@ int agent_main(int argc, char **argv, const AgentDesk *desk)
         if (test_desktop) {
                 a.desk = desk;
                 desk->init(desk->data);
+                if (desk->usable_delay_ms)
+                        a.capabilities |= AGENT_CAP_USABLE;
         }
+        if (a.session_script && script_ready_hook_present(a.session_script))
+                a.capabilities |= AGENT_CAP_USABLE;
         if (a.session_script)
                 script_adopt(&a);
         r = agent_run(&a);

@@ -30,6 +30,9 @@ struct AgentLink {
         uint64_t seq, last_reply_ms, last_ping_ms;
         AgentLinkCallbacks cb;
         void *userdata;
+        /* The guest said its session STARTED (or an earlier slated saw it start): only then may
+         * it say USABLE. A stop, logout or failure ends it. */
+        bool session_live;
         char readbuf[4096];
 };
 
@@ -46,6 +49,8 @@ bool agent_link_permits(AgentLinkState state, uint8_t type)
 }
 
 AgentLinkState agent_link_state(const AgentLink *l) { return l->state; }
+
+void agent_link_session_adopt(AgentLink *l) { l->session_live = true; }
 
 static void try_connect(AgentLink *l);
 
@@ -119,6 +124,12 @@ static void handle_frame(AgentLink *l, const AgentFrame *f)
         case AGENT_MSG_HEARTBEAT:
                 break;
         case AGENT_MSG_SESSION_STATE:
+                if (m.session_state.state == AGENT_SESSION_USABLE && !l->session_live) {
+                        fail(l, "agent said usable with no session started");
+                        return;
+                }
+                l->session_live = m.session_state.state == AGENT_SESSION_STARTED ||
+                                  m.session_state.state == AGENT_SESSION_USABLE;
                 if (l->cb.on_session_state)
                         l->cb.on_session_state(l, &m, l->userdata);
                 break;

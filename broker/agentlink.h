@@ -19,7 +19,8 @@ typedef enum AgentLinkState {
 typedef struct AgentLinkCallbacks {
         void (*on_hello)(AgentLink *l, const AgentMsg *hello, void *userdata);
         void (*on_ready)(AgentLink *l, void *userdata);
-        /* SESSION_STATE from the guest (started, stopped, user logged out, failed). */
+        /* SESSION_STATE from the guest (started, usable, stopped, user logged out, failed). USABLE
+         * comes only after STARTED (or an adopted session): otherwise the link fails. */
         void (*on_session_state)(AgentLink *l, const AgentMsg *m, void *userdata);
         /* Protocol violation or heartbeats lost: the desktop should be replaced. Called once. */
         void (*on_failure)(AgentLink *l, const char *reason, void *userdata);
@@ -36,5 +37,8 @@ void agent_link_free(AgentLink *l);
 AgentLinkState agent_link_state(const AgentLink *l);
 /* Send a host → agent message (SESSION_START, SESSION_STOP). -ENOTCONN unless ready. */
 int agent_link_send(AgentLink *l, const AgentMsg *m);
+/* The desktop was adopted with a user's session running in it (a restart): the guest may say
+ * USABLE for it without a STARTED on this link. */
+void agent_link_session_adopt(AgentLink *l);
 /* Is the message type allowed from the guest in this state? (the permit table) */
 bool agent_link_permits(AgentLinkState state, uint8_t type);

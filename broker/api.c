@@ -38,6 +38,7 @@ static json_object *pool_json(Broker *b, const Pool *p)
         json_object_object_add(o, "disconnect_timeout", json_object_new_int((int)p->disconnect_timeout));
         json_object_object_add(o, "idle_timeout", json_object_new_int((int)p->idle_timeout));
         json_object_object_add(o, "max_age", json_object_new_int((int)p->max_age));
+        json_object_object_add(o, "usable_timeout", json_object_new_int((int)p->usable_timeout));
         json_object_object_add(o, "profiles", json_object_new_boolean(p->profiles));
         json_object_object_add(o, "layer_policy", json_object_new_string(p->layer_refuse_older ? "refuse" : "warn"));
         if (p->profile_size)
@@ -156,6 +157,13 @@ static int pool_apply(Broker *b, ControlRequest *req, json_object *args, Pool *p
                 }
                 p->max_age = (unsigned)v;
         }
+        if ((r = jsonx_get_int64(args, "usable_timeout", &v)) != -ENOENT) {
+                if (r < 0 || v < 1 || v > 86400) {
+                        control_reply_error(req, EINVAL, "pool %s: usable timeout must be 1-86400 s", p->name);
+                        return -EINVAL;
+                }
+                p->usable_timeout = (unsigned)v;
+        }
         bool profiles;
         if (jsonx_get_bool(args, "profiles", &profiles) == 0)
                 p->profiles = profiles;
@@ -211,6 +219,7 @@ static int pool_save(Broker *b, const Pool *p)
                 .vcpus = p->vcpus, .overlay = (char *)overlay_mode_to_string(p->overlay), .created = p->created,
                 .disconnect_timeout = p->disconnect_timeout, .idle_timeout = p->idle_timeout, .max_age = p->max_age,
                 .profiles = p->profiles, .layer_refuse_older = p->layer_refuse_older, .profile_size = p->profile_size,
+                .usable_timeout = p->usable_timeout,
         };
         return db_pool_put(b->db, &row);
 }
@@ -242,6 +251,7 @@ static void h_pool_create(Broker *b, ControlRequest *req, json_object *args)
         p->profiles = true;
         p->layer_refuse_older = false;
         p->disconnect_timeout = 300;
+        p->usable_timeout = POOL_USABLE_TIMEOUT_DEFAULT;
         p->created = (int64_t)now_realtime_s();
         int64_t warm = jsonx_int_or(args, "warm", 1);
         if (jsonx_get_int64(args, "max", &(int64_t){ 0 }) == -ENOENT)
@@ -369,6 +379,7 @@ static void h_desktop_destroy(Broker *b, ControlRequest *req, json_object *args)
         { "disconnect_timeout", CONTROL_ARG_INT, false, 0, 7 * 86400 }, \
         { "idle_timeout", CONTROL_ARG_INT, false, 0, 7 * 86400 }, \
         { "max_age", CONTROL_ARG_INT, false, 0, 365 * 86400 }, \
+        { "usable_timeout", CONTROL_ARG_INT, false, 1, 86400 }, \
         { "profiles", CONTROL_ARG_BOOL, false, 0, 0 }, \
         { "layer_policy", CONTROL_ARG_STRING, false, 1, 8 }, \
         { "profile_size", CONTROL_ARG_INT, false, 0, 16ll << 40 }

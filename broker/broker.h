@@ -41,6 +41,7 @@ struct Broker {
         unsigned boots_in_flight;
         unsigned boot_parallel;
         unsigned boot_timeout_s;
+        bool refill_held;       /* the pool manager holds spare boots for a logon (pool.c) */
         uv_timer_t tick;
         uv_timer_t kick;
         uv_timer_t sweep;       /* idle and disconnect sweeps of sessions (logoff.c) */

@@ -136,8 +136,9 @@ const Command ctl_cmds_desktop[] = {
           cmd_session_list },
         { "session", "show", "ID",
           "\nShow a session and its timeline: every logon, reconnect and logoff with the time\n"
-          "each step took (handshake, auth, pam-session, desktop, agent, attach, first-frame;\n"
-          "detach, agent-stop, destroy, pam-close).\n\nOptions:\n" COMMON_OPTS,
+          "each step took (handshake, auth, pam-session, desktop, apps, profile, agent, attach,\n"
+          "first-frame, usable: until the desktop said it is usable; detach, agent-stop, destroy,\n"
+          "pam-close).\n\nOptions:\n" COMMON_OPTS,
           cmd_session_show },
         { "session", "end", "ID",
           "\nEnd a session now: the user is disconnected, the desktop is erased and the pool\n"

@@ -29,6 +29,11 @@ static void print_pool(json_object *p)
         kv("vcpus:", cell(p, "vcpus"));
         kv("overlay:", cell(p, "overlay"));
         kv("disconnect:", disconnect_text(p));
+        int64_t usable;
+        if (jsonx_get_int64(p, "usable_timeout", &usable) == 0 && usable > 0) {
+                _cleanup_free_ char *d = fmt_seconds(usable);
+                kv("usable:", xasprintf("a logon waits at most %s for the desktop to be usable", d));
+        }
         kv("entitled:", cell_list(p, "entitlements", ", ", "nobody"));
         bool profiles = true;
         jsonx_get_bool(p, "profiles", &profiles);
@@ -63,7 +68,8 @@ static int pool_call(Ctl *c, const char *cmd, json_object *args)
 }
 
 typedef struct PoolOpts {
-        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age, *profiles, *layer_policy, *profile_size;
+        const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age, *profiles, *layer_policy, *profile_size,
+                *usable_timeout;
 } PoolOpts;
 
 static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
@@ -76,6 +82,7 @@ static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
             add_duration(c, args, "disconnect_timeout", "--disconnect-timeout", o->disconnect_timeout) ||
             add_duration(c, args, "idle_timeout", "--idle-timeout", o->idle_timeout) ||
             add_duration(c, args, "max_age", "--max-age", o->max_age) ||
+            add_duration(c, args, "usable_timeout", "--usable-timeout", o->usable_timeout) ||
             add_size(c, args, "profile_size", "--profile-size", o->profile_size))
                 return EXIT_USAGE;
         if (o->profiles) {
@@ -105,6 +112,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
                 { "--disconnect-timeout", &o.disconnect_timeout, NULL },
                 { "--idle-timeout", &o.idle_timeout, NULL },
                 { "--max-age", &o.max_age, NULL },
+                { "--usable-timeout", &o.usable_timeout, NULL },
                 { "--profiles", &o.profiles, NULL },
                 { "--layer-policy", &o.layer_policy, NULL },
                 { "--profile-size", &o.profile_size, NULL },
@@ -116,7 +124,8 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
         if (create && (!o.image || !o.warm))
                 return usage_error(c, "--image and --warm are required");
         if (!create && !o.warm && !o.max && !o.memory && !o.vcpus && !o.overlay && !o.disconnect_timeout &&
-            !o.idle_timeout && !o.max_age && !o.profiles && !o.layer_policy && !o.profile_size)
+            !o.idle_timeout && !o.max_age && !o.profiles && !o.layer_policy && !o.profile_size &&
+            !o.usable_timeout)
                 return usage_error(c, "nothing to change");
 
         _cleanup_json_ json_object *args = args_name(pos[0]);
@@ -200,7 +209,7 @@ static int cmd_pool_delete(Ctl *c, int argc, char **argv)
 const Command ctl_cmds_pool[] = {
         { "pool", "create",
           "NAME --image IMAGE --warm N [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] "
-          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME] [--profiles on|off] [--layer-policy warn|refuse] [--profile-size SIZE]",
+          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME] [--usable-timeout TIME] [--profiles on|off] [--layer-policy warn|refuse] [--profile-size SIZE]",
           "\nCreate a desktop pool booting the current version of IMAGE.\n\n"
           "Options:\n"
           "  --image IMAGE   golden image\n"
@@ -218,6 +227,10 @@ const Command ctl_cmds_pool[] = {
           "                  (same units); 0, the default, never\n"
           "  --max-age TIME  replace idle desktops older than this (the nightly re-image);\n"
           "                  desktops in use are replaced when their session ends; 0 = never\n"
+          "  --usable-timeout TIME\n"
+          "                  how long a logon waits for the desktop to say it is usable (its\n"
+          "                  panel drawn) before the user is told it failed, the session ends\n"
+          "                  and the desktop is erased (same units; default 3m)\n"
           "  --profiles on|off\n"
           "                  on (default): each user's home is their roaming profile disk, kept\n"
           "                  across logons; off: home is erased with the desktop (kiosks)\n"
@@ -235,7 +248,7 @@ const Command ctl_cmds_pool[] = {
         { "pool", "show", "NAME", "\nShow one pool, with its entitlements.\n\nOptions:\n" COMMON_OPTS, cmd_pool_show },
         { "pool", "set",
           "NAME [--warm N] [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] [--disconnect-timeout TIME]"
-          " [--idle-timeout TIME] [--max-age TIME] [--profiles on|off] [--layer-policy warn|refuse] [--profile-size SIZE]",
+          " [--idle-timeout TIME] [--max-age TIME] [--usable-timeout TIME] [--profiles on|off] [--layer-policy warn|refuse] [--profile-size SIZE]",
           "\nChange a pool's settings; new desktops get them, running ones keep theirs.\n\n"
           "Options: as for pool create, plus:\n" COMMON_OPTS,
           cmd_pool_set },

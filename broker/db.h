@@ -37,6 +37,7 @@ typedef struct DbPool {
         bool profiles;               /* users get their roaming profile disk (kiosk pools: no) */
         bool layer_refuse_older;     /* layers made for an older version of the image: refused, not warned */
         uint64_t profile_size;       /* bytes for a new profile disk; 0: the profile-size setting */
+        unsigned usable_timeout;     /* seconds a logon waits for the desktop to be usable */
 } DbPool;
 
 typedef struct DbSession {

@@ -632,4 +632,6 @@ void desktop_adopt(Broker *b, const DbDesktop *row)
         d->touched = d->state == DESKTOP_ASSIGNED;
         log_info("desktop %s (pool %s): adopted running QEMU pid %d", d->id, d->pool, (int)d->pid);
         agent_attach(d);
+        if (d->touched)
+                agent_link_session_adopt(d->agent);     /* its USABLE may still be to come */
 }

@@ -1,8 +1,8 @@
 /* Logon and reconnect (logon.h): one Logon per connection that presents credentials, running
- * one step list from the client's handshake to its first frame. Each step is one function
- * below; the runner (steps.c) times them, records them in the session's timeline and the
- * audit, and on failure undoes the steps done, newest first. Adding a step (app layers, the
- * profile disk) is one row and one function. */
+ * one step list from the client's handshake to a usable desktop (which comes after its first
+ * frame). Each step is one function below; the runner (steps.c) times them, records them in
+ * the session's timeline and the audit, and on failure undoes the steps done, newest first.
+ * Adding a step (app layers, the profile disk) is one row and one function. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,6 +69,8 @@ typedef struct Logon {
         uint64_t start_ms;      /* the request, or the user's last answer to a prompt: the pad's start */
         IpcAuthStatus status;   /* the answer a refusal gets; OK once the client was let in */
         uint32_t first_frame_ms; /* accept → first frame, as slate-session measured it */
+        bool usable_skipped;    /* the usable step had nothing to wait for (unlike a client leaving) */
+        bool usable_unknown;    /* ...because the agent cannot say: the first frame counts as usable */
         char message[IPC_TEXT_MAX + 1];
 } Logon;
 
@@ -531,6 +533,32 @@ static int step_attach(StepRun *run, void *ctx)
 /* The client drew its first frame of the desktop (slate-session reports it). */
 static int step_first_frame(StepRun *run, void *ctx) { return STEP_PENDING; }
 
+/* The user's desktop is usable: the agent says so (the test desktop drew it; a session
+ * script's ready hook ran: the Xfce panel and desktop are mapped). Bounded by the pool's
+ * usable-timeout; past it the logon is recorded failed here and logon_finished ends the
+ * session (best effort: nothing is undone, the logoff list takes the desktop down). An agent
+ * without AGENT_CAP_USABLE (older images) cannot tell: its first frame is taken as usable. */
+static int step_usable(StepRun *run, void *ctx)
+{
+        Logon *lg = ctx;
+        Session *s = lg->s;
+        if (lg->reconnect && s->usable) {
+                lg->usable_skipped = true;
+                return STEP_SKIP;
+        }
+        if (s->usable)
+                return STEP_DONE;       /* said before the first frame */
+        if (!s->desktop || !(s->desktop->agent_caps & AGENT_CAP_USABLE)) {
+                lg->usable_skipped = lg->usable_unknown = true;
+                if (s->desktop)
+                        pool_desktop_usable(s->desktop);
+                return STEP_SKIP;
+        }
+        Pool *p = pool_find(lg->b, s->pool);
+        steps_set_timeout(run, (p ? p->usable_timeout : POOL_USABLE_TIMEOUT_DEFAULT) * 1000u);
+        return STEP_PENDING;    /* claim_events.on_agent_session finishes it */
+}
+
 static const Step logon_steps[] = {
         { "handshake", step_handshake, NULL, 0, false },
         { "auth", step_auth, NULL, AUTH_TIMEOUT_MS, false },
@@ -541,7 +569,50 @@ static const Step logon_steps[] = {
         { "agent", step_agent, NULL, AGENT_START_TIMEOUT_MS, false },
         { "attach", step_attach, NULL, 0, false },
         { "first-frame", step_first_frame, NULL, 0, false },
+        { "usable", step_usable, NULL, 0, true },       /* bounded by the pool's usable-timeout */
 };
+
+/* ---- what the user is told meanwhile (slate-session's progress screen) ---- */
+
+/* What each step the logon waits on is doing, in the user's words; a step not listed (the
+ * handshake, the first frame) changes nothing on the screen. */
+static const struct {
+        const char *step, *text;
+} step_texts[] = {
+        { "auth", "Checking your password" },
+        { "pam-session", "Opening your session" },
+        { "desktop", "Starting your desktop" },
+        { "apps", "Attaching your apps" },
+        { "profile", "Attaching your profile" },
+        { "agent", "Starting your session" },
+        { "usable", "Waiting for your desktop to be ready" },
+};
+
+/* One IPC_PROGRESS to the client's slate-session: a step (text of the step now under way, its
+ * place in the list), USABLE, or FAILED (text: why; an IPC_END follows). */
+static void progress_send(Logon *lg, IpcProgressKind kind, const char *text)
+{
+        if (!lg->conn || !conn_alive(lg->conn))
+                return;
+        IpcMsg m = { .type = IPC_PROGRESS };
+        m.progress.kind = (uint8_t)kind;
+        if (kind == IPC_PROGRESS_STEP) {
+                m.progress.step = (uint8_t)(lg->run.cur + 1);
+                m.progress.steps = (uint8_t)lg->run.n;
+        }
+        snprintf(m.progress.title, sizeof m.progress.title, "Welcome, %.200s",
+                 lg->mapped_user ? lg->mapped_user : lg->user);
+        snprintf(m.progress.text, sizeof m.progress.text, "%s", text ? text : "");
+        conn_send(lg->conn, &m, -1);
+}
+
+static void progress_step(StepRun *run, void *ctx)
+{
+        const char *name = run->steps[run->cur].name;
+        for (size_t i = 0; i < ELEMENTSOF(step_texts); i++)
+                if (strcmp(step_texts[i].step, name) == 0)
+                        progress_send(ctx, IPC_PROGRESS_STEP, step_texts[i].text);
+}
 
 /* ---- the end of a logon ---- */
 
@@ -571,6 +642,26 @@ static void wake_waiter(Session *s, int r)
                 steps_fail(&w->run, r, "the session did not start");
         else
                 steps_done(&w->run, 0, NULL);
+}
+
+/* The desktop did not become usable within the pool's usable-timeout: the user is told why,
+ * and the session ends (the logoff list tells the client, stops the guest's session, detaches
+ * the profile and destroys the desktop: never reused). */
+static void usable_failed(Logon *lg, uint32_t waited_ms)
+{
+        Session *s = lg->s;
+        Pool *p = pool_find(lg->b, s->pool);
+        char why[200];
+        snprintf(why, sizeof why, "your desktop did not become ready in %u s; it has been shut down, please log "
+                 "on again", p ? p->usable_timeout : (waited_ms + 999) / 1000);
+        session_audit(lg->b, "logon.failed", s->user, "session %s desktop %s from %s: not usable %u ms after the "
+                      "first frame (usable-timeout)", s->id, s->desktop ? s->desktop->id : "?", lg->addr, waited_ms);
+        log_warn("session %s (%s): desktop %s not usable %u ms after the first frame; ending the session", s->id,
+                 s->user, s->desktop ? s->desktop->id : "?", waited_ms);
+        progress_send(lg, IPC_PROGRESS_FAILED, why);
+        if (s->desktop)
+                pool_desktop_usable(s->desktop);
+        logoff_start(s, why);
 }
 
 static void logon_finished(StepRun *run, int r, const char *failed_step, const char *why, void *ctx)
@@ -624,14 +715,31 @@ static void logon_finished(StepRun *run, int r, const char *failed_step, const c
         record_timeline(lg);
         char line[256];
         session_timeline_format(s->last, s->n_last, line, sizeof line);
-        bool complete = run->rec[run->n - 1].result == STEP_OK;
-        if (complete) {
-                s->logon_ms = lg->first_frame_ms;
-                log_info("session %s (%s): %s done in %u ms (%s) on desktop %s", s->id, s->user,
-                         lg->reconnect ? "reconnect" : "logon", s->logon_ms, line, s->desktop ? s->desktop->id : "?");
+        int ff = steps_index(run, "first-frame"), us = steps_index(run, "usable");
+        StepResult usable = run->rec[us].result;
+        /* Stopped early (the client left) leaves first-frame or usable skipped by the runner. */
+        bool complete = run->rec[ff].result == STEP_OK &&
+                        (usable == STEP_OK || usable == STEP_FAILED || (usable == STEP_SKIPPED && lg->usable_skipped));
+        if (complete)
+                s->first_frame_ms = lg->first_frame_ms;
+        if (complete && usable == STEP_FAILED) {
+                usable_failed(lg, run->rec[us].ms);
+        } else if (complete) {
+                s->logon_ms = lg->first_frame_ms + (usable == STEP_OK ? run->rec[us].ms : 0);
+                char usable_says[64];
+                if (usable == STEP_OK)
+                        snprintf(usable_says, sizeof usable_says, "usable %u ms", s->logon_ms);
+                else
+                        snprintf(usable_says, sizeof usable_says, "%s", lg->usable_unknown ? "usable unknown to the "
+                                 "agent: first frame taken" : "usable already");
+                log_info("session %s (%s): %s done in %u ms (first frame %u ms, %s; %s) on desktop %s", s->id,
+                         s->user, lg->reconnect ? "reconnect" : "logon", s->logon_ms, s->first_frame_ms, usable_says,
+                         line, s->desktop ? s->desktop->id : "?");
                 session_audit(b, lg->reconnect ? "reconnect.done" : "logon", s->user,
-                              "session %s desktop %s pool %s from %s in %u ms (%s)", s->id,
-                              s->desktop ? s->desktop->id : "?", s->pool, lg->addr, s->logon_ms, line);
+                              "session %s desktop %s pool %s from %s in %u ms (first frame %u ms, %s; %s)", s->id,
+                              s->desktop ? s->desktop->id : "?", s->pool, lg->addr, s->logon_ms, s->first_frame_ms,
+                              usable_says, line);
+                progress_send(lg, IPC_PROGRESS_USABLE, NULL);
         } else {
                 if (s->conn == lg->conn)
                         s->conn = NULL;
@@ -640,7 +748,7 @@ static void logon_finished(StepRun *run, int r, const char *failed_step, const c
                 if (s->state != SESSION_ENDING && !s->waiter)
                         logoff_disconnected(s);
         }
-        wake_waiter(s, 0);
+        wake_waiter(s, complete && usable == STEP_FAILED ? -EIO : 0);
         logon_unref(lg);        /* the step list's reference; the connection keeps its own */
 }
 
@@ -686,6 +794,16 @@ static void on_agent_session(Desktop *d, uint8_t state, const char *detail, void
                 session_persist(s);
                 fault_point(&s->b->crash, "agent-started");
                 steps_done(&lg->run, 0, NULL);
+                return;
+        case AGENT_SESSION_USABLE:
+                /* The link lets it through only after STARTED; said again, it changes nothing. */
+                if (s->usable)
+                        return;
+                s->usable = true;
+                pool_desktop_usable(d);
+                log_info("session %s (%s): desktop %s usable: %s", s->id, s->user, d->id, detail);
+                if (lg && steps_index(&lg->run, "usable") == (int)lg->run.cur)
+                        steps_done(&lg->run, 0, NULL);
                 return;
         case AGENT_SESSION_STOPPED:
                 logoff_agent_stopped(s);
@@ -733,6 +851,7 @@ static void on_conn_auth(Conn *c, IpcMsg *m)
         uv_timer_init(lg->b->loop, &lg->pad);
         lg->pad.data = lg;
         steps_init(&lg->run, lg->b->loop);
+        steps_observe(&lg->run, progress_step);
         steps_start(&lg->run, logon_steps, ELEMENTSOF(logon_steps), lg, logon_finished);
 }
 
@@ -788,7 +907,8 @@ static void on_conn_closed(Conn *c)
                 } else if (strcmp(step, "auth") == 0 || strcmp(step, "handshake") == 0 ||
                            strcmp(step, "pam-session") == 0) {
                         steps_fail(&lg->run, -ECONNRESET, "the client left");
-                } else if (strcmp(step, "attach") == 0 || strcmp(step, "first-frame") == 0) {
+                } else if (strcmp(step, "attach") == 0 || strcmp(step, "first-frame") == 0 ||
+                           strcmp(step, "usable") == 0) {
                         steps_stop(&lg->run);
                 }
                 /* desktop, agent: the session keeps starting and waits, disconnected. */
@@ -842,6 +962,7 @@ static void restore_one(Broker *b, const DbSession *row)
                 return;
         }
         s->agent_started = true;
+        s->usable = true;       /* unknown after a restart; a reconnect does not wait for it */
         s->last_activity_ms = now_ms();
         log_info("session %s (%s): kept across restart on desktop %s; waiting for the client to reconnect", s->id,
                  s->user, d->id);

@@ -96,6 +96,9 @@ int pool_desktop_claim(Broker *b, Pool *p, const char *claim_id, const DesktopEv
                 booting = true;
         }
         desktop_claim(d, claim_id, ev, data);
+        d->claim_ms = now_ms();
+        if (b->cfg->refill_hold)
+                d->hold_until_ms = d->claim_ms + (uint64_t)b->cfg->refill_hold * 1000;
         if (!booting) {
                 /* Marked taken before the claimant records anything: whatever a crash leaves
                  * between the two, a restart never hands this desktop to anyone else. */
@@ -108,8 +111,20 @@ int pool_desktop_claim(Broker *b, Pool *p, const char *claim_id, const DesktopEv
         return 0;
 }
 
+void pool_desktop_usable(Desktop *d)
+{
+        if (!d->hold_until_ms)
+                return;
+        d->hold_until_ms = 0;
+        if (d->b->refill_held)
+                log_info("desktop %s (pool %s): usable %llu ms after its claim; spare boots may go ahead", d->id,
+                         d->pool, (unsigned long long)(now_ms() - d->claim_ms));
+        pool_manager_kick(d->b);
+}
+
 void pool_desktop_release(Desktop *d, const char *reason)
 {
+        d->hold_until_ms = 0;
         desktop_unclaim(d);
         if (d->stopping)
                 return;
@@ -179,6 +194,7 @@ int pool_load_all(Broker *b)
                 p->profiles = rows[i].profiles;
                 p->layer_refuse_older = rows[i].layer_refuse_older;
                 p->profile_size = rows[i].profile_size;
+                p->usable_timeout = rows[i].usable_timeout;
                 pool_load_entitlements(b, p);
                 p->next = b->pools;
                 b->pools = p;
@@ -238,7 +254,32 @@ static void pool_trim(Broker *b, Pool *p, unsigned excess)
         }
 }
 
-static void pool_evaluate(Broker *b, Pool *p)
+Desktop *pool_refill_holder(Desktop *list, uint64_t now)
+{
+        for (Desktop *d = list; d; d = d->next)
+                if (d->hold_until_ms > now && desktop_claimed(d) && !d->stopping)
+                        return d;
+        return NULL;
+}
+
+/* The refill hold: on a small host a spare's boot (even at idle priority: memory bandwidth,
+ * caches, the disk) slows the desktop a user is waiting for. While a logon anywhere on the host
+ * is between its claim and usable, no pool boots or replaces spares, for at most refill-hold s
+ * per logon. Host-wide rather than per pool: the CPU is shared by all of them. */
+static bool refill_hold_check(Broker *b)
+{
+        uint64_t now = now_ms();
+        Desktop *h = pool_refill_holder(b->desktops, now);
+        if (h && !b->refill_held)
+                log_info("pool manager: spare boots wait until desktop %s (pool %s) is usable, at most %llu s more",
+                         h->id, h->pool, (unsigned long long)(h->hold_until_ms - now + 999) / 1000);
+        else if (!h && b->refill_held)
+                log_info("pool manager: spare boots resume");
+        b->refill_held = h != NULL;
+        return b->refill_held;
+}
+
+static void pool_evaluate(Broker *b, Pool *p, bool held)
 {
         unsigned ready, booting, assigned, total;
         if (p->deleting) {
@@ -252,6 +293,8 @@ static void pool_evaluate(Broker *b, Pool *p)
                         pool_remove(b, p);
                 return;
         }
+        if (held)
+                return;
         /* Rolling refresh and max age: idle desktops of an outdated version, or too old, are
          * replaced at once; desktops in use finish their sessions first (they are never reused). */
         int current = db_image_current_version(b->db, p->image);
@@ -301,9 +344,10 @@ static void pool_tick(uv_timer_t *t)
                 if (!pool_find(b, d->pool) && !d->stopping)
                         desktop_destroy(d, "pool no longer exists");
         }
+        bool held = refill_hold_check(b);
         for (Pool *p = b->pools, *next; p; p = next) {
                 next = p->next;
-                pool_evaluate(b, p);
+                pool_evaluate(b, p, held);
         }
 }
 

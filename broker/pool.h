@@ -25,11 +25,17 @@ struct Pool {
         bool profiles;          /* attach users' roaming profile disks (off: home is erased with the desktop) */
         bool layer_refuse_older; /* --layer-policy refuse: a layer made for an older image version is not attached */
         uint64_t profile_size;  /* --profile-size: new profile disks' size; 0 = the profile-size setting */
+        unsigned usable_timeout; /* seconds a logon waits for the agent's USABLE; past it the session
+                                  * ends and its desktop is destroyed */
         char **entitlements;    /* "user:NAME", "group:NAME", "all" */
         size_t n_entitlements;
         unsigned failures;      /* consecutive boot failures */
         uint64_t retry_after_ms;
 };
+
+/* A new pool's usable-timeout: the Debian Xfce image under TCG on a 2-core host with a spare
+ * booting draws its panel in 20-45 s; this leaves room for a slower host. */
+#define POOL_USABLE_TIMEOUT_DEFAULT 180
 
 Pool *pool_find(Broker *b, const char *name);
 int pool_load_all(Broker *b);
@@ -47,6 +53,12 @@ void pool_counts(Broker *b, const char *pool, unsigned *ready, unsigned *booting
  * still to come. -EBUSY when the pool is full. */
 int pool_desktop_claim(Broker *b, Pool *p, const char *claim_id, const DesktopEvents *ev, void *data,
                        Desktop **ret, bool *ret_booting);
+/* The logon that claimed d found its desktop usable (or gave up waiting): it no longer holds
+ * spare boots. */
+void pool_desktop_usable(Desktop *d);
+/* The refill hold's decision: the first desktop in list whose logon still holds spare boots at
+ * now (claimed, not usable yet, within refill-hold), or NULL. */
+Desktop *pool_refill_holder(Desktop *list, uint64_t now);
 /* Give a claimed desktop back: an untouched ready desktop becomes a spare again; one a user
  * session ran in (or that is not ready) is destroyed, never reused. */
 void pool_desktop_release(Desktop *d, const char *reason);

@@ -177,8 +177,10 @@ json_object *session_json(const Session *s)
         json_object_object_add(o, "state", json_object_new_string(state_names[s->state]));
         json_object_object_add(o, "client", json_object_new_string(s->client));
         json_object_object_add(o, "since", json_object_new_int64(s->since));
+        json_object_object_add(o, "usable", json_object_new_boolean(s->usable));
         if (s->n_last && s->logon_ms) {
                 json_object_object_add(o, "logon_ms", json_object_new_int64(s->logon_ms));
+                json_object_object_add(o, "logon_first_frame_ms", json_object_new_int64(s->first_frame_ms));
                 json_object *ph = json_object_new_object();
                 for (size_t i = 0; i < s->n_last; i++) {
                         char key[64];

@@ -39,7 +39,9 @@ struct Session {
         void *waiter;           /* a reconnect waiting for that logon to finish (logon.c) */
         SessionStep last[STEPS_MAX];    /* the latest logon or reconnect, for session list */
         size_t n_last;
-        uint32_t logon_ms;      /* its accept → first frame */
+        uint32_t logon_ms;      /* its accept → usable (the first frame, for an agent that cannot tell) */
+        uint32_t first_frame_ms; /* its accept → first frame */
+        bool usable;            /* the guest said the user's desktop is usable (or a restart kept it) */
         uv_timer_t timer;       /* disconnect timeout */
         StepRun logoff;         /* the logoff step list (logoff.c) */
         AgentDisk disks[AGENT_DISKS_MAX];       /* attached for the user, told to the agent */

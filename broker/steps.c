@@ -77,8 +77,7 @@ static void on_timeout(uv_timer_t *t)
         if (!run->running)
                 return;
         char why[96];
-        snprintf(why, sizeof why, "%s: no answer in %u ms", run->steps[run->cur].name,
-                 run->steps[run->cur].timeout_ms);
+        snprintf(why, sizeof why, "%s: no answer in %u ms", run->steps[run->cur].name, run->timeout_ms);
         unwind(run, -ETIMEDOUT, why, true);
 }
 
@@ -90,6 +89,7 @@ static void advance(StepRun *run)
                 run->rec[run->cur].result = STEP_RUNNING;
                 run->in_run = true;
                 run->pending_done = false;
+                run->timeout_ms = st->timeout_ms;
                 int r = st->run(run, run->ctx);
                 run->in_run = false;
                 if (!run->running)
@@ -97,8 +97,10 @@ static void advance(StepRun *run)
                 if (r == STEP_PENDING && run->pending_done)
                         r = run->pending_r;     /* finished synchronously through steps_done */
                 if (r == STEP_PENDING) {
-                        if (st->timeout_ms)
-                                uv_timer_start(&run->timer, on_timeout, st->timeout_ms, 0);
+                        if (run->timeout_ms)
+                                uv_timer_start(&run->timer, on_timeout, run->timeout_ms, 0);
+                        if (run->waiting)
+                                run->waiting(run, run->ctx);
                         return;
                 }
                 if (r < 0) {
@@ -147,6 +149,14 @@ void steps_done(StepRun *run, int r, const char *why)
         record_end(run, STEP_OK);
         run->cur++;
         advance(run);
+}
+
+void steps_observe(StepRun *run, StepWaiting fn) { run->waiting = fn; }
+
+void steps_set_timeout(StepRun *run, unsigned ms)
+{
+        if (run->running && run->in_run)
+                run->timeout_ms = ms;
 }
 
 void steps_fail(StepRun *run, int r, const char *why)

@@ -36,16 +36,21 @@ typedef struct StepRecord {
  * steps_stop), else the failing step's error, after the undos. The StepRun's memory must stay
  * valid until steps_close's callback: free the owner there, not in this callback. */
 typedef void (*StepFinished)(StepRun *run, int r, const char *failed_step, const char *why, void *ctx);
+/* Told each time the list starts waiting on a step (its run returned STEP_PENDING): what the
+ * owner may show someone waiting. run->cur is that step. */
+typedef void (*StepWaiting)(StepRun *run, void *ctx);
 
 struct StepRun {
         const Step *steps;
         size_t n, cur;
         void *ctx;
         StepFinished finished;
+        StepWaiting waiting;            /* NULL: nobody is told */
         uv_timer_t timer;
         bool running, timer_open, in_run;
         int pending_r;                  /* a steps_done() from inside run() */
         bool pending_done;
+        unsigned timeout_ms;            /* the current step's bound: its row's, or steps_set_timeout's */
         char why[160];
         StepRecord rec[STEPS_MAX];
 };
@@ -53,8 +58,13 @@ struct StepRun {
 void steps_init(StepRun *run, uv_loop_t *loop);
 /* Start at the first step. The runner must not be running. */
 void steps_start(StepRun *run, const Step *steps, size_t n, void *ctx, StepFinished finished);
+/* Tell fn whenever a step goes pending (until the next steps_init). */
+void steps_observe(StepRun *run, StepWaiting fn);
 /* The current (pending) step finished: r = 0, or a negative errno with a reason. */
 void steps_done(StepRun *run, int r, const char *why);
+/* From inside a step's run: bound this pending step by ms instead of its row's timeout (a
+ * setting, such as a pool's usable-timeout); 0 = none. */
+void steps_set_timeout(StepRun *run, unsigned ms);
 /* Fail the current step from outside (the client left, an administrator ended it). */
 void steps_fail(StepRun *run, int r, const char *why);
 /* End the run now without undoing anything: the remaining steps are not run. */

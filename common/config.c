@@ -46,6 +46,7 @@ static const struct {
         { "qemu-nbd", T_PATH, offsetof(SlateConfig, qemu_nbd), 0 },
         { "boot-parallel", T_UINT, offsetof(SlateConfig, boot_parallel), 256 },
         { "boot-timeout", T_UINT, offsetof(SlateConfig, boot_timeout), 3600 },
+        { "refill-hold", T_UINT, offsetof(SlateConfig, refill_hold), 3600 },
         { "heartbeat-interval", T_UINT, offsetof(SlateConfig, heartbeat_interval), 3600 },
         { "heartbeat-misses", T_UINT, offsetof(SlateConfig, heartbeat_misses), 1000 },
         { "pam-service", T_STRING, offsetof(SlateConfig, pam_service), 0 },
@@ -101,6 +102,7 @@ void config_init_defaults(SlateConfig *c)
                 .qemu_nbd = xstrdup(QEMU_NBD_PATH),
                 .sftp = xstrdup("/usr/bin/sftp"),
                 .heartbeat_interval = 2,
+                .refill_hold = 60,
                 .heartbeat_misses = 5,
                 .pam_service = xstrdup("slate"),
                 /* systemd leaves 0x70000000-0x7FFFFFFF unused (its "UID/GID ranges"); QEMU's

@@ -229,7 +229,7 @@ end_all_sessions() {
 # each: auth desktop agent first-frame-since-accept handshake
 phases_now() {
         jctl session list | jq -r '.[] | select(.phases) |
-                "\(.phases.auth_ms) \(.phases.desktop_ms) \(.phases.agent_ms // 0) \(.logon_ms) \(.phases.handshake_ms)"'
+                "\(.phases.auth_ms) \(.phases.desktop_ms) \(.phases.agent_ms // 0) \(.logon_first_frame_ms // .logon_ms) \(.phases.handshake_ms)"'
 }
 # the handshake column of a phases file
 handshakes_of() { cut -d' ' -f5 "$1"; }

@@ -2,7 +2,8 @@
 # Opt-in (make check-desktop; minutes under TCG, not part of make check): the Debian Xfce golden
 # image of imaging/recipes/debian-desktop in a real pool. It boots to READY, alice logs on over
 # RDP and sees the Xfce desktop drawn by Xorg (not the text console), the administrator ends her
-# session and the desktop is erased. Prints boot-to-ready and logon-to-first-frame times and
+# session and the desktop is erased; the logon ends when the image's ready hook says the panel and
+# desktop are mapped (usable). Prints boot-to-ready and logon-to-first-frame times and
 # keeps the screenshot as tests/desktop/alice.png (and .ppm) in the build tree.
 . "$(dirname "$0")/../integration/lib.sh"
 OUT=${SLATE_DESKTOP_IMAGE:-$B/imaging/recipes/debian-desktop/out}
@@ -75,6 +76,12 @@ first_frame_ms=$(tail -1 "$T/out" | tr ' ' '\n' | sed -n 's/^first_frame_ms=//p'
 say "logon to first frame: ${first_frame_ms:-?} ms (rdp-client, from connect); to the Xfce panel drawn: ${desktop_s} s"
 s=$(jctl session list --user alice | jq '.[0]')
 [ "$(echo "$s" | jq -r .desktop)" = "$desk" ] || fail "alice did not get the warm desktop $desk"
+# The image's ready hook (XDG autostart, agent/session-ready --wait-xfce) says usable once the
+# panel and xfdesktop are mapped: the logon ends there, not at the bare backdrop's first frame.
+tl=$(jctl session show "$(echo "$s" | jq -r .id)" | jq -c '.timeline[0].steps')
+echo "$tl" | jq -e '[.[] | select(.step == "first-frame" or .step == "usable") | .result] == ["ok","ok"]' >/dev/null ||
+        fail "alice's logon did not end at a usable desktop: $tl"
+say "slated: first frame $(echo "$s" | jq .logon_first_frame_ms) ms, usable $(echo "$s" | jq .logon_ms) ms after connect"
 
 # A text console (VGA text or fbcon) has at most 16 colours, mostly black. Xfce's default
 # desktop has hundreds (icons, anti-aliased text) and its panel is a band across the top in a

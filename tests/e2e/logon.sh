@@ -9,6 +9,9 @@
 # Each session is one PAM session (a pam_exec hook logs them): opened at the logon, not again at
 # a reconnect or across a restart, closed when the session ends. dave's password has expired: he
 # is told so (RDP's LOGON_FAILED_UPDATE_PASSWORD), and it is not counted as a guess.
+# A logon is done when the desktop says it is usable: slow1's comes seconds after the first frame,
+# and the refill boot that her claim calls for waits for it; never1's never comes, so after the
+# pool's usable-timeout he is told, his session ends and the desktop is destroyed.
 . "$(dirname "$0")/../integration/lib.sh"
 require_tools
 setup tcg
@@ -92,20 +95,22 @@ sid=$(jctl session list --user alice | jq -r '.[0].id')
 wait_for 10 "the reconnect in the timeline" sh -c "$SLATECTL --socket $T/run/control.sock --json session show $sid | jq -e '.timeline | length == 2' >/dev/null"
 ctl session show "$sid"
 tl=$(jctl session show "$sid" | jq -c .timeline)
-all='["handshake","auth","pam-session","desktop","apps","profile","agent","attach","first-frame"]'
+all='["handshake","auth","pam-session","desktop","apps","profile","agent","attach","first-frame","usable"]'
 echo "$tl" | jq -e --argjson all "$all" '.[0].kind == "logon" and ([.[0].steps[].step] == $all) and
-        ([.[0].steps[] | select(.result == "ok")] | length == 8) and
+        ([.[0].steps[] | select(.result == "ok")] | length == 9) and
         ([.[0].steps[] | select(.step == "apps") | .result] == ["skipped"]) and
         ([.[0].steps[] | select(.step == "handshake" or .step == "first-frame") | .ms > 0] | all)' >/dev/null ||
         fail "the logon's timeline lacks a step: $tl"
 echo "$tl" | jq -e --argjson all "$all" '.[1].kind == "reconnect" and ([.[1].steps[].step] == $all) and
-        ([.[1].steps[] | select(.step == "pam-session" or .step == "apps" or .step == "profile" or .step == "agent") | .result] ==
-         ["skipped","skipped","skipped","skipped"]) and
+        ([.[1].steps[] | select(.step == "pam-session" or .step == "apps" or .step == "profile" or .step == "agent" or
+          .step == "usable") | .result] == ["skipped","skipped","skipped","skipped","skipped"]) and
         ([.[1].steps[] | select(.step == "handshake" or .step == "first-frame") | .ms > 0] | all) and
         ([.[1].steps[].ms] != [.[0].steps[].ms])' \
         >/dev/null || fail "the reconnect's timeline is not its own: $tl"
 jctl audit --kind reconnect.done | jq -e --arg s "$sid" '.[0].detail | contains($s) and contains("first-frame")' >/dev/null ||
         fail "the reconnect's timings are not in the audit"
+jctl audit --kind logon | jq -e --arg s "$sid" '[.[] | select(.detail | contains($s))][0].detail |
+        test("first frame [0-9]+ ms, usable [0-9]+ ms")' >/dev/null || fail "the logon's audit lacks first frame and usable"
 
 say "slated restarts: alice's disconnected session survives and she reconnects to it"
 stop_slated TERM
@@ -146,6 +151,57 @@ wait_for 30 "bob's desktop erased" gone
 bob_closed() { [ "$(pam_sessions close_session bob)" = 1 ]; }
 wait_for 10 "bob's PAM session closed" bob_closed
 [ "$(pam_sessions open_session bob)" = 1 ] || fail "bob's PAM sessions: $(cat "$T/pam-sessions.log")"
+
+say "slow1's desktop is usable 4 s after it started; the refill boot waits until then"
+echo "slow1:pw5:slate" >>"$T/passdb"
+echo "never1:pw6:slate" >>"$T/passdb"
+ctl pool entitle desk user:slow1 >/dev/null
+ctl pool entitle desk user:never1 >/dev/null
+wait_for 180 "a ready desktop" pool_ready desk 1
+mark=$(wc -l <"$T/slated.log")
+rdp --user slow1 --password pw5 --wait-frame --expect-pixel "20,20,$(user_color slow1)" --hold 8 >"$T/out" 2>&1 ||
+        fail "slow1 logon: $(cat "$T/out")"
+s=$(jctl session list --user slow1 | jq '.[0]')
+sid=$(echo "$s" | jq -r .id)
+sdesk=$(echo "$s" | jq -r .desktop)
+tl=$(jctl session show "$sid" | jq -c '.timeline[0].steps')
+say "slow1: logon_ms $(echo "$s" | jq .logon_ms), first frame $(echo "$s" | jq .logon_first_frame_ms); $tl"
+echo "$tl" | jq -e '([.[] | select(.step == "first-frame" or .step == "usable") | .result] == ["ok","ok"]) and
+        ([.[] | select(.step == "usable")][0].ms >= 2000)' >/dev/null ||
+        fail "slow1's usable is not recorded seconds after the first frame: $tl"
+echo "$s" | jq -e '.usable and .logon_ms >= .logon_first_frame_ms + 2000' >/dev/null ||
+        fail "slow1's logon_ms is not accept → usable: $s"
+# In slated's log since the logon: the hold, then slow1's usable, then the refill's boot.
+line_of() { tail -n +"$mark" "$T/slated.log" | grep -n -m1 -E "$1" | cut -d: -f1; }
+held=$(line_of "spare boots wait until desktop $sdesk")
+usable=$(line_of "desktop $sdesk .*usable [0-9]+ ms after its claim")
+booted=$(line_of "desktop [^ ]+ \\(pool desk\\): booting")
+say "slated.log lines after the logon: hold $held, usable $usable, refill boot $booted"
+[ -n "$held" ] && [ -n "$usable" ] && [ -n "$booted" ] && [ "$held" -lt "$usable" ] && [ "$usable" -lt "$booted" ] ||
+        fail "the refill did not wait for slow1's desktop to be usable: $(tail -n +"$mark" "$T/slated.log" | grep -E 'spare boots|usable|booting')"
+ctl session end "$sid" >/dev/null
+desk=$sdesk
+wait_for 30 "slow1's desktop erased" gone
+
+say "never1's desktop never says usable: after the usable-timeout he is told, the session ends, the desktop is destroyed"
+ctl pool set desk --usable-timeout 6 >/dev/null
+wait_for 180 "a ready desktop" pool_ready desk 1
+desk=$(ready_id)
+start=$(date +%s)
+rdp --user never1 --password pw6 --wait-frame --hold 40 >"$T/out" 2>&1 || true
+took=$(($(date +%s) - start))
+[ "$took" -lt 30 ] || fail "never1's session was not ended after the usable-timeout (client held ${took} s): $(cat "$T/out")"
+wait_for 30 "never1's desktop destroyed" gone
+never_audited() {
+        jctl audit --kind logon.failed | jq -e '.[0].subject == "never1" and (.[0].detail | test("not usable .* \\(usable-timeout\\)"))' >/dev/null &&
+                jctl audit --kind logout | jq -e '.[0].subject == "never1" and (.[0].detail | test("did not become ready"))' >/dev/null
+}
+wait_for 10 "never1's failed logon and logout in the audit trail" never_audited
+grep -q "session ended by slated: your desktop did not become ready in 6 s" "$T/slated.log" ||
+        fail "never1's client was not told why: $(grep -i 'ended by slated' "$T/slated.log" | tail -3)"
+say "never1: client disconnected after ${took} s; $(jctl audit --kind logout | jq -r '.[0].detail')"
+[ "$(jctl session list --user never1 | jq length)" -eq 0 ] || fail "never1's session is still there"
+ctl pool set desk --usable-timeout 180 >/dev/null
 
 say "idle timeout: a session without input ends"
 ctl pool set desk --idle-timeout 4 >/dev/null

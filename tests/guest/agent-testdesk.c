@@ -16,6 +16,8 @@ static int desk_ops_start(void *d, const char *user, unsigned width, unsigned he
         return desk_session_start(d, user, width, height, detail, size);
 }
 
+static int desk_ops_usable(void *d) { return desk_usable_delay_ms(d); }
+
 static const char *desk_ops_user(void *d)
 {
         const Desk *desk = d;
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
                 .session_start = desk_ops_start,
                 .session_stop = desk_ops_stop,
                 .session_user = desk_ops_user,
+                .usable_delay_ms = desk_ops_usable,
                 .pollfds = desk_ops_pollfds,
                 .input = desk_ops_input,
                 .done = desk_ops_done,

@@ -285,6 +285,13 @@ int desk_session_start(Desk *d, const char *user, unsigned width, unsigned heigh
         return 0;
 }
 
+int desk_usable_delay_ms(const Desk *d)
+{
+        if (!strncmp(d->user, "never", 5))
+                return -1;
+        return strncmp(d->user, "slow", 4) ? 0 : DESK_SLOW_USABLE_MS;
+}
+
 void desk_session_stop(Desk *d)
 {
         if (!d->active)

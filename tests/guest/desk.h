@@ -49,6 +49,10 @@ void desk_init(Desk *d);
 int desk_session_start(Desk *d, const char *user, unsigned width, unsigned height, char *detail, size_t size);
 /* Ends the session if one runs (releases the keyboards, syncs, draws the ready screen). */
 void desk_session_stop(Desk *d);
+/* After a start: in how many ms the session is usable, from the user's name (tests/guest/README.md
+ * "Usable"): slow* after DESK_SLOW_USABLE_MS, never* never (-1), anyone else at once (0). */
+#define DESK_SLOW_USABLE_MS 4000
+int desk_usable_delay_ms(const Desk *d);
 /* Adds the keyboards' fds (POLLIN) to pfd; returns how many. */
 unsigned desk_pollfds(const Desk *d, struct pollfd *pfd, unsigned max);
 /* Reads the events pending on fd. Returns 1 when the user asked to log out (F12), else 0. */

@@ -122,3 +122,77 @@ Test(agentlink, a_guest_that_sends_session_start_naming_another_users_disks_is_c
         close(h.fds[1]);
         uv_loop_close(&loop);
 }
+
+/* USABLE is the guest's word on a session it said had STARTED: said out of turn (no session, or
+ * after it stopped) it is a guest making things up, and the link fails that desktop. */
+static AgentLink *ready_link(uv_loop_t *loop, Hostile *h)
+{
+        static const AgentLinkCallbacks cb = { .on_hello = h_hello, .on_ready = h_ready,
+                                               .on_session_state = h_state, .on_failure = h_failure };
+        AgentLink *l;
+        cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, h->fds), 0);
+        cr_assert_eq(agent_link_start(loop, hostile_open, h, 60, 5, &cb, h, &l), 0);
+        AgentMsg hello = { .type = AGENT_MSG_HELLO };
+        hello.hello.capabilities = AGENT_CAP_SESSION | AGENT_CAP_USABLE;
+        guest_send(h->fds[1], &hello);
+        guest_send(h->fds[1], &(AgentMsg){ .type = AGENT_MSG_READY });
+        spin(loop, 100);
+        cr_assert_eq(agent_link_state(l), AGENT_LINK_READY);
+        return l;
+}
+
+static void guest_state(int fd, uint8_t state)
+{
+        guest_send(fd, &(AgentMsg){ .type = AGENT_MSG_SESSION_STATE, .session_state = { .state = state } });
+}
+
+Test(agentlink, usable_only_for_a_started_session)
+{
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        Hostile h = { 0 };
+        AgentLink *l = ready_link(&loop, &h);
+        guest_state(h.fds[1], AGENT_SESSION_STARTED);
+        guest_state(h.fds[1], AGENT_SESSION_USABLE);
+        guest_state(h.fds[1], AGENT_SESSION_USABLE);    /* said twice: harmless, the logon ignores it */
+        spin(&loop, 100);
+        cr_assert_eq(h.failures, 0, "%s", h.reason);
+        cr_assert_eq(h.states, 3);
+        guest_state(h.fds[1], AGENT_SESSION_STOPPED);
+        guest_state(h.fds[1], AGENT_SESSION_USABLE);
+        spin(&loop, 100);
+        cr_assert_eq(h.failures, 1, "usable after the session stopped was accepted");
+        cr_assert_eq(h.states, 4);
+        cr_assert_not_null(strstr(h.reason, "usable"), "reason: %s", h.reason);
+        agent_link_free(l);
+        spin(&loop, 50);
+        close(h.fds[1]);
+        uv_loop_close(&loop);
+}
+
+Test(agentlink, usable_before_any_start_cuts_the_link_unless_the_session_was_adopted)
+{
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        Hostile h = { 0 };
+        AgentLink *l = ready_link(&loop, &h);
+        guest_state(h.fds[1], AGENT_SESSION_USABLE);
+        spin(&loop, 100);
+        cr_assert_eq(h.failures, 1);
+        cr_assert_eq(h.states, 0);
+        agent_link_free(l);
+        spin(&loop, 50);
+        close(h.fds[1]);
+
+        Hostile h2 = { 0 };
+        l = ready_link(&loop, &h2);
+        agent_link_session_adopt(l);    /* a restart adopted a desktop with a session in it */
+        guest_state(h2.fds[1], AGENT_SESSION_USABLE);
+        spin(&loop, 100);
+        cr_assert_eq(h2.failures, 0, "%s", h2.reason);
+        cr_assert_eq(h2.states, 1);
+        agent_link_free(l);
+        spin(&loop, 50);
+        close(h2.fds[1]);
+        uv_loop_close(&loop);
+}

@@ -446,7 +446,7 @@ Test(proto, session_stop_roundtrips_reason_including_empty)
 Test(proto, session_state_roundtrips_every_state)
 {
         const uint8_t states[] = { AGENT_SESSION_STARTED, AGENT_SESSION_STOPPED, AGENT_SESSION_LOGOUT,
-                                   AGENT_SESSION_FAILED };
+                                   AGENT_SESSION_FAILED, AGENT_SESSION_USABLE };
         for (size_t i = 0; i < sizeof states; i++) {
                 AgentMsg in = { .type = AGENT_MSG_SESSION_STATE, .session_state = { .state = states[i] } }, out;
                 snprintf(in.session_state.detail, sizeof in.session_state.detail, "state %u", states[i]);
@@ -460,7 +460,7 @@ Test(proto, session_state_roundtrips_every_state)
 Test(proto, session_state_outside_the_known_states_is_rejected)
 {
         /* The guest is hostile: a state the broker does not know must not reach its state machine. */
-        const uint8_t bad[] = { 0, AGENT_SESSION_FAILED + 1, 0x80, 0xff };
+        const uint8_t bad[] = { 0, AGENT_SESSION_USABLE + 1, 0x80, 0xff };
         for (size_t i = 0; i < sizeof bad; i++) {
                 uint8_t buf[] = { 'S', 'L', 1, AGENT_MSG_SESSION_STATE, 0, 0, 0, 3, bad[i], 0, 0 };
                 AgentParser p;

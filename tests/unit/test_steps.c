@@ -290,3 +290,76 @@ Test(steps, a_pending_step_times_out_and_is_undone)
         steps_close(&run, NULL);
         uv_run(uv_default_loop(), UV_RUN_NOWAIT);
 }
+
+/* A step bounded by a setting (a pool's usable-timeout) sets its own timeout from its run; as a
+ * best-effort last step its timeout is recorded failed and the list still finishes (logon.c then
+ * ends the session). The owner hears each step the list waits on. */
+static int usable_step(StepRun *run, void *ctx)
+{
+        steps_set_timeout(run, 40);
+        return STEP_PENDING;
+}
+
+static void waiting(StepRun *run, void *ctx) { note(ctx, '?', run->steps[run->cur].name); }
+
+Test(steps, a_step_bounded_by_a_setting_times_out_as_best_effort_and_waits_are_told)
+{
+        static const Step logon[] = {
+                { "auth", ok_step, NULL, 0, false },
+                { "first-frame", pending_step, NULL, 0, false },
+                { "usable", usable_step, NULL, 0, true },
+        };
+        Fix f = { 0 };
+        StepRun run;
+        steps_init(&run, uv_default_loop());
+        steps_observe(&run, waiting);
+        steps_start(&run, logon, ELEMENTSOF(logon), &f, finished);
+        cr_assert_str_eq(f.log, "?first-frame");
+        steps_done(&run, 0, NULL);
+        cr_assert_str_eq(f.log, "?first-frame ?usable");
+        uint64_t t0 = now_ms();
+        while (!f.finished && now_ms() - t0 < 2000)
+                uv_run(uv_default_loop(), UV_RUN_ONCE);
+        cr_assert(f.finished);
+        cr_assert_eq(f.result, 0, "a best-effort step's timeout does not fail the list");
+        cr_assert_eq(run.rec[2].result, STEP_FAILED);
+        cr_assert_geq(run.rec[2].ms, 35);
+        steps_close(&run, NULL);
+        uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+}
+
+/* The refill hold (pool.c): a claim holds spare boots on the whole host until its logon says
+ * usable, until refill-hold seconds passed, or until the desktop is given back. */
+Test(steps, a_claim_holds_spare_boots_until_usable_or_the_bound)
+{
+        static const DesktopEvents logon_events = { 0 };
+        Fix f;
+        setup(&f, -1, false);
+        f.cfg.refill_hold = 5;
+        uint64_t t0 = now_ms();
+        cr_assert_null(pool_refill_holder(f.b.desktops, t0), "a ready spare holds nothing");
+        Desktop *d;
+        bool booting;
+        cr_assert_eq(pool_desktop_claim(&f.b, f.pool, "s-1", &logon_events, NULL, &d, &booting), 0);
+        cr_assert_eq(pool_refill_holder(f.b.desktops, now_ms()), d, "a claimed desktop not yet usable holds");
+        cr_assert_eq(pool_refill_holder(f.b.desktops, t0 + 4000), d);
+        cr_assert_null(pool_refill_holder(f.b.desktops, now_ms() + 5001), "the hold is bounded by refill-hold");
+        pool_desktop_usable(d);
+        cr_assert_null(pool_refill_holder(f.b.desktops, now_ms()), "usable ends the hold");
+
+        pool_desktop_release(d, "test");        /* untouched: a spare again */
+        cr_assert_eq(pool_desktop_claim(&f.b, f.pool, "s-2", &logon_events, NULL, &d, &booting), 0);
+        cr_assert_eq(pool_refill_holder(f.b.desktops, now_ms()), d);
+        pool_desktop_release(d, "logon failed");
+        cr_assert_null(pool_refill_holder(f.b.desktops, now_ms()), "a desktop given back holds nothing");
+
+        f.cfg.refill_hold = 0;
+        cr_assert_eq(pool_desktop_claim(&f.b, f.pool, "s-3", &logon_events, NULL, &d, &booting), 0);
+        cr_assert_null(pool_refill_holder(f.b.desktops, now_ms()), "refill-hold 0: no hold");
+        pool_manager_stop(&f.b);
+        uv_close((uv_handle_t *)&f.b.tick, NULL);
+        uv_close((uv_handle_t *)&f.b.kick, NULL);
+        uv_run(f.b.loop, UV_RUN_NOWAIT);
+        db_close(f.b.db);
+        rm_rf(dir);
+}

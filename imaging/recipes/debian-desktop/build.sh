@@ -69,7 +69,7 @@ command -v qemu-img >/dev/null || die "qemu-img not installed (apt-get install q
 # session script), so a configuration change only repacks the disk.
 key_tree=$(printf '%s\n' "$suite" "${packages[@]}" "$trim" "$initramfs_hook" | sha256sum | cut -c1-64)
 key_disk=$( (echo "$key_tree"; cd "$here" && find . -type f | LC_ALL=C sort | xargs sha256sum;
-        sha256sum <"$agent"; sha256sum <"$session"; echo "$cmdline") | sha256sum | cut -c1-64)
+        sha256sum <"$agent"; sha256sum <"$session"; sha256sum <"$top/agent/session-ready"; echo "$cmdline") | sha256sum | cut -c1-64)
 complete() {
         local f
         for f in disk.qcow2 vmlinuz initrd.img cmdline manifest.txt; do [ -s "$out/$f" ] || return 1; done
@@ -143,6 +143,9 @@ tar -C "$work" --numeric-owner --xattrs --xattrs-include='*' -xpf "$tree_tar"
 step "configuring: agent, session script, unit, Xorg, Xfce defaults"
 install -D -m 0755 "$agent" "$work/usr/libexec/slate/slate-agent"
 install -D -m 0755 "$session" "$work/usr/libexec/slate/session"
+# The ready hook and the Xfce autostart entry that runs it: the agent then says USABLE.
+install -D -m 0755 "$top/agent/session-ready" "$work/usr/libexec/slate/session-ready"
+install -D -m 0644 "$here/slate-session-ready.desktop" "$work/etc/xdg/autostart/slate-session-ready.desktop"
 install -D -m 0644 "$here/slate-agent.service" "$work/etc/systemd/system/slate-agent.service"
 mkdir -p "$work/etc/systemd/system/multi-user.target.wants"
 ln -sf /etc/systemd/system/slate-agent.service "$work/etc/systemd/system/multi-user.target.wants/slate-agent.service"
