@@ -42,7 +42,7 @@ if grep -qa 'agent-session-script' "$SLATED"; then
         conf_default agent-binary "$B/agent/slate-agent"
         conf_default agent-session-script "$S/agent/session-script"
 fi
-setup_pam alice:secret
+setup_pam alice:secret bob:secret2
 setup_rdp
 start_slated
 
@@ -52,6 +52,7 @@ jctl image publish desktop "$OUT/disk.qcow2" --kernel "$OUT/vmlinuz" --initrd "$
 t_pool=$(date +%s.%N)
 ctl pool create desk --image desktop --warm 1 --max 1 --memory 2G --vcpus 2 >/dev/null
 ctl pool entitle desk user:alice >/dev/null
+ctl pool entitle desk user:bob >/dev/null
 wait_for "$BOOT_TIMEOUT" "a ready desktop" pool_ready desk 1
 boot_s=$(since $t_pool)
 say "boot to ready: $boot_s s (pool create → desktop ready, includes QEMU start)"
@@ -132,5 +133,39 @@ say "session end to desktop erased: $(since $t_end) s"
 [ "$(jctl session list --user alice | jq length)" -eq 0 ] || fail "alice's session survived session end"
 grep -q "did not answer\|STOP.*timed out\|stop timed out" "$T/slated.log" && say "note: the agent's STOPPED came late (see slated.log)"
 jctl audit --kind logout | jq -e '.[0].subject == "alice"' >/dev/null || fail "logout not audited"
+
+# As a user sees it: bob with the stock xfreerdp (default options but the size) on an Xvfb,
+# watched from outside (bench/xwatch): from its first frame to the Xfce panel no sample may be
+# an empty screen (black, or one colour all over: a bare backdrop); the progress screen shows
+# what happens. The logon ends at usable in slated's timeline too.
+XWATCH=$B/bench/xwatch
+if command -v xfreerdp >/dev/null && command -v Xvfb >/dev/null && [ -x "$XWATCH" ]; then
+        wait_for "$BOOT_TIMEOUT" "the replacement desktop" pool_ready desk 1
+        [ "$settle" -eq 0 ] || sleep "$settle"
+        exec 5>"$T/xvfb.display"
+        Xvfb -displayfd 5 -screen 0 1280x800x24 -br -nolisten tcp -ac >"$T/xvfb.log" 2>&1 &
+        xvfb_pid=$!
+        exec 5>&-
+        for _ in $(seq 1 100); do [ -s "$T/xvfb.display" ] && break; sleep 0.1; done
+        dpy=:$(head -1 "$T/xvfb.display")
+        t0=$(date +%s%3N)
+        DISPLAY=$dpy HOME=$T xfreerdp /v:127.0.0.1:$RDP_PORT /u:bob /p:secret2 /cert:ignore /size:1280x800 >"$T/xfreerdp.log" 2>&1 &
+        xf_pid=$!
+        seen=$(DISPLAY=$dpy "$XWATCH" --t0 "$t0" --timeout 300 --usable "640,5,f6f5f4,12") || true
+        kill "$xf_pid" "$xvfb_pid" 2>/dev/null; wait "$xf_pid" "$xvfb_pid" 2>/dev/null || true
+        say "stock xfreerdp, seen from outside: $seen"
+        case "$seen" in
+        *"usable_ms=-1"*) fail "bob's xfreerdp never showed the Xfce panel: $seen ($(tail -3 "$T/xfreerdp.log"))" ;;
+        *"empty_after_first=0 "*) ;;
+        *) fail "bob saw an empty screen between the first frame and the desktop: $seen" ;;
+        esac
+        b=$(jctl session list --user bob | jq -r '.[0].id')
+        tl=$(jctl session show "$b" | jq -c '.timeline[0].steps')
+        echo "$tl" | jq -e '[.[] | select(.step == "first-frame" or .step == "usable") | .result] == ["ok","ok"]' >/dev/null ||
+                fail "bob's logon did not end at a usable desktop: $tl"
+        ctl session end "$b" >/dev/null
+else
+        say "skipped the stock xfreerdp logon (xfreerdp, Xvfb or $XWATCH missing)"
+fi
 stop_slated TERM
 echo "PASS: desktop (boot to ready $boot_s s, first frame ${first_frame_ms:-?} ms, panel drawn after $desktop_s s)"

@@ -106,8 +106,9 @@ wait_for 15 "destroyed desktop $victim to go" gone
 [ ! -e "$vov" ] || fail "overlay of the destroyed desktop is still there: $vov"
 
 # Spares never slow a user's session: a booting spare runs every thread at SCHED_IDLE. A CPU hog
-# standing for a busy logged-on desktop, on one CPU with the booting spare, keeps >= 90 % of that
-# CPU; the control (the spare made normal) shows the measure can tell: about half.
+# standing for a busy logged-on desktop, on one CPU with the booting spare, keeps >= 90 % of what
+# it gets there alone (the spare stopped); the control (the spare made normal) shows the measure
+# can tell: about half.
 booting_pid() { jctl desktop list --pool p1 | jq -r '[.[] | select(.state == "booting" and .pid > 0)][0].pid // empty'; }
 has_booting() { [ -n "$(booting_pid)" ]; }
 wait_for 30 "the replacement's QEMU" has_booting
@@ -124,8 +125,18 @@ if command -v taskset >/dev/null; then
         taskset -a -p -c 0 "$bpid" >/dev/null
         taskset -c 0 sh -c 'while :; do :; done' &
         hog=$!
-        share() { local t0; t0=$(cpu_ticks $hog); sleep 3; echo $(( ($(cpu_ticks $hog) - t0) * 100 / (3 * $(getconf CLK_TCK)) )); }
-        with_idle=$(share)
+        share() { local t0; t0=$(cpu_ticks $hog); sleep 1; echo $(( ($(cpu_ticks $hog) - t0) * 100 / $(getconf CLK_TCK) )); }
+        # What the hog gets alone (the spare stopped) against what it gets beside the spare, second
+        # by second in turn, three times: the share the session keeps against what it gets alone,
+        # with whatever else runs on the host (it varies) falling on both sides alike.
+        alone=0 with_idle=0
+        for _ in 1 2 3; do
+                kill -STOP "$bpid"
+                alone=$((alone + $(share)))
+                kill -CONT "$bpid"
+                with_idle=$((with_idle + $(share)))
+        done
+        alone=$((alone / 3)) with_idle=$((with_idle / 3))
         chrt -a -o -p 0 "$bpid"
         [ -w /proc/"$bpid"/autogroup ] && echo 0 >/proc/"$bpid"/autogroup
         with_normal=$(share)
@@ -133,8 +144,9 @@ if command -v taskset >/dev/null; then
         [ -w /proc/"$bpid"/autogroup ] && echo 19 >/proc/"$bpid"/autogroup
         kill $hog; wait $hog 2>/dev/null || true
         taskset -a -p -c "0-$(( $(nproc) - 1 ))" "$bpid" >/dev/null
-        say "a CPU hog beside a booting spare on one CPU: ${with_idle} % (spare idle), ${with_normal} % (spare normal)"
-        [ "$with_idle" -ge 90 ] || fail "beside a booting spare a busy process kept only ${with_idle} % of its CPU"
+        say "a CPU hog on one CPU: ${alone} % alone, ${with_idle} % beside a booting spare (idle), ${with_normal} % (spare normal)"
+        [ $((with_idle * 100)) -ge $((alone * 90)) ] ||
+                fail "beside a booting spare a busy process kept only ${with_idle} % of the CPU, against ${alone} % alone"
         [ "$with_normal" -lt 80 ] || say "(the control did not show contention: the spare may have finished booting)"
 fi
 wait_for 180 "pool refilled to 3" pool_ready p1 3
