@@ -197,6 +197,9 @@ if [ -f "$xdg/xfconf/xfce-perchannel-xml/xfce4-session.xml" ]; then
         sed -i 's|^</channel>$|  <property name="shutdown" type="empty">\n    <property name="ShowSuspend" type="bool" value="false"/>\n    <property name="ShowHibernate" type="bool" value="false"/>\n    <property name="ShowHybridSleep" type="bool" value="false"/>\n    <property name="ShowSwitchUser" type="bool" value="false"/>\n  </property>\n</channel>|' \
                 "$xdg/xfconf/xfce-perchannel-xml/xfce4-session.xml"
 fi
+# xscreensaver has nothing to guard (a client that leaves is disconnected, an idle session is
+# ended by the broker) and costs CPU while the session starts: its autostart entry goes.
+rm -f "$work/etc/xdg/autostart/xscreensaver.desktop"
 # The preferred applications behind the panel's launchers (exo-open --launch ...). This file
 # replaces xfce4-helpers' own, so it names every helper the panel uses: one left out opens an
 # empty "Choose Preferred Application" dialog instead of the program.
