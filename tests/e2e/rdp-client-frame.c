@@ -99,6 +99,51 @@ bool pred_pixels(Client *c, void *arg)
 	return ok;
 }
 
+/* Every pixel of a set holds on the current frame. */
+bool pred_pixel_set(Client *c, void *arg)
+{
+	const PixelSet *set = arg;
+	rdpContext *ctx = &c->common.context;
+	rdpGdi *gdi = ctx->gdi;
+	bool ok = true;
+
+	if (!atomic_load(&c->frames))
+		return false;
+	EnterCriticalSection(&ctx->update->mux);
+	for (size_t i = 0; ok && i < set->n; i++) {
+		uint8_t rgb[3];
+		if (set->p[i].x >= (UINT32)gdi->width || set->p[i].y >= (UINT32)gdi->height) {
+			ok = false;
+			break;
+		}
+		pixel_at(gdi, set->p[i].x, set->p[i].y, rgb);
+		ok = pixel_matches(&set->p[i], rgb);
+	}
+	LeaveCriticalSection(&ctx->update->mux);
+	return ok;
+}
+
+void pixel_set_explain(Client *c, const PixelSet *set)
+{
+	rdpContext *ctx = &c->common.context;
+	rdpGdi *gdi = ctx->gdi;
+
+	EnterCriticalSection(&ctx->update->mux);
+	for (size_t i = 0; i < set->n; i++) {
+		uint8_t rgb[3];
+		if (set->p[i].x >= (UINT32)gdi->width || set->p[i].y >= (UINT32)gdi->height) {
+			note("after: pixel %u,%u outside the %ux%u frame", set->p[i].x, set->p[i].y,
+			     (UINT32)gdi->width, (UINT32)gdi->height);
+			continue;
+		}
+		pixel_at(gdi, set->p[i].x, set->p[i].y, rgb);
+		if (!pixel_matches(&set->p[i], rgb))
+			note("after: pixel %u,%u: expected %02x%02x%02x, got %02x%02x%02x", set->p[i].x,
+			     set->p[i].y, set->p[i].r, set->p[i].g, set->p[i].b, rgb[0], rgb[1], rgb[2]);
+	}
+	LeaveCriticalSection(&ctx->update->mux);
+}
+
 /* Differs from the snapshot by more than codec noise in at least one pixel. */
 bool pred_changed(Client *c, void *arg)
 {
