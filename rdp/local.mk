@@ -65,3 +65,16 @@ TESTS += tests/unit/test_keyless
 tests_unit_test_keyless_SOURCES = tests/unit/test_keyless.c rdp/keyless.c rdp/keyless.h
 tests_unit_test_keyless_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_keyless_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(OPENSSL_LIBS)
+
+# The logon screen's keys and fields take the client's input: a fuzz target's corpus replay here,
+# `make fuzz-logon-form-run FUZZ_TIME=120` for a campaign.
+check_PROGRAMS += tests/fuzz/fuzz_logon_form
+TESTS += tests/fuzz/fuzz_logon_form
+tests_fuzz_fuzz_logon_form_SOURCES = tests/fuzz/fuzz_logon_form.c tests/fuzz/driver.c rdp/form.c rdp/input.c
+tests_fuzz_fuzz_logon_form_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"logon_form\"
+tests_fuzz_fuzz_logon_form_CFLAGS = $(AM_CFLAGS) $(VNCCLIENT_CFLAGS)
+tests_fuzz_fuzz_logon_form_LDADD = rdp/libslateconsole.a common/libslatecommon.a $(JSONC_LIBS) $(OPENSSL_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/logon_form
+FUZZ_TARGETS += logon-form
+tests/fuzz/fuzz-logon-form-libfuzzer: $(srcdir)/tests/fuzz/fuzz_logon_form.c $(srcdir)/rdp/form.c $(srcdir)/rdp/input.c \
+	$(srcdir)/rdp/console_keymap.c $(srcdir)/common/util.c $(srcdir)/common/log.c $(srcdir)/rdp/form.h $(srcdir)/rdp/input.h
