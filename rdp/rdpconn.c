@@ -243,7 +243,7 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
         snprintf(s->host, sizeof s->host, "%s", host);
         s->client_w = input_clamp_dim(width, 1, s->max_w);
         s->client_h = input_clamp_dim(height, 1, s->max_h);
-        if ((!password || !*password) && !s->screen) {
+        if ((!password || !*password) && (!s->screen || !screen_has_text(s->screen))) {
                 log_warn("client %s: user '%s' sent no password and there is no logon screen (no font); refusing",
                          h_esc, u_esc);
                 refuse(s, LOGON_FAILED_OTHER, ERRINFO_SERVER_FRESH_CREDENTIALS_REQUIRED);

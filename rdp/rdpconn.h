@@ -16,5 +16,5 @@ enum {
 void rdpconn_alarm_init(void);
 void rdpconn_alarm(int kind, uint32_t ms);
 /* Run one connection to its end; returns the exit code. screen (made before the sandbox) draws
- * the logon and progress screens; NULL: none (a client without a password is refused). */
+ * the logon and progress screens; without text (no font) a client without a password is refused. */
 int rdpconn_run(int sock, int ipc, Screen *screen);

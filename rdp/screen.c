@@ -97,6 +97,11 @@ Screen *screen_free(Screen *s)
         return NULL;
 }
 
+bool screen_has_text(const Screen *s)
+{
+        return s->face != NULL;
+}
+
 void screen_invalidate(Screen *s)
 {
         s->full = true;

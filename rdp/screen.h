@@ -55,5 +55,7 @@ int screen_draw(Screen *s, const ScreenView *v, uint32_t w, uint32_t h, ConsoleR
                 size_t *ret_n);
 /* The last drawn framebuffer (BGRX32). */
 const uint8_t *screen_framebuffer(const Screen *s, uint32_t *ret_stride, uint32_t *ret_w, uint32_t *ret_h);
+/* Whether text is drawn (the font loaded): a logon screen needs it. */
+bool screen_has_text(const Screen *s);
 /* The next draw reports the whole screen (the client's decoder started afresh). */
 void screen_invalidate(Screen *s);

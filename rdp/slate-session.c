@@ -94,8 +94,9 @@ int main(int argc, char **argv)
         ScreenFont *font = NULL;
         Screen *screen = NULL;
         const char *font_path = getenv("SLATE_SESSION_FONT");
-        if (screen_font_load(font_path && *font_path ? font_path : SCREEN_FONT_PATH, &font) == 0 &&
-            screen_new(font, &screen) == 0) {
+        if (screen_font_load(font_path && *font_path ? font_path : SCREEN_FONT_PATH, &font) < 0)
+                font = NULL;    /* the backdrop alone, and no logon screen */
+        if (screen_new(font, &screen) == 0) {
                 ConsoleRect warm[1];
                 size_t nwarm;
                 ScreenView v = { .mode = SCREEN_PROGRESS, .title = "Welcome", .text = "Slate" };
