@@ -79,7 +79,7 @@ typedef struct RdpConn {
         /* slate-session's own screen, shown until the desktop is usable */
         Screen *screen;
         bool screen_dirty;              /* the view changed: draw it */
-        uint32_t screen_next_id, screen_acked_id;
+        uint32_t screen_next_id, screen_acked_next; /* screen frames sent; the first not acknowledged */
         bool usable;                    /* slated said so (or, with no progress at all, the console's first frame) */
         bool step_seen;                 /* slated reports progress: only IPC_PROGRESS USABLE switches */
         bool showing_console;
@@ -422,8 +422,10 @@ static void on_frame_ack(void *ud, uint32_t id)
 {
         RdpConn *s = ud;
         if (id >= SCREEN_ID_BASE) {
-                if (id > s->screen_acked_id && id < s->screen_next_id)
-                        s->screen_acked_id = id;
+                /* Screen frames count from 0 without the base. */
+                uint32_t k = id - SCREEN_ID_BASE;
+                if (k >= s->screen_acked_next && k < s->screen_next_id)
+                        s->screen_acked_next = k + 1;
         } else if (s->console) {
                 console_frame_ack(s->console, id);
         }
@@ -781,11 +783,10 @@ static int pump_screen(RdpConn *s)
                 return r;
         if (fresh) {
                 screen_invalidate(s->screen);
-                s->screen_acked_id = s->screen_next_id ? s->screen_next_id - 1 : 0;
+                s->screen_acked_next = s->screen_next_id;
         }
         /* The client paces us as it does for the console: a few frames ahead at most. */
-        if (encoder_has_frame_acks(s->enc) && s->screen_next_id &&
-            s->screen_next_id - 1 - s->screen_acked_id >= CONSOLE_FRAMES_AHEAD_MAX)
+        if (encoder_has_frame_acks(s->enc) && s->screen_next_id - s->screen_acked_next >= CONSOLE_FRAMES_AHEAD_MAX)
                 return 0;
 
         ScreenView v = { .hint = "" };

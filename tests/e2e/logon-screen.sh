@@ -126,6 +126,18 @@ grep -q "phase logon-screen" "$T/h.log" || fail "logon screen: slated was not to
 grep -q "auth user=alice .* interactive attempt=1 → ok" "$T/h.log" || fail "logon screen: no interactive logon"
 ! grep -q 'Secret-1' "$T/h.log" || fail "the typed password is in a log"
 
+say "logon screen with RemoteFX (the client acknowledges frames): every key is drawn, paced by the acks"
+SLATE_LOG_LEVEL=debug harness --steps 1 --step-ms 300 --user alice --password abcdefghij
+keys=(); for c in a b c d e f g h i j; do keys+=(--type "$c" --sleep 150); done
+rc=0; client --codec rfx --user alice --no-password --wait-frame --expect-pixel "5,5,$BACKDROP,24" "${keys[@]}" \
+        --key enter --after-pixel "2,2,a8a8a8,48" >"$T/c.out" 2>&1 || rc=$?
+[ $rc -eq 0 ] || fail "rfx: rdp-client exit $rc: $(cat "$T/c.out")"
+harness_end
+grep -q "encoder: remotefx" "$T/h.log" || fail "rfx: the session did not use RemoteFX"
+n=$(grep -c "screen frame" "$T/h.log" || true)
+say "rfx: $n screen frames for 10 keys"
+[ "$n" -ge 11 ] || fail "rfx: $n screen frames for 10 keys: the screen stopped following the keys"
+
 say "logon screen: no user name from the client, typed with Tab between the fields"
 harness --user bob --password hunter2
 rc=0; client --no-password --wait-frame --type bob --key tab --type hunter2 --key enter --after-pixel "$CONSOLE" \
