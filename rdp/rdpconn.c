@@ -1,8 +1,8 @@
 /* The slate-session state machine (see rdpconn.h). Phases follow slated's permit table:
  * config → handshake (until Client Info) → [logon screen ⇄ auth] → attach → running, with refusal
  * and end reachable from anywhere. slated's messages are trusted only in the phase that expects
- * them; anything else ends the process. The client is activated at its own size at once and sees
- * slate-session's own screen (rdp/screen.h: the logon screen, then the progress screen) until the
+ * them; anything else ends the process. The client is activated at its own size once slated
+ * answered its password and sees slate-session's own screen (rdp/screen.h: the logon screen, then the progress screen) until the
  * desktop is usable; then the console's frames. Nothing typed is logged. */
 #include <errno.h>
 #include <poll.h>
@@ -35,6 +35,10 @@
 #define LOGON_WAIT_MS 120000            /* the logon screen waits this long for the user's Enter */
 #define LOGON_ATTEMPTS_MAX 3            /* slated allows as many per connection, then closes */
 #define FAILED_SHOW_MS 5000             /* a session that did not come up: its reason stays this long */
+/* Longest hold of the client before Demand Active while slated checks the password: under FreeRDP
+ * 2's activation wait (TcpAckTimeout, 9 s by default), which xfreerdp gives up after ("Timeout
+ * waiting for activation"). PAM answers in 0.7 s or more (slated pads refusals). */
+#define PRE_ACTIVATION_MAX_MS 6000
 /* Screen frames' ids, apart from the console's (which count from 1): an ack says whose it is. */
 #define SCREEN_ID_BASE 0x40000000u
 #define SCREEN_RECTS_MAX 32
@@ -289,6 +293,39 @@ static void ipc_failed(RdpConn *s, int r)
         }
 }
 
+/* Between Client Info and the server's Demand Active (inside FreeRDP's licensing step): the
+ * client waits for us and sends nothing. Hold it until slated has answered the password, so a
+ * refused client is told so at activation (it never sees a screen), and an accepted one is
+ * activated at its own size at once and sees the progress screen from its first frame. Bounded:
+ * past the limit, or if the client speaks or leaves, go on (the main loop finishes the logon). */
+static void before_demand_active(void *ud)
+{
+        RdpConn *s = ud;
+        uint64_t start = now_ms(), limit = MIN(s->handshake_ms ? s->handshake_ms : HANDSHAKE_DEFAULT_MS,
+                                               PRE_ACTIVATION_MAX_MS);
+        while (s->phase == PH_AUTH) {
+                int64_t left = (int64_t)(start + limit - now_ms());
+                if (left <= 0) {
+                        log_info("no answer to the credentials after %llu ms: activating the client",
+                                 (unsigned long long)limit);
+                        return;
+                }
+                struct pollfd pfd[2] = { { .fd = s->ipc_fd, .events = POLLIN },
+                                         { .fd = peer_socket(s->peer), .events = POLLIN } };
+                int k = poll(pfd, 2, (int)left);
+                if (k < 0 && errno != EINTR) {
+                        log_warn("poll: %m");
+                        return;
+                }
+                if (k <= 0)
+                        continue;
+                if (pfd[1].revents)
+                        return;
+                if (pfd[0].revents)
+                        ipc_failed(s, ipc_pump(s));
+        }
+}
+
 static void on_activated(void *ud, uint32_t width, uint32_t height)
 {
         RdpConn *s = ud;
@@ -436,7 +473,7 @@ static void on_frame_ack(void *ud, uint32_t id)
 }
 
 static const PeerCallbacks peer_callbacks = {
-        .credentials = on_credentials, .activated = on_activated, .key = on_key, .unicode = on_unicode,
+        .credentials = on_credentials, .before_demand_active = before_demand_active, .activated = on_activated, .key = on_key, .unicode = on_unicode,
         .pointer = on_pointer, .refresh = on_refresh, .suppress = on_suppress, .frame_ack = on_frame_ack,
 };
 
