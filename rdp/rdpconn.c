@@ -68,6 +68,7 @@ typedef struct RdpConn {
         uint32_t first_frame_id;        /* the first frame of all (a screen's, most often) */
         bool first_sent, first_acked, first_reported;
         uint32_t first_acked_ms;        /* since accept: IPC_FIRST_FRAME waits for the attach */
+        uint32_t first_w, first_h;      /* the first frame's size */
         uint32_t usable_frame_id;       /* the first whole console frame once usable */
         bool usable_sent, usable_reported;
         uint32_t bench_left;            /* extra full frames to measure the codec */
@@ -422,10 +423,10 @@ static void report_first_frame(RdpConn *s)
                 return;
         IpcMsg m = { .type = IPC_FIRST_FRAME };
         m.first_frame.ms_since_accept = s->first_acked_ms;
-        m.first_frame.width = s->enc_w;
-        m.first_frame.height = s->enc_h;
+        m.first_frame.width = s->first_w;
+        m.first_frame.height = s->first_h;
         s->first_reported = true;
-        log_info("first frame %ux%u on the client after %u ms", s->enc_w, s->enc_h, s->first_acked_ms);
+        log_info("first frame %ux%u on the client after %u ms", s->first_w, s->first_h, s->first_acked_ms);
         if (ipc_send(s->ipc_fd, &m, -1) < 0)
                 rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
 }
@@ -779,6 +780,8 @@ static void frame_sent(RdpConn *s, uint32_t id, bool usable_candidate)
         if (!s->first_sent) {
                 s->first_sent = true;
                 s->first_frame_id = id;
+                s->first_w = s->enc_w;
+                s->first_h = s->enc_h;
                 if (!encoder_has_frame_acks(s->enc))
                         first_frame_taken(s);
         }
