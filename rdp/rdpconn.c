@@ -281,8 +281,9 @@ static int ipc_pump(RdpConn *s);
 
 static void ipc_failed(RdpConn *s, int r)
 {
-        if (r == -EPIPE && s->failing) {
-                /* The reason stays on the screen its while; slated has nothing more to say. */
+        if (r == -EPIPE && (s->failing || s->phase == PH_REFUSED)) {
+                /* The reason stays on the screen its while, or the refusal still goes to the
+                 * client (bounded by its alarm); slated has nothing more to say. */
                 s->ipc_closed = true;
                 return;
         }
@@ -695,6 +696,8 @@ static int handle_msg(RdpConn *s, IpcMsg *m)
                 return 0;
         case IPC_END:
                 log_info("session ended by slated: %s", m->end.reason);
+                if (s->phase == PH_REFUSED)
+                        return 0;       /* after a last refusal (the logon screen's third): the client is told that */
                 if (s->failing) {
                         /* The failure's reason stays on the screen its while first. */
                         s->end_pending = true;

@@ -148,6 +148,13 @@ static void logon_refused(H *h, uint8_t status, const char *why)
         ipc_send(h->ipc, &a, -1);
         h->conv = CONV_NONE;
         printf("harness: refused attempt %u: %s\n", h->attempts, why);
+        if (h->attempts >= 3) {
+                /* As slated does after a logon screen's third try. */
+                IpcMsg e = { .type = IPC_END };
+                snprintf(e.end.reason, sizeof e.end.reason, "too many failed logons");
+                ipc_send(h->ipc, &e, -1);
+                shutdown(h->ipc, SHUT_WR);
+        }
 }
 
 static void on_auth(H *h, const IpcMsg *in, FrameParser *p, int64_t ms)
