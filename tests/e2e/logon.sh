@@ -55,10 +55,10 @@ grep -q "logon refused (6): your password has expired" "$T/slated.log" || fail "
 # pam_sessions TYPE USER: how many times the PAM session stack ran for USER.
 pam_sessions() { cat "$T/pam-sessions.log" 2>/dev/null | grep -c "^$1 $2 " || true; }
 
-say "alice logs on"
+say "alice logs on: the progress screen, then her desktop, never a black frame"
 color=$(user_color alice)
-rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" --key a --expect-change \
-        --screenshot "$T/alice.ppm" >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
+rdp --user alice --password secret --wait-frame --expect-never-black --expect-pixel "20,20,$color" --key a \
+        --expect-change --screenshot "$T/alice.ppm" >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
 say "$(tail -1 "$T/out")"
 s=$(jctl session list --user alice | jq '.[0]')
 desk=$(echo "$s" | jq -r .desktop)
