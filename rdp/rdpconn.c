@@ -42,6 +42,7 @@
 /* Screen frames' ids, apart from the console's (which count from 1): an ack says whose it is. */
 #define SCREEN_ID_BASE 0x40000000u
 #define SCREEN_RECTS_MAX 32
+#define BLACK_WAIT_MS 10000             /* without progress from slated: a black console waits this long */
 
 /* PH_LOGON: the logon screen waits for the user (the first credentials, or a PAM prompt). */
 typedef enum Phase { PH_CONFIG, PH_HANDSHAKE, PH_LOGON, PH_AUTH, PH_REFUSED, PH_ATTACH, PH_RUNNING, PH_END } Phase;
@@ -69,6 +70,7 @@ typedef struct RdpConn {
         bool first_sent, first_acked, first_reported;
         uint32_t first_acked_ms;        /* since accept: IPC_FIRST_FRAME waits for the attach */
         uint32_t first_w, first_h;      /* the first frame's size */
+        uint64_t attached_at;
         uint32_t usable_frame_id;       /* the first whole console frame once usable */
         bool usable_sent, usable_reported;
         uint32_t bench_left;            /* extra full frames to measure the codec */
@@ -578,6 +580,7 @@ static int on_attach(RdpConn *s, IpcMsg *m)
         log_info("desktop %s (session %s) attached: console %ux%u%s", m->attach.desktop_id, m->attach.session_id, w,
                  h, m->attach.reconnect ? ", reconnect" : "");
         s->phase = PH_RUNNING;
+        s->attached_at = now_ms();
         send_phase(s, "attach");
         if (!s->step_seen && !s->usable) {
                 snprintf(s->text, sizeof s->text, "Starting your session\xE2\x80\xA6");
@@ -765,13 +768,32 @@ static int ipc_pump(RdpConn *s)
 
 /* ---- frames ---- */
 
+/* Every pixel of the guest console black (the X byte aside). */
+static bool console_is_black(const Console *c)
+{
+        uint32_t stride, w, h;
+        const uint8_t *fb = console_framebuffer(c, &stride, &w, &h);
+        for (uint32_t y = 0; y < h; y++) {
+                const uint8_t *row = fb + (size_t)y * stride;
+                for (uint32_t x = 0; x < w; x++)
+                        if (row[4 * x] | row[4 * x + 1] | row[4 * x + 2])
+                                return false;
+        }
+        return true;
+}
+
 /* Whether the console's frames go to the client now. Until slated's usable step lands everywhere:
- * with no progress from slated at all, the console's first frame counts as usable. */
+ * with no progress from slated at all, the console's first frame that is not all black counts as
+ * usable. */
 static bool console_wanted(RdpConn *s)
 {
         if (s->phase != PH_RUNNING || s->failing || !s->console || !console_has_content(s->console))
                 return false;
         if (!s->usable && !s->step_seen) {
+                /* A guest console still all black is not a desktop: the progress screen stays,
+                 * for BLACK_WAIT_MS at most (a guest may well draw black). */
+                if (now_ms() < s->attached_at + BLACK_WAIT_MS && console_is_black(s->console))
+                        return false;
                 log_info("no progress from slated: the desktop's first frame counts as usable");
                 s->usable = true;
         }
@@ -971,6 +993,9 @@ static int loop_timeout(const RdpConn *s)
                 at = s->fail_until;
         if (s->phase == PH_LOGON && s->logon_until && (!at || s->logon_until < at))
                 at = s->logon_until;
+        if (s->phase == PH_RUNNING && !s->usable && !s->step_seen && s->attached_at + BLACK_WAIT_MS > now &&
+            (!at || s->attached_at + BLACK_WAIT_MS < at))
+                at = s->attached_at + BLACK_WAIT_MS;
         if (!at)
                 return -1;
         return at <= now ? 0 : (int)MIN(at - now, (uint64_t)INT32_MAX);
