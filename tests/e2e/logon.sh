@@ -118,7 +118,7 @@ profile_lent
         fail "a restart or the reconnect after it opened or closed a PAM session: $(cat "$T/pam-sessions.log")"
 
 say "alice logs out from inside the desktop (F12): desktop erased, pool refilled"
-rdp --user alice --password secret --wait-frame --key F12 --hold 2 >"$T/out" 2>&1 || true
+rdp --user alice --password secret --wait-desktop --key F12 --hold 2 >"$T/out" 2>&1 || true
 say "$(tail -1 "$T/out")"
 gone() { ! jctl desktop list | jq -e --arg id "$desk" '.[] | select(.id == $id)' >/dev/null; }
 wait_for 30 "alice's desktop erased" gone
@@ -151,7 +151,7 @@ say "idle timeout: a session without input ends"
 ctl pool set desk --idle-timeout 4 >/dev/null
 wait_for 180 "a ready desktop" pool_ready desk 1
 start=$(date +%s)
-rdp --user bob --password hunter2 --wait-frame --hold 30 >"$T/out" 2>&1 || true
+rdp --user bob --password hunter2 --wait-desktop --hold 30 >"$T/out" 2>&1 || true
 [ $(($(date +%s) - start)) -lt 25 ] || fail "the idle session was not ended: $(cat "$T/out")"
 idle_audited() { jctl audit --kind logout | jq -e '.[0].subject == "bob" and (.[0].detail | test("idle timeout"))' >/dev/null; }
 wait_for 10 "the idle logout in the audit trail" idle_audited

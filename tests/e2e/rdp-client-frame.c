@@ -21,6 +21,24 @@ bool buffer_is_black(const rdpGdi *gdi)
 	return true;
 }
 
+/* Black pixels do not count: a first paint may cover part of the frame only. */
+bool buffer_is_slate_screen(const rdpGdi *gdi)
+{
+	size_t n = 0, lit = 0;
+	for (UINT32 y = 0; y < (UINT32)gdi->height; y++) {
+		const BYTE *row = gdi->primary_buffer + (size_t)y * gdi->stride;
+		for (UINT32 x = 0; x < (UINT32)gdi->width; x++) {
+			const BYTE *p = row + 4 * x;
+			if (!(p[0] | p[1] | p[2]))
+				continue;
+			lit++;
+			n += abs(p[2] - SLATE_BACKDROP_R) <= 8 && abs(p[1] - SLATE_BACKDROP_G) <= 8 &&
+			     abs(p[0] - SLATE_BACKDROP_B) <= 8;
+		}
+	}
+	return lit && n * 2 > lit;
+}
+
 static void pixel_at(const rdpGdi *gdi, unsigned x, unsigned y, uint8_t rgb[3])
 {
 	const BYTE *p = gdi->primary_buffer + (size_t)y * gdi->stride + 4u * x;

@@ -22,7 +22,10 @@ static void usage(FILE *f)
 	      "  --timeout S            bound on every wait, in seconds (default 30)\n"
 	      "  --codec legacy|rfx|gfx what to offer the server (default legacy: exact pixels)\n"
 	      "  --connect-only         stop once the session is active\n"
-	      "  --wait-frame           wait for the first non-black frame\n"
+	      "  --wait-frame           wait for the first non-black frame (slate-session's\n"
+	      "                         progress or logon screen counts)\n"
+	      "  --wait-desktop         wait for the first non-black frame that is not mostly\n"
+	      "                         slate-session's backdrop (#152233): the desktop\n"
 	      "  --expect-pixel X,Y,RRGGBB[,TOL]  pixel within TOL per channel (default 16);\n"
 	      "                         repeatable; waits up to the timeout for it to hold\n"
 	      "  --expect-not-black     the frame is not entirely black\n"
@@ -216,7 +219,7 @@ int parse_options(int argc, char **argv, Options *o)
 		O_HOST = 256, O_PORT, O_USER, O_PASSWORD, O_DOMAIN, O_WIDTH, O_HEIGHT, O_TIMEOUT,
 		O_CODEC, O_CONNECT_ONLY, O_WAIT_FRAME, O_PIXEL, O_NOT_BLACK, O_CLICK, O_KEY,
 		O_CHANGE, O_SCREENSHOT, O_HOLD, O_LOGOFF, O_JSON, O_VERBOSE, O_HELP,
-		O_TYPE, O_UNICODE, O_PASTE, O_SLEEP, O_AFTER, O_NO_PASSWORD, O_NEVER_BLACK,
+		O_TYPE, O_UNICODE, O_PASTE, O_SLEEP, O_AFTER, O_NO_PASSWORD, O_NEVER_BLACK, O_WAIT_DESKTOP,
 	};
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, O_HOST },
@@ -248,6 +251,7 @@ int parse_options(int argc, char **argv, Options *o)
 		{ "after-pixel", required_argument, NULL, O_AFTER },
 		{ "no-password", no_argument, NULL, O_NO_PASSWORD },
 		{ "expect-never-black", no_argument, NULL, O_NEVER_BLACK },
+		{ "wait-desktop", no_argument, NULL, O_WAIT_DESKTOP },
 		{ 0 },
 	};
 	int opt;
@@ -320,6 +324,7 @@ int parse_options(int argc, char **argv, Options *o)
 			break;
 		case O_NO_PASSWORD: o->no_password = true; break;
 		case O_NEVER_BLACK: o->never_black = true; break;
+		case O_WAIT_DESKTOP: o->wait_desktop = true; break;
 		case O_CLICK: {
 			int n = 0;
 			if (sscanf(optarg, "%u,%u%n", &o->click_x, &o->click_y, &n) != 2 || optarg[n] ||
@@ -349,7 +354,7 @@ int parse_options(int argc, char **argv, Options *o)
 		note("--timeout must be at least 1");
 		return -EINVAL;
 	}
-	if (o->connect_only && (o->wait_frame || o->n_pixels || o->expect_not_black || o->n_keys ||
+	if (o->connect_only && (o->wait_frame || o->wait_desktop || o->n_pixels || o->expect_not_black || o->n_keys ||
 				o->click || o->expect_change || o->screenshot || o->hold_s)) {
 		note("--connect-only excludes frame, pixel, key, screenshot and hold options");
 		return -EINVAL;

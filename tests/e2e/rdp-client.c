@@ -66,6 +66,7 @@ void report_print(const Report *r, bool json)
 		{ "result", r->result, 0, true },
 		{ "connect_ms", NULL, r->connect_ms, r->connect_ms >= 0 },
 		{ "first_frame_ms", NULL, r->first_frame_ms, r->first_frame_ms >= 0 },
+		{ "desktop_ms", NULL, r->desktop_ms, r->desktop_ms >= 0 },
 		{ "change_ms", NULL, r->change_ms, r->change_ms >= 0 },
 		{ "after_ms", NULL, r->after_ms, r->after_ms >= 0 },
 		{ "black_frames", NULL, r->black_frames, r->black_frames >= 0 },
@@ -124,6 +125,8 @@ static BOOL on_end_paint(rdpContext *ctx)
 	atomic_store(&c->last_paint_ns, t);
 	if (!atomic_load(&c->first_frame_ns) && !buffer_is_black(gdi))
 		atomic_store(&c->first_frame_ns, t);
+	if (c->opt->wait_desktop && !atomic_load(&c->desktop_ns) && !buffer_is_black(gdi) && !buffer_is_slate_screen(gdi))
+		atomic_store(&c->desktop_ns, t);
 	else if (c->opt->never_black && atomic_load(&c->frames) > 0 && buffer_is_black(gdi))
 		atomic_fetch_add(&c->black_frames, 1);
 	atomic_fetch_add(&c->frames, 1);
@@ -284,6 +287,11 @@ static bool pred_first_frame(Client *c, void *arg)
 	return atomic_load(&c->first_frame_ns) != 0;
 }
 
+static bool pred_desktop(Client *c, void *arg)
+{
+	return atomic_load(&c->desktop_ns) != 0;
+}
+
 static bool pred_any_paint(Client *c, void *arg)
 {
 	return atomic_load(&c->frames) > 0;
@@ -440,10 +448,11 @@ static int session_run(Client *c, Watchdog *w, Report *r)
 		return k == -ECONNRESET ? classify_failure(c, r) : EXIT_OK;
 	}
 
-	if (o->wait_frame) {
-		k = pump(c, deadline, pred_first_frame, NULL);
+	if (o->wait_frame || o->wait_desktop) {
+		k = pump(c, deadline, o->wait_desktop ? pred_desktop : pred_first_frame, NULL);
 		if (k == -ETIMEDOUT) {
-			note("no non-black frame within %u s", o->timeout_s);
+			note("no non-black frame%s within %u s", o->wait_desktop ? " past slate-session's screens" : "",
+			     o->timeout_s);
 			r->result = "timeout";
 			r->error = atomic_load(&c->frames) ? "frame_black" : "no_frame";
 			return EXIT_TIMEOUT;
@@ -580,7 +589,7 @@ int main(int argc, char **argv)
 	Watchdog w = { 0 };
 	pthread_t wt;
 	char config_dir[] = "/tmp/rdp-client.XXXXXX";
-	Report r = { .result = "ok", .connect_ms = -1, .first_frame_ms = -1, .change_ms = -1, .after_ms = -1,
+	Report r = { .result = "ok", .connect_ms = -1, .first_frame_ms = -1, .desktop_ms = -1, .change_ms = -1, .after_ms = -1,
 		     .black_frames = -1 };
 	int st;
 	BOOL connected;
@@ -651,6 +660,8 @@ int main(int argc, char **argv)
 
 	if (atomic_load(&c->first_frame_ns))
 		r.first_frame_ms = ms_since(c->t0_ns, atomic_load(&c->first_frame_ns));
+	if (atomic_load(&c->desktop_ns))
+		r.desktop_ms = ms_since(c->t0_ns, atomic_load(&c->desktop_ns));
 	if (opt.never_black)
 		r.black_frames = atomic_load(&c->black_frames);
 	if (ctx->gdi) {

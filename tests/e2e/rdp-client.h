@@ -53,7 +53,7 @@ typedef struct {
 	bool no_password;
 	unsigned port, width, height, timeout_s, hold_s;
 	Codec codec;
-	bool connect_only, wait_frame, expect_not_black, expect_change, logoff, json, verbose;
+	bool connect_only, wait_frame, wait_desktop, expect_not_black, expect_change, logoff, json, verbose;
 	PixelExpect pixels[MAX_PIXELS];
 	size_t n_pixels;
 	InputStep *steps;  /* --key, --type, --unicode, --paste, --sleep in their order */
@@ -74,6 +74,7 @@ typedef struct {
 	atomic_uint frames;                /* EndPaints that drew something */
 	atomic_uint_fast64_t last_paint_ns;
 	atomic_uint_fast64_t first_frame_ns; /* first non-black paint, 0 until then */
+	atomic_uint_fast64_t desktop_ns;   /* first paint that is not slate-session's own screen */
 	uint64_t t0_ns;
 	atomic_uint black_frames;          /* paints after the first that left the frame all black */
 	bool logon_error_seen;             /* LOGON_FAILED_BAD_PASSWORD is 0: a flag, not the data */
@@ -82,7 +83,7 @@ typedef struct {
 
 typedef struct {
 	const char *result;
-	long connect_ms, first_frame_ms, change_ms, after_ms;
+	long connect_ms, first_frame_ms, desktop_ms, change_ms, after_ms;
 	long black_frames;
 	unsigned width, height;
 	const char *error, *last_error, *error_info, *logon_error;
@@ -114,6 +115,11 @@ int parse_options(int argc, char **argv, Options *o);
 /* rdp-client-frame.c: checks on the software-gdi frame and screenshots. Callers that
  * may race a paint take update->mux, except where a function says it does. */
 bool buffer_is_black(const rdpGdi *gdi);
+/* slate-session's progress or logon screen: mostly its backdrop, #152233 (SCREEN_BACKDROP). */
+#define SLATE_BACKDROP_R 0x15
+#define SLATE_BACKDROP_G 0x22
+#define SLATE_BACKDROP_B 0x33
+bool buffer_is_slate_screen(const rdpGdi *gdi);
 /* Copies the frame as packed RGB under update->mux; the caller frees. */
 uint8_t *frame_snapshot(rdpContext *ctx, unsigned *ret_w, unsigned *ret_h);
 int ppm_write(const char *path, const uint8_t *rgb, unsigned w, unsigned h);
