@@ -63,7 +63,7 @@ typedef struct RdpConn {
         InputState in;
         const char *codec_pref;
         uint32_t refuse_logon, refuse_errinfo;
-        bool reactivated, suppressed;
+        bool reactivated, suppressed, ever_active;
         uint32_t resize_tried_w, resize_tried_h;
         bool cropped;                   /* the client cannot resize: it sees the top-left part */
         uint32_t first_frame_id;        /* the first frame of all (a screen's, most often) */
@@ -335,6 +335,7 @@ static void on_activated(void *ud, uint32_t width, uint32_t height)
         RdpConn *s = ud;
         log_info("rdp: client active at %ux%u", width, height);
         s->reactivated = true;
+        s->ever_active = true;
         s->screen_dirty = true;
 }
 
@@ -701,6 +702,12 @@ static int handle_msg(RdpConn *s, IpcMsg *m)
                 log_info("session ended by slated: %s", m->end.reason);
                 if (s->phase == PH_REFUSED)
                         return 0;       /* after a last refusal (the logon screen's third): the client is told that */
+                if (s->peer && !s->ever_active && s->phase >= PH_HANDSHAKE) {
+                        /* Not activated yet (the logon failed before): told at activation, as a
+                         * refusal; a client dropped mid-connect would retry with other security. */
+                        refuse(s, LOGON_FAILED_OTHER, end_errinfo(m->end.reason));
+                        return 0;
+                }
                 if (s->failing) {
                         /* The failure's reason stays on the screen its while first. */
                         s->end_pending = true;
