@@ -106,3 +106,94 @@ uint32_t input_clamp_dim(uint32_t v, uint32_t lo, uint32_t hi)
 {
         return v < lo ? lo : v > hi ? hi : v;
 }
+
+/* The characters a shifted key types on a US layout, by its unshifted character. */
+static uint32_t shifted(uint32_t c)
+{
+        static const char from[] = "`1234567890-=[]\\;',./", to[] = "~!@#$%^&*()_+{}|:\"<>?";
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 'A';
+        for (size_t i = 0; from[i]; i++)
+                if ((uint32_t)(unsigned char)from[i] == c)
+                        return (unsigned char)to[i];
+        return c;
+}
+
+/* Keypad keys type what their face says (Num Lock is not tracked: the keypad is for digits). */
+static uint32_t keypad_char(uint32_t sym)
+{
+        if (sym >= XK_KP_0 && sym <= XK_KP_9)
+                return '0' + (sym - XK_KP_0);
+        switch (sym) {
+        case XK_KP_Decimal: return '.';
+        case XK_KP_Add: return '+';
+        case XK_KP_Subtract: return '-';
+        case XK_KP_Multiply: return '*';
+        case XK_KP_Divide: return '/';
+        default: return 0;
+        }
+}
+
+InputText input_key_text(InputTextState *st, uint16_t flags, uint16_t code, uint32_t *ret_cp)
+{
+        bool down = !(flags & INPUT_KBD_RELEASE);
+        *ret_cp = 0;
+        if (flags & INPUT_KBD_EXTENDED1)
+                return INPUT_TEXT_NONE;
+        uint32_t sym = console_scancode_to_keysym(code, flags & INPUT_KBD_EXTENDED);
+        switch (sym) {
+        case XK_Shift_L: st->shift_l = down; return INPUT_TEXT_NONE;
+        case XK_Shift_R: st->shift_r = down; return INPUT_TEXT_NONE;
+        case XK_Control_L: st->ctrl_l = down; return INPUT_TEXT_NONE;
+        case XK_Control_R: st->ctrl_r = down; return INPUT_TEXT_NONE;
+        case XK_Alt_L: st->alt_l = down; return INPUT_TEXT_NONE;
+        case XK_Alt_R: st->alt_r = down; return INPUT_TEXT_NONE;
+        case XK_Caps_Lock:
+                if (down)
+                        st->caps = !st->caps;
+                return INPUT_TEXT_NONE;
+        default:
+                break;
+        }
+        if (!down)
+                return INPUT_TEXT_NONE;
+        bool shift = st->shift_l || st->shift_r;
+        switch (sym) {
+        case XK_Tab: return shift ? INPUT_TEXT_BACKTAB : INPUT_TEXT_TAB;
+        case XK_BackSpace: return INPUT_TEXT_BACKSPACE;
+        case XK_Return: case XK_KP_Enter: return INPUT_TEXT_ENTER;
+        case XK_Escape: return INPUT_TEXT_ESCAPE;
+        default: break;
+        }
+        if (st->ctrl_l || st->ctrl_r || st->alt_l || st->alt_r)
+                return INPUT_TEXT_NONE;
+        uint32_t c = keypad_char(sym);
+        if (!c && sym >= 0x20 && sym <= 0x7E) {
+                c = sym;
+                bool letter = c >= 'a' && c <= 'z';
+                if (letter ? shift != st->caps : shift)
+                        c = shifted(c);
+        }
+        if (!c)
+                return INPUT_TEXT_NONE;
+        *ret_cp = c;
+        return INPUT_TEXT_CHAR;
+}
+
+InputText input_unicode_text(uint16_t flags, uint16_t unit, uint32_t *ret_cp)
+{
+        *ret_cp = 0;
+        if (flags & INPUT_KBD_RELEASE)
+                return INPUT_TEXT_NONE;
+        switch (unit) {
+        case 0x08: return INPUT_TEXT_BACKSPACE;
+        case 0x09: return INPUT_TEXT_TAB;
+        case 0x0D: return INPUT_TEXT_ENTER;
+        case 0x1B: return INPUT_TEXT_ESCAPE;
+        default: break;
+        }
+        if (unit < 0x20 || (unit >= 0x7F && unit < 0xA0) || (unit >= 0xD800 && unit <= 0xDFFF))
+                return INPUT_TEXT_NONE;
+        *ret_cp = unit;
+        return INPUT_TEXT_CHAR;
+}

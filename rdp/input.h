@@ -50,6 +50,29 @@ int input_key_translate(InputState *st, uint16_t flags, uint16_t code, InputKey 
 int input_pointer_translate(InputState *st, bool extended, uint16_t flags, uint16_t x, uint16_t y,
                             int fb_w, int fb_h, InputPointer out[2]);
 
+/* ---- keys as text, for slate-session's own screens (the logon screen) ---- */
+
+typedef enum InputText {
+        INPUT_TEXT_NONE,        /* nothing to type: a release, a modifier, an unknown key */
+        INPUT_TEXT_CHAR,        /* a character: *ret_cp */
+        INPUT_TEXT_TAB,
+        INPUT_TEXT_BACKTAB,     /* Shift-Tab */
+        INPUT_TEXT_BACKSPACE,
+        INPUT_TEXT_ENTER,
+        INPUT_TEXT_ESCAPE,
+} InputText;
+
+typedef struct InputTextState {
+        bool shift_l, shift_r, ctrl_l, ctrl_r, alt_l, alt_r, caps;
+} InputTextState;
+
+/* One RDP keyboard event → what it types on a US layout, with the Shift, Caps Lock and Ctrl/Alt
+ * state kept in st (a character with Ctrl or Alt held types nothing). */
+InputText input_key_text(InputTextState *st, uint16_t flags, uint16_t code, uint32_t *ret_cp);
+/* One RDP Unicode event (a UTF-16 unit) → the same; surrogates and controls other than
+ * Backspace, Tab, Enter and Escape type nothing. */
+InputText input_unicode_text(uint16_t flags, uint16_t unit, uint32_t *ret_cp);
+
 /* Clamp a point into [0,w)×[0,h) (w,h ≥ 1). */
 void input_clamp_point(int *x, int *y, int w, int h);
 /* A client- or guest-supplied dimension into [lo, hi]. */

@@ -8,10 +8,12 @@ rdp_libslateconsole_a_CFLAGS = $(AM_CFLAGS) $(VNCCLIENT_CFLAGS)
 pkglibexec_PROGRAMS += rdp/slate-session
 rdp_slate_session_SOURCES = rdp/slate-session.c rdp/rdpconn.c rdp/rdpconn_alarm.c rdp/rdpconn.h rdp/peer.c rdp/peer.h \
 	rdp/keyless.c rdp/keyless.h \
-	rdp/encoder.c rdp/encoder.h rdp/input.c rdp/input.h rdp/sandbox.c rdp/sandbox.h
-rdp_slate_session_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(VNCCLIENT_CFLAGS) $(SECCOMP_CFLAGS) $(OPENSSL_CFLAGS)
+	rdp/encoder.c rdp/encoder.h rdp/input.c rdp/input.h rdp/sandbox.c rdp/sandbox.h \
+	rdp/screen.c rdp/screen.h rdp/form.c rdp/form.h
+rdp_slate_session_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(VNCCLIENT_CFLAGS) $(SECCOMP_CFLAGS) $(OPENSSL_CFLAGS) \
+	$(CAIRO_CFLAGS)
 rdp_slate_session_LDADD = rdp/libslateconsole.a common/libslatecommon.a $(FREERDP_LIBS) $(VNCCLIENT_LIBS) \
-	$(JSONC_LIBS) $(OPENSSL_LIBS) $(SECCOMP_LIBS)
+	$(JSONC_LIBS) $(OPENSSL_LIBS) $(SECCOMP_LIBS) $(CAIRO_LIBS) -lm
 
 # Development harness: plays slated's part for one connection (tests/e2e, benchmarks).
 check_PROGRAMS += tests/e2e/session-harness
@@ -30,6 +32,19 @@ TESTS += tests/unit/test_rdp_input
 tests_unit_test_rdp_input_SOURCES = tests/unit/test_rdp_input.c rdp/input.c rdp/input.h
 tests_unit_test_rdp_input_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(VNCCLIENT_CFLAGS)
 tests_unit_test_rdp_input_LDADD = rdp/libslateconsole.a $(CRITERION_LIBS)
+
+# The logon screen's fields and keys as text (pure), and the screens' drawing and damage.
+check_PROGRAMS += tests/unit/test_rdp_form
+TESTS += tests/unit/test_rdp_form
+tests_unit_test_rdp_form_SOURCES = tests/unit/test_rdp_form.c rdp/form.c rdp/form.h rdp/input.c rdp/input.h
+tests_unit_test_rdp_form_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(VNCCLIENT_CFLAGS)
+tests_unit_test_rdp_form_LDADD = rdp/libslateconsole.a common/libslatecommon.a $(CRITERION_LIBS) $(JSONC_LIBS) $(OPENSSL_LIBS)
+
+check_PROGRAMS += tests/unit/test_rdp_screen
+TESTS += tests/unit/test_rdp_screen
+tests_unit_test_rdp_screen_SOURCES = tests/unit/test_rdp_screen.c rdp/screen.c rdp/screen.h
+tests_unit_test_rdp_screen_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(CAIRO_CFLAGS)
+tests_unit_test_rdp_screen_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(CAIRO_LIBS) $(JSONC_LIBS) $(OPENSSL_LIBS) -lm
 
 check_PROGRAMS += tests/unit/test_rdp_encoder
 TESTS += tests/unit/test_rdp_encoder
@@ -50,3 +65,16 @@ TESTS += tests/unit/test_keyless
 tests_unit_test_keyless_SOURCES = tests/unit/test_keyless.c rdp/keyless.c rdp/keyless.h
 tests_unit_test_keyless_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_keyless_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(OPENSSL_LIBS)
+
+# The logon screen's keys and fields take the client's input: a fuzz target's corpus replay here,
+# `make fuzz-logon-form-run FUZZ_TIME=120` for a campaign.
+check_PROGRAMS += tests/fuzz/fuzz_logon_form
+TESTS += tests/fuzz/fuzz_logon_form
+tests_fuzz_fuzz_logon_form_SOURCES = tests/fuzz/fuzz_logon_form.c tests/fuzz/driver.c rdp/form.c rdp/input.c
+tests_fuzz_fuzz_logon_form_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"logon_form\"
+tests_fuzz_fuzz_logon_form_CFLAGS = $(AM_CFLAGS) $(VNCCLIENT_CFLAGS)
+tests_fuzz_fuzz_logon_form_LDADD = rdp/libslateconsole.a common/libslatecommon.a $(JSONC_LIBS) $(OPENSSL_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/logon_form
+FUZZ_TARGETS += logon-form
+tests/fuzz/fuzz-logon-form-libfuzzer: $(srcdir)/tests/fuzz/fuzz_logon_form.c $(srcdir)/rdp/form.c $(srcdir)/rdp/input.c \
+	$(srcdir)/rdp/console_keymap.c $(srcdir)/common/util.c $(srcdir)/common/log.c $(srcdir)/rdp/form.h $(srcdir)/rdp/input.h

@@ -1,7 +1,9 @@
 /* The slate-session state machine (see rdpconn.h). Phases follow slated's permit table:
- * config → handshake (until Client Info) → auth → attach → running, with refusal and end
- * reachable from anywhere. slated's messages are trusted only in the phase that expects them;
- * anything else ends the process. */
+ * config → handshake (until Client Info) → [logon screen ⇄ auth] → attach → running, with refusal
+ * and end reachable from anywhere. slated's messages are trusted only in the phase that expects
+ * them; anything else ends the process. The client is activated at its own size once slated
+ * answered its password and sees slate-session's own screen (rdp/screen.h: the logon screen, then the progress screen) until the
+ * desktop is usable; then the console's frames. Nothing typed is logged. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -15,10 +17,12 @@
 #include "common/util.h"
 #include "rdp/console.h"
 #include "rdp/encoder.h"
+#include "rdp/form.h"
 #include "rdp/input.h"
 #include "rdp/keyless.h"
 #include "rdp/peer.h"
 #include "rdp/rdpconn.h"
+#include "rdp/screen.h"
 
 #define SEND_STALL_MS 30000             /* one frame may take this long to reach the kernel */
 #define REFUSAL_MS 15000                /* a refused client must activate within this to be told why */
@@ -28,13 +32,20 @@
 #define DIM_DEFAULT_W 4096
 #define DIM_DEFAULT_H 2160
 #define DIM_MAX 8192
-/* Longest hold of the client before Demand Active: under FreeRDP 2's activation wait (TcpAckTimeout,
- * 9 s by default), which xfreerdp gives up after ("Timeout waiting for activation"), with room for
- * the round trips after it. A logon that attaches app layers and a profile under TCG takes longer
- * (10-20 s): the client is activated at its own size and resized when the console comes. */
+#define LOGON_WAIT_MS 120000            /* the logon screen waits this long for the user's Enter */
+#define LOGON_ATTEMPTS_MAX 3            /* slated allows as many per connection, then closes */
+#define FAILED_SHOW_MS 5000             /* a session that did not come up: its reason stays this long */
+/* Longest hold of the client before Demand Active while slated checks the password: under FreeRDP
+ * 2's activation wait (TcpAckTimeout, 9 s by default), which xfreerdp gives up after ("Timeout
+ * waiting for activation"). PAM answers in 0.7 s or more (slated pads refusals). */
 #define PRE_ACTIVATION_MAX_MS 6000
+/* Screen frames' ids, apart from the console's (which count from 1): an ack says whose it is. */
+#define SCREEN_ID_BASE 0x40000000u
+#define SCREEN_RECTS_MAX 32
+#define BLACK_WAIT_MS 10000             /* without progress from slated: a black console waits this long */
 
-typedef enum Phase { PH_CONFIG, PH_HANDSHAKE, PH_AUTH, PH_REFUSED, PH_ATTACH, PH_RUNNING, PH_END } Phase;
+/* PH_LOGON: the logon screen waits for the user (the first credentials, or a PAM prompt). */
+typedef enum Phase { PH_CONFIG, PH_HANDSHAKE, PH_LOGON, PH_AUTH, PH_REFUSED, PH_ATTACH, PH_RUNNING, PH_END } Phase;
 
 typedef struct RdpConn {
         uint64_t t0;
@@ -52,15 +63,51 @@ typedef struct RdpConn {
         InputState in;
         const char *codec_pref;
         uint32_t refuse_logon, refuse_errinfo;
-        bool reactivated, suppressed;
+        bool reactivated, suppressed, ever_active;
         uint32_t resize_tried_w, resize_tried_h;
         bool cropped;                   /* the client cannot resize: it sees the top-left part */
-        uint32_t first_frame_id;
-        bool first_sent, first_reported;
+        uint32_t first_frame_id;        /* the first frame of all (a screen's, most often) */
+        bool first_sent, first_acked, first_reported;
+        uint32_t first_acked_ms;        /* since accept: IPC_FIRST_FRAME waits for the attach */
+        uint32_t first_w, first_h;      /* the first frame's size */
+        uint64_t attached_at;
+        uint32_t usable_frame_id;       /* the first whole console frame once usable */
+        bool usable_sent, usable_reported;
         uint32_t bench_left;            /* extra full frames to measure the codec */
         EncoderStats full_stats;
         uint32_t full_frames;
         uint64_t last_activity_ms;      /* when slated last heard the user is active */
+
+        /* Client Info, kept for a logon typed on the logon screen (no password here). */
+        char user[IPC_NAME_MAX + 1], domain[IPC_NAME_MAX + 1], host[IPC_NAME_MAX + 1];
+        uint32_t client_w, client_h;
+        char banner[IPC_TEXT_MAX + 1];
+
+        /* slate-session's own screen, shown until the desktop is usable */
+        Screen *screen;
+        bool screen_dirty;              /* the view changed: draw it */
+        uint32_t screen_next_id, screen_acked_next; /* screen frames sent; the first not acknowledged */
+        bool usable;                    /* slated said so (or, with no progress at all, the console's first frame) */
+        bool step_seen;                 /* slated reports progress: only IPC_PROGRESS USABLE switches */
+        bool showing_console;
+        char title[IPC_NAME_MAX + 16], text[IPC_TEXT_MAX + 1];
+        unsigned step, steps;
+        bool failing;                   /* FAILED is on the screen until fail_until */
+        uint64_t fail_until;
+        bool ipc_closed, end_pending;
+        uint32_t pending_errinfo;
+
+        /* the logon screen */
+        bool interactive;               /* credentials come from the logon screen */
+        bool prompting;                 /* the answer goes back as IPC_PROMPT_REPLY */
+        Form form;
+        InputTextState kt;
+        char prompt[IPC_TEXT_MAX + 1];
+        bool prompt_secret;
+        char message[IPC_TEXT_MAX + 1];
+        bool message_error;
+        unsigned refusals;
+        uint64_t logon_until;
 } RdpConn;
 
 static void rdpconn_end(RdpConn *s, int code, uint32_t errinfo)
@@ -90,6 +137,100 @@ static void refuse(RdpConn *s, uint32_t logon_error, uint32_t errinfo)
         rdpconn_alarm(RDPCONN_ALARM_REFUSAL, REFUSAL_MS);
 }
 
+/* IPC_AUTH with s->user and s->domain; the caller wipes password. */
+static int send_auth(RdpConn *s, const char *password, uint8_t flags)
+{
+        IpcMsg m = { .type = IPC_AUTH };
+        snprintf(m.auth.user, sizeof m.auth.user, "%s", s->user);
+        snprintf(m.auth.domain, sizeof m.auth.domain, "%s", s->domain);
+        snprintf(m.auth.password, sizeof m.auth.password, "%s", password);
+        snprintf(m.auth.client_host, sizeof m.auth.client_host, "%s", s->host);
+        m.auth.width = (uint16_t)s->client_w;
+        m.auth.height = (uint16_t)s->client_h;
+        m.auth.flags = flags;
+        int r = ipc_send(s->ipc_fd, &m, -1);
+        ipc_msg_clear(&m);
+        if (r < 0) {
+                log_error("IPC: cannot send auth: %s", strerror(-r));
+                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                return r;
+        }
+        snprintf(s->title, sizeof s->title, "Welcome, %s", s->user);
+        snprintf(s->text, sizeof s->text, "Signing in\xE2\x80\xA6");
+        s->screen_dirty = true;
+        s->phase = PH_AUTH;
+        return 0;
+}
+
+/* ---- the logon screen ---- */
+
+/* The logon screen asks for the user name (prefilled) and password; slated relays PAM's further
+ * prompts (IPC_PROMPT) to it. Bounded by LOGON_WAIT_MS per prompt and LOGON_ATTEMPTS_MAX tries. */
+static void logon_screen_start(RdpConn *s, const char *user)
+{
+        s->interactive = true;
+        s->prompting = false;
+        s->prompt_secret = true;
+        snprintf(s->prompt, sizeof s->prompt, "Password");
+        form_init(&s->form, user, true);
+        s->phase = PH_LOGON;
+        s->logon_until = now_ms() + LOGON_WAIT_MS;
+        s->screen_dirty = true;
+        if (s->refusals == 0)
+                send_phase(s, "logon-screen");
+}
+
+/* A PAM prompt (SECRET or TEXT): the answer field only, under the user's name. */
+static void logon_prompt(RdpConn *s, const char *text, bool secret)
+{
+        s->prompting = true;
+        s->prompt_secret = secret;
+        snprintf(s->prompt, sizeof s->prompt, "%s", text);
+        form_init(&s->form, s->user, false);
+        s->phase = PH_LOGON;
+        s->logon_until = now_ms() + LOGON_WAIT_MS;
+        s->screen_dirty = true;
+}
+
+/* Enter on the logon screen: the credentials, or the answer to slated's prompt. */
+static void logon_submit(RdpConn *s)
+{
+        if (s->form.dropped)
+                log_info("logon screen: %u characters dropped (a field was full)", s->form.dropped);
+        s->message[0] = 0;
+        s->logon_until = 0;
+        if (s->prompting) {
+                IpcMsg m = { .type = IPC_PROMPT_REPLY };
+                snprintf(m.prompt_reply.text, sizeof m.prompt_reply.text, "%s", s->form.answer.text);
+                form_field_clear(&s->form.answer);
+                int r = ipc_send(s->ipc_fd, &m, -1);
+                ipc_msg_clear(&m);
+                if (r < 0) {
+                        rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+                        return;
+                }
+                s->prompting = false;
+                s->phase = PH_AUTH;
+                s->screen_dirty = true;
+                return;
+        }
+        snprintf(s->user, sizeof s->user, "%.*s", IPC_NAME_MAX, s->form.user.text);
+        char u_esc[LOG_ESCAPED_MAX];
+        log_escape(s->user, u_esc, sizeof u_esc);
+        log_info("logon screen: signing in as '%s' (attempt %u)", u_esc, s->refusals + 1);
+        send_auth(s, s->form.answer.text, IPC_AUTH_INTERACTIVE);
+        form_field_clear(&s->form.answer);
+}
+
+static void logon_text(RdpConn *s, InputText kind, uint32_t cp)
+{
+        FormResult r = form_key(&s->form, kind, cp);
+        if (r == FORM_CHANGED)
+                s->screen_dirty = true;
+        else if (r == FORM_SUBMIT)
+                logon_submit(s);
+}
+
 /* ---- FreeRDP events (called from inside peer_check) ---- */
 
 static void on_credentials(void *ud, const char *user, const char *domain, char *password, const char *host,
@@ -105,11 +246,23 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
         log_escape(host, h_esc, sizeof h_esc);
         rdpconn_alarm(RDPCONN_ALARM_HANDSHAKE, 0);
         send_phase(s, "rdp-handshake");
-        if (!password || !*password) {
-                /* xfreerdp /u:x without /p: sends no password and never prompts. */
-                log_warn("client %s: user '%s' sent no password; refusing (the client must pass one, e.g. /p:)",
+        /* Kept for the logon screen; a host name is informative only: truncated. */
+        snprintf(s->host, sizeof s->host, "%s", host);
+        s->client_w = input_clamp_dim(width, 1, s->max_w);
+        s->client_h = input_clamp_dim(height, 1, s->max_h);
+        if ((!password || !*password) && (!s->screen || !screen_has_text(s->screen))) {
+                log_warn("client %s: user '%s' sent no password and there is no logon screen (no font); refusing",
                          h_esc, u_esc);
                 refuse(s, LOGON_FAILED_OTHER, ERRINFO_SERVER_FRESH_CREDENTIALS_REQUIRED);
+                return;
+        }
+        if (!password || !*password) {
+                /* xfreerdp /u:x without /p: (or no /u: at all) sends no password and never
+                 * prompts: the logon screen asks. An oversized name is not prefilled. */
+                if (strlen(domain) <= IPC_NAME_MAX)
+                        snprintf(s->domain, sizeof s->domain, "%s", domain);
+                log_info("client %s: user '%s' sent no password: showing the logon screen", h_esc, u_esc);
+                logon_screen_start(s, strlen(user) <= IPC_NAME_MAX ? user : "");
                 return;
         }
         if (!*user || strlen(user) > IPC_NAME_MAX || strlen(domain) > IPC_NAME_MAX ||
@@ -118,30 +271,24 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
                 refuse(s, LOGON_FAILED_BAD_PASSWORD, ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES);
                 return;
         }
-        IpcMsg m = { .type = IPC_AUTH };
-        snprintf(m.auth.user, sizeof m.auth.user, "%s", user);
-        snprintf(m.auth.domain, sizeof m.auth.domain, "%s", domain);
-        snprintf(m.auth.password, sizeof m.auth.password, "%s", password);
-        /* A host name is informative only: truncate rather than refuse. */
-        snprintf(m.auth.client_host, sizeof m.auth.client_host, "%s", host);
-        m.auth.width = (uint16_t)input_clamp_dim(width, 1, s->max_w);
-        m.auth.height = (uint16_t)input_clamp_dim(height, 1, s->max_h);
-        int r = ipc_send(s->ipc_fd, &m, -1);
-        ipc_msg_clear(&m);
-        if (r < 0) {
-                log_error("IPC: cannot send auth: %s", strerror(-r));
-                rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+        snprintf(s->user, sizeof s->user, "%s", user);
+        snprintf(s->domain, sizeof s->domain, "%s", domain);
+        if (send_auth(s, password, 0) < 0)
                 return;
-        }
         log_info("client %s: logon as '%s%s%s' (%ux%u), asking slated", h_esc, d_esc, *domain ? "\\" : "", u_esc,
                  width, height);
-        s->phase = PH_AUTH;
 }
 
 static int ipc_pump(RdpConn *s);
 
 static void ipc_failed(RdpConn *s, int r)
 {
+        if (r == -EPIPE && (s->failing || s->phase == PH_REFUSED)) {
+                /* The reason stays on the screen its while, or the refusal still goes to the
+                 * client (bounded by its alarm); slated has nothing more to say. */
+                s->ipc_closed = true;
+                return;
+        }
         if (r == -EPIPE) {
                 log_info("slated closed the IPC: disconnecting the client");
                 rdpconn_end(s, 0, ERRINFO_RPC_INITIATED_DISCONNECT);
@@ -151,19 +298,19 @@ static void ipc_failed(RdpConn *s, int r)
 }
 
 /* Between Client Info and the server's Demand Active (inside FreeRDP's licensing step): the
- * client waits for us and sends nothing. Hold it until slated answered and the console is
- * attached, so the client activates once at the guest's size instead of activating at its own
- * and being resized right after. Bounded: past the limit, or if the client speaks or leaves,
- * go on as before (the main loop finishes the logon and resizes). */
+ * client waits for us and sends nothing. Hold it until slated has answered the password, so a
+ * refused client is told so at activation (it never sees a screen), and an accepted one is
+ * activated at its own size at once and sees the progress screen from its first frame. Bounded:
+ * past the limit, or if the client speaks or leaves, go on (the main loop finishes the logon). */
 static void before_demand_active(void *ud)
 {
         RdpConn *s = ud;
         uint64_t start = now_ms(), limit = MIN(s->handshake_ms ? s->handshake_ms : HANDSHAKE_DEFAULT_MS,
                                                PRE_ACTIVATION_MAX_MS);
-        while (s->phase == PH_AUTH || s->phase == PH_ATTACH) {
+        while (s->phase == PH_AUTH) {
                 int64_t left = (int64_t)(start + limit - now_ms());
                 if (left <= 0) {
-                        log_info("no console after %llu ms: activating the client at its own size",
+                        log_info("no answer to the credentials after %llu ms: activating the client",
                                  (unsigned long long)limit);
                         return;
                 }
@@ -181,15 +328,6 @@ static void before_demand_active(void *ud)
                 if (pfd[0].revents)
                         ipc_failed(s, ipc_pump(s));
         }
-        if (s->phase != PH_RUNNING)
-                return;
-        uint32_t stride, w, h;
-        console_framebuffer(s->console, &stride, &w, &h);
-        int r = peer_preset_size(s->peer, w, h);
-        if (r < 0)
-                log_warn("rdp: cannot start the client at the console size %ux%u: %s", w, h, strerror(-r));
-        else
-                log_debug("console attached %llu ms after the credentials", (unsigned long long)(now_ms() - start));
 }
 
 static void on_activated(void *ud, uint32_t width, uint32_t height)
@@ -197,6 +335,8 @@ static void on_activated(void *ud, uint32_t width, uint32_t height)
         RdpConn *s = ud;
         log_info("rdp: client active at %ux%u", width, height);
         s->reactivated = true;
+        s->ever_active = true;
+        s->screen_dirty = true;
 }
 
 /* Tell slated the user is active (for the idle timeout), at most every ACTIVITY_EVERY_MS. */
@@ -216,7 +356,13 @@ static void on_key(void *ud, uint16_t flags, uint16_t code)
 {
         RdpConn *s = ud;
         InputKey k[2];
-        if (s->phase != PH_RUNNING)
+        if (s->phase == PH_LOGON) {
+                uint32_t cp;
+                InputText t = input_key_text(&s->kt, flags, code, &cp);
+                logon_text(s, t, cp);
+                return;
+        }
+        if (s->phase != PH_RUNNING || !s->showing_console)
                 return;
         note_activity(s);
         int n = input_key_translate(&s->in, flags, code, k);
@@ -227,10 +373,17 @@ static void on_key(void *ud, uint16_t flags, uint16_t code)
 static void on_unicode(void *ud, uint16_t flags, uint16_t code)
 {
         RdpConn *s = ud;
+        if (s->phase == PH_LOGON) {
+                uint32_t cp;
+                InputText t = input_unicode_text(flags, code, &cp);
+                logon_text(s, t, cp);
+                return;
+        }
+        if (s->phase != PH_RUNNING || !s->showing_console)
+                return;
         uint32_t sym = console_unicode_to_keysym(code);
-        if (s->phase == PH_RUNNING)
-                note_activity(s);
-        if (s->phase == PH_RUNNING && sym)
+        note_activity(s);
+        if (sym)
                 console_key(s->console, sym, 0, !(flags & INPUT_KBD_RELEASE));
 }
 
@@ -239,7 +392,7 @@ static void on_pointer(void *ud, bool extended, uint16_t flags, uint16_t x, uint
         RdpConn *s = ud;
         InputPointer p[2];
         uint32_t stride, w, h;
-        if (s->phase != PH_RUNNING)
+        if (s->phase != PH_RUNNING || !s->showing_console)
                 return;
         note_activity(s);
         console_framebuffer(s->console, &stride, &w, &h);
@@ -251,39 +404,77 @@ static void on_pointer(void *ud, bool extended, uint16_t flags, uint16_t x, uint
 static void on_refresh(void *ud)
 {
         RdpConn *s = ud;
-        if (s->console)
+        if (s->showing_console)
                 console_refresh(s->console);
+        if (s->screen)
+                screen_invalidate(s->screen);
+        s->screen_dirty = true;
 }
 
 static void on_suppress(void *ud, bool allow)
 {
         RdpConn *s = ud;
         s->suppressed = !allow;
-        if (allow && s->console)
-                console_refresh(s->console);
+        if (allow)
+                on_refresh(ud);
 }
 
-static void report_first_frame(RdpConn *s, uint32_t w, uint32_t h)
+/* The first frame the client took, whatever it showed (the progress or logon screen, most often):
+ * slated's timeline keeps it apart from usable. slated takes it once the desktop is attached. */
+static void report_first_frame(RdpConn *s)
 {
+        if (!s->first_acked || s->first_reported || s->phase != PH_RUNNING)
+                return;
         IpcMsg m = { .type = IPC_FIRST_FRAME };
-        m.first_frame.ms_since_accept = (uint32_t)(now_ms() - s->t0);
-        m.first_frame.width = w;
-        m.first_frame.height = h;
+        m.first_frame.ms_since_accept = s->first_acked_ms;
+        m.first_frame.width = s->first_w;
+        m.first_frame.height = s->first_h;
         s->first_reported = true;
-        log_info("first frame %ux%u on the client after %u ms", w, h, m.first_frame.ms_since_accept);
+        log_info("first frame %ux%u on the client after %u ms", s->first_w, s->first_h, s->first_acked_ms);
         if (ipc_send(s->ipc_fd, &m, -1) < 0)
                 rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
+}
+
+static void first_frame_taken(RdpConn *s)
+{
+        if (s->first_acked)
+                return;
+        s->first_acked = true;
+        s->first_acked_ms = (uint32_t)(now_ms() - s->t0);
+        report_first_frame(s);
+}
+
+/* The desktop reached the client: the first whole console frame once usable. */
+static void usable_frame_taken(RdpConn *s)
+{
+        if (s->usable_reported)
+                return;
+        s->usable_reported = true;
+        log_info("usable desktop on the client after %llu ms", (unsigned long long)(now_ms() - s->t0));
+        send_phase(s, "usable-frame");
+}
+
+/* Acks come in order: one acknowledges every frame of its kind before it. */
+static bool ack_covers(uint32_t want, uint32_t got)
+{
+        return (want >= SCREEN_ID_BASE) == (got >= SCREEN_ID_BASE) && got >= want;
 }
 
 static void on_frame_ack(void *ud, uint32_t id)
 {
         RdpConn *s = ud;
-        /* Before the console is attached no frame went out: nothing to acknowledge. */
-        if (!s->console)
-                return;
-        console_frame_ack(s->console, id);
-        if (s->first_sent && !s->first_reported && console_frame_is_acked(s->console, s->first_frame_id))
-                report_first_frame(s, s->enc_w, s->enc_h);
+        if (id >= SCREEN_ID_BASE) {
+                /* Screen frames count from 0 without the base. */
+                uint32_t k = id - SCREEN_ID_BASE;
+                if (k >= s->screen_acked_next && k < s->screen_next_id)
+                        s->screen_acked_next = k + 1;
+        } else if (s->console) {
+                console_frame_ack(s->console, id);
+        }
+        if (s->first_sent && ack_covers(s->first_frame_id, id))
+                first_frame_taken(s);
+        if (s->usable_sent && ack_covers(s->usable_frame_id, id))
+                usable_frame_taken(s);
 }
 
 static const PeerCallbacks peer_callbacks = {
@@ -360,6 +551,7 @@ static int on_config(RdpConn *s, IpcMsg *m)
         uint32_t hs = m->config.handshake_timeout_ms ? MIN(m->config.handshake_timeout_ms, HANDSHAKE_MAX_MS)
                                                      : HANDSHAKE_DEFAULT_MS;
         s->handshake_ms = hs;
+        snprintf(s->banner, sizeof s->banner, "%s", m->config.banner);
         if (!m->config.cert_pem || !*m->config.cert_pem)
                 return log_error_errno(-EINVAL, "IPC: config without a TLS certificate");
         int r = keyless_install(m->config.cert_pem, sign_by_slated, s);
@@ -389,8 +581,80 @@ static int on_attach(RdpConn *s, IpcMsg *m)
         log_info("desktop %s (session %s) attached: console %ux%u%s", m->attach.desktop_id, m->attach.session_id, w,
                  h, m->attach.reconnect ? ", reconnect" : "");
         s->phase = PH_RUNNING;
+        s->attached_at = now_ms();
         send_phase(s, "attach");
+        if (!s->step_seen && !s->usable) {
+                snprintf(s->text, sizeof s->text, "Starting your session\xE2\x80\xA6");
+                s->screen_dirty = true;
+        }
+        /* The client may have taken the progress screen already: slated hears of it now. */
+        report_first_frame(s);
         return 0;
+}
+
+/* Refused: on the logon screen, say why and let the user try again (LOGON_ATTEMPTS_MAX in all);
+ * otherwise the client is told through RDP's logon error and the connection ends. */
+static void auth_refused(RdpConn *s, const IpcMsg *m)
+{
+        uint32_t logon, errinfo;
+        log_info("logon refused (%u): %s", m->auth_result.status, m->auth_result.message);
+        auth_refusal(m->auth_result.status, &logon, &errinfo);
+        if (!s->interactive || ++s->refusals >= LOGON_ATTEMPTS_MAX) {
+                refuse(s, logon, errinfo);
+                return;
+        }
+        logon_screen_start(s, s->user);
+        const char *why = m->auth_result.message;
+        if (m->auth_result.status == IPC_AUTH_BAD_CREDENTIALS || !*why)
+                why = "The user name or password is incorrect.";
+        snprintf(s->message, sizeof s->message, "%s", why);
+        s->message_error = true;
+}
+
+static void on_progress(RdpConn *s, const IpcMsg *m)
+{
+        switch (m->progress.kind) {
+        case IPC_PROGRESS_STEP:
+                log_debug("progress %u/%u", m->progress.step, m->progress.steps);
+                s->step_seen = true;
+                if (*m->progress.title)
+                        snprintf(s->title, sizeof s->title, "%s", m->progress.title);
+                snprintf(s->text, sizeof s->text, "%s", m->progress.text);
+                s->step = m->progress.step;
+                s->steps = m->progress.steps;
+                break;
+        case IPC_PROGRESS_USABLE:
+                if (!s->usable)
+                        log_info("desktop usable after %llu ms", (unsigned long long)(now_ms() - s->t0));
+                s->usable = true;
+                break;
+        case IPC_PROGRESS_FAILED:
+                log_info("the session did not come up: %s", m->progress.text);
+                s->failing = true;
+                s->usable = false;
+                s->fail_until = now_ms() + FAILED_SHOW_MS;
+                snprintf(s->text, sizeof s->text, "%s", *m->progress.text ? m->progress.text
+                                                                         : "Your desktop could not be started.");
+                break;
+        default:
+                break;
+        }
+        s->screen_dirty = true;
+}
+
+static void on_prompt(RdpConn *s, const IpcMsg *m)
+{
+        switch (m->prompt.style) {
+        case IPC_PROMPT_SECRET:
+        case IPC_PROMPT_TEXT:
+                logon_prompt(s, m->prompt.text, m->prompt.style == IPC_PROMPT_SECRET);
+                break;
+        default:
+                snprintf(s->message, sizeof s->message, "%s", m->prompt.text);
+                s->message_error = m->prompt.style == IPC_PROMPT_ERROR;
+                s->screen_dirty = true;
+                break;
+        }
 }
 
 static int handle_msg(RdpConn *s, IpcMsg *m)
@@ -407,14 +671,20 @@ static int handle_msg(RdpConn *s, IpcMsg *m)
                         break;
                 if (m->auth_result.status == IPC_AUTH_OK) {
                         log_info("logon accepted%s%s", *m->auth_result.message ? ": " : "", m->auth_result.message);
+                        form_wipe(&s->form);
                         s->phase = PH_ATTACH;
+                        snprintf(s->text, sizeof s->text, "Preparing your desktop\xE2\x80\xA6");
+                        s->screen_dirty = true;
                         send_phase(s, "auth");
                 } else {
-                        uint32_t logon, errinfo;
-                        log_info("logon refused (%u): %s", m->auth_result.status, m->auth_result.message);
-                        auth_refusal(m->auth_result.status, &logon, &errinfo);
-                        refuse(s, logon, errinfo);
+                        auth_refused(s, m);
                 }
+                return 0;
+        case IPC_PROMPT:
+                /* PAM asks more: only while slated authenticates a logon typed on the screen. */
+                if (s->phase != PH_AUTH || !s->interactive)
+                        break;
+                on_prompt(s, m);
                 return 0;
         case IPC_ATTACH:
                 if (s->phase != PH_ATTACH)
@@ -423,14 +693,27 @@ static int handle_msg(RdpConn *s, IpcMsg *m)
                         return log_error_errno(-EBADMSG, "IPC: attach without the console fd");
                 return on_attach(s, m);
         case IPC_PROGRESS:
-                /* What the logon is doing: shown by the progress screen (not drawn yet). */
+                /* What the logon is doing: shown by the progress screen. */
                 if (s->phase < PH_AUTH)
                         break;
-                log_debug("progress %u (%u/%u): %s", m->progress.kind, m->progress.step, m->progress.steps,
-                          m->progress.text);
+                on_progress(s, m);
                 return 0;
         case IPC_END:
                 log_info("session ended by slated: %s", m->end.reason);
+                if (s->phase == PH_REFUSED)
+                        return 0;       /* after a last refusal (the logon screen's third): the client is told that */
+                if (s->peer && !s->ever_active && s->phase >= PH_HANDSHAKE) {
+                        /* Not activated yet (the logon failed before): told at activation, as a
+                         * refusal; a client dropped mid-connect would retry with other security. */
+                        refuse(s, LOGON_FAILED_OTHER, end_errinfo(m->end.reason));
+                        return 0;
+                }
+                if (s->failing) {
+                        /* The failure's reason stays on the screen its while first. */
+                        s->end_pending = true;
+                        s->pending_errinfo = end_errinfo(m->end.reason);
+                        return 0;
+                }
                 rdpconn_end(s, 0, end_errinfo(m->end.reason));
                 return 0;
         default:
@@ -492,9 +775,160 @@ static int ipc_pump(RdpConn *s)
 
 /* ---- frames ---- */
 
+/* Every pixel of the guest console black (the X byte aside). */
+static bool console_is_black(const Console *c)
+{
+        uint32_t stride, w, h;
+        const uint8_t *fb = console_framebuffer(c, &stride, &w, &h);
+        for (uint32_t y = 0; y < h; y++) {
+                const uint8_t *row = fb + (size_t)y * stride;
+                for (uint32_t x = 0; x < w; x++)
+                        if (row[4 * x] | row[4 * x + 1] | row[4 * x + 2])
+                                return false;
+        }
+        return true;
+}
+
+/* Whether the console's frames go to the client now. Until slated's usable step lands everywhere:
+ * with no progress from slated at all, the console's first frame that is not all black counts as
+ * usable. */
+static bool console_wanted(RdpConn *s)
+{
+        if (s->phase != PH_RUNNING || s->failing || !s->console || !console_has_content(s->console))
+                return false;
+        if (!s->usable && !s->step_seen) {
+                /* A guest console still all black is not a desktop: the progress screen stays,
+                 * for BLACK_WAIT_MS at most (a guest may well draw black). */
+                if (now_ms() < s->attached_at + BLACK_WAIT_MS && console_is_black(s->console))
+                        return false;
+                log_info("no progress from slated: the desktop's first frame counts as usable");
+                s->usable = true;
+        }
+        return s->usable;
+}
+
+static void frame_sent(RdpConn *s, uint32_t id, bool usable_candidate)
+{
+        if (!s->first_sent) {
+                s->first_sent = true;
+                s->first_frame_id = id;
+                s->first_w = s->enc_w;
+                s->first_h = s->enc_h;
+                if (!encoder_has_frame_acks(s->enc))
+                        first_frame_taken(s);
+        }
+        if (usable_candidate && !s->usable_sent) {
+                s->usable_sent = true;
+                s->usable_frame_id = id;
+                if (!encoder_has_frame_acks(s->enc))
+                        usable_frame_taken(s);
+        }
+}
+
+/* An encoder for the client's current size (the screen's frames and the console's share it). */
+static int encoder_for(RdpConn *s, uint32_t W, uint32_t H, bool *ret_new)
+{
+        *ret_new = false;
+        if (s->enc && s->enc_w == W && s->enc_h == H)
+                return 0;
+        s->enc = encoder_free(s->enc);
+        int r = encoder_new(peer_context(s->peer), W, H, s->codec_pref, &s->enc);
+        if (r < 0)
+                return r;
+        s->enc_w = W;
+        s->enc_h = H;
+        *ret_new = true;
+        return 0;
+}
+
+/* The screen slate-session draws itself, at the client's size, while there is no usable desktop:
+ * only when its view changed, only the rects that changed. */
+static int pump_screen(RdpConn *s)
+{
+        if (!s->screen || !s->screen_dirty || !peer_is_active(s->peer) || s->suppressed)
+                return 0;
+        uint32_t pw, ph;
+        peer_size(s->peer, &pw, &ph);
+        bool fresh;
+        int r = encoder_for(s, pw, ph, &fresh);
+        if (r < 0)
+                return r;
+        if (fresh) {
+                screen_invalidate(s->screen);
+                s->screen_acked_next = s->screen_next_id;
+        }
+        /* The client paces us as it does for the console: a few frames ahead at most. */
+        if (encoder_has_frame_acks(s->enc) && s->screen_next_id - s->screen_acked_next >= CONSOLE_FRAMES_AHEAD_MAX)
+                return 0;
+
+        ScreenView v = { .hint = "" };
+        if (s->failing) {
+                v.mode = SCREEN_FAILED;
+                v.title = "Your desktop could not start";
+                v.text = s->text;
+                v.hint = "This connection closes in a few seconds.";
+        } else if (s->interactive && (s->phase == PH_LOGON || s->phase == PH_AUTH)) {
+                bool busy = s->phase != PH_LOGON;
+                v.mode = SCREEN_LOGON;
+                v.banner = s->banner;
+                v.user = s->form.user.text;
+                v.user_editable = s->form.user_editable;
+                v.prompt = s->prompt;
+                v.secret = s->prompt_secret;
+                v.answer = s->prompt_secret ? "" : s->form.answer.text;
+                v.answer_chars = form_field_chars(&s->form.answer);
+                v.focus = busy ? -1 : s->form.focus;
+                v.message = s->message;
+                v.message_error = s->message_error;
+                if (busy)
+                        v.hint = "Signing in\xE2\x80\xA6";
+                else if (s->form.user_editable)
+                        v.hint = "Press Enter to sign in \xC2\xB7 Tab switches fields";
+                else
+                        v.hint = "Press Enter to continue";
+        } else {
+                v.mode = SCREEN_PROGRESS;
+                v.title = *s->title ? s->title : "Welcome";
+                v.text = s->text;
+                v.step = s->step;
+                v.steps = s->steps;
+                v.hint = s->phase == PH_RUNNING ? "Your desktop appears in a moment." : "";
+        }
+        ConsoleRect rects[SCREEN_RECTS_MAX];
+        size_t n;
+        r = screen_draw(s->screen, &v, pw, ph, rects, SCREEN_RECTS_MAX, &n);
+        if (r < 0)
+                return r;
+        s->screen_dirty = false;
+        if (n == 0)
+                return 0;
+        uint32_t stride, w, h;
+        const uint8_t *fb = screen_framebuffer(s->screen, &stride, &w, &h);
+        uint32_t id = SCREEN_ID_BASE + s->screen_next_id++;
+        EncoderStats st = { 0 };
+        rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, SEND_STALL_MS);
+        r = encoder_send_frame(s->enc, fb, stride, rects, n, id, &st);
+        rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, 0);
+        if (r < 0)
+                return r;
+        log_debug("screen frame %u: %zu rects, %llu bytes", id - SCREEN_ID_BASE, n, (unsigned long long)st.bytes);
+        frame_sent(s, id, false);
+        return 0;
+}
+
 static int pump_frame(RdpConn *s)
 {
-        if (s->phase != PH_RUNNING || !peer_is_active(s->peer) || s->suppressed || !console_has_content(s->console))
+        if (!console_wanted(s)) {
+                s->showing_console = false;
+                return pump_screen(s);
+        }
+        if (!s->showing_console) {
+                /* From the screen to the desktop: a fresh encoder, so the console's next frame is full. */
+                s->showing_console = true;
+                s->enc = encoder_free(s->enc);
+                s->enc_w = s->enc_h = 0;
+        }
+        if (!peer_is_active(s->peer) || s->suppressed)
                 return 0;
         uint32_t stride, fw, fh, pw, ph;
         const uint8_t *fb = console_framebuffer(s->console, &stride, &fw, &fh);
@@ -516,15 +950,12 @@ static int pump_frame(RdpConn *s)
                 peer_size(s->peer, &pw, &ph);
         }
         uint32_t W = MIN(fw, pw), H = MIN(fh, ph);
-        if (!s->enc || s->enc_w != W || s->enc_h != H) {
-                s->enc = encoder_free(s->enc);
-                int r = encoder_new(peer_context(s->peer), W, H, s->codec_pref, &s->enc);
-                if (r < 0)
-                        return r;
-                s->enc_w = W;
-                s->enc_h = H;
+        bool fresh;
+        int er = encoder_for(s, W, H, &fresh);
+        if (er < 0)
+                return er;
+        if (fresh)
                 console_frame_restart(s->console, encoder_has_frame_acks(s->enc));
-        }
         ConsoleFrame f;
         if (!console_frame_next(s->console, W, H, &f))
                 return 0;
@@ -546,14 +977,9 @@ static int pump_frame(RdpConn *s)
                 log_info("frame %u: full %ux%u %s: %llu bytes in %u PDUs, encode %.1f ms (cpu %.1f ms), send %.1f ms",
                          id, W, H, encoder_codec(s->enc), (unsigned long long)st.bytes, st.pdus,
                          st.encode_us / 1000.0, st.cpu_us / 1000.0, st.send_us / 1000.0);
-                /* Logon is done when the whole guest screen (not a crop, not black) reached the client. */
-                if (!s->first_sent && ((W == fw && H == fh) || s->cropped)) {
-                        s->first_sent = true;
-                        s->first_frame_id = id;
-                        if (!encoder_has_frame_acks(s->enc))
-                                report_first_frame(s, W, H);
-                }
-                if (s->first_sent && s->bench_left > 0) {
+                /* The desktop reached the user when the whole guest screen (not a crop) did. */
+                frame_sent(s, id, (W == fw && H == fh) || s->cropped);
+                if (s->usable_sent && s->bench_left > 0) {
                         s->bench_left--;
                         console_refresh(s->console);
                 }
@@ -566,9 +992,37 @@ static int pump_frame(RdpConn *s)
 
 /* ---- the loop ---- */
 
-int rdpconn_run(int sock, int ipc)
+/* The next of the loop's own deadlines (a failure's message, the logon screen), as a poll timeout. */
+static int loop_timeout(const RdpConn *s)
 {
-        RdpConn s = { .t0 = now_ms(), .sock = sock, .ipc_fd = ipc, .pending_fd = -1, .phase = PH_CONFIG };
+        uint64_t at = 0, now = now_ms();
+        if (s->failing)
+                at = s->fail_until;
+        if (s->phase == PH_LOGON && s->logon_until && (!at || s->logon_until < at))
+                at = s->logon_until;
+        if (s->phase == PH_RUNNING && !s->usable && !s->step_seen && s->attached_at + BLACK_WAIT_MS > now &&
+            (!at || s->attached_at + BLACK_WAIT_MS < at))
+                at = s->attached_at + BLACK_WAIT_MS;
+        if (!at)
+                return -1;
+        return at <= now ? 0 : (int)MIN(at - now, (uint64_t)INT32_MAX);
+}
+
+static void loop_deadlines(RdpConn *s)
+{
+        uint64_t now = now_ms();
+        if (s->failing && now >= s->fail_until) {
+                rdpconn_end(s, 0, s->end_pending ? s->pending_errinfo : ERRINFO_RPC_INITIATED_DISCONNECT);
+        } else if (s->phase == PH_LOGON && s->logon_until && now >= s->logon_until) {
+                log_info("logon screen: nobody signed in within %u s, disconnecting", LOGON_WAIT_MS / 1000);
+                rdpconn_end(s, 2, ERRINFO_IDLE_TIMEOUT);
+        }
+}
+
+int rdpconn_run(int sock, int ipc, Screen *screen)
+{
+        RdpConn s = { .t0 = now_ms(), .sock = sock, .ipc_fd = ipc, .pending_fd = -1, .phase = PH_CONFIG,
+                      .screen = screen };
         s.codec_pref = getenv("SLATE_SESSION_CODEC");
         const char *bench = getenv("SLATE_SESSION_BENCH_FRAMES");
         unsigned nb;
@@ -581,7 +1035,7 @@ int rdpconn_run(int sock, int ipc)
         while (s.phase != PH_END) {
                 struct pollfd pfd[48];
                 int n = 0;
-                pfd[n++] = (struct pollfd){ .fd = s.ipc_fd, .events = POLLIN };
+                pfd[n++] = (struct pollfd){ .fd = s.ipc_closed ? -1 : s.ipc_fd, .events = POLLIN };
                 int peer0 = n;
                 if (s.peer)
                         n += peer_pollfds(s.peer, pfd + n, 40);
@@ -590,7 +1044,7 @@ int rdpconn_run(int sock, int ipc)
                         vnc = n;
                         pfd[n++] = (struct pollfd){ .fd = console_fd(s.console), .events = POLLIN };
                 }
-                if (poll(pfd, (nfds_t)n, -1) < 0) {
+                if (poll(pfd, (nfds_t)n, loop_timeout(&s)) < 0) {
                         if (errno == EINTR)
                                 continue;
                         log_error("poll: %m");
@@ -599,6 +1053,7 @@ int rdpconn_run(int sock, int ipc)
                 }
                 if (pfd[0].revents)
                         ipc_failed(&s, ipc_pump(&s));
+                loop_deadlines(&s);
                 bool peer_ready = false;
                 for (int i = peer0; i < peer1; i++)
                         peer_ready |= pfd[i].revents != 0;
@@ -618,15 +1073,20 @@ int rdpconn_run(int sock, int ipc)
                         /* After (re)activation the client decoder starts fresh and old acks are void.
                          * Frames wait for the next encoder, which says whether the client acks. */
                         s.enc = encoder_free(s.enc);
+                        s.enc_w = s.enc_h = 0;
                         if (s.console)
                                 console_frame_restart(s.console, false);
+                        if (s.screen)
+                                screen_invalidate(s.screen);
+                        s.screen_dirty = true;
                 }
                 if (s.phase == PH_REFUSED && peer_is_active(s.peer)) {
                         peer_refuse(s.peer, s.refuse_logon, s.refuse_errinfo);
                         rdpconn_end(&s, 0, 0);
                         break;
                 }
-                if (s.phase == PH_RUNNING && pump_frame(&s) < 0) {
+                if ((s.phase == PH_LOGON || s.phase == PH_AUTH || s.phase == PH_ATTACH || s.phase == PH_RUNNING) &&
+                    pump_frame(&s) < 0) {
                         log_info("client connection lost while sending");
                         peer_close(s.peer, 0);
                         rdpconn_end(&s, 0, 0);
@@ -641,6 +1101,7 @@ int rdpconn_run(int sock, int ipc)
         if (s.peer)
                 peer_close(s.peer, s.end_errinfo);
         s.enc = encoder_free(s.enc);
+        form_wipe(&s.form);
         s.console = console_free(s.console);
         s.peer = peer_free(s.peer);
         if (s.pending_fd >= 0)

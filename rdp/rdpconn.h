@@ -3,6 +3,7 @@
  * slated's record of a user's session.) Never acts on a slated message outside its phase. */
 #pragma once
 #include <stdint.h>
+#include "rdp/screen.h"
 
 enum {
         RDPCONN_ALARM_HANDSHAKE = 0,
@@ -14,5 +15,6 @@ enum {
  * fires the process exits 2. */
 void rdpconn_alarm_init(void);
 void rdpconn_alarm(int kind, uint32_t ms);
-/* Run one connection to its end; returns the exit code. */
-int rdpconn_run(int sock, int ipc);
+/* Run one connection to its end; returns the exit code. screen (made before the sandbox) draws
+ * the logon and progress screens; without text (no font) a client without a password is refused. */
+int rdpconn_run(int sock, int ipc, Screen *screen);

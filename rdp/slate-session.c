@@ -1,7 +1,7 @@
 /* slate-session: one RDP connection, unprivileged. Takes the accepted socket (fd 3) and an IPC
  * socketpair to slated (fd 4), terminates TLS/RDP with FreeRDP, asks slated to authenticate, then
- * bridges the desktop's VNC console (an fd from slated) to the client. Loads nothing from disk
- * and never keeps a password. Exit: 0 normal end, 1 IPC/internal error, 2 client timed out. */
+ * bridges the desktop's VNC console (an fd from slated) to the client. Reads one font before its
+ * sandbox and nothing from disk after; never keeps a password. Exit: 0 normal end, 1 IPC/internal error, 2 client timed out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "rdp/rdpconn.h"
 #include "rdp/sandbox.h"
+#include "rdp/screen.h"
 
 static void usage(FILE *f)
 {
@@ -34,7 +35,8 @@ static void usage(FILE *f)
                 "\n"
                 "Environment: SLATE_LOG_LEVEL (error|warning|info|debug or 3..7),\n"
                 "SLATE_SESSION_CODEC (rfx|nsc|planar: prefer this codec when the client has it),\n"
-                "SLATE_SESSION_SECCOMP (enforce|log: log calls off the seccomp allow-list, for debugging).\n");
+                "SLATE_SESSION_SECCOMP (enforce|log: log calls off the seccomp allow-list, for debugging),\n"
+                "SLATE_SESSION_FONT (the screens' TrueType font; default " SCREEN_FONT_PATH ").\n");
 }
 
 static int parse_fd(const char *s, int *ret)
@@ -87,6 +89,20 @@ int main(int argc, char **argv)
                                 "not by hand (see --help)\n", sock, ipc);
                 return 1;
         }
+        /* The screens' font and a first draw (cairo's and FreeType's lazy set-up) before the
+         * sandbox: nothing is read from disk after it. Without the font, no logon screen. */
+        ScreenFont *font = NULL;
+        Screen *screen = NULL;
+        const char *font_path = getenv("SLATE_SESSION_FONT");
+        if (screen_font_load(font_path && *font_path ? font_path : SCREEN_FONT_PATH, &font) < 0)
+                font = NULL;    /* the backdrop alone, and no logon screen */
+        if (screen_new(font, &screen) == 0) {
+                ConsoleRect warm[1];
+                size_t nwarm;
+                ScreenView v = { .mode = SCREEN_PROGRESS, .title = "Welcome", .text = "Slate" };
+                if (screen_draw(screen, &v, 64, 64, warm, 1, &nwarm) < 0)
+                        screen = screen_free(screen);
+        }
         /* Before a byte from slated or the client is read. */
         SandboxMode sm;
         if (sandbox_mode_parse(getenv("SLATE_SESSION_SECCOMP"), &sm) < 0) {
@@ -97,7 +113,10 @@ int main(int argc, char **argv)
                 return 1;
         rdpconn_alarm_init();
         signal(SIGPIPE, SIG_IGN);
-        return rdpconn_run(sock, ipc);
+        int rc = rdpconn_run(sock, ipc, screen);
+        screen_free(screen);
+        screen_font_free(font);
+        return rc;
 bad:
         usage(stderr);
         return 1;

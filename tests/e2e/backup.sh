@@ -33,7 +33,7 @@ no_ending() { [ "$(jctl session list | jq '[.[] | select(.state == "ending")] | 
 backups_at_least() { [ "$(backups)" -ge "$1" ]; }
 logon() { # one logon of alice that ends at disconnect; waits for its backup (the Nth)
         wait_for 300 "a ready desktop" pool_ready desk 1
-        rdp --user alice --password secret --wait-frame --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
+        rdp --user alice --password secret --wait-desktop --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
         wait_for 60 "alice's session ended" session_gone
         wait_for 120 "backup $1 of alice" backups_at_least "$1"
 }
@@ -111,7 +111,7 @@ SLATED_ENV=("${base_env[@]}" SLATE_CRASH_AT=backup-read:1)
 start_slated
 SLATED_ENV=("${base_env[@]}")
 wait_for 300 "a ready desktop" pool_ready desk 1
-rdp --user alice --password secret --wait-frame --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
+rdp --user alice --password secret --wait-desktop --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
 slated_dead() { ! kill -0 "$SLATED_PID" 2>/dev/null; }
 wait_for 120 "slated to die mid-backup" slated_dead
 wait "$SLATED_PID" 2>/dev/null || true
@@ -150,7 +150,7 @@ ctl pool entitle desk user:alice >/dev/null
 jctl profile restore alice --from "$T/replica-ssh" | jq -e --argjson v "$last" '.version == $v' >/dev/null ||
         fail "restore from the replica"
 wait_for 300 "a ready desktop" pool_ready desk 1
-rdp --user alice --password secret --wait-frame --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
+rdp --user alice --password secret --wait-desktop --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
 wait_for 60 "alice's session ended" session_gone
 [ "$(canary_of "$(started)")" = "$c1" ] || fail "the home from the replica is not alice's: $(started)"
 

@@ -50,13 +50,13 @@ ctl pool entitle deb all >/dev/null
 wait_for 300 "a ready Debian desktop" pool_ready deb 1
 last_started() { jctl audit --kind session.started | jq -r --arg u "$1" '[.[] | select(.subject == $u)][0].detail // empty'; }
 session_gone() { [ "$(jctl session list --user "$1" | jq length)" -eq 0 ]; }
-rdp --user alice --password secret --wait-frame --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
+rdp --user alice --password secret --wait-desktop --hold 1 >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
 wait_for 60 "alice's session ended" session_gone alice
 a=$(last_started alice)
 say "alice: $a"
 case $a in *"run:hello=Hello,"*) ;; *) fail "alice cannot run hello from the layer: $a" ;; esac
 wait_for 300 "a ready Debian desktop" pool_ready deb 1
-rdp --user bob --password hunter2 --wait-frame --hold 1 >"$T/out" 2>&1 || fail "bob logon: $(cat "$T/out")"
+rdp --user bob --password hunter2 --wait-desktop --hold 1 >"$T/out" 2>&1 || fail "bob logon: $(cat "$T/out")"
 wait_for 60 "bob's session ended" session_gone bob
 b=$(last_started bob)
 say "bob: $b"

@@ -71,7 +71,7 @@ crash_once() { # point run
         SLATED_ENV=("${BASE_ENV[@]}")
         local pids=()
         for i in $(seq 1 "$N"); do
-                rdp --user "crash$i" --password "pw$i" --timeout 40 --wait-frame --hold 1 >"$T/c.$i" 2>&1 &
+                rdp --user "crash$i" --password "pw$i" --timeout 40 --wait-desktop --hold 1 >"$T/c.$i" 2>&1 &
                 pids+=($!)
         done
         for p in "${pids[@]}"; do wait "$p" || true; done

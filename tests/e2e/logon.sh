@@ -58,10 +58,10 @@ grep -q "logon refused (6): your password has expired" "$T/slated.log" || fail "
 # pam_sessions TYPE USER: how many times the PAM session stack ran for USER.
 pam_sessions() { cat "$T/pam-sessions.log" 2>/dev/null | grep -c "^$1 $2 " || true; }
 
-say "alice logs on"
+say "alice logs on: the progress screen, then her desktop, never a black frame"
 color=$(user_color alice)
-rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$color" --key a --expect-change \
-        --screenshot "$T/alice.ppm" >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
+rdp --user alice --password secret --wait-frame --expect-never-black --expect-pixel "20,20,$color" --key a \
+        --expect-change --screenshot "$T/alice.ppm" >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
 say "$(tail -1 "$T/out")"
 s=$(jctl session list --user alice | jq '.[0]')
 desk=$(echo "$s" | jq -r .desktop)
@@ -123,7 +123,7 @@ profile_lent
         fail "a restart or the reconnect after it opened or closed a PAM session: $(cat "$T/pam-sessions.log")"
 
 say "alice logs out from inside the desktop (F12): desktop erased, pool refilled"
-rdp --user alice --password secret --wait-frame --key F12 --hold 2 >"$T/out" 2>&1 || true
+rdp --user alice --password secret --wait-desktop --key F12 --hold 2 >"$T/out" 2>&1 || true
 say "$(tail -1 "$T/out")"
 gone() { ! jctl desktop list | jq -e --arg id "$desk" '.[] | select(.id == $id)' >/dev/null; }
 wait_for 30 "alice's desktop erased" gone
@@ -207,7 +207,7 @@ say "idle timeout: a session without input ends"
 ctl pool set desk --idle-timeout 4 >/dev/null
 wait_for 180 "a ready desktop" pool_ready desk 1
 start=$(date +%s)
-rdp --user bob --password hunter2 --wait-frame --hold 30 >"$T/out" 2>&1 || true
+rdp --user bob --password hunter2 --wait-desktop --hold 30 >"$T/out" 2>&1 || true
 [ $(($(date +%s) - start)) -lt 25 ] || fail "the idle session was not ended: $(cat "$T/out")"
 idle_audited() { jctl audit --kind logout | jq -e '.[0].subject == "bob" and (.[0].detail | test("idle timeout"))' >/dev/null; }
 wait_for 10 "the idle logout in the audit trail" idle_audited

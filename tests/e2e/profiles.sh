@@ -43,7 +43,7 @@ nstarted() { jctl audit --kind session.started | jq --arg u "$1" '[.[] | select(
 no_backup_running() { [ "$(jctl session list | jq '[.[] | select(.state == "ending")] | length')" -eq 0 ]; }
 session_gone() { [ "$(jctl session list --user "$1" | jq length)" -eq 0 ]; }
 logon() { # USER PASSWORD: a logon that ends at disconnect (pool desk)
-        rdp --user "$1" --password "$2" --wait-frame --hold 1 >"$T/out" 2>&1 || fail "$1 logon: $(cat "$T/out")"
+        rdp --user "$1" --password "$2" --wait-desktop --hold 1 >"$T/out" 2>&1 || fail "$1 logon: $(cat "$T/out")"
         wait_for 60 "$1's session ended" session_gone "$1"
 }
 
@@ -112,9 +112,9 @@ jctl audit --kind profile.grow | jq -e '[.[] | select(.subject == "alice")] | le
 say "two logons of alice at once: one session, the profile attached once"
 before=$(nstarted alice)
 wait_for 300 "ready desktops" pool_ready desk 2
-rdp --user alice --password secret --wait-frame --hold 3 >"$T/c1" 2>&1 &
+rdp --user alice --password secret --wait-desktop --hold 3 >"$T/c1" 2>&1 &
 p1=$!
-rdp --user alice --password secret --wait-frame --hold 3 >"$T/c2" 2>&1 &
+rdp --user alice --password secret --wait-desktop --hold 3 >"$T/c2" 2>&1 &
 p2=$!
 wait $p1 || true
 wait $p2 || true
@@ -126,7 +126,7 @@ say "profile attaches in the log so far: $attaches"
 
 say "a desktop killed mid-write: the next logon mounts the profile cleanly"
 wait_for 300 "a ready keep desktop" pool_ready keep 1
-rdp --user writer1 --password pw --wait-frame --hold 1 >"$T/out" 2>&1 || fail "writer1 logon: $(cat "$T/out")"
+rdp --user writer1 --password pw --wait-desktop --hold 1 >"$T/out" 2>&1 || fail "writer1 logon: $(cat "$T/out")"
 w1=$(started writer1 1)
 wcanary=$(echo "$w1" | sed -n 's/.*home=new:\([^ ;]*\).*/\1/p')
 [ -n "$wcanary" ] || fail "writer1 got no new profile: $w1"
@@ -137,7 +137,7 @@ kill -KILL "$pid"
 wait_for 60 "writer1's session ended" session_gone writer1
 jctl profile show writer1 | jq -e '.clean == false' >/dev/null || fail "a killed desktop left a clean profile: $(jctl profile show writer1)"
 wait_for 300 "a ready keep desktop" pool_ready keep 1
-rdp --user writer1 --password pw --wait-frame --hold 1 >"$T/out" 2>&1 || fail "writer1 logon after the kill: $(cat "$T/out")"
+rdp --user writer1 --password pw --wait-desktop --hold 1 >"$T/out" 2>&1 || fail "writer1 logon after the kill: $(cat "$T/out")"
 w2=$(started writer1 2)
 say "writer1: $w2"
 case $w2 in *"home=$wcanary"*) ;; *) fail "writer1's home after the kill: $w2" ;; esac

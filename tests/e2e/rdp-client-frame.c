@@ -21,6 +21,24 @@ bool buffer_is_black(const rdpGdi *gdi)
 	return true;
 }
 
+/* Black pixels do not count: a first paint may cover part of the frame only. */
+bool buffer_is_slate_screen(const rdpGdi *gdi)
+{
+	size_t n = 0, lit = 0;
+	for (UINT32 y = 0; y < (UINT32)gdi->height; y++) {
+		const BYTE *row = gdi->primary_buffer + (size_t)y * gdi->stride;
+		for (UINT32 x = 0; x < (UINT32)gdi->width; x++) {
+			const BYTE *p = row + 4 * x;
+			if (!(p[0] | p[1] | p[2]))
+				continue;
+			lit++;
+			n += abs(p[2] - SLATE_BACKDROP_R) <= 8 && abs(p[1] - SLATE_BACKDROP_G) <= 8 &&
+			     abs(p[0] - SLATE_BACKDROP_B) <= 8;
+		}
+	}
+	return lit && n * 2 > lit;
+}
+
 static void pixel_at(const rdpGdi *gdi, unsigned x, unsigned y, uint8_t rgb[3])
 {
 	const BYTE *p = gdi->primary_buffer + (size_t)y * gdi->stride + 4u * x;
@@ -97,6 +115,51 @@ bool pred_pixels(Client *c, void *arg)
 		ok = !buffer_is_black(gdi);
 	LeaveCriticalSection(&ctx->update->mux);
 	return ok;
+}
+
+/* Every pixel of a set holds on the current frame. */
+bool pred_pixel_set(Client *c, void *arg)
+{
+	const PixelSet *set = arg;
+	rdpContext *ctx = &c->common.context;
+	rdpGdi *gdi = ctx->gdi;
+	bool ok = true;
+
+	if (!atomic_load(&c->frames))
+		return false;
+	EnterCriticalSection(&ctx->update->mux);
+	for (size_t i = 0; ok && i < set->n; i++) {
+		uint8_t rgb[3];
+		if (set->p[i].x >= (UINT32)gdi->width || set->p[i].y >= (UINT32)gdi->height) {
+			ok = false;
+			break;
+		}
+		pixel_at(gdi, set->p[i].x, set->p[i].y, rgb);
+		ok = pixel_matches(&set->p[i], rgb);
+	}
+	LeaveCriticalSection(&ctx->update->mux);
+	return ok;
+}
+
+void pixel_set_explain(Client *c, const PixelSet *set)
+{
+	rdpContext *ctx = &c->common.context;
+	rdpGdi *gdi = ctx->gdi;
+
+	EnterCriticalSection(&ctx->update->mux);
+	for (size_t i = 0; i < set->n; i++) {
+		uint8_t rgb[3];
+		if (set->p[i].x >= (UINT32)gdi->width || set->p[i].y >= (UINT32)gdi->height) {
+			note("after: pixel %u,%u outside the %ux%u frame", set->p[i].x, set->p[i].y,
+			     (UINT32)gdi->width, (UINT32)gdi->height);
+			continue;
+		}
+		pixel_at(gdi, set->p[i].x, set->p[i].y, rgb);
+		if (!pixel_matches(&set->p[i], rgb))
+			note("after: pixel %u,%u: expected %02x%02x%02x, got %02x%02x%02x", set->p[i].x,
+			     set->p[i].y, set->p[i].r, set->p[i].g, set->p[i].b, rgb[0], rgb[1], rgb[2]);
+	}
+	LeaveCriticalSection(&ctx->update->mux);
 }
 
 /* Differs from the snapshot by more than codec noise in at least one pixel. */

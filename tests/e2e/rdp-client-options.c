@@ -14,7 +14,7 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: rdp-client --host H --port P --user U --password PW [options]\n"
+	fputs("usage: rdp-client --host H --port P --user U (--password PW | --no-password) [options]\n"
 	      "A headless RDP client (TLS, certificate ignored) for end-to-end tests.\n"
 	      "\n"
 	      "  --domain D             logon domain\n"
@@ -22,7 +22,10 @@ static void usage(FILE *f)
 	      "  --timeout S            bound on every wait, in seconds (default 30)\n"
 	      "  --codec legacy|rfx|gfx what to offer the server (default legacy: exact pixels)\n"
 	      "  --connect-only         stop once the session is active\n"
-	      "  --wait-frame           wait for the first non-black frame\n"
+	      "  --wait-frame           wait for the first non-black frame (slate-session's\n"
+	      "                         progress or logon screen counts)\n"
+	      "  --wait-desktop         wait for the first non-black frame that is not mostly\n"
+	      "                         slate-session's backdrop (#152233): the desktop\n"
 	      "  --expect-pixel X,Y,RRGGBB[,TOL]  pixel within TOL per channel (default 16);\n"
 	      "                         repeatable; waits up to the timeout for it to hold\n"
 	      "  --expect-not-black     the frame is not entirely black\n"
@@ -31,6 +34,15 @@ static void usage(FILE *f)
 	      "                         digit, enter, space, tab, esc, backspace, up, down,\n"
 	      "                         left, right, F1..F24, or a winpr name (VK_PRIOR). SCANCODE\n"
 	      "                         a set-1 make code (0x1e), 0xe0NN for extended keys\n"
+	      "  --type TEXT            type TEXT as US-layout scancodes (Shift where needed)\n"
+	      "  --unicode TEXT         type TEXT as Unicode keyboard events\n"
+	      "  --paste N              type N 'x' keys at once (a paste)\n"
+	      "  --sleep MS             between input steps: keep reading frames for MS\n"
+	      "                         (--key, --type, --unicode, --paste, --sleep run in their order)\n"
+	      "  --after-pixel X,Y,RRGGBB[,TOL]  after the input, wait for this pixel; repeatable\n"
+	      "  --no-password          send no password (the server may show its logon screen);\n"
+	      "                         --user may then be left out\n"
+	      "  --expect-never-black   no paint after the first leaves the frame entirely black\n"
 	      "  --expect-change        after the keys, the screen must change\n"
 	      "  --screenshot FILE.ppm  write the last frame as a binary PPM\n"
 	      "  --hold S               stay connected S seconds before leaving\n"
@@ -81,6 +93,67 @@ static int parse_pixel(const char *s, PixelExpect *ret)
 	rgb = strtoul(hex, &end, 16);
 	*ret = (PixelExpect){ .x = x, .y = y, .r = (uint8_t)(rgb >> 16), .g = (uint8_t)(rgb >> 8),
 			      .b = (uint8_t)rgb, .tol = tol };
+	return 0;
+}
+
+static int step_add(Options *o, StepKind kind, UINT16 code, unsigned ms)
+{
+	if (o->n_keys == MAX_STEPS)
+		return -E2BIG;
+	if (!o->steps && !(o->steps = calloc(MAX_STEPS, sizeof *o->steps)))
+		return -ENOMEM;
+	o->steps[o->n_keys++] = (InputStep){ .kind = kind, .code = code, .ms = ms };
+	return 0;
+}
+
+/* A US layout: each printable ASCII character as a set-1 scancode, shifted or not. */
+static int type_text(Options *o, const char *s)
+{
+	static const char *const rows[2][5] = {
+		{ "1234567890-=", "qwertyuiop[]", "asdfghjkl;'`", "\\", "zxcvbnm,./" },
+		{ "!@#$%^&*()_+", "QWERTYUIOP{}", "ASDFGHJKL:\"~", "|", "ZXCVBNM<>?" },
+	};
+	static const UINT16 first[5] = { 0x02, 0x10, 0x1E, 0x2B, 0x2C };
+
+	for (; *s; s++) {
+		int r = -EINVAL;
+		if (*s == ' ')
+			r = step_add(o, STEP_KEY, 0x39, 0);
+		for (int sh = 0; r == -EINVAL && sh < 2; sh++)
+			for (int row = 0; r == -EINVAL && row < 5; row++) {
+				const char *p = strchr(rows[sh][row], *s);
+				if (p)
+					r = step_add(o, sh ? STEP_SHIFTED_KEY : STEP_KEY,
+						     (UINT16)(first[row] + (p - rows[sh][row])), 0);
+			}
+		if (r < 0) {
+			note("--type: cannot type '%c' on a US layout (use --unicode)", *s);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* UTF-8 into UTF-16 units (the Basic Multilingual Plane is enough for the tests). */
+static int type_unicode(Options *o, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned cp, n;
+		if (*p < 0x80) { cp = *p; n = 1; }
+		else if ((*p & 0xE0) == 0xC0 && p[1]) { cp = (*p & 0x1Fu) << 6 | (p[1] & 0x3Fu); n = 2; }
+		else if ((*p & 0xF0) == 0xE0 && p[1] && p[2]) {
+			cp = (*p & 0x0Fu) << 12 | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu);
+			n = 3;
+		} else {
+			note("--unicode: only UTF-8 of the Basic Multilingual Plane");
+			return -EINVAL;
+		}
+		int r = step_add(o, STEP_UNICODE, (UINT16)cp, 0);
+		if (r < 0)
+			return r;
+		p += n;
+	}
 	return 0;
 }
 
@@ -146,6 +219,7 @@ int parse_options(int argc, char **argv, Options *o)
 		O_HOST = 256, O_PORT, O_USER, O_PASSWORD, O_DOMAIN, O_WIDTH, O_HEIGHT, O_TIMEOUT,
 		O_CODEC, O_CONNECT_ONLY, O_WAIT_FRAME, O_PIXEL, O_NOT_BLACK, O_CLICK, O_KEY,
 		O_CHANGE, O_SCREENSHOT, O_HOLD, O_LOGOFF, O_JSON, O_VERBOSE, O_HELP,
+		O_TYPE, O_UNICODE, O_PASTE, O_SLEEP, O_AFTER, O_NO_PASSWORD, O_NEVER_BLACK, O_WAIT_DESKTOP,
 	};
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, O_HOST },
@@ -170,6 +244,14 @@ int parse_options(int argc, char **argv, Options *o)
 		{ "json", no_argument, NULL, O_JSON },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "type", required_argument, NULL, O_TYPE },
+		{ "unicode", required_argument, NULL, O_UNICODE },
+		{ "paste", required_argument, NULL, O_PASTE },
+		{ "sleep", required_argument, NULL, O_SLEEP },
+		{ "after-pixel", required_argument, NULL, O_AFTER },
+		{ "no-password", no_argument, NULL, O_NO_PASSWORD },
+		{ "expect-never-black", no_argument, NULL, O_NEVER_BLACK },
+		{ "wait-desktop", no_argument, NULL, O_WAIT_DESKTOP },
 		{ 0 },
 	};
 	int opt;
@@ -211,12 +293,38 @@ int parse_options(int argc, char **argv, Options *o)
 			else
 				r = parse_pixel(optarg, &o->pixels[o->n_pixels++]);
 			break;
-		case O_KEY:
-			if (o->n_keys == MAX_KEYS)
+		case O_KEY: {
+			UINT16 sc;
+			r = parse_key(optarg, &sc);
+			if (r == 0)
+				r = step_add(o, STEP_KEY, sc, 0);
+			break;
+		}
+		case O_TYPE: r = type_text(o, optarg); break;
+		case O_UNICODE: r = type_unicode(o, optarg); break;
+		case O_PASTE: {
+			unsigned n;
+			r = parse_uint(optarg, MAX_STEPS, &n);
+			for (unsigned i = 0; r == 0 && i < n; i++)
+				r = step_add(o, STEP_KEY, 0x2D, 0);
+			break;
+		}
+		case O_SLEEP: {
+			unsigned ms;
+			r = parse_uint(optarg, 600000, &ms);
+			if (r == 0)
+				r = step_add(o, STEP_SLEEP, 0, ms);
+			break;
+		}
+		case O_AFTER:
+			if (o->n_after == MAX_PIXELS)
 				r = -E2BIG;
 			else
-				r = parse_key(optarg, &o->keys[o->n_keys++]);
+				r = parse_pixel(optarg, &o->after[o->n_after++]);
 			break;
+		case O_NO_PASSWORD: o->no_password = true; break;
+		case O_NEVER_BLACK: o->never_black = true; break;
+		case O_WAIT_DESKTOP: o->wait_desktop = true; break;
 		case O_CLICK: {
 			int n = 0;
 			if (sscanf(optarg, "%u,%u%n", &o->click_x, &o->click_y, &n) != 2 || optarg[n] ||
@@ -238,15 +346,15 @@ int parse_options(int argc, char **argv, Options *o)
 		note("unexpected argument %s", argv[optind]);
 		return -EINVAL;
 	}
-	if (!o->host || !o->user || !o->password) {
-		note("--host, --user and --password are required (see --help)");
+	if (!o->host || (!o->no_password && (!o->user || !o->password)) || (o->no_password && o->password)) {
+		note("--host, --user and --password (or --no-password) are required (see --help)");
 		return -EINVAL;
 	}
 	if (o->timeout_s == 0) {
 		note("--timeout must be at least 1");
 		return -EINVAL;
 	}
-	if (o->connect_only && (o->wait_frame || o->n_pixels || o->expect_not_black || o->n_keys ||
+	if (o->connect_only && (o->wait_frame || o->wait_desktop || o->n_pixels || o->expect_not_black || o->n_keys ||
 				o->click || o->expect_change || o->screenshot || o->hold_s)) {
 		note("--connect-only excludes frame, pixel, key, screenshot and hold options");
 		return -EINVAL;

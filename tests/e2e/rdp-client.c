@@ -66,7 +66,10 @@ void report_print(const Report *r, bool json)
 		{ "result", r->result, 0, true },
 		{ "connect_ms", NULL, r->connect_ms, r->connect_ms >= 0 },
 		{ "first_frame_ms", NULL, r->first_frame_ms, r->first_frame_ms >= 0 },
+		{ "desktop_ms", NULL, r->desktop_ms, r->desktop_ms >= 0 },
 		{ "change_ms", NULL, r->change_ms, r->change_ms >= 0 },
+		{ "after_ms", NULL, r->after_ms, r->after_ms >= 0 },
+		{ "black_frames", NULL, r->black_frames, r->black_frames >= 0 },
 		{ "width", NULL, (long)r->width, r->width > 0 },
 		{ "height", NULL, (long)r->height, r->height > 0 },
 		{ "error", r->error, 0, r->error != NULL },
@@ -122,6 +125,10 @@ static BOOL on_end_paint(rdpContext *ctx)
 	atomic_store(&c->last_paint_ns, t);
 	if (!atomic_load(&c->first_frame_ns) && !buffer_is_black(gdi))
 		atomic_store(&c->first_frame_ns, t);
+	if (c->opt->wait_desktop && !atomic_load(&c->desktop_ns) && !buffer_is_black(gdi) && !buffer_is_slate_screen(gdi))
+		atomic_store(&c->desktop_ns, t);
+	else if (c->opt->never_black && atomic_load(&c->frames) > 0 && buffer_is_black(gdi))
+		atomic_fetch_add(&c->black_frames, 1);
 	atomic_fetch_add(&c->frames, 1);
 	SetEvent(c->frame_event);
 	return TRUE;
@@ -280,6 +287,11 @@ static bool pred_first_frame(Client *c, void *arg)
 	return atomic_load(&c->first_frame_ns) != 0;
 }
 
+static bool pred_desktop(Client *c, void *arg)
+{
+	return atomic_load(&c->desktop_ns) != 0;
+}
+
 static bool pred_any_paint(Client *c, void *arg)
 {
 	return atomic_load(&c->frames) > 0;
@@ -334,8 +346,10 @@ static int settings_apply(rdpSettings *s, const Options *o, const char *config_d
 
 	ok &= freerdp_settings_set_string(s, FreeRDP_ServerHostname, o->host);
 	ok &= freerdp_settings_set_uint32(s, FreeRDP_ServerPort, o->port);
-	ok &= freerdp_settings_set_string(s, FreeRDP_Username, o->user);
-	ok &= freerdp_settings_set_string(s, FreeRDP_Password, o->password);
+	if (o->user)
+		ok &= freerdp_settings_set_string(s, FreeRDP_Username, o->user);
+	if (o->password)
+		ok &= freerdp_settings_set_string(s, FreeRDP_Password, o->password);
 	if (o->domain)
 		ok &= freerdp_settings_set_string(s, FreeRDP_Domain, o->domain);
 	/* TLS setup writes <ConfigPath>/certs and /server: never HOME or XDG paths. */
@@ -379,6 +393,36 @@ static void input_key(rdpInput *in, UINT16 sc)
 	freerdp_input_send_keyboard_event_ex(in, FALSE, sc);
 }
 
+/* The input steps in their order; a sleep keeps reading frames. */
+static int input_steps(Client *c, uint64_t deadline)
+{
+	rdpInput *in = c->common.context.input;
+	const Options *o = c->opt;
+
+	for (size_t i = 0; i < o->n_keys; i++) {
+		const InputStep *st = &o->steps[i];
+		switch (st->kind) {
+		case STEP_KEY: input_key(in, st->code); break;
+		case STEP_SHIFTED_KEY:
+			freerdp_input_send_keyboard_event_ex(in, TRUE, RDP_SCANCODE_LSHIFT);
+			input_key(in, st->code);
+			freerdp_input_send_keyboard_event_ex(in, FALSE, RDP_SCANCODE_LSHIFT);
+			break;
+		case STEP_UNICODE:
+			freerdp_input_send_unicode_keyboard_event(in, 0, st->code);
+			freerdp_input_send_unicode_keyboard_event(in, KBD_FLAGS_RELEASE, st->code);
+			break;
+		case STEP_SLEEP: {
+			uint64_t end = now_ns() + (uint64_t)st->ms * 1000000u;
+			if (pump(c, end < deadline ? end : deadline, NULL, NULL) < 0)
+				return -ECONNRESET;
+			break;
+		}
+		}
+	}
+	return 0;
+}
+
 static void input_click(rdpInput *in, unsigned x, unsigned y)
 {
 	freerdp_input_send_mouse_event(in, PTR_FLAGS_MOVE, (UINT16)x, (UINT16)y);
@@ -404,10 +448,11 @@ static int session_run(Client *c, Watchdog *w, Report *r)
 		return k == -ECONNRESET ? classify_failure(c, r) : EXIT_OK;
 	}
 
-	if (o->wait_frame) {
-		k = pump(c, deadline, pred_first_frame, NULL);
+	if (o->wait_frame || o->wait_desktop) {
+		k = pump(c, deadline, o->wait_desktop ? pred_desktop : pred_first_frame, NULL);
 		if (k == -ETIMEDOUT) {
-			note("no non-black frame within %u s", o->timeout_s);
+			note("no non-black frame%s within %u s", o->wait_desktop ? " past slate-session's screens" : "",
+			     o->timeout_s);
 			r->result = "timeout";
 			r->error = atomic_load(&c->frames) ? "frame_black" : "no_frame";
 			return EXIT_TIMEOUT;
@@ -458,8 +503,9 @@ static int session_run(Client *c, Watchdog *w, Report *r)
 		}
 		if (o->click)
 			input_click(ctx->input, o->click_x, o->click_y);
-		for (size_t i = 0; i < o->n_keys; i++)
-			input_key(ctx->input, o->keys[i]);
+		watchdog_set(w, 0, deadline + span + (uint64_t)BACKSTOP_GRACE_MS * 1000000u);
+		if (input_steps(c, deadline + span) < 0)
+			return classify_failure(c, r);
 		t_sent = now_ns();
 		if (o->expect_change) {
 			key_deadline = t_sent + span;
@@ -479,6 +525,23 @@ static int session_run(Client *c, Watchdog *w, Report *r)
 		}
 	}
 
+	if (o->n_after) {
+		PixelSet set = { o->after, o->n_after };
+		uint64_t t_from = now_ns(), after_deadline = t_from + span;
+		watchdog_set(w, 0, after_deadline + (uint64_t)BACKSTOP_GRACE_MS * 1000000u);
+		k = pump(c, after_deadline, pred_pixel_set, &set);
+		if (k == -ECONNRESET)
+			return classify_failure(c, r);
+		if (k == -ETIMEDOUT) {
+			pixel_set_explain(c, &set);
+			r->result = "mismatch";
+			r->error = "after_pixel";
+			st = EXIT_MISMATCH;
+			goto screenshot;
+		}
+		r->after_ms = ms_since(t_from, now_ns());
+	}
+
 	if (o->hold_s) {
 		uint64_t hold_end = now_ns() + (uint64_t)o->hold_s * 1000000000u;
 		watchdog_set(w, 0, hold_end + (uint64_t)BACKSTOP_GRACE_MS * 1000000u);
@@ -487,6 +550,12 @@ static int session_run(Client *c, Watchdog *w, Report *r)
 	}
 
 screenshot:
+	if (o->never_black && atomic_load(&c->black_frames) && st == EXIT_OK) {
+		note("%u paints left the frame entirely black", atomic_load(&c->black_frames));
+		r->result = "mismatch";
+		r->error = "black_frame";
+		st = EXIT_MISMATCH;
+	}
 	if (o->screenshot) {
 		unsigned sw, sh;
 		uint8_t *rgb;
@@ -520,7 +589,8 @@ int main(int argc, char **argv)
 	Watchdog w = { 0 };
 	pthread_t wt;
 	char config_dir[] = "/tmp/rdp-client.XXXXXX";
-	Report r = { .result = "ok", .connect_ms = -1, .first_frame_ms = -1, .change_ms = -1 };
+	Report r = { .result = "ok", .connect_ms = -1, .first_frame_ms = -1, .desktop_ms = -1, .change_ms = -1, .after_ms = -1,
+		     .black_frames = -1 };
 	int st;
 	BOOL connected;
 
@@ -590,6 +660,10 @@ int main(int argc, char **argv)
 
 	if (atomic_load(&c->first_frame_ns))
 		r.first_frame_ms = ms_since(c->t0_ns, atomic_load(&c->first_frame_ns));
+	if (atomic_load(&c->desktop_ns))
+		r.desktop_ms = ms_since(c->t0_ns, atomic_load(&c->desktop_ns));
+	if (opt.never_black)
+		r.black_frames = atomic_load(&c->black_frames);
 	if (ctx->gdi) {
 		r.width = (UINT32)ctx->gdi->width;
 		r.height = (UINT32)ctx->gdi->height;

@@ -21,7 +21,8 @@ enum {
 };
 
 #define MAX_PIXELS 64
-#define MAX_KEYS 256
+/* Input steps (keys, typed characters, pauses): room for a 10,000-key paste and then some. */
+#define MAX_STEPS 20000
 /* A frame counts as settled after this long without a paint: the first EndPaint
  * can be a partial update. */
 #define SETTLE_MS 300
@@ -39,15 +40,27 @@ typedef struct {
 	unsigned tol;
 } PixelExpect;
 
+typedef enum { STEP_KEY, STEP_SHIFTED_KEY, STEP_UNICODE, STEP_SLEEP } StepKind;
+
+typedef struct {
+	StepKind kind;
+	UINT16 code;     /* RDP scancode (STEP_*KEY), UTF-16 unit (STEP_UNICODE) */
+	unsigned ms;     /* STEP_SLEEP */
+} InputStep;
+
 typedef struct {
 	const char *host, *user, *password, *domain;
+	bool no_password;
 	unsigned port, width, height, timeout_s, hold_s;
 	Codec codec;
-	bool connect_only, wait_frame, expect_not_black, expect_change, logoff, json, verbose;
+	bool connect_only, wait_frame, wait_desktop, expect_not_black, expect_change, logoff, json, verbose;
 	PixelExpect pixels[MAX_PIXELS];
 	size_t n_pixels;
-	UINT16 keys[MAX_KEYS];
-	size_t n_keys;
+	InputStep *steps;  /* --key, --type, --unicode, --paste, --sleep in their order */
+	size_t n_keys;     /* steps */
+	PixelExpect after[MAX_PIXELS]; /* --after-pixel: once the steps are sent */
+	size_t n_after;
+	bool never_black;
 	bool click;
 	unsigned click_x, click_y;
 	const char *screenshot;
@@ -61,14 +74,17 @@ typedef struct {
 	atomic_uint frames;                /* EndPaints that drew something */
 	atomic_uint_fast64_t last_paint_ns;
 	atomic_uint_fast64_t first_frame_ns; /* first non-black paint, 0 until then */
+	atomic_uint_fast64_t desktop_ns;   /* first paint that is not slate-session's own screen */
 	uint64_t t0_ns;
+	atomic_uint black_frames;          /* paints after the first that left the frame all black */
 	bool logon_error_seen;             /* LOGON_FAILED_BAD_PASSWORD is 0: a flag, not the data */
 	UINT32 logon_error_data, logon_error_type;
 } Client;
 
 typedef struct {
 	const char *result;
-	long connect_ms, first_frame_ms, change_ms;
+	long connect_ms, first_frame_ms, desktop_ms, change_ms, after_ms;
+	long black_frames;
 	unsigned width, height;
 	const char *error, *last_error, *error_info, *logon_error;
 	const char *logoff;
@@ -99,6 +115,11 @@ int parse_options(int argc, char **argv, Options *o);
 /* rdp-client-frame.c: checks on the software-gdi frame and screenshots. Callers that
  * may race a paint take update->mux, except where a function says it does. */
 bool buffer_is_black(const rdpGdi *gdi);
+/* slate-session's progress or logon screen: mostly its backdrop, #152233 (SCREEN_BACKDROP). */
+#define SLATE_BACKDROP_R 0x15
+#define SLATE_BACKDROP_G 0x22
+#define SLATE_BACKDROP_B 0x33
+bool buffer_is_slate_screen(const rdpGdi *gdi);
 /* Copies the frame as packed RGB under update->mux; the caller frees. */
 uint8_t *frame_snapshot(rdpContext *ctx, unsigned *ret_w, unsigned *ret_h);
 int ppm_write(const char *path, const uint8_t *rgb, unsigned w, unsigned h);
@@ -110,6 +131,13 @@ typedef struct {
 
 /* Predicates for pump(); each takes update->mux. */
 bool pred_pixels(Client *c, void *arg);
+/* arg: a PixelSet */
+typedef struct {
+	const PixelExpect *p;
+	size_t n;
+} PixelSet;
+bool pred_pixel_set(Client *c, void *arg);
+void pixel_set_explain(Client *c, const PixelSet *set);
 bool pred_changed(Client *c, void *arg);
 void pixels_explain(Client *c);
 

@@ -15,7 +15,7 @@ wait_for 180 "a ready desktop" pool_ready desk 1
 
 say "alice is working on v1"
 # Held far longer than the refresh takes even on a loaded host; the session end below ends it.
-rdp --user alice --password secret --wait-frame --hold 900 --timeout 960 >"$T/alice.out" 2>&1 &
+rdp --user alice --password secret --wait-desktop --hold 900 --timeout 960 >"$T/alice.out" 2>&1 &
 alice_pid=$!
 active() { jctl session list --user alice | jq -e '.[0].state == "active"' >/dev/null; }
 wait_for 60 "alice's session active" active

@@ -5,9 +5,12 @@
 #
 # usage: xfreerdp-smoke.sh HOST PORT USER PASSWORD OUTPNG
 # exit: 0 drawn (OUTPNG written), 1 failed, 2 usage, 77 a tool is missing (skip)
+# XFREERDP_SMOKE_PAST=RRGGBB: a screen mostly of that colour (slate-session's progress screen,
+# #152233) does not count as drawn yet: wait for the desktop behind it (ImageMagick only).
 set -u
 
 WAIT_S=${XFREERDP_SMOKE_WAIT:-60}
+PAST=${XFREERDP_SMOKE_PAST:-}
 
 if [ $# -ne 5 ]; then
 	echo "usage: $0 HOST PORT USER PASSWORD OUTPNG" >&2
@@ -90,6 +93,12 @@ while [ $SECONDS -lt $deadline ]; do
 	fi
 	max=$(root_max) || max=0
 	if [ "${max%%.*}" -gt 0 ] 2>/dev/null; then
+		if [ -n "$PAST" ] && [ $conv = im ] &&
+			[ "$(convert "xwd:$work/root.xwd" -fuzz 6% -fill white -opaque "#$PAST" -fill black \
+				+opaque white -format '%[fx:int(100*mean)]' info: 2>/dev/null)" -gt 50 ] 2>/dev/null; then
+			sleep 1
+			continue
+		fi
 		drawn=1
 		break
 	fi
