@@ -75,6 +75,7 @@ typedef struct Logon {
 } Logon;
 
 static const DesktopEvents claim_events;
+static void progress_send(Logon *lg, IpcProgressKind kind, const char *text);
 
 /* ---- lifetime ---- */
 
@@ -519,6 +520,9 @@ static int step_attach(StepRun *run, void *ctx)
                 steps_stop(run);        /* the connection just closed: disconnected */
                 return STEP_DONE;
         }
+        /* A reconnect to a desktop already usable goes straight to it: no progress screen. */
+        if (lg->reconnect && s->usable)
+                progress_send(lg, IPC_PROGRESS_USABLE, NULL);
         conn_set_state_attached(lg->conn);
         uv_timer_stop(&s->timer);       /* no disconnect timeout while a client is attached */
         s->state = SESSION_ACTIVE;

@@ -88,6 +88,7 @@ typedef struct RdpConn {
         bool screen_dirty;              /* the view changed: draw it */
         uint32_t screen_next_id, screen_acked_next; /* screen frames sent; the first not acknowledged */
         bool usable;                    /* slated said so (or, with no progress at all, the console's first frame) */
+        uint64_t usable_at;             /* when slated said so */
         bool step_seen;                 /* slated reports progress: only IPC_PROGRESS USABLE switches */
         bool showing_console;
         char title[IPC_NAME_MAX + 16], text[IPC_TEXT_MAX + 1];
@@ -624,8 +625,10 @@ static void on_progress(RdpConn *s, const IpcMsg *m)
                 s->steps = m->progress.steps;
                 break;
         case IPC_PROGRESS_USABLE:
-                if (!s->usable)
+                if (!s->usable) {
                         log_info("desktop usable after %llu ms", (unsigned long long)(now_ms() - s->t0));
+                        s->usable_at = now_ms();
+                }
                 s->usable = true;
                 break;
         case IPC_PROGRESS_FAILED:
@@ -804,6 +807,11 @@ static bool console_wanted(RdpConn *s)
                 log_info("no progress from slated: the desktop's first frame counts as usable");
                 s->usable = true;
         }
+        /* Usable, but the console has not brought the guest's picture yet (its first update can
+         * come after slated's word on a busy host): the progress screen stays, BLACK_WAIT_MS at most. */
+        if (s->usable && !s->usable_sent && s->usable_at && now_ms() < s->usable_at + BLACK_WAIT_MS &&
+            console_is_black(s->console))
+                return false;
         return s->usable;
 }
 
@@ -1003,6 +1011,9 @@ static int loop_timeout(const RdpConn *s)
         if (s->phase == PH_RUNNING && !s->usable && !s->step_seen && s->attached_at + BLACK_WAIT_MS > now &&
             (!at || s->attached_at + BLACK_WAIT_MS < at))
                 at = s->attached_at + BLACK_WAIT_MS;
+        if (s->phase == PH_RUNNING && s->usable && !s->usable_sent && s->usable_at &&
+            s->usable_at + BLACK_WAIT_MS > now && (!at || s->usable_at + BLACK_WAIT_MS < at))
+                at = s->usable_at + BLACK_WAIT_MS;
         if (!at)
                 return -1;
         return at <= now ? 0 : (int)MIN(at - now, (uint64_t)INT32_MAX);
