@@ -207,19 +207,24 @@ static bool settings_apply(rdpSettings *st, const char *cert_pem)
                freerdp_settings_set_bool(st, FreeRDP_HasHorizontalWheel, TRUE);
 }
 
-int peer_new(int fd, const char *cert_pem, const PeerCallbacks *cb, void *ud, Peer **ret)
+void peer_setup_once(void)
 {
         static bool initialized;
-        if (!initialized) {
-                winpr_InitializeSSL(WINPR_SSL_INIT_DEFAULT);
-                /* Without this WTSOpenServerA tries to dlopen libfreerds-fdsapi.so. */
-                WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi());
-                encoder_setup_once();
-                /* FreeRDP's INFO chatter per connection is noise in slated's log; keep its
-                 * warnings, and everything when debugging. */
-                WLog_SetLogLevel(WLog_GetRoot(), log_get_level() >= LOG_LVL_DEBUG ? WLOG_INFO : WLOG_WARN);
-                initialized = true;
-        }
+        if (initialized)
+                return;
+        winpr_InitializeSSL(WINPR_SSL_INIT_DEFAULT);
+        /* Without this WTSOpenServerA tries to dlopen libfreerds-fdsapi.so. */
+        WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi());
+        encoder_setup_once();
+        /* FreeRDP's INFO chatter per connection is noise in slated's log; keep its
+         * warnings, and everything when debugging. */
+        WLog_SetLogLevel(WLog_GetRoot(), log_get_level() >= LOG_LVL_DEBUG ? WLOG_INFO : WLOG_WARN);
+        initialized = true;
+}
+
+int peer_new(int fd, const char *cert_pem, const PeerCallbacks *cb, void *ud, Peer **ret)
+{
+        peer_setup_once();
         Peer *p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;

@@ -27,6 +27,9 @@ typedef struct PeerCallbacks {
 
 typedef struct Peer Peer;
 
+/* What FreeRDP and OpenSSL do once per process (peer_new calls it): a spare slate-session does
+ * it before its client arrives. */
+void peer_setup_once(void);
 /* Take ownership of fd. cert_pem is PEM text (FreeRDP copies it); the key is the process's keyless
  * key (rdp/keyless.h), which must be installed first. */
 int peer_new(int fd, const char *cert_pem, const PeerCallbacks *cb, void *ud, Peer **ret);
