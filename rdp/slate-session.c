@@ -133,6 +133,7 @@ int main(int argc, char **argv)
                  * after IPC_CLIENT only per-connection work is left (the handshake's clock,
                  * which starts at accept, runs from rdpconn_run). */
                 peer_setup_once();
+                log_debug("spare: ready, waits for a client");
                 if ((sock = spare_wait(ipc)) < 0)
                         return 1;
         }
