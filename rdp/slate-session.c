@@ -132,7 +132,7 @@ int main(int argc, char **argv)
                 /* Everything a connection's process does once, before there is a connection:
                  * after IPC_CLIENT only per-connection work is left (the handshake's clock,
                  * which starts at accept, runs from rdpconn_run). */
-                peer_setup_once();
+                peer_prepare();
                 log_debug("spare: ready, waits for a client");
                 if ((sock = spare_wait(ipc)) < 0)
                         return 1;
