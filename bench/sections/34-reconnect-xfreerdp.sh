@@ -170,7 +170,7 @@ rotate() { # I → the sides in the order of round I (each side first in turn)
         for ((j = 0; j < ${#a[@]}; j++)); do echo "${a[(k + j) % ${#a[@]}]}"; done
 }
 for s in $SIDES; do one $s; done       # warm-up, not counted
-for s in $SIDES; do : >"$T/$s.ff"; done
+for s in $SIDES; do : >"$T/$s.ff"; : >"$T/$s.srv"; done
 for i in $(seq 1 "$N"); do
         for s in $(rotate "$i"); do one "$s"; done
 done
@@ -200,7 +200,7 @@ The stock \`xfreerdp\` ($(DISPLAY=$CX xfreerdp --version 2>/dev/null | grep -o '
 \`/v /u /p /cert:ignore /size:${W}x$H\`, on a private Xvfb, against a private slated (pam_wrapper,
 loopback RDP, a pool of the tiny test guest, accelerator **$accel**), where alice reconnects to her
 disconnected session, and against \`freerdp-shadow-cli -auth /sec:tls\` serving an Xvfb that shows
-alice's colour$([ -z "${BENCH_BASELINE_SESSION:-}" ] || echo "; **Slate baseline** is the same slated, session and desktop with another build's slate-session"). The sides take turns, each first in turn; N = $N per side after one warm-up each.
+alice's colour$([ -z "${BENCH_BASELINE_SESSION:-}" ] || echo "; **Slate baseline** is the same slated, session and desktop with another build's slate-session")$([ -z "${BENCH_SPARES_BASELINE:-}" ] || echo "; **Slate, no spare ready** is the same slated, build, session and desktop, its spare slate-session started by a wrapper that execs it only once the client's socket is on its IPC (exec, loading and set-up after the accept, as before spares; the Slate side waits for its spare to be ready before each sample)"). The sides take turns, each first in turn; N = $N per side after one warm-up each.
 **start → frame** = \`bench/xfirst\`: xfreerdp's process start → five pixels of the client's screen
 show the user's colour (polled every 2 ms); it includes xfreerdp's own start-up (X, channels, and
 FreeRDP's 300 ms pixel-primitives timing), the same on every side. **connect → frame** starts when
