@@ -50,6 +50,11 @@ struct Broker {
         bool shutting_down;
         Session *sessions;
         Conn *conns;
+        /* slate-sessions started ahead, waiting for a client (conn.c): not connections yet. */
+        Conn *session_spares;
+        uv_timer_t spare_timer; /* the next spare's start, after a back-off when they die young */
+        bool spare_timer_open, spares_stopped;
+        unsigned spare_fails;   /* spares in a row that died soon after their start */
         /* Who hears what a connection's slate-session says (the logon module). */
         const ConnEvents *conn_events;
         unsigned preauth;       /* connections not yet past authentication */

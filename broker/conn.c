@@ -1,5 +1,7 @@
 /* The slate-session children (one per connection): exec'd with a uid and gid of their own, in a
- * session of their own, with the accepted socket and an IPC socketpair; slated answers only what
+ * session of their own, with the accepted socket and an IPC socketpair (or started ahead as a
+ * spare, initialised and waiting for the socket over the IPC: no client's connection until it
+ * gets one, so none of the per-connection limits counts it); slated answers only what
  * the connection's phase permits (the permit table below). A child that asks for anything else is
  * killed; nothing else is disturbed. What the child says goes to the owner's ConnEvents; what it
  * writes to stdout or stderr goes to slated's log under the connection's name, capped. This file
@@ -30,6 +32,7 @@ typedef enum ConnState {
         CONN_AUTHED,          /* waiting for the desktop */
         CONN_ATTACHED,        /* bridging the desktop */
         CONN_DEAD,
+        CONN_SPARE,           /* started ahead, no client yet: may send nothing */
 } ConnState;
 
 struct Conn {
@@ -50,6 +53,7 @@ struct Conn {
         int open_handles;
         char addr[INET6_ADDRSTRLEN + 8];
         uint64_t accept_ms;
+        uint64_t spawn_ms;
         void *owner;
         bool closed_reported;
         struct { char name[IPC_NAME_MAX + 1]; uint32_t ms; } phases[8]; /* rdp-handshake, logon-screen, auth, attach, usable-frame, ... */
@@ -70,6 +74,12 @@ struct Conn {
 #define CONN_OUT_LINES_PER_S 50
 /* A TLS handshake signs once; a second allows for a client that renegotiates. */
 #define CONN_SIGNS_MAX 2
+/* A spare that dies sooner than this after its start counts as a failed start: the next one waits
+ * SPARE_BACKOFF_MIN_MS, doubling up to SPARE_BACKOFF_MAX_MS, so a binary that crashes at start
+ * costs a process every few seconds, not a busy loop. */
+#define SPARE_FAILED_START_MS 5000
+#define SPARE_BACKOFF_MIN_MS 100
+#define SPARE_BACKOFF_MAX_MS 10000
 /* Tries at a logon screen, after which the connection ends (logon.c refuses the third with
  * IPC_END; a fourth IPC_AUTH is not permitted). */
 #define CONN_AUTH_ATTEMPTS_MAX 3
@@ -159,19 +169,24 @@ static void handle_closed(uv_handle_t *h)
                 conn_unref(c);
 }
 
+static void spare_lost(Conn *c);
+
 /* The connection is over (child gone or misbehaving): tell the session once, release handles. */
 static void conn_close(Conn *c, const char *why)
 {
         if (c->state == CONN_DEAD)
                 return;
+        bool spare = c->state == CONN_SPARE;
         c->state = CONN_DEAD;
         preauth_release(c);
         log_debug("connection %s (pid %d): closed: %s", c->addr, (int)c->pid, why);
-        for (Conn **p = &c->b->conns; *p; p = &(*p)->next)
+        for (Conn **p = spare ? &c->b->session_spares : &c->b->conns; *p; p = &(*p)->next)
                 if (*p == c) {
                         *p = c->next;
                         break;
                 }
+        if (spare)
+                spare_lost(c);
         if (c->proc_running)
                 uv_process_kill(&c->proc, SIGKILL);
         if (c->poll_running) {
@@ -182,7 +197,7 @@ static void conn_close(Conn *c, const char *why)
         uv_timer_stop(&c->screen_timer);
         if (!c->closed_reported) {
                 c->closed_reported = true;
-                if (c->b->conn_events && c->b->conn_events->on_closed)
+                if (!spare && c->b->conn_events && c->b->conn_events->on_closed)
                         c->b->conn_events->on_closed(c);
         }
         c->open_handles++;
@@ -514,15 +529,19 @@ static void out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         linebuf_feed_lines(&c->out_lines, buf->base, (size_t)n, out_line_cb, c);
 }
 
-void conn_spawn(Broker *b, int sock, const char *addr)
+/* Start slate-session on sock, or (sock < 0) a spare that waits for one: its own uid, setsid,
+ * output to the log, the IPC polled. NULL when it could not start (sock is not closed). */
+static Conn *session_start(Broker *b, int sock, const char *addr)
 {
         int sp[2], out[2];
         uint32_t uid = 0;
         if (b->session_ids && idrange_take(b->session_ids, &uid) < 0) {
-                log_warn("connection %s refused: all %u session uids are in use (session-uid-count)", addr,
-                         b->cfg->session_uid_count);
-                close(sock);
-                return;
+                if (sock >= 0)
+                        log_warn("connection %s refused: all %u session uids are in use (session-uid-count)", addr,
+                                 b->cfg->session_uid_count);
+                else
+                        log_debug("spare slate-session: all %u session uids are in use", b->cfg->session_uid_count);
+                return NULL;
         }
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
                 log_error("connection %s: socketpair: %m", addr);
@@ -538,12 +557,13 @@ void conn_spawn(Broker *b, int sock, const char *addr)
         c->b = b;
         c->refs = 1;
         c->ipc_fd = sp[0];
-        c->accept_ms = now_ms();
+        c->spawn_ms = c->accept_ms = now_ms();
+        c->state = sock >= 0 ? CONN_PREAUTH : CONN_SPARE;
         snprintf(c->addr, sizeof c->addr, "%s", addr);
         ipc_parser_init(&c->parser, IPC_PREAUTH_MAX);
         linebuf_init(&c->out_lines, CONN_OUT_LINE_MAX);
 
-        char *args[] = { b->cfg->session_program, NULL };
+        char *args[] = { b->cfg->session_program, sock >= 0 ? NULL : "--spare", NULL };
         char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL, NULL };
         char lvl[32];
         snprintf(lvl, sizeof lvl, "SLATE_LOG_LEVEL=%d", b->cfg->log_level);
@@ -555,12 +575,13 @@ void conn_spawn(Broker *b, int sock, const char *addr)
                 snprintf(scbuf, sizeof scbuf, "SLATE_SESSION_SECCOMP=%s", sc);
                 env[2] = scbuf;
         }
-        /* stdin: libuv gives an ignored fd 0 /dev/null. stdout and stderr: one pipe to us. */
+        /* stdin: libuv gives an ignored fd 0 /dev/null. stdout and stderr: one pipe to us. A
+         * spare's fd 3 stays closed: its socket comes with IPC_CLIENT. */
         uv_stdio_container_t stdio[5] = {
                 { .flags = UV_IGNORE },
                 { .flags = UV_INHERIT_FD, .data.fd = out[1] },
                 { .flags = UV_INHERIT_FD, .data.fd = out[1] },
-                { .flags = UV_INHERIT_FD, .data.fd = sock },
+                { .flags = sock >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = sock },
                 { .flags = UV_INHERIT_FD, .data.fd = sp[1] },
         };
         /* DETACHED is setsid(): no controlling terminal, so no TIOCSTI into slated's, and out of
@@ -580,7 +601,6 @@ void conn_spawn(Broker *b, int sock, const char *addr)
         }
         c->proc.data = c;
         int r = uv_spawn(b->loop, &c->proc, &o);
-        close(sock);
         close(sp[1]);
         close(out[1]);
         if (r < 0) {
@@ -592,7 +612,7 @@ void conn_spawn(Broker *b, int sock, const char *addr)
                  * and the connection freed only once it is (handle_closed; hv_qemu.c does the same). */
                 c->open_handles = 1;
                 uv_close((uv_handle_t *)&c->proc, handle_closed);
-                return;
+                return NULL;
         }
         c->pid = c->proc.pid;
         c->proc_running = true;
@@ -601,33 +621,161 @@ void conn_spawn(Broker *b, int sock, const char *addr)
         c->out.data = c;
         uv_pipe_open(&c->out, out[0]);
         uv_read_start((uv_stream_t *)&c->out, out_alloc, out_read);
-        c->counted_preauth = true;
-        b->preauth++;
-        c->next = b->conns;
-        b->conns = c;
         uv_timer_init(b->loop, &c->timer);
         c->timer.data = c;
         uv_timer_init(b->loop, &c->screen_timer);
         c->screen_timer.data = c;
-        uv_timer_start(&c->timer, handshake_timeout_cb, (uint64_t)b->cfg->handshake_timeout * 1000, 0);
         uv_poll_init(b->loop, &c->poll, c->ipc_fd);
         c->poll.data = c;
         uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, poll_cb);
         c->poll_running = true;
-        if (c->has_uid)
-                log_debug("connection %s: slate-session pid %d uid %u", addr, (int)c->pid, (unsigned)uid);
-        else
-                log_debug("connection %s: slate-session pid %d", addr, (int)c->pid);
-        send_config(c);
-        return;
+        if (sock < 0)
+                log_debug("spare: pid %d uid %u started, waits for a client", (int)c->pid, (unsigned)c->uid);
+        return c;
 fail_uid:
         if (b->session_ids)
                 idrange_release(b->session_ids, uid);
+        return NULL;
+}
+
+/* From the accept on, a connection like any other: counted before auth, the handshake's clock
+ * running, the config sent. */
+static void conn_begin(Conn *c, const char *addr)
+{
+        Broker *b = c->b;
+        c->state = CONN_PREAUTH;
+        c->accept_ms = now_ms();
+        snprintf(c->addr, sizeof c->addr, "%s", addr);
+        if (c->has_uid)
+                log_debug("connection %s: slate-session pid %d uid %u", addr, (int)c->pid, (unsigned)c->uid);
+        else
+                log_debug("connection %s: slate-session pid %d", addr, (int)c->pid);
+        c->counted_preauth = true;
+        b->preauth++;
+        c->next = b->conns;
+        b->conns = c;
+        uv_timer_start(&c->timer, handshake_timeout_cb, (uint64_t)b->cfg->handshake_timeout * 1000, 0);
+        send_config(c);
+}
+
+static void spares_refill(Broker *b);
+
+static void spare_timer_cb(uv_timer_t *t) { spares_refill(t->data); }
+
+static void spares_schedule(Broker *b, uint64_t ms)
+{
+        if (b->spares_stopped || b->cfg->session_spares == 0)
+                return;
+        uv_timer_start(&b->spare_timer, spare_timer_cb, ms, 0);
+}
+
+static uint64_t spare_backoff_ms(const Broker *b)
+{
+        if (b->spare_fails == 0)
+                return 0;
+        uint64_t ms = SPARE_BACKOFF_MIN_MS;
+        for (unsigned i = 1; i < b->spare_fails && ms < SPARE_BACKOFF_MAX_MS; i++)
+                ms *= 2;
+        return ms < SPARE_BACKOFF_MAX_MS ? ms : SPARE_BACKOFF_MAX_MS;
+}
+
+static void spares_refill(Broker *b)
+{
+        if (b->spares_stopped || b->n_listeners == 0)
+                return;
+        unsigned n = 0;
+        for (Conn *c = b->session_spares; c; c = c->next)
+                n++;
+        while (n < b->cfg->session_spares) {
+                Conn *c = session_start(b, -1, "spare");
+                if (!c) {
+                        b->spare_fails++;
+                        spares_schedule(b, spare_backoff_ms(b));
+                        return;
+                }
+                c->next = b->session_spares;
+                b->session_spares = c;
+                n++;
+        }
+}
+
+/* A spare ended without a client (crashed, killed, misbehaved): another one, after a pause when
+ * it did not live long. */
+static void spare_lost(Conn *c)
+{
+        Broker *b = c->b;
+        if (b->spares_stopped)
+                return;
+        if (now_ms() - c->spawn_ms < SPARE_FAILED_START_MS)
+                b->spare_fails++;
+        else
+                b->spare_fails = 0;
+        log_warn("spare slate-session (pid %d) ended before a client came; another in %llu ms", (int)c->pid,
+                 (unsigned long long)spare_backoff_ms(b));
+        spares_schedule(b, spare_backoff_ms(b));
+}
+
+void conn_spares_start(Broker *b)
+{
+        uv_timer_init(b->loop, &b->spare_timer);
+        b->spare_timer.data = b;
+        b->spare_timer_open = true;
+        spares_refill(b);
+}
+
+/* The oldest spare still waiting (the IPC up: poll would have closed it otherwise). */
+static Conn *spare_take(Broker *b)
+{
+        Conn **last = NULL;
+        for (Conn **p = &b->session_spares; *p; p = &(*p)->next)
+                last = p;
+        if (!last)
+                return NULL;
+        Conn *c = *last;
+        *last = c->next;
+        c->next = NULL;
+        return c;
+}
+
+void conn_spawn(Broker *b, int sock, const char *addr)
+{
+        Conn *c;
+        while ((c = spare_take(b))) {
+                IpcMsg m = { .type = IPC_CLIENT };
+                if (ipc_send(c->ipc_fd, &m, sock) == 0) {
+                        close(sock);
+                        log_debug("connection %s: to the spare started %llu ms ago", addr,
+                                  (unsigned long long)(now_ms() - c->spawn_ms));
+                        b->spare_fails = 0;
+                        conn_begin(c, addr);
+                        /* The next spare starts after this loop turn, not in the accept's. */
+                        spares_schedule(b, 0);
+                        return;
+                }
+                /* Gone meanwhile: it is not a connection; it is reaped as a spare would be. */
+                c->state = CONN_SPARE;
+                c->next = b->session_spares;
+                b->session_spares = c;
+                conn_close(c, "spare lost its IPC");
+        }
+        c = session_start(b, sock, addr);
         close(sock);
+        if (c)
+                conn_begin(c, addr);
 }
 
 void conn_stop_all(Broker *b)
 {
+        /* Spares have no client to say goodbye to. */
+        b->spares_stopped = true;
+        while (b->session_spares) {
+                Conn *c = b->session_spares;
+                conn_close(c, "slated stops");
+        }
+        if (b->spare_timer_open) {
+                b->spare_timer_open = false;
+                uv_close((uv_handle_t *)&b->spare_timer, NULL);
+        }
         /* Their children lose the IPC when slated exits and disconnect. */
         for (Conn *c = b->conns; c; c = c->next)
                 if (c->proc_running)

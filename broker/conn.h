@@ -17,7 +17,10 @@ struct ConnEvents {
         void (*on_closed)(Conn *c);                     /* once; the Conn stays valid while referenced */
 };
 
-/* Start slate-session on an accepted socket (taken). */
+/* Keep session-spares slate-sessions started ahead (after listener_start; conn_stop_all ends
+ * them). */
+void conn_spares_start(Broker *b);
+/* An accepted socket (taken): to a spare slate-session when one waits, else to a new one. */
 void conn_spawn(Broker *b, int sock, const char *addr);
 int conn_send(Conn *c, const IpcMsg *m, int fd);
 /* IPC_END, then the child disconnects its client. */

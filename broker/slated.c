@@ -18,6 +18,7 @@
 #include "broker/backup.h"
 #include "broker/broker.h"
 #include "broker/workq.h"
+#include "broker/conn.h"
 #include "broker/control.h"
 #include "broker/desktop.h"
 #include "broker/listener.h"
@@ -267,6 +268,7 @@ int main(int argc, char **argv)
         api_store_register(b.control);
         if (listener_start(&b) < 0)
                 return 1;
+        conn_spares_start(&b);
 
         uv_signal_t sigterm, sigint;
         uv_signal_init(b.loop, &sigterm);

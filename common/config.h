@@ -33,6 +33,7 @@ typedef struct SlateConfig {
         unsigned session_uid_count;  /* ... to base + count - 1: at most this many connections at once */
         bool insecure_unprivileged_sessions; /* slated not root: sessions as slated's uid (development only) */
         char *session_program;    /* path of slate-session */
+        unsigned session_spares;  /* slate-sessions started ahead of a client (0-8; 0: at accept) */
         unsigned handshake_timeout;  /* seconds from TCP accept to credentials */
         unsigned max_preauth;     /* connections not yet authenticated, at once */
         unsigned max_preauth_per_source; /* the same, from one client address */

@@ -82,6 +82,7 @@ int ipc_msg_decode(const Frame *f, IpcMsg *ret)
                 break;
         case IPC_LOGOUT:
         case IPC_ACTIVITY:
+        case IPC_CLIENT:
                 break;
         case IPC_PHASE:
                 bad = read_str(&r, m.phase.name, sizeof m.phase.name - 1) < 0 || reader_u32(&r, &m.phase.ms) < 0;
@@ -162,6 +163,7 @@ int ipc_msg_encode(const IpcMsg *m, Writer *w)
                 break;
         case IPC_LOGOUT:
         case IPC_ACTIVITY:
+        case IPC_CLIENT:
                 break;
         case IPC_PHASE:
                 writer_string(&body, m->phase.name);
@@ -221,7 +223,7 @@ const char *ipc_type_name(uint8_t type)
                 [IPC_ATTACH] = "attach", [IPC_FIRST_FRAME] = "first-frame", [IPC_END] = "end",
                 [IPC_LOGOUT] = "logout", [IPC_PHASE] = "phase", [IPC_ACTIVITY] = "activity",
                 [IPC_SIGN] = "sign", [IPC_SIGNATURE] = "signature", [IPC_PROGRESS] = "progress",
-                [IPC_PROMPT] = "prompt", [IPC_PROMPT_REPLY] = "prompt-reply",
+                [IPC_PROMPT] = "prompt", [IPC_PROMPT_REPLY] = "prompt-reply", [IPC_CLIENT] = "client",
         };
         return type < ELEMENTSOF(names) && names[type] ? names[type] : "unknown";
 }
@@ -247,21 +249,36 @@ ssize_t ipc_recv(int sock, uint8_t *buf, size_t len, int *ret_fd)
         return k == -EWOULDBLOCK ? -EAGAIN : k;
 }
 
-/* Reads exactly n bytes or fails: the deadline covers the whole read. */
-static int read_exact(int sock, uint8_t *buf, size_t n, int64_t deadline)
+/* Reads exactly n bytes or fails: the deadline (-1: none) covers the whole read. With ret_fd,
+ * the first fd that comes with the bytes is kept there (any later one is closed). */
+static int read_exact(int sock, uint8_t *buf, size_t n, int64_t deadline, int *ret_fd)
 {
         size_t got = 0;
         while (got < n) {
                 int64_t left = deadline - (int64_t)now_ms();
                 struct pollfd p = { .fd = sock, .events = POLLIN };
-                int k = poll(&p, 1, left > 0 ? (int)left : 0);
+                int k = poll(&p, 1, deadline < 0 ? -1 : left > 0 ? (int)left : 0);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
                         return -errno;
                 if (k == 0)
                         return -ETIMEDOUT;
-                ssize_t r = recv(sock, buf + got, n - got, MSG_DONTWAIT);
+                ssize_t r;
+                if (ret_fd) {
+                        int fd;
+                        r = fdpass_recv(sock, buf + got, n - got, MSG_DONTWAIT, &fd);
+                        if (fd >= 0 && *ret_fd < 0)
+                                *ret_fd = fd;
+                        else if (fd >= 0)
+                                close(fd);
+                        if (r < 0) {
+                                errno = (int)-r;
+                                r = -1;
+                        }
+                } else {
+                        r = recv(sock, buf + got, n - got, MSG_DONTWAIT);
+                }
                 if (r < 0 && (errno == EINTR || errno == EAGAIN))
                         continue;
                 if (r < 0)
@@ -273,11 +290,10 @@ static int read_exact(int sock, uint8_t *buf, size_t n, int64_t deadline)
         return 0;
 }
 
-int ipc_recv_one(int sock, uint32_t max, int timeout_ms, IpcMsg *ret)
+static int recv_one(int sock, uint32_t max, int64_t deadline, IpcMsg *ret, int *ret_fd)
 {
-        int64_t deadline = (int64_t)now_ms() + timeout_ms;
         uint8_t hdr[FRAME_HEADER_SIZE];
-        int r = read_exact(sock, hdr, sizeof hdr, deadline);
+        int r = read_exact(sock, hdr, sizeof hdr, deadline, ret_fd);
         if (r < 0)
                 return r;
         uint32_t len = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 | hdr[7];
@@ -286,7 +302,7 @@ int ipc_recv_one(int sock, uint32_t max, int timeout_ms, IpcMsg *ret)
         FrameParser p;
         ipc_parser_init(&p, max);
         _cleanup_free_ uint8_t *body = xmalloc0(len + 1);
-        if ((r = read_exact(sock, body, len, deadline)) < 0) {
+        if ((r = read_exact(sock, body, len, deadline, ret_fd)) < 0) {
                 frame_parser_free(&p);
                 return r;
         }
@@ -301,4 +317,20 @@ int ipc_recv_one(int sock, uint32_t max, int timeout_ms, IpcMsg *ret)
                 r = -EBADMSG;
         frame_parser_free(&p);
         return r;
+}
+
+int ipc_recv_one_fd(int sock, uint32_t max, int timeout_ms, IpcMsg *ret, int *ret_fd)
+{
+        *ret_fd = -1;
+        int r = recv_one(sock, max, timeout_ms < 0 ? -1 : (int64_t)now_ms() + timeout_ms, ret, ret_fd);
+        if (r < 0 && *ret_fd >= 0) {
+                close(*ret_fd);
+                *ret_fd = -1;
+        }
+        return r;
+}
+
+int ipc_recv_one(int sock, uint32_t max, int timeout_ms, IpcMsg *ret)
+{
+        return recv_one(sock, max, (int64_t)now_ms() + timeout_ms, ret, NULL);
 }

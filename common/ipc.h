@@ -9,8 +9,9 @@
 #include "common/frame.h"
 
 #define IPC_MAGIC 0x5349            /* "SI" */
-#define IPC_VERSION 3            /* 2: no private key in IPC_CONFIG; IPC_SIGN. 3: logon screen and
-                                  * progress (IPC_PROGRESS, IPC_PROMPT, IPC_PROMPT_REPLY) */
+#define IPC_VERSION 4            /* 2: no private key in IPC_CONFIG; IPC_SIGN. 3: logon screen and
+                                  * progress (IPC_PROGRESS, IPC_PROMPT, IPC_PROMPT_REPLY). 4: spare
+                                  * sessions (IPC_CLIENT) */
 #define IPC_FRAME_MAX (64u * 1024)  /* a TLS certificate chain fits; nothing else comes close */
 #define IPC_PREAUTH_MAX 2048        /* what slate-session may send before authentication */
 #define IPC_NAME_MAX 256            /* user, domain, host names */
@@ -29,6 +30,8 @@ typedef enum IpcType {
         IPC_PROGRESS = 12,    /* what the logon is doing now; the desktop is usable; it failed */
         IPC_PROMPT = 13,      /* a PAM conversation message for the logon screen (a prompt waits
                                * for IPC_PROMPT_REPLY; an info or error line does not) */
+        IPC_CLIENT = 15,      /* + fd: the accepted client socket, to a spare slate-session started
+                               * ahead (slate-session --spare); IPC_CONFIG follows. No payload. */
         /* slate-session → slated */
         IPC_AUTH = 2,         /* credentials from the RDP client info */
         IPC_FIRST_FRAME = 5,  /* the first real frame reached the client: the logon is done */
@@ -37,7 +40,7 @@ typedef enum IpcType {
         IPC_ACTIVITY = 9,     /* the user typed or moved the pointer (at most every 10 s) */
         IPC_SIGN = 10,        /* the TLS handshake needs a signature with the server key (common/keysign.h) */
         IPC_PROMPT_REPLY = 14, /* what the user typed at an IPC_PROMPT (wiped after use) */
-        _IPC_TYPE_MAX = 15,   /* one past the highest */
+        _IPC_TYPE_MAX = 16,   /* one past the highest */
 } IpcType;
 
 typedef enum IpcAuthStatus {
@@ -154,6 +157,9 @@ int ipc_send(int sock, const IpcMsg *m, int fd);
  * for a request answered at once (IPC_SIGN) while nothing else may be in flight. -ETIMEDOUT,
  * -EPIPE on EOF, -EBADMSG. */
 int ipc_recv_one(int sock, uint32_t max, int timeout_ms, IpcMsg *ret);
+/* The same, with the fd that came with the message (or -1) in *ret_fd, and timeout_ms < 0 for no
+ * limit: a spare slate-session waiting for IPC_CLIENT, the first thing slated sends it. */
+int ipc_recv_one_fd(int sock, uint32_t max, int timeout_ms, IpcMsg *ret, int *ret_fd);
 /* Read what is available from sock (non-blocking friendly) into buf; returns bytes read,
  * 0 on EOF, -EAGAIN, or -errno. A received fd (at most one per call) goes to *ret_fd, else -1. */
 ssize_t ipc_recv(int sock, uint8_t *buf, size_t len, int *ret_fd);

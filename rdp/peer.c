@@ -3,11 +3,15 @@
  * through logon error info. FreeRDP callbacks only record events; all decisions happen in the
  * main loop through PeerCallbacks. */
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <freerdp/channels/channels.h>
 #include <freerdp/channels/wtsvc.h>
 #include <freerdp/freerdp.h>
@@ -207,38 +211,97 @@ static bool settings_apply(rdpSettings *st, const char *cert_pem)
                freerdp_settings_set_bool(st, FreeRDP_HasHorizontalWheel, TRUE);
 }
 
-int peer_new(int fd, const char *cert_pem, const PeerCallbacks *cb, void *ud, Peer **ret)
+void peer_setup_once(void)
 {
         static bool initialized;
-        if (!initialized) {
-                winpr_InitializeSSL(WINPR_SSL_INIT_DEFAULT);
-                /* Without this WTSOpenServerA tries to dlopen libfreerds-fdsapi.so. */
-                WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi());
-                encoder_setup_once();
-                /* FreeRDP's INFO chatter per connection is noise in slated's log; keep its
-                 * warnings, and everything when debugging. */
-                WLog_SetLogLevel(WLog_GetRoot(), log_get_level() >= LOG_LVL_DEBUG ? WLOG_INFO : WLOG_WARN);
-                initialized = true;
-        }
-        Peer *p = calloc(1, sizeof *p);
-        if (!p)
-                return -ENOMEM;
-        p->cb = cb;
-        p->ud = ud;
-        p->fp = freerdp_peer_new(fd);
-        if (!p->fp) {
-                free(p);
-                return log_error_errno(-ENOMEM, "rdp: cannot create the peer");
-        }
-        freerdp_peer *fp = p->fp;
+        if (initialized)
+                return;
+        winpr_InitializeSSL(WINPR_SSL_INIT_DEFAULT);
+        /* Without this WTSOpenServerA tries to dlopen libfreerds-fdsapi.so. */
+        WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi());
+        encoder_setup_once();
+        /* FreeRDP's INFO chatter per connection is noise in slated's log; keep its
+         * warnings, and everything when debugging. */
+        WLog_SetLogLevel(WLog_GetRoot(), log_get_level() >= LOG_LVL_DEBUG ? WLOG_INFO : WLOG_WARN);
+        initialized = true;
+}
+
+/* A spare's peer, made before its client (peer_prepare): FreeRDP's context (settings, transport,
+ * codecs' buffers, the channel manager: 15-25 ms on a loaded machine) on a placeholder fd whose
+ * number the client's socket takes over when it comes. */
+static struct {
+        freerdp_peer *fp;
+        int fd;
+} prepared = { NULL, -1 };
+
+static freerdp_peer *context_make(int fd)
+{
+        freerdp_peer *fp = freerdp_peer_new(fd);
+        if (!fp)
+                return NULL;
         fp->ContextSize = sizeof(PeerContext);
         fp->ContextNew = ctx_new;
         fp->ContextFree = ctx_free;
         if (!freerdp_peer_context_new(fp)) {
                 freerdp_peer_free(fp);
-                free(p);
-                return log_error_errno(-ENOMEM, "rdp: cannot create the peer context");
+                return NULL;
         }
+        return fp;
+}
+
+void peer_prepare(void)
+{
+        peer_setup_once();
+        /* An eventfd stands in for the socket: the sandbox allows it, and nothing reads it. */
+        int fd = eventfd(0, EFD_CLOEXEC);
+        if (fd < 0)
+                return;
+        prepared.fp = context_make(fd);
+        prepared.fd = prepared.fp ? fd : -1;
+        if (!prepared.fp)
+                close(fd);
+}
+
+/* The prepared context on the client's socket: the socket moves to the placeholder's number
+ * (the transport's BIO and winpr's event hold that number), with the file status flags FreeRDP
+ * gave the placeholder (non-blocking) and TCP_NODELAY as freerdp_peer_new sets it. One thread
+ * runs here, so the number just closed is the one F_DUPFD returns. */
+static freerdp_peer *prepared_take(int fd)
+{
+        freerdp_peer *fp = prepared.fp;
+        int num = prepared.fd, fl = fcntl(num, F_GETFL);
+        prepared.fp = NULL;
+        prepared.fd = -1;
+        close(num);
+        int n = fcntl(fd, F_DUPFD_CLOEXEC, num);
+        if (n != num || fl < 0 || fcntl(n, F_SETFL, (fcntl(n, F_GETFL) & ~O_NONBLOCK) | (fl & O_NONBLOCK)) < 0) {
+                log_error("rdp: cannot move the client socket to the prepared peer's fd %d: %m", num);
+                if (n >= 0 && n != num)
+                        close(n);
+                close(fd);
+                return NULL;
+        }
+        close(fd);
+        int one = 1;
+        setsockopt(n, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        fp->sockfd = n;
+        return fp;
+}
+
+int peer_new(int fd, const char *cert_pem, const PeerCallbacks *cb, void *ud, Peer **ret)
+{
+        peer_setup_once();
+        Peer *p = calloc(1, sizeof *p);
+        if (!p)
+                return -ENOMEM;
+        p->cb = cb;
+        p->ud = ud;
+        p->fp = prepared.fp ? prepared_take(fd) : context_make(fd);
+        if (!p->fp) {
+                free(p);
+                return log_error_errno(-ENOMEM, "rdp: cannot create the peer and its context");
+        }
+        freerdp_peer *fp = p->fp;
         ((PeerContext *)fp->context)->owner = p;
         if (!settings_apply(fp->context->settings, cert_pem)) {
                 peer_free(p);

@@ -27,6 +27,12 @@ typedef struct PeerCallbacks {
 
 typedef struct Peer Peer;
 
+/* What FreeRDP and OpenSSL do once per process (peer_new calls it): a spare slate-session does
+ * it before its client arrives. */
+void peer_setup_once(void);
+/* peer_setup_once, and the next peer_new's FreeRDP context made ahead, on a placeholder fd that
+ * peer_new's socket replaces: a spare does it before its client comes. */
+void peer_prepare(void);
 /* Take ownership of fd. cert_pem is PEM text (FreeRDP copies it); the key is the process's keyless
  * key (rdp/keyless.h), which must be installed first. */
 int peer_new(int fd, const char *cert_pem, const PeerCallbacks *cb, void *ud, Peer **ret);

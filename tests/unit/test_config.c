@@ -174,3 +174,24 @@ Test(config, logon_banner_is_bounded_printable_text)
         free(e);
         config_free(&c);
 }
+
+/* Spare slate-sessions each hold a process and a session uid while they wait: one by default,
+ * none on request, and a bound. */
+Test(config, session_spares_default_one_bounded_by_eight)
+{
+        SlateConfig c;
+        char *e;
+        cr_assert_eq(parse(&c, "", &e), 0);
+        cr_assert_eq(c.session_spares, 1);
+        config_free(&c);
+        cr_assert_eq(parse(&c, "session-spares = 0\n", &e), 0);
+        cr_assert_eq(c.session_spares, 0);
+        config_free(&c);
+        cr_assert_eq(parse(&c, "session-spares = 8\n", &e), 0);
+        cr_assert_eq(c.session_spares, 8);
+        config_free(&c);
+        cr_assert_eq(parse(&c, "session-spares = 9\n", &e), -EINVAL);
+        cr_assert(strstr(e, "slate.conf:1: session-spares"), "%s", e);
+        free(e);
+        config_free(&c);
+}

@@ -213,3 +213,37 @@ Test(ipc, progress_prompt_and_reply_roundtrip_and_limits)
         cr_assert_str_eq(out.config.banner, c.config.banner);
         ipc_msg_clear(&out);
 }
+
+Test(ipc, a_spare_gets_the_client_socket_with_ipc_client)
+{
+        /* slated hands a spare slate-session the accepted socket; IPC_CONFIG follows and must
+         * not be eaten by the read that takes the socket. */
+        int sp[2];
+        cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+        int fd = open("/dev/null", O_RDONLY);
+        IpcMsg m = { .type = IPC_CLIENT };
+        cr_assert_eq(ipc_send(sp[0], &m, fd), 0);
+        IpcMsg cfg = { .type = IPC_CONFIG, .config = { .cert_pem = "PEM", .max_width = 640, .max_height = 480 } };
+        cr_assert_eq(ipc_send(sp[0], &cfg, -1), 0);
+        IpcMsg out;
+        int got;
+        cr_assert_eq(ipc_recv_one_fd(sp[1], IPC_FRAME_MAX, -1, &out, &got), 0);
+        cr_assert_eq(out.type, IPC_CLIENT);
+        cr_assert_geq(got, 0);
+        cr_assert_str_eq(ipc_type_name(IPC_CLIENT), "client");
+        ipc_msg_clear(&out);
+        cr_assert_eq(ipc_recv_one_fd(sp[1], IPC_FRAME_MAX, 1000, &out, &got), 0);
+        cr_assert_eq(out.type, IPC_CONFIG);
+        cr_assert_eq(got, -1);
+        cr_assert_str_eq(out.config.cert_pem, "PEM");
+        ipc_msg_clear(&out);
+        /* A payload on IPC_CLIENT is malformed; EOF is -EPIPE, with no fd left open. */
+        uint8_t one[] = { 'x' };
+        Frame f = { .type = IPC_CLIENT, .payload = one, .len = 1 };
+        cr_assert_eq(ipc_msg_decode(&f, &out), -EBADMSG);
+        close(sp[0]);
+        cr_assert_eq(ipc_recv_one_fd(sp[1], IPC_FRAME_MAX, -1, &out, &got), -EPIPE);
+        cr_assert_eq(got, -1);
+        close(sp[1]);
+        close(fd);
+}
