@@ -36,6 +36,9 @@ static const int allowed[] = {
         /* not seen: a signal handler returning; realloc of a large block; ld.so reading a
          * library's headers in another dlopen */
         SCMP_SYS(rt_sigreturn), SCMP_SYS(mremap), SCMP_SYS(pread64),
+        /* The kernel resumes an interrupted poll/nanosleep with it after SIGSTOP/SIGCONT (a
+         * debugger, a job-control stop): without it such a stop killed the session. */
+        SCMP_SYS(restart_syscall),
 };
 
 /* Calls nothing in slate-session makes and an attacker would: the process is killed. */

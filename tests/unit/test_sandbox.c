@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -155,4 +156,38 @@ Test(sandbox, mode_from_the_environment)
         cr_assert(sandbox_mode_parse(NULL, &m) == 0 && m == SANDBOX_ENFORCE);
         cr_assert(sandbox_mode_parse("log", &m) == 0 && m == SANDBOX_LOG);
         cr_assert(sandbox_mode_parse("off", &m) == -EINVAL);
+}
+
+/* Waits in poll with a timeout (restartable) until the parent writes; the parent stops and
+ * continues it meanwhile: the kernel resumes the poll with restart_syscall. */
+static int stop_pipe[2];
+static int waits_in_poll(void)
+{
+        struct pollfd p = { .fd = stop_pipe[0], .events = POLLIN };
+        int k;
+        do
+                k = poll(&p, 1, 5000);
+        while (k < 0 && errno == EINTR);
+        return k == 1 ? 0 : 1;
+}
+
+Test(sandbox, a_stopped_and_continued_session_lives_on)
+{
+        cr_assert_eq(pipe(stop_pipe), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                if (sandbox_enter(SANDBOX_ENFORCE) < 0)
+                        _exit(100);
+                _exit(waits_in_poll());
+        }
+        usleep(200000);
+        cr_assert_eq(kill(pid, SIGSTOP), 0);
+        usleep(100000);
+        cr_assert_eq(kill(pid, SIGCONT), 0);
+        usleep(200000);
+        cr_assert_eq(write(stop_pipe[1], "x", 1), 1);
+        int st;
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (signal %d)", st, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
