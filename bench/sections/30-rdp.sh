@@ -297,8 +297,8 @@ one_shadow() {
 for i in $(seq 1 "$N"); do
         wait_for 300 "the warm desktop" settled 1
         if [ $((i % 2)) -eq 0 ]; then one_shadow; fi
-        out=$(rdp --user wuser --password pw-w --wait-frame 2>>"$T/client.err") || fail "warm logon $i: $out"
-        field first_frame_ms <<<"$out" >>"$T/warm.ff"
+        out=$(rdp --user wuser --password pw-w --wait-desktop 2>>"$T/client.err") || fail "warm logon $i: $out"
+        field desktop_ms <<<"$out" >>"$T/warm.ff"
         field connect_ms <<<"$out" >>"$T/warm.conn"
         phases_now >>"$T/warm.phases"
         end_all_sessions
@@ -315,8 +315,8 @@ wait_for 60 "no desktop left" no_desktops
 : >"$T/cold.conn"
 : >"$T/cold.phases"
 for i in $(seq 1 "$NC"); do
-        out=$(rdp --user cuser --password pw-c --wait-frame 2>>"$T/client.err") || fail "cold logon $i: $out"
-        field first_frame_ms <<<"$out" >>"$T/cold.ff"
+        out=$(rdp --user cuser --password pw-c --wait-desktop 2>>"$T/client.err") || fail "cold logon $i: $out"
+        field desktop_ms <<<"$out" >>"$T/cold.ff"
         field connect_ms <<<"$out" >>"$T/cold.conn"
         phases_now >>"$T/cold.phases"
         end_all_sessions
@@ -336,18 +336,18 @@ for r in $(seq 1 $RCONC); do
         pids=()
         t0=$(now_ms)
         for i in $(seq 1 $NCONC); do
-                rdp --user "user$i" --password "pw$i" --wait-frame >"$T/conc.$i.json" 2>>"$T/client.err" &
+                rdp --user "user$i" --password "pw$i" --wait-desktop >"$T/conc.$i.json" 2>>"$T/client.err" &
                 pids+=($!)
         done
         PIDS+=("${pids[@]}")
         bad=0
         for i in $(seq 1 $NCONC); do
                 wait "${pids[$((i - 1))]}" || { bad=$((bad + 1)); echo "user$i: $(cat "$T/conc.$i.json")" >&2; }
-                field first_frame_ms <"$T/conc.$i.json" >>"$T/conc.ff"
+                field desktop_ms <"$T/conc.$i.json" >>"$T/conc.ff"
                 field connect_ms <"$T/conc.$i.json" >>"$T/conc.conn"
         done
         # Wall time: start → the last user's first frame (the --wait-frame settle is not counted).
-        jq -s --argjson n $NCONC '[.[].first_frame_ms] | max' "$T"/conc.*.json >>"$T/conc.wall"
+        jq -s --argjson n $NCONC '[.[].desktop_ms] | max' "$T"/conc.*.json >>"$T/conc.wall"
         [ $bad -eq 0 ] || fail "$bad of $NCONC concurrent logons failed in round $r"
         ndesk=$(jctl session list | jq '[.[].desktop] | unique | length')
         [ "$ndesk" -eq $NCONC ] || fail "round $r: $NCONC sessions on $ndesk desktops"
@@ -492,9 +492,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else
 cat <<MD
 ## RDP logon and frames
 
-Logon = \`tests/e2e/rdp-client --wait-frame --width $W --height $H\` (FreeRDP 2.11 client library, software
+Logon = \`tests/e2e/rdp-client --wait-desktop --width $W --height $H\` (FreeRDP 2.11 client library, software
 gdi, TLS, legacy bitmap codec offered: both servers answer with planar bitmaps) from process start to the
-first non-black frame (\`first_frame_ms\`; \`connect_ms\` = until \`freerdp_connect\` returned). **Slate** = a
+first frame of the desktop (Slate: \`desktop_ms\`, past slate-session's progress screen; the shadow:
+\`first_frame_ms\`, its first non-black frame; \`connect_ms\` = until \`freerdp_connect\` returned). **Slate** = a
 private slated (PAM through pam_wrapper + pam_matrix, RDP listener on loopback, slate-session per
 connection) with a pool of the tiny test guest (\`--memory 256M\`), accelerator **$accel**,
 boot-parallel $boot_parallel. **freerdp-shadow** = \`freerdp-shadow-cli -auth /sec:tls\` (FreeRDP 2.11, no

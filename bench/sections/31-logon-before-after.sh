@@ -234,9 +234,9 @@ sample() {
         local s=$1 kind=$2 l0 out ff conn hs js ld
         ld=$(load1)
         l0=$(wc -l <"$T/$s/slated.log")
-        out=$(rdp $s --user wuser --password pw-w --wait-frame --json 2>>"$T/client.err") ||
+        out=$(rdp $s --user wuser --password pw-w --wait-desktop --json 2>>"$T/client.err") ||
                 fail "$kind logon on $s: $out"
-        ff=$(jq -r '.first_frame_ms' <<<"$out")
+        ff=$(jq -r '.desktop_ms' <<<"$out")
         conn=$(jq -r '.connect_ms' <<<"$out")
         wait_for 60 "wuser's session on $s disconnected" disconnected $s
         js=$(jctl $s session list --user wuser | jq -c '.[0]')

@@ -54,7 +54,7 @@ no_sessions() { [ "$(jctl session list | jq length)" -eq 0 ]; }
 # logon USER POOL: one warm logon; appends "apps profile agent logon_ms" to $T/USER.
 logon() {
         wait_for 300 "a ready desktop in $2" ready "$2" 1
-        "$RDPC" --host 127.0.0.1 --port "$RDP_PORT" --timeout 120 --user "$1" --password pw --wait-frame \
+        "$RDPC" --host 127.0.0.1 --port "$RDP_PORT" --timeout 120 --user "$1" --password pw --wait-desktop \
                 >"$T/out" 2>&1 || fail "$1 logon: $(tail -3 "$T/out")"
         local id
         id=$(jctl session list --user "$1" | jq -r '.[0].id')
