@@ -27,7 +27,7 @@ if [ $# -eq 0 ]; then
         cat <<MD
 ## Logon as users see it (stock xfreerdp)
 
-Stock \`xfreerdp /v:… /u:… /p:… /cert:ignore /size:1280x800\` (FreeRDP $(xfreerdp --version 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1)) on an Xvfb, sampled every 50 ms from
+Stock \`xfreerdp /v:… /u:… /p:… /cert:ignore /size:1280x800\` (FreeRDP $(xfreerdp --version 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1)) on an Xvfb, sampled every 50 ms from
 outside by \`bench/xwatch\`; seconds from starting the client, p50 / p90. *first frame*: the first
 sample that is not black; *usable*: the Xfce top panel drawn (pixel 640,5 near #f6f5f4), or on the
 tiny guest its session's colour; *empty screens*: runs of one-colour samples (black, or a bare
