@@ -194,3 +194,14 @@ bench_shadow_start() {
         DISPLAY=$dpy display -window root "$pic" >/dev/null 2>&1 || true
         sleep 0.5
 }
+
+# bench_user_rgb USER: the colour the tiny guest's test desktop paints USER's session with
+# (tests/guest/desk.c desk_user_rgb: FNV-1a of the name, mid-range channels), as RRGGBB.
+bench_user_rgb() {
+        local h=2166136261 c i
+        for ((i = 0; i < ${#1}; i++)); do
+                printf -v c '%d' "'${1:i:1}"
+                h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
+        done
+        printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
+}

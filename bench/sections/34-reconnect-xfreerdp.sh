@@ -54,14 +54,6 @@ elif [ -n "${BENCH_BASELINE_SESSION:-}" ]; then
         SESSION=$T/session-pick
 fi
 
-user_color() { # the test guest paints the session background from the user name
-        local h=2166136261 c i
-        for ((i = 0; i < ${#1}; i++)); do
-                printf -v c '%d' "'${1:i:1}"
-                h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
-        done
-        printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
-}
 busy_start=$(busy_now)
 bench_slated_start alice:secret
 bench_publish_tiny
@@ -72,7 +64,7 @@ quiet() { jctl desktop list --pool desk | jq -e '([.[] | select(.state == "ready
 disconnected() { jctl session list --user alice | jq -e 'length == 1 and .[0].state == "disconnected"' >/dev/null; }
 wait_for 600 "a ready desktop" quiet
 
-color=$(user_color alice)
+color=$(bench_user_rgb alice)
 # The session: alice logs on once with the test client and leaves; every sample reconnects to it.
 "$RDPC" --host 127.0.0.1 --port "$RDP_PORT" --timeout 120 --width $W --height $H --user alice --password secret \
         --wait-frame --expect-pixel "20,20,$color" >"$T/alice.out" 2>&1 || fail "alice's first logon: $(cat "$T/alice.out")"

@@ -86,16 +86,8 @@ else
                 fail "image publish failed: $(tail -3 "$T/publish.err")"
         LABEL="tiny guest"
 fi
-# The tiny guest's test desktop fills the screen with a colour from the user's name (desk.c).
-desk_rgb() {
-        python3 -c 'import sys
-h = 0x811c9dc5
-for c in sys.argv[1].encode():
-    h = ((h ^ c) * 0x01000193) & 0xffffffff
-print("%02x%02x%02x" % (0x40 + (h >> 16 & 0x7f), 0x40 + (h >> 8 & 0x7f), 0x40 + (h & 0x7f)))' "$1"
-}
 usable_pixel() { # USER
-        if [ "$IMAGE" = desktop ]; then echo "640,5,f6f5f4,12"; else echo "5,5,$(desk_rgb "$1"),14"; fi
+        if [ "$IMAGE" = desktop ]; then echo "640,5,f6f5f4,12"; else echo "5,5,$(bench_user_rgb "$1"),14"; fi
 }
 for p in rf:2 nr:1; do
         ctl pool create "${p%%:*}" --image img --warm 1 --max "${p#*:}" --memory $MEM --vcpus $VCPUS \
