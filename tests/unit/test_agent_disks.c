@@ -40,6 +40,8 @@ typedef struct Ctx {
         char disk_error[256];
         int agent_fd;
         AgentParser parser;
+        uint8_t rbuf[4096];     /* bytes read from agent_fd, not parsed yet: one connection's */
+        size_t have, off;
 } Ctx;
 
 /* A failed assertion skips the cleanup; QEMU runs in its own session and would outlive the test. */
@@ -117,6 +119,7 @@ static void boot(Ctx *c)
         cr_assert(run_until(c, cond_qmp_ready, 10000), "QMP not ready 10 s after spawn");
         cr_assert_eq(hv_qemu_driver.agent_open(c->vm, &c->agent_fd), 0);
         agent_parser_init(&c->parser, 0);
+        c->have = c->off = 0;   /* nothing of an earlier VM's connection */
 }
 
 static void shutdown_vm(Ctx *c)
@@ -135,15 +138,13 @@ static void shutdown_vm(Ctx *c)
 static AgentMsg agent_recv(Ctx *c, unsigned timeout_ms)
 {
         uint64_t deadline = now_ms() + timeout_ms;
-        static uint8_t buf[4096];
-        static size_t have, off;
         for (;;) {
-                while (off < have) {
+                while (c->off < c->have) {
                         size_t used = 0;
                         AgentFrame f;
-                        int r = agent_parser_feed(&c->parser, buf + off, have - off, &used, &f);
+                        int r = agent_parser_feed(&c->parser, c->rbuf + c->off, c->have - c->off, &used, &f);
                         cr_assert_geq(r, 0, "agent protocol error");
-                        off += used;
+                        c->off += used;
                         if (r == 0)
                                 break;
                         AgentMsg m;
@@ -151,7 +152,7 @@ static AgentMsg agent_recv(Ctx *c, unsigned timeout_ms)
                         if (m.type != AGENT_MSG_HEARTBEAT)
                                 return m;
                 }
-                have = off = 0;
+                c->have = c->off = 0;
                 uint64_t now = now_ms();
                 cr_assert_lt(now, deadline, "the agent said nothing more in %u ms", timeout_ms);
                 /* The driver's loop runs too: QMP answers (slot fills) arrive meanwhile. */
@@ -159,9 +160,9 @@ static AgentMsg agent_recv(Ctx *c, unsigned timeout_ms)
                 struct pollfd pfd = { .fd = c->agent_fd, .events = POLLIN };
                 if (poll(&pfd, 1, 20) <= 0)
                         continue;
-                ssize_t n = read(c->agent_fd, buf, sizeof buf);
+                ssize_t n = read(c->agent_fd, c->rbuf, sizeof c->rbuf);
                 cr_assert_gt(n, 0, "agent socket closed");
-                have = (size_t)n;
+                c->have = (size_t)n;
         }
 }
 
