@@ -105,16 +105,8 @@ CONF
 RDP_CLIENT="$B/tests/e2e/rdp-client"
 rdp() { "$RDP_CLIENT" --host 127.0.0.1 --port "$RDP_PORT" --timeout 60 "$@"; }
 
-# The test guest paints the session background from the user name (tests/guest/README.md):
-# FNV-1a 32-bit of the name, each channel 0x40 + (c & 0x7f).
-user_color() {
-        local h=2166136261 c i
-        for ((i = 0; i < ${#1}; i++)); do
-                printf -v c '%d' "'${1:i:1}"
-                h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
-        done
-        printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
-}
+# desk_user_rgb USER: the colour the test guest paints USER's session with (tests/guest/README.md).
+. "$S/tests/guest/desk-rgb.sh"
 
 # setup [accel]: temp dirs and a config; exports T, CONF.
 setup() {
