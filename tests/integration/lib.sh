@@ -102,6 +102,43 @@ handshake-timeout = 5
 CONF
 }
 
+# setup_session_uids AT HANDSHAKE_S: for the tests of slate-session's isolation (as root: only then
+# do sessions get uids of their own): `setup tcg`, an RDP listener on PORT with the built
+# slate-session, and session uids from BASE, a range of this run's own near AT (another test's
+# slated at the same time, make -j check, hands out its own ids, and this one skips those).
+setup_session_uids() {
+        require_tools
+        command -v nc >/dev/null || skip "nc not installed (apt-get install netcat-openbsd)"
+        [ -x "$B/rdp/slate-session" ] || skip "slate-session not built"
+        [ "$(id -u)" -eq 0 ] || skip "needs root (sessions get uids of their own only when slated is root)"
+        setup tcg
+        PORT=$(free_port)
+        BASE=$(($1 + (RANDOM % 4096) * 256))
+        cat >>"$CONF" <<CONF
+listen = 127.0.0.1:$PORT
+session-program = $B/rdp/slate-session
+handshake-timeout = $2
+session-uid-base = $BASE
+CONF
+}
+
+# proc_status PID KEY: one field of /proc/PID/status (Uid, Groups, Seccomp, ...).
+proc_status() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
+
+# check_session_uid WHAT PID UID: a slate-session (WHAT: "pid", "spare") runs as UID of
+# session-uid-base's range (real, effective, saved, fs; its gid the same), with no supplementary
+# group, under no-new-privs and a seccomp filter.
+check_session_uid() {
+        local what=$1 p=$2 u=$3 f
+        [ "$u" -ge "$BASE" ] && [ "$u" -lt $((BASE + 65536)) ] || fail "$what $p: uid $u is outside session-uid-base's range"
+        for f in Uid Gid; do
+                [ "$(proc_status "$p" $f)" = "$u $u $u $u" ] || fail "$what $p: $f $(proc_status "$p" $f), not $u"
+        done
+        [ -z "$(proc_status "$p" Groups)" ] || fail "$what $p has supplementary groups: $(proc_status "$p" Groups)"
+        [ "$(proc_status "$p" NoNewPrivs)" = 1 ] || fail "$what $p: NoNewPrivs $(proc_status "$p" NoNewPrivs)"
+        [ "$(proc_status "$p" Seccomp)" = 2 ] || fail "$what $p: Seccomp $(proc_status "$p" Seccomp), not 2 (filter)"
+}
+
 RDP_CLIENT="$B/tests/e2e/rdp-client"
 rdp() { "$RDP_CLIENT" --host 127.0.0.1 --port "$RDP_PORT" --timeout 60 "$@"; }
 
