@@ -90,36 +90,32 @@ setup_pam_expired() {
         echo "password required $mod state=$T/pam-state" >>"$T/pam.d/slate"
 }
 
-# setup_rdp: an RDP listener on a free loopback port and the built slate-session.
-setup_rdp() {
+# setup_listener [CONFIG-LINE...]: slated listens for RDP on PORT (a free loopback port) with the
+# built slate-session; the lines given follow in the config.
+setup_listener() {
         [ -x "$B/rdp/slate-session" ] || skip "slate-session not built"
+        PORT=$(free_port)
+        printf '%s\n' "listen = 127.0.0.1:$PORT" "session-program = $B/rdp/slate-session" "$@" >>"$CONF"
+}
+
+# setup_rdp: the listener for the test client (rdp, on RDP_PORT).
+setup_rdp() {
         [ -x "$B/tests/e2e/rdp-client" ] || skip "tests/e2e/rdp-client not built"
-        RDP_PORT=$(free_port)
-        cat >>"$CONF" <<CONF
-listen = 127.0.0.1:$RDP_PORT
-session-program = $B/rdp/slate-session
-handshake-timeout = 5
-CONF
+        setup_listener "handshake-timeout = 5"
+        RDP_PORT=$PORT
 }
 
 # setup_session_uids AT HANDSHAKE_S: for the tests of slate-session's isolation (as root: only then
-# do sessions get uids of their own): `setup tcg`, an RDP listener on PORT with the built
-# slate-session, and session uids from BASE, a range of this run's own near AT (another test's
-# slated at the same time, make -j check, hands out its own ids, and this one skips those).
+# do sessions get uids of their own): `setup tcg`, the listener on PORT, and session uids from
+# BASE, a range of this run's own near AT (another test's slated at the same time, make -j check,
+# hands out its own ids, and this one skips those).
 setup_session_uids() {
         require_tools
         command -v nc >/dev/null || skip "nc not installed (apt-get install netcat-openbsd)"
-        [ -x "$B/rdp/slate-session" ] || skip "slate-session not built"
         [ "$(id -u)" -eq 0 ] || skip "needs root (sessions get uids of their own only when slated is root)"
         setup tcg
-        PORT=$(free_port)
         BASE=$(($1 + (RANDOM % 4096) * 256))
-        cat >>"$CONF" <<CONF
-listen = 127.0.0.1:$PORT
-session-program = $B/rdp/slate-session
-handshake-timeout = $2
-session-uid-base = $BASE
-CONF
+        setup_listener "handshake-timeout = $2" "session-uid-base = $BASE"
 }
 
 # proc_status PID KEY: one field of /proc/PID/status (Uid, Groups, Seccomp, ...).
