@@ -101,6 +101,9 @@ typedef struct Agent {
         uint64_t usable_due_ms;
         int ready_fd;
         bool usable_unsent;
+        /* IDENTITY (identity.c): the token the host gave this desktop, in memory only. */
+        bool identified;
+        uint8_t token[AGENT_TOKEN_SIZE];
 } Agent;
 
 #define log_agent(...) (fprintf(stderr, "slate-agent: " __VA_ARGS__), fputc('\n', stderr))
@@ -123,6 +126,9 @@ unsigned script_pollfds(const Agent *a, struct pollfd *pfd, int *timeout_ms);
 void script_adopt(Agent *a);
 /* The ready hook is installed next to the script: the agent can say USABLE (AGENT_CAP_USABLE). */
 bool script_ready_hook_present(const char *script);
+
+/* identity.c: apply the host's IDENTITY and answer IDENTIFIED. */
+int identity_apply(Agent *a, const AgentMsg *m);
 
 /* disks.c: the session's disks (SESSION_START's list). Mounting blocks the loop (keeping the
  * host's link alive) and undoes itself on failure; err says why for the host. */
