@@ -67,7 +67,7 @@ static int pool_desktop_create(Broker *b, Pool *p, Desktop **ret)
         if (r < 0)
                 return r;
         DesktopSpec spec = { .pool = p->name, .version = cur, .memory = p->memory, .vcpus = p->vcpus,
-                             .overlay = p->overlay };
+                             .overlay = p->overlay, .clone = p->clone };
         r = desktop_create(b, &spec, ret);
         db_image_version_free_array(all, n);
         return r;
@@ -195,6 +195,7 @@ int pool_load_all(Broker *b)
                 p->layer_refuse_older = rows[i].layer_refuse_older;
                 p->profile_size = rows[i].profile_size;
                 p->usable_timeout = rows[i].usable_timeout;
+                p->clone = rows[i].clone;
                 pool_load_entitlements(b, p);
                 p->next = b->pools;
                 b->pools = p;
