@@ -218,7 +218,7 @@ void desktop_release(Desktop *d)
 
 /* ---- supervision callbacks ---- */
 
-static void clone_failed(Desktop *d, const char *why);
+static void clone_failed(Desktop *d, const char *why, bool template_fault);
 
 static void on_vm_exit(HvVm *vm, int status, void *userdata)
 {
@@ -234,7 +234,7 @@ static void on_vm_exit(HvVm *vm, int status, void *userdata)
                          status < 0 ? -status : status);
                 d->b->hv->vm_free(TAKE_PTR(d->vm));
                 if (d->clone && d->state == DESKTOP_BOOTING) {
-                        clone_failed(d, reason);
+                        clone_failed(d, reason, true);
                         return;
                 }
                 if (d->state == DESKTOP_BOOTING)
@@ -265,20 +265,29 @@ static void on_agent_hello(AgentLink *l, const AgentMsg *m, void *userdata)
         log_debug("desktop %s: agent %s says hello (boot id %s)", d->id, d->agent_version, d->boot_id);
 }
 
-/* A clone that did not come up: destroyed, and its template with it (the next desktops boot
- * cold until it is rebuilt). A user waiting for it hears that it is gone. */
-static void clone_failed(Desktop *d, const char *why)
+/* A clone that did not come up is destroyed. When the template is at fault (the state did not
+ * load, the guest kept its template's identity) the template goes too, and the next desktops
+ * boot cold until it is rebuilt; a clone merely starved on a busy host (its agent silent, not
+ * ready in time) counts against the template only a few times in a row. A user waiting for it
+ * hears that it is gone. */
+static void clone_failed(Desktop *d, const char *why, bool template_fault)
 {
         if (d->stopping)
                 return;
-        log_warn("desktop %s (pool %s): clone of %s failed (%s); destroyed, a cold boot replaces it", d->id, d->pool,
-                 d->tmpl.name, why);
-        template_invalidate(d->b, d->tmpl.name, why);
+        log_warn("desktop %s (pool %s): clone of %s failed (%s); destroyed%s", d->id, d->pool, d->tmpl.name, why,
+                 template_fault ? ", with its template: desktops boot cold until it is rebuilt" : "");
+        if (template_fault)
+                template_invalidate(d->b, d->tmpl.name, why);
+        else
+                template_clone_result(d->b, d->tmpl.name, false, why);
+        notify_boot_failed(d);
         desktop_destroy(d, "clone failed to resume");
 }
 
 static void desktop_became_ready(Desktop *d)
 {
+        if (d->clone)
+                template_clone_result(d->b, d->tmpl.name, true, NULL);
         boot_slot_release(d);
         d->state = desktop_claimed(d) ? DESKTOP_ASSIGNED : DESKTOP_READY;
         d->ready_ms = now_ms();
@@ -337,7 +346,7 @@ static void on_agent_ready(AgentLink *l, void *userdata)
                 int r = identity_send(d);
                 if (r < 0) {
                         if (d->clone)
-                                clone_failed(d, "cannot send the agent its identity");
+                                clone_failed(d, "cannot send the agent its identity", false);
                         else
                                 desktop_destroy(d, "cannot send the agent its identity");
                         return;
@@ -346,7 +355,7 @@ static void on_agent_ready(AgentLink *l, void *userdata)
                 return;
         }
         if (d->clone) {
-                clone_failed(d, "its agent cannot take a new identity");
+                clone_failed(d, "its agent cannot take a new identity", true);
                 return;
         }
         desktop_became_ready(d);
@@ -363,7 +372,7 @@ static void on_agent_identified(AgentLink *l, const AgentMsg *m, void *userdata)
                 const char *why = token_ok ? "the agent reports another boot id" : "the agent returned another token";
                 log_warn("desktop %s: identity not applied: %s", d->id, why);
                 if (d->clone)
-                        clone_failed(d, why);
+                        clone_failed(d, why, true);
                 else
                         desktop_destroy(d, why);
                 return;
@@ -392,7 +401,7 @@ static void on_agent_failure(AgentLink *l, const char *reason, void *userdata)
 {
         Desktop *d = userdata;
         if (d->clone && d->state == DESKTOP_BOOTING) {
-                clone_failed(d, reason);
+                clone_failed(d, reason, false);
                 return;
         }
         log_warn("desktop %s: %s; replacing the desktop", d->id, reason);
@@ -510,13 +519,10 @@ static void boot_timeout_cb(uv_timer_t *t)
         Desktop *d = t->data;
         if (d->state != DESKTOP_BOOTING || d->stopping)
                 return;
-        uint64_t cpu = UINT64_MAX, limit = (uint64_t)d->b->boot_timeout_s * 1000, waited = now_ms() - d->boot_start_ms;
+        uint64_t cpu = UINT64_MAX, waited = now_ms() - d->boot_start_ms;
+        uint64_t limit = d->clone ? DESKTOP_CLONE_TIMEOUT_MS : (uint64_t)d->b->boot_timeout_s * 1000;
         if (d->vm && d->b->hv->vm_cpu_ms && d->b->hv->vm_cpu_ms(d->vm, &cpu) < 0)
                 cpu = UINT64_MAX;
-        if (d->clone) {
-                clone_failed(d, "not ready in time");
-                return;
-        }
         uint64_t more = desktop_boot_wait_ms(!desktop_claimed(d), cpu, waited, limit);
         if (more > 0) {
                 log_info("desktop %s: not ready after %llu s, but a spare at idle priority has had only %llu.%llu s "
@@ -524,6 +530,10 @@ static void boot_timeout_cb(uv_timer_t *t)
                          (unsigned long long)cpu / 1000, (unsigned long long)cpu % 1000 / 100,
                          (unsigned long long)(more + 999) / 1000);
                 uv_timer_start(&d->boot_timer, boot_timeout_cb, more, 0);
+                return;
+        }
+        if (d->clone) {
+                clone_failed(d, "not ready in time", false);
                 return;
         }
         log_warn("desktop %s: agent not ready after %llu s (%u s of CPU allowed); replacing the desktop", d->id,
@@ -538,7 +548,7 @@ static void on_vm_restored(HvVm *vm, int r, const char *error, void *userdata)
         if (r < 0) {
                 char why[200];
                 snprintf(why, sizeof why, "resume: %s", error ? error : strerror(-r));
-                clone_failed(d, why);
+                clone_failed(d, why, true);
                 return;
         }
         log_info("desktop %s: clone of %s running %llu ms after its start", d->id, d->tmpl.name,
@@ -575,7 +585,7 @@ static void vm_launch(Desktop *d)
                 r = b->hv->vm_restore(d->vm, d->state_fd, on_vm_restored, d);
                 d->state_fd = -1;
                 if (r < 0) {
-                        clone_failed(d, "cannot load the template's state");
+                        clone_failed(d, "cannot load the template's state", true);
                         return;
                 }
         }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "broker/pool.h"
+#include "broker/template.h"
 #include "streaming/entitle.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -312,6 +313,14 @@ static void pool_evaluate(Broker *b, Pool *p, bool held)
                         log_info("pool %s: replacing idle desktop %s: older than max age %u s", p->name, d->id,
                                  p->max_age);
                         desktop_destroy(d, "max age reached");
+                }
+        }
+        if (p->clone && !held) {
+                DbImageVersion *cur, *all;
+                size_t n;
+                if (db_image_current(b->db, p->image, &cur, &all, &n) == 0) {
+                        template_ensure(b, cur, p->memory, p->vcpus);
+                        db_image_version_free_array(all, n);
                 }
         }
         pool_counts(b, p->name, &ready, &booting, &assigned, &total);

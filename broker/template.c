@@ -47,6 +47,7 @@ struct Template {
         char state_sha256[65];
         uint64_t state_size, ram_size;
         int64_t ram_mtime_ns, ram_ctime_ns;
+        unsigned clone_failures;        /* clones in a row that did not become ready */
         /* while building */
         char *build_dir, *run_dir;
         HvVm *vm;
@@ -528,7 +529,8 @@ static int ram_file_create(Broker *b, const char *path, uint64_t size)
         _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
         if (fd < 0)
                 return -errno;
-        if (ftruncate(fd, (off_t)size) < 0)
+        /* Group read-write whatever slated's umask: QEMU opens it by group. */
+        if (ftruncate(fd, (off_t)size) < 0 || fchmod(fd, 0660) < 0)
                 return -errno;
         if (b->vm_uid != (uid_t)-1 && fchown(fd, 0, b->vm_gid) < 0)
                 return -errno;
@@ -652,6 +654,14 @@ int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned v
         return -ENOENT;
 }
 
+void template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus)
+{
+        TemplateUse u = { 0 };
+        _cleanup_free_ char *why = NULL;
+        if (template_for(b, v, memory, vcpus, &u, &why) == 0)
+                template_use_clear(&u);
+}
+
 int template_use_verify(const TemplateUse *u, char **ret_why)
 {
         struct stat st;
@@ -689,6 +699,23 @@ void template_invalidate(Broker *b, const char *name, const char *why)
         free(t->why);
         t->why = xstrdup(why);
         t->retry_after_ms = now_ms() + TEMPLATE_RETRY_MS;
+}
+
+void template_clone_result(Broker *b, const char *name, bool ok, const char *why)
+{
+        Template *t = template_find(b, name);
+        if (!t || t->state != TEMPLATE_READY)
+                return;
+        if (ok) {
+                t->clone_failures = 0;
+                return;
+        }
+        if (++t->clone_failures >= TEMPLATE_CLONE_FAILURES) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "%u clones in a row did not become ready (last: %s)", t->clone_failures,
+                         why ? why : "?");
+                template_invalidate(b, name, msg);
+        }
 }
 
 int template_remove(Broker *b, const char *name)

@@ -33,11 +33,18 @@ void template_load_all(Broker *b);
  * is removed (running clones keep their open files). */
 int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus, TemplateUse *ret,
                  char **ret_why);
+/* The pool manager, for each pool that clones: the template is made (or remade, when stale or
+ * after a failure's pause) ahead of the first desktop that needs it. */
+void template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus);
 /* Blocking (thread pool): do the files still match what was saved? 0, or -EBADMSG with why. */
 int template_use_verify(const TemplateUse *u, char **ret_why);
 /* A clone of it failed to start or resume, or its files changed: removed; desktops boot cold
  * until a rebuild, tried again after a pause. */
 void template_invalidate(Broker *b, const char *name, const char *why);
+/* A clone of it became ready (ok), or failed in a way a loaded host explains too (its agent
+ * silent, not ready in time): TEMPLATE_CLONE_FAILURES such failures in a row drop it. */
+#define TEMPLATE_CLONE_FAILURES 3
+void template_clone_result(Broker *b, const char *name, bool ok, const char *why);
 /* slatectl template rm: -ENOENT when there is no such template. */
 int template_remove(Broker *b, const char *name);
 json_object *template_list_json(Broker *b);
