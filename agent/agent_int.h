@@ -13,8 +13,10 @@
 
 #define PORTS_DIR "/dev/virtio-ports"
 #define DEFAULT_PORT PORTS_DIR "/" AGENT_PORT_NAME
-/* virtio-serial returns EOF over and over while no host is connected: poll at this pace. */
-#define RECONNECT_POLL_MS 200
+/* virtio-serial returns EOF over and over while no host is connected: poll at this pace. A host
+ * is connected but for slated's restarts and a template's frozen guest, whose clones wait this
+ * long at most for their agent after the resume. */
+#define RECONNECT_POLL_MS 50
 /* A port that is not there yet (modules still loading) is looked for again at this pace. */
 #define OPEN_RETRY_MS 100
 /* --session-script (agent/session-script documents the contract): a start or stop that takes
