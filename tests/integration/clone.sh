@@ -84,6 +84,7 @@ say "encrypted clone: overlay encrypted, its canary not readable on the host"
 say "the template's RAM file is unchanged after three clones"
 
 say "a new image version: the template is stale and rebuilt"
+ctl pool set c-enc --warm 0 >/dev/null    # no idle v1 desktop to replace: the template alone boots
 publish_guest tiny >/dev/null
 wait_for 240 "a template for v2" tmpl_ready tiny 2
 [ ! -d "$tdir" ] || fail "the stale template $tdir was not removed"
@@ -93,7 +94,6 @@ say "template for v2 ready, v1's removed"
 say "a corrupt template file: the pool boots cold"
 t2=$(jctl template list | jq -r '.[0].path')
 printf 'garbage' | dd of="$t2/state" bs=1 seek=4096 conv=notrunc status=none
-ctl pool set c-enc --warm 0 >/dev/null
 ctl pool delete c-plain >/dev/null
 ctl pool create c-cold --image tiny --warm 1 --max 1 --memory 256M --clone >/dev/null
 wait_for 240 "a ready desktop after the corruption" pool_ready c-cold 1
