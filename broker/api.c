@@ -89,6 +89,8 @@ static json_object *desktop_json(const Desktop *d)
                 json_object_object_add(o, "rng_sample", json_object_new_string(d->rng_sample));
         if (d->ready_ms && d->state != DESKTOP_BOOTING && !d->adopted)
                 json_object_object_add(o, "boot_ms", json_object_new_int64((int64_t)(d->ready_ms - d->boot_start_ms)));
+        if (d->ready_ms && d->spawn_ms && d->state != DESKTOP_BOOTING)
+                json_object_object_add(o, "spawn_ready_ms", json_object_new_int64((int64_t)(d->ready_ms - d->spawn_ms)));
         return o;
 }
 

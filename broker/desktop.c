@@ -293,8 +293,9 @@ static void desktop_became_ready(Desktop *d)
         d->ready_ms = now_ms();
         uv_timer_stop(&d->boot_timer);
         desktop_persist(d);
-        log_info("desktop %s (pool %s, %s v%d): ready in %llu ms", d->id, d->pool, d->image, d->version,
-                 (unsigned long long)(d->ready_ms - d->boot_start_ms));
+        log_info("desktop %s (pool %s, %s v%d): ready in %llu ms (%s, %llu ms after QEMU's spawn)", d->id, d->pool,
+                 d->image, d->version, (unsigned long long)(d->ready_ms - d->boot_start_ms), d->clone ? "clone" : "cold",
+                 (unsigned long long)(d->spawn_ms ? d->ready_ms - d->spawn_ms : 0));
         const DesktopEvents *ev = d->b->desktop_events;
         if (ev && ev->on_ready)
                 ev->on_ready(d, d->b);
@@ -590,6 +591,7 @@ static void vm_launch(Desktop *d)
                 }
         }
         d->pid = b->hv->vm_pid(d->vm);
+        d->spawn_ms = now_ms();
         desktop_persist(d);
         fault_point(&b->crash, "qemu-started");
         agent_attach(d);

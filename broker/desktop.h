@@ -81,6 +81,7 @@ struct Desktop {
         uint32_t agent_caps;    /* AGENT_CAP_* from the agent's hello */
         int64_t created;        /* unix seconds */
         uint64_t boot_start_ms, ready_ms;
+        uint64_t spawn_ms;      /* its QEMU was started (0: adopted) */
         /* Claimed by a logon not yet usable: spare boots wait until this (now_ms), or until the
          * logon says usable (pool.c: the refill hold); 0 = holds nothing. */
         uint64_t hold_until_ms, claim_ms;
