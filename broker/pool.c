@@ -354,6 +354,7 @@ static void pool_tick(uv_timer_t *t)
                 if (!pool_find(b, d->pool) && !d->stopping)
                         desktop_destroy(d, "pool no longer exists");
         }
+        template_gc(b);
         bool held = refill_hold_check(b);
         for (Pool *p = b->pools, *next; p; p = next) {
                 next = p->next;

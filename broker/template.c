@@ -662,6 +662,23 @@ void template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsign
                 template_use_clear(&u);
 }
 
+void template_gc(Broker *b)
+{
+        for (Template *t = b->templates, *next; t; t = next) {
+                next = t->next;
+                if (t->state != TEMPLATE_READY)
+                        continue;
+                bool used = false;
+                for (Pool *p = b->pools; p && !used; p = p->next)
+                        used = p->clone && !p->deleting && strcmp(p->image, t->image) == 0 && p->memory == t->memory &&
+                               p->vcpus == t->vcpus;
+                if (!used) {
+                        template_drop(t, "no pool clones from it any more");
+                        template_free(t);
+                }
+        }
+}
+
 int template_use_verify(const TemplateUse *u, char **ret_why)
 {
         struct stat st;

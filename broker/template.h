@@ -36,6 +36,9 @@ int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned v
 /* The pool manager, for each pool that clones: the template is made (or remade, when stale or
  * after a failure's pause) ahead of the first desktop that needs it. */
 void template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus);
+/* The pool manager's tick: a ready template that no cloning pool can use any more (deleted, set
+ * to --boot, or to another image, memory or vCPU count) is removed. */
+void template_gc(Broker *b);
 /* Blocking (thread pool): do the files still match what was saved? 0, or -EBADMSG with why. */
 int template_use_verify(const TemplateUse *u, char **ret_why);
 /* A clone of it failed to start or resume, or its files changed: removed; desktops boot cold

@@ -12,7 +12,7 @@ N=${BENCH_N:-30}
 [ "$N" -le 10 ] || N=10                 # each cold sample is a full TCG boot
 STORM=${BENCH_CLONE_STORM:-20}
 busy_start=$(busy_now)
-bench_slated_start uc:pw uo:pw
+bench_slated_start ucl:pw uco:pw
 bench_publish_tiny
 
 ready_count() { jctl desktop list --pool "$1" | jq '[.[] | select(.state == "ready")] | length'; }
@@ -26,18 +26,17 @@ smaps() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/smaps_rollup"; }
 # boots at idle priority, which on a shared host measures the other jobs, not the boot).
 ctl pool create cl --image tiny --warm 0 --max 1 --memory 256M --clone >/dev/null
 ctl pool create co --image tiny --warm 0 --max 1 --memory 256M --boot >/dev/null
-ctl pool entitle cl user:uc >/dev/null
-ctl pool entitle co user:uo >/dev/null
+ctl pool entitle cl user:ucl >/dev/null
+ctl pool entitle co user:uco >/dev/null
 wait_for 600 "the 256M template" tmpl_ready $((256 << 20))
 build_ms=$(jctl template list | jq '[.[] | select(.memory == 268435456)][0].build_ms')
 no_sessions() { [ "$(jctl session list | jq length)" -eq 0 ]; }
 : >"$T/ready.cl" ; : >"$T/ready.co"; : >"$T/spawn.cl"; : >"$T/spawn.co"; : >"$T/pss.cl"; : >"$T/pss.co"; : >"$T/priv.cl"; : >"$T/priv.co"
-: >"$T/logon.cl"; : >"$T/logon.co"
 for i in $(seq 1 "$N"); do
         order="cl co"
         [ $((i % 2)) = 0 ] && order="co cl"
         for p in $order; do
-                u=u${p#c}
+                u=u$p
                 "$RDPC" --host 127.0.0.1 --port "$RDP_PORT" --timeout 600 --user "$u" --password pw --wait-desktop \
                         >"$T/out" 2>&1 || fail "$u logon: $(tail -3 "$T/out")"
                 d=$(jctl desktop list --pool "$p" | jq -c '.[0]')
@@ -45,7 +44,6 @@ for i in $(seq 1 "$N"); do
                 echo "$d" | jq '.spawn_ready_ms // empty' >>"$T/spawn.$p"
                 [ "$p" = co ] || [ "$(echo "$d" | jq -r .boot_mode)" = clone ] || fail "pool cl gave a cold desktop: $d"
                 id=$(jctl session list --user "$u" | jq -r '.[0].id')
-                jctl session show "$id" | jq -r '.logon_ms // empty' >>"$T/logon.$p"
                 pid=$(echo "$d" | jq .pid)
                 sleep 5                 # the test session drawn and settled
                 smaps "$pid" Pss >>"$T/pss.$p"
@@ -91,13 +89,22 @@ read -r rc50 rc90 < <(stats <"$T/ready.cl")
 read -r ro50 ro90 < <(stats <"$T/ready.co")
 read -r sc50 sc90 < <(stats <"$T/spawn.cl")
 read -r so50 so90 < <(stats <"$T/spawn.co")
-read -r lc50 lc90 < <(stats <"$T/logon.cl")
-read -r lo50 lo90 < <(stats <"$T/logon.co")
 read -r pc50 _ < <(stats <"$T/pss.cl")
 read -r po50 _ < <(stats <"$T/pss.co")
 read -r vc50 _ < <(stats <"$T/priv.cl")
 read -r vo50 _ < <(stats <"$T/priv.co")
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+storm_md="Storm: not run (BENCH_CLONE_STORM=0)."
+if [ "$STORM" -gt 0 ]; then
+        storm_md="Storm: $STORM desktops of 128 MiB with ram overlays asked for at once (\`pool set --warm $STORM\`,
+boot-parallel default, spares at idle CPU priority), wall time to all READY and the host's
+MemAvailable drop 5 s later:
+
+| | all READY | MemAvailable drop |
+|---|---|---|
+| clones | $storm_cl_ms ms | $(mib "$storm_cl_kb") MiB |
+| cold boots | $storm_co_ms ms | $(mib "$storm_co_kb") MiB |"
+fi
 cat <<EOF2
 ## Instant clones vs cold boots (tiny guest)
 
@@ -105,24 +112,17 @@ Private slated, accelerator $(jctl status | jq -r '.accel // "?"'), 256 MiB, enc
 N=$N each, interleaved: a logon (\`rdp-client --wait-desktop\`) to a pool with no spare, so its
 desktop is made for it, at normal CPU priority. Created → READY is slated's \`boot_ms\` (the
 overlay, where qemu-img's LUKS set-up takes most of a clone's time; QEMU spawn; state load or
-boot; agent HELLO/READY; identity applied); spawn → READY leaves the overlay out; logon is the
-session's \`logon_ms\` (accept → the test desktop usable). Memory: the desktop's QEMU 5 s after
+boot; agent HELLO/READY; identity applied); spawn → READY leaves the overlay out. Memory: the desktop's QEMU 5 s after
 the logon, test session drawn (\`/proc/PID/smaps_rollup\`; private = Private_Clean +
 Private_Dirty). Template (boot once to READY, settle 1 s, save): ${build_ms} ms. Host at start:
 $busy_start; at end: $busy_end.
 
-| | created → READY p50 | p90 | spawn → READY p50 | p90 | logon p50 | p90 | PSS p50 | private p50 |
-|---|---|---|---|---|---|---|---|---|
-| clone | $rc50 ms | $rc90 ms | $sc50 ms | $sc90 ms | $lc50 ms | $lc90 ms | $(mib "$pc50") MiB | $(mib "$vc50") MiB |
-| cold boot | $ro50 ms | $ro90 ms | $so50 ms | $so90 ms | $lo50 ms | $lo90 ms | $(mib "$po50") MiB | $(mib "$vo50") MiB |
+| | created → READY p50 | p90 | spawn → READY p50 | p90 | PSS p50 | private p50 |
+|---|---|---|---|---|---|---|
+| clone | $rc50 ms | $rc90 ms | $sc50 ms | $sc90 ms | $(mib "$pc50") MiB | $(mib "$vc50") MiB |
+| cold boot | $ro50 ms | $ro90 ms | $so50 ms | $so90 ms | $(mib "$po50") MiB | $(mib "$vo50") MiB |
 
-Storm: $STORM desktops of 128 MiB with ram overlays asked for at once (\`pool set --warm $STORM\`,
-boot-parallel default), wall time to all READY and the host's MemAvailable drop 5 s later:
-
-| | all READY | MemAvailable drop |
-|---|---|---|
-| clones | $storm_cl_ms ms | $(mib "$storm_cl_kb") MiB |
-| cold boots | $storm_co_ms ms | $(mib "$storm_co_kb") MiB |
+$storm_md
 
 $clones clones started in this run, $fallbacks desktops of clone pools booted cold (the log says why).
 
