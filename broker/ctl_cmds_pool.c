@@ -28,6 +28,9 @@ static void print_pool(json_object *p)
         kv("memory:", cell_bytes(p, "memory"));
         kv("vcpus:", cell(p, "vcpus"));
         kv("overlay:", cell(p, "overlay"));
+        kv("boot:", xstrdup(strcmp(jsonx_string_or(p, "boot", "cold"), "clone") == 0
+                                    ? "clone (instant clones of a template; cold while there is none)"
+                                    : "cold (every desktop boots)"));
         kv("disconnect:", disconnect_text(p));
         int64_t usable;
         if (jsonx_get_int64(p, "usable_timeout", &usable) == 0 && usable > 0) {
