@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/random.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,36 @@ static int canary_write(const char *boot_id)
         return r;
 }
 
+/* The hostname resolves to the host itself, as Debian does it (127.0.1.1): programs that look up
+ * their own name (sudo, X clients) otherwise wait or warn. The other lines stay as they were. */
+static int hosts_update(const char *hostname)
+{
+        char buf[16384], out[sizeof buf + 128];
+        size_t o = 0;
+        FILE *f = fopen("/etc/hosts", "re");
+        if (f) {
+                size_t n = fread(buf, 1, sizeof buf - 1, f);
+                bool whole = feof(f);
+                fclose(f);
+                if (!whole)
+                        return -EFBIG;
+                buf[n] = 0;
+                for (char *l = buf, *e; *l; l = e) {
+                        e = strchr(l, '\n');
+                        e = e ? e + 1 : l + strlen(l);
+                        if (strncmp(l, "127.0.1.1", 9) == 0 && (l[9] == ' ' || l[9] == '\t'))
+                                continue;
+                        memcpy(out + o, l, (size_t)(e - l));
+                        o += (size_t)(e - l);
+                        if (o && out[o - 1] != '\n')
+                                out[o++] = '\n';
+                }
+        }
+        o += (size_t)snprintf(out + o, sizeof out - o, "127.0.1.1\t%s\n", hostname);
+        out[o] = 0;
+        return write_file("/etc/hosts", out, 0644);
+}
+
 int identity_apply(Agent *a, const AgentMsg *m)
 {
         AgentMsg out = { .type = AGENT_MSG_IDENTIFIED };
@@ -152,6 +183,8 @@ int identity_apply(Agent *a, const AgentMsg *m)
         snprintf(text, sizeof text, "%s\n", m->identity.hostname);
         if ((r = write_file("/etc/hostname", text, 0644)) < 0)
                 log_agent("identity: /etc/hostname: %s", strerror(-r));
+        if ((r = hosts_update(m->identity.hostname)) < 0)
+                log_agent("identity: /etc/hosts: %s", strerror(-r));
         if (m->identity.boot_id[0]) {
                 snprintf(a->boot_id, sizeof a->boot_id, "%s", m->identity.boot_id);
                 if (a->capabilities & AGENT_CAP_CANARY) {
