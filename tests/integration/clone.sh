@@ -99,5 +99,23 @@ d4=$(desk c-cold 0)
 [ "$(echo "$d4" | jq -r .boot_mode)" = cold ] || fail "a desktop was cloned from a corrupt template: $d4"
 grep -q "cold boot: template .*does not match its checksum" "$T/slated.log" || fail "no log line saying why it booted cold"
 say "corrupt template: cold boot, and the log says why"
+
+say "template rm, a rebuild, and a clone whose state does not load"
+ctl template list | grep -q failed || fail "template list does not show the failed template"
+ctl template rm "$(jctl template list | jq -r '.[0].name')" >/dev/null
+wait_for 300 "the template rebuilt" tmpl_ready tiny 2
+t3=$(jctl template list | jq -r '.[0].path')
+# A state that matches its recorded checksum but does not load (as a QEMU that cannot read its
+# own template would see it): slated re-reads the checksum at start.
+stop_slated TERM
+printf 'garbage' | dd of="$t3/state" bs=1 seek=0 conv=notrunc status=none     # its header
+sed -i "s/^state_sha256=.*/state_sha256=$(sha256sum "$t3/state" | cut -d' ' -f1)/" "$t3/meta"
+start_slated
+ctl pool create c-res --image tiny --warm 1 --max 1 --memory 256M --clone >/dev/null
+wait_for 240 "a ready desktop after the failed resume" pool_ready c-res 1
+[ "$(desk c-res 0 | jq -r .boot_mode)" = cold ] || fail "the desktop after a failed resume is not a cold one"
+grep -q "clone of .* failed (resume: .*); destroyed, with its template" "$T/slated.log" ||
+        fail "no log line for the clone that failed to resume"
+say "the clone that did not resume was destroyed with its template, a cold desktop replaced it"
 stop_slated TERM
 echo "PASS: clone"
