@@ -65,6 +65,12 @@ void hv_qemu_migrate_cancel(HvVm *vm)
         uv_close((uv_handle_t *)&m->timer, mig_closed);
 }
 
+/* A step's failure: QEMU's own words, or that it is gone (its stderr, logged, says why). */
+static const char *step_error(int r, const char *desc, const char *what)
+{
+        return r == -EPIPE ? "QEMU exited (its last stderr lines say why)" : desc ? desc : what;
+}
+
 /* Each QMP step's reply carries the operation; vm->mig == m says it is still ours. */
 #define MIG_ALIVE(m) ((m)->vm->mig == (m))
 
@@ -75,7 +81,7 @@ static void on_cont(Qmp *q, int r, json_object *ret, const char *cls, const char
         HvQemuMigrate *m = userdata;
         if (r == -ECANCELED || !MIG_ALIVE(m))
                 return;
-        mig_end(m, r < 0 ? -EIO : 0, r < 0 ? (desc ? desc : "cont failed") : NULL);
+        mig_end(m, r < 0 ? -EIO : 0, r < 0 ? step_error(r, desc, "cont failed") : NULL);
 }
 
 static void on_query(Qmp *q, int r, json_object *ret, const char *cls, const char *desc, void *userdata)
@@ -84,7 +90,7 @@ static void on_query(Qmp *q, int r, json_object *ret, const char *cls, const cha
         if (r == -ECANCELED || !MIG_ALIVE(m))
                 return;
         if (r < 0) {
-                mig_end(m, -EIO, desc ? desc : "query-migrate failed");
+                mig_end(m, -EIO, step_error(r, desc, "query-migrate failed"));
                 return;
         }
         json_object *st = NULL;
@@ -128,7 +134,7 @@ static void on_migrate(Qmp *q, int r, json_object *ret, const char *cls, const c
         if (r == -ECANCELED || !MIG_ALIVE(m))
                 return;
         if (r < 0) {
-                mig_end(m, -EIO, desc ? desc : "migrate refused");
+                mig_end(m, -EIO, step_error(r, desc, "migrate refused"));
                 return;
         }
         uv_timer_start(&m->timer, mig_poll, MIG_POLL_MS, 0);
@@ -140,7 +146,7 @@ static void on_getfd(Qmp *q, int r, json_object *ret, const char *cls, const cha
         if (r == -ECANCELED || !MIG_ALIVE(m))
                 return;
         if (r < 0) {
-                mig_end(m, -EIO, desc ? desc : "getfd refused");
+                mig_end(m, -EIO, step_error(r, desc, "getfd refused"));
                 return;
         }
         /* QEMU has its own copy now. */
@@ -158,7 +164,7 @@ static void on_caps(Qmp *q, int r, json_object *ret, const char *cls, const char
         if (r == -ECANCELED || !MIG_ALIVE(m))
                 return;
         if (r < 0) {
-                mig_end(m, -EIO, desc ? desc : "x-ignore-shared refused");
+                mig_end(m, -EIO, step_error(r, desc, "x-ignore-shared refused"));
                 return;
         }
         json_object *args = json_object_new_object();
@@ -174,7 +180,7 @@ static void on_stopped(Qmp *q, int r, json_object *ret, const char *cls, const c
         if (r == -ECANCELED || !MIG_ALIVE(m))
                 return;
         if (r < 0) {
-                mig_end(m, -EIO, desc ? desc : "stop failed");
+                mig_end(m, -EIO, step_error(r, desc, "stop failed"));
                 return;
         }
         /* Both sides need x-ignore-shared before the stream: without it the clone refuses the
