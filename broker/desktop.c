@@ -554,6 +554,10 @@ static void on_vm_restored(HvVm *vm, int r, const char *error, void *userdata)
         }
         log_info("desktop %s: clone of %s running %llu ms after its start", d->id, d->tmpl.name,
                  (unsigned long long)(now_ms() - d->boot_start_ms));
+        /* Only now: a host that connects while the state loads can be lost to the guest (the
+         * load puts back the template's "no host" and virtio-serial tells the guest of no
+         * change), and its agent then waits for a host for ever. */
+        agent_attach(d);
 }
 
 static void vm_launch(Desktop *d)
@@ -594,7 +598,8 @@ static void vm_launch(Desktop *d)
         d->spawn_ms = now_ms();
         desktop_persist(d);
         fault_point(&b->crash, "qemu-started");
-        agent_attach(d);
+        if (!d->clone)
+                agent_attach(d);        /* a clone's, once it runs (on_vm_restored) */
 }
 
 typedef struct OverlayJob {
