@@ -502,7 +502,7 @@ static void build_job_done(uv_work_t *w, int status)
                         .id = id, .run_dir = t->run_dir, .disk = t->overlay->path, .kernel = j->kernel,
                         .initrd = j->initrd, .cmdline = j->cmdline, .memory_mb = t->memory >> 20, .vcpus = t->vcpus,
                         .accel = b->accel, .uid = b->vm_uid, .gid = b->vm_gid, .kvm_gid = b->kvm_gid,
-                        .qemu = b->cfg->qemu, .background = true, .mem_path = ram, .mem_share = true,
+                        .qemu = b->cfg->qemu, .background = false, .mem_path = ram, .mem_share = true,
                         .mem_gid = b->vm_gid,
                 };
                 int r = b->hv->vm_start(b->loop, &spec, &build_vm_callbacks, t, &t->vm);
@@ -565,7 +565,7 @@ static void build_start(Template *t, const DbImageVersion *v)
                 build_fail(t, "%s: %s", ram, strerror(-r));
                 return;
         }
-        log_info("template %s: building (boots %s v%d once, %llu MiB, %u vCPU)", t->name, t->image, t->version,
+        log_info("template %s: building (boots %s v%d once, %llu MiB, %u vCPU, normal CPU priority)", t->name, t->image, t->version,
                  (unsigned long long)(t->memory >> 20), t->vcpus);
         uv_timer_start(&t->timer, build_timeout, (uint64_t)b->boot_timeout_s * 2000, 0);
         BuildJob *j = xmalloc0(sizeof *j);
@@ -591,8 +591,8 @@ static void template_drop(Template *t, const char *why)
         rm_rf(t->dir);
 }
 
-int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus, TemplateUse *ret,
-                 char **ret_why)
+static int template_get(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus, bool build,
+                        TemplateUse *ret, char **ret_why)
 {
         _cleanup_free_ char *key = template_key(b, v, memory, vcpus);
         _cleanup_free_ char *name = template_name(v, key);
@@ -625,6 +625,12 @@ int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned v
                                      (unsigned long long)(t->retry_after_ms - now_ms() + 999) / 1000);
                 return -ENOENT;
         }
+        if (!build) {
+                *ret_why = t ? xasprintf("template %s is to be built again", t->name)
+                             : xasprintf("no template for %s v%d at %llu MiB yet", v->name, v->version,
+                                         (unsigned long long)(memory >> 20));
+                return -ENOENT;
+        }
         bool retry = t != NULL;
         if (!t) {
                 _cleanup_free_ char *root = template_root(b);
@@ -654,11 +660,17 @@ int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned v
         return -ENOENT;
 }
 
+int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus, TemplateUse *ret,
+                 char **ret_why)
+{
+        return template_get(b, v, memory, vcpus, false, ret, ret_why);
+}
+
 void template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus)
 {
         TemplateUse u = { 0 };
         _cleanup_free_ char *why = NULL;
-        if (template_for(b, v, memory, vcpus, &u, &why) == 0)
+        if (template_get(b, v, memory, vcpus, true, &u, &why) == 0)
                 template_use_clear(&u);
 }
 

@@ -28,13 +28,16 @@ void template_use_clear(TemplateUse *u);
 /* Templates found under <state>/templates at start (a half-built one is removed). */
 void template_load_all(Broker *b);
 /* The ready template for a desktop of this version and shape: 0 with *ret filled, or -ENOENT
- * with *ret_why saying why not (caller frees): none yet (a build starts), being built, failed
- * lately. A template of the same image and shape made for another version or QEMU is stale: it
- * is removed (running clones keep their open files). */
+ * with *ret_why saying why not (caller frees): none yet, being built, failed lately. A template
+ * of the same image and shape made for another version or QEMU is stale: it is removed (running
+ * clones keep their open files). Never starts a build: that is template_ensure's. */
 int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus, TemplateUse *ret,
                  char **ret_why);
-/* The pool manager, for each pool that clones: the template is made (or remade, when stale or
- * after a failure's pause) ahead of the first desktop that needs it. */
+/* The pool manager, for each pool that clones and only while no logon holds spare boots: the
+ * template is made (or remade, when stale or after a failure's pause) ahead of the first desktop
+ * that needs it. The build runs at normal CPU priority, unlike a spare's boot: it is the one boot
+ * that every later desktop of the version saves, and at idle priority a busy host starved it for
+ * minutes (every desktop booting cold meanwhile). */
 void template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus);
 /* The pool manager's tick: a ready template that no cloning pool can use any more (deleted, set
  * to --boot, or to another image, memory or vCPU count) is removed. */
