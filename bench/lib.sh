@@ -91,12 +91,13 @@ free_port() {
         done
         fail "no free port"
 }
-# numbers on stdin → "p50 p90" (nearest rank)
+# stats [P]: numbers on stdin → "p50 pP" (nearest rank; P is 90 unless given)
 stats() {
-        sort -n | awk '{ v[NR] = $1 } END {
+        sort -n | awk -v q="${1:-90}" '{ v[NR] = $1 } END {
                 if (NR == 0) { print "– –"; exit }
+                f = q / 100
                 m = int(NR * 0.5); if (m < NR * 0.5) m++; if (m < 1) m = 1
-                p = int(NR * 0.9); if (p < NR * 0.9) p++; if (p < 1) p = 1
+                p = int(NR * f); if (p < NR * f) p++; if (p < 1) p = 1
                 print v[m], v[p] }'
 }
 
@@ -196,13 +197,6 @@ bench_shadow_start() {
         sleep 0.5
 }
 
-# bench_user_rgb USER: the colour the tiny guest's test desktop paints USER's session with
-# (tests/guest/desk.c desk_user_rgb: FNV-1a of the name, mid-range channels), as RRGGBB.
-bench_user_rgb() {
-        local h=2166136261 c i
-        for ((i = 0; i < ${#1}; i++)); do
-                printf -v c '%d' "'${1:i:1}"
-                h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
-        done
-        printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
-}
+# desk_user_rgb USER: the colour the tiny guest's test desktop paints USER's session with, as
+# RRGGBB (the tests check it too).
+. "$S/tests/guest/desk-rgb.sh"

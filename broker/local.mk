@@ -14,6 +14,7 @@ broker_libslatebroker_a_SOURCES = \
 	broker/steps.c broker/steps.h broker/logon.c broker/logon.h broker/logoff.c broker/logoff.h \
 	broker/fault.c broker/fault.h broker/diskloan.c broker/diskloan.h broker/userdisks.c broker/userdisks.h broker/backup.c broker/backup.h broker/workq.c broker/workq.h broker/prompter.c broker/prompter.h broker/api_store.c \
 	broker/hostcheck.c broker/hostcheck.h
+broker_libslatebroker_a_SOURCES += broker/logon_progress.c broker/logon_progress.h
 broker_libslatebroker_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS) $(SQLITE_CFLAGS) $(PAM_CFLAGS) $(OPENSSL_CFLAGS) $(GUESTFS_CFLAGS)
 
 sbin_PROGRAMS += broker/slated

@@ -14,6 +14,7 @@
 #include "broker/desktop.h"
 #include "broker/logoff.h"
 #include "broker/logon.h"
+#include "broker/logon_progress.h"
 #include "broker/userdisks.h"
 #include "broker/pool.h"
 #include "broker/prompter.h"
@@ -75,7 +76,9 @@ typedef struct Logon {
 } Logon;
 
 static const DesktopEvents claim_events;
-static void progress_send(Logon *lg, IpcProgressKind kind, const char *text);
+
+/* The user's name: PAM's (it may map the one given) once it answered. */
+static const char *user_of(const Logon *lg) { return lg->mapped_user ? lg->mapped_user : lg->user; }
 
 /* ---- lifetime ---- */
 
@@ -522,7 +525,7 @@ static int step_attach(StepRun *run, void *ctx)
         }
         /* A reconnect to a desktop already usable goes straight to it: no progress screen. */
         if (lg->reconnect && s->usable)
-                progress_send(lg, IPC_PROGRESS_USABLE, NULL);
+                logon_progress_usable(lg->conn, user_of(lg));
         conn_set_state_attached(lg->conn);
         uv_timer_stop(&s->timer);       /* no disconnect timeout while a client is attached */
         s->state = SESSION_ACTIVE;
@@ -576,46 +579,11 @@ static const Step logon_steps[] = {
         { "usable", step_usable, NULL, 0, true },       /* bounded by the pool's usable-timeout */
 };
 
-/* ---- what the user is told meanwhile (slate-session's progress screen) ---- */
-
-/* What each step the logon waits on is doing, in the user's words; a step not listed (the
- * handshake, the first frame) changes nothing on the screen. */
-static const struct {
-        const char *step, *text;
-} step_texts[] = {
-        { "auth", "Checking your password" },
-        { "pam-session", "Opening your session" },
-        { "desktop", "Starting your desktop" },
-        { "apps", "Attaching your apps" },
-        { "profile", "Attaching your profile" },
-        { "agent", "Starting your session" },
-        { "usable", "Waiting for your desktop to be ready" },
-};
-
-/* One IPC_PROGRESS to the client's slate-session: a step (text of the step now under way, its
- * place in the list), USABLE, or FAILED (text: why; an IPC_END follows). */
-static void progress_send(Logon *lg, IpcProgressKind kind, const char *text)
-{
-        if (!lg->conn || !conn_alive(lg->conn))
-                return;
-        IpcMsg m = { .type = IPC_PROGRESS };
-        m.progress.kind = (uint8_t)kind;
-        if (kind == IPC_PROGRESS_STEP) {
-                m.progress.step = (uint8_t)(lg->run.cur + 1);
-                m.progress.steps = (uint8_t)lg->run.n;
-        }
-        snprintf(m.progress.title, sizeof m.progress.title, "Welcome, %.200s",
-                 lg->mapped_user ? lg->mapped_user : lg->user);
-        snprintf(m.progress.text, sizeof m.progress.text, "%s", text ? text : "");
-        conn_send(lg->conn, &m, -1);
-}
-
+/* What the user is told meanwhile: slate-session's progress screen (logon_progress.c). */
 static void progress_step(StepRun *run, void *ctx)
 {
-        const char *name = run->steps[run->cur].name;
-        for (size_t i = 0; i < ELEMENTSOF(step_texts); i++)
-                if (strcmp(step_texts[i].step, name) == 0)
-                        progress_send(ctx, IPC_PROGRESS_STEP, step_texts[i].text);
+        Logon *lg = ctx;
+        logon_progress_step(lg->conn, user_of(lg), run);
 }
 
 /* ---- the end of a logon ---- */
@@ -662,7 +630,7 @@ static void usable_failed(Logon *lg, uint32_t waited_ms)
                       "first frame (usable-timeout)", s->id, s->desktop ? s->desktop->id : "?", lg->addr, waited_ms);
         log_warn("session %s (%s): desktop %s not usable %u ms after the first frame; ending the session", s->id,
                  s->user, s->desktop ? s->desktop->id : "?", waited_ms);
-        progress_send(lg, IPC_PROGRESS_FAILED, why);
+        logon_progress_failed(lg->conn, user_of(lg), why);
         if (s->desktop)
                 pool_desktop_usable(s->desktop);
         logoff_start(s, why);
@@ -682,11 +650,10 @@ static void logon_finished(StepRun *run, int r, const char *failed_step, const c
                 return;
         }
         if (r < 0) {
-                session_audit(b, "logon.failed", lg->mapped_user ? lg->mapped_user : lg->user,
-                              "%s from %s failed at %s: %s", lg->reconnect ? "reconnect" : "logon", lg->addr,
-                              failed_step, why);
-                log_warn("%s of %s from %s failed at %s: %s", lg->reconnect ? "reconnect" : "logon",
-                         lg->mapped_user ? lg->mapped_user : lg->user, lg->addr, failed_step, why);
+                session_audit(b, "logon.failed", user_of(lg), "%s from %s failed at %s: %s",
+                              lg->reconnect ? "reconnect" : "logon", lg->addr, failed_step, why);
+                log_warn("%s of %s from %s failed at %s: %s", lg->reconnect ? "reconnect" : "logon", user_of(lg),
+                         lg->addr, failed_step, why);
                 if (lg->conn && conn_alive(lg->conn)) {
                         char msg[256];
                         snprintf(msg, sizeof msg, "logon failed at %s", failed_step);
@@ -743,7 +710,7 @@ static void logon_finished(StepRun *run, int r, const char *failed_step, const c
                               "session %s desktop %s pool %s from %s in %u ms (first frame %u ms, %s; %s)", s->id,
                               s->desktop ? s->desktop->id : "?", s->pool, lg->addr, s->logon_ms, s->first_frame_ms,
                               usable_says, line);
-                progress_send(lg, IPC_PROGRESS_USABLE, NULL);
+                logon_progress_usable(lg->conn, user_of(lg));
         } else {
                 if (s->conn == lg->conn)
                         s->conn = NULL;

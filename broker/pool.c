@@ -98,8 +98,9 @@ int pool_desktop_claim(Broker *b, Pool *p, const char *claim_id, const DesktopEv
         }
         desktop_claim(d, claim_id, ev, data);
         d->claim_ms = now_ms();
-        if (b->cfg->refill_hold)
-                d->hold_until_ms = d->claim_ms + (uint64_t)b->cfg->refill_hold * 1000;
+        uint64_t hold = pool_refill_hold_s(b->cfg->refill_hold, p->usable_timeout);
+        if (hold)
+                d->hold_until_ms = d->claim_ms + hold * 1000;
         if (!booting) {
                 /* Marked taken before the claimant records anything: whatever a crash leaves
                  * between the two, a restart never hands this desktop to anyone else. */
@@ -254,6 +255,14 @@ static void pool_trim(Broker *b, Pool *p, unsigned excess)
                 desktop_destroy(oldest, "pool shrunk");
                 excess--;
         }
+}
+
+unsigned pool_refill_hold_s(unsigned cap, unsigned usable_timeout)
+{
+        /* Until usable: the logon's steps before the usable step (a booting desktop, the agent's
+         * session start) plus the pool's usable-timeout, which then ends the logon anyway. */
+        unsigned hold = usable_timeout + POOL_REFILL_HOLD_START_S;
+        return hold < cap ? hold : cap;
 }
 
 Desktop *pool_refill_holder(Desktop *list, uint64_t now)

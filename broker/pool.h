@@ -60,6 +60,11 @@ void pool_desktop_usable(Desktop *d);
 /* The refill hold's decision: the first desktop in list whose logon still holds spare boots at
  * now (claimed, not usable yet, within refill-hold), or NULL. */
 Desktop *pool_refill_holder(Desktop *list, uint64_t now);
+
+/* Seconds a logon holds spare boots at most: until its desktop is usable, bounded by the pool's
+ * usable-timeout plus the steps before it, and by slate.conf's refill-hold (cap; 0: no hold). */
+#define POOL_REFILL_HOLD_START_S 120u
+unsigned pool_refill_hold_s(unsigned cap, unsigned usable_timeout);
 /* Give a claimed desktop back: an untouched ready desktop becomes a spare again; one a user
  * session ran in (or that is not ready) is destroyed, never reused. */
 void pool_desktop_release(Desktop *d, const char *reason);

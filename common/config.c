@@ -104,7 +104,7 @@ void config_init_defaults(SlateConfig *c)
                 .qemu_nbd = xstrdup(QEMU_NBD_PATH),
                 .sftp = xstrdup("/usr/bin/sftp"),
                 .heartbeat_interval = 2,
-                .refill_hold = 60,
+                .refill_hold = 600,
                 .heartbeat_misses = 5,
                 .pam_service = xstrdup("slate"),
                 /* systemd leaves 0x70000000-0x7FFFFFFF unused (its "UID/GID ranges"); QEMU's

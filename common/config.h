@@ -24,7 +24,7 @@ typedef struct SlateConfig {
         unsigned boot_parallel;   /* desktops booting at once; 0 = number of CPUs */
         unsigned boot_timeout;    /* seconds to agent ready; 0 = by accelerator (KVM 30, TCG 120) */
         unsigned heartbeat_interval; /* seconds between agent heartbeats */
-        unsigned refill_hold;     /* seconds spare boots wait for a logon to be usable; 0: no wait */
+        unsigned refill_hold;     /* cap, s, on a logon's hold of spare boots (pool.c); 0: no hold */
         unsigned heartbeat_misses;   /* missed heartbeats before a desktop is replaced */
         char *pam_service;        /* PAM service name (default "slate") */
         char *tls_cert;           /* RDP server certificate (PEM); created on first start if absent */

@@ -216,6 +216,19 @@ const uint8_t *console_framebuffer(const Console *c, uint32_t *ret_stride, uint3
 
 bool console_has_content(const Console *c) { return c->has_content; }
 
+bool console_is_black(const Console *c)
+{
+        uint32_t stride, w, h;
+        const uint8_t *fb = console_framebuffer(c, &stride, &w, &h);
+        for (uint32_t y = 0; y < h; y++) {
+                const uint8_t *row = fb + (size_t)y * stride;
+                for (uint32_t x = 0; x < w; x++)
+                        if (row[4 * x] | row[4 * x + 1] | row[4 * x + 2])
+                                return false;
+        }
+        return true;
+}
+
 /* ---- frames to the viewer ---- */
 
 bool console_frame_next(Console *c, uint32_t w, uint32_t h, ConsoleFrame *ret)

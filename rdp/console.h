@@ -53,6 +53,8 @@ const uint8_t *console_framebuffer(const Console *c, uint32_t *ret_stride, uint3
 /* True once a framebuffer update was handled since the connection or the last resize (QEMU
  * answers the first request with the whole screen; a resize's own update also counts). */
 bool console_has_content(const Console *c);
+/* Every pixel of the framebuffer black (the X byte aside): a guest that has not drawn yet. */
+bool console_is_black(const Console *c);
 
 /* ---- frames to the viewer ---- */
 

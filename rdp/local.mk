@@ -9,7 +9,7 @@ pkglibexec_PROGRAMS += rdp/slate-session
 rdp_slate_session_SOURCES = rdp/slate-session.c rdp/rdpconn.c rdp/rdpconn_alarm.c rdp/rdpconn.h rdp/peer.c rdp/peer.h \
 	rdp/keyless.c rdp/keyless.h \
 	rdp/encoder.c rdp/encoder.h rdp/input.c rdp/input.h rdp/sandbox.c rdp/sandbox.h \
-	rdp/screen.c rdp/screen.h rdp/form.c rdp/form.h
+	rdp/screen.c rdp/screen.h rdp/form.c rdp/form.h rdp/screens.c rdp/screens.h
 rdp_slate_session_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(VNCCLIENT_CFLAGS) $(SECCOMP_CFLAGS) $(OPENSSL_CFLAGS) \
 	$(CAIRO_CFLAGS)
 rdp_slate_session_LDADD = rdp/libslateconsole.a common/libslatecommon.a $(FREERDP_LIBS) $(VNCCLIENT_LIBS) \
@@ -45,6 +45,15 @@ TESTS += tests/unit/test_rdp_screen
 tests_unit_test_rdp_screen_SOURCES = tests/unit/test_rdp_screen.c rdp/screen.c rdp/screen.h
 tests_unit_test_rdp_screen_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(CAIRO_CFLAGS)
 tests_unit_test_rdp_screen_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(CAIRO_LIBS) $(JSONC_LIBS) $(OPENSSL_LIBS) -lm
+
+# The screens from a connection's side: what Enter hands over, frame pacing.
+check_PROGRAMS += tests/unit/test_rdp_screens
+TESTS += tests/unit/test_rdp_screens
+tests_unit_test_rdp_screens_SOURCES = tests/unit/test_rdp_screens.c rdp/screens.c rdp/screens.h rdp/screen.c \
+	rdp/screen.h rdp/form.c rdp/form.h rdp/input.c rdp/input.h
+tests_unit_test_rdp_screens_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(CAIRO_CFLAGS) $(VNCCLIENT_CFLAGS)
+tests_unit_test_rdp_screens_LDADD = rdp/libslateconsole.a common/libslatecommon.a $(CRITERION_LIBS) $(CAIRO_LIBS) \
+	$(JSONC_LIBS) $(OPENSSL_LIBS) -lm
 
 check_PROGRAMS += tests/unit/test_rdp_encoder
 TESTS += tests/unit/test_rdp_encoder

@@ -2,8 +2,9 @@
  * config → handshake (until Client Info) → [logon screen ⇄ auth] → attach → running, with refusal
  * and end reachable from anywhere. slated's messages are trusted only in the phase that expects
  * them; anything else ends the process. The client is activated at its own size once slated
- * answered its password and sees slate-session's own screen (rdp/screen.h: the logon screen, then the progress screen) until the
- * desktop is usable; then the console's frames. Nothing typed is logged. */
+ * answered its password and sees slate-session's own screens (rdp/screens.h: the logon screen,
+ * then the progress screen) until the desktop is usable; then the console's frames. Nothing typed
+ * is logged. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -17,12 +18,11 @@
 #include "common/util.h"
 #include "rdp/console.h"
 #include "rdp/encoder.h"
-#include "rdp/form.h"
 #include "rdp/input.h"
 #include "rdp/keyless.h"
 #include "rdp/peer.h"
 #include "rdp/rdpconn.h"
-#include "rdp/screen.h"
+#include "rdp/screens.h"
 
 #define SEND_STALL_MS 30000             /* one frame may take this long to reach the kernel */
 #define REFUSAL_MS 15000                /* a refused client must activate within this to be told why */
@@ -39,9 +39,6 @@
  * 2's activation wait (TcpAckTimeout, 9 s by default), which xfreerdp gives up after ("Timeout
  * waiting for activation"). PAM answers in 0.7 s or more (slated pads refusals). */
 #define PRE_ACTIVATION_MAX_MS 6000
-/* Screen frames' ids, apart from the console's (which count from 1): an ack says whose it is. */
-#define SCREEN_ID_BASE 0x40000000u
-#define SCREEN_RECTS_MAX 32
 #define BLACK_WAIT_MS 10000             /* without progress from slated: a black console waits this long */
 
 /* PH_LOGON: the logon screen waits for the user (the first credentials, or a PAM prompt). */
@@ -81,18 +78,13 @@ typedef struct RdpConn {
         /* Client Info, kept for a logon typed on the logon screen (no password here). */
         char user[IPC_NAME_MAX + 1], domain[IPC_NAME_MAX + 1], host[IPC_NAME_MAX + 1];
         uint32_t client_w, client_h;
-        char banner[IPC_TEXT_MAX + 1];
 
-        /* slate-session's own screen, shown until the desktop is usable */
-        Screen *screen;
-        bool screen_dirty;              /* the view changed: draw it */
-        uint32_t screen_next_id, screen_acked_next; /* screen frames sent; the first not acknowledged */
+        /* slate-session's own screens (rdp/screens.h), shown until the desktop is usable */
+        Screens *screens;
         bool usable;                    /* slated said so (or, with no progress at all, the console's first frame) */
         uint64_t usable_at;             /* when slated said so */
         bool step_seen;                 /* slated reports progress: only IPC_PROGRESS USABLE switches */
         bool showing_console;
-        char title[IPC_NAME_MAX + 16], text[IPC_TEXT_MAX + 1];
-        unsigned step, steps;
         bool failing;                   /* FAILED is on the screen until fail_until */
         uint64_t fail_until;
         bool ipc_closed, end_pending;
@@ -100,15 +92,8 @@ typedef struct RdpConn {
 
         /* the logon screen */
         bool interactive;               /* credentials come from the logon screen */
-        bool prompting;                 /* the answer goes back as IPC_PROMPT_REPLY */
-        Form form;
-        InputTextState kt;
-        char prompt[IPC_TEXT_MAX + 1];
-        bool prompt_secret;
-        char message[IPC_TEXT_MAX + 1];
-        bool message_error;
         unsigned refusals;
-        uint64_t logon_until;
+        uint64_t logon_until;           /* per prompt: LOGON_WAIT_MS */
 } RdpConn;
 
 static void rdpconn_end(RdpConn *s, int code, uint32_t errinfo)
@@ -156,9 +141,7 @@ static int send_auth(RdpConn *s, const char *password, uint8_t flags)
                 rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                 return r;
         }
-        snprintf(s->title, sizeof s->title, "Welcome, %s", s->user);
-        snprintf(s->text, sizeof s->text, "Signing in\xE2\x80\xA6");
-        s->screen_dirty = true;
+        screens_welcome(s->screens, s->user);
         s->phase = PH_AUTH;
         return 0;
 }
@@ -170,66 +153,38 @@ static int send_auth(RdpConn *s, const char *password, uint8_t flags)
 static void logon_screen_start(RdpConn *s, const char *user)
 {
         s->interactive = true;
-        s->prompting = false;
-        s->prompt_secret = true;
-        snprintf(s->prompt, sizeof s->prompt, "Password");
-        form_init(&s->form, user, true);
+        screens_logon(s->screens, user);
         s->phase = PH_LOGON;
         s->logon_until = now_ms() + LOGON_WAIT_MS;
-        s->screen_dirty = true;
         if (s->refusals == 0)
                 send_phase(s, "logon-screen");
-}
-
-/* A PAM prompt (SECRET or TEXT): the answer field only, under the user's name. */
-static void logon_prompt(RdpConn *s, const char *text, bool secret)
-{
-        s->prompting = true;
-        s->prompt_secret = secret;
-        snprintf(s->prompt, sizeof s->prompt, "%s", text);
-        form_init(&s->form, s->user, false);
-        s->phase = PH_LOGON;
-        s->logon_until = now_ms() + LOGON_WAIT_MS;
-        s->screen_dirty = true;
 }
 
 /* Enter on the logon screen: the credentials, or the answer to slated's prompt. */
 static void logon_submit(RdpConn *s)
 {
-        if (s->form.dropped)
-                log_info("logon screen: %u characters dropped (a field was full)", s->form.dropped);
-        s->message[0] = 0;
         s->logon_until = 0;
-        if (s->prompting) {
+        const char *user;
+        const char *answer = screens_submit(s->screens, &user);
+        if (!user) {
                 IpcMsg m = { .type = IPC_PROMPT_REPLY };
-                snprintf(m.prompt_reply.text, sizeof m.prompt_reply.text, "%s", s->form.answer.text);
-                form_field_clear(&s->form.answer);
+                snprintf(m.prompt_reply.text, sizeof m.prompt_reply.text, "%s", answer);
+                screens_answer_wipe(s->screens);
                 int r = ipc_send(s->ipc_fd, &m, -1);
                 ipc_msg_clear(&m);
                 if (r < 0) {
                         rdpconn_end(s, 1, ERRINFO_RPC_INITIATED_DISCONNECT);
                         return;
                 }
-                s->prompting = false;
                 s->phase = PH_AUTH;
-                s->screen_dirty = true;
                 return;
         }
-        snprintf(s->user, sizeof s->user, "%.*s", IPC_NAME_MAX, s->form.user.text);
+        snprintf(s->user, sizeof s->user, "%.*s", IPC_NAME_MAX, user);
         char u_esc[LOG_ESCAPED_MAX];
         log_escape(s->user, u_esc, sizeof u_esc);
         log_info("logon screen: signing in as '%s' (attempt %u)", u_esc, s->refusals + 1);
-        send_auth(s, s->form.answer.text, IPC_AUTH_INTERACTIVE);
-        form_field_clear(&s->form.answer);
-}
-
-static void logon_text(RdpConn *s, InputText kind, uint32_t cp)
-{
-        FormResult r = form_key(&s->form, kind, cp);
-        if (r == FORM_CHANGED)
-                s->screen_dirty = true;
-        else if (r == FORM_SUBMIT)
-                logon_submit(s);
+        send_auth(s, answer, IPC_AUTH_INTERACTIVE);
+        screens_answer_wipe(s->screens);
 }
 
 /* ---- FreeRDP events (called from inside peer_check) ---- */
@@ -251,7 +206,7 @@ static void on_credentials(void *ud, const char *user, const char *domain, char 
         snprintf(s->host, sizeof s->host, "%s", host);
         s->client_w = input_clamp_dim(width, 1, s->max_w);
         s->client_h = input_clamp_dim(height, 1, s->max_h);
-        if ((!password || !*password) && (!s->screen || !screen_has_text(s->screen))) {
+        if ((!password || !*password) && !screens_can_logon(s->screens)) {
                 log_warn("client %s: user '%s' sent no password and there is no logon screen (no font); refusing",
                          h_esc, u_esc);
                 refuse(s, LOGON_FAILED_OTHER, ERRINFO_SERVER_FRESH_CREDENTIALS_REQUIRED);
@@ -337,7 +292,7 @@ static void on_activated(void *ud, uint32_t width, uint32_t height)
         log_info("rdp: client active at %ux%u", width, height);
         s->reactivated = true;
         s->ever_active = true;
-        s->screen_dirty = true;
+        screens_changed(s->screens);
 }
 
 /* Tell slated the user is active (for the idle timeout), at most every ACTIVITY_EVERY_MS. */
@@ -358,9 +313,8 @@ static void on_key(void *ud, uint16_t flags, uint16_t code)
         RdpConn *s = ud;
         InputKey k[2];
         if (s->phase == PH_LOGON) {
-                uint32_t cp;
-                InputText t = input_key_text(&s->kt, flags, code, &cp);
-                logon_text(s, t, cp);
+                if (screens_key(s->screens, flags, code))
+                        logon_submit(s);
                 return;
         }
         if (s->phase != PH_RUNNING || !s->showing_console)
@@ -375,9 +329,8 @@ static void on_unicode(void *ud, uint16_t flags, uint16_t code)
 {
         RdpConn *s = ud;
         if (s->phase == PH_LOGON) {
-                uint32_t cp;
-                InputText t = input_unicode_text(flags, code, &cp);
-                logon_text(s, t, cp);
+                if (screens_unicode(s->screens, flags, code))
+                        logon_submit(s);
                 return;
         }
         if (s->phase != PH_RUNNING || !s->showing_console)
@@ -407,9 +360,7 @@ static void on_refresh(void *ud)
         RdpConn *s = ud;
         if (s->showing_console)
                 console_refresh(s->console);
-        if (s->screen)
-                screen_invalidate(s->screen);
-        s->screen_dirty = true;
+        screens_refresh(s->screens);
 }
 
 static void on_suppress(void *ud, bool allow)
@@ -458,20 +409,16 @@ static void usable_frame_taken(RdpConn *s)
 /* Acks come in order: one acknowledges every frame of its kind before it. */
 static bool ack_covers(uint32_t want, uint32_t got)
 {
-        return (want >= SCREEN_ID_BASE) == (got >= SCREEN_ID_BASE) && got >= want;
+        return (want >= SCREENS_ID_BASE) == (got >= SCREENS_ID_BASE) && got >= want;
 }
 
 static void on_frame_ack(void *ud, uint32_t id)
 {
         RdpConn *s = ud;
-        if (id >= SCREEN_ID_BASE) {
-                /* Screen frames count from 0 without the base. */
-                uint32_t k = id - SCREEN_ID_BASE;
-                if (k >= s->screen_acked_next && k < s->screen_next_id)
-                        s->screen_acked_next = k + 1;
-        } else if (s->console) {
+        if (id >= SCREENS_ID_BASE)
+                screens_frame_ack(s->screens, id);
+        else if (s->console)
                 console_frame_ack(s->console, id);
-        }
         if (s->first_sent && ack_covers(s->first_frame_id, id))
                 first_frame_taken(s);
         if (s->usable_sent && ack_covers(s->usable_frame_id, id))
@@ -552,7 +499,7 @@ static int on_config(RdpConn *s, IpcMsg *m)
         uint32_t hs = m->config.handshake_timeout_ms ? MIN(m->config.handshake_timeout_ms, HANDSHAKE_MAX_MS)
                                                      : HANDSHAKE_DEFAULT_MS;
         s->handshake_ms = hs;
-        snprintf(s->banner, sizeof s->banner, "%s", m->config.banner);
+        screens_set_banner(s->screens, m->config.banner);
         if (!m->config.cert_pem || !*m->config.cert_pem)
                 return log_error_errno(-EINVAL, "IPC: config without a TLS certificate");
         int r = keyless_install(m->config.cert_pem, sign_by_slated, s);
@@ -584,10 +531,7 @@ static int on_attach(RdpConn *s, IpcMsg *m)
         s->phase = PH_RUNNING;
         s->attached_at = now_ms();
         send_phase(s, "attach");
-        if (!s->step_seen && !s->usable) {
-                snprintf(s->text, sizeof s->text, "Starting your session\xE2\x80\xA6");
-                s->screen_dirty = true;
-        }
+        screens_attached(s->screens, !s->step_seen && !s->usable);
         /* The client may have taken the progress screen already: slated hears of it now. */
         report_first_frame(s);
         return 0;
@@ -608,8 +552,7 @@ static void auth_refused(RdpConn *s, const IpcMsg *m)
         const char *why = m->auth_result.message;
         if (m->auth_result.status == IPC_AUTH_BAD_CREDENTIALS || !*why)
                 why = "The user name or password is incorrect.";
-        snprintf(s->message, sizeof s->message, "%s", why);
-        s->message_error = true;
+        screens_message(s->screens, why, true);
 }
 
 static void on_progress(RdpConn *s, const IpcMsg *m)
@@ -618,11 +561,7 @@ static void on_progress(RdpConn *s, const IpcMsg *m)
         case IPC_PROGRESS_STEP:
                 log_debug("progress %u/%u", m->progress.step, m->progress.steps);
                 s->step_seen = true;
-                if (*m->progress.title)
-                        snprintf(s->title, sizeof s->title, "%s", m->progress.title);
-                snprintf(s->text, sizeof s->text, "%s", m->progress.text);
-                s->step = m->progress.step;
-                s->steps = m->progress.steps;
+                screens_step(s->screens, m->progress.title, m->progress.text, m->progress.step, m->progress.steps);
                 break;
         case IPC_PROGRESS_USABLE:
                 if (!s->usable) {
@@ -636,13 +575,12 @@ static void on_progress(RdpConn *s, const IpcMsg *m)
                 s->failing = true;
                 s->usable = false;
                 s->fail_until = now_ms() + FAILED_SHOW_MS;
-                snprintf(s->text, sizeof s->text, "%s", *m->progress.text ? m->progress.text
-                                                                         : "Your desktop could not be started.");
+                screens_failed(s->screens, m->progress.text);
                 break;
         default:
                 break;
         }
-        s->screen_dirty = true;
+        screens_changed(s->screens);
 }
 
 static void on_prompt(RdpConn *s, const IpcMsg *m)
@@ -650,12 +588,13 @@ static void on_prompt(RdpConn *s, const IpcMsg *m)
         switch (m->prompt.style) {
         case IPC_PROMPT_SECRET:
         case IPC_PROMPT_TEXT:
-                logon_prompt(s, m->prompt.text, m->prompt.style == IPC_PROMPT_SECRET);
+                /* The answer field only, under the user's name. */
+                screens_prompt(s->screens, s->user, m->prompt.text, m->prompt.style == IPC_PROMPT_SECRET);
+                s->phase = PH_LOGON;
+                s->logon_until = now_ms() + LOGON_WAIT_MS;
                 break;
         default:
-                snprintf(s->message, sizeof s->message, "%s", m->prompt.text);
-                s->message_error = m->prompt.style == IPC_PROMPT_ERROR;
-                s->screen_dirty = true;
+                screens_message(s->screens, m->prompt.text, m->prompt.style == IPC_PROMPT_ERROR);
                 break;
         }
 }
@@ -674,10 +613,8 @@ static int handle_msg(RdpConn *s, IpcMsg *m)
                         break;
                 if (m->auth_result.status == IPC_AUTH_OK) {
                         log_info("logon accepted%s%s", *m->auth_result.message ? ": " : "", m->auth_result.message);
-                        form_wipe(&s->form);
+                        screens_signed_in(s->screens);
                         s->phase = PH_ATTACH;
-                        snprintf(s->text, sizeof s->text, "Preparing your desktop\xE2\x80\xA6");
-                        s->screen_dirty = true;
                         send_phase(s, "auth");
                 } else {
                         auth_refused(s, m);
@@ -778,20 +715,6 @@ static int ipc_pump(RdpConn *s)
 
 /* ---- frames ---- */
 
-/* Every pixel of the guest console black (the X byte aside). */
-static bool console_is_black(const Console *c)
-{
-        uint32_t stride, w, h;
-        const uint8_t *fb = console_framebuffer(c, &stride, &w, &h);
-        for (uint32_t y = 0; y < h; y++) {
-                const uint8_t *row = fb + (size_t)y * stride;
-                for (uint32_t x = 0; x < w; x++)
-                        if (row[4 * x] | row[4 * x + 1] | row[4 * x + 2])
-                                return false;
-        }
-        return true;
-}
-
 /* Whether the console's frames go to the client now. Until slated's usable step lands everywhere:
  * with no progress from slated at all, the console's first frame that is not all black counts as
  * usable. */
@@ -853,7 +776,7 @@ static int encoder_for(RdpConn *s, uint32_t W, uint32_t H, bool *ret_new)
  * only when its view changed, only the rects that changed. */
 static int pump_screen(RdpConn *s)
 {
-        if (!s->screen || !s->screen_dirty || !peer_is_active(s->peer) || s->suppressed)
+        if (!screens_pending(s->screens) || !peer_is_active(s->peer) || s->suppressed)
                 return 0;
         uint32_t pw, ph;
         peer_size(s->peer, &pw, &ph);
@@ -861,66 +784,19 @@ static int pump_screen(RdpConn *s)
         int r = encoder_for(s, pw, ph, &fresh);
         if (r < 0)
                 return r;
-        if (fresh) {
-                screen_invalidate(s->screen);
-                s->screen_acked_next = s->screen_next_id;
-        }
-        /* The client paces us as it does for the console: a few frames ahead at most. */
-        if (encoder_has_frame_acks(s->enc) && s->screen_next_id - s->screen_acked_next >= CONSOLE_FRAMES_AHEAD_MAX)
-                return 0;
-
-        ScreenView v = { .hint = "" };
-        if (s->failing) {
-                v.mode = SCREEN_FAILED;
-                v.title = "Your desktop could not start";
-                v.text = s->text;
-                v.hint = "This connection closes in a few seconds.";
-        } else if (s->interactive && (s->phase == PH_LOGON || s->phase == PH_AUTH)) {
-                bool busy = s->phase != PH_LOGON;
-                v.mode = SCREEN_LOGON;
-                v.banner = s->banner;
-                v.user = s->form.user.text;
-                v.user_editable = s->form.user_editable;
-                v.prompt = s->prompt;
-                v.secret = s->prompt_secret;
-                v.answer = s->prompt_secret ? "" : s->form.answer.text;
-                v.answer_chars = form_field_chars(&s->form.answer);
-                v.focus = busy ? -1 : s->form.focus;
-                v.message = s->message;
-                v.message_error = s->message_error;
-                if (busy)
-                        v.hint = "Signing in\xE2\x80\xA6";
-                else if (s->form.user_editable)
-                        v.hint = "Press Enter to sign in \xC2\xB7 Tab switches fields";
-                else
-                        v.hint = "Press Enter to continue";
-        } else {
-                v.mode = SCREEN_PROGRESS;
-                v.title = *s->title ? s->title : "Welcome";
-                v.text = s->text;
-                v.step = s->step;
-                v.steps = s->steps;
-                v.hint = s->phase == PH_RUNNING ? "Your desktop appears in a moment." : "";
-        }
-        ConsoleRect rects[SCREEN_RECTS_MAX];
-        size_t n;
-        r = screen_draw(s->screen, &v, pw, ph, rects, SCREEN_RECTS_MAX, &n);
-        if (r < 0)
+        if (fresh)
+                screens_frame_restart(s->screens);
+        ScreensFrame f;
+        if ((r = screens_frame_next(s->screens, pw, ph, encoder_has_frame_acks(s->enc), &f)) <= 0)
                 return r;
-        s->screen_dirty = false;
-        if (n == 0)
-                return 0;
-        uint32_t stride, w, h;
-        const uint8_t *fb = screen_framebuffer(s->screen, &stride, &w, &h);
-        uint32_t id = SCREEN_ID_BASE + s->screen_next_id++;
         EncoderStats st = { 0 };
         rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, SEND_STALL_MS);
-        r = encoder_send_frame(s->enc, fb, stride, rects, n, id, &st);
+        r = encoder_send_frame(s->enc, f.fb, f.stride, f.rects, f.n, f.id, &st);
         rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, 0);
         if (r < 0)
                 return r;
-        log_debug("screen frame %u: %zu rects, %llu bytes", id - SCREEN_ID_BASE, n, (unsigned long long)st.bytes);
-        frame_sent(s, id, false);
+        log_debug("screen frame %u: %zu rects, %llu bytes", f.id - SCREENS_ID_BASE, f.n, (unsigned long long)st.bytes);
+        frame_sent(s, f.id, false);
         return 0;
 }
 
@@ -1032,8 +908,11 @@ static void loop_deadlines(RdpConn *s)
 
 int rdpconn_run(int sock, int ipc, Screen *screen)
 {
-        RdpConn s = { .t0 = now_ms(), .sock = sock, .ipc_fd = ipc, .pending_fd = -1, .phase = PH_CONFIG,
-                      .screen = screen };
+        RdpConn s = { .t0 = now_ms(), .sock = sock, .ipc_fd = ipc, .pending_fd = -1, .phase = PH_CONFIG };
+        if (screens_new(screen, &s.screens) < 0) {
+                close(sock);
+                return 1;
+        }
         s.codec_pref = getenv("SLATE_SESSION_CODEC");
         const char *bench = getenv("SLATE_SESSION_BENCH_FRAMES");
         unsigned nb;
@@ -1087,9 +966,7 @@ int rdpconn_run(int sock, int ipc, Screen *screen)
                         s.enc_w = s.enc_h = 0;
                         if (s.console)
                                 console_frame_restart(s.console, false);
-                        if (s.screen)
-                                screen_invalidate(s.screen);
-                        s.screen_dirty = true;
+                        screens_refresh(s.screens);
                 }
                 if (s.phase == PH_REFUSED && peer_is_active(s.peer)) {
                         peer_refuse(s.peer, s.refuse_logon, s.refuse_errinfo);
@@ -1112,7 +989,7 @@ int rdpconn_run(int sock, int ipc, Screen *screen)
         if (s.peer)
                 peer_close(s.peer, s.end_errinfo);
         s.enc = encoder_free(s.enc);
-        form_wipe(&s.form);
+        s.screens = screens_free(s.screens);
         s.console = console_free(s.console);
         s.peer = peer_free(s.peer);
         if (s.pending_fd >= 0)

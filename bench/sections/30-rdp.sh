@@ -8,14 +8,9 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
-B=${SLATE_BUILDDIR:?set by bench/run}
-S=${SLATE_SRCDIR:?set by bench/run}
-GUEST=$B/tests/guest/out
-SLATED=$B/broker/slated
-SLATECTL=$B/broker/slatectl
-RDPC=$B/tests/e2e/rdp-client
+BENCH_NAME=rdp
+. "$(dirname "$0")/../lib.sh"
 HARNESS=$B/tests/e2e/session-harness
-SESSION=$B/rdp/slate-session
 N=${BENCH_N:-30}
 [ "$N" -le 20 ] || N=20 # every warm sample is followed by a guest boot (the refill) under TCG
 NC=$N
@@ -27,110 +22,13 @@ NCHANGES=10             # full-screen changes forced on the shadow's display
 W=1280
 H=800
 
-skip() { echo "$*" >&2; exit 77; }
-for t in qemu-system-x86_64 qemu-img jq Xvfb freerdp-shadow-cli display convert identify xwd ss xfreerdp; do
-        command -v $t >/dev/null || skip "$t not installed (apt-get install qemu-system-x86 qemu-utils jq xvfb freerdp2-shadow-x11 freerdp2-x11 imagemagick x11-apps iproute2)"
-done
-for f in "$SLATED" "$SLATECTL" "$RDPC" "$HARNESS" "$SESSION"; do
-        [ -x "$f" ] || skip "$f not built (make check builds the e2e tools)"
-done
-for f in vmlinux initrd.img disk.qcow2 cmdline; do
-        [ -s "$GUEST/$f" ] || skip "test guest not built ($GUEST/$f missing; run make guest)"
-done
-PAM_MOD=$(pkg-config --variable=modules pam_wrapper 2>/dev/null || true)
-PAM_LIB=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -1 || true)
-[ -n "$PAM_MOD" ] && [ -f "$PAM_MOD/pam_matrix.so" ] && [ -n "$PAM_LIB" ] ||
-        skip "pam_wrapper not installed (apt-get install libpam-wrapper)"
+bench_require qemu-system-x86_64 qemu-img jq Xvfb freerdp-shadow-cli display convert identify xwd ss xfreerdp
+[ -x "$HARNESS" ] || skip "$HARNESS not built (make check builds the e2e tools)"
+busy_start=$(busy_now)
 
-foreign_qemu() { pgrep -c qemu-system || true; }
-busy_start="load $(cut -d' ' -f1-3 /proc/loadavg), $(foreign_qemu) other QEMU processes running"
-
-# "slate-bench" in the names: other benchmarks wait while `pgrep -f slate-bench` finds us.
-T=$(mktemp -d "${BENCH_DISK_DIR:-/var/tmp}/slate-bench-rdp.XXXXXX")
-RAM=$(mktemp -d "${BENCH_RAM_DIR:-/dev/shm}/slate-bench-rdp.XXXXXX")
-chmod 755 "$T" "$RAM"
-PIDS=() # everything started in the background here, killed by pid on exit
-SLATED_PID=
-
-# QEMUs of this slated: from their pid files, checked against their command line (pid reuse).
-our_qemus() {
-        local f p
-        for f in "$T"/run/desktops/*/qemu.pid; do
-                [ -f "$f" ] || continue
-                p=$(cat "$f" 2>/dev/null) || continue
-                grep -qF "$T/run/desktops/" "/proc/$p/cmdline" 2>/dev/null && echo "$p"
-        done
-        return 0
-}
-cleanup() {
-        set +e
-        local p
-        for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-        sleep 0.3
-        for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-        local q
-        q=$(our_qemus)
-        if [ -n "$SLATED_PID" ]; then
-                kill -KILL "$SLATED_PID" 2>/dev/null
-                wait "$SLATED_PID" 2>/dev/null
-        fi
-        for p in $q $(our_qemus); do kill -KILL "$p" 2>/dev/null; done
-        sleep 0.3
-        if [ -n "${SLATE_BENCH_KEEP:-}" ]; then echo "kept $T" >&2; return; fi
-        rm -rf "$T" "$RAM"
-}
-trap 'rc=$?; cleanup; exit $rc' EXIT
-trap 'exit 130' INT TERM
-
-fail() {
-        echo "30-rdp: $*" >&2
-        [ -f "$T/slated.log" ] && grep -v -e 'control: uid' -e 'qmp ' "$T/slated.log" | tail -n 15 >&2
-        exit 1
-}
-ctl() { "$SLATECTL" --socket "$T/run/control.sock" "$@"; }
-jctl() { "$SLATECTL" --socket "$T/run/control.sock" --json "$@"; }
-now_ms() { date +%s%3N; }
-
-wait_for() { # SECONDS DESCRIPTION COMMAND...
-        local secs=$1 what=$2
-        shift 2
-        local end=$((SECONDS + secs))
-        while [ $SECONDS -lt $end ]; do
-                "$@" && return 0
-                sleep 0.25
-        done
-        fail "timed out after ${secs}s waiting for $what"
-}
-
-free_port() {
-        local p
-        for p in $(shuf -i 20000-60000 -n 50); do
-                (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-        done
-        fail "no free port"
-}
-
-# stats: numbers on stdin → "p50 p95" (nearest rank, as the other sections).
-stats() {
-        sort -n | awk '{ v[NR] = $1 } END {
-                if (NR == 0) { print "– –"; exit }
-                m = int(NR * 0.5); if (m < NR * 0.5) m++; if (m < 1) m = 1
-                p = int(NR * 0.95); if (p < NR * 0.95) p++; if (p < 1) p = 1
-                print v[m], v[p] }'
-}
 median() { stats | cut -d' ' -f1; }
 sec() { awk -v m="$1" 'BEGIN { if (m == "–") print "–"; else printf "%.2f", m / 1000 }'; }
 kb() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1000 }'; }
-
-# The test guest paints the session background from the user name (tests/guest/README.md).
-user_color() {
-        local h=2166136261 c i
-        for ((i = 0; i < ${#1}; i++)); do
-                printf -v c '%d' "'${1:i:1}"
-                h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
-        done
-        printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
-}
 
 # Bytes the server side of a loopback TCP connection on PORT has sent (TLS records, TCP payload).
 tcp_sent() {
@@ -158,58 +56,12 @@ wait_quiet() { # PORT QUIET_MS SECS
 }
 
 # ---- a private slated with PAM (pam_wrapper + pam_matrix) and an RDP listener ----
-RDP_PORT=$(free_port)
-mkdir -p "$T/pam.d"
-{
-        echo "alice:secret:slate"
-        echo "wuser:pw-w:slate"
-        echo "cuser:pw-c:slate"
-        for i in $(seq 1 $NCONC); do echo "user$i:pw$i:slate"; done
-} >"$T/passdb"
-for t in auth account; do echo "$t required $PAM_MOD/pam_matrix.so passdb=$T/passdb"; done >"$T/pam.d/slate"
-echo "session required pam_permit.so" >>"$T/pam.d/slate"    # a logon opens a PAM session
-for t in auth account password session; do echo "$t required pam_deny.so"; done >"$T/pam.d/other"
-cat >"$T/slate.conf" <<CONF
-state-dir = $T/state
-run-dir = $T/run
-ram-dir = $RAM
-log-level = debug
-accel = auto
-probe-kernel = $GUEST/vmlinux
-probe-initrd = $GUEST/initrd.img
-tls-cert = $T/tls/cert.pem
-tls-key = $T/tls/key.pem
-listen = 127.0.0.1:$RDP_PORT
-session-program = $SESSION
-handshake-timeout = 10
-CONF
-# Image publishing injects the agent (libguestfs): the same settings as tests/integration/pipeline.sh
-# (the test guest's build of the agent, which draws the desktop the pixels are checked on).
-[ -x "$B/tests/guest/slate-agent-testdesk" ] && echo "agent-binary = $B/tests/guest/slate-agent-testdesk" >>"$T/slate.conf"
-[ -f "$S/agent/session-script" ] && echo "agent-session-script = $S/agent/session-script" >>"$T/slate.conf"
-if [ -s "$GUEST/guestfs-kernel.env" ]; then
-        . "$GUEST/guestfs-kernel.env"
-        if [ -r "${SLATE_GUESTFS_KERNEL:-}" ] && [ -d "${SLATE_GUESTFS_MODULES:-}" ]; then
-                printf 'guestfs-kernel = %s\nguestfs-modules = %s\n' "$SLATE_GUESTFS_KERNEL" "$SLATE_GUESTFS_MODULES" >>"$T/slate.conf"
-                export SUPERMIN_KERNEL=$SLATE_GUESTFS_KERNEL SUPERMIN_MODULES=$SLATE_GUESTFS_MODULES
-                export SUPERMIN_KERNEL_VERSION=${SLATE_GUESTFS_MODULES##*/}
-                export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
-        fi
-fi
-LD_PRELOAD="$PAM_LIB" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
-        "$SLATED" --config "$T/slate.conf" --foreground >>"$T/slated.log" 2>&1 &
-SLATED_PID=$!
-for _ in $(seq 1 600); do
-        ctl status >/dev/null 2>&1 && break
-        kill -0 "$SLATED_PID" 2>/dev/null || fail "slated exited at start"
-        sleep 0.1
-done
-ctl status >/dev/null 2>&1 || fail "slated did not open its control socket in 60 s"
+users=(alice:secret wuser:pw-w cuser:pw-c)
+for i in $(seq 1 $NCONC); do users+=("user$i:pw$i"); done
+bench_slated_start "${users[@]}"
 accel=$(jctl status | jq -r .accel)
 boot_parallel=$(jctl status | jq -r .boot_parallel)
-jctl image publish tiny "$GUEST/disk.qcow2" --kernel "$GUEST/vmlinux" --initrd "$GUEST/initrd.img" \
-        --cmdline "$(cat "$GUEST/cmdline")" --current >/dev/null 2>"$T/publish.err" ||
-        fail "image publish failed: $(tail -3 "$T/publish.err")"
+bench_publish_tiny
 ctl pool create desk --image tiny --warm 1 --max $((NCONC + 2)) --memory 256M --disconnect-timeout 600 >/dev/null ||
         fail "pool create failed"
 ctl pool entitle desk all >/dev/null || fail "pool entitle failed"
@@ -237,47 +89,23 @@ handshakes_of() { cut -d' ' -f5 "$1"; }
 wait_for 300 "a ready desktop" settled 1
 
 # ---- the warm-up logon (not counted): alice's screen, the image both sides will show ----
-color=$(user_color alice)
+color=$(desk_user_rgb alice)
 "$RDPC" --host 127.0.0.1 --port "$RDP_PORT" --timeout 120 --width $W --height $H --user alice --password secret \
         --wait-frame --expect-pixel "20,20,$color" --screenshot "$T/alice.ppm" >"$T/alice.out" 2>&1 ||
         fail "alice's warm-up logon: $(cat "$T/alice.out")"
 end_all_sessions
 convert "$T/alice.ppm" "$T/alice.png"
-# The second image: the same picture, every channel +5, so every tile changes and the content is alike.
-convert "$T/alice.ppm" -evaluate add 2% "$T/alice2.ppm"
 img_size=$(identify -format '%wx%h' "$T/alice.ppm")
 
 # ---- the live reference: freerdp-shadow-cli on an Xvfb showing the same image ----
-exec 5>"$T/xvfb.display"
-Xvfb -displayfd 5 -screen 0 ${W}x${H}x24 -nolisten tcp -ac >"$T/xvfb.log" 2>&1 &
-PIDS+=("$!")
-exec 5>&-
-for _ in $(seq 1 100); do [ -s "$T/xvfb.display" ] && break; sleep 0.1; done
-[ -s "$T/xvfb.display" ] || fail "Xvfb did not start: $(tail -3 "$T/xvfb.log")"
-XD=:$(head -1 "$T/xvfb.display")
+bench_xvfb XD xvfb
 # display -window root paints the root background and exits 1 even when it worked: check the pixels once.
 show() { DISPLAY=$XD display -window root "$1" >/dev/null 2>&1 || true; }
 show "$T/alice.ppm"
 px=$(DISPLAY=$XD xwd -root -silent | convert xwd:- -crop 1x1+20+20 -depth 8 txt:- | grep -o '#[0-9A-Fa-f]\{6\}' | head -1)
 [ "${px,,}" = "#$color" ] || fail "the Xvfb root does not show alice's screen (pixel 20,20 is $px, expected #$color)"
-SH_PORT=$(free_port)
-mkdir -p "$T/shadow-home"
 # -auth: no credentials checked (shadow's default is off); /sec:tls as Slate offers.
-HOME=$T/shadow-home XDG_CONFIG_HOME=$T/shadow-home/.config DISPLAY=$XD \
-        freerdp-shadow-cli /port:$SH_PORT /bind-address:127.0.0.1 -auth /sec:tls >"$T/shadow.log" 2>&1 &
-SHADOW_PID=$!
-PIDS+=("$SHADOW_PID")
-shadow_up() {
-        kill -0 "$SHADOW_PID" 2>/dev/null || fail "freerdp-shadow-cli exited: $(tail -5 "$T/shadow.log")"
-        (exec 3<>/dev/tcp/127.0.0.1/$SH_PORT) 2>/dev/null
-}
-wait_for 30 "freerdp-shadow-cli listening ($(tail -3 "$T/shadow.log" | tr '\n' ' '))" shadow_up
-# The shadow sends nothing but black until it has seen X damage once: repaint the root after its start.
-sleep 0.5
-show "$T/alice2.ppm"
-sleep 0.5
-show "$T/alice.ppm"
-sleep 0.5
+bench_shadow_start "$XD" "$T/alice.ppm"
 shadow_rdp() { "$RDPC" --host 127.0.0.1 --port "$SH_PORT" --timeout 120 --width $W --height $H --json --user u --password p "$@"; }
 shadow_rdp --wait-frame >"$T/shadow-warmup.json" 2>>"$T/shadow-client.err" ||
         fail "warm-up logon on freerdp-shadow: $(cat "$T/shadow-warmup.json")"
@@ -400,13 +228,7 @@ frame_lines() { grep -E 'frame [0-9]+: full ' "$1" | tail -n +2; }
 
 # NSCodec: rdp-client offers legacy, RemoteFX or GFX only; xfreerdp offers NSC with /nsc.
 # It needs a display of its own (not the shadow's).
-exec 5>"$T/xvfb2.display"
-Xvfb -displayfd 5 -screen 0 ${W}x${H}x24 -nolisten tcp -ac >"$T/xvfb2.log" 2>&1 &
-PIDS+=("$!")
-exec 5>&-
-for _ in $(seq 1 100); do [ -s "$T/xvfb2.display" ] && break; sleep 0.1; done
-[ -s "$T/xvfb2.display" ] || fail "second Xvfb did not start"
-XD2=:$(head -1 "$T/xvfb2.display")
+bench_xvfb XD2 xvfb2
 xfreerdp_nsc() { # --host H --port P (as rdp-client's)
         exec env HOME="$T/xf-home" DISPLAY="$XD2" xfreerdp /v:"$2:$4" /u:alice /p:secret /cert:ignore /sec:tls \
                 /size:${W}x${H} /bpp:32 /nsc -gfx -clipboard
@@ -478,11 +300,11 @@ done
 shadow_rss=$(awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$SHADOW_PID/status")
 
 # ---- report ----
-read -r wp50 wp95 < <(stats <"$T/warm.ff")
-read -r cp50 cp95 < <(stats <"$T/cold.ff")
-read -r kp50 kp95 < <(stats <"$T/conc.ff")
-read -r sp50 sp95 < <(stats <"$T/shadow.ff")
-read -r wallp50 wallmax < <(stats <"$T/conc.wall")
+read -r wp50 wp95 < <(stats 95 <"$T/warm.ff")
+read -r cp50 cp95 < <(stats 95 <"$T/cold.ff")
+read -r kp50 kp95 < <(stats 95 <"$T/conc.ff")
+read -r sp50 sp95 < <(stats 95 <"$T/shadow.ff")
+read -r wallp50 wallmax < <(stats 95 <"$T/conc.wall")
 wallmax=$(sort -n "$T/conc.wall" | tail -1)
 wc50=$(median <"$T/warm.conn"); cc50=$(median <"$T/cold.conn"); kc50=$(median <"$T/conc.conn"); sc50=$(median <"$T/shadow.conn")
 nw=$(wc -l <"$T/warm.ff"); nco=$(wc -l <"$T/cold.ff"); nk=$(wc -l <"$T/conc.ff"); ns=$(wc -l <"$T/shadow.ff")

@@ -124,15 +124,8 @@ stats() {
                 print v[m], v[p] }'
 }
 
-# The test guest paints the session background from the user name (tests/guest/README.md).
-user_color() {
-        local h=2166136261 c i
-        for ((i = 0; i < ${#1}; i++)); do
-                printf -v c '%d' "'${1:i:1}"
-                h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
-        done
-        printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
-}
+# desk_user_rgb USER: the colour the test guest paints USER's session with (the after tree's).
+. "${SLATE_SRCDIR:?set by bench/run}/tests/guest/desk-rgb.sh"
 
 # ---- one PAM setup for both (pam_wrapper + pam_matrix), as 30-rdp.sh ----
 mkdir -p "$T/pam.d"
@@ -218,7 +211,7 @@ rdp() { # SIDE client-args...
 wait_for 600 "a ready desktop on both sides" quiet_both
 
 # ---- warm-up (not counted): alice's screen on both sides, checked by its colour ----
-color=$(user_color alice)
+color=$(desk_user_rgb alice)
 for s in a b; do
         rdp $s --user alice --password secret --wait-frame --expect-pixel "20,20,$color" >"$T/$s/alice.out" 2>&1 ||
                 fail "alice's warm-up logon on $s: $(cat "$T/$s/alice.out")"

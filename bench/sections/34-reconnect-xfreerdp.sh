@@ -64,7 +64,7 @@ quiet() { jctl desktop list --pool desk | jq -e '([.[] | select(.state == "ready
 disconnected() { jctl session list --user alice | jq -e 'length == 1 and .[0].state == "disconnected"' >/dev/null; }
 wait_for 600 "a ready desktop" quiet
 
-color=$(bench_user_rgb alice)
+color=$(desk_user_rgb alice)
 # The session: alice logs on once with the test client and leaves; every sample reconnects to it.
 "$RDPC" --host 127.0.0.1 --port "$RDP_PORT" --timeout 120 --width $W --height $H --user alice --password secret \
         --wait-frame --expect-pixel "20,20,$color" >"$T/alice.out" 2>&1 || fail "alice's first logon: $(cat "$T/alice.out")"

@@ -87,7 +87,7 @@ else
         LABEL="tiny guest"
 fi
 usable_pixel() { # USER
-        if [ "$IMAGE" = desktop ]; then echo "640,5,f6f5f4,12"; else echo "5,5,$(bench_user_rgb "$1"),14"; fi
+        if [ "$IMAGE" = desktop ]; then echo "640,5,f6f5f4,12"; else echo "5,5,$(desk_user_rgb "$1"),14"; fi
 }
 for p in rf:2 nr:1; do
         ctl pool create "${p%%:*}" --image img --warm 1 --max "${p#*:}" --memory $MEM --vcpus $VCPUS \

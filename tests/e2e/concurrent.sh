@@ -17,7 +17,7 @@ say "10 logons at once"
 pids=()
 start=$(date +%s%N)
 for i in $(seq 1 10); do
-        rdp --user "user$i" --password "pw$i" --wait-frame --expect-pixel "20,20,$(user_color "user$i")" --hold 3 \
+        rdp --user "user$i" --password "pw$i" --wait-frame --expect-pixel "20,20,$(desk_user_rgb "user$i")" --hold 3 \
                 >"$T/out.$i" 2>&1 &
         pids+=($!)
 done

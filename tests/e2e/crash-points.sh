@@ -131,7 +131,7 @@ crash_once() { # point run
                 user=$(jctl session list | jq -r '.[0].user')
                 local d0 i=${user#crash}
                 d0=$(jctl session list | jq -r '.[0].desktop')
-                rdp --user "$user" --password "pw$i" --wait-frame --expect-pixel "20,20,$(user_color "$user")" \
+                rdp --user "$user" --password "pw$i" --wait-frame --expect-pixel "20,20,$(desk_user_rgb "$user")" \
                         >"$T/re" 2>&1 || fail "reconnect of $user after the restart at $point: $(cat "$T/re")"
                 [ "$(jctl session list --user "$user" | jq -r '.[0].desktop')" = "$d0" ] ||
                         fail "$user reconnected to another desktop"

@@ -43,7 +43,7 @@ jctl image publish second "$GUEST/disk.qcow2" --kernel "$GUEST/vmlinux" --initrd
 pub=$!
 wait_for 60 "the publish to start" sh -c "ls -d '$T'/state/images/.staging-* >/dev/null 2>&1"
 t0=$(date +%s%N)
-rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$(user_color alice)" >"$T/out" 2>&1 ||
+rdp --user alice --password secret --wait-frame --expect-pixel "20,20,$(desk_user_rgb alice)" >"$T/out" 2>&1 ||
         fail "alice could not log on during the attack: $(cat "$T/out")"
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 say "alice's first frame after $ms ms"

@@ -33,7 +33,7 @@ end_sessions() {
 say "password, then a one-time code at the logon screen: logs on to the desktop"
 rc=0
 rdp --user otp1 --no-password --wait-frame --type pw --key enter --sleep 1500 --type "$(totp)" --key enter \
-        --after-pixel "20,20,$(user_color otp1)" >"$T/out" 2>&1 || rc=$?
+        --after-pixel "20,20,$(desk_user_rgb otp1)" >"$T/out" 2>&1 || rc=$?
 [ $rc -eq 0 ] || fail "otp: rdp-client exit $rc: $(cat "$T/out")"
 jctl audit --kind logon | jq -e '.[] | select(.subject == "otp1")' >/dev/null || fail "otp1's logon not audited"
 end_sessions
@@ -53,7 +53,7 @@ say "an expired password is changed at the screen, and the logon goes on"
 rc=0
 rdp --user gina --no-password --wait-frame --type old --key enter --sleep 1500 --type "$(totp)" --key enter \
         --sleep 1500 --type 'N3w-pass' --key enter --sleep 1500 --type 'N3w-pass' --key enter \
-        --after-pixel "20,20,$(user_color gina)" >"$T/out" 2>&1 || rc=$?
+        --after-pixel "20,20,$(desk_user_rgb gina)" >"$T/out" 2>&1 || rc=$?
 [ $rc -eq 0 ] || fail "expired: rdp-client exit $rc: $(cat "$T/out")"
 [ -f "$T/pam-state/gina.changed" ] || fail "the password module saw no change"
 jctl audit --kind password.changed | jq -e '.[] | select(.subject == "gina")' >/dev/null || fail "the change is not audited"

@@ -59,7 +59,7 @@ grep -q "logon refused (6): your password has expired" "$T/slated.log" || fail "
 pam_sessions() { cat "$T/pam-sessions.log" 2>/dev/null | grep -c "^$1 $2 " || true; }
 
 say "alice logs on: the progress screen, then her desktop, never a black frame"
-color=$(user_color alice)
+color=$(desk_user_rgb alice)
 rdp --user alice --password secret --wait-frame --expect-never-black --expect-pixel "20,20,$color" --key a \
         --expect-change --screenshot "$T/alice.ppm" >"$T/out" 2>&1 || fail "alice logon: $(cat "$T/out")"
 say "$(tail -1 "$T/out")"
@@ -141,7 +141,7 @@ wait_for 10 "alice's logout in the audit trail" alice_out
         fail "alice's logout did not close her PAM session exactly once: $(cat "$T/pam-sessions.log")"
 
 say "bob logs on; the administrator ends his session"
-rdp --user bob --password hunter2 --wait-frame --expect-pixel "20,20,$(user_color bob)" --hold 1 >"$T/out" 2>&1 ||
+rdp --user bob --password hunter2 --wait-frame --expect-pixel "20,20,$(desk_user_rgb bob)" --hold 1 >"$T/out" 2>&1 ||
         fail "bob logon: $(cat "$T/out")"
 sid=$(jctl session list --user bob | jq -r '.[0].id')
 bdesk=$(jctl session list --user bob | jq -r '.[0].desktop')
@@ -159,7 +159,7 @@ ctl pool entitle desk user:slow1 >/dev/null
 ctl pool entitle desk user:never1 >/dev/null
 wait_for 180 "a ready desktop" pool_ready desk 1
 mark=$(wc -l <"$T/slated.log")
-rdp --user slow1 --password pw5 --wait-frame --expect-pixel "20,20,$(user_color slow1)" --hold 8 >"$T/out" 2>&1 ||
+rdp --user slow1 --password pw5 --wait-frame --expect-pixel "20,20,$(desk_user_rgb slow1)" --hold 8 >"$T/out" 2>&1 ||
         fail "slow1 logon: $(cat "$T/out")"
 s=$(jctl session list --user slow1 | jq '.[0]')
 sid=$(echo "$s" | jq -r .id)
@@ -220,7 +220,7 @@ no_ready() { [ "$(count_state desk ready)" -eq 0 ] && [ "$(count_state desk boot
 wait_for 30 "no ready desktop" no_ready
 echo "Carol:pw3:slate" >>"$T/passdb"
 ctl pool entitle desk user:Carol >/dev/null
-rdp --user Carol --password pw3 --wait-frame --expect-pixel "20,20,$(user_color Carol)" >"$T/out" 2>&1 ||
+rdp --user Carol --password pw3 --wait-frame --expect-pixel "20,20,$(desk_user_rgb Carol)" >"$T/out" 2>&1 ||
         fail "cold logon: $(cat "$T/out")"
 say "cold: $(tail -1 "$T/out")"
 grep -q "waiting for .* to boot" "$T/slated.log" || fail "the wait for a cold desktop is not in the log"

@@ -36,7 +36,7 @@ kill -0 $alice_pid 2>/dev/null || fail "alice's client was disconnected by the r
 active || fail "alice's session is no longer active"
 
 say "bob logs on: he gets v2"
-rdp --user bob --password hunter2 --wait-frame --expect-pixel "20,20,$(user_color bob)" >"$T/out" 2>&1 ||
+rdp --user bob --password hunter2 --wait-frame --expect-pixel "20,20,$(desk_user_rgb bob)" >"$T/out" 2>&1 ||
         fail "bob: $(cat "$T/out")"
 bdesk=$(jctl session list --user bob | jq -r '.[0].desktop')
 [ "$(jctl desktop list | jq -r --arg id "$bdesk" '.[] | select(.id == $id) | .image_version')" = 2 ] ||

@@ -8,14 +8,8 @@
 . "$(dirname "$0")/../integration/lib.sh"
 require_tools
 [ -x "$B/tests/e2e/tls-enum" ] || skip "tests/e2e/tls-enum not built"
-[ -x "$B/rdp/slate-session" ] || skip "slate-session not built"
 setup tcg
-PORT=$(free_port)
-cat >>"$CONF" <<CONF
-listen = 127.0.0.1:$PORT
-session-program = $B/rdp/slate-session
-max-preauth-per-source = 64
-CONF
+setup_listener "max-preauth-per-source = 64"
 start_slated
 "$B/tests/e2e/tls-enum" 127.0.0.1 "$PORT" >"$T/enum" || fail "tls-enum failed"
 grep -q "no-x224" "$T/enum" && fail "the listener did not answer the X.224 request: $(grep no-x224 "$T/enum" | head -3)"

@@ -17,7 +17,7 @@ wait_for 180 "a ready desktop" pool_ready desk 1
 # Past slate-session's progress screen (its backdrop, #152233) to the desktop.
 XFREERDP_SMOKE_PAST=152233 bash "$S/tests/e2e/xfreerdp-smoke.sh" 127.0.0.1 "$RDP_PORT" alice secret "$T/xfreerdp.png" ||
         fail "xfreerdp did not show a desktop"
-want=$(user_color alice)
+want=$(desk_user_rgb alice)
 # The colour must cover a good part of the screen. xfreerdp negotiates RemoteFX, a lossy codec,
 # so count the pixels within a few percent of the colour.
 n=$(convert "$T/xfreerdp.png" -fuzz 8% -fill white -opaque "#$want" -fill black +opaque white \

@@ -30,6 +30,7 @@ guest-clean:
 	rm -rf $(GUEST_OUT)
 .PHONY: guest guest-clean
 EXTRA_DIST += tests/guest/build.sh tests/guest/init.sh tests/guest/rootinit.sh tests/guest/session-hook tests/guest/README.md \
+	tests/guest/desk-rgb.sh \
 	tests/guest/agent-check.py
 
 # The agent's session disks end to end: the guest under real QEMU, the slot disks (app layers in one

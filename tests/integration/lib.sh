@@ -90,31 +90,56 @@ setup_pam_expired() {
         echo "password required $mod state=$T/pam-state" >>"$T/pam.d/slate"
 }
 
-# setup_rdp: an RDP listener on a free loopback port and the built slate-session.
-setup_rdp() {
+# setup_listener [CONFIG-LINE...]: slated listens for RDP on PORT (a free loopback port) with the
+# built slate-session; the lines given follow in the config.
+setup_listener() {
         [ -x "$B/rdp/slate-session" ] || skip "slate-session not built"
+        PORT=$(free_port)
+        printf '%s\n' "listen = 127.0.0.1:$PORT" "session-program = $B/rdp/slate-session" "$@" >>"$CONF"
+}
+
+# setup_rdp: the listener for the test client (rdp, on RDP_PORT).
+setup_rdp() {
         [ -x "$B/tests/e2e/rdp-client" ] || skip "tests/e2e/rdp-client not built"
-        RDP_PORT=$(free_port)
-        cat >>"$CONF" <<CONF
-listen = 127.0.0.1:$RDP_PORT
-session-program = $B/rdp/slate-session
-handshake-timeout = 5
-CONF
+        setup_listener "handshake-timeout = 5"
+        RDP_PORT=$PORT
+}
+
+# setup_session_uids AT HANDSHAKE_S: for the tests of slate-session's isolation (as root: only then
+# do sessions get uids of their own): `setup tcg`, the listener on PORT, and session uids from
+# BASE, a range of this run's own near AT (another test's slated at the same time, make -j check,
+# hands out its own ids, and this one skips those).
+setup_session_uids() {
+        require_tools
+        command -v nc >/dev/null || skip "nc not installed (apt-get install netcat-openbsd)"
+        [ "$(id -u)" -eq 0 ] || skip "needs root (sessions get uids of their own only when slated is root)"
+        setup tcg
+        BASE=$(($1 + (RANDOM % 4096) * 256))
+        setup_listener "handshake-timeout = $2" "session-uid-base = $BASE"
+}
+
+# proc_status PID KEY: one field of /proc/PID/status (Uid, Groups, Seccomp, ...).
+proc_status() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
+
+# check_session_uid WHAT PID UID: a slate-session (WHAT: "pid", "spare") runs as UID of
+# session-uid-base's range (real, effective, saved, fs; its gid the same), with no supplementary
+# group, under no-new-privs and a seccomp filter.
+check_session_uid() {
+        local what=$1 p=$2 u=$3 f
+        [ "$u" -ge "$BASE" ] && [ "$u" -lt $((BASE + 65536)) ] || fail "$what $p: uid $u is outside session-uid-base's range"
+        for f in Uid Gid; do
+                [ "$(proc_status "$p" $f)" = "$u $u $u $u" ] || fail "$what $p: $f $(proc_status "$p" $f), not $u"
+        done
+        [ -z "$(proc_status "$p" Groups)" ] || fail "$what $p has supplementary groups: $(proc_status "$p" Groups)"
+        [ "$(proc_status "$p" NoNewPrivs)" = 1 ] || fail "$what $p: NoNewPrivs $(proc_status "$p" NoNewPrivs)"
+        [ "$(proc_status "$p" Seccomp)" = 2 ] || fail "$what $p: Seccomp $(proc_status "$p" Seccomp), not 2 (filter)"
 }
 
 RDP_CLIENT="$B/tests/e2e/rdp-client"
 rdp() { "$RDP_CLIENT" --host 127.0.0.1 --port "$RDP_PORT" --timeout 60 "$@"; }
 
-# The test guest paints the session background from the user name (tests/guest/README.md):
-# FNV-1a 32-bit of the name, each channel 0x40 + (c & 0x7f).
-user_color() {
-        local h=2166136261 c i
-        for ((i = 0; i < ${#1}; i++)); do
-                printf -v c '%d' "'${1:i:1}"
-                h=$(( ((h ^ c) * 16777619) & 0xffffffff ))
-        done
-        printf '%02x%02x%02x' $((0x40 + ((h >> 16) & 0x7f))) $((0x40 + ((h >> 8) & 0x7f))) $((0x40 + (h & 0x7f)))
-}
+# desk_user_rgb USER: the colour the test guest paints USER's session with (tests/guest/README.md).
+. "$S/tests/guest/desk-rgb.sh"
 
 # setup [accel]: temp dirs and a config; exports T, CONF.
 setup() {

@@ -8,16 +8,8 @@
 . "$(dirname "$0")/lib.sh"
 require_tools
 command -v nc >/dev/null || skip "nc not installed (apt-get install netcat-openbsd)"
-[ -x "$B/rdp/slate-session" ] || skip "slate-session not built"
 setup tcg
-PORT=$(free_port)
-cat >>"$CONF" <<CONF
-listen = 127.0.0.1:$PORT
-session-program = $B/rdp/slate-session
-handshake-timeout = 30
-max-preauth-per-source = 2
-auth-ipv4-prefix = 24
-CONF
+setup_listener "handshake-timeout = 30" "max-preauth-per-source = 2" "auth-ipv4-prefix = 24"
 start_slated
 pids=()
 stall() { sleep 20 | nc -s "$1" 127.0.0.1 "$PORT" >/dev/null 2>&1 & pids+=($!); }

@@ -7,27 +7,12 @@
 # connection waits for one). slated refuses a range that holds root or an existing user, and, not
 # root, refuses to start sessions unless insecure-unprivileged-sessions is on.
 . "$(dirname "$0")/lib.sh"
-require_tools
-command -v nc >/dev/null || skip "nc not installed (apt-get install netcat-openbsd)"
 command -v setpriv >/dev/null || skip "setpriv not installed (util-linux)"
-[ -x "$B/rdp/slate-session" ] || skip "slate-session not built"
-[ "$(id -u)" -eq 0 ] || skip "needs root (sessions get uids of their own only when slated is root)"
-setup tcg
-PORT=$(free_port)
-# A range of this run's own: another test's slated at the same time (make -j check) hands out its
-# own ids, and this one skips those its sessions run as.
-BASE=$((0x78000000 + (RANDOM % 4096) * 256))
-cat >>"$CONF" <<CONF
-listen = 127.0.0.1:$PORT
-session-program = $B/rdp/slate-session
-handshake-timeout = 30
-session-uid-base = $BASE
-CONF
+setup_session_uids 0x78000000 30
 pids=()
 stall() { sleep "${2:-25}" | nc -s "$1" 127.0.0.1 "$PORT" >/dev/null 2>&1 & pids+=($!); }
 # The pid and uid slated gave the connection from $1.
 session_of() { sed -n "s/.*connection $1: slate-session pid \([0-9]*\) uid \([0-9]*\)$/\1 \2/p" "$T/slated.log" | tail -1; }
-field() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
 
 say "refused at start: a range holding root, or an existing user's uid"
 refuses() { # why, config lines...
@@ -70,12 +55,7 @@ say "session A: pid $pa uid $ua; session B: pid $pb uid $ub"
 sid_slated=$(ps -o sid= -p "$SLATED_PID" | tr -d ' ')
 for p in "$pa" "$pb"; do
         u=$([ "$p" = "$pa" ] && echo "$ua" || echo "$ub")
-        [ "$u" -ge "$BASE" ] && [ "$u" -lt $((BASE + 65536)) ] || fail "uid $u is outside session-uid-base's range"
-        [ "$(field "$p" Uid)" = "$u $u $u $u" ] || fail "pid $p: Uid $(field "$p" Uid), not $u"
-        [ "$(field "$p" Gid)" = "$u $u $u $u" ] || fail "pid $p: Gid $(field "$p" Gid), not $u"
-        [ -z "$(field "$p" Groups)" ] || fail "pid $p has supplementary groups: $(field "$p" Groups)"
-        [ "$(field "$p" NoNewPrivs)" = 1 ] || fail "pid $p: NoNewPrivs $(field "$p" NoNewPrivs)"
-        [ "$(field "$p" Seccomp)" = 2 ] || fail "pid $p: Seccomp $(field "$p" Seccomp), not 2 (filter)"
+        check_session_uid pid "$p" "$u"
         sid=$(ps -o sid= -p "$p" | tr -d ' ')
         [ "$sid" = "$p" ] && [ "$sid" != "$sid_slated" ] || fail "pid $p: session id $sid (slated's: $sid_slated)"
         [ "$(ps -o tty= -p "$p" | tr -d ' ')" = "?" ] || fail "pid $p has a controlling terminal"

@@ -6,21 +6,8 @@
 # a loop. The handshake's clock starts at accept, not at the spare's start. session-spares = 0
 # starts a slate-session per connection as before. At shutdown the spare is gone. No desktop.
 . "$(dirname "$0")/lib.sh"
-require_tools
-command -v nc >/dev/null || skip "nc not installed (apt-get install netcat-openbsd)"
 command -v python3 >/dev/null || skip "python3 not installed (the X.224 probe)"
-[ -x "$B/rdp/slate-session" ] || skip "slate-session not built"
-[ "$(id -u)" -eq 0 ] || skip "needs root (sessions get uids of their own only when slated is root)"
-setup tcg
-PORT=$(free_port)
-BASE=$((0x79000000 + (RANDOM % 4096) * 256))
-cat >>"$CONF" <<CONF
-listen = 127.0.0.1:$PORT
-session-program = $B/rdp/slate-session
-handshake-timeout = 4
-session-uid-base = $BASE
-CONF
-field() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc/$1/status"; }
+setup_session_uids 0x79000000 4
 spares() { sed -n 's/.*spare: pid \([0-9]*\) uid \([0-9]*\) started.*/\1 \2/p' "$T/slated.log"; }
 last_spare() { spares | tail -1; }
 ready() { grep -q "connection spare (pid $1): .*spare: ready, waits for a client" "$T/slated.log"; }
@@ -41,11 +28,7 @@ wait_for 10 "a spare started" sh -c "grep -q 'spare: pid .* started' '$T/slated.
 read -r p1 u1 < <(last_spare)
 wait_for 10 "spare $p1 initialised" ready "$p1"
 kill -0 "$p1" || fail "spare $p1 is not running"
-[ "$u1" -ge "$BASE" ] && [ "$u1" -lt $((BASE + 65536)) ] || fail "spare uid $u1 outside session-uid-base's range"
-[ "$(field "$p1" Uid)" = "$u1 $u1 $u1 $u1" ] || fail "spare $p1: Uid $(field "$p1" Uid), not $u1"
-[ -z "$(field "$p1" Groups)" ] || fail "spare $p1 has supplementary groups"
-[ "$(field "$p1" NoNewPrivs)" = 1 ] || fail "spare $p1: NoNewPrivs $(field "$p1" NoNewPrivs)"
-[ "$(field "$p1" Seccomp)" = 2 ] || fail "spare $p1: Seccomp $(field "$p1" Seccomp), not 2 (filter)"
+check_session_uid spare "$p1" "$u1"
 [ "$(ps -o sid= -p "$p1" | tr -d ' ')" = "$p1" ] || fail "spare $p1 is not in a session of its own"
 socks=$(for f in /proc/"$p1"/fd/*; do readlink "$f"; done | grep -c '^socket:' || true)
 [ "$socks" -eq 1 ] || fail "spare $p1 has $socks sockets before any client (only its IPC expected)"

@@ -329,7 +329,8 @@ Test(steps, a_step_bounded_by_a_setting_times_out_as_best_effort_and_waits_are_t
 }
 
 /* The refill hold (pool.c): a claim holds spare boots on the whole host until its logon says
- * usable, until refill-hold seconds passed, or until the desktop is given back. */
+ * usable, until its bound passed (the pool's usable-timeout plus the steps before it, capped by
+ * refill-hold), or until the desktop is given back. */
 Test(steps, a_claim_holds_spare_boots_until_usable_or_the_bound)
 {
         static const DesktopEvents logon_events = { 0 };
@@ -356,6 +357,11 @@ Test(steps, a_claim_holds_spare_boots_until_usable_or_the_bound)
         f.cfg.refill_hold = 0;
         cr_assert_eq(pool_desktop_claim(&f.b, f.pool, "s-3", &logon_events, NULL, &d, &booting), 0);
         cr_assert_null(pool_refill_holder(f.b.desktops, now_ms()), "refill-hold 0: no hold");
+
+        /* Below the cap, the hold follows the pool: its usable-timeout plus the steps before it. */
+        cr_assert_eq(pool_refill_hold_s(600, 180), 180 + POOL_REFILL_HOLD_START_S);
+        cr_assert_eq(pool_refill_hold_s(600, 3600), 600, "refill-hold caps it");
+        cr_assert_eq(pool_refill_hold_s(0, 180), 0);
         pool_manager_stop(&f.b);
         uv_close((uv_handle_t *)&f.b.tick, NULL);
         uv_close((uv_handle_t *)&f.b.kick, NULL);
