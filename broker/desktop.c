@@ -234,7 +234,10 @@ static void on_vm_exit(HvVm *vm, int status, void *userdata)
                          status < 0 ? -status : status);
                 d->b->hv->vm_free(TAKE_PTR(d->vm));
                 if (d->clone && d->state == DESKTOP_BOOTING) {
-                        clone_failed(d, reason, true);
+                        /* QEMU's own error exit is the template's (a state it cannot load); a
+                         * signal is not: the driver's SIGKILL of a QEMU starved past its QMP
+                         * deadline on a busy host, or the OOM killer. */
+                        clone_failed(d, reason, status >= 0);
                         return;
                 }
                 if (d->state == DESKTOP_BOOTING)
