@@ -13,8 +13,10 @@
 
 #define PORTS_DIR "/dev/virtio-ports"
 #define DEFAULT_PORT PORTS_DIR "/" AGENT_PORT_NAME
-/* virtio-serial returns EOF over and over while no host is connected: poll at this pace. */
-#define RECONNECT_POLL_MS 200
+/* virtio-serial returns EOF over and over while no host is connected: poll at this pace. A host
+ * is connected but for slated's restarts and a template's frozen guest, whose clones wait this
+ * long at most for their agent after the resume. */
+#define RECONNECT_POLL_MS 50
 /* A port that is not there yet (modules still loading) is looked for again at this pace. */
 #define OPEN_RETRY_MS 100
 /* --session-script (agent/session-script documents the contract): a start or stop that takes
@@ -101,6 +103,9 @@ typedef struct Agent {
         uint64_t usable_due_ms;
         int ready_fd;
         bool usable_unsent;
+        /* IDENTITY (identity.c): the token the host gave this desktop, in memory only. */
+        bool identified;
+        uint8_t token[AGENT_TOKEN_SIZE];
 } Agent;
 
 #define log_agent(...) (fprintf(stderr, "slate-agent: " __VA_ARGS__), fputc('\n', stderr))
@@ -123,6 +128,9 @@ unsigned script_pollfds(const Agent *a, struct pollfd *pfd, int *timeout_ms);
 void script_adopt(Agent *a);
 /* The ready hook is installed next to the script: the agent can say USABLE (AGENT_CAP_USABLE). */
 bool script_ready_hook_present(const char *script);
+
+/* identity.c: apply the host's IDENTITY and answer IDENTIFIED. */
+int identity_apply(Agent *a, const AgentMsg *m);
 
 /* disks.c: the session's disks (SESSION_START's list). Mounting blocks the loop (keeping the
  * host's link alive) and undoes itself on failure; err says why for the host. */

@@ -6,7 +6,7 @@ agent_libslateproto_a_SOURCES = agent/proto.c agent/proto.h common/reader.c comm
 # library (agent/agent.h) so the test guest's agent (tests/guest/local.mk) is the same code plus
 # the desktop it draws; that desktop is never linked in here.
 noinst_LIBRARIES += agent/libslateagent.a
-agent_libslateagent_a_SOURCES = agent/slate-agent.c agent/script.c agent/io.c agent/disks.c agent/loopdev.c \
+agent_libslateagent_a_SOURCES = agent/slate-agent.c agent/script.c agent/io.c agent/disks.c agent/identity.c agent/loopdev.c \
 	agent/loopdev.h agent/agent.h agent/agent_int.h
 pkglibexec_PROGRAMS += agent/slate-agent
 agent_slate_agent_SOURCES = agent/main.c agent/agent.h

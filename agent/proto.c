@@ -56,6 +56,39 @@ int agent_disks_check(const AgentDisk *disks, unsigned n)
         return profiles <= 1 ? 0 : -EBADMSG;
 }
 
+/* IDENTITY and IDENTIFIED: both sides check every field's characters, so the agent can write
+ * them into files and the host into its database and log. */
+static int identity_read(Reader *r, AgentMsg *m, bool from_host)
+{
+        const uint8_t *b;
+        if (reader_string(r, m->identity.boot_id, AGENT_BOOT_ID_MAX) < 0 ||
+            reader_string(r, m->identity.hostname, AGENT_HOSTNAME_MAX) < 0 ||
+            reader_string(r, m->identity.machine_id, AGENT_MACHINE_ID_LEN) < 0)
+                return -EBADMSG;
+        if (!chars_in(m->identity.boot_id, "-") || strpbrk(m->identity.boot_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") ||
+            !chars_in(m->identity.hostname, "-") || strpbrk(m->identity.hostname, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") ||
+            strspn(m->identity.machine_id, "0123456789abcdef") != strlen(m->identity.machine_id))
+                return -EBADMSG;
+        /* The host always gives both; the guest says what it has (nothing, if it could not write). */
+        size_t ml = strlen(m->identity.machine_id);
+        if ((from_host && (!m->identity.hostname[0] || ml != AGENT_MACHINE_ID_LEN)) ||
+            (ml != 0 && ml != AGENT_MACHINE_ID_LEN))
+                return -EBADMSG;
+        if (reader_bytes(r, AGENT_TOKEN_SIZE, &b) < 0)
+                return -EBADMSG;
+        memcpy(m->identity.token, b, AGENT_TOKEN_SIZE);
+        if (from_host) {
+                if (reader_bytes(r, AGENT_ENTROPY_SIZE, &b) < 0 || reader_u64(r, &m->identity.realtime_ms) < 0)
+                        return -EBADMSG;
+                memcpy(m->identity.entropy, b, AGENT_ENTROPY_SIZE);
+        } else {
+                if (reader_bytes(r, AGENT_RNG_SAMPLE_SIZE, &b) < 0 || reader_u8(r, &m->identity.flags) < 0)
+                        return -EBADMSG;
+                memcpy(m->identity.rng_sample, b, AGENT_RNG_SAMPLE_SIZE);
+        }
+        return 0;
+}
+
 /* The optional disk list after SESSION_START's height: absent, or 1..AGENT_DISKS_MAX valid disks. */
 static int session_disks_read(Reader *r, AgentMsg *m)
 {
@@ -107,6 +140,11 @@ int agent_msg_decode(const AgentFrame *f, AgentMsg *ret)
                 if (reader_u8(&r, &m.session_state.state) < 0 ||
                     m.session_state.state < AGENT_SESSION_STARTED || m.session_state.state > AGENT_SESSION_USABLE ||
                     reader_string(&r, m.session_state.detail, AGENT_STRING_MAX) < 0)
+                        return -EBADMSG;
+                break;
+        case AGENT_MSG_IDENTITY:
+        case AGENT_MSG_IDENTIFIED:
+                if (identity_read(&r, &m, f->type == AGENT_MSG_IDENTITY) < 0)
                         return -EBADMSG;
                 break;
         default:
@@ -161,6 +199,20 @@ int agent_msg_encode(const AgentMsg *m, Writer *w)
                 writer_u8(&body, m->session_state.state);
                 writer_string(&body, m->session_state.detail);
                 break;
+        case AGENT_MSG_IDENTITY:
+        case AGENT_MSG_IDENTIFIED:
+                writer_string(&body, m->identity.boot_id);
+                writer_string(&body, m->identity.hostname);
+                writer_string(&body, m->identity.machine_id);
+                writer_bytes(&body, m->identity.token, AGENT_TOKEN_SIZE);
+                if (m->type == AGENT_MSG_IDENTITY) {
+                        writer_bytes(&body, m->identity.entropy, AGENT_ENTROPY_SIZE);
+                        writer_u64(&body, m->identity.realtime_ms);
+                } else {
+                        writer_bytes(&body, m->identity.rng_sample, AGENT_RNG_SAMPLE_SIZE);
+                        writer_u8(&body, m->identity.flags);
+                }
+                break;
         default:
                 writer_free(&body);
                 return -EINVAL;
@@ -179,6 +231,8 @@ const char *agent_msg_type_name(uint8_t type)
         case AGENT_MSG_SESSION_START: return "session-start";
         case AGENT_MSG_SESSION_STOP: return "session-stop";
         case AGENT_MSG_SESSION_STATE: return "session-state";
+        case AGENT_MSG_IDENTITY: return "identity";
+        case AGENT_MSG_IDENTIFIED: return "identified";
         default: return "unknown";
         }
 }

@@ -26,6 +26,9 @@ typedef enum AgentMsgType {
         AGENT_MSG_SESSION_START = 4, /* host → agent: a user logged on to this desktop */
         AGENT_MSG_SESSION_STOP = 5, /* host → agent: end the session (logout, timeout, admin) */
         AGENT_MSG_SESSION_STATE = 6, /* agent → host: session started / stopped / user logged out */
+        AGENT_MSG_IDENTITY = 7,     /* host → agent, once after READY: this desktop's own identity
+                                     * (a clone shares everything with its template until then) */
+        AGENT_MSG_IDENTIFIED = 8,   /* agent → host: the identity applied, as the guest now sees it */
         _AGENT_MSG_MAX,
 } AgentMsgType;
 
@@ -39,6 +42,23 @@ enum {
         AGENT_CAP_USABLE = 1u << 4, /* sends SESSION_STATE USABLE when the user's session is ready
                                      * (the test desktop; a session script with its ready hook).
                                      * Without it slated takes the first frame as usable */
+        AGENT_CAP_IDENTITY = 1u << 5, /* applies IDENTITY: a desktop can be a clone of a template */
+};
+
+/* IDENTITY: the guest's machine-id, hostname and boot identity, a token only this desktop's
+ * agent holds, bytes for the kernel's RNG (RNDADDENTROPY, then RNDRESEEDCRNG) and the host's
+ * clock. boot_id empty: keep the kernel's (a cold boot has its own); else it replaces the boot id
+ * the agent reports (and, with AGENT_CAP_CANARY, the canary is written anew from it). */
+#define AGENT_TOKEN_SIZE 32
+#define AGENT_ENTROPY_SIZE 32
+#define AGENT_RNG_SAMPLE_SIZE 16
+#define AGENT_MACHINE_ID_LEN 32     /* lower-case hex, as /etc/machine-id */
+#define AGENT_HOSTNAME_MAX 63
+#define AGENT_BOOT_ID_MAX 36        /* a UUID, as /proc/sys/kernel/random/boot_id */
+enum {
+        AGENT_IDENTITY_RESEEDED = 1u << 0,      /* RNDADDENTROPY + RNDRESEEDCRNG succeeded */
+        AGENT_IDENTITY_CLOCK = 1u << 1,         /* the wall clock was set */
+        AGENT_IDENTITY_CANARY = 1u << 2,        /* the canary was written anew */
 };
 
 /* The disks of a session: each an extent (offset, length) of a slot disk the VM has had since
@@ -98,6 +118,16 @@ typedef struct AgentMsg {
                         uint8_t state;      /* AGENT_SESSION_* */
                         char detail[AGENT_STRING_MAX + 1];
                 } session_state;
+                struct {
+                        char boot_id[AGENT_BOOT_ID_MAX + 1];        /* [0-9a-f-], may be empty */
+                        char hostname[AGENT_HOSTNAME_MAX + 1];      /* [a-z0-9-], 1..63 */
+                        char machine_id[AGENT_MACHINE_ID_LEN + 1];  /* 32 lower-case hex */
+                        uint8_t token[AGENT_TOKEN_SIZE];
+                        uint8_t entropy[AGENT_ENTROPY_SIZE];        /* host → agent; zero back */
+                        uint64_t realtime_ms;                       /* host → agent: the host's clock */
+                        uint8_t rng_sample[AGENT_RNG_SAMPLE_SIZE];  /* agent → host: getrandom() after the reseed */
+                        uint8_t flags;                              /* agent → host: AGENT_IDENTITY_* */
+                } identity;                 /* IDENTITY and IDENTIFIED */
         };
 } AgentMsg;
 

@@ -223,6 +223,12 @@ static int agent_handle(Agent *a, const AgentFrame *f)
                         return -EBADMSG;
                 }
                 return f->type == AGENT_MSG_SESSION_START ? agent_session_start(a, &m) : agent_session_stop(a, &m);
+        case AGENT_MSG_IDENTITY:
+                if (agent_msg_decode(f, &m) < 0) {
+                        log_agent("%s: malformed identity (%u bytes)", a->port, f->len);
+                        return -EBADMSG;
+                }
+                return identity_apply(a, &m);
         case AGENT_MSG_HEARTBEAT:
                 if (agent_msg_decode(f, &m) < 0) {
                         log_agent("%s: malformed heartbeat (%u bytes)", a->port, f->len);
@@ -380,7 +386,8 @@ int agent_main(int argc, char **argv, const AgentDesk *desk)
                 { "version", no_argument, NULL, 'V' },
                 {},
         };
-        Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION | AGENT_CAP_DISKS | AGENT_CAP_DISK_SLOTS,
+        Agent a = { .port = DEFAULT_PORT, .capabilities = AGENT_CAP_SESSION | AGENT_CAP_DISKS | AGENT_CAP_DISK_SLOTS |
+                                                         AGENT_CAP_IDENTITY,
                     .fd = -1, .session_pidfd = -1, .ready_fd = -1, .job = { .pidfd = -1, .err_fd = -1 } };
         bool test_desktop = false;
         int c;

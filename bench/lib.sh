@@ -124,6 +124,7 @@ tls-key = $T/tls/key.pem
 listen = 127.0.0.1:$RDP_PORT
 session-program = $SESSION
 handshake-timeout = 10
+pool-clone = ${BENCH_POOL_CLONE:-off}
 CONF
         # BENCH_AGENT_BINARY: the agent publish installs (the Debian desktop needs the real one).
         if [ -n "${BENCH_AGENT_BINARY:-}" ]; then

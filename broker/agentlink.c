@@ -40,7 +40,7 @@ static const PermitRow permits[] = {
         { AGENT_LINK_AWAIT_HELLO, { AGENT_MSG_HELLO } },
         { AGENT_LINK_AWAIT_READY, { AGENT_MSG_READY, AGENT_MSG_HEARTBEAT } },
         /* A restarted agent (or a restarted slated reconnecting) says hello again. */
-        { AGENT_LINK_READY, { AGENT_MSG_HEARTBEAT, AGENT_MSG_HELLO, AGENT_MSG_SESSION_STATE } },
+        { AGENT_LINK_READY, { AGENT_MSG_HEARTBEAT, AGENT_MSG_HELLO, AGENT_MSG_SESSION_STATE, AGENT_MSG_IDENTIFIED } },
 };
 
 bool agent_link_permits(AgentLinkState state, uint8_t type)
@@ -122,6 +122,10 @@ static void handle_frame(AgentLink *l, const AgentFrame *f)
                         l->cb.on_ready(l, l->userdata);
                 break;
         case AGENT_MSG_HEARTBEAT:
+                break;
+        case AGENT_MSG_IDENTIFIED:
+                if (l->cb.on_identified)
+                        l->cb.on_identified(l, &m, l->userdata);
                 break;
         case AGENT_MSG_SESSION_STATE:
                 if (m.session_state.state == AGENT_SESSION_USABLE && !l->session_live) {

@@ -22,6 +22,8 @@ typedef struct AgentLinkCallbacks {
         /* SESSION_STATE from the guest (started, usable, stopped, user logged out, failed). USABLE
          * comes only after STARTED (or an adopted session): otherwise the link fails. */
         void (*on_session_state)(AgentLink *l, const AgentMsg *m, void *userdata);
+        /* IDENTIFIED: the answer to the IDENTITY the host sent (desktop.c checks it). */
+        void (*on_identified)(AgentLink *l, const AgentMsg *m, void *userdata);
         /* Protocol violation or heartbeats lost: the desktop should be replaced. Called once. */
         void (*on_failure)(AgentLink *l, const char *reason, void *userdata);
 } AgentLinkCallbacks;

@@ -39,6 +39,7 @@ static json_object *pool_json(Broker *b, const Pool *p)
         json_object_object_add(o, "idle_timeout", json_object_new_int((int)p->idle_timeout));
         json_object_object_add(o, "max_age", json_object_new_int((int)p->max_age));
         json_object_object_add(o, "usable_timeout", json_object_new_int((int)p->usable_timeout));
+        json_object_object_add(o, "boot", json_object_new_string(p->clone ? "clone" : "cold"));
         json_object_object_add(o, "profiles", json_object_new_boolean(p->profiles));
         json_object_object_add(o, "layer_policy", json_object_new_string(p->layer_refuse_older ? "refuse" : "warn"));
         if (p->profile_size)
@@ -75,8 +76,21 @@ static json_object *desktop_json(const Desktop *d)
                 json_object_object_add(o, "session", json_object_new_string(d->claim_id));
         if (d->boot_id)
                 json_object_object_add(o, "boot_id", json_object_new_string(d->boot_id));
+        json_object_object_add(o, "boot_mode", json_object_new_string(d->clone ? "clone" : "cold"));
+        if (d->clone)
+                json_object_object_add(o, "template", json_object_new_string(d->tmpl.name));
+        if (d->machine_id[0])
+                json_object_object_add(o, "machine_id", json_object_new_string(d->machine_id));
+        if (d->hostname[0])
+                json_object_object_add(o, "hostname", json_object_new_string(d->hostname));
+        if (d->token_id[0])
+                json_object_object_add(o, "agent_token_id", json_object_new_string(d->token_id));
+        if (d->rng_sample[0])
+                json_object_object_add(o, "rng_sample", json_object_new_string(d->rng_sample));
         if (d->ready_ms && d->state != DESKTOP_BOOTING && !d->adopted)
                 json_object_object_add(o, "boot_ms", json_object_new_int64((int64_t)(d->ready_ms - d->boot_start_ms)));
+        if (d->ready_ms && d->spawn_ms && d->state != DESKTOP_BOOTING)
+                json_object_object_add(o, "spawn_ready_ms", json_object_new_int64((int64_t)(d->ready_ms - d->spawn_ms)));
         return o;
 }
 
@@ -164,9 +178,11 @@ static int pool_apply(Broker *b, ControlRequest *req, json_object *args, Pool *p
                 }
                 p->usable_timeout = (unsigned)v;
         }
-        bool profiles;
+        bool profiles, clone;
         if (jsonx_get_bool(args, "profiles", &profiles) == 0)
                 p->profiles = profiles;
+        if (jsonx_get_bool(args, "clone", &clone) == 0)
+                p->clone = clone;
         if ((r = jsonx_get_string(args, "layer_policy", &s)) != -ENOENT) {
                 if (r < 0 || (strcmp(s, "warn") != 0 && strcmp(s, "refuse") != 0)) {
                         control_reply_error(req, EINVAL, "pool %s: layer policy must be warn or refuse", p->name);
@@ -219,7 +235,7 @@ static int pool_save(Broker *b, const Pool *p)
                 .vcpus = p->vcpus, .overlay = (char *)overlay_mode_to_string(p->overlay), .created = p->created,
                 .disconnect_timeout = p->disconnect_timeout, .idle_timeout = p->idle_timeout, .max_age = p->max_age,
                 .profiles = p->profiles, .layer_refuse_older = p->layer_refuse_older, .profile_size = p->profile_size,
-                .usable_timeout = p->usable_timeout,
+                .usable_timeout = p->usable_timeout, .clone = p->clone,
         };
         return db_pool_put(b->db, &row);
 }
@@ -252,6 +268,7 @@ static void h_pool_create(Broker *b, ControlRequest *req, json_object *args)
         p->layer_refuse_older = false;
         p->disconnect_timeout = 300;
         p->usable_timeout = POOL_USABLE_TIMEOUT_DEFAULT;
+        p->clone = b->cfg->pool_clone;
         p->created = (int64_t)now_realtime_s();
         int64_t warm = jsonx_int_or(args, "warm", 1);
         if (jsonx_get_int64(args, "max", &(int64_t){ 0 }) == -ENOENT)
@@ -370,6 +387,22 @@ static void h_desktop_destroy(Broker *b, ControlRequest *req, json_object *args)
         control_reply(req, NULL);
 }
 
+static void h_template_list(Broker *b, ControlRequest *req, json_object *args)
+{
+        control_reply(req, template_list_json(b));
+}
+
+static void h_template_rm(Broker *b, ControlRequest *req, json_object *args)
+{
+        const char *name;
+        if (jsonx_get_string(args, "name", &name) < 0 || template_remove(b, name) < 0) {
+                control_reply_error(req, ENOENT, "no template %s", jsonx_string_or(args, "name", ""));
+                return;
+        }
+        db_audit(b->db, "template.rm", name, "admin");
+        control_reply(req, NULL);
+}
+
 #define POOL_SETTINGS \
         { "warm", CONTROL_ARG_INT, false, 0, POOL_MAX_DESKTOPS }, \
         { "max", CONTROL_ARG_INT, false, 1, POOL_MAX_DESKTOPS }, \
@@ -381,6 +414,7 @@ static void h_desktop_destroy(Broker *b, ControlRequest *req, json_object *args)
         { "max_age", CONTROL_ARG_INT, false, 0, 365 * 86400 }, \
         { "usable_timeout", CONTROL_ARG_INT, false, 1, 86400 }, \
         { "profiles", CONTROL_ARG_BOOL, false, 0, 0 }, \
+        { "clone", CONTROL_ARG_BOOL, false, 0, 0 }, \
         { "layer_policy", CONTROL_ARG_STRING, false, 1, 8 }, \
         { "profile_size", CONTROL_ARG_INT, false, 0, 16ll << 40 }
 
@@ -400,6 +434,8 @@ static const ControlCommand commands[] = {
           { { "name", CONTROL_ARG_STRING, true, 1, POOL_NAME_MAX }, { "principal", CONTROL_ARG_STRING, true, 1, 128 } } },
         { "desktop.list", h_desktop_list, false, { { "pool", CONTROL_ARG_STRING, false, 1, POOL_NAME_MAX } } },
         { "desktop.destroy", h_desktop_destroy, true, { { "id", CONTROL_ARG_STRING, true, 1, 32 } } },
+        { "template.list", h_template_list, false, { {} } },
+        { "template.rm", h_template_rm, true, { { "name", CONTROL_ARG_STRING, true, 1, 128 } } },
         {},
 };
 

@@ -82,5 +82,6 @@ struct Broker {
         char *store_path;       /* the directory it was opened at */
         uv_mutex_t store_mu;
         char *desktop_run_dir;  /* <run>/desktops */
+        struct Template *templates;     /* instant-clone templates (template.c) */
         Fault crash;            /* SLATE_CRASH_AT (fault tests only) */
 };

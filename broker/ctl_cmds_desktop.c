@@ -1,5 +1,5 @@
-/* slatectl desktop ... and session ...: what runs on the host now, the desktops of the pools
- * and the users' sessions on them (list, and end one early). */
+/* slatectl desktop ..., template ... and session ...: what runs on the host now, the desktops of
+ * the pools, the templates they are cloned from, and the users' sessions on them. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,33 @@ static int cmd_desktop_list(Ctl *c, int argc, char **argv)
                 json_object_object_add(args, "pool", json_object_new_string(pool));
         static const char *const hdr[] = { "ID", "POOL", "STATE", "IMAGE", "AGE", "OVERLAY", "PID" };
         return ctl_cmd_list(c, "desktop.list", args, NULL, hdr, ELEMENTSOF(hdr), desktop_row);
+}
+
+static void template_row(Table *t, json_object *o)
+{
+        _cleanup_free_ char *img = cell(o, "image"), *ver = cell(o, "version");
+        int64_t created = jsonx_int_or(o, "created", 0);
+        table_row(t, cell(o, "name"), xasprintf("%s:v%s", img, ver), cell_bytes(o, "memory"), cell(o, "vcpus"),
+                  cell(o, "state"), created > 0 ? fmt_age((int64_t)now_realtime_s() - created) : xstrdup("-"),
+                  cell(o, "build_ms"), cell_bytes(o, "state_size"), cell(o, "reason"));
+}
+
+static int cmd_template_list(Ctl *c, int argc, char **argv)
+{
+        PARSE_OR_RETURN(c, argc, argv, NULL, NULL, 0, 0);
+        static const char *const hdr[] = { "NAME", "IMAGE", "MEMORY", "VCPUS", "STATE", "AGE", "BUILD(ms)", "STATE-FILE",
+                                           "REASON" };
+        return ctl_cmd_list(c, "template.list", NULL, NULL, hdr, ELEMENTSOF(hdr), template_row);
+}
+
+static int cmd_template_rm(Ctl *c, int argc, char **argv)
+{
+        char *pos[1];
+        PARSE_OR_RETURN(c, argc, argv, NULL, pos, 1, 1);
+        json_object *args = json_object_new_object();
+        json_object_object_add(args, "name", json_object_new_string(pos[0]));
+        return ctl_cmd_done(c, "template.rm", args, "template", pos[0],
+                            "removed; running clones keep going, the next desktops boot cold until it is rebuilt");
 }
 
 static json_object *args_id(const char *id)
@@ -128,6 +155,15 @@ const Command ctl_cmds_desktop[] = {
         { "desktop", "destroy", "ID",
           "\nDestroy a desktop now: its session ends and its overlay is erased.\n\nOptions:\n" COMMON_OPTS,
           cmd_desktop_destroy },
+        { "template", "list", "",
+          "\nList the templates desktops are cloned from (pools with --clone): one per image\n"
+          "version, memory size and vCPU count, with its state (building, ready, failed and\n"
+          "why), age, build time and the size of its saved device state.\n\nOptions:\n" COMMON_OPTS,
+          cmd_template_list },
+        { "template", "rm", "NAME",
+          "\nRemove a template. Clones running from it keep running; new desktops boot cold\n"
+          "until the pool manager builds it again.\n\nOptions:\n" COMMON_OPTS,
+          cmd_template_rm },
         { "session", "list", "[--user USER] [--pool POOL]",
           "\nList sessions: who is logged on to which desktop, from where, since when, and how\n"
           "long the logon took.\n\nOptions:\n"

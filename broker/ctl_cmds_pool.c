@@ -28,6 +28,9 @@ static void print_pool(json_object *p)
         kv("memory:", cell_bytes(p, "memory"));
         kv("vcpus:", cell(p, "vcpus"));
         kv("overlay:", cell(p, "overlay"));
+        kv("boot:", xstrdup(strcmp(jsonx_string_or(p, "boot", "cold"), "clone") == 0
+                                    ? "clone (instant clones of a template; cold while there is none)"
+                                    : "cold (every desktop boots)"));
         kv("disconnect:", disconnect_text(p));
         int64_t usable;
         if (jsonx_get_int64(p, "usable_timeout", &usable) == 0 && usable > 0) {
@@ -70,6 +73,7 @@ static int pool_call(Ctl *c, const char *cmd, json_object *args)
 typedef struct PoolOpts {
         const char *image, *warm, *max, *memory, *vcpus, *overlay, *disconnect_timeout, *idle_timeout, *max_age, *profiles, *layer_policy, *profile_size,
                 *usable_timeout;
+        bool clone, boot;
 } PoolOpts;
 
 static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
@@ -91,6 +95,10 @@ static int pool_opts_to_args(Ctl *c, json_object *args, const PoolOpts *o)
                         return usage_error(c, "--profiles: expected on or off, got \"%s\"", o->profiles);
                 json_object_object_add(args, "profiles", json_object_new_boolean(on));
         }
+        if (o->clone && o->boot)
+                return usage_error(c, "--clone and --boot exclude each other");
+        if (o->clone || o->boot)
+                json_object_object_add(args, "clone", json_object_new_boolean(o->clone));
         if (o->layer_policy) {
                 if (strcmp(o->layer_policy, "warn") != 0 && strcmp(o->layer_policy, "refuse") != 0)
                         return usage_error(c, "--layer-policy: expected warn or refuse, got \"%s\"", o->layer_policy);
@@ -116,6 +124,8 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
                 { "--profiles", &o.profiles, NULL },
                 { "--layer-policy", &o.layer_policy, NULL },
                 { "--profile-size", &o.profile_size, NULL },
+                { "--clone", NULL, &o.clone },
+                { "--boot", NULL, &o.boot },
                 {},
         };
         char *pos[1];
@@ -125,7 +135,7 @@ static int pool_write_cmd(Ctl *c, int argc, char **argv, bool create)
                 return usage_error(c, "--image and --warm are required");
         if (!create && !o.warm && !o.max && !o.memory && !o.vcpus && !o.overlay && !o.disconnect_timeout &&
             !o.idle_timeout && !o.max_age && !o.profiles && !o.layer_policy && !o.profile_size &&
-            !o.usable_timeout)
+            !o.usable_timeout && !o.clone && !o.boot)
                 return usage_error(c, "nothing to change");
 
         _cleanup_json_ json_object *args = args_name(pos[0]);
@@ -209,7 +219,7 @@ static int cmd_pool_delete(Ctl *c, int argc, char **argv)
 const Command ctl_cmds_pool[] = {
         { "pool", "create",
           "NAME --image IMAGE --warm N [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] "
-          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME] [--usable-timeout TIME] [--profiles on|off] [--layer-policy warn|refuse] [--profile-size SIZE]",
+          "[--disconnect-timeout TIME] [--idle-timeout TIME] [--max-age TIME] [--usable-timeout TIME] [--profiles on|off] [--layer-policy warn|refuse] [--profile-size SIZE] [--clone|--boot]",
           "\nCreate a desktop pool booting the current version of IMAGE.\n\n"
           "Options:\n"
           "  --image IMAGE   golden image\n"
@@ -239,7 +249,12 @@ const Command ctl_cmds_pool[] = {
           "                  an audit warning (default) or not attached\n"
           "  --profile-size SIZE\n"
           "                  size of a user's profile disk made at a first logon in this pool\n"
-          "                  (2G); a user's profile quota wins; 0: the profile-size setting\n" COMMON_OPTS,
+          "                  (2G); a user's profile quota wins; 0: the profile-size setting\n"
+          "  --clone         desktops are instant clones of a template of the image version\n"
+          "                  (booted once, saved, resumed per desktop with a new identity); a\n"
+          "                  desktop boots cold while there is no usable template (default:\n"
+          "                  the pool-clone setting, on)\n"
+          "  --boot          every desktop boots cold\n" COMMON_OPTS,
           cmd_pool_create },
         { "pool", "list", "",
           "\nList pools with their settings, desktop counts, disconnect timeout and who is\n"
@@ -248,7 +263,7 @@ const Command ctl_cmds_pool[] = {
         { "pool", "show", "NAME", "\nShow one pool, with its entitlements.\n\nOptions:\n" COMMON_OPTS, cmd_pool_show },
         { "pool", "set",
           "NAME [--warm N] [--max N] [--memory SIZE] [--vcpus N] [--overlay MODE] [--disconnect-timeout TIME]"
-          " [--idle-timeout TIME] [--max-age TIME] [--usable-timeout TIME] [--profiles on|off] [--layer-policy warn|refuse] [--profile-size SIZE]",
+          " [--idle-timeout TIME] [--max-age TIME] [--usable-timeout TIME] [--profiles on|off] [--layer-policy warn|refuse] [--profile-size SIZE] [--clone|--boot]",
           "\nChange a pool's settings; new desktops get them, running ones keep theirs.\n\n"
           "Options: as for pool create, plus:\n" COMMON_OPTS,
           cmd_pool_set },

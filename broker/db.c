@@ -69,6 +69,8 @@ static const char *const migrations[] = {
         "ALTER TABLE profiles ADD COLUMN backup_version INTEGER NOT NULL DEFAULT 0;",
         /* 8: how long a logon waits for the desktop to be usable (the agent says so). */
         "ALTER TABLE pools ADD COLUMN usable_timeout INTEGER NOT NULL DEFAULT 180;",
+        /* 9: instant clones; pools made before them keep booting. */
+        "ALTER TABLE pools ADD COLUMN clone INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int dbi_error(Db *db, const char *what)
@@ -170,7 +172,7 @@ static void row_pool(sqlite3_stmt *s, void *e)
                 .idle_timeout = (unsigned)sqlite3_column_int(s, 9), .max_age = (unsigned)sqlite3_column_int(s, 10),
                 .profiles = sqlite3_column_int(s, 11), .layer_refuse_older = sqlite3_column_int(s, 12),
                 .profile_size = (uint64_t)sqlite3_column_int64(s, 13),
-                .usable_timeout = (unsigned)sqlite3_column_int(s, 14),
+                .usable_timeout = (unsigned)sqlite3_column_int(s, 14), .clone = sqlite3_column_int(s, 15),
         };
 }
 
@@ -398,7 +400,7 @@ int db_pool_put(Db *db, const DbPool *p)
         sqlite3_stmt *s;
         int r = dbi_prepare(db, "INSERT OR REPLACE INTO pools(name, image, warm, max, memory, vcpus, overlay, created,"
                             " disconnect_timeout, idle_timeout, max_age, profiles, layer_refuse_older, profile_size,"
-                            " usable_timeout) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &s);
+                            " usable_timeout, clone) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &s);
         if (r < 0)
                 return r;
         dbi_bind_text(s, 1, p->name);
@@ -416,6 +418,7 @@ int db_pool_put(Db *db, const DbPool *p)
         sqlite3_bind_int(s, 13, p->layer_refuse_older);
         sqlite3_bind_int64(s, 14, (sqlite3_int64)p->profile_size);
         sqlite3_bind_int(s, 15, (int)p->usable_timeout);
+        sqlite3_bind_int(s, 16, p->clone);
         return dbi_step_done(db, s, "put pool");
 }
 
@@ -618,7 +621,7 @@ int db_pool_list(Db *db, DbPool **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
         int r = dbi_prepare(db, "SELECT name, image, warm, max, memory, vcpus, overlay, created, disconnect_timeout,"
-                            " idle_timeout, max_age, profiles, layer_refuse_older, profile_size, usable_timeout FROM pools"
+                            " idle_timeout, max_age, profiles, layer_refuse_older, profile_size, usable_timeout, clone FROM pools"
                             " ORDER BY name", &s);
         return r < 0 ? r : dbi_collect_rows(db, s, sizeof(DbPool), row_pool, (void **)ret, ret_n);
 }

@@ -38,6 +38,7 @@ typedef struct DbPool {
         bool layer_refuse_older;     /* layers made for an older version of the image: refused, not warned */
         uint64_t profile_size;       /* bytes for a new profile disk; 0: the profile-size setting */
         unsigned usable_timeout;     /* seconds a logon waits for the desktop to be usable */
+        bool clone;                  /* desktops cloned from a template (instant clones), else booted */
 } DbPool;
 
 typedef struct DbSession {

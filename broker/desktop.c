@@ -2,14 +2,17 @@
  * that replaces a desktop whose QEMU died or whose agent went silent. Reports only through the
  * owner's and the claimant's event tables (desktop.h); never calls pools or sessions. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "broker/desktop.h"
 #include "broker/diskloan.h"
 #include "broker/workq.h"
+#include <openssl/evp.h>
 #include "common/log.h"
 #include "common/util.h"
 
@@ -117,6 +120,9 @@ static void desktop_freed(uv_handle_t *h)
                 free(d->lent[i]);
         free(d->agent_version);
         free(d->boot_id);
+        template_use_clear(&d->tmpl);
+        if (d->state_fd >= 0)
+                close(d->state_fd);
         free(d);
 }
 
@@ -212,6 +218,8 @@ void desktop_release(Desktop *d)
 
 /* ---- supervision callbacks ---- */
 
+static void clone_failed(Desktop *d, const char *why, bool template_fault);
+
 static void on_vm_exit(HvVm *vm, int status, void *userdata)
 {
         Desktop *d = userdata;
@@ -224,9 +232,16 @@ static void on_vm_exit(HvVm *vm, int status, void *userdata)
                 char reason[64];
                 snprintf(reason, sizeof reason, status < 0 ? "qemu killed by signal %d" : "qemu exited (%d)",
                          status < 0 ? -status : status);
+                d->b->hv->vm_free(TAKE_PTR(d->vm));
+                if (d->clone && d->state == DESKTOP_BOOTING) {
+                        /* QEMU's own error exit is the template's (a state it cannot load); a
+                         * signal is not: the driver's SIGKILL of a QEMU starved past its QMP
+                         * deadline on a busy host, or the OOM killer. */
+                        clone_failed(d, reason, status >= 0);
+                        return;
+                }
                 if (d->state == DESKTOP_BOOTING)
                         notify_boot_failed(d);
-                d->b->hv->vm_free(TAKE_PTR(d->vm));
                 desktop_destroy(d, reason);
                 return;
         }
@@ -253,18 +268,37 @@ static void on_agent_hello(AgentLink *l, const AgentMsg *m, void *userdata)
         log_debug("desktop %s: agent %s says hello (boot id %s)", d->id, d->agent_version, d->boot_id);
 }
 
-static void on_agent_ready(AgentLink *l, void *userdata)
+/* A clone that did not come up is destroyed. When the template is at fault (the state did not
+ * load, the guest kept its template's identity) the template goes too, and the next desktops
+ * boot cold until it is rebuilt; a clone merely starved on a busy host (its agent silent, not
+ * ready in time) counts against the template only a few times in a row. A user waiting for it
+ * hears that it is gone. */
+static void clone_failed(Desktop *d, const char *why, bool template_fault)
 {
-        Desktop *d = userdata;
-        if (d->state != DESKTOP_BOOTING)
-                return;         /* an adopted desktop re-announcing itself */
+        if (d->stopping)
+                return;
+        log_warn("desktop %s (pool %s): clone of %s failed (%s); destroyed%s", d->id, d->pool, d->tmpl.name, why,
+                 template_fault ? ", with its template: desktops boot cold until it is rebuilt" : "");
+        if (template_fault)
+                template_invalidate(d->b, d->tmpl.name, why);
+        else
+                template_clone_result(d->b, d->tmpl.name, false, why);
+        notify_boot_failed(d);
+        desktop_destroy(d, "clone failed to resume");
+}
+
+static void desktop_became_ready(Desktop *d)
+{
+        if (d->clone)
+                template_clone_result(d->b, d->tmpl.name, true, NULL);
         boot_slot_release(d);
         d->state = desktop_claimed(d) ? DESKTOP_ASSIGNED : DESKTOP_READY;
         d->ready_ms = now_ms();
         uv_timer_stop(&d->boot_timer);
         desktop_persist(d);
-        log_info("desktop %s (pool %s, %s v%d): ready in %llu ms", d->id, d->pool, d->image, d->version,
-                 (unsigned long long)(d->ready_ms - d->boot_start_ms));
+        log_info("desktop %s (pool %s, %s v%d): ready in %llu ms (%s, %llu ms after QEMU's spawn)", d->id, d->pool,
+                 d->image, d->version, (unsigned long long)(d->ready_ms - d->boot_start_ms), d->clone ? "clone" : "cold",
+                 (unsigned long long)(d->spawn_ms ? d->ready_ms - d->spawn_ms : 0));
         const DesktopEvents *ev = d->b->desktop_events;
         if (ev && ev->on_ready)
                 ev->on_ready(d, d->b);
@@ -272,9 +306,108 @@ static void on_agent_ready(AgentLink *l, void *userdata)
                 d->claim_ev->on_ready(d, d->claim_data);
 }
 
+static uint64_t now_realtime_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Every desktop gets its own identity before it is READY; a clone also a boot id (the kernel's
+ * is its template's) and so a canary of its own. */
+static int identity_send(Desktop *d)
+{
+        AgentMsg m = { .type = AGENT_MSG_IDENTITY };
+        uint8_t mid[16], bid[16];
+        random_bytes(d->token, sizeof d->token);
+        random_bytes(mid, sizeof mid);
+        random_bytes(m.identity.entropy, sizeof m.identity.entropy);
+        hex_encode(mid, sizeof mid, m.identity.machine_id);
+        snprintf(m.identity.hostname, sizeof m.identity.hostname, "%s", d->id);
+        if (d->clone) {
+                random_bytes(bid, sizeof bid);
+                bid[6] = (bid[6] & 0x0f) | 0x40;        /* a version 4 UUID, as the kernel's */
+                bid[8] = (bid[8] & 0x3f) | 0x80;
+                char h[33];
+                hex_encode(bid, sizeof bid, h);
+                snprintf(m.identity.boot_id, sizeof m.identity.boot_id, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12,
+                         h + 16, h + 20);
+        }
+        snprintf(d->sent_boot_id, sizeof d->sent_boot_id, "%s", m.identity.boot_id);
+        memcpy(m.identity.token, d->token, sizeof d->token);
+        m.identity.realtime_ms = now_realtime_ms();
+        int r = d->agent ? agent_link_send(d->agent, &m) : -ENOTCONN;
+        secret_wipe(&m, sizeof m);
+        return r;
+}
+
+static void on_agent_ready(AgentLink *l, void *userdata)
+{
+        Desktop *d = userdata;
+        if (d->state != DESKTOP_BOOTING || d->identifying)
+                return;         /* an adopted desktop re-announcing itself */
+        if (d->agent_caps & AGENT_CAP_IDENTITY) {
+                int r = identity_send(d);
+                if (r < 0) {
+                        if (d->clone)
+                                clone_failed(d, "cannot send the agent its identity", false);
+                        else
+                                desktop_destroy(d, "cannot send the agent its identity");
+                        return;
+                }
+                d->identifying = true;
+                return;
+        }
+        if (d->clone) {
+                clone_failed(d, "its agent cannot take a new identity", true);
+                return;
+        }
+        desktop_became_ready(d);
+}
+
+static void on_agent_identified(AgentLink *l, const AgentMsg *m, void *userdata)
+{
+        Desktop *d = userdata;
+        if (!d->identifying || d->state != DESKTOP_BOOTING)
+                return;
+        d->identifying = false;
+        bool token_ok = memcmp(m->identity.token, d->token, sizeof d->token) == 0;
+        if (!token_ok || (d->sent_boot_id[0] && strcmp(m->identity.boot_id, d->sent_boot_id) != 0)) {
+                const char *why = token_ok ? "the agent reports another boot id" : "the agent returned another token";
+                log_warn("desktop %s: identity not applied: %s", d->id, why);
+                if (d->clone)
+                        clone_failed(d, why, true);
+                else
+                        desktop_destroy(d, why);
+                return;
+        }
+        uint8_t md[32];
+        unsigned n = 0;
+        EVP_Digest(d->token, sizeof d->token, md, &n, EVP_sha256(), NULL);
+        hex_encode(md, 8, d->token_id);
+        hex_encode(m->identity.rng_sample, sizeof m->identity.rng_sample, d->rng_sample);
+        snprintf(d->machine_id, sizeof d->machine_id, "%s", m->identity.machine_id);
+        snprintf(d->hostname, sizeof d->hostname, "%s", m->identity.hostname);
+        d->identity_flags = m->identity.flags;
+        if (d->sent_boot_id[0]) {
+                free(d->boot_id);
+                d->boot_id = xstrdup(d->sent_boot_id);
+        }
+        if (d->clone && !(m->identity.flags & AGENT_IDENTITY_RESEEDED))
+                log_warn("desktop %s: the guest's RNG was not reseeded by the agent (vmgenid still reseeds it)", d->id);
+        log_info("desktop %s: identity applied (hostname %s%s%s)", d->id, d->hostname,
+                 m->identity.flags & AGENT_IDENTITY_RESEEDED ? ", RNG reseeded" : "",
+                 m->identity.flags & AGENT_IDENTITY_CLOCK ? ", clock set" : "");
+        desktop_became_ready(d);
+}
+
 static void on_agent_failure(AgentLink *l, const char *reason, void *userdata)
 {
         Desktop *d = userdata;
+        if (d->clone && d->state == DESKTOP_BOOTING) {
+                clone_failed(d, reason, false);
+                return;
+        }
         log_warn("desktop %s: %s; replacing the desktop", d->id, reason);
         if (d->state == DESKTOP_BOOTING)
                 notify_boot_failed(d);
@@ -355,7 +488,7 @@ int desktop_session_stop(Desktop *d, const char *reason)
 static const HvCallbacks vm_callbacks = { .on_exit = on_vm_exit, .on_event = on_vm_event };
 static const AgentLinkCallbacks agent_callbacks = {
         .on_hello = on_agent_hello, .on_ready = on_agent_ready, .on_failure = on_agent_failure,
-        .on_session_state = on_agent_session_state,
+        .on_session_state = on_agent_session_state, .on_identified = on_agent_identified,
 };
 
 int desktop_console_open(Desktop *d, int *ret_fd)
@@ -390,7 +523,8 @@ static void boot_timeout_cb(uv_timer_t *t)
         Desktop *d = t->data;
         if (d->state != DESKTOP_BOOTING || d->stopping)
                 return;
-        uint64_t cpu = UINT64_MAX, limit = (uint64_t)d->b->boot_timeout_s * 1000, waited = now_ms() - d->boot_start_ms;
+        uint64_t cpu = UINT64_MAX, waited = now_ms() - d->boot_start_ms;
+        uint64_t limit = d->clone ? DESKTOP_CLONE_TIMEOUT_MS : (uint64_t)d->b->boot_timeout_s * 1000;
         if (d->vm && d->b->hv->vm_cpu_ms && d->b->hv->vm_cpu_ms(d->vm, &cpu) < 0)
                 cpu = UINT64_MAX;
         uint64_t more = desktop_boot_wait_ms(!desktop_claimed(d), cpu, waited, limit);
@@ -402,10 +536,31 @@ static void boot_timeout_cb(uv_timer_t *t)
                 uv_timer_start(&d->boot_timer, boot_timeout_cb, more, 0);
                 return;
         }
+        if (d->clone) {
+                clone_failed(d, "not ready in time", false);
+                return;
+        }
         log_warn("desktop %s: agent not ready after %llu s (%u s of CPU allowed); replacing the desktop", d->id,
                  (unsigned long long)waited / 1000, d->b->boot_timeout_s);
         notify_boot_failed(d);
         desktop_destroy(d, "boot timeout");
+}
+
+static void on_vm_restored(HvVm *vm, int r, const char *error, void *userdata)
+{
+        Desktop *d = userdata;
+        if (r < 0) {
+                char why[200];
+                snprintf(why, sizeof why, "resume: %s", error ? error : strerror(-r));
+                clone_failed(d, why, true);
+                return;
+        }
+        log_info("desktop %s: clone of %s running %llu ms after its start", d->id, d->tmpl.name,
+                 (unsigned long long)(now_ms() - d->boot_start_ms));
+        /* Only now: a host that connects while the state loads can be lost to the guest (the
+         * load puts back the template's "no host" and virtio-serial tells the guest of no
+         * change), and its agent then waits for a host for ever. */
+        agent_attach(d);
 }
 
 static void vm_launch(Desktop *d)
@@ -419,7 +574,14 @@ static void vm_launch(Desktop *d)
                 .memory_mb = d->memory >> 20, .vcpus = d->vcpus,
                 .accel = b->accel, .uid = d->uid, .gid = d->gid, .kvm_gid = b->kvm_gid, .qemu = b->cfg->qemu,
                 .background = !desktop_claimed(d),
+                .mem_gid = (gid_t)-1,
         };
+        if (d->clone) {
+                spec.mem_path = d->tmpl.ram;
+                spec.mem_share = false;
+                spec.incoming = true;
+                spec.mem_gid = b->vm_gid;
+        }
         int r = b->hv->vm_start(b->loop, &spec, &vm_callbacks, d, &d->vm);
         if (r < 0) {
                 log_error("desktop %s: starting QEMU: %s", d->id, strerror(-r));
@@ -427,10 +589,20 @@ static void vm_launch(Desktop *d)
                 desktop_destroy(d, "qemu failed to start");
                 return;
         }
+        if (d->clone) {
+                r = b->hv->vm_restore(d->vm, d->state_fd, on_vm_restored, d);
+                d->state_fd = -1;
+                if (r < 0) {
+                        clone_failed(d, "cannot load the template's state", true);
+                        return;
+                }
+        }
         d->pid = b->hv->vm_pid(d->vm);
+        d->spawn_ms = now_ms();
         desktop_persist(d);
         fault_point(&b->crash, "qemu-started");
-        agent_attach(d);
+        if (!d->clone)
+                agent_attach(d);        /* a clone's, once it runs (on_vm_restored) */
 }
 
 typedef struct OverlayJob {
@@ -442,12 +614,26 @@ typedef struct OverlayJob {
         Overlay *overlay;
         char *error;
         int r;
+        /* A clone: the template checked, its state opened; or why not (then over the golden). */
+        const TemplateUse *tmpl;
+        char *cold_golden, *fallback;
+        int state_fd;
 } OverlayJob;
 
 static void overlay_job_run(uv_work_t *w)
 {
         OverlayJob *j = w->data;
-        j->r = overlay_create(j->qemu_img, j->d->overlay_mode, j->golden, j->dir, j->d->id, j->uid, j->gid,
+        const char *backing = j->golden;
+        if (j->tmpl) {
+                if (template_use_verify(j->tmpl, &j->fallback) == 0) {
+                        j->state_fd = open(j->tmpl->state, O_RDONLY | O_CLOEXEC);
+                        if (j->state_fd < 0)
+                                j->fallback = xasprintf("template %s: state file: %s", j->tmpl->name, strerror(errno));
+                }
+                if (j->fallback)
+                        backing = j->cold_golden;
+        }
+        j->r = overlay_create(j->qemu_img, j->d->overlay_mode, backing, j->dir, j->d->id, j->uid, j->gid,
                               &j->overlay, &j->error);
 }
 
@@ -456,6 +642,12 @@ static void overlay_job_done(uv_work_t *w, int status)
         OverlayJob *j = w->data;
         Desktop *d = j->d;
         d->creating_overlay = false;
+        if (j->fallback) {
+                log_info("desktop %s (pool %s): cold boot: %s", d->id, d->pool, j->fallback);
+                template_invalidate(d->b, d->tmpl.name, j->fallback);
+                d->clone = false;
+        }
+        d->state_fd = j->state_fd;
         if (j->r < 0 || status < 0) {
                 log_error("desktop %s: creating %s overlay: %s", d->id, overlay_mode_to_string(d->overlay_mode),
                           j->error ? j->error : strerror(-j->r));
@@ -476,6 +668,8 @@ static void overlay_job_done(uv_work_t *w, int status)
         free(j->golden);
         free(j->dir);
         free(j->error);
+        free(j->cold_golden);
+        free(j->fallback);
         free(j);
 }
 
@@ -512,6 +706,7 @@ int desktop_create(Broker *b, const DesktopSpec *spec, Desktop **ret)
         d->memory = spec->memory ? spec->memory : 512ull << 20;
         d->vcpus = spec->vcpus ? spec->vcpus : 1;
         d->state = DESKTOP_BOOTING;
+        d->state_fd = -1;
         d->overlay_mode = spec->overlay;
         d->created = (int64_t)now_realtime_s();
         d->boot_start_ms = now_ms();
@@ -541,15 +736,26 @@ int desktop_create(Broker *b, const DesktopSpec *spec, Desktop **ret)
         desktop_persist(d);
         db_audit(b->db, "desktop.create", d->id, d->pool);
         fault_point(&b->crash, "desktop-create");
-        log_info("desktop %s (pool %s): booting %s v%d, %s overlay", d->id, d->pool, d->image, d->version,
-                 overlay_mode_to_string(d->overlay_mode));
-        uv_timer_start(&d->boot_timer, boot_timeout_cb, (uint64_t)b->boot_timeout_s * 1000, 0);
+        _cleanup_free_ char *cold_why = NULL;
+        if (spec->clone && template_for(b, v, d->memory, d->vcpus, &d->tmpl, &cold_why) == 0)
+                d->clone = true;
+        else if (spec->clone)
+                log_info("desktop %s (pool %s): cold boot: %s", d->id, d->pool, cold_why);
+        log_info("desktop %s (pool %s): %s %s v%d, %s overlay", d->id, d->pool, d->clone ? "cloning" : "booting",
+                 d->image, d->version, overlay_mode_to_string(d->overlay_mode));
+        uv_timer_start(&d->boot_timer, boot_timeout_cb,
+                       d->clone ? DESKTOP_CLONE_TIMEOUT_MS : (uint64_t)b->boot_timeout_s * 1000, 0);
 
         OverlayJob *j = xmalloc0(sizeof *j);
         j->work.data = j;
         j->d = d;
+        j->state_fd = -1;
         j->qemu_img = xstrdup(b->cfg->qemu_img);
-        j->golden = xstrdup(d->golden);
+        j->golden = xstrdup(d->clone ? d->tmpl.disk : d->golden);
+        if (d->clone) {
+                j->tmpl = &d->tmpl;
+                j->cold_golden = xstrdup(d->golden);
+        }
         j->dir = xstrdup(dir);
         j->uid = d->uid;
         j->gid = d->gid;
@@ -606,6 +812,7 @@ void desktop_adopt(Broker *b, const DbDesktop *row)
         d->created = row->created;
         d->pid = row->pid;
         d->adopted = true;
+        d->state_fd = -1;
         desktop_uid_adopt(d);
         d->boot_start_ms = d->ready_ms = now_ms();
         uv_timer_init(b->loop, &d->boot_timer);

@@ -8,6 +8,7 @@
 #include "agent/proto.h"
 #include "broker/agentlink.h"
 #include "broker/broker.h"
+#include "broker/template.h"
 #include "imaging/overlay.h"
 
 typedef enum DesktopState {
@@ -37,7 +38,12 @@ typedef struct DesktopSpec {
         uint64_t memory;
         unsigned vcpus;
         OverlayMode overlay;
+        bool clone;             /* from the version's template when there is a ready one */
 } DesktopSpec;
+
+/* A clone that is not READY this long after its spawn failed to resume (it normally takes well
+ * under a second, a few on a loaded TCG host): destroyed, its template dropped. */
+#define DESKTOP_CLONE_TIMEOUT_MS 30000
 
 struct Desktop {
         Desktop *next;
@@ -75,10 +81,23 @@ struct Desktop {
         uint32_t agent_caps;    /* AGENT_CAP_* from the agent's hello */
         int64_t created;        /* unix seconds */
         uint64_t boot_start_ms, ready_ms;
+        uint64_t spawn_ms;      /* its QEMU was started (0: adopted) */
         /* Claimed by a logon not yet usable: spare boots wait until this (now_ms), or until the
          * logon says usable (pool.c: the refill hold); 0 = holds nothing. */
         uint64_t hold_until_ms, claim_ms;
         uv_timer_t boot_timer;
+        /* Instant clones: started from this template (its name, files and checks), else cold. */
+        bool clone;
+        TemplateUse tmpl;
+        int state_fd;           /* the template's state, opened by the overlay job for the restore */
+        /* Its identity (IDENTITY to the agent, IDENTIFIED back): none before the agent is ready.
+         * The token itself never leaves memory; token_id (a hash prefix) is what is shown. */
+        bool identifying;
+        uint8_t token[AGENT_TOKEN_SIZE];
+        char sent_boot_id[AGENT_BOOT_ID_MAX + 1];
+        char machine_id[AGENT_MACHINE_ID_LEN + 1], hostname[AGENT_HOSTNAME_MAX + 1];
+        char token_id[17], rng_sample[2 * AGENT_RNG_SAMPLE_SIZE + 1];
+        uint8_t identity_flags;
 };
 
 const char *desktop_state_to_string(DesktopState s);

@@ -36,6 +36,16 @@ typedef struct HvVmSpec {
         bool background;           /* a spare: every thread at the lowest CPU priority (SCHED_IDLE)
                                     * from its first instruction, so its boot only takes CPU time
                                     * no logged-on desktop wants; vm_set_background lifts it */
+        /* Instant clones (broker/template.c): guest RAM in a file instead of anonymous memory.
+         * The template's VM maps it shared (the guest's RAM is written into the file), a clone
+         * privately (copy-on-write: pages it never writes stay the file's, shared with every other
+         * clone, and the file never changes). Both get a vmgenid device (a new GUID each start:
+         * the guest kernel reseeds its RNG on resume) and the same device line otherwise. */
+        const char *mem_path;
+        bool mem_share;
+        gid_t mem_gid;             /* extra group that opens mem_path (QEMU 7.2 opens it read-write
+                                    * even when private), or (gid_t)-1 */
+        bool incoming;             /* a clone: waits for vm_restore instead of booting */
 } HvVmSpec;
 
 /* The disk slots every VM has from boot: virtio-blk devices backed by nothing (zeros, 1 TiB)
@@ -102,6 +112,13 @@ typedef struct HvDriver {
          * later guest writes are dropped). Also for an adopted VM, whose slots slated did not
          * fill itself. */
         int (*disk_detach)(HvVm *vm, HvSlot slot, HvDone done, void *userdata);
+        /* Templates: pause the guest for good and write its device state to fd, RAM left out (it
+         * is in mem_path, shared); done() answers once the state is complete. The VM stays paused
+         * until stopped: it must never run again (its RAM file is every clone's). fd is taken. */
+        int (*vm_save)(HvVm *vm, int fd, HvDone done, void *userdata);
+        /* A VM started with incoming: load the device state from fd (RAM from mem_path) and run
+         * the guest. fd is taken. On failure QEMU usually exits: on_exit follows. */
+        int (*vm_restore)(HvVm *vm, int fd, HvDone done, void *userdata);
         /* Release the handle after on_exit (or to forget an adopted VM without stopping it). */
         void (*vm_free)(HvVm *vm);
 } HvDriver;

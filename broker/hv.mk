@@ -1,6 +1,6 @@
 # Hypervisor driver: QMP client, QEMU driver, accelerator probe (included from broker/local.mk).
 noinst_LIBRARIES += broker/libslatehv.a
-broker_libslatehv_a_SOURCES = broker/hv.h broker/hv_qmp.c broker/hv_qmp.h broker/hv_qemu.c broker/hv_qemu.h broker/hv_qemu_disk.c \
+broker_libslatehv_a_SOURCES = broker/hv.h broker/hv_qmp.c broker/hv_qmp.h broker/hv_qemu.c broker/hv_qemu.h broker/hv_qemu_disk.c broker/hv_qemu_migrate.c \
 	broker/hv_probe.c
 broker_libslatehv_a_CFLAGS = $(AM_CFLAGS) $(UV_CFLAGS) $(JSONC_CFLAGS)
 

@@ -176,6 +176,8 @@ static void vm_on_qmp_ready(Qmp *q, void *userdata)
                  (unsigned long long)(now_ms() - vm->started_ms), vm->adopted ? "adopt" : "spawn");
         if (vm->stopping)
                 qmp_command(q, "quit", NULL, NULL, NULL);
+        else
+                hv_qemu_migrate_qmp_ready(vm);
 }
 
 static void vm_on_qmp_event(Qmp *q, const char *event, json_object *data, void *userdata)
@@ -326,9 +328,13 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
                 argv_add(a, xstrdup(HV_SETPRIV_PATH));
                 argv_add(a, xasprintf("--reuid=%u", (unsigned)spec->uid));
                 argv_add(a, xasprintf("--regid=%u", (unsigned)spec->gid));
-                /* The kvm group only when KVM is used: otherwise the desktop gets no extra group. */
-                if (kvm)
-                        argv_add(a, xasprintf("--groups=%u", (unsigned)spec->kvm_gid));
+                /* The kvm group only when KVM is used, the template's group only for a template or
+                 * a clone: otherwise the desktop gets no extra group. */
+                bool mem = spec->mem_path && spec->mem_gid != (gid_t)-1;
+                if (kvm && mem)
+                        argv_add(a, xasprintf("--groups=%u,%u", (unsigned)spec->kvm_gid, (unsigned)spec->mem_gid));
+                else if (kvm || mem)
+                        argv_add(a, xasprintf("--groups=%u", (unsigned)(kvm ? spec->kvm_gid : spec->mem_gid)));
                 else
                         argv_add(a, xstrdup("--clear-groups"));
                 argv_add(a, xstrdup("--no-new-privs"));
@@ -336,7 +342,15 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
         argv_add(a, xstrdup(spec->qemu ? spec->qemu : QEMU_SYSTEM_PATH));
         argv_opt(a, "-name", xasprintf("guest=%s,debug-threads=on", spec->id));
         /* Guest memory holds the desktop's plaintext (page cache, keys): never in a core dump. */
-        argv_opt(a, "-machine", xstrdup("q35,dump-guest-core=off"));
+        if (spec->mem_path) {
+                /* The backend's own dump=off: the machine's dump-guest-core does not reach it. */
+                _cleanup_free_ char *mp = qemu_escape(spec->mem_path);
+                argv_opt(a, "-machine", xstrdup("q35,dump-guest-core=off,memory-backend=mem"));
+                argv_opt(a, "-object", xasprintf("memory-backend-file,id=mem,size=%lluM,mem-path=%s,share=%s,dump=off",
+                                                 (unsigned long long)spec->memory_mb, mp, spec->mem_share ? "on" : "off"));
+        } else {
+                argv_opt(a, "-machine", xstrdup("q35,dump-guest-core=off"));
+        }
         argv_add(a, xstrdup("-accel"));
         /* tb-size bounds TCG's code cache (1.8 → 1 GB RSS on a desktop guest, research §8). */
         argv_add(a, xstrdup(kvm ? "kvm" : "tcg,tb-size=256"));
@@ -384,6 +398,11 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
                 argv_opt(a, "-device", xasprintf("virtio-blk-pci,drive=slot-%s,id=slot-%s,serial=%s", n, n,
                                                  hv_slot_serial(i)));
         }
+        /* Last, so the devices before it keep the addresses a cold boot gives them. */
+        if (spec->mem_path)
+                argv_opt(a, "-device", xstrdup("vmgenid"));
+        if (spec->incoming)
+                argv_opt(a, "-incoming", xstrdup("defer"));
         if (spec->kernel) {
                 argv_opt(a, "-kernel", xstrdup(spec->kernel));
                 if (spec->initrd) {
@@ -650,6 +669,7 @@ static void vm_free(HvVm *vm)
                 return;
         vm->freed = true;
         hv_qemu_disk_cancel(vm);
+        hv_qemu_migrate_cancel(vm);
         qmp_free(TAKE_PTR(vm->qmp));
         uv_timer_stop(&vm->timer);
         uv_timer_stop(&vm->qmp_timer);
@@ -682,5 +702,7 @@ const HvDriver hv_qemu_driver = {
         .agent_open = hv_qemu_agent_open,
         .disk_attach = hv_qemu_disk_attach,
         .disk_detach = hv_qemu_disk_detach,
+        .vm_save = hv_qemu_vm_save,
+        .vm_restore = hv_qemu_vm_restore,
 };
 

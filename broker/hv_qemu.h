@@ -52,6 +52,7 @@ struct HvVm {
         uv_timer_t timer;               /* stop grace → SIGKILL; after exit: stderr drain deadline */
         Qmp *qmp;
         HvQemuDisk slots[_HV_SLOT_MAX]; /* hv_qemu_disk.c */
+        struct HvQemuMigrate *mig;      /* hv_qemu_migrate.c: a save or restore under way */
 };
 
 /* hv_qemu.c: SIGKILL, by pidfd for an adopted VM. */
@@ -70,6 +71,15 @@ const char *hv_qemu_slot_name(HvSlot slot);
 /* The VM is forgotten (vm_free): pending operations are dropped unanswered, as qmp_free
  * drops pending commands; their QMP replies come back -ECANCELED and free themselves. */
 void hv_qemu_disk_cancel(HvVm *vm);
+
+/* hv_qemu_migrate.c: templates and clones (hv.h vm_save, vm_restore). The operation waits
+ * for the monitor if it is not connected yet (a clone's restore is asked right after spawn). */
+int hv_qemu_vm_save(HvVm *vm, int fd, HvDone done, void *userdata);
+int hv_qemu_vm_restore(HvVm *vm, int fd, HvDone done, void *userdata);
+/* The monitor is ready (hv_qemu.c): a waiting operation starts. */
+void hv_qemu_migrate_qmp_ready(HvVm *vm);
+/* vm_free: the operation is dropped unanswered, its fd closed. */
+void hv_qemu_migrate_cancel(HvVm *vm);
 
 /* For the driver's own tests: the VM's QMP connection (NULL until connected). */
 Qmp *hv_qemu_vm_qmp(HvVm *vm);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "broker/hv_qmp.h"
 #include "common/cleanup.h"
@@ -267,6 +268,55 @@ int qmp_command(Qmp *q, const char *cmd, json_object *args, QmpReplyCb cb, void 
                 return -EPIPE;
         }
         return qmp_enqueue(q, cmd, args, cb, userdata);
+}
+
+int qmp_command_fd(Qmp *q, const char *cmd, json_object *args, int fd, QmpReplyCb cb, void *userdata)
+{
+        int sock = -1;
+        if (q->state != QMP_READY || uv_fileno((uv_handle_t *)&q->pipe, &sock) < 0) {
+                if (args)
+                        json_object_put(args);
+                return -EPIPE;
+        }
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&q->pipe) > 0) {
+                if (args)
+                        json_object_put(args);
+                return -EAGAIN;
+        }
+        json_object *o = json_object_new_object();
+        uint64_t id = q->next_id++;
+        json_object_object_add(o, "execute", json_object_new_string(cmd));
+        if (args)
+                json_object_object_add(o, "arguments", args);
+        json_object_object_add(o, "id", json_object_new_int64((int64_t)id));
+        _cleanup_free_ char *line = xasprintf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        /* The socket is libuv's, non-blocking, with nothing queued: a line this short goes at once
+         * into an empty unix socket buffer. */
+        size_t n = strlen(line);
+        struct iovec iov = { .iov_base = line, .iov_len = n };
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        ssize_t k = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        if (k != (ssize_t)n)
+                return log_error_errno(k < 0 ? -errno : -EIO, "qmp %s: %s with an fd: %s", q->name, cmd,
+                                       k < 0 ? strerror(errno) : "short write");
+        QmpPending *p = xmalloc0(sizeof *p);
+        *p = (QmpPending){ .id = id, .cmd = xstrdup(cmd), .cb = cb, .userdata = userdata };
+        QmpPending **tail = &q->pending;
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = p;
+        log_debug("qmp %s: -> %s with fd (id %llu)", q->name, cmd, (unsigned long long)id);
+        return 0;
 }
 
 static void qmp_on_caps(Qmp *q, int r, json_object *ret, const char *err_class, const char *err_desc,

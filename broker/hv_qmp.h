@@ -44,6 +44,11 @@ int qmp_open_fd(uv_loop_t *loop, int fd, const char *name, const QmpCallbacks *c
  * logged on error). -EPIPE if the connection has already ended (cb is not called then). */
 int qmp_command(Qmp *q, const char *cmd, json_object *args, QmpReplyCb cb, void *userdata);
 
+/* The same with fd passed along (SCM_RIGHTS), for getfd: QEMU holds it for the next command
+ * that reads one. Only once ready and with nothing else waiting to be written (-EAGAIN), so the
+ * fd cannot arrive with another command. fd stays the caller's. */
+int qmp_command_fd(Qmp *q, const char *cmd, json_object *args, int fd, QmpReplyCb cb, void *userdata);
+
 bool qmp_is_ready(const Qmp *q);
 /* "7.2.22" from the greeting, or NULL before it arrived. */
 const char *qmp_version(const Qmp *q);

@@ -5,7 +5,7 @@ include $(srcdir)/broker/ctl.mk
 noinst_LIBRARIES += broker/libslatebroker.a
 broker_libslatebroker_a_SOURCES = \
 	broker/broker.h broker/db.c broker/db.h broker/agentlink.c broker/agentlink.h \
-	broker/control.c broker/control.h broker/desktop.c broker/desktop.h broker/pool.c broker/pool.h \
+	broker/control.c broker/control.h broker/desktop.c broker/desktop.h broker/template.c broker/template.h broker/pool.c broker/pool.h \
 	broker/api.c broker/api.h broker/api_image.c broker/api_image_gc.c broker/api_session.c \
 	broker/api_app.c broker/api_app.h broker/api_app_capture.c broker/api_profile.c \
 	broker/progress.c broker/progress.h \

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "broker/pool.h"
+#include "broker/template.h"
 #include "streaming/entitle.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -67,7 +68,7 @@ static int pool_desktop_create(Broker *b, Pool *p, Desktop **ret)
         if (r < 0)
                 return r;
         DesktopSpec spec = { .pool = p->name, .version = cur, .memory = p->memory, .vcpus = p->vcpus,
-                             .overlay = p->overlay };
+                             .overlay = p->overlay, .clone = p->clone };
         r = desktop_create(b, &spec, ret);
         db_image_version_free_array(all, n);
         return r;
@@ -196,6 +197,7 @@ int pool_load_all(Broker *b)
                 p->layer_refuse_older = rows[i].layer_refuse_older;
                 p->profile_size = rows[i].profile_size;
                 p->usable_timeout = rows[i].usable_timeout;
+                p->clone = rows[i].clone;
                 pool_load_entitlements(b, p);
                 p->next = b->pools;
                 b->pools = p;
@@ -322,6 +324,14 @@ static void pool_evaluate(Broker *b, Pool *p, bool held)
                         desktop_destroy(d, "max age reached");
                 }
         }
+        if (p->clone && !held) {
+                DbImageVersion *cur, *all;
+                size_t n;
+                if (db_image_current(b->db, p->image, &cur, &all, &n) == 0) {
+                        template_ensure(b, cur, p->memory, p->vcpus);
+                        db_image_version_free_array(all, n);
+                }
+        }
         pool_counts(b, p->name, &ready, &booting, &assigned, &total);
         if (ready > p->warm) {
                 pool_trim(b, p, ready - p->warm);
@@ -353,6 +363,7 @@ static void pool_tick(uv_timer_t *t)
                 if (!pool_find(b, d->pool) && !d->stopping)
                         desktop_destroy(d, "pool no longer exists");
         }
+        template_gc(b);
         bool held = refill_hold_check(b);
         for (Pool *p = b->pools, *next; p; p = next) {
                 next = p->next;

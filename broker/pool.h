@@ -27,6 +27,7 @@ struct Pool {
         uint64_t profile_size;  /* --profile-size: new profile disks' size; 0 = the profile-size setting */
         unsigned usable_timeout; /* seconds a logon waits for the agent's USABLE; past it the session
                                   * ends and its desktop is destroyed */
+        bool clone;             /* desktops cloned from a template (instant clones), else booted */
         char **entitlements;    /* "user:NAME", "group:NAME", "all" */
         size_t n_entitlements;
         unsigned failures;      /* consecutive boot failures */

@@ -25,6 +25,7 @@
 #include "broker/logoff.h"
 #include "broker/logon.h"
 #include "broker/pool.h"
+#include "broker/template.h"
 #include "broker/userdisks.h"
 #include "broker/reconcile.h"
 #include "broker/hostcheck.h"
@@ -254,6 +255,7 @@ int main(int argc, char **argv)
          * before it runs: a crash can leave any mix of rows behind. */
         pool_manager_init(&b);
         logon_init(&b);
+        template_load_all(&b);
         if (pool_load_all(&b) < 0 || reconcile_startup(&b) < 0 || logon_restore_all(&b) < 0)
                 return 1;
         if (control_start(&b, cfg.control_socket, cfg.admin_group, &b.control) < 0)
@@ -288,6 +290,7 @@ int main(int argc, char **argv)
         listener_stop(&b);
         logon_release_all(&b);
         pool_manager_stop(&b);
+        template_shutdown(&b);
         logoff_sweep_stop(&b);
         while (b.desktops) {
                 Desktop *d = b.desktops;

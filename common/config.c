@@ -80,6 +80,7 @@ static const struct {
         { "sftp", T_PATH, offsetof(SlateConfig, sftp), 0 },
         { "replica-ssh-config", T_PATH, offsetof(SlateConfig, replica_ssh_config), 0 },
         { "profile-backup", T_BOOL, offsetof(SlateConfig, profile_backup), 0 },
+        { "pool-clone", T_BOOL, offsetof(SlateConfig, pool_clone), 0 },
 };
 
 void config_init_defaults(SlateConfig *c)
@@ -129,6 +130,7 @@ void config_init_defaults(SlateConfig *c)
                 .profile_spares = 2,
                 .app_layer_max = 8ull << 30,
                 .profile_backup = true,
+                .pool_clone = true,
         };
 }
 

@@ -58,6 +58,7 @@ typedef struct SlateConfig {
         char *sftp;               /* store replicate HOST:/DIR: the system's OpenSSH sftp */
         char *replica_ssh_config; /* its ssh_config (-F): how to reach replica hosts; optional */
         bool profile_backup;      /* back profiles up at every logout */
+        bool pool_clone;          /* pools made without --clone/--boot clone their desktops from templates */
 } SlateConfig;
 
 void config_init_defaults(SlateConfig *c);

@@ -52,8 +52,9 @@ tests_unit_test_agentlink_LDADD = $(BROKER_TEST_LIBS)
 
 # Integration tests: a real slated, real QEMU (KVM or TCG) booting the tiny test guest.
 TESTS += tests/integration/publish.sh tests/integration/pool.sh tests/integration/erasure.sh tests/integration/spawn-failure.sh tests/integration/state-files.sh tests/integration/preauth-sources.sh tests/integration/auth-timeout.sh \
-	tests/integration/image-sandbox.sh tests/integration/session-sandbox.sh tests/integration/session-spares.sh tests/integration/logon-screen.sh
-EXTRA_DIST += tests/integration/logon-screen.sh
+	tests/integration/image-sandbox.sh tests/integration/session-sandbox.sh tests/integration/session-spares.sh tests/integration/logon-screen.sh \
+	tests/integration/clone.sh
+EXTRA_DIST += tests/integration/logon-screen.sh tests/integration/clone.sh
 # A stand-in slate-session for the logon screen's PAM conversation through the real slated.
 check_PROGRAMS += tests/integration/ipc-session
 tests_integration_ipc_session_LDADD = common/libslatecommon.a

@@ -5,6 +5,8 @@
 # session and the desktop is erased; the logon ends when the image's ready hook says the panel and
 # desktop are mapped (usable). Prints boot-to-ready and logon-to-first-frame times and
 # keeps the screenshot as tests/desktop/alice.png (and .ppm) in the build tree.
+# SLATE_DESKTOP_CLONE=1 makes the desktop an instant clone of the image's template (printed: the
+# template's build, the clone's spawn → READY).
 . "$(dirname "$0")/../integration/lib.sh"
 OUT=${SLATE_DESKTOP_IMAGE:-$B/imaging/recipes/debian-desktop/out}
 require_tools
@@ -50,13 +52,29 @@ say "publish the desktop image ($(du -h "$OUT/disk.qcow2" | cut -f1))"
 jctl image publish desktop "$OUT/disk.qcow2" --kernel "$OUT/vmlinuz" --initrd "$OUT/initrd.img" \
         --cmdline "$(cat "$OUT/cmdline")" --current >"$T/publish.json" || fail "publish failed"
 t_pool=$(date +%s.%N)
-ctl pool create desk --image desktop --warm 1 --max 1 --memory 2G --vcpus 2 >/dev/null
+# SLATE_DESKTOP_CLONE=1: the desktop is an instant clone; the pool (warm 0 first) has its
+# template built ahead, then the warm desktop is cloned from it.
+if [ "${SLATE_DESKTOP_CLONE:-0}" = 1 ]; then
+        ctl pool create desk --image desktop --warm 0 --max 1 --memory 2G --vcpus 2 --clone >/dev/null
+        tmpl_ready() { jctl template list | jq -e '[.[] | select(.image == "desktop" and .state == "ready")] | length == 1' >/dev/null; }
+        wait_for "$BOOT_TIMEOUT" "a ready template" tmpl_ready
+        say "template made: $(since $t_pool) s (boot, settle, save)"
+        t_pool=$(date +%s.%N)
+        ctl pool set desk --warm 1 >/dev/null
+else
+        ctl pool create desk --image desktop --warm 1 --max 1 --memory 2G --vcpus 2 --boot >/dev/null
+fi
 ctl pool entitle desk user:alice >/dev/null
 ctl pool entitle desk user:bob >/dev/null
 wait_for "$BOOT_TIMEOUT" "a ready desktop" pool_ready desk 1
 boot_s=$(since $t_pool)
-say "boot to ready: $boot_s s (pool create → desktop ready, includes QEMU start)"
+say "boot to ready: $boot_s s (pool create or warm 1 → desktop ready, includes QEMU start)"
 desk=$(jctl desktop list --pool desk | jq -r '[.[] | select(.state == "ready")][0].id')
+if [ "${SLATE_DESKTOP_CLONE:-0}" = 1 ]; then
+        jctl desktop list --pool desk | jq -e --arg d "$desk" '.[] | select(.id == $d) | .boot_mode == "clone"' >/dev/null ||
+                fail "the desktop is not a clone: $(jctl desktop list --pool desk)"
+        say "clone: spawn → READY $(jctl desktop list --pool desk | jq -r --arg d "$desk" '.[] | select(.id == $d) | .spawn_ready_ms') ms, created → READY $(jctl desktop list --pool desk | jq -r --arg d "$desk" '.[] | select(.id == $d) | .boot_ms') ms"
+fi
 # A warm desktop waits in the pool before someone logs on; meanwhile it finishes booting and
 # its X server comes up (session-script prepare). 0 measures a logon right at READY.
 settle=${SLATE_DESKTOP_SETTLE:-20}

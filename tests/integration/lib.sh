@@ -161,6 +161,9 @@ profile-spares = 0
 profile-backup = off
 tls-cert = $T/tls/cert.pem
 tls-key = $T/tls/key.pem
+# Pools boot cold unless a test asks for clones (--clone; tests/integration/clone.sh): the other
+# tests count one QEMU per desktop and time cold boots.
+pool-clone = off
 CONF
         # Publishing runs libguestfs: the appliance kernel the guest recipe fetched, and the agent
         # every published image gets: the test guest's build, which draws the test desktop.

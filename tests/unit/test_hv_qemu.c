@@ -490,6 +490,108 @@ Test(hv_qemu, console_agent_and_disk_slots_through_the_driver, .timeout = 120)
         ctx_done(&c);
 }
 
+/* The agent channel said something within ms (HELLO, when the guest's agent runs). */
+static bool agent_speaks(Ctx *c, unsigned ms)
+{
+        int fd = -1;
+        uint64_t deadline = now_ms() + ms;
+        while (hv_qemu_driver.agent_open(c->vm, &fd) < 0 && now_ms() < deadline)
+                usleep(20000);
+        if (fd < 0)
+                return false;
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int left = (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+        bool spoke = poll(&pfd, 1, left) == 1 && (pfd.revents & POLLIN);
+        close(fd);
+        return spoke;
+}
+
+/* Instant clones (research: instant-clones.md): a template booted with its RAM in a shared file
+ * is saved (device state only, x-ignore-shared, over getfd + fd: under the sandbox), and a clone
+ * started with -incoming maps the file privately, loads the state and runs: its agent answers.
+ * A state that does not load is reported through done() and the clone's QEMU exits. */
+Test(hv_qemu, template_saved_and_clone_resumed_through_the_driver, .timeout = 180)
+{
+        Ctx c;
+        ctx_init(&c);
+        overlay_plain(&c);
+        _cleanup_free_ char *ram = xasprintf("%s/ram", c.dir), *state = xasprintf("%s/state", c.dir);
+        int rfd = open(ram, O_RDWR | O_CREAT | O_EXCL, 0600);
+        cr_assert_geq(rfd, 0);
+        cr_assert_eq(ftruncate(rfd, 128 << 20), 0);
+        close(rfd);
+        HvVmSpec spec = spec_for(&c);
+        spec.mem_path = ram;
+        spec.mem_share = true;
+        spec.mem_gid = (gid_t)-1;
+        start_and_wait_qmp(&c, &spec);
+        cr_assert(proc_file_contains(hv_qemu_driver.vm_pid(c.vm), "cmdline", "vmgenid"), "no vmgenid device");
+        cr_assert(agent_speaks(&c, 90000), "the template's agent said nothing in 90 s");
+        /* No host on the port at the save (pitfall 9), and the guest told so before it. */
+        for (uint64_t t = now_ms(); now_ms() < t + 1200;) {
+                uv_run(&c.loop, UV_RUN_NOWAIT);
+                usleep(10000);
+        }
+        int sfd = open(state, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        cr_assert_geq(sfd, 0);
+        DiskDone d = { 0 };
+        cr_assert_eq(hv_qemu_driver.vm_save(c.vm, sfd, on_disk_done, &d), 0);
+        slot_wait(&c, &d, "save");
+        cr_assert_eq(d.r, 0, "save: %s", d.error);
+        struct stat st;
+        cr_assert_eq(stat(state, &st), 0);
+        /* The RAM stayed in the file: the state is the devices and VGA memory, a few MB. */
+        cr_assert(st.st_size > 100000 && st.st_size < (32 << 20), "state of %lld bytes", (long long)st.st_size);
+        cr_log_info("template state: %lld bytes", (long long)st.st_size);
+        hv_qemu_driver.vm_stop(c.vm, 3000);
+        cr_assert(run_until(&c, cond_exited, 10000));
+        hv_qemu_driver.vm_free(c.vm);
+        c.vm = NULL;
+
+        /* The clone: its own overlay over the template's (frozen) one, its own run dir. */
+        _cleanup_free_ char *frozen = xasprintf("%s/frozen.qcow2", c.dir);
+        cr_assert_eq(rename(c.overlay, frozen), 0);
+        _cleanup_free_ char *cmd = xasprintf(QEMU_IMG_PATH " create -q -f qcow2 -F qcow2 -b %s %s", frozen, c.overlay);
+        cr_assert_eq(sh(cmd), 0);
+        snprintf(c.run_dir, sizeof c.run_dir, "%s/run2", c.dir);
+        cr_assert_eq(mkdir(c.run_dir, 0700), 0);
+        c.exited = false;
+        spec = spec_for(&c);
+        spec.mem_path = ram;
+        spec.mem_share = false;
+        spec.mem_gid = (gid_t)-1;
+        spec.incoming = true;
+        uint64_t t0 = now_ms();
+        cr_assert_eq(vm_start_tracked(&c, &spec), 0);
+        sfd = open(state, O_RDONLY | O_CLOEXEC);
+        DiskDone d2 = { 0 };
+        cr_assert_eq(hv_qemu_driver.vm_restore(c.vm, sfd, on_disk_done, &d2), 0);
+        slot_wait(&c, &d2, "restore");
+        cr_assert_eq(d2.r, 0, "restore: %s", d2.error);
+        cr_log_info("clone: spawn -> running %llu ms", (unsigned long long)(now_ms() - t0));
+        assert_running(&c);
+        cr_assert(agent_speaks(&c, 10000), "the clone's agent said nothing in 10 s");
+        cr_log_info("clone: spawn -> agent %llu ms", (unsigned long long)(now_ms() - t0));
+        hv_qemu_driver.vm_stop(c.vm, 3000);
+        cr_assert(run_until(&c, cond_exited, 10000));
+        hv_qemu_driver.vm_free(c.vm);
+        c.vm = NULL;
+
+        /* A state that is not one: done() says so and the QEMU exits (slated boots cold then). */
+        snprintf(c.run_dir, sizeof c.run_dir, "%s/run3", c.dir);
+        cr_assert_eq(mkdir(c.run_dir, 0700), 0);
+        _cleanup_free_ char *bad = xasprintf("%s/bad", c.dir);
+        cr_assert_eq(write_file_atomic(bad, "not a migration stream\n", 23, 0600), 0);
+        c.exited = false;
+        cr_assert_eq(vm_start_tracked(&c, &spec), 0);
+        DiskDone d3 = { 0 };
+        cr_assert_eq(hv_qemu_driver.vm_restore(c.vm, open(bad, O_RDONLY | O_CLOEXEC), on_disk_done, &d3), 0);
+        slot_wait(&c, &d3, "restore of a bad state");
+        cr_assert_lt(d3.r, 0, "a bad state loaded");
+        cr_assert(run_until(&c, cond_exited, 10000), "QEMU kept running after a failed load");
+        ctx_done(&c);
+}
+
 Test(hv_qemu, wrong_luks_key_fails_with_on_exit, .timeout = 90)
 {
         Ctx c;

@@ -732,3 +732,75 @@ Test(proto, extents_may_touch_and_may_overlap_on_different_slots)
         m.session_start.disks[2].offset = 4096;
         cr_assert_eq(agent_disks_check(m.session_start.disks, 3), 0);
 }
+
+/* IDENTITY (host → agent) and IDENTIFIED (agent → host): a clone's new identity. */
+static AgentMsg identity_msg(AgentMsgType type)
+{
+        AgentMsg m = { .type = type };
+        strcpy(m.identity.boot_id, "0b6c2a4e-7f1d-4c1e-9d7a-3c5e8f1a2b3c");
+        strcpy(m.identity.hostname, "d-0a1b2c3d4e");
+        strcpy(m.identity.machine_id, "00112233445566778899aabbccddeeff");
+        for (unsigned i = 0; i < AGENT_TOKEN_SIZE; i++)
+                m.identity.token[i] = (uint8_t)(i * 7);
+        if (type == AGENT_MSG_IDENTITY) {
+                for (unsigned i = 0; i < AGENT_ENTROPY_SIZE; i++)
+                        m.identity.entropy[i] = (uint8_t)(255 - i);
+                m.identity.realtime_ms = 1796669394123ull;
+        } else {
+                for (unsigned i = 0; i < AGENT_RNG_SAMPLE_SIZE; i++)
+                        m.identity.rng_sample[i] = (uint8_t)(i + 1);
+                m.identity.flags = AGENT_IDENTITY_RESEEDED | AGENT_IDENTITY_CANARY;
+        }
+        return m;
+}
+
+Test(proto, identity_roundtrips_every_field)
+{
+        AgentMsg in = identity_msg(AGENT_MSG_IDENTITY), out;
+        roundtrip(&in, &out);
+        cr_assert_eq(memcmp(&in.identity, &out.identity, sizeof in.identity), 0);
+        in = identity_msg(AGENT_MSG_IDENTIFIED);
+        roundtrip(&in, &out);
+        cr_assert_eq(memcmp(&in.identity, &out.identity, sizeof in.identity), 0);
+        cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_IDENTITY), "identity");
+        cr_assert_str_eq(agent_msg_type_name(AGENT_MSG_IDENTIFIED), "identified");
+}
+
+/* Encodes m, decodes it, and says whether decode accepted it. */
+static int encode_decode(const AgentMsg *m)
+{
+        Writer w;
+        encode(m, &w);
+        AgentParser p;
+        AgentFrame f;
+        agent_parser_init(&p, 0);
+        parse_one(&p, w.data, w.len, &f);
+        AgentMsg out;
+        int r = agent_msg_decode(&f, &out);
+        agent_parser_free(&p);
+        writer_free(&w);
+        return r;
+}
+
+Test(proto, identity_fields_a_guest_could_abuse_are_refused)
+{
+        /* The agent writes these into files and the host into its log: only their characters. */
+        AgentMsg m = identity_msg(AGENT_MSG_IDENTITY);
+        strcpy(m.identity.hostname, "../etc");
+        cr_assert_eq(encode_decode(&m), -EBADMSG);
+        m = identity_msg(AGENT_MSG_IDENTITY);
+        strcpy(m.identity.boot_id, "x'; reboot");
+        cr_assert_eq(encode_decode(&m), -EBADMSG);
+        m = identity_msg(AGENT_MSG_IDENTITY);
+        strcpy(m.identity.machine_id, "00112233445566778899AABBCCDDEEFF");
+        cr_assert_eq(encode_decode(&m), -EBADMSG);
+        m = identity_msg(AGENT_MSG_IDENTITY);
+        m.identity.hostname[0] = 0;     /* the host always names the desktop */
+        cr_assert_eq(encode_decode(&m), -EBADMSG);
+        /* The guest may report no machine-id (it could not write one), never a partial one. */
+        m = identity_msg(AGENT_MSG_IDENTIFIED);
+        m.identity.machine_id[0] = 0;
+        cr_assert_eq(encode_decode(&m), 0);
+        strcpy(m.identity.machine_id, "0011");
+        cr_assert_eq(encode_decode(&m), -EBADMSG);
+}

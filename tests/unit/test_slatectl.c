@@ -354,6 +354,7 @@ Test(slatectl, entitle_sends_the_principal_and_shows_the_pool, .init = cr_redire
                                 "memory:     2G\n"
                                 "vcpus:      2\n"
                                 "overlay:    ram\n"
+                                "boot:       cold (every desktop boots)\n"
                                 "disconnect: session ends 5m after its client disconnects\n"
                                 "entitled:   group:staff, user:alice\n"
                                 "profiles:   on (each user's home is their roaming profile disk)\n"
