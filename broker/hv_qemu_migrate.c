@@ -74,6 +74,19 @@ static const char *step_error(int r, const char *desc, const char *what)
 /* Each QMP step's reply carries the operation; vm->mig == m says it is still ours. */
 #define MIG_ALIVE(m) ((m)->vm->mig == (m))
 
+/* The common head of each step's reply: false when the operation is over (cancelled, replaced,
+ * or this step failed: then ended with what failed). */
+static bool step_ok(HvQemuMigrate *m, int r, const char *desc, const char *what)
+{
+        if (r == -ECANCELED || !MIG_ALIVE(m))
+                return false;
+        if (r < 0) {
+                mig_end(m, -EIO, step_error(r, desc, what));
+                return false;
+        }
+        return true;
+}
+
 static void mig_poll(uv_timer_t *t);
 
 static void on_cont(Qmp *q, int r, json_object *ret, const char *cls, const char *desc, void *userdata)
@@ -87,12 +100,8 @@ static void on_cont(Qmp *q, int r, json_object *ret, const char *cls, const char
 static void on_query(Qmp *q, int r, json_object *ret, const char *cls, const char *desc, void *userdata)
 {
         HvQemuMigrate *m = userdata;
-        if (r == -ECANCELED || !MIG_ALIVE(m))
+        if (!step_ok(m, r, desc, "query-migrate failed"))
                 return;
-        if (r < 0) {
-                mig_end(m, -EIO, step_error(r, desc, "query-migrate failed"));
-                return;
-        }
         json_object *st = NULL;
         const char *status = ret && json_object_object_get_ex(ret, "status", &st) ? json_object_get_string(st) : "";
         if (strcmp(status, "completed") == 0) {
@@ -131,24 +140,16 @@ static void mig_poll(uv_timer_t *t)
 static void on_migrate(Qmp *q, int r, json_object *ret, const char *cls, const char *desc, void *userdata)
 {
         HvQemuMigrate *m = userdata;
-        if (r == -ECANCELED || !MIG_ALIVE(m))
+        if (!step_ok(m, r, desc, "migrate refused"))
                 return;
-        if (r < 0) {
-                mig_end(m, -EIO, step_error(r, desc, "migrate refused"));
-                return;
-        }
         uv_timer_start(&m->timer, mig_poll, MIG_POLL_MS, 0);
 }
 
 static void on_getfd(Qmp *q, int r, json_object *ret, const char *cls, const char *desc, void *userdata)
 {
         HvQemuMigrate *m = userdata;
-        if (r == -ECANCELED || !MIG_ALIVE(m))
+        if (!step_ok(m, r, desc, "getfd refused"))
                 return;
-        if (r < 0) {
-                mig_end(m, -EIO, step_error(r, desc, "getfd refused"));
-                return;
-        }
         /* QEMU has its own copy now. */
         close(m->fd);
         m->fd = -1;
@@ -161,12 +162,8 @@ static void on_getfd(Qmp *q, int r, json_object *ret, const char *cls, const cha
 static void on_caps(Qmp *q, int r, json_object *ret, const char *cls, const char *desc, void *userdata)
 {
         HvQemuMigrate *m = userdata;
-        if (r == -ECANCELED || !MIG_ALIVE(m))
+        if (!step_ok(m, r, desc, "x-ignore-shared refused"))
                 return;
-        if (r < 0) {
-                mig_end(m, -EIO, step_error(r, desc, "x-ignore-shared refused"));
-                return;
-        }
         json_object *args = json_object_new_object();
         json_object_object_add(args, "fdname", json_object_new_string(MIG_FDNAME));
         r = qmp_command_fd(q, "getfd", args, m->fd, on_getfd, m);
@@ -177,12 +174,8 @@ static void on_caps(Qmp *q, int r, json_object *ret, const char *cls, const char
 static void on_stopped(Qmp *q, int r, json_object *ret, const char *cls, const char *desc, void *userdata)
 {
         HvQemuMigrate *m = userdata;
-        if (r == -ECANCELED || !MIG_ALIVE(m))
+        if (!step_ok(m, r, desc, "stop failed"))
                 return;
-        if (r < 0) {
-                mig_end(m, -EIO, step_error(r, desc, "stop failed"));
-                return;
-        }
         /* Both sides need x-ignore-shared before the stream: without it the clone refuses the
          * state (pitfall 2), and the template would write its whole RAM into it. */
         json_object *cap = json_object_new_object();
