@@ -23,10 +23,10 @@ EXTRA_DIST += tests/e2e/logon.sh tests/e2e/logon-screen.sh tests/e2e/hostile.sh 
 
 # `make check-faults`: slated SIGKILLed at every named step of logon, logoff and refill, 10 runs
 # of each with 10 logons in flight (about 80 minutes under TCG on 2 cores; make check runs one of
-# each kind).
+# each kind with 6).
 check-faults: all guest $(check_PROGRAMS)
 	SLATE_BUILDDIR=$(abs_top_builddir) SLATE_SRCDIR=$(abs_top_srcdir) SLATE_CRASH_POINTS=all \
-		SLATE_CRASH_RUNS=$${SLATE_CRASH_RUNS:-10} bash $(srcdir)/tests/e2e/crash-points.sh
+		SLATE_CRASH_RUNS=$${SLATE_CRASH_RUNS:-10} SLATE_CRASH_LOGONS=$${SLATE_CRASH_LOGONS:-10} bash $(srcdir)/tests/e2e/crash-points.sh
 .PHONY: check-faults
 
 # The logon screen through the real slated, PAM (pam_oath, pam_expired) and slate-session.
