@@ -32,15 +32,21 @@ typedef struct HvQemuMigrate {
 
 static void mig_closed(uv_handle_t *h) { free(h->data); }
 
-static void mig_end(HvQemuMigrate *m, int r, const char *error)
+/* The operation leaves its VM: its state file closed, its timer closed (which frees it). */
+static void mig_release(HvQemuMigrate *m)
 {
-        HvVm *vm = m->vm;
-        vm->mig = NULL;
+        m->vm->mig = NULL;
         if (m->fd >= 0)
                 close(m->fd);
         m->fd = -1;
         uv_timer_stop(&m->timer);
         uv_close((uv_handle_t *)&m->timer, mig_closed);
+}
+
+static void mig_end(HvQemuMigrate *m, int r, const char *error)
+{
+        HvVm *vm = m->vm;
+        mig_release(m);
         if (r < 0)
                 log_error("vm %s: %s: %s", vm->id, m->save ? "saving the template" : "loading the template",
                           error ? error : strerror(-r));
@@ -57,12 +63,7 @@ void hv_qemu_migrate_cancel(HvVm *vm)
         if (!m)
                 return;
         m->done = NULL;
-        vm->mig = NULL;
-        if (m->fd >= 0)
-                close(m->fd);
-        m->fd = -1;
-        uv_timer_stop(&m->timer);
-        uv_close((uv_handle_t *)&m->timer, mig_closed);
+        mig_release(m);
 }
 
 /* A step's failure: QEMU's own words, or that it is gone (its stderr, logged, says why). */

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "broker/hv_qmp.h"
+#include "common/fdpass.h"
 #include "common/cleanup.h"
 #include "common/jsonx.h"
 #include "common/linebuf.h"
@@ -234,23 +235,36 @@ static int qmp_send_pending(Qmp *q, QmpPending *p)
         return 0;
 }
 
-static int qmp_enqueue(Qmp *q, const char *cmd, json_object *args, QmpReplyCb cb, void *userdata)
+/* The command's line ("execute", "arguments" (taken), "id"), its id in *ret_id. */
+static char *qmp_line(Qmp *q, const char *cmd, json_object *args, uint64_t *ret_id)
 {
         json_object *o = json_object_new_object();
-        uint64_t id = q->next_id++;
+        *ret_id = q->next_id++;
         json_object_object_add(o, "execute", json_object_new_string(cmd));
         if (args)
                 json_object_object_add(o, "arguments", args);
-        json_object_object_add(o, "id", json_object_new_int64((int64_t)id));
+        json_object_object_add(o, "id", json_object_new_int64((int64_t)*ret_id));
         char *line = xasprintf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
+        return line;
+}
 
+static QmpPending *qmp_pending_add(Qmp *q, uint64_t id, const char *cmd, char *line, QmpReplyCb cb, void *userdata)
+{
         QmpPending *p = xmalloc0(sizeof *p);
         *p = (QmpPending){ .id = id, .cmd = xstrdup(cmd), .line = line, .cb = cb, .userdata = userdata };
         QmpPending **tail = &q->pending;
         while (*tail)
                 tail = &(*tail)->next;
         *tail = p;
+        return p;
+}
+
+static int qmp_enqueue(Qmp *q, const char *cmd, json_object *args, QmpReplyCb cb, void *userdata)
+{
+        uint64_t id;
+        char *line = qmp_line(q, cmd, args, &id);
+        QmpPending *p = qmp_pending_add(q, id, cmd, line, cb, userdata);
         /* Until capabilities are accepted commands wait; qmp_on_caps sends them in order. */
         if (q->state == QMP_READY) {
                 int r = qmp_send_pending(q, p);
@@ -283,38 +297,14 @@ int qmp_command_fd(Qmp *q, const char *cmd, json_object *args, int fd, QmpReplyC
                         json_object_put(args);
                 return -EAGAIN;
         }
-        json_object *o = json_object_new_object();
-        uint64_t id = q->next_id++;
-        json_object_object_add(o, "execute", json_object_new_string(cmd));
-        if (args)
-                json_object_object_add(o, "arguments", args);
-        json_object_object_add(o, "id", json_object_new_int64((int64_t)id));
-        _cleanup_free_ char *line = xasprintf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
+        uint64_t id;
+        _cleanup_free_ char *line = qmp_line(q, cmd, args, &id);
         /* The socket is libuv's, non-blocking, with nothing queued: a line this short goes at once
          * into an empty unix socket buffer. */
-        size_t n = strlen(line);
-        struct iovec iov = { .iov_base = line, .iov_len = n };
-        union {
-                char buf[CMSG_SPACE(sizeof(int))];
-                struct cmsghdr align;
-        } u;
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        ssize_t k = sendmsg(sock, &mh, MSG_NOSIGNAL);
-        if (k != (ssize_t)n)
-                return log_error_errno(k < 0 ? -errno : -EIO, "qmp %s: %s with an fd: %s", q->name, cmd,
-                                       k < 0 ? strerror(errno) : "short write");
-        QmpPending *p = xmalloc0(sizeof *p);
-        *p = (QmpPending){ .id = id, .cmd = xstrdup(cmd), .cb = cb, .userdata = userdata };
-        QmpPending **tail = &q->pending;
-        while (*tail)
-                tail = &(*tail)->next;
-        *tail = p;
+        int r = fdpass_send(sock, line, strlen(line), fd);
+        if (r < 0)
+                return log_error_errno(r, "qmp %s: %s with an fd: %s", q->name, cmd, strerror(-r));
+        qmp_pending_add(q, id, cmd, NULL, cb, userdata);
         log_debug("qmp %s: -> %s with fd (id %llu)", q->name, cmd, (unsigned long long)id);
         return 0;
 }
