@@ -37,7 +37,7 @@ struct HvVm {
         bool refused;                   /* one of its sockets led elsewhere: killed, nothing connects */
         int exit_status;
         int open_handles;               /* released when the last close callback ran and freed */
-        uint64_t started_ms, qmp_deadline_ms;
+        uint64_t started_ms, qmp_cpu0_ms;     /* its CPU time when the wait for QMP began */
 
         uv_process_t proc;
         bool proc_open;
@@ -61,6 +61,9 @@ void hv_qemu_vm_kill(HvVm *vm);
 /* hv_qemu_disk.c */
 /* Connects to the socket name in the VM's run dir (flags: SOCK_NONBLOCK or 0). -EPERM (logged,
  * the VM killed) when anyone but the VM's QEMU answers. */
+/* Whether to go on waiting for a QEMU's QMP socket, given the CPU it has used and the time since
+ * it started. */
+bool hv_qmp_wait_more(uint64_t cpu_ms, uint64_t waited_ms);
 int hv_qemu_connect(HvVm *vm, const char *name, int flags, int *ret_fd);
 int hv_qemu_console_open(HvVm *vm, int *ret_fd);
 int hv_qemu_agent_open(HvVm *vm, int *ret_fd);

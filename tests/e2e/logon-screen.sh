@@ -13,7 +13,7 @@ set -euo pipefail
 B=${SLATE_BUILDDIR:?run from make check}
 S=${SLATE_SRCDIR:?run from make check}
 skip() { echo "SKIP: $*"; exit 77; }
-say() { echo "# $*"; }
+say() { echo "# $* [${SECONDS}s]"; }
 HARNESS=$B/tests/e2e/session-harness
 CLIENT=$B/tests/e2e/rdp-client
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"

@@ -17,7 +17,8 @@ fail() {
         fi
         exit 1
 }
-say() { echo "# $*"; }
+# Each line ends with the seconds since the test began, to see where a slow test spends them.
+say() { echo "# $* [${SECONDS}s]"; }
 
 require_tools() {
         command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"

@@ -229,6 +229,15 @@ static bool proc_file_contains(pid_t pid, const char *file, const char *needle)
         return memmem(buf, len, needle, strlen(needle)) != NULL;
 }
 
+/* A QEMU starved of CPU (an idle-priority spare on a busy host) is waited for; one that has had
+ * its CPU and made no socket, or that waits on something else for two minutes, is not. */
+Test(hv_qemu, qmp_wait_counts_cpu_not_the_clock)
+{
+        cr_assert(hv_qmp_wait_more(100, 30000), "a starved QEMU was given up after 30 s");
+        cr_assert(!hv_qmp_wait_more(5000, 6000), "a QEMU that used 5 s of CPU without a socket was waited for");
+        cr_assert(!hv_qmp_wait_more(0, 120000), "a QEMU blocked for 2 minutes was waited for");
+}
+
 Test(hv_qemu, start_reaches_running_and_kill9_reports_exit_promptly, .timeout = 60)
 {
         Ctx c;
