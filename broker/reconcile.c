@@ -167,6 +167,7 @@ int reconcile_startup(Broker *b)
         db_desktop_free_array(rows, n);
         sweep_processes(b);
         sweep_overlays(b, b->overlay_dir);
+        overlay_blanks_clear(b->overlay_dir);   /* made again on first use, for the files of now */
         sweep_overlays(b, b->cfg->ram_dir);
         sweep_run_dirs(b);
         sweep_lent_disks(b);

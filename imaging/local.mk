@@ -2,7 +2,7 @@
 # publishing pipeline and image diff through libguestfs (the only libguestfs user).
 noinst_LIBRARIES += imaging/libslateimaging.a
 imaging_libslateimaging_a_SOURCES = \
-	imaging/overlay.c imaging/overlay.h imaging/image.c imaging/image.h \
+	imaging/overlay.c imaging/overlay.h imaging/luks.c imaging/luks.h imaging/image.c imaging/image.h \
 	imaging/qemu_img.c imaging/qemu_img.h imaging/catalog.c imaging/catalog.h \
 	imaging/appliance.h imaging/gfs.c imaging/gfs.h imaging/inspect.c imaging/inspect.h \
 	imaging/seal.c imaging/seal.h imaging/agent_install.c imaging/agent_install.h \

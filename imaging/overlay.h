@@ -32,6 +32,8 @@ int overlay_destroy(Overlay *o);
 /* Free the handle and wipe the key without touching the file (used on slated shutdown when
  * the VM keeps running: the key then lives only inside that QEMU). */
 void overlay_forget(Overlay *o);
+/* Remove the blank overlays kept under overlay_dir (they are made again on first use). */
+int overlay_blanks_clear(const char *overlay_dir);
 /* Erase a left-over overlay found at start-up (its key is already gone): unlink. */
 int overlay_discard_path(const char *path);
 /* Bytes the overlay occupies on its filesystem (allocated blocks). */

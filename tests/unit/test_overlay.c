@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "common/util.h"
 #include "imaging/image.h"
+#include "imaging/luks.h"
 #include "imaging/overlay.h"
 #include "tests/unit/qemu_test.h"
 
@@ -330,6 +331,88 @@ Test(overlay, canary_is_readable_in_plain_and_absent_from_encrypted_file)
         cr_assert_eq(overlay_destroy(e), 0);
         free(cmd);
         free(src);
+}
+
+static int count_blanks(void)
+{
+        char *cmd = xasprintf("test $(ls -A '%s/.blanks' 2>/dev/null | wc -l) -eq 1", tmpdir);
+        int r = sh("%s", cmd);
+        free(cmd);
+        return r == 0 ? 1 : 0;
+}
+
+/* Encrypted overlays are copies of one blank, each rekeyed: the blank is made once per backing
+ * file, and no two copies share a master key. Proof of the second: overlay B's data read through
+ * A's LUKS header and key. Were the master key shared, it would read back as written. */
+Test(overlay, copies_of_one_blank_share_no_master_key)
+{
+        Overlay *a = create_ok(OVERLAY_ENCRYPTED, tmpdir, "k-a");
+        Overlay *b = create_ok(OVERLAY_ENCRYPTED, tmpdir, "k-b");
+        cr_assert_eq(count_blanks(), 1, "expected one blank for one golden");
+        cr_assert_eq(qemu_io(b, "write -P 0x77 0 64k"), 0);
+        cr_assert_eq(qemu_io(b, "read -P 0x77 0 64k"), 0);
+
+        int fa = open(a->path, O_RDONLY), fb = open(b->path, O_RDWR);
+        cr_assert(fa >= 0 && fb >= 0);
+        uint64_t off = 0, len = 0, off_b = 0, len_b = 0;
+        char *err = NULL;
+        cr_assert_eq(luks_qcow2_region(fa, &off, &len, &err), 0, "%s", err ? err : "");
+        cr_assert_eq(luks_qcow2_region(fb, &off_b, &len_b, &err), 0, "%s", err ? err : "");
+        cr_assert(off == off_b && len == len_b && len > 0 && len < (64u << 20));
+        char *hdr = xmalloc0(len);
+        cr_assert_eq(pread(fa, hdr, len, (off_t)off), (ssize_t)len);
+        cr_assert_eq(pwrite(fb, hdr, len, (off_t)off), (ssize_t)len);
+        close(fa);
+        close(fb);
+        free(hdr);
+        char saved[OVERLAY_SECRET_LEN + 1];
+        memcpy(saved, b->secret, sizeof saved);
+        memcpy(b->secret, a->secret, sizeof saved);
+        cr_assert_eq(qemu_io(b, "read 0 64k"), 0, "A's header and key did not open B's file");
+        cr_assert_neq(qemu_io(b, "read -P 0x77 0 64k"), 0, "B's data decrypted with A's master key");
+        memcpy(b->secret, saved, sizeof saved);
+        cr_assert_eq(overlay_destroy(a), 0);
+        cr_assert_eq(overlay_destroy(b), 0);
+        cr_assert_eq(overlay_blanks_clear(tmpdir), 0);
+        cr_assert_eq(count_blanks(), 0, "the blanks were not cleared");
+}
+
+/* Rekeying an overlay qemu-img made: its own key no longer opens it, the new one does, and the
+ * header is LUKS as qemu-img reads it. A file that is not LUKS-in-qcow2 is refused, untouched. */
+Test(overlay, rekey_replaces_the_only_key_and_refuses_other_files)
+{
+        char *path = xasprintf("%s/rk.qcow2", tmpdir), *key = xasprintf("%s/k1", tmpdir);
+        cr_assert_eq(sh("printf old-key-0123 >'%s' && %s create -q -f qcow2 -b '%s' -F qcow2 --object "
+                        "secret,id=s,file='%s' -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 '%s'",
+                        key, QEMU_IMG_PATH, golden, key, path), 0);
+        int fd = open(path, O_RDWR);
+        cr_assert(fd >= 0);
+        char *err = NULL;
+        cr_assert_eq(luks_qcow2_rekey(fd, "new-key-4567", 12, &err), 0, "%s", err ? err : "");
+        close(fd);
+#define IO "qemu-io --object secret,id=s,data=%s --image-opts " \
+           "driver=qcow2,file.filename=%s,encrypt.key-secret=s -c 'read -P 0x11 0 64k' >/dev/null 2>&1"
+        cr_assert_eq(sh(IO, "new-key-4567", path), 0, "the new key does not open the rekeyed file");
+        cr_assert_neq(sh(IO, "old-key-0123", path), 0, "the old key still opens the rekeyed file");
+#undef IO
+
+        char *plain = xasprintf("%s/plain.qcow2", tmpdir);
+        cr_assert_eq(sh("%s create -q -f qcow2 '%s' 1M", QEMU_IMG_PATH, plain), 0);
+        char *before = NULL, *after = NULL;
+        size_t n1 = 0, n2 = 0;
+        cr_assert_eq(read_file_max(plain, 1u << 20, &before, &n1), 0);
+        fd = open(plain, O_RDWR);
+        cr_assert_eq(luks_qcow2_rekey(fd, "k", 1, &err), -EPROTO);
+        cr_assert_not_null(err);
+        close(fd);
+        cr_assert_eq(read_file_max(plain, 1u << 20, &after, &n2), 0);
+        cr_assert(n1 == n2 && memcmp(before, after, n1) == 0, "a refused file was changed");
+        free(err);
+        free(before);
+        free(after);
+        free(plain);
+        free(path);
+        free(key);
 }
 
 int main(int argc, char *argv[])
