@@ -37,7 +37,9 @@ struct AgentLink {
 };
 
 static const PermitRow permits[] = {
-        { AGENT_LINK_AWAIT_HELLO, { AGENT_MSG_HELLO } },
+        /* A heartbeat may come first after a slated restart: the reply to the last slated's ping,
+         * or the agent's own during a disk job, queued in the port while no host was connected. */
+        { AGENT_LINK_AWAIT_HELLO, { AGENT_MSG_HELLO, AGENT_MSG_HEARTBEAT } },
         { AGENT_LINK_AWAIT_READY, { AGENT_MSG_READY, AGENT_MSG_HEARTBEAT } },
         /* A restarted agent (or a restarted slated reconnecting) says hello again. */
         { AGENT_LINK_READY, { AGENT_MSG_HEARTBEAT, AGENT_MSG_HELLO, AGENT_MSG_SESSION_STATE, AGENT_MSG_IDENTIFIED } },

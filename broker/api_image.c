@@ -40,6 +40,9 @@ static void version_add_publish_info(json_object *o, const DbImageVersion *v)
                         json_object_object_add(o, keys[i], json_object_new_string(val));
         }
         json_object *seal, *agent;
+        bool as_is = false;
+        if (jsonx_get_bool(info, "as_is", &as_is) == 0 && as_is)
+                json_object_object_add(o, "as_is", json_object_new_boolean(true));
         if (json_object_object_get_ex(info, "seal", &seal))
                 json_object_object_add(o, "sealed", json_object_new_int64(jsonx_int_or(seal, "count", 0)));
         if (json_object_object_get_ex(info, "agent", &agent))
@@ -127,7 +130,7 @@ typedef struct PublishJob {
         char *name, *src, *kernel, *initrd, *cmdline, *qemu_img, *image_dir;
         char *agent_binary, *session_script;
         ApplianceConfig appliance;
-        bool current;
+        bool current, as_is;
         CatalogStaged *staged;
         char *error;
         int r;
@@ -141,6 +144,7 @@ static void publish_run(uv_work_t *w)
                 .qemu_img = j->qemu_img, .image_dir = j->image_dir, .src = j->src, .kernel = j->kernel,
                 .initrd = j->initrd, .agent_binary = j->agent_binary, .session_script = j->session_script,
                 .appliance = j->appliance, .progress = progress_relay_post, .userdata = &j->progress,
+                .as_is = j->as_is,
         };
         j->r = publish_stage(&p, &j->staged, &j->error);
 }
@@ -203,7 +207,8 @@ static void publish_done(uv_work_t *w, int status)
                 control_reply_error(j->req, r < 0 ? r : -EIO, "image %s: recording version failed", j->name);
         } else {
                 char detail[128];
-                snprintf(detail, sizeof detail, "v%d sha256 %.12s from %s", next, v.sha256, j->src);
+                snprintf(detail, sizeof detail, "v%d sha256 %.12s from %s%s", next, v.sha256, j->src,
+                         j->as_is ? " as is" : "");
                 db_audit(b->db, "image.publish", j->name, detail);
                 log_info("image %s: published v%d (%s, %llu bytes, sha256 %.12s)", j->name, next,
                          j->staged->info.format, (unsigned long long)v.size, v.sha256);
@@ -280,8 +285,9 @@ static void h_publish(Broker *b, ControlRequest *req, json_object *args)
                 control_reply_error(req, EINVAL, "image %s: kernel command line longer than 1024 bytes", name);
                 return;
         }
-        bool current = false;
+        bool current = false, as_is = false;
         jsonx_get_bool(args, "current", &current);
+        jsonx_get_bool(args, "as_is", &as_is);
         /* An admin who is not root reads through slated only what they could read themselves:
          * each file is opened with their rights and used through that fd (/proc/PID/fd/N for
          * qemu-img and libguestfs, slated's children), so no path is looked up twice. */
@@ -333,6 +339,7 @@ static void h_publish(Broker *b, ControlRequest *req, json_object *args)
         j->initrd = as[2] ? as[2] : initrd ? xstrdup(initrd) : NULL;
         j->cmdline = cmdline ? xstrdup(cmdline) : NULL;
         j->current = current;
+        j->as_is = as_is;
         j->qemu_img = xstrdup(b->cfg->qemu_img);
         j->image_dir = xstrdup(b->image_dir);
         j->agent_binary = xstrdup(b->cfg->agent_binary);
@@ -609,7 +616,7 @@ static const ControlCommand commands[] = {
         { "image.publish", h_publish, true,
           { IMAGE_NAME, { "path", CONTROL_ARG_STRING, true, 1, 0 }, { "kernel", CONTROL_ARG_STRING, false, 1, 0 },
             { "initrd", CONTROL_ARG_STRING, false, 1, 0 }, { "cmdline", CONTROL_ARG_STRING, false, 0, 0 },
-            { "current", CONTROL_ARG_BOOL, false, 0, 0 } } },
+            { "current", CONTROL_ARG_BOOL, false, 0, 0 }, { "as_is", CONTROL_ARG_BOOL, false, 0, 0 } } },
         { "image.list", h_list, false, { {} } },
         { "image.show", h_show, false, { IMAGE_NAME } },
         { "image.current", h_current, true, { IMAGE_NAME, IMAGE_VERSION("version") } },

@@ -33,12 +33,13 @@ static int abs_path(const char *opt, const char *in, char **ret)
 static int cmd_image_publish(Ctl *c, int argc, char **argv)
 {
         const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
-        bool current = false;
+        bool current = false, as_is = false;
         const Opt opts[] = {
                 { "--kernel", &kernel, NULL },
                 { "--initrd", &initrd, NULL },
                 { "--cmdline", &cmdline, NULL },
                 { "--current", NULL, &current },
+                { "--as-is", NULL, &as_is },
                 {},
         };
         char *pos[2];
@@ -62,6 +63,8 @@ static int cmd_image_publish(Ctl *c, int argc, char **argv)
                 json_object_object_add(args, "cmdline", json_object_new_string(cmdline));
         if (current)
                 json_object_object_add(args, "current", json_object_new_boolean(true));
+        if (as_is)
+                json_object_object_add(args, "as_is", json_object_new_boolean(true));
 
         _cleanup_json_ json_object *res = NULL;
         r = ctl_call(c, "image.publish", args, &res);
@@ -241,7 +244,7 @@ static int cmd_image_diff(Ctl *c, int argc, char **argv)
 }
 
 const Command ctl_cmds_image[] = {
-        { "image", "publish", "NAME FILE|DIR [--kernel FILE [--initrd FILE] [--cmdline TEXT]] [--current]",
+        { "image", "publish", "NAME FILE|DIR [--kernel FILE [--initrd FILE] [--cmdline TEXT]] [--current] [--as-is]",
           "\nPublish FILE (qcow2, raw, vmdk, vdi or vhdx) as the next version of golden image NAME.\n"
           "FILE may also be a directory holding a root filesystem (packed into ext4).\n"
           "slated converts, inspects (OS, bootability), seals (machine-id, host keys, logs, histories,\n"
@@ -250,7 +253,9 @@ const Command ctl_cmds_image[] = {
           "  --kernel FILE   boot desktops of this version with this kernel (direct boot)\n"
           "  --initrd FILE   initial ramdisk for --kernel\n"
           "  --cmdline TEXT  kernel command line for --kernel\n"
-          "  --current       make the new version current at once\n" COMMON_OPTS,
+          "  --current       make the new version current at once\n"
+          "  --as-is         publish the file as it is: no inspection, sealing or agent install\n"
+          "                  (for images your own pipeline prepared; a directory cannot be)\n" COMMON_OPTS,
           cmd_image_publish },
         { "image", "list", "", "\nList golden images with their current and latest version.\n\nOptions:\n" COMMON_OPTS,
           cmd_image_list },

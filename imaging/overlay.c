@@ -359,8 +359,11 @@ int overlay_discard_path(const char *path)
 int overlay_bytes(const char *path, uint64_t *ret)
 {
         struct stat st;
-        if (stat(path, &st) < 0)
+        if (stat(path, &st) < 0) {
+                if (errno == ENOENT)
+                        return -ENOENT;         /* not made yet (or erased): nothing to say */
                 return log_error_errno(-errno, "overlay %s: %s", path, strerror(errno));
+        }
         *ret = (uint64_t)st.st_blocks * 512;
         return 0;
 }

@@ -119,8 +119,14 @@ int publish_stage(const PublishRequest *p, CatalogStaged **ret, char **ret_error
                 return r;
         }
         bool is_dir = S_ISDIR(st.st_mode);
+        if (is_dir && p->as_is) {
+                *ret_error = xasprintf("%s: a directory is packed into a disk by the appliance: --as-is takes a disk "
+                                       "image file", p->src);
+                json_object_put(run.timings);
+                return -EINVAL;
+        }
         /* Checked before the slow part: a missing agent would only show after the launch. */
-        if (access(p->agent_binary, R_OK) < 0) {
+        if (!p->as_is && access(p->agent_binary, R_OK) < 0) {
                 r = -errno;
                 *ret_error = xasprintf("agent: %s: %s (slate.conf agent-binary)", p->agent_binary, strerror(errno));
                 json_object_put(run.timings);
@@ -157,7 +163,9 @@ int publish_stage(const PublishRequest *p, CatalogStaged **ret, char **ret_error
         json_object_object_add(info, "source", json_object_new_string(is_dir ? "dir" : "file"));
         if (is_dir)
                 json_object_object_add(info, "entries", json_object_new_int64((int64_t)entries));
-        if ((r = run_appliance(&run, disk, is_dir, entries, info, ret_error)) < 0)
+        if (p->as_is)
+                json_object_object_add(info, "as_is", json_object_new_boolean(true));
+        else if ((r = run_appliance(&run, disk, is_dir, entries, info, ret_error)) < 0)
                 goto fail;
         chmod(disk, 0444);
         if ((r = catalog_staged_add_boot(s, p->kernel, p->initrd, ret_error)) < 0)

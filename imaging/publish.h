@@ -17,6 +17,8 @@ typedef struct PublishRequest {
         const char *kernel, *initrd;    /* direct boot; NULL = boot from the disk's bootloader */
         const char *agent_binary;       /* the host's static slate-agent */
         const char *session_script;     /* optional; skipped when missing */
+        bool as_is;                     /* a file published as it is: no appliance, so no inspect,
+                                         * seal or agent (the admin's pipeline did those) */
         ApplianceConfig appliance;
         PublishProgressFn progress;
         void *userdata;
@@ -24,7 +26,9 @@ typedef struct PublishRequest {
 
 /* The version's record of its publishing, stored as publish.json next to disk.qcow2:
  * {"os","distro","os_version","product","arch","root","init","boot","bootloader",
- *  "seal": {...}, "agent": {...}, "source": "file"|"dir", "timings_ms": {step: ms}}. */
+ *  "seal": {...}, "agent": {...}, "source": "file"|"dir", "timings_ms": {step: ms}};
+ * published --as-is: {"as_is": true, "source": "file", "timings_ms": {...}} and nothing the
+ * appliance would have found. */
 #define PUBLISH_INFO_FILE "publish.json"
 #define PUBLISH_INFO_MAX (1u << 20)
 

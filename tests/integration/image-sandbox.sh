@@ -91,7 +91,7 @@ grep -q "backing file" "$T/out" || fail "refusal does not name the backing file:
 ! grep -q "sandbox breach" "$T/out" || fail "$(cat "$T/out")"
 
 say "publishing still works end to end through the sandbox (info, check, convert, the converted file's checks)"
-publish_guest img >"$T/out" 2>&1 || fail "publish through the sandbox failed: $(cat "$T/out")"
+publish_guest_prepared img >"$T/out" 2>&1 || fail "publish through the sandbox failed: $(cat "$T/out")"
 disk=$(jctl image show img | jq -r '.versions[0].path')
 [ "$(stat -c '%u %a' "$disk")" = "0 444" ] || fail "the published disk is $(stat -c '%U %a' "$disk"), not root's 0444"
 qemu-img check -q "$disk" || fail "the published disk does not pass qemu-img check"

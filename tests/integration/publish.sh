@@ -60,12 +60,20 @@ if ctl image show bad 2>/dev/null; then fail "a refused publish left a catalogue
 [ "$(store_files)" = "$before" ] || fail "a refused publish left files: $(store_files)"
 [ -z "$(ls -A "$T/state/images")" ] || fail "store not empty: $(ls -A "$T/state/images")"
 
-say "publish two versions, roll back"
-publish_guest img >/dev/null
+say "publish two versions, the first as is, the second through the pipeline; roll back"
+publish_guest img >"$W/v1.json"
+[ "$(jq -r .as_is "$W/v1.json")" = true ] || fail "v1 not shown as published as is: $(cat "$W/v1.json")"
+[ "$(jq -r '.os // "none"' "$W/v1.json")" = none ] || fail "an as-is publish recorded an OS it never looked for"
+ctl audit | grep "image.publish" | grep -q "as is" || fail "the audit does not say v1 was published as is: $(ctl audit)"
+mkdir -p "$W/tree"
+if ctl image publish img "$W/tree" --as-is 2>"$W/err"; then fail "published a directory as is"; fi
+grep -q "as-is takes a disk image file" "$W/err" || fail "unclear refusal of a directory as is: $(cat "$W/err")"
 qemu-img convert -O raw "$GUEST/disk.qcow2" "$W/disk.raw"
 v2=$(jctl image publish img "$W/disk.raw" --kernel "$GUEST/vmlinux" --initrd "$GUEST/initrd.img" --cmdline "$(cat "$GUEST/cmdline")")
 [ "$(echo "$v2" | jq -r .version)" = 2 ] || fail "second version is not 2"
 [ "$(echo "$v2" | jq -r .format)" = raw ] || fail "format of v2 not recorded as raw"
+[ "$(echo "$v2" | jq -r '.as_is // false')" = false ] || fail "a pipeline publish shown as as-is"
+[ "$(echo "$v2" | jq -r .agent)" != null ] || fail "a pipeline publish did not record its agent step: $v2"
 [ "$(jctl image show img | jq -r .current)" = 1 ] || fail "v2 became current without --current"
 ctl image current img 2 >/dev/null
 [ "$(jctl image show img | jq -r .current)" = 2 ] || fail "v2 not current"
