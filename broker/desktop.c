@@ -577,7 +577,10 @@ static void vm_launch(Desktop *d)
                 .mem_gid = (gid_t)-1,
         };
         if (d->clone) {
-                spec.mem_path = d->tmpl.ram;
+                /* The RAM from the template's sealed copy; the group opens its disk (the overlay's
+                 * backing file). */
+                spec.mem_from_fd = true;
+                spec.mem_fd = d->tmpl.ram_fd;
                 spec.mem_share = false;
                 spec.incoming = true;
                 spec.mem_gid = b->vm_gid;
@@ -614,10 +617,11 @@ typedef struct OverlayJob {
         Overlay *overlay;
         char *error;
         int r;
-        /* A clone: the template checked, its state opened; or why not (then over the golden). */
+        /* A clone: the template checked, its state opened and its RAM's sealed copy made when the
+         * template had none yet; or why not (then over the golden). */
         const TemplateUse *tmpl;
         char *cold_golden, *fallback;
-        int state_fd;
+        int state_fd, ram_fd;
 } OverlayJob;
 
 static void overlay_job_run(uv_work_t *w)
@@ -630,6 +634,8 @@ static void overlay_job_run(uv_work_t *w)
                         if (j->state_fd < 0)
                                 j->fallback = xasprintf("template %s: state file: %s", j->tmpl->name, strerror(errno));
                 }
+                if (!j->fallback && j->tmpl->ram_fd < 0)
+                        (void)template_ram_open(j->tmpl, &j->ram_fd, &j->fallback);
                 if (j->fallback)
                         backing = j->cold_golden;
         }
@@ -648,6 +654,10 @@ static void overlay_job_done(uv_work_t *w, int status)
                 d->clone = false;
         }
         d->state_fd = j->state_fd;
+        if (j->ram_fd >= 0) {
+                template_ram_keep(d->b, d->tmpl.name, j->ram_fd);
+                d->tmpl.ram_fd = j->ram_fd;     /* closed by template_use_clear */
+        }
         if (j->r < 0 || status < 0) {
                 log_error("desktop %s: creating %s overlay: %s", d->id, overlay_mode_to_string(d->overlay_mode),
                           j->error ? j->error : strerror(-j->r));
@@ -750,6 +760,7 @@ int desktop_create(Broker *b, const DesktopSpec *spec, Desktop **ret)
         j->work.data = j;
         j->d = d;
         j->state_fd = -1;
+        j->ram_fd = -1;
         j->qemu_img = xstrdup(b->cfg->qemu_img);
         j->golden = xstrdup(d->clone ? d->tmpl.disk : d->golden);
         if (d->clone) {

@@ -42,9 +42,14 @@ typedef struct HvVmSpec {
          * clone, and the file never changes). Both get a vmgenid device (a new GUID each start:
          * the guest kernel reseeds its RNG on resume) and the same device line otherwise. */
         const char *mem_path;
+        bool mem_from_fd;          /* the RAM from mem_fd instead of mem_path: a clone maps the
+                                    * template's RAM from a sealed memfd, which QEMU 7.2 may open
+                                    * read-write (it does so even for a private mapping) and still
+                                    * never change */
+        int mem_fd;
         bool mem_share;
-        gid_t mem_gid;             /* extra group that opens mem_path (QEMU 7.2 opens it read-write
-                                    * even when private), or (gid_t)-1 */
+        gid_t mem_gid;             /* extra group for the template's files (the RAM file a template
+                                    * VM writes, the disk a clone's overlay is backed by), or -1 */
         bool incoming;             /* a clone: waits for vm_restore instead of booting */
 } HvVmSpec;
 

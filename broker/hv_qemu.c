@@ -33,6 +33,8 @@
 #define HV_QMP_WALL_MAX_MS 120000
 /* After the exit, wait this long at most for QEMU's last stderr lines before reporting it. */
 #define HV_STDERR_DRAIN_MS 200
+/* The fd a clone's QEMU finds its RAM on (/dev/fd/4); 3 is the disk key's. */
+#define HV_MEM_FD 4
 /* Every option QEMU gets, with the hot-plug root ports and a setpriv prefix: well under this. */
 #define HV_ARGV_MAX 96
 
@@ -342,7 +344,7 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
                 argv_add(a, xasprintf("--regid=%u", (unsigned)spec->gid));
                 /* The kvm group only when KVM is used, the template's group only for a template or
                  * a clone: otherwise the desktop gets no extra group. */
-                bool mem = spec->mem_path && spec->mem_gid != (gid_t)-1;
+                bool mem = (spec->mem_path || spec->mem_from_fd) && spec->mem_gid != (gid_t)-1;
                 if (kvm && mem)
                         argv_add(a, xasprintf("--groups=%u,%u", (unsigned)spec->kvm_gid, (unsigned)spec->mem_gid));
                 else if (kvm || mem)
@@ -354,9 +356,10 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
         argv_add(a, xstrdup(spec->qemu ? spec->qemu : QEMU_SYSTEM_PATH));
         argv_opt(a, "-name", xasprintf("guest=%s,debug-threads=on", spec->id));
         /* Guest memory holds the desktop's plaintext (page cache, keys): never in a core dump. */
-        if (spec->mem_path) {
+        if (spec->mem_path || spec->mem_from_fd) {
                 /* The backend's own dump=off: the machine's dump-guest-core does not reach it. */
-                _cleanup_free_ char *mp = qemu_escape(spec->mem_path);
+                _cleanup_free_ char *mp = spec->mem_from_fd ? xasprintf("/dev/fd/%d", HV_MEM_FD)
+                                                            : qemu_escape(spec->mem_path);
                 argv_opt(a, "-machine", xstrdup("q35,dump-guest-core=off,memory-backend=mem"));
                 argv_opt(a, "-object", xasprintf("memory-backend-file,id=mem,size=%lluM,mem-path=%s,share=%s,dump=off",
                                                  (unsigned long long)spec->memory_mb, mp, spec->mem_share ? "on" : "off"));
@@ -411,7 +414,7 @@ static int vm_build_argv(const HvVmSpec *spec, Argv *a)
                                                  hv_slot_serial(i)));
         }
         /* Last, so the devices before it keep the addresses a cold boot gives them. */
-        if (spec->mem_path)
+        if (spec->mem_path || spec->mem_from_fd)
                 argv_opt(a, "-device", xstrdup("vmgenid"));
         if (spec->incoming)
                 argv_opt(a, "-incoming", xstrdup("defer"));
@@ -439,6 +442,8 @@ static int vm_spec_check(const HvVmSpec *spec)
                                        spec->run_dir);
         if (spec->disk_secret && strlen(spec->disk_secret) > 4096)
                 return log_error_errno(-EINVAL, "vm %s: disk secret too long", spec->id);
+        if (spec->mem_from_fd && spec->mem_fd < 3)
+                return log_error_errno(-EBADF, "vm %s: no fd for its RAM", spec->id);
         return 0;
 }
 
@@ -480,11 +485,12 @@ static int vm_start(uv_loop_t *loop, const HvVmSpec *spec, const HvCallbacks *cb
 
         /* Only PATH: nothing of slated's environment (LD_PRELOAD, PAM_WRAPPER*, ...) reaches QEMU. */
         char *env[] = { HV_CHILD_PATH, NULL };
-        uv_stdio_container_t stdio[4] = {
+        uv_stdio_container_t stdio[HV_MEM_FD + 1] = {
                 { .flags = UV_IGNORE },
                 { .flags = UV_IGNORE },
                 { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&vm->err },
-                { .flags = UV_INHERIT_FD, .data.fd = secret_pipe[0] },
+                { .flags = spec->disk_secret ? UV_INHERIT_FD : UV_IGNORE, .data.fd = secret_pipe[0] },
+                { .flags = UV_INHERIT_FD, .data.fd = spec->mem_fd },
         };
         uv_process_options_t opt = {
                 .exit_cb = vm_on_process_exit,
@@ -492,7 +498,7 @@ static int vm_start(uv_loop_t *loop, const HvVmSpec *spec, const HvCallbacks *cb
                 .args = a.v,
                 .env = env,
                 .stdio = stdio,
-                .stdio_count = spec->disk_secret ? 4 : 3,
+                .stdio_count = spec->mem_from_fd ? HV_MEM_FD + 1 : spec->disk_secret ? 4 : 3,
                 /* Own session: a terminal's Ctrl-C to slated must not take its desktops down. */
                 .flags = UV_PROCESS_DETACHED,
         };

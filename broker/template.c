@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/evp.h>
@@ -47,6 +48,8 @@ struct Template {
         char state_sha256[65];
         uint64_t state_size, ram_size;
         int64_t ram_mtime_ns, ram_ctime_ns;
+        int ram_fd;                     /* the RAM as a sealed memfd clones map, made at the first
+                                         * clone (template_ram_open), or -1 */
         unsigned clone_failures;        /* clones in a row that did not become ready */
         /* while building */
         char *build_dir, *run_dir;
@@ -63,6 +66,8 @@ static char *template_root(Broker *b) { return xasprintf("%s/templates", b->cfg-
 
 void template_use_clear(TemplateUse *u)
 {
+        if (u->name && u->ram_fd >= 0)
+                close(u->ram_fd);
         free(u->name);
         free(u->ram);
         free(u->state);
@@ -86,6 +91,8 @@ static void template_unlink(Template *t)
 
 static void template_free_now(Template *t)
 {
+        if (t->ram_fd >= 0)
+                close(t->ram_fd);
         free(t->name);
         free(t->key);
         free(t->dir);
@@ -225,6 +232,7 @@ static void template_load_one(Broker *b, const char *root, const char *name)
         }
         Template *t = xmalloc0(sizeof *t);
         t->b = b;
+        t->ram_fd = -1;
         t->name = xstrdup(name);
         t->dir = TAKE_PTR(dir);
         t->key = meta_key(text);
@@ -242,6 +250,17 @@ static void template_load_one(Broker *b, const char *root, const char *name)
         t->ram_ctime_ns = strtoll(meta_get(text, "ram_ctime_ns", buf, sizeof buf) ?: "0", NULL, 10);
         if (!t->key) {
                 log_warn("template %s: meta without a key; removing it", name);
+                rm_rf(t->dir);
+                template_free_now(t);
+                return;
+        }
+        /* Made when clones opened the RAM file itself (group read-write, as QEMU 7.2 wants): a
+         * clone could have written it. Rebuilt rather than trusted. */
+        _cleanup_free_ char *ram = xasprintf("%s/ram", t->dir);
+        struct stat st;
+        if (stat(ram, &st) < 0 || (st.st_mode & 0077)) {
+                log_warn("template %s: its RAM file is open to other users (made by an older slated); removing it",
+                         name);
                 rm_rf(t->dir);
                 template_free_now(t);
                 return;
@@ -333,14 +352,15 @@ static int build_finish(Template *t)
         if (stat(state, &st) < 0)
                 return -errno;
         t->state_size = (uint64_t)st.st_size;
-        /* Read-only for every clone from now on: the disk by group (clones' QEMUs have it), the RAM
-         * by group too, read-write, because QEMU 7.2 opens it so even for a private mapping
-         * (pitfall 7): the directory and ownership protect it, and its ctime is checked. */
+        /* Read-only for every clone from now on: the disk by group (clones' QEMUs open it as their
+         * overlay's backing file). The RAM file is root's alone: QEMU 7.2 opens a RAM file
+         * read-write even for a private mapping (pitfall 7), so clones map a sealed copy of it
+         * instead (template_ram_open), which no process can write. */
         if (b->vm_uid != (uid_t)-1) {
-                if (chown(disk, 0, b->vm_gid) < 0 || chown(ram, 0, b->vm_gid) < 0)
+                if (chown(disk, 0, b->vm_gid) < 0 || chown(ram, 0, 0) < 0)
                         return -errno;
         }
-        if (chmod(disk, 0440) < 0 || chmod(ram, 0660) < 0)
+        if (chmod(disk, 0440) < 0 || chmod(ram, 0400) < 0)
                 return -errno;
         if (stat(ram, &st) < 0)
                 return -errno;
@@ -612,6 +632,7 @@ static int template_get(Broker *b, const DbImageVersion *v, uint64_t memory, uns
                         .name = xstrdup(t->name), .ram = xasprintf("%s/ram", t->dir),
                         .state = xasprintf("%s/state", t->dir), .disk = xasprintf("%s/disk.qcow2", t->dir),
                         .ram_size = t->ram_size, .ram_mtime_ns = t->ram_mtime_ns, .ram_ctime_ns = t->ram_ctime_ns,
+                        .ram_fd = t->ram_fd >= 0 ? fcntl(t->ram_fd, F_DUPFD_CLOEXEC, 3) : -1,
                 };
                 snprintf(ret->state_sha256, sizeof ret->state_sha256, "%s", t->state_sha256);
                 return 0;
@@ -636,6 +657,7 @@ static int template_get(Broker *b, const DbImageVersion *v, uint64_t memory, uns
                 _cleanup_free_ char *root = template_root(b);
                 t = xmalloc0(sizeof *t);
                 t->b = b;
+                t->ram_fd = -1;
                 t->name = TAKE_PTR(name);
                 t->key = TAKE_PTR(key);
                 t->dir = xasprintf("%s/%s", root, t->name);
@@ -714,6 +736,62 @@ int template_use_verify(const TemplateUse *u, char **ret_why)
                 return -EBADMSG;
         }
         return 0;
+}
+
+/* Copy the data of the RAM file (its holes stay holes: pages the guest never touched cost
+ * nothing) into a memfd sealed against any change. QEMU opens it read-write through /dev/fd and
+ * maps it privately; neither it nor anyone else can write it any more. */
+int template_ram_open(const TemplateUse *u, int *ret_fd, char **ret_why)
+{
+        _cleanup_close_ int in = open(u->ram, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (in < 0) {
+                *ret_why = xasprintf("template %s: RAM file: %s", u->name, strerror(errno));
+                return -EBADMSG;
+        }
+        _cleanup_close_ int fd = memfd_create("slate-template-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        int r = fd < 0 || ftruncate(fd, (off_t)u->ram_size) < 0 ? -errno : 0;
+        const size_t bufsize = 1u << 20;
+        _cleanup_free_ char *buf = r == 0 ? xmalloc0(bufsize) : NULL;
+        for (off_t off = 0; r == 0 && off < (off_t)u->ram_size;) {
+                off_t data = lseek(in, off, SEEK_DATA);
+                if (data < 0) {
+                        r = errno == ENXIO ? 0 : -errno;        /* ENXIO: only a hole is left */
+                        break;
+                }
+                off_t hole = lseek(in, data, SEEK_HOLE);
+                if (hole < 0) {
+                        r = -errno;
+                        break;
+                }
+                for (off = data; r == 0 && off < hole;) {
+                        ssize_t n = pread(in, buf, (size_t)MIN((off_t)bufsize, hole - off), off);
+                        if (n <= 0) {
+                                r = n < 0 ? -errno : -EIO;
+                                break;
+                        }
+                        errno = EIO;
+                        if (pwrite(fd, buf, (size_t)n, off) != n)
+                                r = -errno;
+                        off += n;
+                }
+        }
+        if (r == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+                r = -errno;
+        if (r < 0) {
+                *ret_why = xasprintf("template %s: a sealed copy of its RAM: %s", u->name, strerror(-r));
+                return r;
+        }
+        /* The file's pages are not needed again until the next start. */
+        (void)posix_fadvise(in, 0, 0, POSIX_FADV_DONTNEED);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+void template_ram_keep(Broker *b, const char *name, int fd)
+{
+        Template *t = template_find(b, name);
+        if (t && t->state == TEMPLATE_READY && t->ram_fd < 0)
+                t->ram_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
 void template_invalidate(Broker *b, const char *name, const char *why)

@@ -21,6 +21,8 @@ typedef struct TemplateUse {
         char state_sha256[65];
         uint64_t ram_size;
         int64_t ram_mtime_ns, ram_ctime_ns;
+        int ram_fd;                    /* the sealed RAM copy (a dup, closed by template_use_clear),
+                                        * or -1 until a clone made it (template_ram_open) */
 } TemplateUse;
 
 void template_use_clear(TemplateUse *u);
@@ -44,6 +46,11 @@ void template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsign
 void template_gc(Broker *b);
 /* Blocking (thread pool): do the files still match what was saved? 0, or -EBADMSG with why. */
 int template_use_verify(const TemplateUse *u, char **ret_why);
+/* Blocking (thread pool): the RAM as a memfd sealed against writes, copied from the file with
+ * its holes. 0 with *ret_fd, or an error with why. */
+int template_ram_open(const TemplateUse *u, int *ret_fd, char **ret_why);
+/* The template keeps a dup of fd for the clones after this one (unless it has one already). */
+void template_ram_keep(Broker *b, const char *name, int fd);
 /* A clone of it failed to start or resume, or its files changed: removed; desktops boot cold
  * until a rebuild, tried again after a pause. */
 void template_invalidate(Broker *b, const char *name, const char *why);

@@ -80,6 +80,20 @@ c3=$(canary_of "$(echo "$d3" | jq -r .boot_id)")
 say "encrypted clone: overlay encrypted, its canary not readable on the host"
 [ "$(sha256sum "$tdir/ram" | cut -d' ' -f1)" = "$ram_sum" ] || fail "the template's RAM file changed under its clones"
 say "the template's RAM file is unchanged after three clones"
+# QEMU 7.2 opens a RAM file read-write even for a private mapping: a clone gets a sealed memfd
+# instead (fd 4), and the file itself is root's alone.
+[ "$(stat -c '%u %a' "$tdir/ram")" = "0 400" ] || fail "the template's RAM file is $(stat -c '%u %a' "$tdir/ram"), not root's 400"
+qpid=$(echo "$d3" | jq -r .pid)
+grep -qa "mem-path=/dev/fd/4" /proc/"$qpid"/cmdline || fail "the clone does not map its RAM from fd 4"
+readlink /proc/"$qpid"/fd/4 | grep -q "^/memfd:slate-template-ram" || fail "the clone's fd 4 is $(readlink /proc/"$qpid"/fd/4)"
+if printf x 2>/dev/null >>/proc/"$qpid"/fd/4; then fail "the clones' RAM copy took a write"; fi
+if [ "$(id -u)" = 0 ]; then
+        quid=$(echo "$d3" | jq -r .uid)
+        if setpriv --reuid="$quid" --regid="$quid" --clear-groups dd if=/dev/zero of="$tdir/ram" count=0 conv=notrunc status=none 2>/dev/null; then
+                fail "a clone's uid can open the template's RAM file for writing"
+        fi
+fi
+say "clones map a sealed copy of the RAM (fd 4, no write taken); the file is root's 400"
 
 say "a new image version: the template is stale and rebuilt"
 ctl pool set c-enc --warm 0 >/dev/null    # no idle v1 desktop to replace: the template alone boots

@@ -152,11 +152,11 @@ fi
 wait_for 180 "pool refilled to 3" pool_ready p1 3
 check_uids
 if [ -n "$ROOT" ]; then
-        # Four uids, three desktops, two gone: the newest desktop has one of theirs.
+        # Four uids and five desktops made so far (three, then two replacements): without the
+        # uids of the two gone given back, the second refill would have found none left. Which
+        # free uid the newest got (one given back, or the one never used) is not fixed.
         newest=$(jctl desktop list --pool p1 | jq -r 'sort_by(.created) | last | .uid')
-        [ "$newest" = "$vuid1" ] || [ "$newest" = "$vuid2" ] ||
-                fail "the new desktop's uid $newest is not one given back ($vuid1, $vuid2)"
-        say "uids now: $(desk_uids | tr '\n' ' ')(the newest has $newest, given back by a desktop gone)"
+        say "uids now: $(desk_uids | tr '\n' ' ')(the newest has $newest; gone: $vuid1, $vuid2)"
 fi
 
 say "restart slated: desktops are adopted, no orphans"

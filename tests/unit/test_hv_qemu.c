@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -565,8 +566,23 @@ Test(hv_qemu, template_saved_and_clone_resumed_through_the_driver, .timeout = 18
         snprintf(c.run_dir, sizeof c.run_dir, "%s/run2", c.dir);
         cr_assert_eq(mkdir(c.run_dir, 0700), 0);
         c.exited = false;
+        /* As slated gives it: the RAM as a memfd sealed against writes, opened by QEMU through
+         * /dev/fd and mapped privately. */
+        int mfd = memfd_create("test-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING), in = open(ram, O_RDONLY);
+        cr_assert(mfd >= 0 && in >= 0);
+        cr_assert_eq(ftruncate(mfd, 128 << 20), 0);
+        static char chunk[1 << 16];
+        for (off_t off = 0; off < (128 << 20); off += sizeof chunk) {
+                cr_assert_eq(pread(in, chunk, sizeof chunk, off), (ssize_t)sizeof chunk);
+                cr_assert_eq(pwrite(mfd, chunk, sizeof chunk, off), (ssize_t)sizeof chunk);
+        }
+        close(in);
+        cr_assert_eq(fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL), 0);
+        cr_assert_eq(pwrite(mfd, "x", 1, 0), -1, "a sealed memfd took a write");
+        cr_assert_eq(errno, EPERM);
         spec = spec_for(&c);
-        spec.mem_path = ram;
+        spec.mem_from_fd = true;
+        spec.mem_fd = mfd;
         spec.mem_share = false;
         spec.mem_gid = (gid_t)-1;
         spec.incoming = true;
@@ -579,6 +595,8 @@ Test(hv_qemu, template_saved_and_clone_resumed_through_the_driver, .timeout = 18
         cr_assert_eq(d2.r, 0, "restore: %s", d2.error);
         cr_log_info("clone: spawn -> running %llu ms", (unsigned long long)(now_ms() - t0));
         assert_running(&c);
+        cr_assert(proc_file_contains(hv_qemu_driver.vm_pid(c.vm), "cmdline", "mem-path=/dev/fd/4"),
+                  "the clone does not map its RAM from the fd");
         cr_assert(agent_speaks(&c, 10000), "the clone's agent said nothing in 10 s");
         cr_log_info("clone: spawn -> agent %llu ms", (unsigned long long)(now_ms() - t0));
         hv_qemu_driver.vm_stop(c.vm, 3000);
@@ -598,6 +616,7 @@ Test(hv_qemu, template_saved_and_clone_resumed_through_the_driver, .timeout = 18
         slot_wait(&c, &d3, "restore of a bad state");
         cr_assert_lt(d3.r, 0, "a bad state loaded");
         cr_assert(run_until(&c, cond_exited, 10000), "QEMU kept running after a failed load");
+        close(mfd);
         ctx_done(&c);
 }
 
