@@ -76,7 +76,7 @@ static json_object *desktop_json(const Desktop *d)
                 json_object_object_add(o, "session", json_object_new_string(d->claim_id));
         if (d->boot_id)
                 json_object_object_add(o, "boot_id", json_object_new_string(d->boot_id));
-        json_object_object_add(o, "boot_mode", json_object_new_string(d->clone ? "clone" : "cold"));
+        json_object_object_add(o, "boot_mode", json_object_new_string(d->clone || d->cloned ? "clone" : "cold"));
         if (d->clone)
                 json_object_object_add(o, "template", json_object_new_string(d->tmpl.name));
         if (d->machine_id[0])

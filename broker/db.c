@@ -71,6 +71,8 @@ static const char *const migrations[] = {
         "ALTER TABLE pools ADD COLUMN usable_timeout INTEGER NOT NULL DEFAULT 180;",
         /* 9: instant clones; pools made before them keep booting. */
         "ALTER TABLE pools ADD COLUMN clone INTEGER NOT NULL DEFAULT 0;",
+        /* 10: a desktop resumed from a template says so after a restart too. */
+        "ALTER TABLE desktops ADD COLUMN cloned INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int dbi_error(Db *db, const char *what)
@@ -182,7 +184,7 @@ static void row_desktop(sqlite3_stmt *s, void *e)
                 .id = dbi_col_text(s, 0), .pool = dbi_col_text(s, 1), .image = dbi_col_text(s, 2),
                 .version = sqlite3_column_int(s, 3), .state = dbi_col_text(s, 4), .overlay_mode = dbi_col_text(s, 5),
                 .overlay_path = dbi_col_text(s, 6), .run_dir = dbi_col_text(s, 7), .pid = (pid_t)sqlite3_column_int(s, 8),
-                .created = sqlite3_column_int64(s, 9),
+                .created = sqlite3_column_int64(s, 9), .cloned = sqlite3_column_int(s, 10) != 0,
         };
 }
 
@@ -642,7 +644,7 @@ int db_desktop_put(Db *db, const DbDesktop *d)
 {
         sqlite3_stmt *s;
         int r = dbi_prepare(db, "INSERT OR REPLACE INTO desktops(id, pool, image, version, state, overlay_mode,"
-                            " overlay_path, run_dir, pid, created) VALUES(?,?,?,?,?,?,?,?,?,?)", &s);
+                            " overlay_path, run_dir, pid, created, cloned) VALUES(?,?,?,?,?,?,?,?,?,?,?)", &s);
         if (r < 0)
                 return r;
         dbi_bind_text(s, 1, d->id);
@@ -655,6 +657,7 @@ int db_desktop_put(Db *db, const DbDesktop *d)
         dbi_bind_text(s, 8, d->run_dir);
         sqlite3_bind_int(s, 9, (int)d->pid);
         sqlite3_bind_int64(s, 10, d->created);
+        sqlite3_bind_int(s, 11, d->cloned);
         return dbi_step_done(db, s, "put desktop");
 }
 
@@ -671,8 +674,8 @@ int db_desktop_delete(Db *db, const char *id)
 int db_desktop_list(Db *db, DbDesktop **ret, size_t *ret_n)
 {
         sqlite3_stmt *s;
-        int r = dbi_prepare(db, "SELECT id, pool, image, version, state, overlay_mode, overlay_path, run_dir, pid, created"
-                            " FROM desktops ORDER BY created, id", &s);
+        int r = dbi_prepare(db, "SELECT id, pool, image, version, state, overlay_mode, overlay_path, run_dir, pid, created,"
+                            " cloned FROM desktops ORDER BY created, id", &s);
         return r < 0 ? r : dbi_collect_rows(db, s, sizeof(DbDesktop), row_desktop, (void **)ret, ret_n);
 }
 

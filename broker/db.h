@@ -75,6 +75,7 @@ typedef struct DbDesktop {
         char *run_dir;
         pid_t pid;
         int64_t created;
+        bool cloned;               /* resumed from a template (shown as its boot mode) */
 } DbDesktop;
 
 typedef struct DbAppVersion {

@@ -82,7 +82,7 @@ void desktop_persist(Desktop *d)
                 .id = d->id, .pool = d->pool, .image = d->image, .version = d->version,
                 .state = (char *)desktop_state_to_string(d->stopping ? DESKTOP_DRAINING : d->state),
                 .overlay_mode = (char *)overlay_mode_to_string(d->overlay_mode), .overlay_path = d->overlay_path,
-                .run_dir = d->run_dir, .pid = d->pid, .created = d->created,
+                .run_dir = d->run_dir, .pid = d->pid, .created = d->created, .cloned = d->cloned,
         };
         db_desktop_put(d->b->db, &row);
 }
@@ -602,6 +602,7 @@ static void vm_launch(Desktop *d)
         }
         d->pid = b->hv->vm_pid(d->vm);
         d->spawn_ms = now_ms();
+        d->cloned = d->clone;
         desktop_persist(d);
         fault_point(&b->crash, "qemu-started");
         if (!d->clone)
@@ -822,6 +823,7 @@ void desktop_adopt(Broker *b, const DbDesktop *row)
         d->run_dir = xstrdup(row->run_dir);
         d->created = row->created;
         d->pid = row->pid;
+        d->cloned = row->cloned;
         d->adopted = true;
         d->state_fd = -1;
         desktop_uid_adopt(d);

@@ -86,8 +86,10 @@ struct Desktop {
          * logon says usable (pool.c: the refill hold); 0 = holds nothing. */
         uint64_t hold_until_ms, claim_ms;
         uv_timer_t boot_timer;
-        /* Instant clones: started from this template (its name, files and checks), else cold. */
-        bool clone;
+        /* Instant clones: started from this template (its name, files and checks), else cold.
+         * cloned: its QEMU was started from a template (kept in the database, so an adopted
+         * desktop still says so; clone is this slated's own, with tmpl). */
+        bool clone, cloned;
         TemplateUse tmpl;
         int state_fd;           /* the template's state, opened by the overlay job for the restore */
         /* Its identity (IDENTITY to the agent, IDENTIFIED back): none before the agent is ready.

@@ -324,11 +324,13 @@ static void pool_evaluate(Broker *b, Pool *p, bool held)
                         desktop_destroy(d, "max age reached");
                 }
         }
+        bool building = false;
         if (p->clone && !held) {
                 DbImageVersion *cur, *all;
                 size_t n;
                 if (db_image_current(b->db, p->image, &cur, &all, &n) == 0) {
                         template_ensure(b, cur, p->memory, p->vcpus);
+                        building = template_building(b, cur, p->memory, p->vcpus);
                         db_image_version_free_array(all, n);
                 }
         }
@@ -338,6 +340,11 @@ static void pool_evaluate(Broker *b, Pool *p, bool held)
                 return;
         }
         if (p->retry_after_ms && now_ms() < p->retry_after_ms)
+                return;
+        /* Spares wait for a template being built: a cold boot beside the build takes the CPU
+         * both need, and a clone after it is ready in a second. A logon with no desktop does not
+         * wait (logon.c makes one at once). A build that fails lets cold boots go ahead. */
+        if (building)
                 return;
         while (ready + booting < p->warm && total < p->max && b->boots_in_flight < b->boot_parallel) {
                 int r = pool_desktop_create(b, p, NULL);

@@ -564,6 +564,10 @@ static void build_start(Template *t, const DbImageVersion *v)
         t->state = TEMPLATE_BUILDING;
         t->saved = false;
         t->build_start_ms = now_ms();
+        if (t->ram_fd >= 0) {           /* the last build's RAM: never for this one's clones */
+                close(t->ram_fd);
+                t->ram_fd = -1;
+        }
         free(t->why);
         t->why = NULL;
         free(t->build_dir);
@@ -606,6 +610,11 @@ static void build_start(Template *t, const DbImageVersion *v)
 
 static void template_drop(Template *t, const char *why)
 {
+        /* Clones running keep their own dups; a rebuild makes a new copy. */
+        if (t->ram_fd >= 0) {
+                close(t->ram_fd);
+                t->ram_fd = -1;
+        }
         log_info("template %s: removed (%s)", t->name, why);
         db_audit(t->b->db, "template.remove", t->name, why);
         rm_rf(t->dir);
@@ -680,6 +689,14 @@ static int template_get(Broker *b, const DbImageVersion *v, uint64_t memory, uns
                              (unsigned long long)(memory >> 20), t->name, retry ? " again" : "");
         build_start(t, v);
         return -ENOENT;
+}
+
+bool template_building(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus)
+{
+        _cleanup_free_ char *key = template_key(b, v, memory, vcpus);
+        _cleanup_free_ char *name = template_name(v, key);
+        Template *t = template_find(b, name);
+        return t && t->state == TEMPLATE_BUILDING;
 }
 
 int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus, TemplateUse *ret,

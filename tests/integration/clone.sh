@@ -94,6 +94,12 @@ if [ "$(id -u)" = 0 ]; then
         fi
 fi
 say "clones map a sealed copy of the RAM (fd 4, no write taken); the file is root's 400"
+stop_slated TERM
+start_slated
+adopted_clone() { [ "$(jctl desktop list --pool c-enc | jq -r --arg id "$(echo "$d3" | jq -r .id)" \
+        '.[] | select(.id == $id and .state == "ready") | .boot_mode')" = clone ]; }
+wait_for 30 "the encrypted clone adopted, still shown as a clone" adopted_clone
+say "after a slated restart the adopted clone is still shown as one"
 
 say "a new image version: the template is stale and rebuilt"
 ctl pool set c-enc --warm 0 >/dev/null    # no idle v1 desktop to replace: the template alone boots
