@@ -344,8 +344,14 @@ static int identity_send(Desktop *d)
 static void on_agent_ready(AgentLink *l, void *userdata)
 {
         Desktop *d = userdata;
-        if (d->state != DESKTOP_BOOTING || d->identifying)
-                return;         /* an adopted desktop re-announcing itself */
+        if (d->state != DESKTOP_BOOTING) {
+                /* An adopted desktop (or a restarted agent) announcing itself again. */
+                if (d->claim_ev && d->claim_ev->on_agent_link_ready)
+                        d->claim_ev->on_agent_link_ready(d, d->claim_data);
+                return;
+        }
+        if (d->identifying)
+                return;
         if (d->agent_caps & AGENT_CAP_IDENTITY) {
                 int r = identity_send(d);
                 if (r < 0) {
@@ -428,6 +434,14 @@ static void on_agent_session_state(AgentLink *l, const AgentMsg *m, void *userda
 bool desktop_agent_ready(const Desktop *d)
 {
         return d->agent && agent_link_state(d->agent) == AGENT_LINK_READY && !d->stopping;
+}
+
+bool desktop_agent_reconnecting(const Desktop *d)
+{
+        if (!d->agent || d->stopping)
+                return false;
+        AgentLinkState st = agent_link_state(d->agent);
+        return st == AGENT_LINK_CONNECTING || st == AGENT_LINK_AWAIT_HELLO || st == AGENT_LINK_AWAIT_READY;
 }
 
 /* A user's writable disk (a profile) is vm-user's 0600 at rest: lent to this desktop's own uid

@@ -29,6 +29,9 @@ struct DesktopEvents {
         void (*on_gone)(Desktop *d, void *data);
         /* SESSION_STATE from the guest's agent. */
         void (*on_agent_session)(Desktop *d, uint8_t state, const char *detail, void *data);
+        /* The agent's link is READY again after a reconnect (slated restarted and adopted the
+         * desktop, or the agent restarted): what could not be sent meanwhile can be now. */
+        void (*on_agent_link_ready)(Desktop *d, void *data);
 };
 
 /* What a new desktop is made of (the pool and the image version it boots). */
@@ -132,6 +135,8 @@ int desktop_disk_attach(Desktop *d, const HvDisk *disk, HvDone done, void *userd
 int desktop_disk_detach(Desktop *d, HvSlot slot, HvDone done, void *userdata);
 int desktop_session_stop(Desktop *d, const char *reason);
 bool desktop_agent_ready(const Desktop *d);
+/* Its agent link is being made again (not failed): it will be READY or fail soon. */
+bool desktop_agent_reconnecting(const Desktop *d);
 /* A booting desktop's boot timeout (limit_ms) was reached after waited_ms: 0 when it has
  * failed, else how much longer to wait. A spare boots at idle CPU priority, so on a busy host it
  * may be starved: it fails only once it had limit_ms of CPU (cpu_ms, or unknown: UINT64_MAX),

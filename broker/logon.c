@@ -70,6 +70,7 @@ typedef struct Logon {
         uint64_t start_ms;      /* the request, or the user's last answer to a prompt: the pad's start */
         IpcAuthStatus status;   /* the answer a refusal gets; OK once the client was let in */
         uint32_t first_frame_ms; /* accept → first frame, as slate-session measured it */
+        bool agent_wait;        /* the agent step waits for the desktop's agent link to be READY */
         bool usable_skipped;    /* the usable step had nothing to wait for (unlike a client leaving) */
         bool usable_unknown;    /* ...because the agent cannot say: the first frame counts as usable */
         char message[IPC_TEXT_MAX + 1];
@@ -494,9 +495,18 @@ static int step_agent(StepRun *run, void *ctx)
         Session *s = lg->s;
         if (s->agent_started)
                 return STEP_SKIP;
-        if (!s->desktop ||
-            desktop_session_start(s->desktop, s->user, s->uid, s->width, s->height, s->disks, s->n_disks) < 0)
+        if (!s->desktop)
                 return -ENOTCONN;
+        int r = desktop_session_start(s->desktop, s->user, s->uid, s->width, s->height, s->disks, s->n_disks);
+        if (r == -ENOTCONN && desktop_agent_reconnecting(s->desktop)) {
+                /* A desktop adopted at a slated restart moments ago: its agent says hello again
+                 * within a second. on_agent_link_ready sends the start then (the step's timeout
+                 * bounds the wait). */
+                lg->agent_wait = true;
+                return STEP_PENDING;
+        }
+        if (r < 0)
+                return r;
         fault_point(&lg->b->crash, "agent-start");
         return STEP_PENDING;    /* claim_events.on_agent_session finishes it */
 }
@@ -793,8 +803,23 @@ static void on_agent_session(Desktop *d, uint8_t state, const char *detail, void
         }
 }
 
+static void on_agent_link_ready(Desktop *d, void *data)
+{
+        Session *s = data;
+        Logon *lg = running_logon(s);
+        if (!lg || !lg->agent_wait || steps_index(&lg->run, "agent") != (int)lg->run.cur)
+                return;
+        lg->agent_wait = false;
+        int r = desktop_session_start(d, s->user, s->uid, s->width, s->height, s->disks, s->n_disks);
+        if (r < 0)
+                steps_fail(&lg->run, r, "the desktop's agent cannot be reached");
+        else
+                fault_point(&lg->b->crash, "agent-start");
+}
+
 static const DesktopEvents claim_events = {
         .on_ready = on_desktop_ready, .on_gone = on_desktop_gone, .on_agent_session = on_agent_session,
+        .on_agent_link_ready = on_agent_link_ready,
 };
 
 /* ---- events from the connection ---- */
