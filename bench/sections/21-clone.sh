@@ -111,8 +111,9 @@ cat <<EOF2
 Private slated, accelerator $(jctl status | jq -r '.accel // "?"'), 256 MiB, encrypted overlays,
 N=$N each, interleaved: a logon (\`rdp-client --wait-desktop\`) to a pool with no spare, so its
 desktop is made for it, at normal CPU priority. Created → READY is slated's \`boot_ms\` (the
-overlay, where qemu-img's LUKS set-up takes most of a clone's time; QEMU spawn; state load or
-boot; agent HELLO/READY; identity applied); spawn → READY leaves the overlay out. Memory: the desktop's QEMU 5 s after
+overlay: a rekeyed copy of a blank LUKS overlay, made with qemu-img once per backing file; QEMU
+spawn; state load or boot; agent HELLO/READY; identity applied); spawn → READY leaves the
+overlay out. Memory: the desktop's QEMU 5 s after
 the logon, test session drawn (\`/proc/PID/smaps_rollup\`; private = Private_Clean +
 Private_Dirty). Template (boot once to READY, settle 1 s, save): ${build_ms} ms. Host at start:
 $busy_start; at end: $busy_end.
