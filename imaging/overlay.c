@@ -145,8 +145,9 @@ static int blank_make(const char *qemu_img, const char *absdir, const char *gold
 {
         _cleanup_free_ char *dir = xasprintf("%s/" OVERLAY_BLANKS_DIR, absdir);
         if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-                *ret_err = xasprintf("%s: %s", dir, strerror(errno));
-                return -errno;
+                int e = errno;
+                *ret_err = xasprintf("%s: %s", dir, strerror(e));
+                return -e;
         }
         Overlay *b = overlay_alloc();
         if (!b) {
@@ -226,8 +227,9 @@ static int overlay_from_blank(const char *qemu_img, const Overlay *o, const char
                 return r;
         _cleanup_close_ int in = open(blank, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (in < 0) {
-                *ret_err = xasprintf("%s: %s", blank, strerror(errno));
-                return -errno;
+                int e = errno;
+                *ret_err = xasprintf("%s: %s", blank, strerror(e));
+                return -e;
         }
         QemuImgPrecreate pc = { o->path, owner, group };
         r = qemu_img_precreate(&pc);
