@@ -123,7 +123,9 @@ for p in $(jctl desktop list --pool p1 | jq -r '.[] | select(.state == "ready") 
 done
 if command -v taskset >/dev/null; then
         taskset -a -p -c 0 "$bpid" >/dev/null
-        taskset -c 0 sh -c 'while :; do :; done' &
+        # Bounded: a test killed before its own kill below must not leave a core spinning (one ran
+        # for hours here and slowed every test after it).
+        taskset -c 0 bash -c 'while [ $SECONDS -lt 120 ]; do :; done' &
         hog=$!
         share() { local t0; t0=$(cpu_ticks $hog); sleep 1; echo $(( ($(cpu_ticks $hog) - t0) * 100 / $(getconf CLK_TCK) )); }
         # What the hog gets alone (the spare stopped) against what it gets beside the spare, second
