@@ -36,15 +36,13 @@ if [ "${SLATE_CRASH_BOOT:-clone}" = cold ]; then
         ctl pool create many --image tiny --warm "$N" --max $((2 * N)) --memory 160M --disconnect-timeout 900 \
                 --profiles off --boot >/dev/null
 else
-        # The template first (warm 0): the pool manager builds it ahead of the spares.
-        ctl pool create many --image tiny --warm 0 --max $((2 * N)) --memory 160M --disconnect-timeout 900 \
+        # Spares wait while the template is built, then clone; should the build fail, they boot.
+        ctl pool create many --image tiny --warm "$N" --max $((2 * N)) --memory 160M --disconnect-timeout 900 \
                 --profiles off --clone >/dev/null
-        tmpl_ready() { jctl template list | jq -e 'any(.state == "ready")' >/dev/null; }
-        wait_for 300 "the pool's template" tmpl_ready
-        ctl pool set many --warm "$N" >/dev/null
 fi
 ctl pool entitle many all >/dev/null
 wait_for 600 "$N ready desktops" pool_ready many "$N"
+say "$N ready desktops: $(jctl desktop list --pool many | jq -r 'group_by(.boot_mode) | map("\(length) \(.[0].boot_mode)") | join(", ")'); templates: $(jctl template list | jq -r 'map("\(.name) \(.state) \(.why // "")") | join("; ")')"
 
 # Every QEMU of this test belongs to a listed desktop, and every running desktop has one.
 qemus_match() {
