@@ -28,6 +28,7 @@ struct AgentLink {
         AgentParser parser;
         unsigned interval_ms, misses;
         uint64_t seq, last_reply_ms, last_ping_ms;
+        uint64_t connected_ms, hello_nudge_ms;  /* 0: never connect again for want of a HELLO */
         AgentLinkCallbacks cb;
         void *userdata;
         /* The guest said its session STARTED (or an earlier slated saw it start): only then may
@@ -54,7 +55,10 @@ AgentLinkState agent_link_state(const AgentLink *l) { return l->state; }
 
 void agent_link_session_adopt(AgentLink *l) { l->session_live = true; }
 
+void agent_link_hello_nudge(AgentLink *l, unsigned ms) { l->hello_nudge_ms = ms; }
+
 static void try_connect(AgentLink *l);
+static void pipe_closed_cb(uv_handle_t *h);
 
 static void fail(AgentLink *l, const char *fmt, ...) _printf_(2, 3);
 static void fail(AgentLink *l, const char *fmt, ...)
@@ -191,6 +195,21 @@ static void timer_cb(uv_timer_t *t)
                 return;
         }
         uint64_t now = now_ms();
+        if (l->state == AGENT_LINK_AWAIT_HELLO && l->hello_nudge_ms && now - l->connected_ms >= l->hello_nudge_ms) {
+                /* Connected, and the guest never heard of it (a clone's port event lost across
+                 * the state load): close and connect again, which tells the guest anew. */
+                log_info("agent: no hello %llu ms after connecting; connecting again",
+                         (unsigned long long)(now - l->connected_ms));
+                l->hello_nudge_ms *= 2;         /* a guest that is only slow gets longer each time */
+                uv_read_stop((uv_stream_t *)&l->pipe);
+                l->pipe_state = PIPE_CLOSING;
+                uv_close((uv_handle_t *)&l->pipe, pipe_closed_cb);
+                agent_parser_free(&l->parser);
+                agent_parser_init(&l->parser, AGENT_PRE_HELLO_MAX);
+                l->state = AGENT_LINK_CONNECTING;
+                uv_timer_start(&l->timer, timer_cb, CONNECT_RETRY_MS, 0);
+                return;
+        }
         if (l->state == AGENT_LINK_READY || l->state == AGENT_LINK_AWAIT_READY) {
                 if (now - l->last_reply_ms > (uint64_t)l->interval_ms * l->misses) {
                         fail(l, "agent missed %u heartbeats (silent for %llu ms)", l->misses,
@@ -240,7 +259,7 @@ static void try_connect(AgentLink *l)
         }
         l->pipe_state = PIPE_OPEN;
         l->state = AGENT_LINK_AWAIT_HELLO;
-        l->last_reply_ms = now_ms();
+        l->last_reply_ms = l->connected_ms = now_ms();
         uv_read_start((uv_stream_t *)&l->pipe, alloc_cb, read_cb);
         uv_timer_start(&l->timer, timer_cb, l->interval_ms, 0);
 }

@@ -42,5 +42,8 @@ int agent_link_send(AgentLink *l, const AgentMsg *m);
 /* The desktop was adopted with a user's session running in it (a restart): the guest may say
  * USABLE for it without a STARTED on this link. */
 void agent_link_session_adopt(AgentLink *l);
+/* No HELLO ms after connecting: close and connect again (checked at each heartbeat tick). For a
+ * clone, whose guest can miss the port's open event when it comes as the state loads. */
+void agent_link_hello_nudge(AgentLink *l, unsigned ms);
 /* Is the message type allowed from the guest in this state? (the permit table) */
 bool agent_link_permits(AgentLinkState state, uint8_t type);

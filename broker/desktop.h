@@ -47,6 +47,8 @@ typedef struct DesktopSpec {
 /* A clone that is not READY this long after its spawn failed to resume (it normally takes well
  * under a second, a few on a loaded TCG host): destroyed, its template dropped. */
 #define DESKTOP_CLONE_TIMEOUT_MS 30000
+/* A clone's agent silent this long after its port was connected: connect again (agentlink). */
+#define DESKTOP_CLONE_HELLO_NUDGE_MS 5000
 
 struct Desktop {
         Desktop *next;

@@ -125,6 +125,51 @@ Test(agentlink, a_guest_that_sends_session_start_naming_another_users_disks_is_c
         uv_loop_close(&loop);
 }
 
+/* A clone's guest can miss the open event of its port: connected, it never says hello. The link
+ * told to nudge connects again, and the guest says hello on the new connection. */
+typedef struct Twice {
+        int fds[2][2];
+        unsigned opened;
+} Twice;
+
+static int twice_open(void *data, int *ret_fd)
+{
+        Twice *t = data;
+        if (t->opened >= 2)
+                return -ENOTCONN;
+        *ret_fd = t->fds[t->opened++][0];
+        return 0;
+}
+
+Test(agentlink, a_silent_guest_is_connected_again_and_its_hello_then_counts)
+{
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        Twice t = { 0 };
+        Hostile h = { 0 };
+        for (int i = 0; i < 2; i++)
+                cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, t.fds[i]), 0);
+        static const AgentLinkCallbacks cb = { .on_hello = h_hello, .on_ready = h_ready, .on_failure = h_failure };
+        AgentLink *l;
+        cr_assert_eq(agent_link_start(&loop, twice_open, &t, 1, 30, &cb, &h, &l), 0);
+        agent_link_hello_nudge(l, 500);
+        spin(&loop, 300);
+        cr_assert_eq(t.opened, 1);
+        cr_assert_eq(agent_link_state(l), AGENT_LINK_AWAIT_HELLO);
+        spin(&loop, 1500);     /* the first heartbeat tick (1 s) finds no hello: a new connection */
+        cr_assert_eq(t.opened, 2, "the link did not connect again");
+        guest_send(t.fds[1][1], &(AgentMsg){ .type = AGENT_MSG_HELLO });
+        spin(&loop, 200);
+        cr_assert_eq(h.hellos, 1);
+        cr_assert_eq(h.failures, 0, "%s", h.reason);
+        cr_assert_eq(agent_link_state(l), AGENT_LINK_AWAIT_READY);
+        agent_link_free(l);
+        spin(&loop, 50);
+        close(t.fds[0][1]);
+        close(t.fds[1][1]);
+        uv_loop_close(&loop);
+}
+
 /* USABLE is the guest's word on a session it said had STARTED: said out of turn (no session, or
  * after it stopped) it is a guest making things up, and the link fails that desktop. */
 static AgentLink *ready_link(uv_loop_t *loop, Hostile *h)
