@@ -489,6 +489,12 @@ static void undo_profile(void *ctx) { userdisks_profile_undo(((Logon *)ctx)->s);
 
 /* The user's session in the guest (the agent mounts the disks, then logs the user on at the
  * client's size). */
+/* The user's session started in the session's desktop (the agent answers with SESSION_STATE). */
+static int session_start(Session *s)
+{
+        return desktop_session_start(s->desktop, s->user, s->uid, s->width, s->height, s->disks, s->n_disks);
+}
+
 static int step_agent(StepRun *run, void *ctx)
 {
         Logon *lg = ctx;
@@ -497,7 +503,7 @@ static int step_agent(StepRun *run, void *ctx)
                 return STEP_SKIP;
         if (!s->desktop)
                 return -ENOTCONN;
-        int r = desktop_session_start(s->desktop, s->user, s->uid, s->width, s->height, s->disks, s->n_disks);
+        int r = session_start(s);
         if (r == -ENOTCONN && desktop_agent_reconnecting(s->desktop)) {
                 /* A desktop adopted at a slated restart moments ago: its agent says hello again
                  * within a second. on_agent_link_ready sends the start then (the step's timeout
@@ -810,7 +816,7 @@ static void on_agent_link_ready(Desktop *d, void *data)
         if (!lg || !lg->agent_wait || steps_index(&lg->run, "agent") != (int)lg->run.cur)
                 return;
         lg->agent_wait = false;
-        int r = desktop_session_start(d, s->user, s->uid, s->width, s->height, s->disks, s->n_disks);
+        int r = session_start(s);
         if (r < 0)
                 steps_fail(&lg->run, r, "the desktop's agent cannot be reached");
         else

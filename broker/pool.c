@@ -329,8 +329,7 @@ static void pool_evaluate(Broker *b, Pool *p, bool held)
                 DbImageVersion *cur, *all;
                 size_t n;
                 if (db_image_current(b->db, p->image, &cur, &all, &n) == 0) {
-                        template_ensure(b, cur, p->memory, p->vcpus);
-                        building = template_building(b, cur, p->memory, p->vcpus);
+                        building = template_ensure(b, cur, p->memory, p->vcpus);
                         db_image_version_free_array(all, n);
                 }
         }

@@ -620,9 +620,11 @@ static void template_drop(Template *t, const char *why)
         rm_rf(t->dir);
 }
 
+/* *ret_building: the template is being built now (or a build was just started). */
 static int template_get(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus, bool build,
-                        TemplateUse *ret, char **ret_why)
+                        TemplateUse *ret, char **ret_why, bool *ret_building)
 {
+        *ret_building = false;
         _cleanup_free_ char *key = template_key(b, v, memory, vcpus);
         _cleanup_free_ char *name = template_name(v, key);
         /* Stale: the same image and shape, made for another version, QEMU or kernel. */
@@ -647,6 +649,7 @@ static int template_get(Broker *b, const DbImageVersion *v, uint64_t memory, uns
                 return 0;
         }
         if (t && t->state == TEMPLATE_BUILDING) {
+                *ret_building = true;
                 *ret_why = xasprintf("template %s is being built", t->name);
                 return -ENOENT;
         }
@@ -688,29 +691,25 @@ static int template_get(Broker *b, const DbImageVersion *v, uint64_t memory, uns
         *ret_why = xasprintf("no template for %s v%d at %llu MiB yet (building %s%s)", v->name, v->version,
                              (unsigned long long)(memory >> 20), t->name, retry ? " again" : "");
         build_start(t, v);
+        *ret_building = true;
         return -ENOENT;
-}
-
-bool template_building(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus)
-{
-        _cleanup_free_ char *key = template_key(b, v, memory, vcpus);
-        _cleanup_free_ char *name = template_name(v, key);
-        Template *t = template_find(b, name);
-        return t && t->state == TEMPLATE_BUILDING;
 }
 
 int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus, TemplateUse *ret,
                  char **ret_why)
 {
-        return template_get(b, v, memory, vcpus, false, ret, ret_why);
+        bool building;
+        return template_get(b, v, memory, vcpus, false, ret, ret_why, &building);
 }
 
-void template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus)
+bool template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus)
 {
         TemplateUse u = { 0 };
         _cleanup_free_ char *why = NULL;
-        if (template_get(b, v, memory, vcpus, true, &u, &why) == 0)
+        bool building;
+        if (template_get(b, v, memory, vcpus, true, &u, &why, &building) == 0)
                 template_use_clear(&u);
+        return building;
 }
 
 void template_gc(Broker *b)

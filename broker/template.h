@@ -40,9 +40,7 @@ int template_for(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned v
  * that needs it. The build runs at normal CPU priority, unlike a spare's boot: it is the one boot
  * that every later desktop of the version saves, and at idle priority a busy host starved it for
  * minutes (every desktop booting cold meanwhile). */
-void template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus);
-/* Whether the template for this version and shape is being built now. */
-bool template_building(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus);
+bool template_ensure(Broker *b, const DbImageVersion *v, uint64_t memory, unsigned vcpus);   /* true: being built */
 /* The pool manager's tick: a ready template that no cloning pool can use any more (deleted, set
  * to --boot, or to another image, memory or vCPU count) is removed. */
 void template_gc(Broker *b);
