@@ -382,8 +382,10 @@ Test(overlay, copies_of_one_blank_share_no_master_key)
 Test(overlay, rekey_replaces_the_only_key_and_refuses_other_files)
 {
         char *path = xasprintf("%s/rk.qcow2", tmpdir), *key = xasprintf("%s/k1", tmpdir);
-        cr_assert_eq(sh("printf old-key-0123 >'%s' && %s create -q -f qcow2 -b '%s' -F qcow2 --object "
-                        "secret,id=s,file='%s' -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 '%s'",
+        /* Retried: qemu-img's LUKS benchmark fails now and then under load (see qemu_img.c). */
+        cr_assert_eq(sh("printf old-key-0123 >'%s' && for i in $(seq 40); do %s create -q -f qcow2 -b '%s' -F qcow2 "
+                        "--object secret,id=s,file='%s' -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 "
+                        "'%s' 2>/dev/null && exit 0; sleep 0.05; done; exit 1",
                         key, QEMU_IMG_PATH, golden, key, path), 0);
         int fd = open(path, O_RDWR);
         cr_assert(fd >= 0);
