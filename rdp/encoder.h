@@ -1,13 +1,15 @@
-/* Frame encoding for slate-session: a table of codecs (RemoteFX, then NSCodec, as SurfaceBits;
- * planar bitmap updates otherwise), the first the client offers chosen in one place, sending only
- * the damaged area of the guest framebuffer, one frame at a time with frame markers. Never reads
- * outside the width×height it was created for: rects outside it are dropped. */
+/* Frame encoding for slate-session: a table of codecs (H.264 through the graphics pipeline;
+ * RemoteFX, then NSCodec, as SurfaceBits; planar bitmap updates otherwise), the first the client
+ * offers chosen in one place, sending only the damaged area of the guest framebuffer, one frame
+ * at a time with frame markers. Never reads outside the width×height it was created for: rects
+ * outside it are dropped. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <freerdp/freerdp.h>
 #include "rdp/console.h"
+#include "rdp/gfx.h"
 
 typedef struct EncoderStats {
         uint64_t bytes;         /* encoded payload handed to FreeRDP */
@@ -19,15 +21,17 @@ typedef struct EncoderStats {
 
 typedef struct Encoder Encoder;
 
-/* The codec for a client with the negotiated settings st ("remotefx", "nscodec" or "planar"):
- * force ("rfx", "nsc", "planar" or NULL) wins when the client offers that codec. */
-const char *encoder_codec_choose(const rdpSettings *st, const char *force);
+/* The codec for a client with the negotiated settings st and graphics pipeline gfx (NULL when
+ * not ready): "avc420", "remotefx", "nscodec" or "planar". force ("gfx", "rfx", "nsc", "planar"
+ * or NULL) wins when the client offers that codec. */
+const char *encoder_codec_choose(const rdpSettings *st, const Gfx *gfx, const char *force);
 /* Once per process, before the first encoder: choose FreeRDP's pixel primitives without its
  * start-up timing run (300+ ms). */
 void encoder_setup_once(void);
-/* An encoder with the codec encoder_codec_choose names for ctx's settings. width×height is the
- * activated desktop size. */
-int encoder_new(rdpContext *ctx, uint32_t width, uint32_t height, const char *force, Encoder **ret);
+/* An encoder with the codec encoder_codec_choose names for ctx's settings and gfx (NULL: no
+ * graphics pipeline; with one, a new surface of this size). width×height is the activated
+ * desktop size. */
+int encoder_new(rdpContext *ctx, Gfx *gfx, uint32_t width, uint32_t height, const char *force, Encoder **ret);
 Encoder *encoder_free(Encoder *e);
 /* The codec's name, as encoder_codec_choose gives it. */
 const char *encoder_codec(const Encoder *e);

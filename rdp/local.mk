@@ -9,11 +9,12 @@ pkglibexec_PROGRAMS += rdp/slate-session
 rdp_slate_session_SOURCES = rdp/slate-session.c rdp/rdpconn.c rdp/rdpconn_alarm.c rdp/rdpconn.h rdp/peer.c rdp/peer.h \
 	rdp/keyless.c rdp/keyless.h \
 	rdp/encoder.c rdp/encoder.h rdp/input.c rdp/input.h rdp/sandbox.c rdp/sandbox.h \
-	rdp/screen.c rdp/screen.h rdp/form.c rdp/form.h rdp/screens.c rdp/screens.h
+	rdp/screen.c rdp/screen.h rdp/form.c rdp/form.h rdp/screens.c rdp/screens.h \
+	rdp/gfx.c rdp/gfx.h rdp/h264.c rdp/h264.h
 rdp_slate_session_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(VNCCLIENT_CFLAGS) $(SECCOMP_CFLAGS) $(OPENSSL_CFLAGS) \
-	$(CAIRO_CFLAGS)
+	$(CAIRO_CFLAGS) $(X264_CFLAGS)
 rdp_slate_session_LDADD = rdp/libslateconsole.a common/libslatecommon.a $(FREERDP_LIBS) $(VNCCLIENT_LIBS) \
-	$(JSONC_LIBS) $(OPENSSL_LIBS) $(SECCOMP_LIBS) $(CAIRO_LIBS) -lm
+	$(JSONC_LIBS) $(OPENSSL_LIBS) $(SECCOMP_LIBS) $(CAIRO_LIBS) $(X264_LIBS) -lm
 
 # Development harness: plays slated's part for one connection (tests/e2e, benchmarks).
 check_PROGRAMS += tests/e2e/session-harness
@@ -57,9 +58,31 @@ tests_unit_test_rdp_screens_LDADD = rdp/libslateconsole.a common/libslatecommon.
 
 check_PROGRAMS += tests/unit/test_rdp_encoder
 TESTS += tests/unit/test_rdp_encoder
-tests_unit_test_rdp_encoder_SOURCES = tests/unit/test_rdp_encoder.c rdp/encoder.c rdp/encoder.h
-tests_unit_test_rdp_encoder_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(FREERDP_CFLAGS)
-tests_unit_test_rdp_encoder_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(FREERDP_LIBS)
+tests_unit_test_rdp_encoder_SOURCES = tests/unit/test_rdp_encoder.c rdp/encoder.c rdp/encoder.h rdp/gfx.c rdp/gfx.h \
+	rdp/h264.c rdp/h264.h
+tests_unit_test_rdp_encoder_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(FREERDP_CFLAGS) $(X264_CFLAGS)
+tests_unit_test_rdp_encoder_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(FREERDP_LIBS) $(X264_LIBS)
+
+# The graphics pipeline's capability choice, and the H.264 encoder against FreeRDP's decoder.
+check_PROGRAMS += tests/unit/test_rdp_h264
+TESTS += tests/unit/test_rdp_h264
+tests_unit_test_rdp_h264_SOURCES = tests/unit/test_rdp_h264.c rdp/gfx.c rdp/gfx.h rdp/h264.c rdp/h264.h
+tests_unit_test_rdp_h264_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(FREERDP_CFLAGS) $(X264_CFLAGS)
+tests_unit_test_rdp_h264_LDADD = common/libslatecommon.a $(CRITERION_LIBS) $(FREERDP_LIBS) $(X264_LIBS) -lm
+
+# The graphics pipeline's capability choice from a client's sets: corpus replay, and
+# `make fuzz-gfx-caps-run FUZZ_TIME=120`.
+check_PROGRAMS += tests/fuzz/fuzz_gfx_caps
+TESTS += tests/fuzz/fuzz_gfx_caps
+tests_fuzz_fuzz_gfx_caps_SOURCES = tests/fuzz/fuzz_gfx_caps.c tests/fuzz/driver.c rdp/gfx.c rdp/gfx.h
+tests_fuzz_fuzz_gfx_caps_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_NAME=\"gfx_caps\"
+tests_fuzz_fuzz_gfx_caps_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS)
+tests_fuzz_fuzz_gfx_caps_LDADD = common/libslatecommon.a $(FREERDP_LIBS)
+EXTRA_DIST += tests/fuzz/corpus/gfx_caps
+FUZZ_TARGETS += gfx-caps
+tests/fuzz/fuzz-gfx-caps-libfuzzer: $(srcdir)/tests/fuzz/fuzz_gfx_caps.c $(srcdir)/rdp/gfx.c $(srcdir)/common/log.c \
+	$(srcdir)/common/util.c $(srcdir)/rdp/gfx.h
+FUZZ_gfx_caps_FLAGS = $(FREERDP_CFLAGS) $(FREERDP_LIBS)
 
 # The session's seccomp filter, in a forked child: allowed calls work, others fail or kill.
 check_PROGRAMS += tests/unit/test_sandbox

@@ -57,6 +57,7 @@ struct Peer {
         bool credentials_seen, active, ever_active, disconnected;
         bool preset;                    /* the size was set before Demand Active (peer_preset_size) */
         uint32_t client_w, client_h;    /* what the client asked for in its Client Core Data */
+        Gfx *gfx;                       /* when the client kept SupportGraphicsPipeline */
 };
 
 static Peer *owner_of(rdpContext *ctx) { return ((PeerContext *)ctx)->owner; }
@@ -129,6 +130,12 @@ static BOOL on_activate(freerdp_peer *fp)
         }
         p->preset = false;
         p->active = p->ever_active = true;
+        /* The pipeline opens once the dynamic channels are up (peer_check); getenv: tests and
+         * benchmarks turn it off to measure the surface-bits path with the same client. */
+        if (!p->gfx && freerdp_settings_get_bool(st, FreeRDP_SupportGraphicsPipeline) &&
+            !getenv("SLATE_SESSION_NO_GFX") &&
+            gfx_new(((PeerContext *)fp->context)->vcm, fp->context, &p->gfx) < 0)
+                log_warn("gfx: cannot set up the graphics pipeline: surface bits instead");
         p->cb->activated(p->ud, freerdp_settings_get_uint32(st, FreeRDP_DesktopWidth),
                          freerdp_settings_get_uint32(st, FreeRDP_DesktopHeight));
         return TRUE;
@@ -203,7 +210,7 @@ static bool settings_apply(rdpSettings *st, const char *cert_pem)
                freerdp_settings_set_bool(st, FreeRDP_RemoteFxCodec, TRUE) &&
                freerdp_settings_set_bool(st, FreeRDP_NSCodec, TRUE) &&
                freerdp_settings_set_bool(st, FreeRDP_SurfaceFrameMarkerEnabled, TRUE) &&
-               freerdp_settings_set_bool(st, FreeRDP_SupportGraphicsPipeline, FALSE) &&
+               freerdp_settings_set_bool(st, FreeRDP_SupportGraphicsPipeline, TRUE) &&
                freerdp_settings_set_bool(st, FreeRDP_RefreshRect, TRUE) &&
                freerdp_settings_set_bool(st, FreeRDP_SuppressOutput, TRUE) &&
                freerdp_settings_set_bool(st, FreeRDP_UnicodeInput, TRUE) &&
@@ -337,6 +344,8 @@ Peer *peer_free(Peer *p)
 {
         if (!p)
                 return NULL;
+        /* The channel before the virtual channel manager it lives on (ctx_free closes that). */
+        p->gfx = gfx_free(p->gfx);
         if (p->fp) {
                 if (!p->disconnected)
                         p->fp->Disconnect(p->fp);
@@ -355,6 +364,8 @@ int peer_pollfds(Peer *p, struct pollfd *pfd, int max)
                 return 0;
         p->fp->GetFileDescriptor(p->fp, rfds, &rcount);
         WTSVirtualChannelManagerGetFileDescriptor(((PeerContext *)p->fp->context)->vcm, rfds, &rcount);
+        if (p->gfx && rcount < (int)ELEMENTSOF(rfds))
+                rfds[rcount++] = (void *)(intptr_t)gfx_fd(p->gfx);
         for (int i = 0; i < rcount && n < max; i++) {
                 int fd = (int)(intptr_t)rfds[i];
                 bool dup = false;
@@ -374,8 +385,19 @@ int peer_check(Peer *p)
                 return -ECONNRESET;
         if (!WTSVirtualChannelManagerCheckFileDescriptor(((PeerContext *)p->fp->context)->vcm))
                 return -ECONNRESET;
+        if (p->gfx) {
+                bool changed, has_ack;
+                uint32_t ack;
+                gfx_poll(p->gfx, &changed, &ack, &has_ack);
+                if (changed && p->cb->graphics_changed)
+                        p->cb->graphics_changed(p->ud);
+                if (has_ack)
+                        p->cb->frame_ack(p->ud, ack);
+        }
         return 0;
 }
+
+Gfx *peer_gfx(Peer *p) { return p->gfx && gfx_state(p->gfx) == GFX_READY ? p->gfx : NULL; }
 
 bool peer_is_active(const Peer *p) { return p->active && !p->disconnected; }
 rdpContext *peer_context(Peer *p) { return p->fp->context; }

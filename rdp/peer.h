@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <freerdp/freerdp.h>
+#include "rdp/gfx.h"
 
 typedef struct PeerCallbacks {
         /* Client Info arrived. password is NULL when the client sent none; the callee may
@@ -23,6 +24,8 @@ typedef struct PeerCallbacks {
         void (*refresh)(void *ud);
         void (*suppress)(void *ud, bool allow);
         void (*frame_ack)(void *ud, uint32_t frame_id);
+        /* The graphics pipeline came up or went away (peer_gfx): frames need a new encoder. */
+        void (*graphics_changed)(void *ud);
 } PeerCallbacks;
 
 typedef struct Peer Peer;
@@ -44,6 +47,8 @@ int peer_pollfds(Peer *p, struct pollfd *pfd, int max);
 int peer_check(Peer *p);
 bool peer_is_active(const Peer *p);
 rdpContext *peer_context(Peer *p);
+/* The graphics pipeline when it is up with H.264 (the client offered it and confirmed), else NULL. */
+Gfx *peer_gfx(Peer *p);
 void peer_size(const Peer *p, uint32_t *ret_w, uint32_t *ret_h);
 /* Make the client's desktop width×height (a reactivation: wait for activated again).
  * 0 when already that size or started, -ENOTSUP when the client cannot resize. */

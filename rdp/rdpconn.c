@@ -425,9 +425,13 @@ static void on_frame_ack(void *ud, uint32_t id)
                 usable_frame_taken(s);
 }
 
+/* Frames restart on the new path as after an activation. */
+static void on_graphics_changed(void *ud) { ((RdpConn *)ud)->reactivated = true; }
+
 static const PeerCallbacks peer_callbacks = {
-        .credentials = on_credentials, .before_demand_active = before_demand_active, .activated = on_activated, .key = on_key, .unicode = on_unicode,
-        .pointer = on_pointer, .refresh = on_refresh, .suppress = on_suppress, .frame_ack = on_frame_ack,
+        .credentials = on_credentials, .before_demand_active = before_demand_active, .activated = on_activated,
+        .key = on_key, .unicode = on_unicode, .pointer = on_pointer, .refresh = on_refresh,
+        .suppress = on_suppress, .frame_ack = on_frame_ack, .graphics_changed = on_graphics_changed,
 };
 
 /* ---- IPC from slated ---- */
@@ -763,7 +767,7 @@ static int encoder_for(RdpConn *s, uint32_t W, uint32_t H, bool *ret_new)
         if (s->enc && s->enc_w == W && s->enc_h == H)
                 return 0;
         s->enc = encoder_free(s->enc);
-        int r = encoder_new(peer_context(s->peer), W, H, s->codec_pref, &s->enc);
+        int r = encoder_new(peer_context(s->peer), peer_gfx(s->peer), W, H, s->codec_pref, &s->enc);
         if (r < 0)
                 return r;
         s->enc_w = W;

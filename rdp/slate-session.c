@@ -38,7 +38,8 @@ static void usage(FILE *f)
                 "  -h, --help      show this text\n"
                 "\n"
                 "Environment: SLATE_LOG_LEVEL (error|warning|info|debug or 3..7),\n"
-                "SLATE_SESSION_CODEC (rfx|nsc|planar: prefer this codec when the client has it),\n"
+                "SLATE_SESSION_CODEC (gfx|rfx|nsc|planar: prefer this codec when the client has it),\n"
+                "SLATE_SESSION_NO_GFX (set: no graphics pipeline, surface bits only),\n"
                 "SLATE_SESSION_SECCOMP (enforce|log: log calls off the seccomp allow-list, for debugging),\n"
                 "SLATE_SESSION_FONT (the screens' TrueType font; default " SCREEN_FONT_PATH ").\n");
 }

@@ -17,9 +17,9 @@ EXTRA_DIST += tests/e2e/xfreerdp-smoke.sh tests/e2e/README.md tests/e2e/sshd.sh
 
 # The scripts: real slated, real QEMU, real PAM (pam_wrapper), real RDP clients.
 TESTS += tests/e2e/logon.sh tests/e2e/logon-screen.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh \
-	tests/e2e/crash-points.sh tests/e2e/profiles.sh tests/e2e/capture.sh tests/e2e/backup.sh tests/e2e/tls.sh
+	tests/e2e/crash-points.sh tests/e2e/profiles.sh tests/e2e/capture.sh tests/e2e/backup.sh tests/e2e/tls.sh tests/e2e/gfx.sh
 EXTRA_DIST += tests/e2e/logon.sh tests/e2e/logon-screen.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh \
-	tests/e2e/crash-points.sh tests/e2e/profiles.sh tests/e2e/capture.sh tests/e2e/backup.sh tests/e2e/tls.sh
+	tests/e2e/crash-points.sh tests/e2e/profiles.sh tests/e2e/capture.sh tests/e2e/backup.sh tests/e2e/tls.sh tests/e2e/gfx.sh
 
 # `make check-faults`: slated SIGKILLed at every named step of logon, logoff and refill, 10 runs
 # of each with 10 logons in flight (about 80 minutes under TCG on 2 cores; make check runs one of

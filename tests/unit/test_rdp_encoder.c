@@ -23,7 +23,7 @@ static rdpSettings *client(bool surface_commands, bool rfx, bool nsc, uint32_t m
 
 static void expect(rdpSettings *st, const char *force, const char *codec)
 {
-        cr_assert_str_eq(encoder_codec_choose(st, force), codec, "force=%s", force ? force : "(none)");
+        cr_assert_str_eq(encoder_codec_choose(st, NULL, force), codec, "force=%s", force ? force : "(none)");
 }
 
 Test(rdp_encoder, default_xfreerdp_gets_remotefx)
