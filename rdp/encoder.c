@@ -326,8 +326,8 @@ static int planar_send(Encoder *e, const uint8_t *fb, uint32_t stride, const REC
 
 /* Preset and rate control, measured with bench/sections/35-display.sh (docs/design.md
  * "Display"): x264's superfast preset (h264.c's default) sends about half of what ultrafast does
- * for a playing picture at +1.5 ms a frame (6 ms at 1080p, against 34 ms for FreeRDP's own
- * encoder); CRF 23 keeps 37+ dB where the picture changes; the VBV ceiling bounds a burst. */
+ * for a playing picture at +1.5 ms a frame (6-9 ms at 1080p, against 35-39 ms for FreeRDP's
+ * own encoder); CRF 23 keeps 37+ dB where the picture changes; the VBV ceiling bounds a burst. */
 #define AVC_CRF 23
 #define AVC_MAX_KBPS 20000
 
