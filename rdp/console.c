@@ -271,6 +271,21 @@ void console_frame_ack(Console *c, uint32_t id)
 
 bool console_frame_is_acked(const Console *c, uint32_t id) { return id <= c->last_acked; }
 
+bool console_frame_window_open(const Console *c)
+{
+        return !c->acks || c->last_sent - c->last_acked < CONSOLE_FRAMES_AHEAD_MAX;
+}
+
+uint32_t console_frame_extra(Console *c)
+{
+        if (!console_frame_window_open(c))
+                return 0;
+        c->last_sent++;
+        if (!c->acks)
+                c->last_acked = c->last_sent;
+        return c->last_sent;
+}
+
 void console_frame_restart(Console *c, bool acks)
 {
         c->acks = acks;

@@ -66,6 +66,12 @@ bool console_frame_next(Console *c, uint32_t w, uint32_t h, ConsoleFrame *ret);
 void console_frame_sent(Console *c, const ConsoleFrame *f);
 /* The viewer acknowledged frame id; ids never sent are ignored. */
 void console_frame_ack(Console *c, uint32_t id);
+/* An id for a frame the viewer is sent besides the console's own (the encoder's lossless pass
+ * over what it sent lossy), counted as sent: 0 when the viewer is as many frames behind as
+ * console_frame_next allows. */
+uint32_t console_frame_extra(Console *c);
+/* The viewer may be sent a frame now (it is not as far behind as allowed). */
+bool console_frame_window_open(const Console *c);
 bool console_frame_is_acked(const Console *c, uint32_t id);
 /* The viewer's decoder starts afresh (new codec, reactivation): earlier frames need no
  * acknowledgement and the next frame is full. acks: the viewer acknowledges frames from now on. */

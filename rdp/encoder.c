@@ -14,6 +14,7 @@
 #include <winpr/stream.h>
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "rdp/encoder.h"
 #include "rdp/gfx.h"
 #include "rdp/h264.h"
@@ -38,6 +39,11 @@ struct Encoder {
         size_t ntiles_max;
         Gfx *gfx;               /* the graphics pipeline when ready (not owned) */
         H264Enc *h264;
+        /* avc420's lossless pass: per TILE square, when it was last sent lossy (ms since boot, 0:
+         * exact on the client); planar (e->planar, TILE rows high) sends it again once still. */
+        uint64_t *lossy_at;
+        uint32_t tiles_x, tiles_y;
+        uint8_t *flip;          /* one TILE-high band, rows in reverse */
 };
 
 /* One codec, libvirt-driver style: what the client must offer, then set-up, encode+send, free. */
@@ -331,6 +337,10 @@ static int planar_send(Encoder *e, const uint8_t *fb, uint32_t stride, const REC
 #define AVC_CRF 23
 #define AVC_MAX_KBPS 20000
 
+/* An area sent as H.264 and unchanged for this long is sent again losslessly: text and still
+ * pictures end up exact, a playing video or a moving window stays H.264 while it changes. */
+#define REFINE_MS 300
+
 static bool avc420_offered(const rdpSettings *st, const Gfx *gfx)
 {
         return gfx && gfx_state(gfx) == GFX_READY;
@@ -346,12 +356,33 @@ static int avc420_init(Encoder *e, const rdpSettings *st)
         if ((r = gfx_surface_reset(e->gfx, e->width, e->height)) < 0)
                 return r;
         e->markers = gfx_acks_frames(e->gfx);
-        return 0;
+        e->tiles_x = (e->width + TILE - 1) / TILE;
+        e->tiles_y = (e->height + TILE - 1) / TILE;
+        e->lossy_at = calloc((size_t)e->tiles_x * e->tiles_y, sizeof *e->lossy_at);
+        e->flip = malloc((size_t)e->width * TILE * 4);
+        /* No alpha plane: the surface is XRGB. */
+        e->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_RLE | PLANAR_FORMAT_HEADER_NA, e->width,
+                                                      TILE);
+        return e->lossy_at && e->flip && e->planar ? 0 : -ENOMEM;
 }
 
 static void avc420_free(Encoder *e)
 {
         e->h264 = h264_enc_free(e->h264);
+        free(e->lossy_at);
+        e->lossy_at = NULL;
+        free(e->flip);
+        e->flip = NULL;
+        freerdp_bitmap_planar_context_free(e->planar);
+        e->planar = NULL;
+}
+
+static void lossy_mark(Encoder *e, const RECTANGLE_16 *r, uint32_t n, uint64_t now)
+{
+        for (uint32_t i = 0; i < n; i++)
+                for (uint32_t ty = r[i].top / TILE; ty * TILE < r[i].bottom && ty < e->tiles_y; ty++)
+                        for (uint32_t tx = r[i].left / TILE; tx * TILE < r[i].right && tx < e->tiles_x; tx++)
+                                e->lossy_at[(size_t)ty * e->tiles_x + tx] = now;
 }
 
 static int avc420_send(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
@@ -372,6 +403,33 @@ static int avc420_send(Encoder *e, const uint8_t *fb, uint32_t stride, const REC
         stats->send_us += clock_us(CLOCK_MONOTONIC) - t;
         stats->bytes += len;
         stats->pdus++;
+        if (ret == 0)
+                lossy_mark(e, r, n, now_ms());
+        return ret;
+}
+
+/* One band of tiles [x0, x1) × [y, y + h) as planar, from a vertically flipped copy. */
+static int refine_band(Encoder *e, const uint8_t *fb, uint32_t stride, uint32_t x0, uint32_t x1, uint32_t y,
+                       uint32_t h, EncoderStats *stats)
+{
+        uint32_t w = x1 - x0;
+        for (uint32_t row = 0; row < h; row++)
+                memcpy(e->flip + (size_t)(h - 1 - row) * w * 4, fb + (size_t)(y + row) * stride + (size_t)x0 * 4,
+                       (size_t)w * 4);
+        UINT32 size = 0;
+        uint64_t c0 = clock_us(CLOCK_PROCESS_CPUTIME_ID), t0 = clock_us(CLOCK_MONOTONIC);
+        BYTE *data = freerdp_bitmap_compress_planar(e->planar, e->flip, PIXEL_FORMAT_BGRX32, w, h, w * 4, NULL, &size);
+        stats->cpu_us += clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        stats->encode_us += clock_us(CLOCK_MONOTONIC) - t0;
+        if (!data)
+                return log_error_errno(-EIO, "planar: encoding failed");
+        RECTANGLE_16 r = { (UINT16)x0, (UINT16)y, (UINT16)x1, (UINT16)(y + h) };
+        uint64_t t = clock_us(CLOCK_MONOTONIC);
+        int ret = gfx_send_planar(e->gfx, &r, data, size);
+        stats->send_us += clock_us(CLOCK_MONOTONIC) - t;
+        stats->bytes += size;
+        stats->pdus++;
+        free(data);
         return ret;
 }
 
@@ -442,6 +500,44 @@ static const EncoderDriver *driver_choose(const rdpSettings *st, const Gfx *gfx,
 const char *encoder_codec_choose(const rdpSettings *st, const Gfx *gfx, const char *force)
 {
         return driver_choose(st, gfx, force)->name;
+}
+
+int encoder_refine_wait(const Encoder *e)
+{
+        if (!e->lossy_at)
+                return -1;
+        uint64_t now = now_ms(), first = 0;
+        for (size_t i = 0; i < (size_t)e->tiles_x * e->tiles_y; i++)
+                if (e->lossy_at[i] && (!first || e->lossy_at[i] < first))
+                        first = e->lossy_at[i];
+        if (!first)
+                return -1;
+        return first + REFINE_MS <= now ? 0 : (int)(first + REFINE_MS - now);
+}
+
+int encoder_refine(Encoder *e, const uint8_t *fb, uint32_t stride, uint32_t frame_id, EncoderStats *stats)
+{
+        if (!e->lossy_at)
+                return 0;
+        uint64_t now = now_ms();
+        int ret = gfx_frame_begin(e->gfx, frame_id);
+        /* Each row of tiles: runs of tiles due, one planar command per run. */
+        for (uint32_t ty = 0; ty < e->tiles_y && ret == 0; ty++) {
+                uint64_t *row = e->lossy_at + (size_t)ty * e->tiles_x;
+                uint32_t y = ty * TILE, h = MIN(TILE, e->height - y);
+                for (uint32_t tx = 0; tx < e->tiles_x && ret == 0;) {
+                        if (!row[tx] || row[tx] + REFINE_MS > now) {
+                                tx++;
+                                continue;
+                        }
+                        uint32_t start = tx;
+                        while (tx < e->tiles_x && row[tx] && row[tx] + REFINE_MS <= now)
+                                row[tx++] = 0;
+                        ret = refine_band(e, fb, stride, start * TILE, MIN(tx * TILE, e->width), y, h, stats);
+                }
+        }
+        int r2 = gfx_frame_end(e->gfx, frame_id);
+        return ret < 0 ? ret : r2;
 }
 
 const char *encoder_codec(const Encoder *e) { return e->drv->name; }

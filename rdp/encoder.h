@@ -41,3 +41,9 @@ bool encoder_has_frame_acks(const Encoder *e);
  * as one frame. Returns 0, or -EIO when FreeRDP refused a PDU (the client is gone). */
 int encoder_send_frame(Encoder *e, const uint8_t *fb, uint32_t stride, const ConsoleRect *rects, size_t n,
                        uint32_t frame_id, EncoderStats *stats);
+/* The lossless pass of a lossy codec (H.264): an area sent lossy and unchanged since is sent
+ * again exactly. The ms until the first such area is due (0: now), -1 when there is none (or
+ * the codec is exact). */
+int encoder_refine_wait(const Encoder *e);
+/* Send every area due as frame frame_id. */
+int encoder_refine(Encoder *e, const uint8_t *fb, uint32_t stride, uint32_t frame_id, EncoderStats *stats);

@@ -239,3 +239,29 @@ int gfx_send_avc420(Gfx *g, uint32_t frame_id, const uint8_t *data, size_t len, 
         free(q);
         return rc == CHANNEL_RC_OK ? 0 : -EIO;
 }
+
+int gfx_frame_begin(Gfx *g, uint32_t frame_id)
+{
+        RDPGFX_START_FRAME_PDU start = { .timestamp = frame_timestamp(), .frameId = frame_id };
+        return g->surface && g->ctx->StartFrame(g->ctx, &start) == CHANNEL_RC_OK ? 0 : -EIO;
+}
+
+int gfx_send_planar(Gfx *g, const RECTANGLE_16 *r, const uint8_t *data, size_t len)
+{
+        if (!g->surface || len > UINT32_MAX || r->right > g->width || r->bottom > g->height || r->left >= r->right ||
+            r->top >= r->bottom)
+                return -EINVAL;
+        RDPGFX_SURFACE_COMMAND cmd = {
+                .surfaceId = GFX_SURFACE_ID, .codecId = RDPGFX_CODECID_PLANAR, .format = PIXEL_FORMAT_BGRX32,
+                .left = r->left, .top = r->top, .right = r->right, .bottom = r->bottom,
+                .width = (UINT32)(r->right - r->left), .height = (UINT32)(r->bottom - r->top),
+                .length = (UINT32)len, .data = (BYTE *)data,
+        };
+        return g->ctx->SurfaceCommand(g->ctx, &cmd) == CHANNEL_RC_OK ? 0 : -EIO;
+}
+
+int gfx_frame_end(Gfx *g, uint32_t frame_id)
+{
+        RDPGFX_END_FRAME_PDU end = { .frameId = frame_id };
+        return g->ctx->EndFrame(g->ctx, &end) == CHANNEL_RC_OK ? 0 : -EIO;
+}

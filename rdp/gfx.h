@@ -42,3 +42,8 @@ int gfx_surface_reset(Gfx *g, uint32_t width, uint32_t height);
  * only these from the decoded picture). */
 int gfx_send_avc420(Gfx *g, uint32_t frame_id, const uint8_t *data, size_t len, const RECTANGLE_16 *rects,
                     size_t n);
+/* A frame of several commands: begin, planar bitmaps (lossless; data as planar_compress wrote
+ * it for a vertically flipped copy of r: GFX reads planar rows top-down), end. */
+int gfx_frame_begin(Gfx *g, uint32_t frame_id);
+int gfx_send_planar(Gfx *g, const RECTANGLE_16 *r, const uint8_t *data, size_t len);
+int gfx_frame_end(Gfx *g, uint32_t frame_id);

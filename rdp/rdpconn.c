@@ -804,6 +804,20 @@ static int pump_screen(RdpConn *s)
         return 0;
 }
 
+/* Nothing new on the console: what went lossy and stayed still goes again, exactly. */
+static int pump_refine(RdpConn *s, const uint8_t *fb, uint32_t stride)
+{
+        uint32_t id;
+        if (encoder_refine_wait(s->enc) != 0 || !(id = console_frame_extra(s->console)))
+                return 0;
+        EncoderStats st = { 0 };
+        rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, SEND_STALL_MS);
+        int r = encoder_refine(s->enc, fb, stride, id, &st);
+        rdpconn_alarm(RDPCONN_ALARM_SEND_STALL, 0);
+        log_debug("frame %u: lossless pass, %llu bytes in %u PDUs", id, (unsigned long long)st.bytes, st.pdus);
+        return r;
+}
+
 static int pump_frame(RdpConn *s)
 {
         if (!console_wanted(s)) {
@@ -846,7 +860,7 @@ static int pump_frame(RdpConn *s)
                 console_frame_restart(s->console, encoder_has_frame_acks(s->enc));
         ConsoleFrame f;
         if (!console_frame_next(s->console, W, H, &f))
-                return 0;
+                return pump_refine(s, fb, stride);
 
         uint32_t id = f.id;
         EncoderStats st = { 0 };
@@ -894,6 +908,12 @@ static int loop_timeout(const RdpConn *s)
         if (s->phase == PH_RUNNING && s->usable && !s->usable_sent && s->usable_at &&
             s->usable_at + BLACK_WAIT_MS > now && (!at || s->usable_at + BLACK_WAIT_MS < at))
                 at = s->usable_at + BLACK_WAIT_MS;
+        if (s->phase == PH_RUNNING && s->showing_console && s->enc && s->console &&
+            console_frame_window_open(s->console)) {
+                int w = encoder_refine_wait(s->enc);
+                if (w >= 0 && (!at || now + (uint64_t)w < at))
+                        at = now + (uint64_t)w;
+        }
         if (!at)
                 return -1;
         return at <= now ? 0 : (int)MIN(at - now, (uint64_t)INT32_MAX);
