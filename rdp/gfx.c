@@ -25,6 +25,7 @@ struct Gfx {
         int efd;
         bool opened;
         GfxState reported;
+        bool reported_acks;
         bool surface;
         uint32_t width, height;
         /* written by the channel's thread */
@@ -130,6 +131,7 @@ int gfx_new(HANDLE vcm, rdpContext *rctx, Gfx **ret)
         atomic_init(&g->state, GFX_PENDING);
         atomic_init(&g->acks, true);
         g->reported = GFX_PENDING;
+        g->reported_acks = true;
         *ret = g;
         return 0;
 }
@@ -167,8 +169,11 @@ GfxState gfx_poll(Gfx *g, bool *ret_state_changed, uint32_t *ret_ack, bool *ret_
                 }
         }
         GfxState st = (GfxState)atomic_load(&g->state);
-        *ret_state_changed = st != g->reported;
+        bool acks = atomic_load(&g->acks);
+        /* A client that suspends its acknowledgements (or resumes them) needs frames paced anew. */
+        *ret_state_changed = st != g->reported || acks != g->reported_acks;
         g->reported = st;
+        g->reported_acks = acks;
         *ret_has_ack = atomic_exchange(&g->has_ack, false);
         *ret_ack = atomic_load(&g->last_ack);
         return st;

@@ -29,7 +29,8 @@ Gfx *gfx_free(Gfx *g);
 /* Readable when the state changed or an ack came: then gfx_poll. */
 int gfx_fd(const Gfx *g);
 /* From the loop, after each round of the peer's channels: opens the channel once the client's
- * dynamic channels are ready. *ret_state_changed: the state differs from the last call's.
+ * dynamic channels are ready. *ret_state_changed: the state, or whether the client acknowledges
+ * frames, differs from the last call's.
  * *ret_ack: the newest frame id acknowledged since the last call (true when there is one). */
 GfxState gfx_poll(Gfx *g, bool *ret_state_changed, uint32_t *ret_ack, bool *ret_has_ack);
 GfxState gfx_state(const Gfx *g);

@@ -24,7 +24,8 @@ typedef struct PeerCallbacks {
         void (*refresh)(void *ud);
         void (*suppress)(void *ud, bool allow);
         void (*frame_ack)(void *ud, uint32_t frame_id);
-        /* The graphics pipeline came up or went away (peer_gfx): frames need a new encoder. */
+        /* The graphics pipeline came up or went away (peer_gfx), or the client stopped or resumed
+         * acknowledging its frames: frames need a new encoder. */
         void (*graphics_changed)(void *ud);
 } PeerCallbacks;
 
