@@ -385,11 +385,22 @@ static void lossy_mark(Encoder *e, const RECTANGLE_16 *r, uint32_t n, uint64_t n
                                 e->lossy_at[(size_t)ty * e->tiles_x + tx] = now;
 }
 
+static int refine_tiles(Encoder *e, const uint8_t *fb, uint32_t stride, uint32_t frame_id, bool all,
+                        EncoderStats *stats);
+
 static int avc420_send(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
                        uint32_t frame_id, EncoderStats *stats)
 {
         uint64_t c0 = clock_us(CLOCK_PROCESS_CPUTIME_ID), t0 = clock_us(CLOCK_MONOTONIC);
         h264_enc_update(e->h264, fb, stride, r, n);
+        /* The whole picture (a new surface, a refresh): exact at once, as planar; H.264 takes
+         * over with the next change (its first frame is then the key frame). */
+        if (n == 1 && r[0].left == 0 && r[0].top == 0 && r[0].right == e->width && r[0].bottom == e->height) {
+                stats->cpu_us += clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
+                stats->encode_us += clock_us(CLOCK_MONOTONIC) - t0;
+                h264_enc_force_idr(e->h264);
+                return refine_tiles(e, fb, stride, frame_id, true, stats);
+        }
         const uint8_t *au;
         size_t len;
         bool idr;
@@ -515,10 +526,10 @@ int encoder_refine_wait(const Encoder *e)
         return first + REFINE_MS <= now ? 0 : (int)(first + REFINE_MS - now);
 }
 
-int encoder_refine(Encoder *e, const uint8_t *fb, uint32_t stride, uint32_t frame_id, EncoderStats *stats)
+/* The tiles due (all: every tile) as planar, in one frame; they are exact on the client after. */
+static int refine_tiles(Encoder *e, const uint8_t *fb, uint32_t stride, uint32_t frame_id, bool all,
+                        EncoderStats *stats)
 {
-        if (!e->lossy_at)
-                return 0;
         uint64_t now = now_ms();
         int ret = gfx_frame_begin(e->gfx, frame_id);
         /* Each row of tiles: runs of tiles due, one planar command per run. */
@@ -526,18 +537,25 @@ int encoder_refine(Encoder *e, const uint8_t *fb, uint32_t stride, uint32_t fram
                 uint64_t *row = e->lossy_at + (size_t)ty * e->tiles_x;
                 uint32_t y = ty * TILE, h = MIN(TILE, e->height - y);
                 for (uint32_t tx = 0; tx < e->tiles_x && ret == 0;) {
-                        if (!row[tx] || row[tx] + REFINE_MS > now) {
+#define DUE(t) (all || (row[t] && row[t] + REFINE_MS <= now))
+                        if (!DUE(tx)) {
                                 tx++;
                                 continue;
                         }
                         uint32_t start = tx;
-                        while (tx < e->tiles_x && row[tx] && row[tx] + REFINE_MS <= now)
+                        while (tx < e->tiles_x && DUE(tx))
                                 row[tx++] = 0;
+#undef DUE
                         ret = refine_band(e, fb, stride, start * TILE, MIN(tx * TILE, e->width), y, h, stats);
                 }
         }
         int r2 = gfx_frame_end(e->gfx, frame_id);
         return ret < 0 ? ret : r2;
+}
+
+int encoder_refine(Encoder *e, const uint8_t *fb, uint32_t stride, uint32_t frame_id, EncoderStats *stats)
+{
+        return e->lossy_at ? refine_tiles(e, fb, stride, frame_id, false, stats) : 0;
 }
 
 const char *encoder_codec(const Encoder *e) { return e->drv->name; }

@@ -51,6 +51,8 @@ static void usage(FILE *f)
 	      "  --verbose              FreeRDP's log at WARN on stderr\n"
 	      "\n"
 	      "Prints one line: result=ok connect_ms=N first_frame_ms=N width=N height=N ...\n"
+	      "(with --codec gfx also gfx_avc420=N gfx_planar=N gfx_other=N: surface commands\n"
+	      "received through the graphics pipeline, by codec)\n"
 	      "Exit status:\n"
 	      "   0  ok\n"
 	      "   2  usage error\n"

@@ -70,6 +70,9 @@ void report_print(const Report *r, bool json)
 		{ "change_ms", NULL, r->change_ms, r->change_ms >= 0 },
 		{ "after_ms", NULL, r->after_ms, r->after_ms >= 0 },
 		{ "black_frames", NULL, r->black_frames, r->black_frames >= 0 },
+		{ "gfx_avc420", NULL, r->gfx_avc420, r->gfx_avc420 >= 0 },
+		{ "gfx_planar", NULL, r->gfx_planar, r->gfx_planar >= 0 },
+		{ "gfx_other", NULL, r->gfx_other, r->gfx_other >= 0 },
 		{ "width", NULL, (long)r->width, r->width > 0 },
 		{ "height", NULL, (long)r->height, r->height > 0 },
 		{ "error", r->error, 0, r->error != NULL },
@@ -142,11 +145,31 @@ static BOOL on_desktop_resize(rdpContext *ctx)
 			  freerdp_settings_get_uint32(s, FreeRDP_DesktopHeight));
 }
 
+typedef UINT (*SurfaceCommandFn)(RdpgfxClientContext *gfx, const RDPGFX_SURFACE_COMMAND *cmd);
+
+/* Counts what the server sends through the pipeline, then lets the library decode it. */
+static UINT on_gfx_surface_command(RdpgfxClientContext *gfx, const RDPGFX_SURFACE_COMMAND *cmd)
+{
+	/* gdi_graphics_pipeline_init made custom the gdi, whose context is ours. */
+	Client *c = (Client *)((rdpGdi *)gfx->custom)->context;
+	if (cmd->codecId == RDPGFX_CODECID_AVC420)
+		atomic_fetch_add(&c->gfx_avc420, 1);
+	else if (cmd->codecId == RDPGFX_CODECID_PLANAR)
+		atomic_fetch_add(&c->gfx_planar, 1);
+	else
+		atomic_fetch_add(&c->gfx_other, 1);
+	return ((SurfaceCommandFn)c->gfx_surface_command)(gfx, cmd);
+}
+
 static void on_channel_connected(void *context, ChannelConnectedEventArgs *e)
 {
 	rdpContext *ctx = context;
-	if (ctx->gdi && strcmp(e->name, RDPGFX_DVC_CHANNEL_NAME) == 0)
-		gdi_graphics_pipeline_init(ctx->gdi, (RdpgfxClientContext *)e->pInterface);
+	if (ctx->gdi && strcmp(e->name, RDPGFX_DVC_CHANNEL_NAME) == 0) {
+		RdpgfxClientContext *gfx = (RdpgfxClientContext *)e->pInterface;
+		gdi_graphics_pipeline_init(ctx->gdi, gfx);
+		((Client *)ctx)->gfx_surface_command = (void *)gfx->SurfaceCommand;
+		gfx->SurfaceCommand = on_gfx_surface_command;
+	}
 }
 
 static void on_channel_disconnected(void *context, ChannelDisconnectedEventArgs *e)
@@ -590,7 +613,7 @@ int main(int argc, char **argv)
 	pthread_t wt;
 	char config_dir[] = "/tmp/rdp-client.XXXXXX";
 	Report r = { .result = "ok", .connect_ms = -1, .first_frame_ms = -1, .desktop_ms = -1, .change_ms = -1, .after_ms = -1,
-		     .black_frames = -1 };
+		     .black_frames = -1, .gfx_avc420 = -1, .gfx_planar = -1, .gfx_other = -1 };
 	int st;
 	BOOL connected;
 
@@ -664,6 +687,11 @@ int main(int argc, char **argv)
 		r.desktop_ms = ms_since(c->t0_ns, atomic_load(&c->desktop_ns));
 	if (opt.never_black)
 		r.black_frames = atomic_load(&c->black_frames);
+	if (opt.codec == CODEC_GFX) {
+		r.gfx_avc420 = atomic_load(&c->gfx_avc420);
+		r.gfx_planar = atomic_load(&c->gfx_planar);
+		r.gfx_other = atomic_load(&c->gfx_other);
+	}
 	if (ctx->gdi) {
 		r.width = (UINT32)ctx->gdi->width;
 		r.height = (UINT32)ctx->gdi->height;

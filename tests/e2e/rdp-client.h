@@ -79,12 +79,16 @@ typedef struct {
 	atomic_uint black_frames;          /* paints after the first that left the frame all black */
 	bool logon_error_seen;             /* LOGON_FAILED_BAD_PASSWORD is 0: a flag, not the data */
 	UINT32 logon_error_data, logon_error_type;
+	/* GFX surface commands received, by codec (counted before the library decodes them) */
+	atomic_uint gfx_avc420, gfx_planar, gfx_other;
+	void *gfx_surface_command;         /* the library's handler, called after counting */
 } Client;
 
 typedef struct {
 	const char *result;
 	long connect_ms, first_frame_ms, desktop_ms, change_ms, after_ms;
 	long black_frames;
+	long gfx_avc420, gfx_planar, gfx_other;   /* -1: no GFX */
 	unsigned width, height;
 	const char *error, *last_error, *error_info, *logon_error;
 	const char *logoff;
