@@ -7,45 +7,13 @@
 # - the same client against a session with the pipeline off (SLATE_SESSION_NO_GFX): surface
 #   bits, same picture.
 # - stock xfreerdp with its default options gets the pipeline and draws the console.
-set -euo pipefail
-B=${SLATE_BUILDDIR:?run from make check}
-S=${SLATE_SRCDIR:?run from make check}
-skip() { echo "SKIP: $*"; exit 77; }
-say() { echo "# $* [${SECONDS}s]"; }
-HARNESS=$B/tests/e2e/session-harness
-CLIENT=$B/tests/e2e/rdp-client
+CONSOLE_LIB_NAME=gfx
+. "$(dirname "$0")/console-lib.sh"
 PSNR_MIN=40
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
-command -v compare >/dev/null || skip "ImageMagick not installed (apt-get install imagemagick)"
-command -v openssl >/dev/null || skip "openssl not installed"
-[ -x "$HARNESS" ] && [ -x "$CLIENT" ] && [ -x "$B/rdp/slate-session" ] ||
-        skip "slate-session, tests/e2e/session-harness or rdp-client not built (make check TESTS=)"
-
-T=$(mktemp -d /var/tmp/slate-gfx.XXXXXX)
-QEMU_PID=
-cleanup() {
-        [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null || true
-        [ -n "${HPID:-}" ] && kill "$HPID" 2>/dev/null || true
-        if [ -n "${SLATE_TEST_KEEP:-}" ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-fail() {
-        echo "FAIL: $*" >&2
-        [ -f "$T/h.log" ] && { echo "--- harness and slate-session:" >&2; grep -v '^\[' "$T/h.log" | tail -n 40 >&2; }
-        exit 1
-}
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 -subj /CN=localhost \
-        2>/dev/null || fail "openssl cannot make a certificate"
-qemu-system-x86_64 -display none -vnc "unix:$T/vnc.sock" -m 32 -nodefaults -vga std -machine pc,accel=tcg \
-        >"$T/qemu.log" 2>&1 &
-QEMU_PID=$!
-for _ in $(seq 50); do [ -S "$T/vnc.sock" ] && break; sleep 0.1; done
-[ -S "$T/vnc.sock" ] || fail "QEMU did not open its VNC socket: $(cat "$T/qemu.log")"
 # SeaBIOS has written its lines and stops at "No bootable device": the picture holds still.
 sleep 4
 CONSOLE=2,2,a8a8a8,48 # the top of SeaBIOS's first letter
 
-port() { for p in $(shuf -i 20000-60000 -n 50); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
 harness() {
         PORT=$(port)
         "$HARNESS" --port "$PORT" --vnc "$T/vnc.sock" --cert "$T/cert.pem" --key "$T/key.pem" --user alice \
@@ -54,7 +22,6 @@ harness() {
         for _ in $(seq 50); do grep -q listening "$T/h.log" 2>/dev/null && return; sleep 0.1; done
         fail "the harness does not listen"
 }
-harness_end() { HRC=0; wait "$HPID" || HRC=$?; HPID=; }
 # shot CODEC FILE: log on with rdp-client offering CODEC, wait for the console, keep the last frame.
 shot() {
         local rc=0

@@ -13,7 +13,7 @@ tests_e2e_memscan_LDADD = $(OPENSSL_LIBS)
 tests_e2e_tls_enum_SOURCES = tests/e2e/tls-enum.c
 tests_e2e_tls_enum_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_e2e_tls_enum_LDADD = $(OPENSSL_LIBS)
-EXTRA_DIST += tests/e2e/xfreerdp-smoke.sh tests/e2e/README.md tests/e2e/sshd.sh
+EXTRA_DIST += tests/e2e/xfreerdp-smoke.sh tests/e2e/README.md tests/e2e/sshd.sh tests/e2e/console-lib.sh
 
 # The scripts: real slated, real QEMU, real PAM (pam_wrapper), real RDP clients.
 TESTS += tests/e2e/logon.sh tests/e2e/logon-screen.sh tests/e2e/hostile.sh tests/e2e/xfreerdp.sh tests/e2e/concurrent.sh tests/e2e/refresh.sh \

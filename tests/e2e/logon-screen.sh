@@ -9,40 +9,9 @@
 # Logon screen (a client with no password): the right password logs on; a password then a
 # one-time code logs on only with both; an expired password is changed; three wrong attempts
 # close the connection; a 10,000-key paste is cut at the field's bound; Unicode events type.
-set -euo pipefail
-B=${SLATE_BUILDDIR:?run from make check}
-S=${SLATE_SRCDIR:?run from make check}
-skip() { echo "SKIP: $*"; exit 77; }
-say() { echo "# $* [${SECONDS}s]"; }
-HARNESS=$B/tests/e2e/session-harness
-CLIENT=$B/tests/e2e/rdp-client
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
-command -v convert >/dev/null || skip "ImageMagick not installed (apt-get install imagemagick)"
-command -v openssl >/dev/null || skip "openssl not installed"
-[ -x "$HARNESS" ] && [ -x "$CLIENT" ] && [ -x "$B/rdp/slate-session" ] ||
-        skip "slate-session, tests/e2e/session-harness or rdp-client not built (make check TESTS=)"
+CONSOLE_LIB_NAME=screen
+. "$(dirname "$0")/console-lib.sh"
 [ -r /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || skip "fonts-dejavu-core not installed"
-
-T=$(mktemp -d /var/tmp/slate-screen.XXXXXX)
-QEMU_PID=
-cleanup() {
-        [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null || true
-        [ -n "${HPID:-}" ] && kill "$HPID" 2>/dev/null || true
-        if [ -n "${SLATE_TEST_KEEP:-}" ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-fail() {
-        echo "FAIL: $*" >&2
-        [ -f "$T/h.log" ] && { echo "--- harness and slate-session:" >&2; grep -v '^\[' "$T/h.log" | tail -n 40 >&2; }
-        exit 1
-}
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 -subj /CN=localhost \
-        2>/dev/null || fail "openssl cannot make a certificate"
-qemu-system-x86_64 -display none -vnc "unix:$T/vnc.sock" -m 32 -nodefaults -vga std -machine pc,accel=tcg \
-        >"$T/qemu.log" 2>&1 &
-QEMU_PID=$!
-for _ in $(seq 50); do [ -S "$T/vnc.sock" ] && break; sleep 0.1; done
-[ -S "$T/vnc.sock" ] || fail "QEMU did not open its VNC socket: $(cat "$T/qemu.log")"
 sleep 2 # SeaBIOS has written its first lines
 
 BACKDROP=152233
@@ -50,7 +19,6 @@ CONSOLE=2,2,a8a8a8 # the top of SeaBIOS's first letter: the desktop's console, n
 # A client that leaves the moment it sees the console may take the frame's acknowledgement with it
 # (the usable-frame phase is reported on that ack): those that check the phase stay a second.
 
-port() { for p in $(shuf -i 20000-60000 -n 50); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }; done; }
 # harness ARGS...: one connection; sets PORT and HPID, logs to $T/h.log.
 harness() {
         PORT=$(port)
@@ -60,8 +28,6 @@ harness() {
         fail "the harness does not listen"
 }
 client() { "$CLIENT" --host 127.0.0.1 --port "$PORT" --timeout 30 "$@"; }
-# harness_end: wait for the harness (slate-session's end); its status in HRC.
-harness_end() { HRC=0; wait "$HPID" || HRC=$?; HPID=; }
 # colour_pixels FILE RRGGBB: pixels of (about) that colour.
 colour_pixels() {
         convert "$1" -fuzz 6% -fill white -opaque "#$2" -fill black +opaque white -format "%[fx:round(mean*w*h)]" info:
