@@ -6,7 +6,8 @@ rdp_libslateconsole_a_CFLAGS = $(AM_CFLAGS) $(VNCCLIENT_CFLAGS)
 
 # slate-session: the per-connection RDP front end on the console library, the only FreeRDP user.
 pkglibexec_PROGRAMS += rdp/slate-session
-rdp_slate_session_SOURCES = rdp/slate-session.c rdp/rdpconn.c rdp/rdpconn_alarm.c rdp/rdpconn.h rdp/peer.c rdp/peer.h \
+rdp_slate_session_SOURCES = rdp/slate-session.c rdp/rdpconn.c rdp/rdpconn_frames.c rdp/rdpconn_int.h rdp/rdpconn_alarm.c \
+	rdp/rdpconn.h rdp/peer.c rdp/peer.h \
 	rdp/keyless.c rdp/keyless.h \
 	rdp/encoder.c rdp/encoder.h rdp/input.c rdp/input.h rdp/sandbox.c rdp/sandbox.h \
 	rdp/screen.c rdp/screen.h rdp/form.c rdp/form.h rdp/screens.c rdp/screens.h \
