@@ -564,16 +564,20 @@ static Conn *session_start(Broker *b, int sock, const char *addr)
         linebuf_init(&c->out_lines, CONN_OUT_LINE_MAX);
 
         char *args[] = { b->cfg->session_program, sock >= 0 ? NULL : "--spare", NULL };
-        char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL, NULL };
+        char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL, NULL, NULL };
         char lvl[32];
         snprintf(lvl, sizeof lvl, "SLATE_LOG_LEVEL=%d", b->cfg->log_level);
         env[1] = lvl;
+        size_t ne = 2;
+        /* rdp-h264 = off: surface bits for every client (a client whose H.264 misbehaves). */
+        if (!b->cfg->rdp_h264)
+                env[ne++] = "SLATE_SESSION_NO_GFX=1";
         /* Debugging a filter that is too tight: its misses logged (by the kernel), not refused. */
         const char *sc = getenv("SLATE_SESSION_SECCOMP");
         char scbuf[64];
         if (sc && strlen(sc) < 32) {
                 snprintf(scbuf, sizeof scbuf, "SLATE_SESSION_SECCOMP=%s", sc);
-                env[2] = scbuf;
+                env[ne++] = scbuf;
         }
         /* stdin: libuv gives an ignored fd 0 /dev/null. stdout and stderr: one pipe to us. A
          * spare's fd 3 stays closed: its socket comes with IPC_CLIENT. */

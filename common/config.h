@@ -34,6 +34,7 @@ typedef struct SlateConfig {
         bool insecure_unprivileged_sessions; /* slated not root: sessions as slated's uid (development only) */
         char *session_program;    /* path of slate-session */
         unsigned session_spares;  /* slate-sessions started ahead of a client (0-8; 0: at accept) */
+        bool rdp_h264;            /* slate-session offers the graphics pipeline with H.264 */
         unsigned handshake_timeout;  /* seconds from TCP accept to credentials */
         unsigned max_preauth;     /* connections not yet authenticated, at once */
         unsigned max_preauth_per_source; /* the same, from one client address */

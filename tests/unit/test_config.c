@@ -195,3 +195,18 @@ Test(config, session_spares_default_one_bounded_by_eight)
         free(e);
         config_free(&c);
 }
+
+Test(config, rdp_h264_on_by_default_and_can_be_turned_off)
+{
+        SlateConfig c;
+        char *e;
+        cr_assert_eq(parse(&c, "", &e), 0);
+        cr_assert(c.rdp_h264);
+        config_free(&c);
+        cr_assert_eq(parse(&c, "rdp-h264 = off\n", &e), 0);
+        cr_assert(!c.rdp_h264);
+        config_free(&c);
+        cr_assert_eq(parse(&c, "rdp-h264 = maybe\n", &e), -EINVAL);
+        free(e);
+        config_free(&c);
+}
