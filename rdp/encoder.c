@@ -68,6 +68,22 @@ static uint64_t clock_us(clockid_t id)
         return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* An encoding step's clocks: process CPU time (codec worker threads included) and wall time. */
+typedef struct EncodeClock {
+        uint64_t cpu, wall;
+} EncodeClock;
+
+static EncodeClock encode_start(void)
+{
+        return (EncodeClock){ clock_us(CLOCK_PROCESS_CPUTIME_ID), clock_us(CLOCK_MONOTONIC) };
+}
+
+static void encode_done(EncoderStats *stats, EncodeClock ec)
+{
+        stats->cpu_us += clock_us(CLOCK_PROCESS_CPUTIME_ID) - ec.cpu;
+        stats->encode_us += clock_us(CLOCK_MONOTONIC) - ec.wall;
+}
+
 /* One SurfaceBits command, framed by markers when the client acks frames. */
 static int send_surface(Encoder *e, SURFACE_BITS_COMMAND *cmd, bool first, bool last, uint32_t frame_id,
                         EncoderStats *stats)
@@ -115,10 +131,9 @@ static int remotefx_send(Encoder *e, const uint8_t *fb, uint32_t stride, const R
                 rr[i] = (RFX_RECT){ r[i].left, r[i].top, (UINT16)(r[i].right - r[i].left),
                                     (UINT16)(r[i].bottom - r[i].top) };
         size_t nmsg = 0;
-        uint64_t c0 = clock_us(CLOCK_PROCESS_CPUTIME_ID), t0 = clock_us(CLOCK_MONOTONIC);
+        EncodeClock ec = encode_start();
         RFX_MESSAGE *msgs = rfx_encode_messages_ex(e->rfx, rr, n, fb, e->width, e->height, stride, &nmsg, e->max_pdu);
-        stats->cpu_us += clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
-        stats->encode_us += clock_us(CLOCK_MONOTONIC) - t0;
+        encode_done(stats, ec);
         free(rr);
         if (!msgs)
                 return log_error_errno(-EIO, "remotefx: encoding failed");
@@ -201,11 +216,10 @@ static int nscodec_send(Encoder *e, const uint8_t *fb, uint32_t stride, const RE
                 for (uint32_t y = 0; y < h; y += band) {
                         uint32_t bh = h - y < band ? h - y : band;
                         const uint8_t *src = fb + (size_t)(r[i].top + y) * stride + (size_t)r[i].left * 4;
-                        uint64_t c0 = clock_us(CLOCK_PROCESS_CPUTIME_ID), t0 = clock_us(CLOCK_MONOTONIC);
+                        EncodeClock ec = encode_start();
                         Stream_SetPosition(e->s, 0);
                         BOOL ok = nsc_compose_message(e->nsc, e->s, src, w, bh, stride);
-                        stats->cpu_us += clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
-                        stats->encode_us += clock_us(CLOCK_MONOTONIC) - t0;
+                        encode_done(stats, ec);
                         if (!ok)
                                 return log_error_errno(-EIO, "nscodec: encoding failed");
                         cmd.destLeft = r[i].left;
@@ -278,11 +292,10 @@ static int planar_send_tiles(Encoder *e, const uint8_t *fb, uint32_t stride, con
                                 uint32_t w = r[i].right - x < TILE ? r[i].right - x : TILE;
                                 uint32_t h = r[i].bottom - y < TILE ? r[i].bottom - y : TILE;
                                 UINT32 size = 0;
-                                uint64_t c0 = clock_us(CLOCK_PROCESS_CPUTIME_ID), t0 = clock_us(CLOCK_MONOTONIC);
+                                EncodeClock ec = encode_start();
                                 BYTE *data = freerdp_bitmap_compress_planar(e->planar, fb + (size_t)y * stride + (size_t)x * 4,
                                                                             PIXEL_FORMAT_BGRX32, w, h, stride, NULL, &size);
-                                stats->cpu_us += clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
-                                stats->encode_us += clock_us(CLOCK_MONOTONIC) - t0;
+                                encode_done(stats, ec);
                                 if (!data) {
                                         ret = log_error_errno(-EIO, "planar: encoding failed");
                                         break;
@@ -391,13 +404,12 @@ static int refine_tiles(Encoder *e, const uint8_t *fb, uint32_t stride, uint32_t
 static int avc420_send(Encoder *e, const uint8_t *fb, uint32_t stride, const RECTANGLE_16 *r, uint32_t n,
                        uint32_t frame_id, EncoderStats *stats)
 {
-        uint64_t c0 = clock_us(CLOCK_PROCESS_CPUTIME_ID), t0 = clock_us(CLOCK_MONOTONIC);
+        EncodeClock ec = encode_start();
         h264_enc_update(e->h264, fb, stride, r, n);
         /* The whole picture (a new surface, a refresh): exact at once, as planar; H.264 takes
          * over with the next change (its first frame is then the key frame). */
         if (n == 1 && r[0].left == 0 && r[0].top == 0 && r[0].right == e->width && r[0].bottom == e->height) {
-                stats->cpu_us += clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
-                stats->encode_us += clock_us(CLOCK_MONOTONIC) - t0;
+                encode_done(stats, ec);
                 h264_enc_force_idr(e->h264);
                 return refine_tiles(e, fb, stride, frame_id, true, stats);
         }
@@ -405,8 +417,7 @@ static int avc420_send(Encoder *e, const uint8_t *fb, uint32_t stride, const REC
         size_t len;
         bool idr;
         int ret = h264_enc_encode(e->h264, &au, &len, &idr);
-        stats->cpu_us += clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
-        stats->encode_us += clock_us(CLOCK_MONOTONIC) - t0;
+        encode_done(stats, ec);
         if (ret < 0)
                 return ret;
         uint64_t t = clock_us(CLOCK_MONOTONIC);
@@ -428,10 +439,9 @@ static int refine_band(Encoder *e, const uint8_t *fb, uint32_t stride, uint32_t 
                 memcpy(e->flip + (size_t)(h - 1 - row) * w * 4, fb + (size_t)(y + row) * stride + (size_t)x0 * 4,
                        (size_t)w * 4);
         UINT32 size = 0;
-        uint64_t c0 = clock_us(CLOCK_PROCESS_CPUTIME_ID), t0 = clock_us(CLOCK_MONOTONIC);
+        EncodeClock ec = encode_start();
         BYTE *data = freerdp_bitmap_compress_planar(e->planar, e->flip, PIXEL_FORMAT_BGRX32, w, h, w * 4, NULL, &size);
-        stats->cpu_us += clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
-        stats->encode_us += clock_us(CLOCK_MONOTONIC) - t0;
+        encode_done(stats, ec);
         if (!data)
                 return log_error_errno(-EIO, "planar: encoding failed");
         RECTANGLE_16 r = { (UINT16)x0, (UINT16)y, (UINT16)x1, (UINT16)(y + h) };
